@@ -1,0 +1,1 @@
+"""Code every Support Copilot service imports; it imports none of them."""

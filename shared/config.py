@@ -1,0 +1,89 @@
+"""The one place environment variables are read (STYLE rule 1).
+
+Every service builds its behaviour from `get_settings()`. Defaults are the embedded,
+offline set-up `make run` gives on a fresh machine: a SQLite file, a ChromaDB folder,
+local models and Redis on localhost.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Storage and queue
+    database_url: str = Field("sqlite:///var/copilot.db", description="SQLAlchemy URL; PostgreSQL in production")
+    redis_url: str = Field("redis://localhost:6379/0", description="Celery broker, result backend, events")
+    db_pool_size: int = Field(10, ge=1, description="Connections per process (PostgreSQL)")
+
+    # LLM (optional; local models are used without a key)
+    groq_api_key: SecretStr | None = Field(None, description="Enables Groq / any OpenAI-compatible LLM")
+    llm_base_url: str = Field("https://api.groq.com/openai/v1", description="OpenAI-compatible base URL")
+    llm_model: str = Field("llama-3.3-70b-versatile", description="Chat model name")
+    llm_timeout_s: float = Field(20.0, gt=0, description="Per-request LLM timeout")
+    llm_max_retries: int = Field(3, ge=0, description="Retries on timeout / 429 / 5xx before local fallback")
+
+    # Models and knowledge base
+    model_dir: str = Field("var/models", description="Trained artifacts (classifier, forecaster)")
+    chroma_path: str = Field("var/chroma", description="Embedded ChromaDB folder")
+    chroma_host: str | None = Field(None, description="Chroma server host; when set, HttpClient is used")
+    chroma_port: int = Field(8000, description="Chroma server port")
+    kb_dir: str = Field(str(ROOT / "rag_worker" / "kb"), description="Knowledge-base articles loaded at start")
+    kb_relevance_threshold: float = Field(0.5, ge=0, le=1, description="Minimum passage relevance used")
+    classify_review_threshold: float = Field(
+        0.5, ge=0, le=1, description="Below this confidence a ticket gets needs_review"
+    )
+
+    # Services
+    gateway_port: int = Field(8000, description="Gateway HTTP port")
+    forecast_port: int = Field(8001, description="Forecast service HTTP port")
+    forecast_url: str = Field("http://localhost:8001", description="Where the gateway finds the forecast service")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:3000"], description="Comma-separated allowed origins"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+
+    # Pipeline robustness
+    sweep_interval_s: float = Field(30.0, gt=0, description="How often the sweeper looks for stuck tickets")
+    sweep_stale_after_s: float = Field(
+        120.0, gt=0, description="A ticket queued/classified this long without progress is re-enqueued"
+    )
+    task_max_retries: int = Field(5, ge=0, description="Retries of a pipeline task on transient errors")
+    broker_visibility_timeout_s: int = Field(
+        600, ge=10, description="Unacked messages of a dead worker return to the queue after this"
+    )
+    max_wait_s: int = Field(30, ge=0, le=30, description="Upper bound of ?wait= long-polling")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def groq_key(self) -> str | None:
+        """The LLM key in clear, or None when the local providers are to be used."""
+        return self.groq_api_key.get_secret_value() if self.groq_api_key else None
+
+    def resolved_path(self, value: str) -> Path:
+        """A configured path, relative ones taken from the repository root."""
+        path = Path(value)
+        return path if path.is_absolute() else ROOT / path
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

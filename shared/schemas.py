@@ -1,0 +1,205 @@
+"""Pydantic schemas at the service edges, and the messages that pass between services."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+MAX_DESCRIPTION = 20_000
+MAX_SUBJECT = 500
+
+
+class Category(StrEnum):
+    shipping = "shipping"
+    billing = "billing"
+    refund = "refund"
+    account = "account"
+    order = "order"
+    product = "product"
+    subscription = "subscription"
+    technical = "technical"
+    general = "general"
+
+
+class Priority(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class Sentiment(StrEnum):
+    positive = "positive"
+    neutral = "neutral"
+    negative = "negative"
+
+
+class Status(StrEnum):
+    new = "new"
+    open = "open"
+    in_progress = "in_progress"
+    pending = "pending"
+    resolved = "resolved"
+    closed = "closed"
+
+
+class ProcessingState(StrEnum):
+    queued = "queued"  # stored, waiting for classification
+    classified = "classified"  # classified, waiting for a draft
+    done = "done"  # all AI results in
+    failed = "failed"  # gave up after retries; see processing_error
+
+
+# Which status may follow which. Reopening a resolved ticket is allowed, a closed one is final.
+STATUS_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.new: frozenset({Status.open, Status.in_progress, Status.pending, Status.resolved, Status.closed}),
+    Status.open: frozenset({Status.in_progress, Status.pending, Status.resolved, Status.closed}),
+    Status.in_progress: frozenset({Status.open, Status.pending, Status.resolved, Status.closed}),
+    Status.pending: frozenset({Status.open, Status.in_progress, Status.resolved, Status.closed}),
+    Status.resolved: frozenset({Status.open, Status.closed}),
+    Status.closed: frozenset(),
+}
+
+
+def _strip_nonempty(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty or whitespace")
+    return value
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_DESCRIPTION)
+
+
+# --------------------------------------------------------------------------- tickets
+
+
+class TicketCreate(StrictModel):
+    customer_email: EmailStr
+    customer_name: str | None = Field(None, max_length=255)
+    subject: str = Field(..., min_length=1, max_length=MAX_SUBJECT)
+    description: str = Field(..., min_length=1, max_length=MAX_DESCRIPTION)
+    order_id: str | None = Field(None, max_length=100)
+    source: str = Field("api", min_length=1, max_length=20, pattern=r"^[a-z0-9_\-]+$")
+
+    _strip = field_validator("subject", "description")(_strip_nonempty)
+
+
+class TicketRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    ticket_id: str
+    customer_id: str
+    customer_email: str | None
+    customer_name: str | None
+    subject: str
+    description: str
+    category: str | None
+    priority: str | None
+    status: str
+    ai_suggested_category: str | None
+    ai_suggested_priority: str | None
+    ai_suggested_reply: str | None
+    ai_confidence: float | None
+    ai_reasoning: str | None
+    ai_model: str | None
+    needs_review: bool
+    sentiment: str | None
+    sentiment_score: float | None
+    urgency_keywords: list[Any]
+    extracted_metadata: dict[str, Any]
+    kb_article_ids: list[Any]
+    assigned_to: str | None
+    source: str
+    external_id: str | None
+    processing_state: str
+    processing_error: str | None
+    metadata: dict[str, str | None] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+
+
+class TicketEnvelope(BaseModel):
+    ticket: TicketRead
+
+
+class StatusUpdate(StrictModel):
+    status: Status
+
+
+class StatusChanged(BaseModel):
+    ticket_id: str
+    status: str
+    updated_at: datetime
+    resolved_at: datetime | None
+
+
+class AssignUpdate(StrictModel):
+    agent_id: str = Field(..., min_length=1, max_length=20)
+
+
+# --------------------------------------------------------------------------- agents
+
+
+class AgentCreate(StrictModel):
+    agent_id: str | None = Field(None, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_\-]+$")
+    name: str = Field(..., min_length=1, max_length=255)
+    email: EmailStr | None = None
+    active: bool = True
+
+    _strip = field_validator("name")(_strip_nonempty)
+
+
+class AgentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    agent_id: str
+    name: str
+    email: str | None
+    active: bool
+    created_at: datetime
+
+
+# --------------------------------------------------------------------------- AI results (worker output)
+
+
+class Classification(BaseModel):
+    """What the classifier_worker stores for a ticket; the LLM's JSON is validated against it too."""
+
+    category: Category
+    priority: Priority
+    sentiment: Sentiment
+    sentiment_score: float = Field(0.0, ge=-1, le=1)
+    urgency_keywords: list[str] = Field(default_factory=list)
+    extracted_metadata: dict[str, Any] = Field(default_factory=dict)
+    confidence: float = Field(..., ge=0, le=1)
+    needs_review: bool = False
+    reasoning: str = ""
+    model: str = ""
+
+
+class KBHit(BaseModel):
+    article_id: str
+    title: str
+    passage: str
+    relevance_score: float = Field(..., ge=0, le=1)
+    category: str | None = None
+
+
+class Draft(BaseModel):
+    """What the rag_worker stores for a ticket."""
+
+    reply: str
+    articles: list[dict[str, Any]] = Field(default_factory=list)  # [{"article_id", "title", "relevance_score"}]
+    needs_review: bool = False
+    model: str = ""
+
+
+class HealthRead(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)
