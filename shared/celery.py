@@ -58,3 +58,60 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
 def get_producer() -> Celery:
     """The app producers (gateway, sweeper) use to send tasks by name."""
     return make_celery("support_copilot")
+
+
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "try again later": broker/DB/network hiccups and LLM timeouts or 429s."""
+    import redis
+    from kombu.exceptions import OperationalError as KombuOperationalError
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from shared.errors import TransientError
+
+    return (
+        TransientError,
+        OperationalError,
+        InterfaceError,
+        redis.RedisError,
+        KombuOperationalError,
+        ConnectionError,
+        TimeoutError,
+    )
+
+
+def pipeline_task(app: Celery, name: str, settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    """Register a ticket-pipeline step: late ack, requeue on worker loss, bounded exponential retries.
+
+    The wrapped function takes the ticket id only. After the last retry, or at once on an error that
+    is not transient, the ticket is recorded `failed` with the reason instead of vanishing.
+    """
+    from celery.utils.time import get_exponential_backoff_interval
+
+    settings = settings or get_settings()
+    retryable = transient_errors()
+
+    def decorator(fn):  # type: ignore[no-untyped-def]
+        @app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True)
+        def step(self, ticket_id: str):  # type: ignore[no-untyped-def]
+            from shared.db import session_scope
+            from shared.pipeline import record_failure
+
+            try:
+                return fn(ticket_id)
+            except retryable as exc:
+                if self.request.retries < settings.task_max_retries:
+                    countdown = get_exponential_backoff_interval(
+                        factor=1, retries=self.request.retries, maximum=60, full_jitter=True
+                    )
+                    raise self.retry(exc=exc, countdown=countdown) from exc
+                with session_scope() as session:
+                    record_failure(ticket_id, exc, session)
+                return "failed"
+            except Exception as exc:
+                with session_scope() as session:
+                    record_failure(ticket_id, exc, session)
+                raise
+
+        return step
+
+    return decorator

@@ -183,6 +183,25 @@ class Classification(BaseModel):
     model: str = ""
 
 
+class TicketContext(BaseModel):
+    """What the AI steps see of a ticket (built by the worker from the database row)."""
+
+    ticket_id: str
+    subject: str
+    description: str
+    customer_name: str | None = None
+    customer_email: str | None = None
+    order_id: str | None = None
+    # Filled once classified; the drafter uses them.
+    category: str | None = None
+    priority: str | None = None
+    sentiment: str | None = None
+    extracted_metadata: dict[str, Any] = Field(default_factory=dict)
+    # Customer history for priority scoring: tickets in the last 30 days, of which still open.
+    recent_tickets: int = 0
+    open_tickets: int = 0
+
+
 class KBHit(BaseModel):
     article_id: str
     title: str

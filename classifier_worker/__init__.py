@@ -1,0 +1,1 @@
+"""Classifies tickets from queue `classify`: category, priority, sentiment, entities, confidence."""

@@ -1,0 +1,1 @@
+"""Drafts grounded replies from queue `draft` and keeps the knowledge-base index (queue `kb`)."""

@@ -1,0 +1,125 @@
+"""The ticket pipeline's shared moves: enqueue a step, record progress, and sweep stuck tickets.
+
+classify (queue `classify`) -> draft (queue `draft`) -> done. Every step takes a ticket id only and
+checks the persisted `processing_state` first, so a duplicate or re-sent message is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from shared.celery import CLASSIFY_QUEUE, CLASSIFY_TASK, DRAFT_QUEUE, DRAFT_TASK, get_producer
+from shared.events import publish_state
+from shared.models import Ticket, utcnow
+from shared.schemas import ProcessingState, TicketContext
+
+log = logging.getLogger(__name__)
+
+# Which task moves a ticket out of which state.
+NEXT_STEP = {
+    ProcessingState.queued: (CLASSIFY_TASK, CLASSIFY_QUEUE),
+    ProcessingState.classified: (DRAFT_TASK, DRAFT_QUEUE),
+}
+
+
+def enqueue(ticket_id: str, state: ProcessingState | str) -> bool:
+    """Send the task that advances a ticket from `state`; False (logged) when the broker is unreachable.
+
+    Callers commit first: a ticket that could not be enqueued stays in its state and the sweeper
+    picks it up once the broker is back.
+    """
+    task, queue = NEXT_STEP[ProcessingState(state)]
+    try:
+        get_producer().send_task(task, args=[ticket_id], queue=queue, retry=False)
+    except Exception as exc:  # kombu raises several types; every one means "not sent"
+        log.warning("could not enqueue %s for %s (the sweeper will retry): %s", task, ticket_id, exc)
+        return False
+    return True
+
+
+def set_state(session: Session, ticket: Ticket, state: ProcessingState, error: str | None = None) -> None:
+    """Move a ticket to `state` (the caller commits, then calls `announce`)."""
+    ticket.processing_state = state.value
+    ticket.processing_error = error
+    ticket.processing_updated_at = utcnow()
+
+
+def announce(ticket_id: str, state: ProcessingState) -> None:
+    """Wake long-polling readers of the ticket after a commit."""
+    publish_state(ticket_id, state.value)
+
+
+def ticket_context(session: Session, ticket: Ticket) -> TicketContext:
+    """The ticket as the AI steps see it, with the customer's recent history."""
+    since = utcnow() - timedelta(days=30)
+    recent, still_open = session.execute(
+        select(
+            func.count(),
+            func.count().filter(Ticket.status.notin_(("resolved", "closed"))),
+        ).where(
+            Ticket.customer_id == ticket.customer_id,
+            Ticket.created_at >= since,
+            Ticket.ticket_id != ticket.ticket_id,
+        )
+    ).one()
+    meta = {row.key: row.value for row in ticket.metadata_rows}
+    return TicketContext(
+        ticket_id=ticket.ticket_id,
+        subject=ticket.subject,
+        description=ticket.description,
+        customer_name=ticket.customer.name,
+        customer_email=ticket.customer.email,
+        order_id=meta.get("order_id"),
+        category=ticket.ai_suggested_category,
+        priority=ticket.ai_suggested_priority,
+        sentiment=ticket.sentiment,
+        extracted_metadata=ticket.extracted_metadata or {},
+        recent_tickets=int(recent or 0),
+        open_tickets=int(still_open or 0),
+    )
+
+
+def sweep_stale(session: Session, *, older_than_s: float, now: datetime | None = None, limit: int = 500) -> list[str]:
+    """Re-enqueue tickets stuck in `queued` or `classified` longer than `older_than_s`; returns their ids.
+
+    Covers a ticket accepted while Redis was down, a message Redis lost on restart, and a worker
+    killed mid-task. The ticket's `processing_updated_at` is bumped so it is not re-sent every pass.
+    """
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=older_than_s)
+    rows = session.execute(
+        select(Ticket.ticket_id, Ticket.processing_state)
+        .where(
+            Ticket.processing_state.in_((ProcessingState.queued.value, ProcessingState.classified.value)),
+            Ticket.processing_updated_at < cutoff,
+        )
+        .order_by(Ticket.processing_updated_at)
+        .limit(limit)
+    ).all()
+    sent: list[str] = []
+    for ticket_id, state in rows:
+        if enqueue(ticket_id, state):
+            session.execute(
+                update(Ticket)
+                .where(Ticket.ticket_id == ticket_id, Ticket.processing_state == state)
+                .values(processing_updated_at=now)
+            )
+            sent.append(ticket_id)
+    session.commit()
+    if sent:
+        log.info("sweeper re-enqueued %d stuck ticket(s)", len(sent))
+    return sent
+
+
+def record_failure(ticket_id: str, error: BaseException, session: Session) -> None:
+    """Mark a ticket `failed` with a readable reason, after the last retry or on a non-transient error."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None or ticket.processing_state == ProcessingState.done.value:
+        return
+    set_state(session, ticket, ProcessingState.failed, f"{type(error).__name__}: {error}"[:2000])
+    session.commit()
+    announce(ticket_id, ProcessingState.failed)
