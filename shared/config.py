@@ -49,10 +49,52 @@ class Settings(BaseSettings):
     gateway_port: int = Field(8000, description="Gateway HTTP port")
     forecast_port: int = Field(8001, description="Forecast service HTTP port")
     forecast_url: str = Field("http://localhost:8001", description="Where the gateway finds the forecast service")
+    # Forecasting and staffing (forecast_service)
+    forecast_model_subdir: str = Field("forecast", description="Forecaster artifacts folder under MODEL_DIR")
+    forecast_aht_minutes: float = Field(6.0, gt=0, description="Average handle time of a ticket, minutes")
+    forecast_service_level: float = Field(
+        0.8, gt=0, lt=1, description="Target share of tickets answered within the answer time"
+    )
+    forecast_answer_time_s: float = Field(20.0, gt=0, description="Target answer time for the service level")
+    forecast_shrinkage: float = Field(0.3, ge=0, lt=1, description="Share of paid time agents are unavailable")
+    forecast_max_occupancy: float = Field(0.85, gt=0, le=1, description="Highest acceptable agent occupancy")
+    forecast_shift_hours: int = Field(8, ge=1, le=24, description="Shift length used for shift staffing")
+    forecast_min_real_weeks: int = Field(
+        4, ge=1, description="Weeks of real ticket history needed before it replaces the synthetic history"
+    )
+    forecast_holiday_country: str = Field("US", description="Country whose public holidays are a model input")
+    forecast_max_epochs: int = Field(40, ge=0, description="Upper bound of LSTM training epochs")
+    forecast_validation_days: int = Field(
+        14, ge=7, description="Days before the end of history used for early stopping, blend and intervals"
+    )
+    forecast_retrain_hour: int | None = Field(
+        3, ge=0, le=23, description="UTC hour of the daily retrain; empty disables the schedule"
+    )
+    forecast_synthetic_seed: int = Field(42, description="Seed of the synthetic history for new installs")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:3000"], description="Comma-separated allowed origins"
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+
+    # Access control and integrations
+    auth_disabled: bool = Field(
+        False, description="Turn API-key checks off (local experiments and tests only); secure by default"
+    )
+    zendesk_webhook_secret: SecretStr | None = Field(
+        None, description="Zendesk webhook signing secret; when set, unsigned/badly signed posts get 401"
+    )
+    intercom_client_secret: SecretStr | None = Field(
+        None, description="Intercom app client secret; when set, X-Hub-Signature is verified"
+    )
+    webhook_max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger webhook bodies get 413")
+    webhook_replay_window_s: int = Field(
+        300, ge=1, description="Signed webhooks with an older (or further future) timestamp are rejected"
+    )
+    rate_limit_per_key: int = Field(600, ge=1, description="Requests per API key per rate-limit window")
+    rate_limit_per_webhook_source: int = Field(
+        1200, ge=1, description="Webhook deliveries per vendor per rate-limit window"
+    )
+    rate_limit_window_s: int = Field(60, ge=1, description="Length of the fixed rate-limit window")
 
     # Pipeline robustness
     sweep_interval_s: float = Field(30.0, gt=0, description="How often the sweeper looks for stuck tickets")
