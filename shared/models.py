@@ -6,6 +6,7 @@ Enumerated values are stored as lowercase strings (see `shared.schemas` for the 
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +21,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -55,10 +58,14 @@ class Base(DeclarativeBase):
 
 class Customer(Base):
     __tablename__ = "customers"
+    # Integrations that only send a requester id (Zendesk events) key customers by (source, external_id).
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_customers_source_external_id"),)
 
     customer_id: Mapped[str] = mapped_column(String(20), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(255), unique=True)
     name: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str | None] = mapped_column(String(20))
+    external_id: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -135,3 +142,88 @@ class Agent(Base):
     email: Mapped[str | None] = mapped_column(String(255), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketMessage(Base):
+    """A later message on a ticket (a customer's reply on the vendor's conversation, an agent's answer)."""
+
+    __tablename__ = "ticket_messages"
+    __table_args__ = (
+        # The vendor's comment/part/notification id: a redelivered reply appends nothing.
+        UniqueConstraint("source", "external_id", name="uq_ticket_messages_source_external_id"),
+        Index("idx_ticket_messages_ticket", "ticket_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    author_type: Mapped[str] = mapped_column(String(20), default="customer")
+    author_name: Mapped[str | None] = mapped_column(String(255))
+    author_email: Mapped[str | None] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """An API key; only its SHA-256 is stored (see `shared.auth`)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditLog(Base):
+    """Who changed an audited ticket field, from what to what, and when (written by `shared.audit`)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("idx_audit_log_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
+    field: Mapped[str] = mapped_column(String(30))
+    old_value: Mapped[str | None] = mapped_column(String(255))
+    new_value: Mapped[str | None] = mapped_column(String(255))
+    actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --------------------------------------------------------------------------- audit trail
+
+AUDITED_FIELDS = ("status", "assigned_to", "category", "priority")
+
+# Who is acting in the current request/task; the gateway's auth dependency sets it per request.
+audit_actor: ContextVar[str] = ContextVar("audit_actor", default="system")
+
+
+@event.listens_for(Session, "before_flush")
+def _audit_ticket_changes(session: Session, _context: object, _instances: object) -> None:
+    """Record every change of an audited ticket field, whichever code path made it."""
+    for obj in list(session.dirty):
+        if not isinstance(obj, Ticket):
+            continue
+        attrs = inspect(obj).attrs
+        for field in AUDITED_FIELDS:
+            history = attrs[field].history
+            if not history.has_changes():
+                continue
+            old = history.deleted[0] if history.deleted else None
+            new = history.added[0] if history.added else None
+            if old == new:
+                continue
+            session.add(
+                AuditLog(
+                    ticket_id=obj.ticket_id,
+                    field=field,
+                    old_value=None if old is None else str(old)[:255],
+                    new_value=None if new is None else str(new)[:255],
+                    actor=audit_actor.get()[:120],
+                )
+            )

@@ -1,0 +1,67 @@
+"""The gateway app: `uvicorn gateway.main:app`. Build one per settings with `create_app`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.orm import sessionmaker
+
+from gateway.errors import install_error_handlers
+from gateway.routes import agents, health, tickets
+from gateway.sweeper import sweep_forever
+from shared.config import Settings, get_settings
+from shared.db import make_engine
+
+
+def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> FastAPI:
+    """A gateway bound to `settings` (database, Redis, CORS); the sweeper runs in its lifespan."""
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
+        app.state.redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+        task = (
+            asyncio.create_task(sweep_forever(app.state.sessionmaker, app.state.redis, settings)) if sweeper else None
+        )
+        try:
+            yield
+        finally:
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await app.state.redis.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Support Copilot gateway",
+        version="0.1.0",
+        description="Ticket intake and query API. AI results arrive asynchronously; poll with `?wait=N`.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=["*"],
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(tickets.router)
+    app.include_router(agents.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,23 @@
+"""Agent endpoints: tickets are assigned to agents that exist."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from gateway.deps import SessionDep
+from gateway.services import agents as service
+from shared.schemas import AgentCreate, AgentRead
+
+router = APIRouter(prefix="/api/agents", tags=["agents"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AgentRead)
+def create_agent(data: AgentCreate, session: SessionDep) -> AgentRead:
+    """Add an agent (id generated when not given)."""
+    return AgentRead.model_validate(service.create_agent(session, data))
+
+
+@router.get("", response_model=list[AgentRead])
+def list_agents(session: SessionDep, active: bool | None = None) -> list[AgentRead]:
+    """All agents, optionally only active ones."""
+    return [AgentRead.model_validate(a) for a in service.list_agents(session, active=active)]

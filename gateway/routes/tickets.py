@@ -1,0 +1,102 @@
+"""Ticket endpoints (the seed's paths and shapes). Thin: parse, call a service, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+
+from gateway.deps import SessionDep, SessionFactoryDep
+from gateway.services import tickets as service
+from gateway.services.waiting import wait_for_ticket
+from shared.models import Ticket
+from shared.schemas import (
+    AssignUpdate,
+    Category,
+    Priority,
+    Status,
+    StatusChanged,
+    StatusUpdate,
+    TicketCreate,
+    TicketEnvelope,
+    TicketRead,
+)
+
+router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+
+WaitQuery = Annotated[
+    int, Query(ge=0, le=30, description="Seconds to wait for the AI results before answering (long-poll)")
+]
+
+
+async def _waited(request: Request, factory: SessionFactoryDep, ticket_id: str, wait: int) -> TicketRead:
+    def load() -> Ticket:
+        with factory() as session:
+            return service.get_ticket(session, ticket_id)
+
+    async def aload() -> Ticket:
+        return await run_in_threadpool(load)
+
+    ticket = await wait_for_ticket(request.app.state.redis, ticket_id, wait, aload)
+    return service.to_read(ticket)
+
+
+@router.post("/create", status_code=status.HTTP_201_CREATED, response_model=TicketEnvelope)
+async def create_ticket(
+    data: TicketCreate, request: Request, factory: SessionFactoryDep, wait: WaitQuery = 0
+) -> TicketEnvelope:
+    """Store the ticket and queue it for classification and drafting; `?wait=N` returns the AI results too."""
+
+    def create() -> TicketRead:
+        with factory() as session:
+            return service.to_read(service.create_ticket(session, data))
+
+    ticket = await run_in_threadpool(create)
+    if wait:
+        ticket = await _waited(request, factory, ticket.ticket_id, wait)
+    return TicketEnvelope(ticket=ticket)
+
+
+@router.get("/", response_model=list[TicketRead])
+def list_tickets(
+    session: SessionDep,
+    status: Status | None = None,
+    priority: Priority | None = None,
+    category: Category | None = None,
+    assigned_to: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[TicketRead]:
+    """Newest first, filtered by status, priority, category and assignee."""
+    rows = service.list_tickets(
+        session,
+        status=status,
+        priority=priority,
+        category=category,
+        assigned_to=assigned_to,
+        limit=limit,
+        offset=offset,
+    )
+    return [service.to_read(t) for t in rows]
+
+
+@router.get("/{ticket_id}", response_model=TicketRead)
+async def get_ticket(ticket_id: str, request: Request, factory: SessionFactoryDep, wait: WaitQuery = 0) -> TicketRead:
+    """One ticket; with `?wait=N`, answers as soon as its AI results are in or after N seconds."""
+    return await _waited(request, factory, ticket_id, wait)
+
+
+@router.put("/{ticket_id}/status", response_model=StatusChanged)
+def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep) -> StatusChanged:
+    """Move the ticket along its workflow; disallowed transitions get 409."""
+    ticket = service.change_status(session, ticket_id, data.status)
+    return StatusChanged(
+        ticket_id=ticket.ticket_id, status=ticket.status, updated_at=ticket.updated_at, resolved_at=ticket.resolved_at
+    )
+
+
+@router.put("/{ticket_id}/assign", response_model=TicketRead)
+def assign_ticket(ticket_id: str, data: AssignUpdate, session: SessionDep) -> TicketRead:
+    """Assign to an existing, active agent."""
+    return service.to_read(service.assign_ticket(session, ticket_id, data.agent_id))

@@ -1,0 +1,26 @@
+"""Readiness: the gateway is useful only when it can store (DB) and enqueue (Redis)."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def check_database(factory: sessionmaker[Session]) -> str:
+    """'ok' or the error text."""
+    try:
+        with factory() as session:
+            session.execute(text("SELECT 1"))
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}: {exc}"[:300]
+
+
+async def check_redis(client: aioredis.Redis) -> str:
+    """'ok' or the error text."""
+    try:
+        await client.ping()
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}: {exc}"[:300]

@@ -1,0 +1,168 @@
+"""Ticket use cases: create (store, then enqueue), read, list, change status, assign."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from shared.errors import Conflict, NotFound
+from shared.models import Agent, Customer, Ticket, TicketMetadata, utcnow
+from shared.pipeline import enqueue
+from shared.schemas import STATUS_TRANSITIONS, ProcessingState, Status, TicketCreate, TicketRead
+
+FINISHED_STATES = frozenset({ProcessingState.done.value, ProcessingState.failed.value})
+
+
+def new_ticket_id(now: datetime | None = None) -> str:
+    """`TKT-YYYYMMDD-XXXXXXXX` with 32 random bits."""
+    now = now or utcnow()
+    return f"TKT-{now:%Y%m%d}-{secrets.token_hex(4).upper()}"
+
+
+def customer_id_for(key: str) -> str:
+    """A stable customer id derived from the customer's natural key (email, or source:external id)."""
+    return "CUST-" + hashlib.sha256(key.strip().lower().encode()).hexdigest()[:12].upper()
+
+
+def upsert_customer(session: Session, *, email: str | None, name: str | None, key: str | None = None) -> str:
+    """Insert the customer if new (refreshing a missing name otherwise) in one statement; returns its id."""
+    customer_id = customer_id_for(key or email or "")
+    values = {"customer_id": customer_id, "email": email.lower() if email else None, "name": name}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Customer).values(created_at=utcnow(), **values)
+    if name:
+        stmt = stmt.on_conflict_do_update(index_elements=[Customer.customer_id], set_={"name": stmt.excluded.name})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[Customer.customer_id])
+    session.execute(stmt)
+    return customer_id
+
+
+def create_ticket(
+    session: Session,
+    data: TicketCreate,
+    *,
+    external_id: str | None = None,
+    customer_key: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Ticket:
+    """Store a new ticket (status new, processing queued), commit, then enqueue classification.
+
+    If the broker is unreachable the ticket is still accepted: it stays `queued` and the sweeper
+    sends it once Redis answers again.
+    """
+    customer_id = upsert_customer(session, email=str(data.customer_email), name=data.customer_name, key=customer_key)
+    now = utcnow()
+    ticket = Ticket(
+        ticket_id=new_ticket_id(now),
+        customer_id=customer_id,
+        subject=data.subject,
+        description=data.description,
+        status=Status.new.value,
+        source=data.source,
+        external_id=external_id,
+        processing_state=ProcessingState.queued.value,
+        processing_updated_at=now,
+        created_at=now,
+        updated_at=now,
+        urgency_keywords=[],
+        extracted_metadata={},
+        kb_article_ids=[],
+        needs_review=False,
+    )
+    extra = dict(metadata or {})
+    if data.order_id:
+        extra["order_id"] = data.order_id
+    ticket.metadata_rows = [TicketMetadata(key=k, value=v) for k, v in extra.items()]
+    session.add(ticket)
+    session.commit()
+    enqueue(ticket.ticket_id, ProcessingState.queued)
+    return ticket
+
+
+def get_ticket(session: Session, ticket_id: str) -> Ticket:
+    """The ticket, or NotFound with a message that names the id."""
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound(f"ticket '{ticket_id}' not found")
+    return ticket
+
+
+def list_tickets(
+    session: Session,
+    *,
+    status: str | None = None,
+    priority: str | None = None,
+    category: str | None = None,
+    assigned_to: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Ticket]:
+    """Newest first, filtered by any of the given fields."""
+    query = select(Ticket)
+    for column, value in (
+        (Ticket.status, status),
+        (Ticket.priority, priority),
+        (Ticket.category, category),
+        (Ticket.assigned_to, assigned_to),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    query = query.order_by(Ticket.created_at.desc(), Ticket.ticket_id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(query).unique())
+
+
+def change_status(session: Session, ticket_id: str, new_status: Status) -> Ticket:
+    """Apply an allowed status transition (409 otherwise); resolving stamps `resolved_at`."""
+    ticket = get_ticket(session, ticket_id)
+    current = Status(ticket.status)
+    if new_status != current:
+        allowed = STATUS_TRANSITIONS[current]
+        if new_status not in allowed:
+            options = ", ".join(sorted(s.value for s in allowed)) or "none (final state)"
+            raise Conflict(f"cannot change status from '{current.value}' to '{new_status.value}'; allowed: {options}")
+        ticket.status = new_status.value
+        ticket.updated_at = utcnow()
+        if new_status == Status.resolved:
+            ticket.resolved_at = ticket.updated_at
+        elif current == Status.resolved and new_status == Status.open:
+            ticket.resolved_at = None
+    session.commit()
+    return ticket
+
+
+def assign_ticket(session: Session, ticket_id: str, agent_id: str) -> Ticket:
+    """Assign to an existing, active agent."""
+    ticket = get_ticket(session, ticket_id)
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise NotFound(f"agent '{agent_id}' not found; create it with POST /api/agents")
+    if not agent.active:
+        raise Conflict(f"agent '{agent_id}' is inactive")
+    ticket.assigned_to = agent.agent_id
+    ticket.updated_at = utcnow()
+    session.commit()
+    return ticket
+
+
+def to_read(ticket: Ticket) -> TicketRead:
+    """The API view of a ticket, customer fields and metadata included."""
+    return TicketRead.model_validate(
+        {
+            **{c.key: getattr(ticket, c.key) for c in Ticket.__table__.columns},
+            "customer_email": ticket.customer.email,
+            "customer_name": ticket.customer.name,
+            "metadata": {row.key: row.value for row in ticket.metadata_rows},
+        }
+    )
+
+
+def is_finished(ticket: Ticket) -> bool:
+    """True once the AI results are in (or processing gave up)."""
+    return ticket.processing_state in FINISHED_STATES

@@ -1,0 +1,58 @@
+"""Re-enqueue stuck tickets: a loop inside the gateway, and `python -m gateway.sweeper --once` for cron.
+
+Only one gateway replica sweeps per interval (a Redis lock); duplicates would be harmless anyway,
+since every pipeline step is idempotent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+import redis.asyncio as aioredis
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.config import Settings, get_settings
+from shared.db import get_sessionmaker
+from shared.pipeline import sweep_stale
+
+log = logging.getLogger(__name__)
+LOCK_KEY = "copilot:sweeper:lock"
+
+
+def sweep_once(factory: sessionmaker[Session], settings: Settings) -> list[str]:
+    """One pass; returns the re-enqueued ticket ids."""
+    with factory() as session:
+        return sweep_stale(session, older_than_s=settings.sweep_stale_after_s)
+
+
+async def sweep_forever(factory: sessionmaker[Session], client: aioredis.Redis, settings: Settings) -> None:
+    """Sweep every `sweep_interval_s` while the gateway runs; errors are logged, never fatal."""
+    while True:
+        await asyncio.sleep(settings.sweep_interval_s)
+        try:
+            ttl_ms = max(int(settings.sweep_interval_s * 900), 100)
+            if await client.set(LOCK_KEY, "1", nx=True, px=ttl_ms):
+                await run_in_threadpool(sweep_once, factory, settings)
+        except Exception as exc:  # Redis or DB down: try again next interval
+            log.warning("sweep skipped: %s", exc)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Re-enqueue tickets stuck in queued/classified.")
+    parser.add_argument("--once", action="store_true", help="one pass, then exit (default: loop)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    settings = get_settings()
+    factory = get_sessionmaker()
+    if args.once:
+        print(f"re-enqueued {len(sweep_once(factory, settings))} ticket(s)")
+        return
+    client = aioredis.Redis.from_url(settings.redis_url)
+    asyncio.run(sweep_forever(factory, client, settings))
+
+
+if __name__ == "__main__":
+    main()
