@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     # Models and knowledge base
     model_dir: str = Field("var/models", description="Trained artifacts (classifier, forecaster)")
+    embedding_backend: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8", description="How MiniLM embeddings are computed; artifacts and indexes record it"
+    )
     chroma_path: str = Field("var/chroma", description="Embedded ChromaDB folder")
     chroma_host: str | None = Field(None, description="Chroma server host; when set, HttpClient is used")
     chroma_port: int = Field(8000, description="Chroma server port")
