@@ -54,10 +54,27 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
     return app
 
 
+def make_producer(settings: Settings | None = None) -> Celery:
+    """An app for producers (gateway, sweeper, workers chaining a step) to send tasks by name.
+
+    It fails fast when the broker is down instead of blocking the request for seconds: the ticket is
+    already committed, and the sweeper sends it once Redis is back.
+    """
+    app = make_celery("support_copilot", settings)
+    app.conf.broker_connection_timeout = 1
+    app.conf.broker_transport_options = {
+        **app.conf.broker_transport_options,
+        "max_retries": 0,
+        "interval_start": 0,
+        "interval_step": 0.2,
+    }
+    return app
+
+
 @lru_cache
 def get_producer() -> Celery:
-    """The app producers (gateway, sweeper) use to send tasks by name."""
-    return make_celery("support_copilot")
+    """The process-wide producer for the configured REDIS_URL."""
+    return make_producer()
 
 
 def transient_errors() -> tuple[type[BaseException], ...]:

@@ -34,7 +34,7 @@ def enqueue(ticket_id: str, state: ProcessingState | str) -> bool:
     """
     task, queue = NEXT_STEP[ProcessingState(state)]
     try:
-        get_producer().send_task(task, args=[ticket_id], queue=queue, retry=False)
+        get_producer().send_task(task, args=[ticket_id], queue=queue, retry=False, ignore_result=True)
     except Exception as exc:  # kombu raises several types; every one means "not sent"
         log.warning("could not enqueue %s for %s (the sweeper will retry): %s", task, ticket_id, exc)
         return False
