@@ -222,3 +222,63 @@ class Draft(BaseModel):
 class HealthRead(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- integrations and access
+
+
+class WebhookAck(BaseModel):
+    """What a webhook answers: the outcome, and the ticket it concerns (also on redelivery)."""
+
+    status: str = Field(..., description="created | duplicate | appended | ignored | pong")
+    ticket: TicketRead | None = None
+    detail: str | None = None
+
+
+class TicketMessageRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    ticket_id: str
+    source: str
+    external_id: str | None
+    author_type: str
+    author_name: str | None
+    author_email: str | None
+    body: str
+    created_at: datetime
+
+
+class AuditEntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    ticket_id: str
+    field: str
+    old_value: str | None
+    new_value: str | None
+    actor: str
+    created_at: datetime
+
+
+class ApiKeyCreate(StrictModel):
+    name: str = Field(..., min_length=1, max_length=100)
+    role: str = Field(..., pattern=r"^(integration|agent|manager|admin)$")
+
+    _strip = field_validator("name")(_strip_nonempty)
+
+
+class ApiKeyRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    role: str
+    key_prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(..., description="The key in clear; shown only in this answer")

@@ -29,10 +29,27 @@ def customer_id_for(key: str) -> str:
     return "CUST-" + hashlib.sha256(key.strip().lower().encode()).hexdigest()[:12].upper()
 
 
-def upsert_customer(session: Session, *, email: str | None, name: str | None, key: str | None = None) -> str:
-    """Insert the customer if new (refreshing a missing name otherwise) in one statement; returns its id."""
+def upsert_customer(
+    session: Session,
+    *,
+    email: str | None,
+    name: str | None,
+    key: str | None = None,
+    source: str | None = None,
+    external_id: str | None = None,
+) -> str:
+    """Insert the customer if new (refreshing a missing name otherwise) in one statement; returns its id.
+
+    Integrations that know only the vendor's requester id pass `source`/`external_id` (and no email).
+    """
     customer_id = customer_id_for(key or email or "")
-    values = {"customer_id": customer_id, "email": email.lower() if email else None, "name": name}
+    values = {
+        "customer_id": customer_id,
+        "email": email.lower() if email else None,
+        "name": name,
+        "source": source,
+        "external_id": external_id,
+    }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(Customer).values(created_at=utcnow(), **values)
@@ -58,14 +75,39 @@ def create_ticket(
     sends it once Redis answers again.
     """
     customer_id = upsert_customer(session, email=str(data.customer_email), name=data.customer_name, key=customer_key)
+    extra = dict(metadata or {})
+    if data.order_id:
+        extra["order_id"] = data.order_id
+    return store_ticket(
+        session,
+        customer_id=customer_id,
+        subject=data.subject,
+        description=data.description,
+        source=data.source,
+        external_id=external_id,
+        metadata=extra,
+    )
+
+
+def store_ticket(
+    session: Session,
+    *,
+    customer_id: str,
+    subject: str,
+    description: str,
+    source: str,
+    external_id: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> Ticket:
+    """Insert a ticket for an existing customer, commit, then enqueue classification (see create_ticket)."""
     now = utcnow()
     ticket = Ticket(
         ticket_id=new_ticket_id(now),
         customer_id=customer_id,
-        subject=data.subject,
-        description=data.description,
+        subject=subject,
+        description=description,
         status=Status.new.value,
-        source=data.source,
+        source=source,
         external_id=external_id,
         processing_state=ProcessingState.queued.value,
         processing_updated_at=now,
@@ -76,10 +118,7 @@ def create_ticket(
         kb_article_ids=[],
         needs_review=False,
     )
-    extra = dict(metadata or {})
-    if data.order_id:
-        extra["order_id"] = data.order_id
-    ticket.metadata_rows = [TicketMetadata(key=k, value=v) for k, v in extra.items()]
+    ticket.metadata_rows = [TicketMetadata(key=k, value=v) for k, v in (metadata or {}).items()]
     session.add(ticket)
     session.commit()
     enqueue(ticket.ticket_id, ProcessingState.queued)

@@ -1,0 +1,46 @@
+"""Ticket history (audit log), ticket messages, and API-key administration."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from gateway.deps import SessionDep
+from gateway.services.history import ticket_history, ticket_messages
+from shared import auth
+from shared.auth import Role
+from shared.fastapi_auth import require
+from shared.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, AuditEntryRead, TicketMessageRead
+
+tickets_router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+keys_router = APIRouter(prefix="/api/keys", tags=["keys"], dependencies=[require(Role.admin)])
+
+
+@tickets_router.get("/{ticket_id}/history", response_model=list[AuditEntryRead], dependencies=[require(Role.agent)])
+def get_history(ticket_id: str, session: SessionDep) -> list[AuditEntryRead]:
+    """Who changed the ticket's status, assignment, category or priority, and when; oldest first."""
+    return [AuditEntryRead.model_validate(row) for row in ticket_history(session, ticket_id)]
+
+
+@tickets_router.get("/{ticket_id}/messages", response_model=list[TicketMessageRead], dependencies=[require(Role.agent)])
+def get_messages(ticket_id: str, session: SessionDep) -> list[TicketMessageRead]:
+    """Replies received after the ticket was opened (e.g. from Zendesk comments, Intercom parts)."""
+    return [TicketMessageRead.model_validate(row) for row in ticket_messages(session, ticket_id)]
+
+
+@keys_router.get("", response_model=list[ApiKeyRead])
+def list_keys(session: SessionDep, include_revoked: bool = False) -> list[ApiKeyRead]:
+    """API keys (never the keys themselves, only a prefix to tell them apart)."""
+    return [ApiKeyRead.model_validate(k) for k in auth.list_keys(session, include_revoked=include_revoked)]
+
+
+@keys_router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
+def create_key(data: ApiKeyCreate, session: SessionDep) -> ApiKeyCreated:
+    """A new key; the answer is the only time it is shown."""
+    row, key = auth.create_key(session, name=data.name, role=data.role)
+    return ApiKeyCreated.model_validate({**ApiKeyRead.model_validate(row).model_dump(), "key": key})
+
+
+@keys_router.delete("/{key_id}", response_model=ApiKeyRead)
+def revoke_key(key_id: int, session: SessionDep) -> ApiKeyRead:
+    """Revoke a key at once (it stays listed with `include_revoked=true`)."""
+    return ApiKeyRead.model_validate(auth.revoke_key(session, key_id=key_id))

@@ -1,0 +1,121 @@
+"""Webhook ingestion: turn a normalised vendor event into a ticket or a message, idempotently.
+
+`(source, external_id)` is unique for tickets and for messages, so a redelivered notification finds
+what the first delivery stored and creates nothing; two concurrent deliveries race on the unique
+constraint and the loser answers with the winner's row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.services.tickets import store_ticket, upsert_customer
+from gateway.webhooks import EventKind, InboundEvent
+from shared.errors import InvalidInput
+from shared.models import Ticket, TicketMessage
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: str  # created | duplicate | appended | ignored | pong
+    ticket: Ticket | None = None
+    message: TicketMessage | None = None
+    detail: str | None = None
+
+
+def find_ticket(session: Session, source: str, external_id: str) -> Ticket | None:
+    """The ticket a vendor id maps to, if any."""
+    return session.scalars(select(Ticket).where(Ticket.source == source, Ticket.external_id == external_id)).first()
+
+
+def ingest(session: Session, event: InboundEvent) -> IngestResult:
+    """Store what `event` says happened; replays and redeliveries change nothing."""
+    if event.kind == EventKind.ping:
+        return IngestResult("pong", detail=f"{event.source} webhook reachable")
+    if event.kind == EventKind.ignored:
+        return IngestResult("ignored", detail=f"nothing to do for {event.reason}")
+    assert event.external_id is not None  # enforced by the parser
+
+    ticket = find_ticket(session, event.source, event.external_id)
+    created = False
+    if ticket is None:
+        ticket, created = _create_ticket(session, event)
+    if event.kind == EventKind.ticket:
+        return IngestResult("created" if created else "duplicate", ticket=ticket)
+
+    message, appended = _append_message(session, ticket, event)
+    if created:
+        return IngestResult("created", ticket=ticket, message=message, detail="ticket created from a reply")
+    return IngestResult("appended" if appended else "duplicate", ticket=ticket, message=message)
+
+
+def _create_ticket(session: Session, event: InboundEvent) -> tuple[Ticket, bool]:
+    if event.requester_email:
+        customer_key = None  # one customer per email across every channel
+    elif event.requester_id:
+        customer_key = f"{event.source}:{event.requester_id}"
+    else:
+        raise InvalidInput(f"{event.source} webhook: the requester has neither a valid email nor an id")
+    try:
+        customer_id = upsert_customer(
+            session,
+            email=event.requester_email,
+            name=event.requester_name,
+            key=customer_key,
+            source=event.source if customer_key else None,
+            external_id=event.requester_id if customer_key else None,
+        )
+        metadata = dict(event.metadata)
+        if event.delivery_id:
+            metadata[f"{event.source}_delivery_id"] = event.delivery_id
+        ticket = store_ticket(
+            session,
+            customer_id=customer_id,
+            subject=event.subject,
+            description=event.description,
+            source=event.source,
+            external_id=event.external_id,
+            metadata=metadata,
+        )
+    except IntegrityError:
+        session.rollback()
+        existing = find_ticket(session, event.source, event.external_id or "")
+        if existing is None:  # the conflict was something else
+            raise
+        return existing, False
+    return ticket, True
+
+
+def _append_message(session: Session, ticket: Ticket, event: InboundEvent) -> tuple[TicketMessage, bool]:
+    external_id = event.message_id or event.delivery_id
+    if external_id:
+        found = session.scalars(
+            select(TicketMessage).where(TicketMessage.source == event.source, TicketMessage.external_id == external_id)
+        ).first()
+        if found is not None:
+            return found, False
+    message = TicketMessage(
+        ticket_id=ticket.ticket_id,
+        source=event.source,
+        external_id=external_id,
+        author_type=event.author_type,
+        author_name=event.author_name,
+        author_email=event.author_email,
+        body=event.message_body,
+    )
+    session.add(message)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        found = session.scalars(
+            select(TicketMessage).where(TicketMessage.source == event.source, TicketMessage.external_id == external_id)
+        ).first()
+        if found is None:
+            raise
+        return found, False
+    return message, True

@@ -1,0 +1,128 @@
+"""API keys and roles, shared by the gateway and the forecast service (one `api_keys` table).
+
+A key is 32 random bytes (256 bits) from `secrets`, shown once. Only its SHA-256 is stored. A slow
+password hash (bcrypt, argon2) exists to make guessing low-entropy human passwords expensive; a
+256-bit random key cannot be guessed, so a fast hash loses nothing and keeps the per-request check
+to one indexed lookup. Looking a key up by its hash also means no stored secret is ever compared
+byte by byte with the caller's input, so there is no timing side channel to exploit.
+
+No web framework here: `shared.fastapi_auth` turns this into FastAPI dependencies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.errors import InvalidInput, NotFound
+from shared.models import ApiKey, utcnow
+
+KEY_PREFIX = "sc_"
+PREFIX_SHOWN = 10  # characters of the key kept in clear to tell keys apart in `list`
+LAST_USED_RESOLUTION = timedelta(minutes=1)  # avoids a write on every request
+
+
+class Role(StrEnum):
+    """Each role includes every permission of the roles before it."""
+
+    integration = "integration"  # create tickets, post webhooks
+    agent = "agent"  # read/update tickets, KB search, corrections
+    manager = "manager"  # forecasts and analytics
+    admin = "admin"  # KB writes, agents, keys
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def allows(self, needed: Role) -> bool:
+        """True when this role may call a route that needs `needed`."""
+        return self.rank >= needed.rank
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key's id, name and role (id None when auth is disabled or for a signed webhook)."""
+
+    key_id: int | None
+    name: str
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        """How the audit log names this caller."""
+        return f"key:{self.key_id}:{self.name}" if self.key_id is not None else self.name
+
+
+def generate_key() -> str:
+    """A new key in clear: `sc_` + 43 url-safe characters (32 random bytes)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    """The stored form of a key: hex SHA-256."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def parse_role(value: str) -> Role:
+    """The role named `value`, or InvalidInput listing the valid ones."""
+    try:
+        return Role(value.strip().lower())
+    except ValueError:
+        raise InvalidInput(f"unknown role '{value}'; one of: {', '.join(r.value for r in Role)}") from None
+
+
+def create_key(session: Session, *, name: str, role: Role | str) -> tuple[ApiKey, str]:
+    """Store a new key (hashed) and return the row and the key in clear, which is never stored."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("key name must be 1-100 characters")
+    key = generate_key()
+    row = ApiKey(name=name, role=parse_role(role).value, key_prefix=key[:PREFIX_SHOWN], key_hash=hash_key(key))
+    session.add(row)
+    session.commit()
+    return row, key
+
+
+def authenticate(session: Session, key: str) -> Principal | None:
+    """The principal owning `key`, or None for an unknown or revoked key; refreshes `last_used_at`."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        row.last_used_at = now
+        session.commit()
+    return Principal(key_id=row.id, name=row.name, role=Role(row.role))
+
+
+def list_keys(session: Session, *, include_revoked: bool = False) -> list[ApiKey]:
+    """Keys, oldest first (their hashes never leave this module's callers as anything but rows)."""
+    query = select(ApiKey).order_by(ApiKey.id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return list(session.scalars(query))
+
+
+def revoke_key(session: Session, *, key_id: int) -> ApiKey:
+    """Mark the key revoked (kept for the audit trail); NotFound for an unknown id."""
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"API key {key_id} not found")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        session.commit()
+    return row
+
+
+def has_active_admin(session: Session) -> bool:
+    """True when at least one unrevoked admin key exists."""
+    query = select(ApiKey.id).where(ApiKey.role == Role.admin.value, ApiKey.revoked_at.is_(None)).limit(1)
+    return session.scalars(query).first() is not None

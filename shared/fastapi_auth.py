@@ -1,0 +1,130 @@
+"""FastAPI dependencies for API-key auth, roles and per-key rate limits (gateway and forecast service).
+
+Use `Depends(RequireRole(Role.agent))` on a route, or the `AgentDep`-style aliases. The app is
+expected to keep `settings` and `sessionmaker` (and optionally an async `redis`) on `app.state`;
+missing ones fall back to the process-wide defaults, so the forecast service needs no set-up.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import redis.asyncio as aioredis
+from fastapi import Depends, HTTPException, Request, params, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import ratelimit
+from shared.auth import Principal, Role, authenticate
+from shared.config import Settings, get_settings
+from shared.db import get_sessionmaker
+from shared.models import audit_actor
+
+ANONYMOUS = Principal(key_id=None, name="anonymous", role=Role.admin)
+
+bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer sc_...`")
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key: `X-API-Key: sc_...`")
+
+
+def app_settings(request: Request) -> Settings:
+    """The app's settings (`app.state.settings`), else the process-wide ones."""
+    return getattr(request.app.state, "settings", None) or get_settings()
+
+
+def app_sessionmaker(request: Request) -> sessionmaker[Session]:
+    return getattr(request.app.state, "sessionmaker", None) or get_sessionmaker()
+
+
+def app_redis(request: Request) -> aioredis.Redis:
+    """The app's async Redis client, created on first use when the app keeps none."""
+    client = getattr(request.app.state, "redis", None) or getattr(request.app.state, "ratelimit_redis", None)
+    if client is None:
+        client = aioredis.Redis.from_url(app_settings(request).redis_url, socket_connect_timeout=2)
+        request.app.state.ratelimit_redis = client
+    return client
+
+
+def unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def enforce_rate_limit(request: Request, bucket: str, limit: int) -> None:
+    """429 with Retry-After once `bucket` went over `limit` in the current window."""
+    settings = app_settings(request)
+    decision = await ratelimit.hit(app_redis(request), bucket, limit=limit, window_s=settings.rate_limit_window_s)
+    if not decision.allowed:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"rate limit of {limit} requests per {settings.rate_limit_window_s}s exceeded; "
+            f"retry in {decision.retry_after_s}s",
+            headers=decision.headers(),
+        )
+
+
+async def authenticate_request(request: Request, key: str | None, needed: Role) -> Principal:
+    """The caller behind `key` if its role allows `needed` (401/403/429 otherwise); binds the audit actor."""
+    settings = app_settings(request)
+    if settings.auth_disabled:
+        principal = ANONYMOUS
+    else:
+        if not key:
+            raise unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+        factory = app_sessionmaker(request)
+
+        def lookup() -> Principal | None:
+            with factory() as session:
+                return authenticate(session, key)
+
+        found = await run_in_threadpool(lookup)
+        if found is None:
+            raise unauthorized("invalid or revoked API key")
+        principal = found
+        if not principal.role.allows(needed):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"this route needs the '{needed.value}' role or higher; "
+                f"key '{principal.name}' has '{principal.role.value}'",
+            )
+        await enforce_rate_limit(request, f"key:{principal.key_id}", settings.rate_limit_per_key)
+    # Set in the request's own context (this dependency is async), so the endpoint and the session's
+    # flush hooks that run after it see who is acting.
+    audit_actor.set(principal.actor)
+    request.state.principal = principal
+    return principal
+
+
+def presented_key(bearer: HTTPAuthorizationCredentials | None, api_key: str | None) -> str | None:
+    """The key from `Authorization: Bearer` or `X-API-Key`, whichever was sent."""
+    if bearer is not None and bearer.credentials:
+        return bearer.credentials.strip()
+    return api_key.strip() if api_key else None
+
+
+class RequireRole:
+    """Dependency: the caller must hold `role` or a higher one. `required_role` lets tests audit routes."""
+
+    def __init__(self, role: Role) -> None:
+        self.required_role = role
+
+    async def __call__(
+        self,
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+        api_key: Annotated[str | None, Depends(api_key_scheme)],
+    ) -> Principal:
+        return await authenticate_request(request, presented_key(bearer, api_key), self.required_role)
+
+    def __repr__(self) -> str:
+        return f"RequireRole({self.required_role.value})"
+
+
+IntegrationDep = Annotated[Principal, Depends(RequireRole(Role.integration))]
+AgentDep = Annotated[Principal, Depends(RequireRole(Role.agent))]
+ManagerDep = Annotated[Principal, Depends(RequireRole(Role.manager))]
+AdminDep = Annotated[Principal, Depends(RequireRole(Role.admin))]
+
+
+def require(role: Role) -> params.Depends:
+    """`dependencies=[require(Role.manager)]` for routes and routers that do not use the principal."""
+    return Depends(RequireRole(role))
