@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.orm import sessionmaker
 
 from gateway.errors import install_error_handlers
-from gateway.routes import agents, health, tickets
+from gateway.routes import access, agents, health, tickets, webhooks
 from gateway.sweeper import sweep_forever
 from shared.config import Settings, get_settings
 from shared.db import make_engine
@@ -61,6 +61,9 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(health.router)
     app.include_router(tickets.router)
     app.include_router(agents.router)
+    app.include_router(webhooks.router)
+    app.include_router(access.tickets_router)
+    app.include_router(access.keys_router)
     return app
 
 

@@ -6,18 +6,20 @@ from fastapi import APIRouter, status
 
 from gateway.deps import SessionDep
 from gateway.services import agents as service
+from shared.auth import Role
+from shared.fastapi_auth import require
 from shared.schemas import AgentCreate, AgentRead
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=AgentRead)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AgentRead, dependencies=[require(Role.admin)])
 def create_agent(data: AgentCreate, session: SessionDep) -> AgentRead:
     """Add an agent (id generated when not given)."""
     return AgentRead.model_validate(service.create_agent(session, data))
 
 
-@router.get("", response_model=list[AgentRead])
+@router.get("", response_model=list[AgentRead], dependencies=[require(Role.agent)])
 def list_agents(session: SessionDep, active: bool | None = None) -> list[AgentRead]:
     """All agents, optionally only active ones."""
     return [AgentRead.model_validate(a) for a in service.list_agents(session, active=active)]

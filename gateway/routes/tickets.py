@@ -10,6 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from gateway.deps import SessionDep, SessionFactoryDep
 from gateway.services import tickets as service
 from gateway.services.waiting import wait_for_ticket
+from shared.auth import Role
+from shared.fastapi_auth import require
 from shared.models import Ticket
 from shared.schemas import (
     AssignUpdate,
@@ -42,7 +44,12 @@ async def _waited(request: Request, factory: SessionFactoryDep, ticket_id: str, 
     return service.to_read(ticket)
 
 
-@router.post("/create", status_code=status.HTTP_201_CREATED, response_model=TicketEnvelope)
+@router.post(
+    "/create",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TicketEnvelope,
+    dependencies=[require(Role.integration)],
+)
 async def create_ticket(
     data: TicketCreate, request: Request, factory: SessionFactoryDep, wait: WaitQuery = 0
 ) -> TicketEnvelope:
@@ -58,7 +65,7 @@ async def create_ticket(
     return TicketEnvelope(ticket=ticket)
 
 
-@router.get("/", response_model=list[TicketRead])
+@router.get("/", response_model=list[TicketRead], dependencies=[require(Role.agent)])
 def list_tickets(
     session: SessionDep,
     status: Status | None = None,
@@ -81,13 +88,13 @@ def list_tickets(
     return [service.to_read(t) for t in rows]
 
 
-@router.get("/{ticket_id}", response_model=TicketRead)
+@router.get("/{ticket_id}", response_model=TicketRead, dependencies=[require(Role.agent)])
 async def get_ticket(ticket_id: str, request: Request, factory: SessionFactoryDep, wait: WaitQuery = 0) -> TicketRead:
     """One ticket; with `?wait=N`, answers as soon as its AI results are in or after N seconds."""
     return await _waited(request, factory, ticket_id, wait)
 
 
-@router.put("/{ticket_id}/status", response_model=StatusChanged)
+@router.put("/{ticket_id}/status", response_model=StatusChanged, dependencies=[require(Role.agent)])
 def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep) -> StatusChanged:
     """Move the ticket along its workflow; disallowed transitions get 409."""
     ticket = service.change_status(session, ticket_id, data.status)
@@ -96,7 +103,7 @@ def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep) -> St
     )
 
 
-@router.put("/{ticket_id}/assign", response_model=TicketRead)
+@router.put("/{ticket_id}/assign", response_model=TicketRead, dependencies=[require(Role.agent)])
 def assign_ticket(ticket_id: str, data: AssignUpdate, session: SessionDep) -> TicketRead:
     """Assign to an existing, active agent."""
     return service.to_read(service.assign_ticket(session, ticket_id, data.agent_id))
