@@ -6,6 +6,7 @@ Tests never touch what `make run` uses: each pytest session claims a free Redis 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -192,10 +193,8 @@ class WorkerProcess:
         return [int(p) for p in out.split()]
 
     def kill(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:

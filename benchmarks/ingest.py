@@ -1,0 +1,192 @@
+"""Ingest throughput: N concurrent clients POST tickets for D seconds against a real gateway.
+
+Starts uvicorn on a free port against SQLite and against PostgreSQL (a fresh `copilot_bench` database),
+Redis DB 12 as the broker, then reports accepted/s, p50/p99 latency, and checks afterwards that every
+accepted ticket is in the database (zero lost). Prints a table and writes benchmarks/results/ingest.json.
+
+    python benchmarks/ingest.py [--clients 64] [--seconds 30] [--workers 2] [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from shared.db import run_migrations  # noqa: E402
+
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_db(backend: str, tmp: Path) -> str:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp / 'bench.db'}"
+    else:
+        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text('DROP DATABASE IF EXISTS "copilot_bench" WITH (FORCE)'))
+            conn.execute(sa.text('CREATE DATABASE "copilot_bench"'))
+        admin.dispose()
+        url = PG_ADMIN.rsplit("/", 1)[0] + "/copilot_bench"
+    run_migrations(url)
+    return url
+
+
+def start_gateway(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL, "AUTH_DISABLED": "true", "LOG_LEVEL": "WARNING"}
+    cmd = [sys.executable, "-m", "uvicorn", "gateway.main:app", "--port", str(port), "--workers", str(workers),
+           "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                time.sleep(0.5 * workers)
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("gateway did not start")
+
+
+async def client(port: int, deadline: float, cid: int, latencies: list[float], ids: list[str], errors: list[str]):
+    """One keep-alive HTTP/1.1 connection posting tickets back to back until the deadline."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        body = json.dumps(
+            {
+                "customer_email": f"bench{cid}-{n % 50}@example.com",
+                "customer_name": f"Client {cid}",
+                "subject": f"Order {cid}-{n} has not arrived",
+                "description": f"My order #{cid}{n:05d} was placed a week ago and has not arrived yet.",
+                "order_id": f"{cid}{n:05d}",
+            }
+        ).encode()
+        request = (
+            b"POST /api/tickets/create HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        started = time.perf_counter()
+        writer.write(request)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        payload = await reader.readexactly(length)
+        latencies.append(time.perf_counter() - started)
+        if status == 201:
+            ids.append(json.loads(payload)["ticket"]["ticket_id"])
+        else:
+            errors.append(f"{status}: {payload[:200]!r}")
+    writer.close()
+
+
+async def load(port: int, clients: int, seconds: float) -> tuple[list[float], list[str], list[str], float]:
+    latencies: list[float] = []
+    ids: list[str] = []
+    errors: list[str] = []
+    started = time.monotonic()
+    deadline = started + seconds
+    await asyncio.gather(*(client(port, deadline, i, latencies, ids, errors) for i in range(clients)))
+    return latencies, ids, errors, time.monotonic() - started
+
+
+def count_stored(url: str, ids: list[str]) -> int:
+    engine = sa.create_engine(url.replace("postgresql+psycopg", "postgresql+psycopg"))
+    found = 0
+    with engine.connect() as conn:
+        for i in range(0, len(ids), 1000):
+            chunk = ids[i : i + 1000]
+            found += conn.execute(
+                sa.text("SELECT count(*) FROM tickets WHERE ticket_id IN :ids").bindparams(
+                    sa.bindparam("ids", expanding=True)
+                ),
+                {"ids": chunk},
+            ).scalar_one()
+    engine.dispose()
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+
+    rows = []
+    broker = redis.Redis.from_url(REDIS_URL)
+    for backend in args.backends.split(","):
+        broker.flushdb()
+        with tempfile.TemporaryDirectory() as tmp:
+            url = prepare_db(backend, Path(tmp))
+            port = free_port()
+            proc = start_gateway(url, port, args.workers)
+            try:
+                latencies, ids, errors, elapsed = asyncio.run(load(port, args.clients, args.seconds))
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+            stored = count_stored(url, ids)
+            queued = broker.llen("classify")
+        latencies.sort()
+        rows.append(
+            {
+                "backend": backend,
+                "clients": args.clients,
+                "uvicorn_workers": args.workers,
+                "seconds": round(elapsed, 1),
+                "accepted": len(ids),
+                "accepted_per_s": round(len(ids) / elapsed, 1),
+                "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
+                "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1) if latencies else None,
+                "errors": len(errors),
+                "stored": stored,
+                "lost": len(ids) - stored,
+                "enqueued": queued,
+                "first_error": errors[0] if errors else None,
+            }
+        )
+    broker.flushdb()
+
+    cols = ["backend", "clients", "uvicorn_workers", "accepted", "accepted_per_s", "p50_ms", "p99_ms", "errors", "lost",
+            "enqueued"]  # fmt: skip
+    print(" | ".join(f"{c:>14}" for c in cols))
+    for row in rows:
+        print(" | ".join(f"{row[c]!s:>14}" for c in cols))
+    out = ROOT / "benchmarks" / "results" / "ingest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": "ingest", "rows": rows}, indent=2))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

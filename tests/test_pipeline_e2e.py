@@ -1,0 +1,153 @@
+"""End to end with real processes: HTTP gateway -> Redis -> Celery classifier and RAG workers -> database.
+
+Also the failure drills: a lost queue message (swept and re-sent) and a worker killed mid-task.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from gateway.sweeper import sweep_once
+from tests.conftest import _truncate, wait_until
+
+pytestmark = pytest.mark.slow
+
+TICKET = {
+    "customer_email": "maria@example.com",
+    "customer_name": "Maria Lopez",
+    "subject": "My order hasn't arrived",
+    "description": "I ordered a lamp two weeks ago (order #2021) and it still hasn't been delivered. "
+    "The tracking page has not updated for 5 days. Where is my package?",
+    "order_id": "2021",
+}
+
+
+@pytest.fixture
+def pg(pg_url: str, redis_client) -> str:  # type: ignore[no-untyped-def]
+    _truncate(pg_url)
+    return pg_url
+
+
+def _state(url: str, ticket_id: str) -> str:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        state = conn.execute(sa.text("SELECT processing_state FROM tickets WHERE ticket_id = :t"), {"t": ticket_id})
+        value = state.scalar_one()
+    engine.dispose()
+    return value
+
+
+def _start_pipeline(start_worker, url: str):  # type: ignore[no-untyped-def]
+    return (
+        start_worker("classifier_worker", url, queues="classify"),
+        start_worker("rag_worker", url, queues="draft,kb"),
+    )
+
+
+def test_ticket_created_over_http_reaches_done(client_for, start_worker, pg):
+    _start_pipeline(start_worker, pg)
+    api = client_for(pg)
+
+    response = api.post("/api/tickets/create", params={"wait": 30}, json=TICKET)
+
+    assert response.status_code == 201
+    ticket = response.json()["ticket"]
+    if ticket["processing_state"] != "done":  # a cold worker may need longer than one wait
+        ticket = api.get(f"/api/tickets/{ticket['ticket_id']}", params={"wait": 30}).json()
+    assert ticket["processing_state"] == "done", ticket
+    assert ticket["category"] in {"shipping", "order"}
+    assert ticket["priority"] in {"low", "medium", "high", "critical"}
+    assert ticket["sentiment"] in {"positive", "neutral", "negative"}
+    assert 0 <= ticket["ai_confidence"] <= 1
+    assert ticket["ai_suggested_reply"] and "Maria" in ticket["ai_suggested_reply"]
+    cited = {a["article_id"] for a in ticket["kb_article_ids"]}
+    assert cited & {"kb_001", "kb_006"}, ticket["kb_article_ids"]
+
+
+def test_lost_message_is_swept_and_the_ticket_completes(client_for, start_worker, pg, redis_client, settings_for):
+    api = client_for(pg)
+    ticket_id = api.post("/api/tickets/create", json=TICKET).json()["ticket"]["ticket_id"]
+    redis_client.flushdb()  # Redis restarted without persistence: the queued message is gone
+    _start_pipeline(start_worker, pg)
+    time.sleep(2)
+    assert _state(pg, ticket_id) == "queued"  # nothing will happen on its own
+
+    settings = settings_for(pg, sweep_stale_after_s=0.001)
+    from shared.db import make_engine
+
+    engine = make_engine(pg)
+    factory = sa.orm.sessionmaker(bind=engine, expire_on_commit=False)
+    assert sweep_once(factory, settings) == [ticket_id]
+    engine.dispose()
+
+    wait_until(lambda: _state(pg, ticket_id) == "done", timeout=90)
+
+
+def _hold_row_lock(url: str, ticket_id: str):  # type: ignore[no-untyped-def]
+    """Lock the ticket row so the worker blocks inside its task when it writes the result."""
+    engine = sa.create_engine(url)
+    conn = engine.connect()
+    conn.execute(sa.text("SELECT 1 FROM tickets WHERE ticket_id = :t FOR UPDATE"), {"t": ticket_id})
+    return engine, conn
+
+
+def _worker_is_blocked(url: str) -> bool:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        blocked = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query ILIKE 'UPDATE tickets%'"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return blocked > 0
+
+
+def test_worker_process_killed_mid_task_and_ticket_still_completes(client_for, start_worker, pg):
+    api = client_for(pg)
+    ticket_id = api.post("/api/tickets/create", json=TICKET).json()["ticket"]["ticket_id"]
+    engine, lock = _hold_row_lock(pg, ticket_id)
+    classifier = start_worker("classifier_worker", pg, queues="classify")
+    start_worker("rag_worker", pg, queues="draft,kb")
+
+    # given: the pool process is inside the task, blocked writing its result
+    wait_until(lambda: _worker_is_blocked(pg), timeout=90)
+    (child,) = classifier.child_pids()
+    # when: it is killed without warning, then the lock goes away
+    import os
+
+    os.kill(child, signal.SIGKILL)
+    lock.rollback()
+    lock.close()
+    engine.dispose()
+    # then: the message was not acknowledged, goes back to the queue and the ticket completes
+    wait_until(lambda: _state(pg, ticket_id) == "done", timeout=120)
+    assert "WorkerLostError" in classifier.log() or "SIGKILL" in classifier.log()
+
+
+def test_whole_worker_killed_mid_task_then_sweeper_recovers(client_for, start_worker, pg, settings_for):
+    api = client_for(pg)
+    ticket_id = api.post("/api/tickets/create", json=TICKET).json()["ticket"]["ticket_id"]
+    engine, lock = _hold_row_lock(pg, ticket_id)
+    doomed = start_worker("classifier_worker", pg, queues="classify")
+    wait_until(lambda: _worker_is_blocked(pg), timeout=90)
+
+    doomed.kill()  # parent and pool process: nobody is left to requeue the unacked message
+    lock.rollback()
+    lock.close()
+    engine.dispose()
+    _start_pipeline(start_worker, pg)
+    assert _state(pg, ticket_id) == "queued"
+
+    from shared.db import make_engine
+
+    db = make_engine(pg)
+    factory = sa.orm.sessionmaker(bind=db, expire_on_commit=False)
+    assert sweep_once(factory, settings_for(pg, sweep_stale_after_s=0.001)) == [ticket_id]
+    db.dispose()
+    wait_until(lambda: _state(pg, ticket_id) == "done", timeout=120)
