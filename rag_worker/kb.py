@@ -177,13 +177,30 @@ def _passage(article: Article, heading: str, units: list[str], position: int) ->
     )
 
 
-def load_directory(directory: Path, *, settings=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    """Index every article of `directory`; returns counts of indexed, unchanged and passages."""
+def load_directory(directory: Path, *, settings=None, with_db: bool = True) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """Index every article of `directory` and record it in `kb_articles`; returns counts."""
     from rag_worker.retrieval import load_retriever
     from shared.config import get_settings
 
+    articles = read_articles(directory)
     retriever = load_retriever(settings or get_settings(), autoload=False)
-    return retriever.index.load_articles(read_articles(directory))
+    counts = retriever.index.load_articles(articles)
+    if with_db:
+        from rag_worker.knowledge import upsert_rows
+        from shared.db import session_scope
+        from shared.models import KBArticle, utcnow
+
+        try:
+            with session_scope() as session:
+                counts["db_changed"] = upsert_rows(session, articles)
+                session.flush()
+                for article in articles:
+                    row = session.get(KBArticle, article.article_id)
+                    if row is not None:
+                        row.index_state, row.indexed_at = "indexed", utcnow()
+        except Exception as exc:  # the index alone still serves search; the workers sync the table later
+            log.warning("articles indexed but not recorded in the database: %s", exc)
+    return counts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,10 +209,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     load = sub.add_parser("load", help="index every *.md article in DIR (idempotent)")
     load.add_argument("directory", type=Path)
+    load.add_argument("--no-db", action="store_true", help="index only; don't record the articles in kb_articles")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        counts = load_directory(args.directory)
+        counts = load_directory(args.directory, with_db=not args.no_db)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

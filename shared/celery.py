@@ -19,6 +19,9 @@ KB_QUEUE = "kb"
 
 CLASSIFY_TASK = "classifier_worker.classify_ticket"
 DRAFT_TASK = "rag_worker.draft_reply"
+KB_INDEX_TASK = "rag_worker.kb.index_article"
+KB_DELETE_TASK = "rag_worker.kb.delete_article"
+KB_SEARCH_TASK = "rag_worker.kb.search"
 
 TASK_ROUTES = {
     CLASSIFY_TASK: {"queue": CLASSIFY_QUEUE},

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     chroma_port: int = Field(8000, description="Chroma server port")
     kb_dir: str = Field(str(ROOT / "rag_worker" / "kb"), description="Knowledge-base articles loaded at start")
     kb_relevance_threshold: float = Field(0.5, ge=0, le=1, description="Minimum passage relevance used")
+    kb_task_timeout_s: float = Field(
+        10.0, gt=0, description="How long the gateway waits for the rag_worker to search or index the KB"
+    )
     classify_review_threshold: float = Field(
         0.5, ge=0, le=1, description="Below this confidence a ticket gets needs_review"
     )

@@ -197,6 +197,23 @@ class AuditLog(Base):
 
 # --------------------------------------------------------------------------- audit trail
 
+class KBArticle(Base):
+    """A knowledge-base article: the source of truth the rag_worker's search index is built from."""
+
+    __tablename__ = "kb_articles"
+
+    article_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(255))
+    content: Mapped[str] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(20))
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # pending (saved, not yet searchable) -> indexed; the worker sets it after indexing.
+    index_state: Mapped[str] = mapped_column(String(20), default="pending")
+    indexed_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 AUDITED_FIELDS = ("status", "assigned_to", "category", "priority")
 
 # Who is acting in the current request/task; the gateway's auth dependency sets it per request.

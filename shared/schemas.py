@@ -219,6 +219,41 @@ class Draft(BaseModel):
     model: str = ""
 
 
+# --------------------------------------------------------------------------- knowledge base
+
+
+class KBArticleCreate(StrictModel):
+    """Create or replace an article; without `article_id` a new `kb_<hex>` id is given."""
+
+    article_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    title: str = Field(..., min_length=1, max_length=255)
+    content: str = Field(..., min_length=1, max_length=MAX_DESCRIPTION)
+    category: Category | None = None
+    tags: list[str] = Field(default_factory=list, max_length=30)
+
+    _strip = field_validator("title", "content")(_strip_nonempty)
+
+
+class KBArticleRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    article_id: str
+    title: str
+    content: str
+    category: str | None
+    tags: list[str]
+    index_state: str
+    indexed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class KBSearchResult(BaseModel):
+    query: str
+    category: str | None
+    hits: list[KBHit]
+
+
 class HealthRead(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,97 @@
+"""The knowledge base's database side, as the rag_worker sees it.
+
+The `kb_articles` table is the source of truth (the gateway writes it); the Chroma index is derived
+from it. Each worker process reconciles the index with the table at start, and the `rag_worker.kb.*`
+tasks keep them in step as articles are created, changed and deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rag_worker.kb import Article, read_articles
+from rag_worker.retrieval import Retriever
+from shared.models import KBArticle, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def to_article(row: KBArticle) -> Article:
+    """The indexable form of a table row."""
+    return Article(
+        article_id=row.article_id,
+        title=row.title,
+        content=row.content,
+        category=row.category,
+        tags=tuple(str(t).lower() for t in row.tags or ()),
+    )
+
+
+def upsert_rows(session: Session, articles: list[Article]) -> int:
+    """Insert or update table rows from parsed articles; returns how many rows changed."""
+    changed = 0
+    for article in articles:
+        row = session.get(KBArticle, article.article_id)
+        if row is not None and to_article(row).content_hash == article.content_hash:
+            continue
+        if row is None:
+            row = KBArticle(article_id=article.article_id)
+            session.add(row)
+        row.title = article.title
+        row.content = article.content
+        row.category = article.category
+        row.tags = list(article.tags)
+        row.index_state = "pending"
+        changed += 1
+    return changed
+
+
+def index_article(session: Session, retriever: Retriever, article_id: str) -> str:
+    """Bring the index in line with one article row: `indexed`, `unchanged` or `deleted` (row gone)."""
+    row = session.get(KBArticle, article_id)
+    if row is None:
+        retriever.delete_article(article_id)
+        return "deleted"
+    changed = retriever.index_article(to_article(row))
+    row.index_state = "indexed"
+    row.indexed_at = utcnow()
+    return "indexed" if changed else "unchanged"
+
+
+def delete_article(session: Session, retriever: Retriever, article_id: str) -> str:
+    """Drop an article from the index unless it was re-created meanwhile: `deleted`, `absent` or `kept`."""
+    if session.get(KBArticle, article_id) is not None:
+        return "kept"
+    return "deleted" if retriever.delete_article(article_id) else "absent"
+
+
+def sync_index(session: Session, retriever: Retriever, *, seed_dir: Path | None) -> dict[str, int]:
+    """Make the index match the table; an empty table is first seeded from `seed_dir` (the shipped KB)."""
+    rows = list(session.scalars(select(KBArticle)))
+    seeded = 0
+    if not rows and seed_dir is not None:
+        seeded = upsert_rows(session, read_articles(seed_dir))
+        session.flush()
+        rows = list(session.scalars(select(KBArticle)))
+    wanted = {row.article_id for row in rows}
+    removed = 0
+    for article_id in set(retriever.index.article_hashes()) - wanted:
+        retriever.delete_article(article_id)
+        removed += 1
+    counts = retriever.index.load_articles(to_article(row) for row in rows)
+    now = utcnow()
+    for row in rows:
+        if row.index_state != "indexed":
+            row.index_state, row.indexed_at = "indexed", now
+    retriever.refresh(force=True)
+    return {"seeded": seeded, "removed": removed, **counts}
+
+
+def hits_payload(hits: list[Any]) -> list[dict[str, Any]]:
+    """KBHits as plain JSON for the Celery result backend."""
+    return [hit.model_dump() for hit in hits]
