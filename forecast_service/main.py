@@ -1,0 +1,84 @@
+"""The forecast service app: `uvicorn forecast_service.main:app --port 8001`.
+
+The model loads once in the lifespan (never at import) and a daily retrain runs in the
+same process at FORECAST_RETRAIN_HOUR (UTC).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI
+
+from forecast_service.routes import router
+from forecast_service.service import ForecastService
+from shared.config import Settings, get_settings
+from shared.db import get_engine, make_engine
+
+logger = logging.getLogger(__name__)
+
+
+def seconds_until(hour: int, now: datetime) -> float:
+    """Seconds from `now` to the next `hour`:00 UTC."""
+    target = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if target <= now:
+        target += timedelta(days=1)
+    return (target - now).total_seconds()
+
+
+async def daily_retrain(service: ForecastService, hour: int) -> None:
+    """Retrain every day at `hour` UTC; failures are logged and the loop goes on."""
+    while True:
+        await asyncio.sleep(seconds_until(hour, datetime.now(UTC)))
+        try:
+            result = await asyncio.to_thread(service.retrain)
+            logger.info("daily forecast retrain: %s", result)
+        except Exception:
+            logger.exception("daily forecast retrain failed")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app; `settings` overrides the environment (tests)."""
+    explicit = settings is not None
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url) if explicit else get_engine()
+        service = await asyncio.to_thread(ForecastService, settings=settings, engine=engine)
+        app.state.forecast = service
+        app.state.background_tasks = set()
+        schedule = None
+        if settings.forecast_retrain_hour is not None:
+            schedule = asyncio.create_task(daily_retrain(service, settings.forecast_retrain_hour))
+        try:
+            yield
+        finally:
+            tasks: set[asyncio.Task[Any]] = set(app.state.background_tasks)
+            if schedule is not None:
+                tasks.add(schedule)
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if explicit:
+                engine.dispose()
+
+    app = FastAPI(title="Support Copilot forecast service", version="0.1.0", lifespan=lifespan)
+    app.include_router(router)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,404 @@
+"""The forecaster: the seed's LSTM made to see a week, blended with a weekly baseline.
+
+Why this shape: the seed's 24 h window with recursive one-step output cannot see a weekly
+cycle and compounds its own errors. Here the LSTM reads the last 168 hours (count, an
+observed flag and calendar inputs) and a per-hour head emits all 168 next hours at once
+from the LSTM state, each hour's calendar and the same hour 1-4 weeks earlier. Hours that
+were not observed (closed, missing days) are masked out of the loss instead of being
+taught as zeros.
+
+On short business-hours series a plain weekly average is hard to beat, so the served
+forecast is `w * lstm + (1 - w) * mean of the last k weeks`, with k and w chosen on a
+validation stretch before the data the model is judged on. 80% intervals come from the
+quantiles of the validation residuals, scaled like Poisson noise (by sqrt of the level).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import MinMaxScaler
+
+from forecast_service import baseline
+from forecast_service.data import History, calendar_flags
+
+logger = logging.getLogger(__name__)
+
+WINDOW = 168  # hours the LSTM reads
+HORIZON = 168  # hours emitted per pass; longer horizons repeat the pass on its own output
+LAGS = 4  # weeks of same-hour values given to the head
+BLEND_KS = tuple(range(2, 9))
+BLEND_WEIGHTS = tuple(np.round(np.linspace(0, 1, 11), 2))
+MODEL_FILE = "model.keras"
+SCALER_FILE = "scaler.joblib"
+META_FILE = "metadata.json"
+
+
+def calendar_features(index: pd.DatetimeIndex, country: str) -> np.ndarray:
+    """Hour of day (cyclic), weekday (one-hot), start-of-month, day of month, holiday flags."""
+    hour = index.hour.to_numpy()
+    angle = 2 * np.pi * hour / 24
+    dow = np.eye(7)[index.dayofweek.to_numpy()]
+    day = index.day.to_numpy()
+    holiday, black_friday = calendar_flags(index, country)
+    return np.column_stack(
+        [np.sin(angle), np.cos(angle), dow, (day <= 3).astype(float), day / 31, holiday, black_friday]
+    ).astype("float32")
+
+
+N_CAL = 13
+N_PAST = 2 + N_CAL
+N_FUT = N_CAL + 1 + 2 * LAGS
+
+
+def build_network(seed: int) -> Any:
+    """LSTM(50, seq) -> Dropout -> LSTM(50) -> Dropout, then a per-hour Dense(25, relu) -> Dense(1)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    past = keras.Input((WINDOW, N_PAST), name="past")
+    future = keras.Input((HORIZON, N_FUT), name="future")
+    x = keras.layers.LSTM(50, return_sequences=True)(past)
+    x = keras.layers.Dropout(0.2)(x)
+    x = keras.layers.LSTM(50)(x)
+    x = keras.layers.Dropout(0.2)(x)
+    x = keras.layers.RepeatVector(HORIZON)(x)
+    x = keras.layers.Concatenate()([x, future])
+    x = keras.layers.Dense(64, activation="relu")(x)
+    x = keras.layers.Dense(25, activation="relu")(x)
+    out = keras.layers.Dense(1)(x)
+    out = keras.layers.Reshape((HORIZON,))(out)
+    return keras.Model([past, future], out, name="ticket_lstm")
+
+
+def masked_mae(y_true: Any, y_pred: Any) -> Any:
+    """MAE over observed hours only; y_true carries [value, observed] on its last axis."""
+    import keras.ops as ops
+
+    value, mask = y_true[..., 0], y_true[..., 1]
+    return ops.sum(ops.abs(value - y_pred) * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+
+@dataclass
+class Grid:
+    """A history turned into model arrays: scaled values, observed flags and calendar rows."""
+
+    index: pd.DatetimeIndex
+    scaled: np.ndarray
+    observed: np.ndarray
+    calendar: np.ndarray
+
+    @classmethod
+    def build(cls, series: pd.Series, scaler: MinMaxScaler, country: str, extra: int = 0) -> Grid:
+        index = pd.DatetimeIndex(series.index)
+        if extra:
+            index = index.append(pd.date_range(index[-1] + pd.Timedelta(hours=1), periods=extra, freq="h"))
+        values = np.full(len(index), np.nan)
+        values[: len(series)] = series.to_numpy(dtype=float)
+        observed = ~np.isnan(values)
+        scaled = np.zeros(len(index), dtype="float32")
+        if observed.any():
+            scaled[observed] = scaler.transform(values[observed].reshape(-1, 1)).ravel()
+        return cls(index, scaled, observed.astype("float32"), calendar_features(index, country))
+
+    def inputs(self, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Past and future inputs for forecasts made at the end of each origin hour."""
+        past_idx = origins[:, None] + np.arange(-WINDOW + 1, 1)[None, :]
+        past = np.concatenate(
+            [self.scaled[past_idx][..., None], self.observed[past_idx][..., None], self.calendar[past_idx]],
+            axis=-1,
+        )
+        fut_idx = origins[:, None] + np.arange(1, HORIZON + 1)[None, :]
+        parts = [self.calendar[fut_idx], np.broadcast_to(np.arange(1, HORIZON + 1) / HORIZON, fut_idx.shape)[..., None]]
+        for week in range(1, LAGS + 1):
+            lag = fut_idx - week * WINDOW
+            valid = lag >= 0
+            lag = np.maximum(lag, 0)
+            parts.append(np.where(valid, self.scaled[lag], 0.0)[..., None])
+            parts.append(np.where(valid, self.observed[lag], 0.0)[..., None])
+        future = np.concatenate(parts, axis=-1)
+        return past.astype("float32"), future.astype("float32")
+
+    def targets(self, origins: np.ndarray) -> np.ndarray:
+        idx = origins[:, None] + np.arange(1, HORIZON + 1)[None, :]
+        return np.stack([self.scaled[idx], self.observed[idx]], axis=-1).astype("float32")
+
+
+@dataclass
+class Forecaster:
+    """A trained network (or none: seasonal-naive fallback) with its blend, intervals and metadata."""
+
+    network: Any | None
+    scaler: MinMaxScaler | None
+    meta: dict[str, Any] = field(default_factory=dict)
+    _infer: Any = None
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.network is None
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "baseline"))
+
+    # --- forecasting --------------------------------------------------------------------------
+
+    def forecast(self, series: pd.Series, hours: int) -> pd.DataFrame:
+        """`hours` hourly forecasts after the end of `series`: predicted, lower, upper (+ parts)."""
+        future = pd.date_range(series.index[-1] + pd.Timedelta(hours=1), periods=hours, freq="h")
+        open_mask = np.asarray(self.meta.get("open_slots") or baseline.open_slots(series), dtype=bool)
+        open_now = open_mask[baseline.slots(future)]
+        if self.is_baseline:
+            base = baseline.seasonal_naive(series, future)
+            lstm = np.full(hours, np.nan)
+            predicted = base
+        else:
+            k = int(self.meta["blend"]["k"])
+            weight = float(self.meta["blend"]["weight"])
+            base = baseline.weekly_mean(series, future, k)
+            lstm = self._lstm(series, hours, open_mask)
+            predicted = weight * lstm + (1 - weight) * base
+        predicted = np.where(open_now, np.maximum(predicted, 0.0), 0.0)
+        q_low, q_high = self.meta.get("residual_quantiles") or _default_quantiles(series)
+        spread = np.sqrt(np.maximum(predicted, 1.0))
+        lower = np.where(open_now, np.maximum(predicted + q_low * spread, 0.0), 0.0)
+        upper = np.where(open_now, np.maximum(predicted + q_high * spread, 0.0), 0.0)
+        return pd.DataFrame(
+            {"predicted": predicted, "lower": lower, "upper": upper, "lstm": lstm, "baseline": base},
+            index=future,
+        )
+
+    def _lstm(self, series: pd.Series, hours: int, open_mask: np.ndarray) -> np.ndarray:
+        """The network alone, one 168 h pass at a time, each pass reading the previous one's output."""
+        country = self.meta.get("country", "US")
+        need = WINDOW + LAGS * WINDOW
+        history = series.iloc[-need:] if len(series) > need else series
+        passes = -(-hours // HORIZON)
+        grid = Grid.build(history, self.scaler, country, extra=passes * HORIZON)
+        if len(history) < need:  # pad the front so the first window exists; padding is unobserved
+            pad = need - len(history)
+            grid = Grid(
+                grid.index,
+                np.concatenate([np.zeros(pad, "float32"), grid.scaled]),
+                np.concatenate([np.zeros(pad, "float32"), grid.observed]),
+                np.concatenate([np.zeros((pad, N_CAL), "float32"), grid.calendar]),
+            )
+        origin = len(grid.scaled) - passes * HORIZON - 1
+        out: list[np.ndarray] = []
+        for _ in range(passes):
+            past, future = grid.inputs(np.array([origin]))
+            scaled = np.asarray(self._run(past, future))[0]
+            block = slice(origin + 1, origin + 1 + HORIZON)
+            slot_open = open_mask[baseline.slots(_block_index(grid, block))]
+            grid.scaled[block] = np.where(slot_open, scaled, 0.0)
+            grid.observed[block] = slot_open.astype("float32")
+            out.append(scaled)
+            origin += HORIZON
+        scaled_all = np.concatenate(out)[:hours]
+        return self.scaler.inverse_transform(scaled_all.reshape(-1, 1)).ravel()
+
+    def _run(self, past: np.ndarray, future: np.ndarray) -> Any:
+        if self._infer is None:
+            import tensorflow as tf
+
+            network = self.network
+            self._infer = tf.function(lambda p, f: network([p, f], training=False), reduce_retracing=True)
+        return self._infer(past, future)
+
+    # --- persistence --------------------------------------------------------------------------
+
+    def save(self, directory: Path) -> None:
+        """Write the model, scaler and metadata, replacing any previous set atomically per file."""
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp_model = directory / f".{MODEL_FILE}.tmp.keras"
+        self.network.save(tmp_model)
+        tmp_scaler = directory / f".{SCALER_FILE}.tmp"
+        joblib.dump(self.scaler, tmp_scaler)
+        tmp_meta = directory / f".{META_FILE}.tmp"
+        tmp_meta.write_text(json.dumps(self.meta, indent=2, default=str))
+        os.replace(tmp_model, directory / MODEL_FILE)
+        os.replace(tmp_scaler, directory / SCALER_FILE)
+        os.replace(tmp_meta, directory / META_FILE)
+
+    @classmethod
+    def load(cls, directory: Path) -> Forecaster | None:
+        """The saved forecaster in `directory`, or None when there is none (or it is unreadable)."""
+        paths = [directory / MODEL_FILE, directory / SCALER_FILE, directory / META_FILE]
+        if not all(p.exists() for p in paths):
+            return None
+        import keras
+
+        try:
+            network = keras.models.load_model(paths[0], compile=False)
+            scaler = joblib.load(paths[1])
+            meta = json.loads(paths[2].read_text())
+        except Exception:  # a half-written or foreign file must not take the service down
+            logger.exception("forecast model in %s is unreadable; using the seasonal-naive baseline", directory)
+            return None
+        return cls(network=network, scaler=scaler, meta=meta)
+
+    @classmethod
+    def baseline(cls) -> Forecaster:
+        return cls(network=None, scaler=None, meta={"version": "baseline"})
+
+
+def _block_index(grid: Grid, block: slice) -> pd.DatetimeIndex:
+    # The grid may be front-padded, so its index is shorter than its arrays by the padding.
+    offset = len(grid.scaled) - len(grid.index)
+    return grid.index[block.start - offset : block.stop - offset]
+
+
+def _default_quantiles(series: pd.Series) -> tuple[float, float]:
+    """10%/90% quantiles of week-over-week changes, scaled like the forecast intervals."""
+    previous = series.shift(baseline.SLOTS)
+    both = series.notna() & previous.notna()
+    if both.sum() < 10:
+        return (-1.28, 1.28)
+    diff = (series[both] - previous[both]) / np.sqrt(np.maximum(previous[both], 1.0))
+    return float(diff.quantile(0.1)), float(diff.quantile(0.9))
+
+
+# --- training -------------------------------------------------------------------------------------
+
+
+def fit(
+    history: History,
+    *,
+    validation_days: int = 14,
+    max_epochs: int = 40,
+    seed: int = 42,
+    country: str = "US",
+    stride: int = 1,
+    patience: int = 5,
+    blend_weight: float | None = None,
+) -> Forecaster:
+    """Train on `history` minus its last `validation_days`, which pick the epoch, blend and intervals.
+
+    The returned forecaster conditions on whatever history it is given at forecast time, so
+    the validation days are not lost: they are the window the first served forecast reads.
+    `blend_weight` fixes the LSTM's share instead of choosing it (1.0: the LSTM alone).
+    """
+    import keras
+
+    started = time.perf_counter()
+    series = history.series
+    val_start = series.index[-1].normalize() - pd.Timedelta(days=validation_days - 1)
+    train = series[series.index < val_start]
+    valid = series[series.index >= val_start]
+    if train.notna().sum() < 2 * WINDOW or valid.notna().sum() == 0:
+        raise ValueError(
+            f"history too short: {len(series)} hours; need at least {2 * WINDOW} observed hours "
+            f"before the last {validation_days} days"
+        )
+    scaler = MinMaxScaler().fit(train.dropna().to_numpy().reshape(-1, 1))
+    grid = Grid.build(series, scaler, country)
+    n_train = len(train)
+    first = WINDOW - 1
+    fit_origins = np.arange(first, n_train - HORIZON, stride)
+    val_origins = np.arange(max(first, n_train - 1), len(series) - HORIZON, max(stride, 6))
+    if len(fit_origins) == 0:
+        raise ValueError(f"history too short: need more than {WINDOW + HORIZON} hours before validation")
+    network = build_network(seed)
+    network.compile(optimizer=keras.optimizers.Adam(1e-3), loss=masked_mae)
+    x_fit, y_fit = grid.inputs(fit_origins), grid.targets(fit_origins)
+    callbacks = []
+    val_data = None
+    if len(val_origins):
+        val_data = (grid.inputs(val_origins), grid.targets(val_origins))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+        )
+    epochs_run = 0
+    if max_epochs > 0:
+        hist = network.fit(
+            list(x_fit),
+            y_fit,
+            validation_data=(list(val_data[0]), val_data[1]) if val_data else None,
+            epochs=max_epochs,
+            batch_size=64,
+            shuffle=True,
+            callbacks=callbacks,
+            verbose=0,
+        )
+        epochs_run = len(hist.history["loss"])
+
+    forecaster = Forecaster(network=network, scaler=scaler, meta={"country": country})
+    forecaster.meta["open_slots"] = baseline.open_slots(train).tolist()
+
+    # Choose the blend and the intervals on the validation stretch, forecast from its start.
+    actual = valid.to_numpy()
+    seen = ~np.isnan(actual)
+    lstm = forecaster._lstm(train, len(valid), np.asarray(forecaster.meta["open_slots"]))
+    open_now = np.asarray(forecaster.meta["open_slots"])[baseline.slots(pd.DatetimeIndex(valid.index))]
+    best = (np.inf, BLEND_KS[0], 1.0)
+    scores: dict[str, float] = {"lstm": _mae(actual[seen], np.maximum(lstm, 0)[seen])}
+    for k in BLEND_KS:
+        base = baseline.weekly_mean(train, pd.DatetimeIndex(valid.index), k)
+        scores[f"weekly_mean_k{k}"] = _mae(actual[seen], base[seen])
+        for weight in BLEND_WEIGHTS if blend_weight is None else (blend_weight,):
+            blend = np.where(open_now, np.maximum(weight * lstm + (1 - weight) * base, 0), 0)
+            mae = _mae(actual[seen], blend[seen])
+            if mae < best[0] - 1e-9:
+                best = (mae, k, float(weight))
+    _, k, weight = best
+    base = baseline.weekly_mean(train, pd.DatetimeIndex(valid.index), k)
+    predicted = np.where(open_now, np.maximum(weight * lstm + (1 - weight) * base, 0), 0)
+    residual = (actual[seen] - predicted[seen]) / np.sqrt(np.maximum(predicted[seen], 1.0))
+    quantiles = [float(np.quantile(residual, 0.1)), float(np.quantile(residual, 0.9))]
+    naive = baseline.seasonal_naive(train, pd.DatetimeIndex(valid.index))
+    validation = baseline.metrics(
+        actual[seen],
+        predicted[seen],
+        naive=naive[seen],
+        scale=baseline.naive_scale(train),
+    )
+
+    import keras as _k
+    import sklearn
+    import tensorflow as tf
+
+    trained_at = datetime.now(UTC)
+    forecaster.meta.update(
+        {
+            "version": trained_at.strftime("%Y%m%dT%H%M%S%fZ"),
+            "trained_at": trained_at.isoformat(),
+            "source": history.source,
+            "data_start": series.index[0].isoformat(),
+            "data_end": series.index[-1].isoformat(),
+            "validation_start": val_start.isoformat(),
+            "observed_hours": history.observed_hours,
+            "train_hours": int(train.notna().sum()),
+            "validation_hours": int(seen.sum()),
+            "epochs": epochs_run,
+            "seed": seed,
+            "window_hours": WINDOW,
+            "horizon_hours": HORIZON,
+            "blend": {"k": k, "weight": weight},
+            "residual_quantiles": quantiles,
+            "validation": validation,
+            "validation_parts_mae": scores,
+            "train_seconds": round(time.perf_counter() - started, 2),
+            "versions": {
+                "tensorflow": tf.__version__,
+                "keras": _k.__version__,
+                "scikit-learn": sklearn.__version__,
+                "numpy": np.__version__,
+                "pandas": pd.__version__,
+            },
+        }
+    )
+    return forecaster
+
+
+def _mae(actual: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.mean(np.abs(actual - predicted))) if len(actual) else float("inf")

@@ -1,0 +1,98 @@
+"""The forecaster trained tiny: shapes, closed hours, persistence, and the backtest CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecast_service import backtest
+from forecast_service.data import History, synthetic_history
+from forecast_service.model import Forecaster, fit
+
+END = pd.Timestamp("2025-05-05")
+
+
+@pytest.fixture(scope="module")
+def history() -> History:
+    return synthetic_history(end=END, weeks=8, seed=3)
+
+
+@pytest.fixture(scope="module")
+def trained(history: History) -> Forecaster:
+    return fit(history, validation_days=7, max_epochs=2)
+
+
+def test_forecast_has_one_row_per_hour_with_ordered_intervals(trained: Forecaster, history: History) -> None:
+    frame = trained.forecast(history.series, 200)  # longer than one 168 h pass
+    assert len(frame) == 200
+    assert frame.index[0] == END and (frame.index.to_series().diff().dropna() == pd.Timedelta(hours=1)).all()
+    assert (frame.lower <= frame.predicted).all() and (frame.predicted <= frame.upper).all()
+    assert (frame.lower >= 0).all() and frame.lstm.notna().all()
+    # The weekly cycle is kept: office hours forecast busier than nights.
+    assert frame.predicted[frame.index.hour == 11].mean() > 1.5 * frame.predicted[frame.index.hour == 3].mean()
+
+
+def test_metadata_records_source_range_blend_and_versions(trained: Forecaster, history: History) -> None:
+    meta = trained.meta
+    assert meta["source"] == "synthetic"
+    assert meta["data_start"] == history.start.isoformat() and meta["data_end"] == history.end.isoformat()
+    assert 0 <= meta["blend"]["weight"] <= 1 and 2 <= meta["blend"]["k"] <= 8
+    assert meta["residual_quantiles"][0] < 0 < meta["residual_quantiles"][1]
+    assert {"mae", "rel_mae", "mase"} <= set(meta["validation"])
+    assert {"tensorflow", "keras", "numpy"} <= set(meta["versions"])
+
+
+def test_saved_model_reloads_with_identical_forecasts(trained: Forecaster, history: History, tmp_path: Path) -> None:
+    trained.save(tmp_path)
+    loaded = Forecaster.load(tmp_path)
+    assert loaded is not None and loaded.version == trained.version
+    pd.testing.assert_frame_equal(loaded.forecast(history.series, 48), trained.forecast(history.series, 48))
+
+
+def test_missing_or_broken_artifacts_load_as_none(tmp_path: Path) -> None:
+    assert Forecaster.load(tmp_path) is None
+    for name in ("model.keras", "scaler.joblib", "metadata.json"):
+        (tmp_path / name).write_text("garbage")
+    assert Forecaster.load(tmp_path) is None
+
+
+def test_business_hours_history_trains_and_keeps_closed_hours_closed() -> None:
+    series = synthetic_history(end=END, weeks=8, seed=4).series
+    closed = (series.index.dayofweek >= 5) | (series.index.hour < 7) | (series.index.hour > 20)
+    gappy = series.mask(closed)
+    gappy[gappy.index.normalize() == pd.Timestamp("2025-04-15")] = np.nan  # a missing weekday
+    model = fit(History(gappy.loc[: gappy.last_valid_index()], "csv:test"), validation_days=7, max_epochs=1)
+    frame = model.forecast(gappy.loc[: gappy.last_valid_index()], 168)
+    shut = (frame.index.dayofweek >= 5) | (frame.index.hour < 7) | (frame.index.hour > 20)
+    assert (frame.predicted[shut] == 0).all() and (frame.upper[shut] == 0).all()
+    assert (frame.predicted[~shut] > 0).all()
+
+
+def test_backtest_cli_prints_metrics_and_writes_predictions(
+    tmp_path: Path, history: History, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "history.csv"
+    history.series.rename("tickets").to_csv(csv)
+    out = tmp_path / "pred.csv"
+    code = backtest.main(["--history", str(csv), "--holdout-days", "3", "--epochs", "1", "--predictions-out", str(out)])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    keys = {"mae", "rmse", "smape", "mase", "naive_mae", "rel_mae", "coverage_80"}
+    assert keys | {"train_seconds", "n_train_hours", "n_test_hours"} <= set(result)
+    assert result["n_test_hours"] == 72 and result["n_train_hours"] == len(history.series) - 72
+    assert result["rel_mae"] == pytest.approx(result["mae"] / result["naive_mae"])
+    predictions = pd.read_csv(out)
+    assert list(predictions.columns) == ["timestamp", "actual", "predicted", "lower", "upper"]
+    assert len(predictions) == 72
+    assert predictions.actual.tolist() == history.series.iloc[-72:].tolist()
+    assert np.mean(np.abs(predictions.actual - predictions.predicted)) == pytest.approx(result["mae"])
+
+
+def test_backtest_cli_rejects_a_holdout_longer_than_the_history(tmp_path: Path, history: History) -> None:
+    csv = tmp_path / "history.csv"
+    history.series.iloc[:48].to_csv(csv)
+    assert backtest.main(["--history", str(csv), "--holdout-days", "5", "--epochs", "0"]) == 2

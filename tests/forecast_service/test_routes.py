@@ -1,0 +1,154 @@
+"""The forecast API: shapes, bounds, the baseline fallback, training and the keep-the-better rule."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from forecast_service.main import create_app
+from forecast_service.model import MODEL_FILE
+from forecast_service.service import ForecastService, training_history
+from shared.db import make_engine
+from shared.models import Customer, Ticket
+
+
+@pytest.fixture
+def forecast_settings(settings_for: Callable[..., object], sqlite_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    def make(database_url: str = sqlite_url, **overrides: object):  # type: ignore[no-untyped-def]
+        values = {"model_dir": str(tmp_path / "models"), "forecast_retrain_hour": None, "forecast_max_epochs": 1}
+        return settings_for(database_url, **{**values, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def client(forecast_settings) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(create_app(forecast_settings())) as test_client:
+        yield test_client
+
+
+def test_without_a_model_the_service_serves_seasonal_naive_and_says_so(client: TestClient) -> None:
+    info = client.get("/api/forecast/model/info").json()
+    assert info["status"] == "baseline" and "seasonal-naive" in info["message"]
+    body = client.get("/api/forecast/hourly/24").json()
+    assert body["model"]["status"] == "baseline"
+    assert len(body["predictions"]) == 24
+
+
+def test_hourly_shape(client: TestClient) -> None:
+    body = client.get("/api/forecast/hourly/168").json()
+    predictions = body["predictions"]
+    assert [p["hour_offset"] for p in predictions] == list(range(1, 169))
+    first = datetime.fromisoformat(predictions[0]["timestamp"].replace("Z", "+00:00"))
+    assert first == datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    for p in predictions:
+        assert p["lower"] <= p["predicted_tickets"] <= p["upper"]
+        assert isinstance(p["recommended_agents"], int)
+    summary = body["summary"]
+    assert summary["forecast_period_hours"] == 168
+    assert summary["total_predicted_tickets"] == pytest.approx(sum(p["predicted_tickets"] for p in predictions), abs=1)
+    assert summary["peak_hour"]["predicted_tickets"] == max(p["predicted_tickets"] for p in predictions)
+    assert summary["recommended_agents"] == max(p["recommended_agents"] for p in predictions)
+    assert body["staffing_inputs"]["aht_minutes"] == 6.0
+
+
+def test_daily_shape(client: TestClient) -> None:
+    body = client.get("/api/forecast/daily/30").json()
+    days = body["predictions"]
+    assert [d["day_offset"] for d in days] == list(range(1, 31))
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    assert days[0]["date"] == tomorrow
+    staffing = days[0]["staffing"]
+    assert {"predicted_tickets", "recommended_agents", "tickets_per_agent", "urgency", "message"} <= set(staffing)
+    assert body["summary"]["peak_day_tickets"] == max(d["predicted_tickets"] for d in days)
+    assert body["summary"]["peak_day"] in {d["date"] for d in days}
+
+
+def test_current_staffing_shape(client: TestClient) -> None:
+    body = client.get("/api/forecast/staffing/current").json()
+    assert body["shift_prediction"]["duration_hours"] == 8
+    assert body["staffing"]["urgency"] in {"low", "medium", "high"}
+    assert body["staffing"]["recommended_agents"] >= body["next_hour_prediction"]["staffing"]["recommended_agents"]
+    assert body["staffing_inputs"] == {
+        "aht_minutes": 6.0,
+        "service_level": 0.8,
+        "answer_time_seconds": 20.0,
+        "shrinkage": 0.3,
+        "max_occupancy": 0.85,
+        "shift_hours": 8,
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "text"),
+    [
+        ("/api/forecast/hourly/0", "hours", "greater than or equal to 1"),
+        ("/api/forecast/hourly/169", "hours", "less than or equal to 168"),
+        ("/api/forecast/hourly/soon", "hours", "valid integer"),
+        ("/api/forecast/daily/0", "days", "greater than or equal to 1"),
+        ("/api/forecast/daily/31", "days", "less than or equal to 30"),
+    ],
+)
+def test_out_of_range_is_a_clear_422(client: TestClient, path: str, field: str, text: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["path", field] and text in error["msg"]
+
+
+def test_post_train_answers_202_and_serves_the_new_model(client: TestClient, forecast_settings) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/api/forecast/train")
+    assert response.status_code == 202
+    deadline = time.monotonic() + 120
+    while (info := client.get("/api/forecast/model/info").json())["retrain"]["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert info["status"] == "ready" and info["retrain"]["replaced"] is True
+    assert info["source"] == "synthetic"
+    assert (Path(forecast_settings().model_dir) / "forecast" / MODEL_FILE).exists()
+    assert client.get("/api/forecast/hourly/5").json()["model"]["version"] == info["version"]
+
+
+def test_retrain_keeps_the_better_model(forecast_settings) -> None:  # type: ignore[no-untyped-def]
+    settings = forecast_settings()
+    service = ForecastService(settings=settings, engine=make_engine(settings.database_url))
+    # An untrained network served alone is a poor model; it replaces the baseline anyway.
+    poor = service.retrain(max_epochs=0, blend_weight=1.0)
+    assert poor["replaced"] is True and poor["current_mae"] is None
+    # A trained candidate scores better on the same days and replaces it.
+    good = service.retrain(max_epochs=2)
+    assert good["replaced"] is True and good["candidate_mae"] < good["current_mae"]
+    good_version = service.forecaster.version
+    # A poor candidate now loses and the trained model stays, in memory and on disk.
+    again = service.retrain(max_epochs=0, blend_weight=1.0)
+    assert again["replaced"] is False and again["candidate_mae"] > again["current_mae"]
+    assert service.forecaster.version == good_version
+    reloaded = ForecastService(settings=settings, engine=service.engine)
+    assert reloaded.forecaster.version == good_version
+
+
+def test_four_weeks_of_real_tickets_replace_the_synthetic_history(forecast_settings, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    settings = forecast_settings(database_url=db_url)
+    engine = make_engine(db_url)
+    start = datetime.now(UTC) - timedelta(days=29)
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session:
+        session.add(Customer(customer_id="C9", email="c9@example.com"))
+        session.add_all(
+            Ticket(
+                ticket_id=f"R{day}", customer_id="C9", subject="s", description="d",
+                created_at=start + timedelta(days=day),
+            )
+            for day in range(0, 29, 2)
+        )  # fmt: skip
+        session.commit()
+    history = training_history(settings, engine)
+    assert history.source == "database"
+    assert history.series.sum() == 15 and history.weeks() >= 4
+    engine.dispose()
