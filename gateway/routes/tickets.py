@@ -57,7 +57,7 @@ async def create_ticket(
 
     def create() -> TicketRead:
         with factory() as session:
-            return service.to_read(service.create_ticket(session, data))
+            return service.create_ticket(session, data)
 
     ticket = await run_in_threadpool(create)
     if wait:

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -42,9 +42,23 @@ def upsert_customer(
 
     Integrations that know only the vendor's requester id pass `source`/`external_id` (and no email).
     """
-    customer_id = customer_id_for(key or email or "")
+    return _upsert_customer(
+        session, email=email, name=name, key=key, source=source, external_id=external_id
+    ).customer_id
+
+
+def _upsert_customer(
+    session: Session,
+    *,
+    email: str | None,
+    name: str | None,
+    key: str | None,
+    source: str | None = None,
+    external_id: str | None = None,
+) -> Row[tuple[str, str | None, str | None]]:
+    """The upsert, RETURNING (customer_id, email, name) as stored."""
     values = {
-        "customer_id": customer_id,
+        "customer_id": customer_id_for(key or email or ""),
         "email": email.lower() if email else None,
         "name": name,
         "source": source,
@@ -53,12 +67,10 @@ def upsert_customer(
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(Customer).values(created_at=utcnow(), **values)
-    if name:
-        stmt = stmt.on_conflict_do_update(index_elements=[Customer.customer_id], set_={"name": stmt.excluded.name})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=[Customer.customer_id])
-    session.execute(stmt)
-    return customer_id
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Customer.customer_id], set_={"name": func.coalesce(stmt.excluded.name, Customer.name)}
+    )
+    return session.execute(stmt.returning(Customer.customer_id, Customer.email, Customer.name)).one()
 
 
 def create_ticket(
@@ -68,25 +80,27 @@ def create_ticket(
     external_id: str | None = None,
     customer_key: str | None = None,
     metadata: dict[str, str] | None = None,
-) -> Ticket:
+) -> TicketRead:
     """Store a new ticket (status new, processing queued), commit, then enqueue classification.
 
     If the broker is unreachable the ticket is still accepted: it stays `queued` and the sweeper
     sends it once Redis answers again.
     """
-    customer_id = upsert_customer(session, email=str(data.customer_email), name=data.customer_name, key=customer_key)
+    customer = _upsert_customer(session, email=str(data.customer_email), name=data.customer_name, key=customer_key)
     extra = dict(metadata or {})
     if data.order_id:
         extra["order_id"] = data.order_id
-    return store_ticket(
+    ticket = store_ticket(
         session,
-        customer_id=customer_id,
+        customer_id=customer.customer_id,
         subject=data.subject,
         description=data.description,
         source=data.source,
         external_id=external_id,
         metadata=extra,
     )
+    # The customer fields come from the upsert's RETURNING: no lazy load after commit.
+    return to_read(ticket, customer_email=customer.email, customer_name=customer.name)
 
 
 def store_ticket(
@@ -190,13 +204,15 @@ def assign_ticket(session: Session, ticket_id: str, agent_id: str) -> Ticket:
     return ticket
 
 
-def to_read(ticket: Ticket) -> TicketRead:
-    """The API view of a ticket, customer fields and metadata included."""
+def to_read(ticket: Ticket, *, customer_email: str | None = None, customer_name: str | None = None) -> TicketRead:
+    """The API view of a ticket, customer fields (loaded unless given) and metadata included."""
+    if customer_email is None and customer_name is None:
+        customer_email, customer_name = ticket.customer.email, ticket.customer.name
     return TicketRead.model_validate(
         {
             **{c.key: getattr(ticket, c.key) for c in Ticket.__table__.columns},
-            "customer_email": ticket.customer.email,
-            "customer_name": ticket.customer.name,
+            "customer_email": customer_email,
+            "customer_name": customer_name,
             "metadata": {row.key: row.value for row in ticket.metadata_rows},
         }
     )
