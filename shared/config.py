@@ -47,8 +47,14 @@ class Settings(BaseSettings):
     kb_task_timeout_s: float = Field(
         10.0, gt=0, description="How long the gateway waits for the rag_worker to search or index the KB"
     )
+    classify_batch_size: int = Field(
+        32, ge=1, le=256, description="Most queued tickets one classify task takes into its model call"
+    )
     classify_review_threshold: float = Field(
         0.5, ge=0, le=1, description="Below this confidence a ticket gets needs_review"
+    )
+    classifier_corrections_refresh_s: float = Field(
+        5.0, ge=0, description="How often a classifier worker re-reads agents' corrections"
     )
 
     # Services
@@ -135,3 +141,19 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return Settings()
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from the fields above so the two never drift."""
+    rows = ["| variable | default | what it does |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        if isinstance(default, list):
+            default = ",".join(default)
+        shown = "" if default is None else str(default).replace(str(ROOT) + "/", "")
+        rows.append(f"| `{name.upper()}` | `{shown}` | {field.description or ''} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())
