@@ -1,0 +1,391 @@
+"""Ticket classification: pure prediction logic, no Celery and no database.
+
+Two providers behind one interface:
+- local (default): MiniLM embeddings -> intent-level logistic regression summed per category, a
+  nearest-neighbour gate for text that is no support request at all, an embedding+lexicon
+  sentiment model, rule-based priority and regex/dateparser entities;
+- an OpenAI-compatible LLM (Groq by default) when `GROQ_API_KEY` is set; any failure (timeouts,
+  429s after retries, invalid JSON twice) falls back to the local provider, and
+  `Classification.model` records which one answered.
+
+Agents' corrections are a nearest-neighbour memory on top of both: a new ticket nearly identical
+to a corrected one gets the corrected category / priority. The caller supplies them (the worker
+reads them from the database) through `corrections_source`, polled every few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError
+
+from classifier_worker import sentiment as sentiment_model
+from classifier_worker.entities import extract_entities
+from classifier_worker.priority import score_priority
+from shared.config import Settings
+from shared.embeddings import Embedder, get_embedder
+from shared.errors import TransientError
+from shared.llm import LLMClient, llm_enabled
+from shared.schemas import Category, Classification, Priority, Sentiment, TicketContext
+
+log = logging.getLogger(__name__)
+
+CATEGORIES = list(Category)
+# A new ticket at least this similar (cosine) to a corrected one takes the agent's answer.
+CORRECTION_SIMILARITY = 0.9
+OUT_OF_SCOPE_CONFIDENCE = 0.2
+LLM_TEMPERATURE = 0.1
+
+
+@dataclass(frozen=True)
+class Correction:
+    """An agent's verdict on a ticket's text: `field` ("category" or "priority") should be `value`."""
+
+    text: str
+    field: Literal["category", "priority"]
+    value: str
+
+
+def ticket_text(ticket: TicketContext) -> str:
+    """Subject and description as one text (the subject alone when the description repeats it)."""
+    subject, description = ticket.subject.strip(), ticket.description.strip()
+    if not subject or subject.lower() in description.lower()[: len(subject) + 20]:
+        return description
+    return f"{subject}. {description}"
+
+
+def _pretty(intent: str) -> str:
+    return intent.split(":", 1)[-1].replace("_", " ").strip(" ?").lower()
+
+
+class CorrectionMemory:
+    """Embeddings of corrected tickets; the latest correction of a text and field wins."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+        self._lock = threading.Lock()
+        self._items: dict[tuple[str, str], str] = {}
+        self._vectors: dict[str, np.ndarray] = {}
+        self._matrix: dict[str, tuple[np.ndarray, list[str]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def replace(self, corrections: Sequence[Correction]) -> None:
+        """Make `corrections` the memory (embedding only texts not seen before)."""
+        items = {(c.text, c.field): c.value for c in corrections}
+        new_texts = sorted({text for text, _ in items} - set(self._vectors))
+        if new_texts:
+            for text, vector in zip(new_texts, self._embedder.encode(new_texts), strict=True):
+                self._vectors[text] = vector
+        matrix: dict[str, tuple[np.ndarray, list[str]]] = {}
+        for field in ("category", "priority"):
+            rows = [(text, value) for (text, f), value in items.items() if f == field]
+            if rows:
+                matrix[field] = (np.stack([self._vectors[t] for t, _ in rows]), [v for _, v in rows])
+        with self._lock:
+            self._items = items
+            self._matrix = matrix
+
+    def lookup(self, vectors: np.ndarray, field: str) -> list[tuple[str, float] | None]:
+        """Per row: (corrected value, similarity) of the most similar corrected text, if close enough."""
+        with self._lock:
+            entry = self._matrix.get(field)
+        if entry is None:
+            return [None] * len(vectors)
+        matrix, values = entry
+        sims = vectors @ matrix.T
+        best = sims.argmax(axis=1)
+        return [
+            (values[j], float(sims[i, j])) if sims[i, j] >= CORRECTION_SIMILARITY else None for i, j in enumerate(best)
+        ]
+
+
+class LocalModel:
+    """The trained artifact: category, out-of-scope gate and sentiment over one set of embeddings."""
+
+    def __init__(self, payload: dict[str, Any], metadata: dict[str, Any], embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.metadata = metadata
+        self.intents: list[str] = payload["intents"]
+        self.category_model = payload["category_model"]
+        self.sentiment_model = payload["sentiment_model"]
+        self.gate_threshold = float(payload["gate_threshold"])
+        self.memory = np.asarray(payload["memory_vectors"], dtype=np.float32)
+        # intents x categories 0/1 matrix: category probability = sum of its intents' probabilities.
+        category_of_intent = payload["category_of_intent"]
+        self.intent_to_category = np.zeros((len(self.intents), len(CATEGORIES)), dtype=np.float32)
+        for i, intent in enumerate(self.intents):
+            self.intent_to_category[i, CATEGORIES.index(Category(category_of_intent[intent]))] = 1.0
+        self.name = f"local:{embedder.name}+logreg-v{metadata.get('version')}"
+
+    def predict(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Raw model outputs for a batch: embeddings, intent and category probabilities, gate similarity, sentiment."""
+        vectors = self.embedder.encode(texts, batch_size=32)
+        intent_probs = self.category_model.predict_proba(vectors)
+        category_probs = intent_probs @ self.intent_to_category
+        nearest = (vectors @ self.memory.T).max(axis=1) if len(self.memory) else np.ones(len(texts))
+        sentiment_probs = self.sentiment_model.predict_proba(sentiment_model.features(vectors, texts))
+        return {
+            "vectors": vectors,
+            "intent_probs": intent_probs,
+            "category_probs": category_probs,
+            "nearest": nearest,
+            "sentiment_probs": sentiment_probs,
+        }
+
+
+class LLMVerdict(BaseModel):
+    """The JSON the LLM must return; validated before use."""
+
+    category: Category
+    priority: Priority
+    sentiment: Sentiment
+    sentiment_score: float = Field(0.0, ge=-1, le=1)
+    urgency_keywords: list[str] = Field(default_factory=list)
+    confidence: float = Field(..., ge=0, le=1)
+    reasoning: str = Field("", max_length=500)
+
+
+LLM_SYSTEM_PROMPT = (
+    "You triage customer-support tickets. Reply with one JSON object and nothing else, with keys: "
+    '"category" (one of: shipping, billing, refund, account, order, product, subscription, technical, general), '
+    '"priority" (low, medium, high, critical; critical ONLY for fraud, security breaches, legal threats, '
+    "physical safety or service outages), "
+    '"sentiment" (positive, neutral, negative; a complaint stated as fact is negative), '
+    '"sentiment_score" (number from -1 to 1), "urgency_keywords" (list of words from the ticket that signal urgency), '
+    '"confidence" (your probability, 0 to 1, that the category is right), '
+    '"reasoning" (one sentence). Text that is not a support request (spam, chit-chat, questions for other '
+    'businesses) is category "general" with confidence below 0.3.'
+)
+
+
+class TicketClassifier:
+    """Classifies tickets with the configured provider; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        local: LocalModel,
+        *,
+        llm: LLMClient | None = None,
+        corrections_source: Callable[[], Sequence[Correction]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.local = local
+        self.llm = llm
+        self.review_threshold = settings.classify_review_threshold
+        self.memory = CorrectionMemory(local.embedder)
+        self._corrections_source = corrections_source
+        self._refresh_every = settings.classifier_corrections_refresh_s
+        self._refreshed_at = float("-inf")
+        self._refresh_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ corrections
+
+    def set_corrections(self, corrections: Sequence[Correction]) -> None:
+        """Replace the correction memory (the worker passes what agents stored)."""
+        self.memory.replace(corrections)
+
+    def refresh_corrections(self, *, force: bool = False) -> None:
+        """Re-read corrections from the source when they are older than the refresh interval."""
+        if self._corrections_source is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._refreshed_at < self._refresh_every:
+            return
+        with self._refresh_lock:
+            try:
+                self.memory.replace(self._corrections_source())
+            except Exception as exc:  # stale corrections beat no classification
+                log.warning("could not refresh corrections: %s", exc)
+            self._refreshed_at = now
+
+    # ------------------------------------------------------------------ classification
+
+    def classify(self, ticket: TicketContext) -> Classification:
+        """Classification of one ticket."""
+        return self.classify_batch([ticket])[0]
+
+    def classify_batch(self, tickets: Sequence[TicketContext]) -> list[Classification]:
+        """Classifications in input order; one embedding pass for the whole batch on the local path."""
+        if not tickets:
+            return []
+        self.refresh_corrections()
+        texts = [ticket_text(t) for t in tickets]
+        local_results, vectors = self._classify_local(list(tickets), texts)
+        if self.llm is not None:
+            results = [
+                self._classify_llm(t, text, fallback)
+                for t, text, fallback in zip(tickets, texts, local_results, strict=True)
+            ]
+        else:
+            results = local_results
+        return self._apply_corrections(results, vectors)
+
+    def _classify_local(
+        self, tickets: list[TicketContext], texts: list[str]
+    ) -> tuple[list[Classification], np.ndarray]:
+        out = self.local.predict(texts)
+        results = []
+        for i, (ticket, text) in enumerate(zip(tickets, texts, strict=True)):
+            category_probs = out["category_probs"][i]
+            best = int(category_probs.argmax())
+            category = CATEGORIES[best]
+            confidence = float(category_probs[best])
+            top_intent = self.local.intents[int(out["intent_probs"][i].argmax())]
+            nearest = float(out["nearest"][i])
+            out_of_scope = nearest < self.local.gate_threshold
+
+            s_probs = out["sentiment_probs"][i]
+            sentiment = sentiment_model.LABELS[int(s_probs.argmax())]
+            s_score = float(np.clip(s_probs[2] - s_probs[0], -1, 1))
+
+            if out_of_scope:
+                reasoning = (
+                    f"Unlike any known support request (similarity {nearest:.2f} < {self.local.gate_threshold:.2f}), "
+                    "so treated as general and sent to review"
+                )
+                category = Category.general
+                confidence = min(confidence, OUT_OF_SCOPE_CONFIDENCE)
+            else:
+                reasoning = f"Reads as '{_pretty(top_intent)}' ({category.value}, p={confidence:.2f})"
+            prio = score_priority(
+                text,
+                category=category,
+                sentiment=sentiment,
+                sentiment_score=s_score,
+                recent_tickets=ticket.recent_tickets,
+                open_tickets=ticket.open_tickets,
+            )
+            reasoning += f"; {sentiment.value} tone; {prio.priority.value} priority"
+            reasoning += f" ({', '.join(prio.reasons)})." if prio.reasons else "."
+            results.append(
+                Classification(
+                    category=category,
+                    priority=prio.priority,
+                    sentiment=sentiment,
+                    sentiment_score=round(s_score, 4),
+                    urgency_keywords=prio.keywords,
+                    extracted_metadata=extract_entities(text, order_id=ticket.order_id),
+                    confidence=round(confidence, 4),
+                    needs_review=out_of_scope or confidence < self.review_threshold,
+                    reasoning=reasoning,
+                    model=self.local.name,
+                )
+            )
+        return results, out["vectors"]
+
+    def _classify_llm(self, ticket: TicketContext, text: str, fallback: Classification) -> Classification:
+        assert self.llm is not None
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": LLM_SYSTEM_PROMPT},
+            {"role": "user", "content": f"Subject: {ticket.subject}\n\n{ticket.description}"},
+        ]
+        reason = ""
+        for attempt in range(2):  # invalid JSON gets one more try, with the error shown to the model
+            try:
+                raw = self.llm.chat(messages, temperature=LLM_TEMPERATURE, json_mode=True, max_tokens=400)
+            except TransientError as exc:
+                reason = str(exc)
+                break
+            try:
+                verdict = LLMVerdict.model_validate(json.loads(raw))
+            except (ValueError, ValidationError) as exc:
+                reason = f"invalid JSON from the LLM: {str(exc)[:200]}"
+                if attempt == 0:
+                    messages += [
+                        {"role": "assistant", "content": raw[:2000]},
+                        {
+                            "role": "user",
+                            "content": f"That was not valid: {str(exc)[:300]}. Reply with the JSON object only.",
+                        },
+                    ]
+                continue
+            return self._from_verdict(verdict, text, fallback)
+        log.warning("LLM classification failed, using the local model: %s", reason)
+        return fallback.model_copy(
+            update={
+                "model": f"{fallback.model} (fallback from {self.settings.llm_model})",
+                "reasoning": f"{fallback.reasoning} LLM unavailable: {reason[:120]}",
+            }
+        )
+
+    def _from_verdict(self, verdict: LLMVerdict, text: str, local: Classification) -> Classification:
+        priority = verdict.priority
+        # CRITICAL stays reserved for the documented cues, whichever provider answered.
+        if local.priority == Priority.critical:
+            priority = Priority.critical
+        elif priority == Priority.critical:
+            priority = Priority.high
+        keywords = list(dict.fromkeys([*verdict.urgency_keywords, *local.urgency_keywords]))
+        return Classification(
+            category=verdict.category,
+            priority=priority,
+            sentiment=verdict.sentiment,
+            sentiment_score=verdict.sentiment_score,
+            urgency_keywords=keywords,
+            extracted_metadata=local.extracted_metadata,
+            confidence=verdict.confidence,
+            needs_review=verdict.confidence < self.review_threshold,
+            reasoning=verdict.reasoning or local.reasoning,
+            model=f"llm:{self.settings.llm_model}",
+        )
+
+    def _apply_corrections(self, results: list[Classification], vectors: np.ndarray) -> list[Classification]:
+        if not len(self.memory):
+            return results
+        categories = self.memory.lookup(vectors, "category")
+        priorities = self.memory.lookup(vectors, "priority")
+        updated = []
+        for result, cat, prio in zip(results, categories, priorities, strict=True):
+            update: dict[str, Any] = {}
+            notes = []
+            if cat is not None:
+                update.update(
+                    category=Category(cat[0]), confidence=round(max(result.confidence, cat[1]), 4), needs_review=False
+                )
+                notes.append(f"category {cat[0]}")
+            if prio is not None:
+                update["priority"] = Priority(prio[0])
+                notes.append(f"priority {prio[0]}")
+            if update:
+                update["reasoning"] = (
+                    f"An agent corrected a near-identical ticket to {' and '.join(notes)}; " + result.reasoning
+                )
+                result = result.model_copy(update=update)
+            updated.append(result)
+        return updated
+
+
+def load_classifier(
+    settings: Settings,
+    *,
+    corrections_source: Callable[[], Sequence[Correction]] | None = None,
+    embedder: Embedder | None = None,
+) -> TicketClassifier:
+    """The classifier for this process: loads the artifact, training it first when missing or stale."""
+    import joblib
+
+    from classifier_worker import train
+
+    embedder = embedder or get_embedder()
+    if not train.artifact_is_current(settings, embedder.name):
+        log.warning(
+            "no current classifier artifact in %s: training it now (a few minutes; `make models` does this ahead)",
+            train.artifact_dir(settings),
+        )
+        train.train(settings, embedder=embedder)
+    folder = train.artifact_dir(settings)
+    local = LocalModel(joblib.load(folder / "model.joblib"), train.read_metadata(settings) or {}, embedder)
+    llm = LLMClient(settings) if llm_enabled(settings) else None
+    classifier = TicketClassifier(settings, local, llm=llm, corrections_source=corrections_source)
+    classifier.refresh_corrections(force=True)
+    return classifier
