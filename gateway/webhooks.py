@@ -132,7 +132,9 @@ def verify_intercom(*, secret: str, body: bytes, signature: str | None) -> None:
 
 
 class _TextExtractor(HTMLParser):
-    BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre"})
+    BLOCK = frozenset(
+        {"p", "div", "br", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre"}
+    )
     SKIP = frozenset({"script", "style", "head", "title"})
 
     def __init__(self) -> None:

@@ -1,0 +1,220 @@
+"""Webhook endpoints end to end on both databases and real Redis: signatures, idempotency, replies, limits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway.webhooks import ZENDESK_TEST_SECRET, sign_intercom, sign_zendesk
+from shared.auth import create_key
+from shared.models import Customer, Ticket, TicketMessage
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "webhooks"
+ZD = "/api/tickets/webhook/zendesk"
+IC = "/api/tickets/webhook/intercom"
+ZD_SECRET = "zd-signing-secret"
+IC_SECRET = "ic-client-secret"
+
+
+def raw(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def zendesk_headers(body: bytes, *, secret: str = ZD_SECRET, at: datetime | None = None) -> dict[str, str]:
+    ts = (at or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "Content-Type": "application/json",
+        "X-Zendesk-Webhook-Signature": sign_zendesk(secret, body, ts),
+        "X-Zendesk-Webhook-Signature-Timestamp": ts,
+    }
+
+
+def intercom_headers(body: bytes, *, secret: str = IC_SECRET) -> dict[str, str]:
+    return {"Content-Type": "application/json", "X-Hub-Signature": sign_intercom(secret, body)}
+
+
+@pytest.fixture
+def signed_api(client_for: Callable, db_url: str, redis_client) -> Iterator:  # type: ignore[no-untyped-def]
+    """Auth on, both vendor secrets configured: webhooks authenticate by signature alone."""
+    yield client_for(db_url, auth_disabled=False, zendesk_webhook_secret=ZD_SECRET, intercom_client_secret=IC_SECRET)
+
+
+def count(session_factory, model) -> int:  # type: ignore[no-untyped-def]
+    with session_factory() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+# --------------------------------------------------------------------------- Zendesk
+
+
+def test_zendesk_signed_event_creates_once_and_redelivery_returns_it(signed_api, session_factory) -> None:
+    body = raw("zendesk_event_ticket_created.json")
+    first = signed_api.post(ZD, content=body, headers=zendesk_headers(body))
+    assert first.status_code == 201, first.text
+    ticket = first.json()["ticket"]
+    assert first.json()["status"] == "created"
+    assert (ticket["source"], ticket["external_id"], ticket["customer_email"]) == ("zendesk", "5158", None)
+    assert ticket["metadata"]["zendesk_priority"] == "high"
+
+    # Zendesk retries with a fresh timestamp and signature: same ticket, nothing new.
+    again = signed_api.post(ZD, content=body, headers=zendesk_headers(body))
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    assert again.json()["ticket"]["ticket_id"] == ticket["ticket_id"]
+    assert count(session_factory, Ticket) == 1
+    with session_factory() as session:
+        customer = session.scalars(select(Customer)).one()
+        assert (customer.email, customer.source, customer.external_id) == (None, "zendesk", "8447388090494")
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("missing", "missing"),
+        ("wrong_secret", "does not match"),
+        ("tampered", "does not match"),
+        ("zendesk_test_secret", "does not match"),
+        ("replayed", "replayed"),
+        ("future", "in the future"),
+        ("bad_timestamp", "does not match"),
+    ],
+)
+def test_zendesk_bad_signatures_get_401(signed_api, session_factory, case: str, expected: str) -> None:
+    body = raw("zendesk_seed.json")
+    headers = {
+        "missing": {"Content-Type": "application/json"},
+        "wrong_secret": zendesk_headers(body, secret="not-the-secret"),
+        "tampered": zendesk_headers(body.replace(b"Help needed", b"Help NEEDED")),
+        "zendesk_test_secret": zendesk_headers(body, secret=ZENDESK_TEST_SECRET),
+        "replayed": zendesk_headers(body, at=datetime.now(UTC) - timedelta(minutes=6)),
+        "future": zendesk_headers(body, at=datetime.now(UTC) + timedelta(minutes=6)),
+        "bad_timestamp": zendesk_headers(body) | {"X-Zendesk-Webhook-Signature-Timestamp": "yesterday"},
+    }[case]
+    resp = signed_api.post(ZD, content=body, headers=headers)
+    assert resp.status_code == 401, resp.text
+    assert expected in resp.json()["detail"]
+    assert count(session_factory, Ticket) == 0
+
+
+def test_zendesk_comment_appends_a_message_once(signed_api, session_factory) -> None:
+    created = raw("zendesk_event_ticket_created.json")
+    ticket_id = signed_api.post(ZD, content=created, headers=zendesk_headers(created)).json()["ticket"]["ticket_id"]
+    comment = raw("zendesk_event_comment_added.json")
+    for expected in ("appended", "duplicate"):
+        resp = signed_api.post(ZD, content=comment, headers=zendesk_headers(comment))
+        assert resp.status_code == 200 and resp.json()["status"] == expected
+        assert resp.json()["ticket"]["ticket_id"] == ticket_id
+    assert count(session_factory, Ticket) == 1
+    with session_factory() as session:
+        message = session.scalars(select(TicketMessage)).one()
+        assert message.ticket_id == ticket_id and message.external_id == "31987654321"
+        assert message.body == "I reinstalled the app and it still says 'invalid session'."
+
+
+def test_zendesk_comment_for_an_unknown_ticket_creates_it(signed_api, session_factory) -> None:
+    comment = raw("zendesk_event_comment_added.json")
+    resp = signed_api.post(ZD, content=comment, headers=zendesk_headers(comment))
+    assert resp.status_code == 201 and resp.json()["ticket"]["subject"] == "Cannot login to mobile app"
+    assert count(session_factory, TicketMessage) == 1
+
+
+# --------------------------------------------------------------------------- Intercom
+
+
+def test_intercom_signed_conversation_html_to_text_and_replayed_delivery(signed_api, session_factory) -> None:
+    body = raw("intercom_conversation_user_created_v2.json")
+    first = signed_api.post(IC, content=body, headers=intercom_headers(body))
+    assert first.status_code == 201, first.text
+    ticket = first.json()["ticket"]
+    assert ticket["customer_email"] == "dana.reyes@example.com"
+    assert ticket["description"].startswith('Hi, my order #48213 never arrived.\n\nTracking says "delivered"')
+    assert "<p>" not in ticket["description"]
+    # The exact same signed request again (a replay, or Intercom's retry): nothing new.
+    replay = signed_api.post(IC, content=body, headers=intercom_headers(body))
+    assert replay.status_code == 200 and replay.json()["status"] == "duplicate"
+    assert replay.json()["ticket"]["ticket_id"] == ticket["ticket_id"]
+
+    reply = raw("intercom_conversation_user_replied_v2.json")
+    for expected in ("appended", "duplicate"):
+        resp = signed_api.post(IC, content=reply, headers=intercom_headers(reply))
+        assert resp.status_code == 200 and resp.json()["status"] == expected
+    assert count(session_factory, Ticket) == 1
+    messages = signed_api.get(
+        f"/api/tickets/{ticket['ticket_id']}/messages", headers={"X-API-Key": _key(session_factory, "agent")}
+    )
+    assert messages.status_code == 200
+    assert [m["body"] for m in messages.json()] == ["Any update? It's been three days."]
+
+
+@pytest.mark.parametrize("case", ["missing", "wrong_secret", "tampered", "not_sha1_prefixed"])
+def test_intercom_bad_signatures_get_401(signed_api, session_factory, case: str) -> None:
+    body = raw("intercom_conversation_user_created_v1.json")
+    headers = {
+        "missing": {"Content-Type": "application/json"},
+        "wrong_secret": intercom_headers(body, secret="nope"),
+        "tampered": intercom_headers(body.replace(b"Hello everyone", b"Hello every1")),
+        "not_sha1_prefixed": {"X-Hub-Signature": sign_intercom(IC_SECRET, body).removeprefix("sha1=")},
+    }[case]
+    resp = signed_api.post(IC, content=body, headers=headers)
+    assert resp.status_code == 401, resp.text
+    assert count(session_factory, Ticket) == 0
+
+
+def test_intercom_ping_v1_ticket_created_and_seed(signed_api, session_factory) -> None:
+    ping = raw("intercom_ping.json")
+    resp = signed_api.post(IC, content=ping, headers=intercom_headers(ping))
+    assert resp.status_code == 200 and resp.json()["status"] == "pong" and resp.json()["ticket"] is None
+
+    v1 = raw("intercom_conversation_user_created_v1.json")
+    resp = signed_api.post(IC, content=v1, headers=intercom_headers(v1))
+    assert resp.status_code == 201 and resp.json()["ticket"]["customer_name"] == "Rose Poodle from St. John's"
+
+    created = raw("intercom_ticket_created.json")
+    resp = signed_api.post(IC, content=created, headers=intercom_headers(created))
+    assert resp.status_code == 201 and resp.json()["ticket"]["subject"] == "Refund for duplicate charge"
+
+    seed = raw("intercom_seed.json")
+    resp = signed_api.post(IC, content=seed, headers=intercom_headers(seed))
+    assert resp.status_code == 201 and resp.json()["ticket"]["external_id"] == "123"
+    assert count(session_factory, Ticket) == 3
+
+
+# --------------------------------------------------------------------------- without secrets, limits, bad bodies
+
+
+def _key(session_factory, role: str) -> str:  # type: ignore[no-untyped-def]
+    with session_factory() as session:
+        return create_key(session, name=f"test-{role}", role=role)[1]
+
+
+def test_without_a_secret_webhooks_need_an_integration_key(client_for, db_url, redis_client, session_factory) -> None:
+    api = client_for(db_url, auth_disabled=False)
+    body = raw("zendesk_seed.json")
+    assert api.post(ZD, content=body).status_code == 401
+    assert api.post(IC, content=raw("intercom_seed.json"), headers={"X-API-Key": "sc_guess"}).status_code == 401
+    key = _key(session_factory, "integration")
+    resp = api.post(ZD, content=body, headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 201 and resp.json()["ticket"]["customer_email"] == "customer@example.com"
+
+
+def test_oversized_invalid_and_unrendered_bodies(client_for, db_url, redis_client, session_factory) -> None:
+    api = client_for(db_url, webhook_max_body_bytes=4096)  # AUTH_DISABLED from conftest, no secrets
+    big = json.dumps({"ticket": {"id": 1, "subject": "x", "description": "y" * 5000}}).encode()
+    assert api.post(ZD, content=big).status_code == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit holds while streaming
+        for _ in range(10):
+            yield b" " * 1000
+
+    resp = api.post(IC, content=chunks())
+    assert resp.status_code == 413 and "4096" in resp.json()["detail"]
+    assert api.post(ZD, content=b"{not json").status_code == 422
+    assert api.post(ZD, content=b"").status_code == 422
+    assert api.post(IC, content=b"[1, 2]").status_code == 422
+    resp = api.post(ZD, content=raw("zendesk_trigger_template.txt"))
+    assert resp.status_code == 422 and "no ticket/conversation id" in resp.json()["detail"]
+    assert count(session_factory, Ticket) == 0
