@@ -101,7 +101,7 @@ def _worker_is_blocked(url: str) -> bool:
         blocked = conn.execute(
             sa.text(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND query ILIKE 'UPDATE tickets%'"
+                "AND wait_event_type = 'Lock' AND state = 'active'"
             )
         ).scalar_one()
     engine.dispose()
