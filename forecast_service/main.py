@@ -18,8 +18,10 @@ from fastapi import FastAPI
 
 from forecast_service.routes import router
 from forecast_service.service import ForecastService
+from shared.auth import Role
 from shared.config import Settings, get_settings
 from shared.db import get_engine, make_engine
+from shared.fastapi_auth import require
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 engine.dispose()
 
     app = FastAPI(title="Support Copilot forecast service", version="0.1.0", lifespan=lifespan)
-    app.include_router(router)
+    app.state.settings = settings  # the auth dependency reads AUTH_DISABLED, the DB and Redis from it
+    app.include_router(router, dependencies=[require(Role.manager)])
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared import ratelimit
 from shared.auth import Principal, Role, authenticate
 from shared.config import Settings, get_settings
-from shared.db import get_sessionmaker
+from shared.db import get_sessionmaker, make_engine
 from shared.models import audit_actor
 
 ANONYMOUS = Principal(key_id=None, name="anonymous", role=Role.admin)
@@ -33,7 +33,16 @@ def app_settings(request: Request) -> Settings:
 
 
 def app_sessionmaker(request: Request) -> sessionmaker[Session]:
-    return getattr(request.app.state, "sessionmaker", None) or get_sessionmaker()
+    """The app's session factory; else one for the app's settings (kept on the app), else the default."""
+    state = request.app.state
+    factory = getattr(state, "sessionmaker", None) or getattr(state, "auth_sessionmaker", None)
+    if factory is None:
+        settings = getattr(state, "settings", None)
+        if settings is None:
+            return get_sessionmaker()
+        factory = sessionmaker(bind=make_engine(settings.database_url, pool_size=2), expire_on_commit=False)
+        state.auth_sessionmaker = factory
+    return factory
 
 
 def app_redis(request: Request) -> aioredis.Redis:
