@@ -34,6 +34,7 @@ redis:
 	@scripts/ensure_redis.sh
 
 run: install migrate models redis
+	@$(BIN)/python -m gateway.keys ensure-admin
 	$(BIN)/honcho start -f Procfile
 
 test: install redis

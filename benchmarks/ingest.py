@@ -118,6 +118,22 @@ async def load(port: int, clients: int, seconds: float) -> tuple[list[float], li
     return latencies, ids, errors, time.monotonic() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU of a process and its children (uvicorn's workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    pids += [int(c) for c in children]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def count_stored(url: str, ids: list[str]) -> int:
     engine = sa.create_engine(url.replace("postgresql+psycopg", "postgresql+psycopg"))
     found = 0
@@ -151,7 +167,9 @@ def main() -> None:
             port = free_port()
             proc = start_gateway(url, port, args.workers)
             try:
+                cpu_before = cpu_seconds(proc.pid)
                 latencies, ids, errors, elapsed = asyncio.run(load(port, args.clients, args.seconds))
+                server_cpu = cpu_seconds(proc.pid) - cpu_before
             finally:
                 proc.terminate()
                 proc.wait(timeout=30)
@@ -168,6 +186,7 @@ def main() -> None:
                 "accepted_per_s": round(len(ids) / elapsed, 1),
                 "p50_ms": round(statistics.median(latencies) * 1000, 1) if latencies else None,
                 "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1) if latencies else None,
+                "server_cpu_ms_per_ticket": round(server_cpu * 1000 / max(len(ids), 1), 2),
                 "errors": len(errors),
                 "stored": stored,
                 "lost": len(ids) - stored,
@@ -177,8 +196,8 @@ def main() -> None:
         )
     broker.flushdb()
 
-    cols = ["backend", "clients", "uvicorn_workers", "accepted", "accepted_per_s", "p50_ms", "p99_ms", "errors", "lost",
-            "enqueued"]  # fmt: skip
+    cols = ["backend", "clients", "uvicorn_workers", "accepted", "accepted_per_s", "p50_ms", "p99_ms",
+            "server_cpu_ms_per_ticket", "errors", "lost", "enqueued"]  # fmt: skip
     print(" | ".join(f"{c:>14}" for c in cols))
     for row in rows:
         print(" | ".join(f"{row[c]!s:>14}" for c in cols))
