@@ -40,7 +40,7 @@ def create_key(data: ApiKeyCreate, session: SessionDep) -> ApiKeyCreated:
     return ApiKeyCreated.model_validate({**ApiKeyRead.model_validate(row).model_dump(), "key": key})
 
 
-@keys_router.delete("/{key_id}", response_model=ApiKeyRead)
+@keys_router.delete("/{key_id}", response_model=ApiKeyRead, responses={404: {"description": "Unknown key"}})
 def revoke_key(key_id: int, session: SessionDep) -> ApiKeyRead:
     """Revoke a key at once (it stays listed with `include_revoked=true`)."""
     return ApiKeyRead.model_validate(auth.revoke_key(session, key_id=key_id))

@@ -40,12 +40,73 @@ from shared.schemas import WebhookAck
 
 router = APIRouter(prefix="/api/tickets/webhook", tags=["webhooks"])
 
-_JSON_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
-    }
-}
+# Documented body shapes (the most common of each vendor; the parser accepts more, see gateway.webhooks).
+_ID: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+_TEXT: dict[str, Any] = {"type": "string", "pattern": "^[^{}<>&]*[A-Za-z0-9][^{}<>&]*$", "maxLength": 2000}
+
+
+def _obj(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+ZENDESK_BODY = {
+    "anyOf": [
+        _obj(
+            ["ticket"],
+            ticket=_obj(
+                ["id", "subject", "description", "requester"],
+                id=_ID, subject=_TEXT, description=_TEXT, requester=_obj(["id"], id=_ID, name=_TEXT),
+            ),
+        ),
+        _obj(
+            ["type", "id", "detail"],
+            type={"enum": ["zen:event-type:ticket.created"]},
+            id=_ID,
+            detail=_obj(["id", "subject", "description", "requester_id"],
+                        id=_ID, subject=_TEXT, description=_TEXT, requester_id=_ID),
+        ),
+        _obj(
+            ["type", "id", "detail", "event"],
+            type={"enum": ["zen:event-type:ticket.comment_added"]},
+            id=_ID,
+            detail=_obj(["id", "subject", "requester_id"], id=_ID, subject=_TEXT, requester_id=_ID),
+            event=_obj(["comment"], comment=_obj(["id", "body"], id=_ID, body=_TEXT)),
+        ),
+    ]
+}  # fmt: skip
+INTERCOM_BODY = {
+    "anyOf": [
+        _obj(
+            ["conversation_id", "user", "conversation_parts"],
+            conversation_id=_ID,
+            user=_obj(["id"], id=_ID, name=_TEXT),
+            conversation_parts={"type": "array", "minItems": 1, "items": _obj(["body"], body=_TEXT)},
+        ),
+        _obj(
+            ["type", "topic", "id", "data"],
+            type={"enum": ["notification_event"]},
+            topic={"enum": ["conversation.user.created"]},
+            id=_ID,
+            data=_obj(
+                ["item"],
+                item=_obj(
+                    ["type", "id", "source"],
+                    type={"enum": ["conversation"]},
+                    id=_ID,
+                    source=_obj(["body", "author"], body=_TEXT,
+                                author=_obj(["type", "id"], type={"enum": ["user", "lead"]}, id=_ID)),
+                ),
+            ),
+        ),
+        _obj(["type", "topic"], type={"enum": ["notification_event"]}, topic={"enum": ["ping"]}),
+    ]
+}  # fmt: skip
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"model": WebhookAck, "description": "A new ticket was created"},
     401: {"description": "Bad or missing signature / API key, or a replayed delivery"},
@@ -122,7 +183,7 @@ async def _handle(
     return ack
 
 
-@router.post("/zendesk", response_model=WebhookAck, responses=_RESPONSES, openapi_extra=_JSON_BODY)
+@router.post("/zendesk", response_model=WebhookAck, responses=_RESPONSES, openapi_extra=_json_body(ZENDESK_BODY))
 async def zendesk_webhook(
     request: Request,
     response: Response,
@@ -161,7 +222,7 @@ async def zendesk_webhook(
     )
 
 
-@router.post("/intercom", response_model=WebhookAck, responses=_RESPONSES, openapi_extra=_JSON_BODY)
+@router.post("/intercom", response_model=WebhookAck, responses=_RESPONSES, openapi_extra=_json_body(INTERCOM_BODY))
 async def intercom_webhook(
     request: Request,
     response: Response,

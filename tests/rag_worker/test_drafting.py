@@ -71,7 +71,9 @@ def test_no_relevant_passage_asks_for_details(local: LocalDrafter, retriever: Re
 def test_order_reference_sources() -> None:
     assert order_reference(LATE) == "2021"
     assert order_reference(LATE.model_copy(update={"order_id": "#A-77"})) == "A-77"
-    assert order_reference(TicketContext(ticket_id="T", subject="s", description="purchase number 99812 broke")) == "99812"
+    assert (
+        order_reference(TicketContext(ticket_id="T", subject="s", description="purchase number 99812 broke")) == "99812"
+    )
     assert order_reference(TicketContext(ticket_id="T", subject="s", description="no number")) is None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_long_sections_are_windowed_with_overlap() -> None:
 
     assert len(passages) > 2
     assert all(len(p.text.split()) <= MAX_PASSAGE_WORDS + 15 for p in passages)
-    for before, after in zip(passages, passages[1:], strict=False):
+    for before, after in itertools.pairwise(passages):
         # The last sentence of a window opens the next one.
         assert after.text.startswith(before.text.split("\n\n")[-1])
 

@@ -1,0 +1,211 @@
+"""Fuzz the gateway's OpenAPI with schemathesis: no 5xx, no schema violation (`make fuzz`).
+
+Starts the real gateway (uvicorn, auth ON, an admin key) on a free port over a fresh SQLite file
+and a private Redis database, runs `schemathesis run` with every check, then prints a table and
+writes benchmarks/results/fuzz.json (generated cases, failures by check and operation).
+No Celery worker runs: tickets stay queued, and the KB routes that wait for the rag_worker
+answer 503 quickly, which the run reports separately from real server errors.
+
+    python benchmarks/fuzz.py [--max-examples 25] [--seed 1] [--workers 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+REDIS_BASE = os.environ.get("FUZZ_REDIS_BASE", "redis://127.0.0.1:6379")
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def claim_redis_db(tag: str) -> int:
+    """DB 15 unless a test session holds it (same lock keys as tests/conftest.py)."""
+    client = redis.Redis.from_url(f"{REDIS_BASE}/0")
+    for number in range(15, 0, -1):
+        if client.set(f"copilot-test-lock:{number}", tag, nx=True, ex=3600):
+            return number
+    raise SystemExit("no free Redis database (1-15) for the fuzz run")
+
+
+def release_redis_db(number: int, tag: str) -> None:
+    redis.Redis.from_url(f"{REDIS_BASE}/{number}").flushdb()
+    client = redis.Redis.from_url(f"{REDIS_BASE}/0")
+    if client.get(f"copilot-test-lock:{number}") == tag.encode():
+        client.delete(f"copilot-test-lock:{number}")
+
+
+def prepare_database(url: str) -> str:
+    """Migrate a fresh database and return an admin key for it."""
+    sys.path.insert(0, str(ROOT))
+    from sqlalchemy.orm import Session
+
+    from shared.auth import Role, create_key
+    from shared.db import make_engine, run_migrations
+
+    run_migrations(url)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        key = create_key(session, name="fuzz", role=Role.admin)[1]
+    engine.dispose()
+    return key
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"gateway exited early (code {proc.returncode})")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit("gateway did not start in time")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--max-examples", type=int, default=25, help="examples per operation and phase")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", default="1")
+    parser.add_argument("--max-time", type=int, default=600, help="seconds for the whole schemathesis run")
+    args = parser.parse_args()
+
+    tag = f"fuzz-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    redis_db = claim_redis_db(tag)
+    tmp = Path(tempfile.mkdtemp(prefix="copilot-fuzz-"))
+    db_url = f"sqlite:///{tmp / 'fuzz.db'}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "REDIS_URL": f"{REDIS_BASE}/{redis_db}",
+        "AUTH_DISABLED": "false",
+        "CHROMA_PATH": str(tmp / "chroma"),
+        "RATE_LIMIT_PER_KEY": "1000000",
+        "RATE_LIMIT_PER_WEBHOOK_SOURCE": "1000000",
+        "KB_TASK_TIMEOUT_S": "0.5",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("ZENDESK_WEBHOOK_SECRET", None)
+    env.pop("INTERCOM_CLIENT_SECRET", None)
+    server = None
+    try:
+        key = prepare_database(db_url)
+        server_log = open(tmp / "gateway.log", "wb")  # noqa: SIM115
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "gateway.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_ready(base, server)
+        cmd = [
+            str(SCHEMATHESIS), "run", f"{base}/openapi.json",
+            "--checks", "all",
+            "-H", f"Authorization: Bearer {key}",
+            "--max-examples", str(args.max_examples),
+            "--seed", str(args.seed),
+            "--workers", args.workers,
+            "--max-time", str(args.max_time),
+            "--continue-on-failure",
+            "--report", "ndjson", "--report-ndjson-path", str(tmp / "events.ndjson"),
+            "--request-timeout", "40",
+            # ?wait=N long-polls up to 30 s by design (no worker runs here)
+            "--max-response-time", "35",
+        ]  # fmt: skip
+        started = time.monotonic()
+        run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        elapsed = time.monotonic() - started
+        result = parse_events(tmp / "events.ndjson")
+        result.update(
+            {
+                "exit_code": run.returncode,
+                "seconds": round(elapsed, 1),
+                "max_examples": args.max_examples,
+                "seed": args.seed,
+                "output_tail": run.stdout[-6000:],
+                "server_errors_logged": (tmp / "gateway.log").read_text(errors="replace").count("Traceback"),
+            }
+        )
+    finally:
+        if server is not None and server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=20)
+        release_redis_db(redis_db, tag)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "fuzz.json").write_text(json.dumps(result, indent=2))
+    print(f"schemathesis: {result['cases']} generated cases over {len(result['operations'])} operations "
+          f"in {result['seconds']}s (seed {args.seed}, max {args.max_examples} examples/operation)")  # fmt: skip
+    print(f"{'check':<38} {'operation':<48} {'status':>6}  count")
+    for row in result["failures"]:
+        print(f"{row['check']:<38} {row['operation']:<48} {row['status']!s:>6}  {row['count']}")
+    if not result["failures"]:
+        print("no failures: no 5xx, no schema violation")
+    print(f"gateway tracebacks logged: {result['server_errors_logged']}; results in {RESULTS / 'fuzz.json'}")
+    return 0 if not result["failures"] else 1
+
+
+def parse_events(path: Path) -> dict[str, Any]:
+    """Cases and failures from schemathesis' NDJSON event stream."""
+    cases = 0
+    operations: set[str] = set()
+    failures: Counter[tuple[str, str, Any]] = Counter()
+    if not path.exists():
+        return {"cases": 0, "operations": [], "failures": []}
+    for line in path.read_text().splitlines():
+        event = json.loads(line)
+        for name, body in event.items():
+            if name == "ScenarioFinished" and isinstance(body, dict):
+                recorder = body.get("recorder") or {}
+                label = recorder.get("label") or ""
+                if label:
+                    operations.add(label)
+                cases_map = recorder.get("cases") or {}
+                cases += len(cases_map)
+                for check_list in (recorder.get("checks") or {}).values():
+                    for check in check_list:
+                        if check.get("status") in ("failure", "FAILURE"):
+                            status = None
+                            failure = check.get("failure_info") or {}
+                            response = failure.get("response") or {} if isinstance(failure, dict) else {}
+                            status = response.get("status_code") if isinstance(response, dict) else None
+                            failures[(check.get("name", "?"), label, status)] += 1
+    return {
+        "cases": cases,
+        "operations": sorted(operations),
+        "failures": [
+            {"check": c, "operation": o, "status": s, "count": n} for (c, o, s), n in sorted(failures.items(), key=str)
+        ],
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
