@@ -41,6 +41,7 @@ CATEGORIES = list(Category)
 # A new ticket at least this similar (cosine) to a corrected one takes the agent's answer.
 CORRECTION_SIMILARITY = 0.9
 OUT_OF_SCOPE_CONFIDENCE = 0.2
+GATE_CONFIDENT = 0.9
 LLM_TEMPERATURE = 0.1
 
 
@@ -242,7 +243,9 @@ class TicketClassifier:
             confidence = float(category_probs[best])
             top_intent = self.local.intents[int(out["intent_probs"][i].argmax())]
             nearest = float(out["nearest"][i])
-            out_of_scope = nearest < self.local.gate_threshold
+            # Far from every training example AND no confident intent match: not a support request.
+            # (A confident match slightly below the gate is a real ticket phrased unusually.)
+            out_of_scope = nearest < self.local.gate_threshold and confidence < GATE_CONFIDENT
 
             s_probs = out["sentiment_probs"][i]
             sentiment = sentiment_model.LABELS[int(s_probs.argmax())]

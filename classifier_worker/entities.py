@@ -43,7 +43,7 @@ EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 ORDER_RE = re.compile(
     r"(?:(?<![\w&])#\s?(?P<hash>[A-Z0-9][A-Z0-9-]{2,}))"
     r"|(?:\b(?:order|purchase|orden|invoice for order)s?\b(?:\s+(?:number|num|no\.?|nr\.?|id|ref(?:erence)?|#))?"
-    r"[\s:#]*(?P<kw>(?=[A-Z-]*\d)[A-Z0-9][A-Z0-9-]{3,}))",
+    r"(?:\s+(?:is|was))?[\s:#]*(?P<kw>(?=[A-Z-]*\d)[A-Z0-9][A-Z0-9-]{3,}))",
     re.IGNORECASE,
 )
 TRACKING_RE = re.compile(

@@ -21,9 +21,10 @@ log = logging.getLogger(__name__)
 def get_classifier():  # type: ignore[no-untyped-def]
     """The process-wide classifier (loads the trained artifact)."""
     from classifier_worker.classifier import load_classifier
+    from classifier_worker.corrections import load_corrections
     from shared.config import get_settings
 
-    return load_classifier(get_settings())
+    return load_classifier(get_settings(), corrections_source=load_corrections)
 
 
 @worker_process_init.connect

@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.orm import sessionmaker
 
 from gateway.errors import install_error_handlers
-from gateway.routes import access, agents, health, kb, tickets, webhooks
+from gateway.routes import access, agents, corrections, health, kb, tickets, webhooks
 from gateway.sweeper import sweep_forever
 from shared.config import Settings, get_settings
 from shared.db import make_engine
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(access.tickets_router)
     app.include_router(access.keys_router)
     app.include_router(kb.router)
+    app.include_router(corrections.router)
     return app
 
 

@@ -214,6 +214,27 @@ class KBArticle(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class TicketCorrection(Base):
+    """An agent's correction of the AI's category or priority; the classifier learns from these.
+
+    `text` is the ticket text the classifier saw, kept so the correction memory needs no joins
+    and stays valid if the ticket is later edited.
+    """
+
+    __tablename__ = "ticket_corrections"
+    __table_args__ = (Index("idx_ticket_corrections_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
+    field: Mapped[str] = mapped_column(String(20))  # "category" or "priority"
+    old_value: Mapped[str | None] = mapped_column(String(20))
+    new_value: Mapped[str] = mapped_column(String(20))
+    ai_value: Mapped[str | None] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 AUDITED_FIELDS = ("status", "assigned_to", "category", "priority")
 
 # Who is acting in the current request/task; the gateway's auth dependency sets it per request.

@@ -132,6 +132,31 @@ class StatusUpdate(StrictModel):
     status: Status
 
 
+class CategoryUpdate(StrictModel):
+    """An agent's correction of the ticket's category (the classifier learns from it)."""
+
+    category: Category
+
+
+class PriorityUpdate(StrictModel):
+    """An agent's correction of the ticket's priority (the classifier learns from it)."""
+
+    priority: Priority
+
+
+class CorrectionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    ticket_id: str
+    field: str
+    old_value: str | None
+    new_value: str
+    ai_value: str | None
+    actor: str
+    created_at: datetime
+
+
 class StatusChanged(BaseModel):
     ticket_id: str
     status: str

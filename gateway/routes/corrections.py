@@ -1,0 +1,38 @@
+"""Agents correct the AI: `PUT /api/tickets/{id}/category` and `/priority`; the classifier learns from them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from gateway.deps import SessionDep
+from gateway.services import corrections as service
+from gateway.services.tickets import to_read
+from shared.auth import Role
+from shared.fastapi_auth import AgentDep, require
+from shared.schemas import CategoryUpdate, CorrectionRead, PriorityUpdate, TicketRead
+
+router = APIRouter(prefix="/api/tickets", tags=["corrections"])
+
+
+@router.put("/{ticket_id}/category", response_model=TicketRead)
+def correct_category(ticket_id: str, data: CategoryUpdate, session: SessionDep, principal: AgentDep) -> TicketRead:
+    """Set the category; stored as a correction that similar future tickets follow."""
+    ticket = service.correct_ticket(
+        session, ticket_id, field="category", value=data.category.value, actor=principal.actor
+    )
+    return to_read(ticket)
+
+
+@router.put("/{ticket_id}/priority", response_model=TicketRead)
+def correct_priority(ticket_id: str, data: PriorityUpdate, session: SessionDep, principal: AgentDep) -> TicketRead:
+    """Set the priority; stored as a correction that similar future tickets follow."""
+    ticket = service.correct_ticket(
+        session, ticket_id, field="priority", value=data.priority.value, actor=principal.actor
+    )
+    return to_read(ticket)
+
+
+@router.get("/{ticket_id}/corrections", response_model=list[CorrectionRead], dependencies=[require(Role.agent)])
+def list_corrections(ticket_id: str, session: SessionDep) -> list[CorrectionRead]:
+    """Who corrected what on this ticket, oldest first."""
+    return [CorrectionRead.model_validate(c) for c in service.list_corrections(session, ticket_id)]
