@@ -1,4 +1,5 @@
-"""Entity extraction from ticket text: order ids, amounts with currency, dates, emails, phones, tracking numbers.
+"""Entity extraction from ticket text: order and invoice ids, amounts with currency, dates, emails, phones,
+tracking numbers.
 
 Regular expressions find candidates; `dateparser` turns date phrases into ISO dates. Only keys
 with at least one value are returned, so `extracted_metadata` stays small.
@@ -44,6 +45,11 @@ ORDER_RE = re.compile(
     r"(?:(?<![\w&])#\s?(?P<hash>[A-Z0-9][A-Z0-9-]{2,}))"
     r"|(?:\b(?:order|purchase|orden|invoice for order)s?\b(?:\s+(?:number|num|no\.?|nr\.?|id|ref(?:erence)?|#))?"
     r"(?:\s+(?:is|was))?[\s:#]*(?P<kw>(?=[A-Z-]*\d)[A-Z0-9][A-Z0-9-]{3,}))",
+    re.IGNORECASE,
+)
+INVOICE_RE = re.compile(
+    r"\b(?:invoice|bill|receipt)s?(?:\s+(?:number|num|no\.?|nr\.?|id|#))?(?:\s+(?:is|was))?[\s:#]*"
+    r"(?P<id>(?=[A-Z-]*\d)[A-Z0-9][A-Z0-9-]{2,})",
     re.IGNORECASE,
 )
 TRACKING_RE = re.compile(
@@ -106,11 +112,17 @@ def extract_amounts(text: str) -> list[dict[str, Any]]:
 def extract_order_ids(text: str) -> list[str]:
     """Order references: `#2021`, `order 370795561790`, `purchase no. ABC-1234`."""
     ids: list[str] = []
+    invoices = set(extract_invoice_ids(text))
     for m in ORDER_RE.finditer(text):
         value = (m.group("hash") or m.group("kw")).strip("-")
-        if value and any(c.isdigit() for c in value) and value not in ids:
+        if value and any(c.isdigit() for c in value) and value not in ids and value not in invoices:
             ids.append(value)
     return ids
+
+
+def extract_invoice_ids(text: str) -> list[str]:
+    """Invoice / bill / receipt numbers (`bill #12588`), kept apart from order ids."""
+    return list(dict.fromkeys(m.group("id").strip("-") for m in INVOICE_RE.finditer(text)))
 
 
 def extract_tracking_numbers(text: str) -> list[str]:
@@ -175,6 +187,7 @@ def extract_entities(text: str, *, order_id: str | None = None, now: datetime | 
     text_wo_emails = EMAIL_RE.sub(" ", text)
     result: dict[str, Any] = {
         "order_ids": orders,
+        "invoice_ids": extract_invoice_ids(text),
         "amounts": amounts,
         "dates": extract_dates(text, now=now),
         "emails": emails,

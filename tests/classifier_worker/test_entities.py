@@ -86,3 +86,9 @@ def test_full_ticket() -> None:
 
 def test_nothing_found_gives_empty_dict() -> None:
     assert extract_entities("hello there", now=NOW) == {}
+
+
+def test_invoice_numbers_are_not_order_ids() -> None:
+    found = extract_entities("please check bill #12588 for order #2021", now=NOW)
+    assert found["invoice_ids"] == ["12588"]
+    assert found["order_ids"] == ["2021"]

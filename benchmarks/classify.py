@@ -1,0 +1,151 @@
+"""Classifier benchmark: held-out accuracy, out-of-scope gate, sentiment, entities, speed.
+
+    .venv/bin/python benchmarks/classify.py
+
+Uses the served artifact (trained on the 80% split; the 20% held-out split was never trained on).
+Prints a table and writes benchmarks/results/classify.json.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from classifier_worker import train  # noqa: E402
+from classifier_worker.classifier import load_classifier  # noqa: E402
+from classifier_worker.entities import extract_order_ids  # noqa: E402
+from classifier_worker.evaluate import scores  # noqa: E402
+from shared.config import Settings  # noqa: E402
+from shared.schemas import TicketContext  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+OUT = ROOT / "benchmarks" / "results" / "classify.json"
+
+
+def tickets(texts: list[str]) -> list[TicketContext]:
+    return [TicketContext(ticket_id=f"b{i}", subject="", description=t) for i, t in enumerate(texts)]
+
+
+def classify_all(classifier, texts: list[str], batch: int = 32):  # type: ignore[no-untyped-def]
+    out = []
+    for start in range(0, len(texts), batch):
+        out.extend(classifier.classify_batch(tickets(texts[start : start + batch])))
+    return out
+
+
+def main() -> None:
+    settings = Settings(groq_api_key=None)
+    classifier = load_classifier(settings)
+    report: dict[str, object] = {"model": classifier.local.name, "artifact": classifier.local.metadata}
+
+    # Category on the held-out 20%.
+    _, held_out = train.split_examples(train.load_category_examples())
+    results = classify_all(classifier, [e.text for e in held_out])
+    category: dict[str, object] = {}
+    for part in ("all", "banking77", "bitext", "own"):
+        idx = [i for i, e in enumerate(held_out) if part == "all" or e.source == part]
+        category[part] = scores(
+            [held_out[i].category for i in idx],
+            [results[i].category.value for i in idx],
+            [results[i].confidence for i in idx],
+            [results[i].needs_review for i in idx],
+            [c for c in train.json.loads((train.DATA_DIR / "intent_to_category.json").read_text())["bitext"].values()]
+            + ["product", "technical"],
+        )
+    report["category_held_out"] = category
+
+    # Out of scope: a set we wrote, never trained on.
+    oos = [r["text"] for r in csv.DictReader((train.DATA_DIR / "eval_out_of_scope.csv").open())]
+    oos_results = classify_all(classifier, oos)
+    caught = np.mean([r.needs_review or r.category.value == "general" for r in oos_results])
+    real_flagged = np.mean([r.needs_review for r in results])
+    report["out_of_scope"] = {
+        "n": len(oos),
+        "caught_rate": round(float(caught), 4),
+        "real_tickets_needs_review_rate": round(float(real_flagged), 4),
+    }
+
+    # Sentiment: GoEmotions test split (Reddit, not customer messages: a proxy).
+    sentiment: dict[str, object] = {}
+    go_path = SHARED / "sentiment" / "test.csv"
+    if go_path.exists():
+        rows = list(csv.DictReader(go_path.open()))
+        s_results = classify_all(classifier, [r["text"] for r in rows])
+        sentiment["goemotions_test"] = scores(
+            [r["label"] for r in rows],
+            [x.sentiment.value for x in s_results],
+            None,
+            [False] * len(rows),
+            ["positive", "neutral", "negative"],
+        )
+    report["sentiment"] = sentiment
+
+    # Order ids against Bitext's labelled spans (leading zeros are dropped in some labels).
+    rows = list(csv.DictReader((train.DATA_DIR / "bitext.csv").open()))
+    tp = fp = fn = 0
+    for row in rows:
+        gold = {row["entity_value"].lstrip("0")} if row["entity_type"] == "order_id" else set()
+        found = {x.lstrip("0") for x in extract_order_ids(row["text"])}
+        # A label truncated from the id in the text (a known Bitext quirk) still counts as found.
+        hit = {g for g in gold if any(g in f for f in found)}
+        tp += len(hit)
+        fn += len(gold - hit)
+        fp += len(found) - len(hit) if found else 0
+    report["order_ids_bitext"] = {
+        "precision": round(tp / max(tp + fp, 1), 4),
+        "recall": round(tp / max(tp + fn, 1), 4),
+        "n_labelled": tp + fn,
+    }
+
+    # Speed: classifier vs bare embedding.
+    texts = [e.text for e in held_out[:640]]
+    embedder = classifier.local.embedder
+    speed: dict[str, float] = {}
+    for name, fn_batch in (
+        ("embedding", lambda chunk: embedder.encode(chunk, batch_size=32)),
+        ("classifier", lambda chunk: classifier.classify_batch(tickets(chunk))),
+    ):
+        fn_batch(texts[:32])
+        started = time.perf_counter()
+        for start in range(0, len(texts), 32):
+            fn_batch(texts[start : start + 32])
+        speed[f"{name}_per_s_batch32"] = round(len(texts) / (time.perf_counter() - started), 1)
+        latencies = []
+        for text in texts[:200]:
+            t0 = time.perf_counter()
+            fn_batch([text])
+            latencies.append(time.perf_counter() - t0)
+        speed[f"{name}_per_s_batch1"] = round(len(latencies) / sum(latencies), 1)
+        speed[f"{name}_p50_ms"] = round(statistics.median(latencies) * 1000, 2)
+    speed["worker_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    report["speed"] = speed
+
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(report, indent=2))
+    print(f"{'metric':<52}{'value':>10}")
+    for part, values in category.items():
+        print(f"{'category macro-F1 held-out ' + part:<52}{values['macro_f1']:>10}")  # type: ignore[index]
+        print(f"{'category accuracy held-out ' + part:<52}{values['accuracy']:>10}")  # type: ignore[index]
+    print(f"{'category ECE held-out all':<52}{category['all']['ece']:>10}")  # type: ignore[index]
+    for key, value in report["out_of_scope"].items():  # type: ignore[union-attr]
+        print(f"{'out-of-scope ' + key:<52}{value:>10}")
+    for name, values in sentiment.items():
+        print(f"{'sentiment macro-F1 ' + name:<52}{values['macro_f1']:>10}")  # type: ignore[index]
+    for key, value in report["order_ids_bitext"].items():  # type: ignore[union-attr]
+        print(f"{'order ids (Bitext spans) ' + key:<52}{value:>10}")
+    for key, value in speed.items():
+        print(f"{key:<52}{value:>10}")
+
+
+if __name__ == "__main__":
+    main()
