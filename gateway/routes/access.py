@@ -15,13 +15,23 @@ tickets_router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 keys_router = APIRouter(prefix="/api/keys", tags=["keys"], dependencies=[require(Role.admin)])
 
 
-@tickets_router.get("/{ticket_id}/history", response_model=list[AuditEntryRead], dependencies=[require(Role.agent)])
+@tickets_router.get(
+    "/{ticket_id}/history",
+    response_model=list[AuditEntryRead],
+    dependencies=[require(Role.agent)],
+    responses={404: {"description": "Unknown ticket"}},
+)
 def get_history(ticket_id: str, session: SessionDep) -> list[AuditEntryRead]:
     """Who changed the ticket's status, assignment, category or priority, and when; oldest first."""
     return [AuditEntryRead.model_validate(row) for row in ticket_history(session, ticket_id)]
 
 
-@tickets_router.get("/{ticket_id}/messages", response_model=list[TicketMessageRead], dependencies=[require(Role.agent)])
+@tickets_router.get(
+    "/{ticket_id}/messages",
+    response_model=list[TicketMessageRead],
+    dependencies=[require(Role.agent)],
+    responses={404: {"description": "Unknown ticket"}},
+)
 def get_messages(ticket_id: str, session: SessionDep) -> list[TicketMessageRead]:
     """Replies received after the ticket was opened (e.g. from Zendesk comments, Intercom parts)."""
     return [TicketMessageRead.model_validate(row) for row in ticket_messages(session, ticket_id)]
