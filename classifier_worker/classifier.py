@@ -34,6 +34,7 @@ from shared.embeddings import Embedder, get_embedder
 from shared.errors import TransientError
 from shared.llm import LLMClient, llm_enabled
 from shared.schemas import Category, Classification, Priority, Sentiment, TicketContext
+from shared.text import ticket_text as join_ticket_text
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +56,8 @@ class Correction:
 
 
 def ticket_text(ticket: TicketContext) -> str:
-    """Subject and description as one text (the subject alone when the description repeats it)."""
-    subject, description = ticket.subject.strip(), ticket.description.strip()
-    if not subject or subject.lower() in description.lower()[: len(subject) + 20]:
-        return description
-    return f"{subject}. {description}"
+    """The ticket's subject and description as one text (see `shared.text.ticket_text`)."""
+    return join_ticket_text(ticket.subject, ticket.description)
 
 
 def _pretty(intent: str) -> str:

@@ -9,15 +9,12 @@ from sqlalchemy.orm import Session
 
 from gateway.services.tickets import get_ticket
 from shared.models import Ticket, TicketCorrection, utcnow
+from shared.text import ticket_text
 
 
 def correction_text(ticket: Ticket) -> str:
-    """The text the classifier learns the correction from (mirrors `classifier_worker.classifier.ticket_text`,
-    which the gateway must not import: it pulls in the model stack)."""
-    subject, description = ticket.subject.strip(), ticket.description.strip()
-    if not subject or subject.lower() in description.lower()[: len(subject) + 20]:
-        return description
-    return f"{subject}. {description}"
+    """The text the classifier learns the correction from: the same join the worker classifies."""
+    return ticket_text(ticket.subject, ticket.description)
 
 
 def correct_ticket(
