@@ -38,6 +38,9 @@ WINDOW = 168  # hours the LSTM reads
 HORIZON = 168  # hours emitted per pass; longer horizons repeat the pass on its own output
 LAGS = 4  # weeks of same-hour values given to the head
 BLEND_KS = tuple(range(2, 9))
+MAX_WINDOWS = 3000  # training windows per epoch
+BATCH = 128
+LEARNING_RATE = 2e-3
 BLEND_WEIGHTS = tuple(np.round(np.linspace(0, 1, 11), 2))
 MODEL_FILE = "model.keras"
 SCALER_FILE = "scaler.joblib"
@@ -278,8 +281,8 @@ def fit(
     max_epochs: int = 40,
     seed: int = 42,
     country: str = "US",
-    stride: int = 1,
-    patience: int = 5,
+    stride: int | None = None,
+    patience: int = 8,
     blend_weight: float | None = None,
 ) -> Forecaster:
     """Train on `history` minus its last `validation_days`, which pick the epoch, blend and intervals.
@@ -304,12 +307,14 @@ def fit(
     grid = Grid.build(series, scaler, country)
     n_train = len(train)
     first = WINDOW - 1
+    if stride is None:  # neighbouring origins overlap almost entirely; ~2000 windows are plenty
+        stride = max(1, -(-(n_train - HORIZON - first) // MAX_WINDOWS))
     fit_origins = np.arange(first, n_train - HORIZON, stride)
     val_origins = np.arange(max(first, n_train - 1), len(series) - HORIZON, max(stride, 6))
     if len(fit_origins) == 0:
         raise ValueError(f"history too short: need more than {WINDOW + HORIZON} hours before validation")
     network = build_network(seed)
-    network.compile(optimizer=keras.optimizers.Adam(1e-3), loss=masked_mae)
+    network.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=masked_mae)
     x_fit, y_fit = grid.inputs(fit_origins), grid.targets(fit_origins)
     callbacks = []
     val_data = None
@@ -325,7 +330,7 @@ def fit(
             y_fit,
             validation_data=(list(val_data[0]), val_data[1]) if val_data else None,
             epochs=max_epochs,
-            batch_size=64,
+            batch_size=BATCH,
             shuffle=True,
             callbacks=callbacks,
             verbose=0,

@@ -31,16 +31,20 @@ def _num(value: float) -> float:
     return round(float(value), 1)
 
 
-def _model_ref(service: ForecastService) -> dict[str, str]:
+def _model_ref(service: ForecastService, served: ServedForecast) -> dict[str, Any]:
+    """Which model answered and which history it continued (live: it reaches the current hour)."""
     return {
         "status": "baseline" if service.forecaster.is_baseline else "ready",
         "version": service.forecaster.version,
+        "history_source": served.history.source,
+        "history_end": _iso(served.history.end),
+        "live": served.live,
     }
 
 
 def _upcoming(served: ServedForecast) -> pd.DataFrame:
-    """Forecast rows after the current hour (row 0 is the hour in progress)."""
-    return served.frame.iloc[1:]
+    """Forecast rows after the current hour (on a live history, row 0 is the hour in progress)."""
+    return served.frame.iloc[1:] if served.live else served.frame
 
 
 @router.get("/hourly/{hours}")
@@ -77,7 +81,7 @@ def hourly_forecast(
             "forecast_period_hours": hours,
         },
         "staffing_inputs": inputs.as_dict(),
-        "model": _model_ref(service),
+        "model": _model_ref(service, served),
     }
 
 
@@ -123,7 +127,7 @@ def daily_forecast(
             "peak_day_tickets": peak["predicted_tickets"],
         },
         "staffing_inputs": service.staffing_inputs.as_dict(),
-        "model": _model_ref(service),
+        "model": _model_ref(service, served),
     }
 
 
@@ -161,7 +165,7 @@ def current_staffing(service: ServiceDep) -> dict[str, Any]:
         },
         "staffing": shift_advice,
         "staffing_inputs": inputs.as_dict(),
-        "model": _model_ref(service),
+        "model": _model_ref(service, served),
     }
 
 

@@ -70,6 +70,7 @@ class ServedForecast:
     busy_hour: float
     typical_day: float
     busy_day: float
+    live: bool  # the history reaches the current hour (False: an imported history, continued from its end)
 
 
 class RetrainBusyError(RuntimeError):
@@ -114,6 +115,7 @@ class ForecastService:
             busy_hour=float(open_hours.quantile(0.9)) if len(open_hours) else 0.0,
             typical_day=float(busy_days.median()) if len(busy_days) else 0.0,
             busy_day=float(busy_days.quantile(0.9)) if len(busy_days) else 0.0,
+            live=history.end >= now - pd.Timedelta(hours=1),
         )
         with self._cache_lock:
             self._cache[key] = result

@@ -1,0 +1,233 @@
+"""Forecast accuracy, training time and latency of the forecast service, next to standard baselines.
+
+Backtests the service's model (`forecast_service.backtest.run`, the same code as the CLI) with
+the last 20 days held out on (1) the seeded synthetic six months and (2) the real bank call
+centre series in ../shared/data (GPL-3: read in place, never copied into the repo; weekdays
+07-21 only). On the same split it scores the seasonal naive (last observed week), the mean of
+the same weekday-hour over the last k weeks (k = 2..8) and statsforecast's SeasonalNaive,
+MSTL, AutoETS and AutoARIMA (positional index over the observed hours; seasons 24/168 on the
+round-the-clock synthetic series, 14/70 on the 14-hour weekday bank series). Then it measures
+GET /api/forecast/hourly/168 warm latency on a running app. Prints a table and writes
+benchmarks/results/forecast.json.
+
+    python benchmarks/forecast.py [--holdout-days 20] [--skip-arima]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from forecast_service import backtest, baseline  # noqa: E402
+from forecast_service.data import History, read_history_csv, synthetic_history  # noqa: E402
+from shared.config import get_settings  # noqa: E402
+
+BANK = ROOT.parent / "shared" / "data" / "bank_calls" / "bank_calls_hourly_part1.csv"
+SYNTHETIC_END = pd.Timestamp("2025-12-15")  # fixed so runs compare; the holdout spans Black Friday
+
+
+def score(actual: np.ndarray, predicted: np.ndarray, naive: np.ndarray, scale: float) -> dict[str, float]:
+    return baseline.metrics(actual, np.maximum(predicted, 0), naive=naive, scale=scale)
+
+
+def statsforecast_rows(
+    train: pd.Series, test: pd.Series, *, seasons: tuple[int, int], skip_arima: bool
+) -> dict[str, tuple[np.ndarray, float]]:
+    """Point forecasts of the held-out observed hours, positionally over observed hours only."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import MSTL, AutoARIMA, AutoETS, SeasonalNaive
+
+    y = train.dropna().to_numpy(dtype=float)
+    h = int(test.notna().sum())
+    frame = pd.DataFrame({"unique_id": "s", "ds": np.arange(len(y)), "y": y})
+    short, long = seasons
+    models: list[Any] = [
+        SeasonalNaive(season_length=long),
+        AutoETS(season_length=short),
+        MSTL(season_length=[short, long], trend_forecaster=AutoETS(model="ZZN")),
+    ]
+    if not skip_arima:
+        models.append(AutoARIMA(season_length=short))
+    out: dict[str, tuple[np.ndarray, float]] = {}
+    for model in models:
+        started = time.perf_counter()
+        forecast = StatsForecast(models=[model], freq=1, n_jobs=1).forecast(df=frame, h=h)
+        seconds = time.perf_counter() - started
+        column = next(c for c in forecast.columns if c not in ("unique_id", "ds"))
+        out[f"statsforecast {column}"] = (forecast[column].to_numpy(dtype=float), seconds)
+    return out
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def evaluate_series(
+    name: str, history: History, *, holdout_days: int, seasons: tuple[int, int], skip_arima: bool
+) -> tuple[list[dict[str, Any]], Any]:
+    settings = get_settings()
+    progress(f"{name}: training the service model")
+    result, _, forecaster = backtest.run(
+        history,
+        holdout_days=holdout_days,
+        max_epochs=settings.forecast_max_epochs,
+        validation_days=settings.forecast_validation_days,
+        seed=settings.forecast_synthetic_seed,
+        country=settings.forecast_holiday_country,
+    )
+    train, test = backtest.split(history, holdout_days)
+    seen = test.notna().to_numpy()
+    actual = test.to_numpy()[seen]
+    future = pd.DatetimeIndex(test.index[seen])
+    naive = baseline.seasonal_naive(train.series, future)
+    scale = baseline.naive_scale(train.series)
+
+    blend = forecaster.meta["blend"]
+    rows: list[dict[str, Any]] = [
+        {
+            "series": name,
+            "model": f"service model (blend w={blend['weight']}, k={blend['k']})",
+            **{k: result[k] for k in ("mae", "rmse", "smape", "mase", "rel_mae", "coverage_80")},
+            "train_seconds": result["train_seconds"],
+        }
+    ]
+    for part, label in (("lstm", "LSTM alone"), ("baseline", f"blend part: weekly mean k={blend['k']}")):
+        if part in result["parts"]:
+            rows.append({"series": name, "model": label, **result["parts"][part]})
+    rows.append({"series": name, "model": "seasonal naive (last week)", **score(actual, naive, naive, scale)})
+    for k in range(2, 9):
+        predicted = baseline.weekly_mean(train.series, future, k)
+        rows.append({"series": name, "model": f"weekly mean k={k}", **score(actual, predicted, naive, scale)})
+    progress(f"{name}: statsforecast baselines")
+    for label, (predicted, seconds) in statsforecast_rows(
+        train.series, test, seasons=seasons, skip_arima=skip_arima
+    ).items():
+        rows.append(
+            {
+                "series": name,
+                "model": label,
+                **score(actual, predicted, naive, scale),
+                "train_seconds": round(seconds, 2),
+            }
+        )
+    for row in rows:
+        row.pop("naive_mae", None)
+        row["n_train_hours"] = result["n_train_hours"]
+        row["n_test_hours"] = result["n_test_hours"]
+    return rows, forecaster
+
+
+def latency(forecaster: Any, requests: int = 200) -> dict[str, float]:
+    """Warm p50/p95 of GET /api/forecast/hourly/168 through the real app, plus an uncached forecast."""
+    from fastapi.testclient import TestClient
+
+    from forecast_service.main import create_app
+    from shared.config import Settings
+    from shared.db import run_migrations
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        run_migrations(url)
+        settings = Settings(database_url=url, model_dir=tmp, forecast_retrain_hour=None, auth_disabled=True)
+        forecaster.save(Path(tmp) / settings.forecast_model_subdir)
+        with TestClient(create_app(settings)) as client:
+            started = time.perf_counter()
+            assert client.get("/api/forecast/hourly/168").status_code == 200
+            first = time.perf_counter() - started
+            times = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                response = client.get("/api/forecast/hourly/168")
+                times.append(time.perf_counter() - started)
+                assert response.status_code == 200
+            service = client.app.state.forecast
+            history = service.served().history.series
+            uncached = []
+            for _ in range(10):
+                started = time.perf_counter()
+                service.forecaster.forecast(history, 168)
+                uncached.append(time.perf_counter() - started)
+    times.sort()
+    return {
+        "hourly168_first_request_ms": round(1000 * first, 1),
+        "hourly168_warm_p50_ms": round(1000 * statistics.median(times), 2),
+        "hourly168_warm_p95_ms": round(1000 * times[int(0.95 * len(times))], 2),
+        "uncached_168h_forecast_p50_ms": round(1000 * statistics.median(uncached), 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--holdout-days", type=int, default=20)
+    parser.add_argument("--skip-arima", action="store_true", help="leave out AutoARIMA (slowest)")
+    args = parser.parse_args()
+
+    settings = get_settings()
+    rows: list[dict[str, Any]] = []
+    synthetic = synthetic_history(
+        end=SYNTHETIC_END, seed=settings.forecast_synthetic_seed, country=settings.forecast_holiday_country
+    )
+    syn_rows, syn_model = evaluate_series(
+        "synthetic", synthetic, holdout_days=args.holdout_days, seasons=(24, 168), skip_arima=args.skip_arima
+    )
+    rows += syn_rows
+    if BANK.exists():
+        bank = read_history_csv(BANK)
+        bank_rows, _ = evaluate_series(
+            "bank_calls", bank, holdout_days=args.holdout_days, seasons=(14, 70), skip_arima=args.skip_arima
+        )
+        rows += bank_rows
+    else:
+        print(f"note: {BANK} not found; real-series rows skipped")
+    progress("latency")
+    timing = latency(syn_model)
+
+    cols = ["series", "model", "mae", "rel_mae", "mase", "smape", "coverage_80", "train_seconds"]
+    widths = [10, 44, 9, 8, 7, 7, 11, 13]
+    print(" | ".join(f"{c:<{w}}" for c, w in zip(cols, widths, strict=True)))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        cells = []
+        for c, w in zip(cols, widths, strict=True):
+            value = row.get(c, "")
+            text = f"{value:.3f}" if isinstance(value, float) else str(value)
+            cells.append(f"{text:<{w}}")
+        print(" | ".join(cells))
+    print()
+    for key, value in timing.items():
+        print(f"{key}: {value}")
+
+    out = ROOT / "benchmarks" / "results" / "forecast.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "forecast",
+                "holdout_days": args.holdout_days,
+                "cpus": os.cpu_count(),
+                "rows": rows,
+                "latency": timing,
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
