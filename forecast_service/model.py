@@ -285,7 +285,8 @@ def fit(
     patience: int = 8,
     blend_weight: float | None = None,
 ) -> Forecaster:
-    """Train on `history` minus its last `validation_days`, which pick the epoch, blend and intervals.
+    """Train on `history` minus its last `validation_days`: the first half picks the epoch, the
+    second half (forecast from its start, unseen by early stopping) the blend and the intervals.
 
     The returned forecaster conditions on whatever history it is given at forecast time, so
     the validation days are not lost: they are the window the first served forecast reads.
@@ -298,6 +299,7 @@ def fit(
     val_start = series.index[-1].normalize() - pd.Timedelta(days=validation_days - 1)
     train = series[series.index < val_start]
     valid = series[series.index >= val_start]
+    blend_start = val_start + pd.Timedelta(days=validation_days // 2)
     if train.notna().sum() < 2 * WINDOW or valid.notna().sum() == 0:
         raise ValueError(
             f"history too short: {len(series)} hours; need at least {2 * WINDOW} observed hours "
@@ -310,7 +312,8 @@ def fit(
     if stride is None:  # neighbouring origins overlap almost entirely; ~2000 windows are plenty
         stride = max(1, -(-(n_train - HORIZON - first) // MAX_WINDOWS))
     fit_origins = np.arange(first, n_train - HORIZON, stride)
-    val_origins = np.arange(max(first, n_train - 1), len(series) - HORIZON, max(stride, 6))
+    blend_index = series.index.get_loc(blend_start)
+    val_origins = np.arange(max(first, n_train - 1), min(len(series) - HORIZON, blend_index), max(stride, 3))
     if len(fit_origins) == 0:
         raise ValueError(f"history too short: need more than {WINDOW + HORIZON} hours before validation")
     network = build_network(seed)
@@ -319,7 +322,11 @@ def fit(
     callbacks = []
     val_data = None
     if len(val_origins):
-        val_data = (grid.inputs(val_origins), grid.targets(val_origins))
+        val_targets = grid.targets(val_origins)
+        # Early stopping sees only the first half; the second half must stay unseen for the blend.
+        beyond = (val_origins[:, None] + np.arange(1, HORIZON + 1)[None, :]) >= blend_index
+        val_targets[..., 1][beyond] = 0.0
+        val_data = (grid.inputs(val_origins), val_targets)
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
@@ -340,7 +347,9 @@ def fit(
     forecaster = Forecaster(network=network, scaler=scaler, meta={"country": country})
     forecaster.meta["open_slots"] = baseline.open_slots(train).tolist()
 
-    # Choose the blend and the intervals on the validation stretch, forecast from its start.
+    # Choose the blend and the intervals on the second half of the validation stretch.
+    fit_hours = int(train.notna().sum())
+    train, valid = series[series.index < blend_start], series[series.index >= blend_start]
     actual = valid.to_numpy()
     seen = ~np.isnan(actual)
     lstm = forecaster._lstm(train, len(valid), np.asarray(forecaster.meta["open_slots"]))
@@ -358,7 +367,25 @@ def fit(
     _, k, weight = best
     base = baseline.weekly_mean(train, pd.DatetimeIndex(valid.index), k)
     predicted = np.where(open_now, np.maximum(weight * lstm + (1 - weight) * base, 0), 0)
-    residual = (actual[seen] - predicted[seen]) / np.sqrt(np.maximum(predicted[seen], 1.0))
+    residuals = [(actual[seen] - predicted[seen]) / np.sqrt(np.maximum(predicted[seen], 1.0))]
+    # Interval quantiles want more than one week of residuals: add the first half, forecast from
+    # its own start with the chosen blend (early stopping saw it, so these are slightly optimistic).
+    early, first_half = (
+        series[series.index < val_start],
+        series[(series.index >= val_start) & (series.index < blend_start)],
+    )
+    first_actual = first_half.to_numpy()
+    first_seen = ~np.isnan(first_actual)
+    if first_seen.any():
+        first_future = pd.DatetimeIndex(first_half.index)
+        first_open = np.asarray(forecaster.meta["open_slots"])[baseline.slots(first_future)]
+        first_lstm = forecaster._lstm(early, len(first_half), np.asarray(forecaster.meta["open_slots"]))
+        first_base = baseline.weekly_mean(early, first_future, k)
+        first_pred = np.where(first_open, np.maximum(weight * first_lstm + (1 - weight) * first_base, 0), 0)
+        residuals.append(
+            (first_actual[first_seen] - first_pred[first_seen]) / np.sqrt(np.maximum(first_pred[first_seen], 1.0))
+        )
+    residual = np.concatenate(residuals)
     quantiles = [float(np.quantile(residual, 0.1)), float(np.quantile(residual, 0.9))]
     naive = baseline.seasonal_naive(train, pd.DatetimeIndex(valid.index))
     validation = baseline.metrics(
@@ -381,8 +408,9 @@ def fit(
             "data_start": series.index[0].isoformat(),
             "data_end": series.index[-1].isoformat(),
             "validation_start": val_start.isoformat(),
+            "blend_start": blend_start.isoformat(),
             "observed_hours": history.observed_hours,
-            "train_hours": int(train.notna().sum()),
+            "train_hours": fit_hours,
             "validation_hours": int(seen.sum()),
             "epochs": epochs_run,
             "seed": seed,
