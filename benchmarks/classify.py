@@ -1,9 +1,11 @@
-"""Classifier benchmark: held-out accuracy, out-of-scope gate, sentiment, entities, speed.
+"""Classifier benchmark: held-out accuracy, e-commerce set, out-of-scope gate, sentiment, entities, speed.
 
     .venv/bin/python benchmarks/classify.py
 
 Uses the served artifact (trained on the 80% split; the 20% held-out split was never trained on).
-Prints a table and writes benchmarks/results/classify.json.
+Also scored, never trained on: `eval_ecommerce.csv` (e-commerce messages written for evaluation, with
+category and sentiment), `eval_sentiment_banking77.csv` (real BANKING77 queries labelled for
+sentiment) and `eval_out_of_scope.csv`. Prints a table and writes benchmarks/results/classify.json.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from classifier_worker import train  # noqa: E402
 from classifier_worker.classifier import load_classifier  # noqa: E402
 from classifier_worker.entities import extract_order_ids  # noqa: E402
-from classifier_worker.evaluate import scores  # noqa: E402
+from classifier_worker.evaluate import TASK_LABELS, scores  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.schemas import TicketContext  # noqa: E402
 
@@ -43,6 +45,16 @@ def classify_all(classifier, texts: list[str], batch: int = 32):  # type: ignore
     return out
 
 
+def read(name: str) -> list[dict[str, str]]:
+    with (train.DATA_DIR / name).open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def sentiment_scores(results, labels: list[str]) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    predicted = [r.sentiment.value for r in results]
+    return scores(labels, predicted, None, [False] * len(labels), TASK_LABELS["sentiment"])
+
+
 def main() -> None:
     settings = Settings(groq_api_key=None)
     classifier = load_classifier(settings)
@@ -52,20 +64,30 @@ def main() -> None:
     _, held_out = train.split_examples(train.load_category_examples())
     results = classify_all(classifier, [e.text for e in held_out])
     category: dict[str, object] = {}
-    for part in ("all", "banking77", "bitext", "own"):
+    for part in ("all", *(source for source, _ in train.SOURCES)):
         idx = [i for i, e in enumerate(held_out) if part == "all" or e.source == part]
         category[part] = scores(
             [held_out[i].category for i in idx],
             [results[i].category.value for i in idx],
             [results[i].confidence for i in idx],
             [results[i].needs_review for i in idx],
-            [c for c in train.json.loads((train.DATA_DIR / "intent_to_category.json").read_text())["bitext"].values()]
-            + ["product", "technical"],
+            TASK_LABELS["category"],
         )
     report["category_held_out"] = category
 
+    # E-commerce messages written for evaluation only (other phrasings than the training ones).
+    ecommerce = read("eval_ecommerce.csv")
+    e_results = classify_all(classifier, [r["text"] for r in ecommerce])
+    report["ecommerce_eval"] = scores(
+        [r["category"] for r in ecommerce],
+        [x.category.value for x in e_results],
+        [x.confidence for x in e_results],
+        [x.needs_review for x in e_results],
+        TASK_LABELS["category"],
+    )
+
     # Out of scope: a set we wrote, never trained on.
-    oos = [r["text"] for r in csv.DictReader((train.DATA_DIR / "eval_out_of_scope.csv").open())]
+    oos = [r["text"] for r in read("eval_out_of_scope.csv")]
     oos_results = classify_all(classifier, oos)
     caught = np.mean([r.needs_review or r.category.value == "general" for r in oos_results])
     real_flagged = np.mean([r.needs_review for r in results])
@@ -75,23 +97,26 @@ def main() -> None:
         "real_tickets_needs_review_rate": round(float(real_flagged), 4),
     }
 
-    # Sentiment: GoEmotions test split (Reddit, not customer messages: a proxy).
+    # Sentiment on real customer queries (BANKING77, labelled by hand for this benchmark), on our
+    # e-commerce evaluation messages, and on GoEmotions' test split (Reddit: a proxy).
     sentiment: dict[str, object] = {}
+    banking = read("eval_sentiment_banking77.csv")
+    b_results = classify_all(classifier, [r["text"] for r in banking])
+    sentiment["banking77_labelled"] = sentiment_scores(b_results, [r["label"] for r in banking])
+    idx = [i for i, r in enumerate(banking) if r["sample"] == "random"]
+    sentiment["banking77_labelled_random_part"] = sentiment_scores(
+        [b_results[i] for i in idx], [banking[i]["label"] for i in idx]
+    )
+    sentiment["ecommerce_eval"] = sentiment_scores(e_results, [r["sentiment"] for r in ecommerce])
     go_path = SHARED / "sentiment" / "test.csv"
     if go_path.exists():
         rows = list(csv.DictReader(go_path.open()))
         s_results = classify_all(classifier, [r["text"] for r in rows])
-        sentiment["goemotions_test"] = scores(
-            [r["label"] for r in rows],
-            [x.sentiment.value for x in s_results],
-            None,
-            [False] * len(rows),
-            ["positive", "neutral", "negative"],
-        )
+        sentiment["goemotions_test"] = sentiment_scores(s_results, [r["label"] for r in rows])
     report["sentiment"] = sentiment
 
     # Order ids against Bitext's labelled spans (leading zeros are dropped in some labels).
-    rows = list(csv.DictReader((train.DATA_DIR / "bitext.csv").open()))
+    rows = read("bitext.csv")
     tp = fp = fn = 0
     for row in rows:
         gold = {row["entity_value"].lstrip("0")} if row["entity_type"] == "order_id" else set()
@@ -132,15 +157,23 @@ def main() -> None:
 
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=2))
-    print(f"{'metric':<52}{'value':>10}")
+    print(f"{'metric':<60}{'value':>10}")
     for part, values in category.items():
-        print(f"{'category macro-F1 held-out ' + part:<52}{values['macro_f1']:>10}")  # type: ignore[index]
-        print(f"{'category accuracy held-out ' + part:<52}{values['accuracy']:>10}")  # type: ignore[index]
-    print(f"{'category ECE held-out all':<52}{category['all']['ece']:>10}")  # type: ignore[index]
+        print(f"{'category macro-F1 held-out ' + part:<60}{values['macro_f1']:>10}")  # type: ignore[index]
+        print(f"{'category accuracy held-out ' + part:<60}{values['accuracy']:>10}")  # type: ignore[index]
+    print(f"{'category ECE held-out all':<60}{category['all']['ece']:>10}")  # type: ignore[index]
+    e_report = report["ecommerce_eval"]
+    for key in ("n", "accuracy", "macro_f1", "needs_review_rate", "ece"):
+        print(f"{'e-commerce eval set ' + key:<60}{e_report[key]:>10}")  # type: ignore[index]
+    for name, values in e_report["per_class"].items():  # type: ignore[index]
+        row = f"P {values['precision']:.2f} R {values['recall']:.2f} F1 {values['f1']:.2f} n={values['support']}"
+        print(f"{'  e-commerce ' + name:<50}{row:>20}")
     for key, value in report["out_of_scope"].items():  # type: ignore[union-attr]
-        print(f"{'out-of-scope ' + key:<52}{value:>10}")
+        print(f"{'out-of-scope ' + key:<60}{value:>10}")
     for name, values in sentiment.items():
-        print(f"{'sentiment macro-F1 ' + name:<52}{values['macro_f1']:>10}")  # type: ignore[index]
+        print(f"{'sentiment macro-F1 ' + name + ' (n=' + str(values['n']) + ')':<60}{values['macro_f1']:>10}")  # type: ignore[index]
+        for label, v in values["per_class"].items():  # type: ignore[index]
+            print(f"{'  F1 ' + label + ' (n=' + str(v['support']) + ')':<60}{v['f1']:>10}")
     for key, value in report["order_ids_bitext"].items():  # type: ignore[union-attr]
         print(f"{'order ids (Bitext spans) ' + key:<52}{value:>10}")
     for key, value in speed.items():

@@ -43,6 +43,10 @@ CATEGORIES = list(Category)
 CORRECTION_SIMILARITY = 0.9
 OUT_OF_SCOPE_CONFIDENCE = 0.2
 GATE_CONFIDENT = 0.9
+# Intent probabilities: this share from the nearest-neighbour vote, the rest from the regression.
+KNN_WEIGHT = 0.5
+KNN_K = 10
+KNN_TEMPERATURE = 20.0
 LLM_TEMPERATURE = 0.1
 
 
@@ -118,19 +122,30 @@ class LocalModel:
         self.sentiment_model = payload["sentiment_model"]
         self.gate_threshold = float(payload["gate_threshold"])
         self.memory = np.asarray(payload["memory_vectors"], dtype=np.float32)
+        self.memory_intents = np.asarray(payload["memory_intents"])
+        self.memory_weights = np.asarray(payload["memory_weights"], dtype=np.float32)
+        self.in_scope = np.asarray(payload["memory_in_scope"], dtype=bool)
+        oos = payload.get("out_of_scope_intent")
+        self.out_of_scope_intent = self.intents.index(oos) if oos else -1
         # intents x categories 0/1 matrix: category probability = sum of its intents' probabilities.
         category_of_intent = payload["category_of_intent"]
         self.intent_to_category = np.zeros((len(self.intents), len(CATEGORIES)), dtype=np.float32)
         for i, intent in enumerate(self.intents):
             self.intent_to_category[i, CATEGORIES.index(Category(category_of_intent[intent]))] = 1.0
+        if oos:
+            # Out-of-scope mass belongs to no category: confidence is P(this category and a real ticket).
+            self.intent_to_category[self.out_of_scope_intent] = 0.0
         self.name = f"local:{embedder.name}+logreg-v{metadata.get('version')}"
 
     def predict(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Raw model outputs for a batch: embeddings, intent and category probabilities, gate similarity, sentiment."""
         vectors = self.embedder.encode(texts, batch_size=32)
-        intent_probs = self.category_model.predict_proba(vectors)
+        similarity = vectors @ self.memory.T
+        intent_probs = (1 - KNN_WEIGHT) * self.category_model.predict_proba(vectors) + KNN_WEIGHT * self._vote(
+            similarity
+        )
         category_probs = intent_probs @ self.intent_to_category
-        nearest = (vectors @ self.memory.T).max(axis=1) if len(self.memory) else np.ones(len(texts))
+        nearest = similarity[:, self.in_scope].max(axis=1)
         sentiment_probs = self.sentiment_model.predict_proba(sentiment_model.features(vectors, texts))
         return {
             "vectors": vectors,
@@ -139,6 +154,16 @@ class LocalModel:
             "nearest": nearest,
             "sentiment_probs": sentiment_probs,
         }
+
+    def _vote(self, similarity: np.ndarray) -> np.ndarray:
+        """Intent distribution of the K most similar training examples, weighted by softmax(similarity)."""
+        k = min(KNN_K, similarity.shape[1])
+        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        sims = np.take_along_axis(similarity, top, axis=1)
+        weights = np.exp(KNN_TEMPERATURE * (sims - sims.max(axis=1, keepdims=True))) * self.memory_weights[top]
+        votes = np.zeros((len(similarity), len(self.intents)), dtype=np.float64)
+        np.add.at(votes, (np.arange(len(similarity))[:, None], self.memory_intents[top]), weights)
+        return votes / votes.sum(axis=1, keepdims=True)
 
 
 class LLMVerdict(BaseModel):
@@ -241,20 +266,28 @@ class TicketClassifier:
             confidence = float(category_probs[best])
             top_intent = self.local.intents[int(out["intent_probs"][i].argmax())]
             nearest = float(out["nearest"][i])
-            # Far from every training example AND no confident intent match: not a support request.
-            # (A confident match slightly below the gate is a real ticket phrased unusually.)
-            out_of_scope = nearest < self.local.gate_threshold and confidence < GATE_CONFIDENT
+            # Recognised as chit-chat/spam/another business's question: general. Far from every training
+            # example with no confident match: maybe no support request, maybe a ticket worded like none
+            # we know, so it keeps its best-guess category and goes to review. (A confident match slightly
+            # below the gate is a real ticket phrased unusually.)
+            said_out_of_scope = int(out["intent_probs"][i].argmax()) == self.local.out_of_scope_intent
+            unfamiliar = nearest < self.local.gate_threshold and confidence < GATE_CONFIDENT
+            out_of_scope = said_out_of_scope or unfamiliar
 
             s_probs = out["sentiment_probs"][i]
             sentiment = sentiment_model.LABELS[int(s_probs.argmax())]
             s_score = float(np.clip(s_probs[2] - s_probs[0], -1, 1))
 
-            if out_of_scope:
-                reasoning = (
-                    f"Unlike any known support request (similarity {nearest:.2f} < {self.local.gate_threshold:.2f}), "
-                    "so treated as general and sent to review"
-                )
+            if said_out_of_scope:
+                reasoning = "Reads like chit-chat, spam or a question for another business, so treated as general"
+                reasoning += " and sent to review"
                 category = Category.general
+                confidence = min(confidence, OUT_OF_SCOPE_CONFIDENCE)
+            elif unfamiliar:
+                reasoning = (
+                    f"Unlike any known support request (similarity {nearest:.2f} < {self.local.gate_threshold:.2f}); "
+                    f"best guess '{_pretty(top_intent)}' ({category.value}), sent to review"
+                )
                 confidence = min(confidence, OUT_OF_SCOPE_CONFIDENCE)
             else:
                 reasoning = f"Reads as '{_pretty(top_intent)}' ({category.value}, p={confidence:.2f})"
