@@ -6,10 +6,14 @@ the names and queues below are the contract.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property, lru_cache
+from typing import Any
 
 from celery import Celery
 from kombu import Queue
+from kombu.transport import redis as redis_transport
 
 from shared.config import Settings, get_settings
 
@@ -57,13 +61,35 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
     return app
 
 
+class _PublishingChannel(redis_transport.Channel):
+    """The stock Redis channel builds a new `redis.Redis` client for every message it publishes
+    (~0.15 ms of CPU, a fifth of a publish); this one reuses one pooled, thread-safe client."""
+
+    @contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        yield client or self._shared_client
+
+    @cached_property
+    def _shared_client(self) -> Any:
+        return self._create_client()
+
+
+class PublishingRedisTransport(redis_transport.Transport):
+    """kombu's Redis transport with `_PublishingChannel`; producers only (workers use the stock one)."""
+
+    Channel = _PublishingChannel
+
+
 def make_producer(settings: Settings | None = None) -> Celery:
     """An app for producers (gateway, sweeper, workers chaining a step) to send tasks by name.
 
     It fails fast when the broker is down instead of blocking the request for seconds: the ticket is
     already committed, and the sweeper sends it once Redis is back.
     """
+    settings = settings or get_settings()
     app = make_celery("support_copilot", settings)
+    if settings.redis_url.startswith("redis://"):
+        app.conf.broker_transport = "shared.celery:PublishingRedisTransport"
     app.conf.broker_connection_timeout = 1
     app.conf.broker_transport_options = {
         **app.conf.broker_transport_options,
