@@ -56,5 +56,66 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=503, content={"detail": "database unavailable, retry shortly"})
 
 
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {"detail": {"type": "string", "description": "What is wrong, naming the field or id"}},
+}
+VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "required": ["detail", "errors"],
+    "properties": {
+        "detail": {"type": "string", "description": "'field: reason' for every invalid field, '; '-joined"},
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+    },
+}
+_GENERIC = {
+    "401": "Missing, invalid or revoked API key",
+    "403": "The key's role does not allow this route",
+    "429": "Rate limit exceeded; see Retry-After",
+}
+_UNAVAILABLE = "A dependency (database, broker or worker) is unavailable; retry shortly"
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the handlers above really answer.
+
+    FastAPI documents only 422, and with its own shape; here every operation also lists 401/403/429
+    when it is secured, 404 when it addresses a resource by id, 503 (database or broker down), and
+    every error body is `{"detail": str}` (422 adds `errors`). Routes add their own 409s.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+        schemas["Error"] = ERROR_SCHEMA
+        error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                extra: dict[str, str] = {}
+                if operation.get("security"):
+                    extra.update(_GENERIC)
+                if "{" in path:
+                    extra["404"] = "No such resource (the message names the id)"
+                if path not in ("/health",):
+                    extra["503"] = _UNAVAILABLE
+                for code, description in extra.items():
+                    responses.setdefault(code, {"description": description})
+                for code, response in responses.items():
+                    if code.startswith(("4", "5")) and code != "422" and "content" not in response:
+                        response["content"] = error_ref
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _jsonable(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")} for e in errors]

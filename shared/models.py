@@ -197,6 +197,7 @@ class AuditLog(Base):
 
 # --------------------------------------------------------------------------- audit trail
 
+
 class KBArticle(Base):
     """A knowledge-base article: the source of truth the rag_worker's search index is built from."""
 

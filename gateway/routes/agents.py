@@ -13,7 +13,13 @@ from shared.schemas import AgentCreate, AgentRead
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=AgentRead, dependencies=[require(Role.admin)])
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AgentRead,
+    dependencies=[require(Role.admin)],
+    responses={409: {"description": "An agent with this id or email already exists"}},
+)
 def create_agent(data: AgentCreate, session: SessionDep) -> AgentRead:
     """Add an agent (id generated when not given)."""
     return AgentRead.model_validate(service.create_agent(session, data))

@@ -40,7 +40,7 @@ def list_articles(
     session: SessionDep,
     category: Category | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[KBArticleRead]:
     """Articles by id."""
     rows = service.list_articles(session, category=category.value if category else None, limit=limit, offset=offset)
@@ -72,7 +72,12 @@ def search(
     return service.search(session, q, category=category.value if category else None, n=n, settings=settings)
 
 
-@tickets_router.post("/{ticket_id}/draft", status_code=status.HTTP_202_ACCEPTED, dependencies=[require(Role.agent)])
+@tickets_router.post(
+    "/{ticket_id}/draft",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[require(Role.agent)],
+    responses={409: {"description": "The ticket is not classified yet; its first draft follows automatically"}},
+)
 def redraft(ticket_id: str, session: SessionDep) -> dict[str, str]:
     """Ask the rag_worker for a new reply draft; poll the ticket with `?wait=N` for it."""
     ticket = service.request_draft(session, ticket_id)

@@ -73,7 +73,7 @@ def list_tickets(
     category: Category | None = None,
     assigned_to: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[TicketRead]:
     """Newest first, filtered by status, priority, category and assignee."""
     rows = service.list_tickets(
@@ -94,7 +94,12 @@ async def get_ticket(ticket_id: str, request: Request, factory: SessionFactoryDe
     return await _waited(request, factory, ticket_id, wait)
 
 
-@router.put("/{ticket_id}/status", response_model=StatusChanged, dependencies=[require(Role.agent)])
+@router.put(
+    "/{ticket_id}/status",
+    response_model=StatusChanged,
+    dependencies=[require(Role.agent)],
+    responses={409: {"description": "The workflow does not allow this move; the message lists the allowed ones"}},
+)
 def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep) -> StatusChanged:
     """Move the ticket along its workflow; disallowed transitions get 409."""
     ticket = service.change_status(session, ticket_id, data.status)
@@ -103,7 +108,12 @@ def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep) -> St
     )
 
 
-@router.put("/{ticket_id}/assign", response_model=TicketRead, dependencies=[require(Role.agent)])
+@router.put(
+    "/{ticket_id}/assign",
+    response_model=TicketRead,
+    dependencies=[require(Role.agent)],
+    responses={404: {"description": "Unknown ticket or agent"}, 409: {"description": "The agent is inactive"}},
+)
 def assign_ticket(ticket_id: str, data: AssignUpdate, session: SessionDep) -> TicketRead:
     """Assign to an existing, active agent."""
     return service.to_read(service.assign_ticket(session, ticket_id, data.agent_id))
