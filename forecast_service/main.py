@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from forecast_service.routes import router
+from forecast_service.routes import admin_router, router
 from forecast_service.service import ForecastService
 from shared.auth import Role
 from shared.config import Settings, get_settings
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Support Copilot forecast service", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings  # the auth dependency reads AUTH_DISABLED, the DB and Redis from it
     app.include_router(router, dependencies=[require(Role.manager)])
+    app.include_router(admin_router, dependencies=[require(Role.admin)])  # retraining costs minutes of CPU
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

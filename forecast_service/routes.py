@@ -1,4 +1,5 @@
-"""Forecast endpoints (the seed's paths and shapes), all on one router so auth attaches in one place."""
+"""Forecast endpoints (the seed's paths and shapes): reads on `router` (manager), retraining on
+`admin_router` (admin), so main.py attaches each role once per router."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from forecast_service import staffing
 from forecast_service.service import MAX_DAYS, ForecastService, RetrainBusyError, ServedForecast
 
 router = APIRouter(prefix="/api/forecast", tags=["forecast"])
+admin_router = APIRouter(prefix="/api/forecast", tags=["forecast"])
 
 MAX_HOURS = 168
 
@@ -175,7 +177,7 @@ def model_info(service: ServiceDep) -> dict[str, Any]:
     return service.info()
 
 
-@router.post("/train", status_code=status.HTTP_202_ACCEPTED)
+@admin_router.post("/train", status_code=status.HTTP_202_ACCEPTED)
 async def train(service: ServiceDep, request: Request) -> dict[str, Any]:
     """Start a background retrain; the new model is served only if its backtest is no worse."""
     if service.retrain_state.get("state") == "running":
