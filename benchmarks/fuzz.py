@@ -3,8 +3,8 @@
 Starts the real gateway (uvicorn, auth ON, an admin key) on a free port over a fresh SQLite file
 and a private Redis database, runs `schemathesis run` with every check, then prints a table and
 writes benchmarks/results/fuzz.json (generated cases, failures by check and operation).
-No Celery worker runs: tickets stay queued, and the KB routes that wait for the rag_worker
-answer 503 quickly, which the run reports separately from real server errors.
+A real rag_worker (queues `draft`, `kb`) runs beside it, so KB search and indexing answer as in
+production; no classifier runs, so tickets stay queued (the API is what is fuzzed).
 
     python benchmarks/fuzz.py [--max-examples 25] [--seed 1] [--workers 1]
 """
@@ -86,6 +86,17 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) ->
     raise SystemExit("gateway did not start in time")
 
 
+def wait_worker(log_path: Path, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"rag_worker exited early:\n{log_path.read_text(errors='replace')[-3000:]}")
+        if " ready." in log_path.read_text(errors="replace"):
+            return
+        time.sleep(0.3)
+    raise SystemExit("rag_worker did not start in time")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--max-examples", type=int, default=25, help="examples per operation and phase")
@@ -108,12 +119,13 @@ def main() -> int:
         "CHROMA_PATH": str(tmp / "chroma"),
         "RATE_LIMIT_PER_KEY": "1000000",
         "RATE_LIMIT_PER_WEBHOOK_SOURCE": "1000000",
-        "KB_TASK_TIMEOUT_S": "0.5",
+        "KB_TASK_TIMEOUT_S": "10",
         "LOG_LEVEL": "WARNING",
     }
     env.pop("ZENDESK_WEBHOOK_SECRET", None)
     env.pop("INTERCOM_CLIENT_SECRET", None)
     server = None
+    worker = None
     try:
         key = prepare_database(db_url)
         server_log = open(tmp / "gateway.log", "wb")  # noqa: SIM115
@@ -126,6 +138,14 @@ def main() -> int:
             start_new_session=True,
         )
         wait_ready(base, server)
+        worker_log_path = tmp / "rag_worker.log"
+        worker_log = open(worker_log_path, "wb")  # noqa: SIM115
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "rag_worker.worker", "worker", "-Q", "draft,kb", "-c", "1",
+             "-n", f"fuzz-{tag}@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+            cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        wait_worker(worker_log_path, worker)
         cmd = [
             str(SCHEMATHESIS), "run", f"{base}/openapi.json",
             "--checks", "all",
@@ -155,9 +175,10 @@ def main() -> int:
             }
         )
     finally:
-        if server is not None and server.poll() is None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=20)
+        for proc in (server, worker):
+            if proc is not None and proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
         release_redis_db(redis_db, tag)
 
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,12 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from shared.errors import CopilotError
 
@@ -44,6 +47,20 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=422,
             content={"detail": describe_validation_errors(errors), "errors": _jsonable(errors)},
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            # Starlette's Allow lists only the first route object matching the path; GET and DELETE of
+            # one path are separate routes here, so answer from the documented operations instead.
+            allowed = _allowed_methods(app, request.url.path)
+            if allowed:
+                return JSONResponse(
+                    status_code=405,
+                    content={"detail": f"method {request.method} not allowed here; allowed: {', '.join(allowed)}"},
+                    headers={"Allow": ", ".join(allowed)},
+                )
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_: Request, exc: IntegrityError) -> JSONResponse:
@@ -106,6 +123,8 @@ def document_errors(app: FastAPI) -> None:
                     extra["404"] = "No such resource (the message names the id)"
                 if path not in ("/health",):
                     extra["503"] = _UNAVAILABLE
+                if "requestBody" in operation:
+                    extra["400"] = "The body could not be read (not UTF-8 or not decodable)"
                 for code, description in extra.items():
                     responses.setdefault(code, {"description": description})
                 for code, response in responses.items():
@@ -115,6 +134,18 @@ def document_errors(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Methods the OpenAPI document lists for every operation whose path template matches `path`."""
+    table = getattr(app.state, "allowed_methods_table", None)
+    if table is None:
+        table = [
+            (compile_path(template)[0], [m.upper() for m in operations])
+            for template, operations in app.openapi().get("paths", {}).items()
+        ]
+        app.state.allowed_methods_table = table
+    return sorted({m for regex, methods in table if regex.match(path) for m in methods})
 
 
 def _jsonable(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared.errors import InvalidInput, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.models import ApiKey, utcnow
 
 KEY_PREFIX = "sc_"
@@ -111,11 +111,19 @@ def list_keys(session: Session, *, include_revoked: bool = False) -> list[ApiKey
     return list(session.scalars(query))
 
 
-def revoke_key(session: Session, *, key_id: int) -> ApiKey:
-    """Mark the key revoked (kept for the audit trail); NotFound for an unknown id."""
+def revoke_key(session: Session, *, key_id: int, caller_key_id: int | None = None) -> ApiKey:
+    """Mark the key revoked (kept for the audit trail); NotFound for an unknown id.
+
+    A key may not revoke itself over the API: an admin would lock themselves out by one slip.
+    """
     row = session.get(ApiKey, key_id)
     if row is None:
         raise NotFound(f"API key {key_id} not found")
+    if caller_key_id is not None and key_id == caller_key_id:
+        raise Conflict(
+            f"API key {key_id} is the key making this request and cannot revoke itself; "
+            "use another admin key or `python -m gateway.keys revoke`"
+        )
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.commit()

@@ -8,7 +8,7 @@ from gateway.deps import SessionDep
 from gateway.services.history import ticket_history, ticket_messages
 from shared import auth
 from shared.auth import Role
-from shared.fastapi_auth import require
+from shared.fastapi_auth import AdminDep, require
 from shared.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, AuditEntryRead, TicketMessageRead
 
 tickets_router = APIRouter(prefix="/api/tickets", tags=["tickets"])
@@ -50,7 +50,11 @@ def create_key(data: ApiKeyCreate, session: SessionDep) -> ApiKeyCreated:
     return ApiKeyCreated.model_validate({**ApiKeyRead.model_validate(row).model_dump(), "key": key})
 
 
-@keys_router.delete("/{key_id}", response_model=ApiKeyRead, responses={404: {"description": "Unknown key"}})
-def revoke_key(key_id: int, session: SessionDep) -> ApiKeyRead:
-    """Revoke a key at once (it stays listed with `include_revoked=true`)."""
-    return ApiKeyRead.model_validate(auth.revoke_key(session, key_id=key_id))
+@keys_router.delete(
+    "/{key_id}",
+    response_model=ApiKeyRead,
+    responses={404: {"description": "Unknown key"}, 409: {"description": "A key cannot revoke itself"}},
+)
+def revoke_key(key_id: int, session: SessionDep, principal: AdminDep) -> ApiKeyRead:
+    """Revoke a key at once (it stays listed with `include_revoked=true`); not the caller's own key."""
+    return ApiKeyRead.model_validate(auth.revoke_key(session, key_id=key_id, caller_key_id=principal.key_id))

@@ -139,3 +139,16 @@ def test_history_records_who_changed_status_and_assignment(client_for, db_url, r
         session.commit()
         last = session.scalars(select(AuditLog).order_by(AuditLog.id.desc())).first()
         assert (last.field, last.new_value, last.actor) == ("priority", "high", "system")
+
+
+def test_a_key_cannot_revoke_itself_but_another_admin_can(client_for, db_url, redis_client, session_factory) -> None:
+    api = client_for(db_url, auth_disabled=False)
+    with session_factory() as session:
+        first, first_key = create_key(session, name="root", role=Role.admin)
+        second_key = create_key(session, name="backup", role=Role.admin)[1]
+    own = api.delete(f"/api/keys/{first.id}", headers={"X-API-Key": first_key})
+    assert own.status_code == 409 and "cannot revoke itself" in own.json()["detail"]
+    assert api.get("/api/keys", headers={"X-API-Key": first_key}).status_code == 200
+    other = api.delete(f"/api/keys/{first.id}", headers={"X-API-Key": second_key})
+    assert other.status_code == 200 and other.json()["revoked_at"] is not None
+    assert api.get("/api/keys", headers={"X-API-Key": first_key}).status_code == 401

@@ -48,3 +48,9 @@ def test_every_operation_documents_its_errors(spec):
 def test_offsets_are_bounded(api):
     response = api.get("/api/tickets/", params={"offset": 10**12})
     assert response.status_code == 422 and "offset" in response.json()["detail"]
+
+
+def test_405_lists_every_documented_method_of_the_path(api):
+    response = api.patch("/api/kb/articles/kb_001")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET" and "PATCH" in response.json()["detail"]
