@@ -37,7 +37,14 @@ def enqueue(ticket_id: str, state: ProcessingState | str) -> bool:
         # declare=[]: the queue is addressed by name on the default exchange and the workers declare
         # it; declaring again per message costs a fifth of the publish. argsrepr skips saferepr.
         get_producer().send_task(
-            task, args=[ticket_id], queue=queue, retry=False, ignore_result=True, declare=[], argsrepr=repr([ticket_id])
+            task,
+            args=[ticket_id],
+            queue=queue,
+            retry=False,
+            ignore_result=True,
+            declare=[],
+            argsrepr=repr([ticket_id]),
+            kwargsrepr="{}",
         )
     except Exception as exc:  # kombu raises several types; every one means "not sent"
         log.warning("could not enqueue %s for %s (the sweeper will retry): %s", task, ticket_id, exc)
