@@ -38,7 +38,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CopilotError)
     async def _domain(_: Request, exc: CopilotError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
+        content: dict[str, Any] = {"detail": str(exc)}
+        if exc.status_code == 422:  # the same shape as a schema validation error
+            content["errors"] = [{"loc": [], "msg": str(exc), "type": "value_error"}]
+        return JSONResponse(status_code=exc.status_code, content=content)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -141,11 +144,14 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     table = getattr(app.state, "allowed_methods_table", None)
     if table is None:
         table = [
-            (compile_path(template)[0], [m.upper() for m in operations])
+            (template, compile_path(template)[0], [m.upper() for m in operations])
             for template, operations in app.openapi().get("paths", {}).items()
         ]
         app.state.allowed_methods_table = table
-    return sorted({m for regex, methods in table if regex.match(path) for m in methods})
+    matches = [(template, methods) for template, regex, methods in table if regex.match(path)]
+    # A literal path wins over a template that happens to match it (/api/tickets/create is not a ticket id).
+    literal = [methods for template, methods in matches if "{" not in template]
+    return sorted({m for methods in (literal or [methods for _, methods in matches]) for m in methods})
 
 
 def _jsonable(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -64,6 +64,10 @@ STATUS_TRANSITIONS: dict[Status, frozenset[Status]] = {
 }
 
 
+# Documents what `_strip_nonempty` enforces (JSON Schema patterns search: "has a non-space character").
+NON_BLANK = {"pattern": r"\S"}
+
+
 def _strip_nonempty(value: str) -> str:
     value = value.strip()
     if not value:
@@ -81,8 +85,8 @@ class StrictModel(BaseModel):
 class TicketCreate(StrictModel):
     customer_email: EmailStr
     customer_name: str | None = Field(None, max_length=255)
-    subject: str = Field(..., min_length=1, max_length=MAX_SUBJECT)
-    description: str = Field(..., min_length=1, max_length=MAX_DESCRIPTION)
+    subject: str = Field(..., min_length=1, max_length=MAX_SUBJECT, json_schema_extra=NON_BLANK)
+    description: str = Field(..., min_length=1, max_length=MAX_DESCRIPTION, json_schema_extra=NON_BLANK)
     order_id: str | None = Field(None, max_length=100)
     source: str = Field("api", min_length=1, max_length=20, pattern=r"^[a-z0-9_\-]+$")
 
@@ -173,7 +177,7 @@ class AssignUpdate(StrictModel):
 
 class AgentCreate(StrictModel):
     agent_id: str | None = Field(None, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_\-]+$")
-    name: str = Field(..., min_length=1, max_length=255)
+    name: str = Field(..., min_length=1, max_length=255, json_schema_extra=NON_BLANK)
     email: EmailStr | None = None
     active: bool = True
 
@@ -251,8 +255,8 @@ class KBArticleCreate(StrictModel):
     """Create or replace an article; without `article_id` a new `kb_<hex>` id is given."""
 
     article_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    title: str = Field(..., min_length=1, max_length=255)
-    content: str = Field(..., min_length=1, max_length=MAX_DESCRIPTION)
+    title: str = Field(..., min_length=1, max_length=255, json_schema_extra=NON_BLANK)
+    content: str = Field(..., min_length=1, max_length=MAX_DESCRIPTION, json_schema_extra=NON_BLANK)
     category: Category | None = None
     tags: list[str] = Field(default_factory=list, max_length=30)
 
@@ -322,7 +326,7 @@ class AuditEntryRead(BaseModel):
 
 
 class ApiKeyCreate(StrictModel):
-    name: str = Field(..., min_length=1, max_length=100)
+    name: str = Field(..., min_length=1, max_length=100, json_schema_extra=NON_BLANK)
     role: str = Field(..., pattern=r"^(integration|agent|manager|admin)$")
 
     _strip = field_validator("name")(_strip_nonempty)

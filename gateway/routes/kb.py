@@ -10,7 +10,7 @@ from gateway.deps import SessionDep, SettingsDep
 from gateway.services import kb as service
 from shared.auth import Role
 from shared.fastapi_auth import require
-from shared.schemas import Category, KBArticleCreate, KBArticleRead, KBSearchResult, ProcessingState
+from shared.schemas import NON_BLANK, Category, KBArticleCreate, KBArticleRead, KBSearchResult, ProcessingState
 
 kb_router = APIRouter(prefix="/api/kb", tags=["knowledge base"])
 tickets_router = APIRouter(prefix="/api/tickets", tags=["tickets"])
@@ -64,7 +64,9 @@ def delete_article(article_id: ArticleId, session: SessionDep, settings: Setting
 def search(
     session: SessionDep,
     settings: SettingsDep,
-    q: Annotated[str, Query(min_length=1, max_length=2000, description="What the customer asked")],
+    q: Annotated[
+        str, Query(min_length=1, max_length=2000, description="What the customer asked", json_schema_extra=NON_BLANK)
+    ],
     category: Annotated[Category | None, Query(description="Only articles of this category")] = None,
     n: Annotated[int, Query(ge=1, le=service.MAX_N, description="Most articles returned")] = 3,
 ) -> KBSearchResult:
