@@ -3,14 +3,18 @@
 Why this shape: the seed's 24 h window with recursive one-step output cannot see a weekly
 cycle and compounds its own errors. Here the LSTM reads the last 168 hours (count, an
 observed flag and calendar inputs) and a per-hour head emits all 168 next hours at once
-from the LSTM state, each hour's calendar and the same hour 1-4 weeks earlier. Hours that
+from the LSTM state, each hour's calendar and the same hour 1-4 weeks earlier. The head's
+output is a correction added to the mean of those 4 weeks, starting at zero, so training
+only moves the forecast away from the weekly mean where the data keep agreeing. Hours that
 were not observed (closed, missing days) are masked out of the loss instead of being
 taught as zeros.
 
 On short business-hours series a plain weekly average is hard to beat, so the served
-forecast is `w * lstm + (1 - w) * mean of the last k weeks`, with k and w chosen on a
-validation stretch before the data the model is judged on. 80% intervals come from the
-quantiles of the validation residuals, scaled like Poisson noise (by sqrt of the level).
+forecast is `w * lstm + (1 - w) * mean of the last k weeks`. The validation days are split:
+the first third stops training, the rest choose k and w, forecast from a new origin every
+day (one week from one origin was too noisy: it picked the LSTM where it did not help), and
+near-ties go to the baseline. 80% intervals come from the quantiles of those forecasts'
+residuals, scaled like Poisson noise (by sqrt of the level).
 """
 
 from __future__ import annotations
@@ -38,9 +42,11 @@ WINDOW = 168  # hours the LSTM reads
 HORIZON = 168  # hours emitted per pass; longer horizons repeat the pass on its own output
 LAGS = 4  # weeks of same-hour values given to the head
 BLEND_KS = tuple(range(2, 9))
-MAX_WINDOWS = 3000  # training windows per epoch
+MAX_WINDOWS = 1200  # training windows per epoch (neighbours overlap almost entirely)
 BATCH = 128
 LEARNING_RATE = 2e-3
+PATIENCE = 8
+FORMAT = 2  # artifact layout; a saved model of another format is not loaded
 BLEND_WEIGHTS = tuple(np.round(np.linspace(0, 1, 11), 2))
 MODEL_FILE = "model.keras"
 SCALER_FILE = "scaler.joblib"
@@ -65,12 +71,18 @@ N_FUT = N_CAL + 1 + 2 * LAGS
 
 
 def build_network(seed: int) -> Any:
-    """LSTM(50, seq) -> Dropout -> LSTM(50) -> Dropout, then a per-hour Dense(25, relu) -> Dense(1)."""
+    """LSTM(50, seq) -> Dropout -> LSTM(50) -> Dropout, then a per-hour Dense(25, relu) -> Dense(1).
+
+    The last layer starts at zero and its output is added to the mean of the same hour in the
+    last `LAGS` weeks: an untrained network is the weekly-mean baseline, and training (with
+    early stopping) only moves it away from that where the validation days agree.
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
     past = keras.Input((WINDOW, N_PAST), name="past")
     future = keras.Input((HORIZON, N_FUT), name="future")
+    base = keras.Input((HORIZON,), name="base")
     x = keras.layers.LSTM(50, return_sequences=True)(past)
     x = keras.layers.Dropout(0.2)(x)
     x = keras.layers.LSTM(50)(x)
@@ -79,9 +91,10 @@ def build_network(seed: int) -> Any:
     x = keras.layers.Concatenate()([x, future])
     x = keras.layers.Dense(64, activation="relu")(x)
     x = keras.layers.Dense(25, activation="relu")(x)
-    out = keras.layers.Dense(1)(x)
-    out = keras.layers.Reshape((HORIZON,))(out)
-    return keras.Model([past, future], out, name="ticket_lstm")
+    correction = keras.layers.Dense(1, kernel_initializer="zeros", name="correction")(x)
+    correction = keras.layers.Reshape((HORIZON,))(correction)
+    out = keras.layers.Add()([base, correction])
+    return keras.Model([past, future, base], out, name="ticket_lstm")
 
 
 def masked_mae(y_true: Any, y_pred: Any) -> Any:
@@ -114,8 +127,8 @@ class Grid:
             scaled[observed] = scaler.transform(values[observed].reshape(-1, 1)).ravel()
         return cls(index, scaled, observed.astype("float32"), calendar_features(index, country))
 
-    def inputs(self, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Past and future inputs for forecasts made at the end of each origin hour."""
+    def inputs(self, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Past, future and base (weekly-mean) inputs for forecasts made at the end of each origin hour."""
         past_idx = origins[:, None] + np.arange(-WINDOW + 1, 1)[None, :]
         past = np.concatenate(
             [self.scaled[past_idx][..., None], self.observed[past_idx][..., None], self.calendar[past_idx]],
@@ -123,14 +136,21 @@ class Grid:
         )
         fut_idx = origins[:, None] + np.arange(1, HORIZON + 1)[None, :]
         parts = [self.calendar[fut_idx], np.broadcast_to(np.arange(1, HORIZON + 1) / HORIZON, fut_idx.shape)[..., None]]
+        total = np.zeros(fut_idx.shape, dtype="float32")
+        count = np.zeros(fut_idx.shape, dtype="float32")
         for week in range(1, LAGS + 1):
             lag = fut_idx - week * WINDOW
             valid = lag >= 0
             lag = np.maximum(lag, 0)
-            parts.append(np.where(valid, self.scaled[lag], 0.0)[..., None])
-            parts.append(np.where(valid, self.observed[lag], 0.0)[..., None])
+            value = np.where(valid, self.scaled[lag], 0.0)
+            seen = np.where(valid, self.observed[lag], 0.0)
+            parts.append(value[..., None])
+            parts.append(seen[..., None])
+            total += value * seen
+            count += seen
         future = np.concatenate(parts, axis=-1)
-        return past.astype("float32"), future.astype("float32")
+        base = total / np.maximum(count, 1.0)
+        return past.astype("float32"), future.astype("float32"), base.astype("float32")
 
     def targets(self, origins: np.ndarray) -> np.ndarray:
         idx = origins[:, None] + np.arange(1, HORIZON + 1)[None, :]
@@ -199,8 +219,7 @@ class Forecaster:
         origin = len(grid.scaled) - passes * HORIZON - 1
         out: list[np.ndarray] = []
         for _ in range(passes):
-            past, future = grid.inputs(np.array([origin]))
-            scaled = np.asarray(self._run(past, future))[0]
+            scaled = np.asarray(self._run(*grid.inputs(np.array([origin]))))[0]
             block = slice(origin + 1, origin + 1 + HORIZON)
             slot_open = open_mask[baseline.slots(_block_index(grid, block))]
             grid.scaled[block] = np.where(slot_open, scaled, 0.0)
@@ -210,13 +229,13 @@ class Forecaster:
         scaled_all = np.concatenate(out)[:hours]
         return self.scaler.inverse_transform(scaled_all.reshape(-1, 1)).ravel()
 
-    def _run(self, past: np.ndarray, future: np.ndarray) -> Any:
+    def _run(self, past: np.ndarray, future: np.ndarray, base: np.ndarray) -> Any:
         if self._infer is None:
             import tensorflow as tf
 
             network = self.network
-            self._infer = tf.function(lambda p, f: network([p, f], training=False), reduce_retracing=True)
-        return self._infer(past, future)
+            self._infer = tf.function(lambda p, f, b: network([p, f, b], training=False), reduce_retracing=True)
+        return self._infer(past, future, base)
 
     # --- persistence --------------------------------------------------------------------------
 
@@ -247,6 +266,9 @@ class Forecaster:
             meta = json.loads(paths[2].read_text())
         except Exception:  # a half-written or foreign file must not take the service down
             logger.exception("forecast model in %s is unreadable; using the seasonal-naive baseline", directory)
+            return None
+        if meta.get("format") != FORMAT:  # an older layout: its network expects other inputs
+            logger.warning("forecast model in %s has an old format; retrain it. Serving the baseline.", directory)
             return None
         return cls(network=network, scaler=scaler, meta=meta)
 
@@ -282,11 +304,12 @@ def fit(
     seed: int = 42,
     country: str = "US",
     stride: int | None = None,
-    patience: int = 8,
+    patience: int = PATIENCE,
     blend_weight: float | None = None,
 ) -> Forecaster:
-    """Train on `history` minus its last `validation_days`: the first half picks the epoch, the
-    second half (forecast from its start, unseen by early stopping) the blend and the intervals.
+    """Train on `history` minus its last `validation_days`: the first third of those days picks the
+    epoch, the rest (forecast from a new origin every day, unseen by training and early stopping)
+    the blend's k and weight and the intervals.
 
     The returned forecaster conditions on whatever history it is given at forecast time, so
     the validation days are not lost: they are the window the first served forecast reads.
@@ -296,11 +319,21 @@ def fit(
 
     started = time.perf_counter()
     series = history.series
-    val_start = series.index[-1].normalize() - pd.Timedelta(days=validation_days - 1)
+    # A short history (a new install's first real weeks) gives up validation days, down to a
+    # week, until three weeks and 2 * WINDOW observed hours are left to train on.
+    last_day = series.index[-1].normalize()
+    observed = series.notna()
+    while validation_days > 7:
+        val_start = last_day - pd.Timedelta(days=validation_days - 1)
+        before = series.index < val_start
+        if before.sum() >= 21 * 24 and observed[before].sum() >= 2 * WINDOW:
+            break
+        validation_days -= 1
+    val_start = last_day - pd.Timedelta(days=validation_days - 1)
+    stop_days = max(2, validation_days // 3)
+    select_start = val_start + pd.Timedelta(days=stop_days)
     train = series[series.index < val_start]
-    valid = series[series.index >= val_start]
-    blend_start = val_start + pd.Timedelta(days=validation_days // 2)
-    if train.notna().sum() < 2 * WINDOW or valid.notna().sum() == 0:
+    if train.notna().sum() < 2 * WINDOW or series[series.index >= select_start].notna().sum() == 0:
         raise ValueError(
             f"history too short: {len(series)} hours; need at least {2 * WINDOW} observed hours "
             f"before the last {validation_days} days"
@@ -309,11 +342,11 @@ def fit(
     grid = Grid.build(series, scaler, country)
     n_train = len(train)
     first = WINDOW - 1
-    if stride is None:  # neighbouring origins overlap almost entirely; ~2000 windows are plenty
+    if stride is None:  # neighbouring origins overlap almost entirely; a capped number is plenty
         stride = max(1, -(-(n_train - HORIZON - first) // MAX_WINDOWS))
     fit_origins = np.arange(first, n_train - HORIZON, stride)
-    blend_index = series.index.get_loc(blend_start)
-    val_origins = np.arange(max(first, n_train - 1), min(len(series) - HORIZON, blend_index), max(stride, 3))
+    select_index = series.index.get_loc(select_start)
+    val_origins = np.arange(max(first, n_train - 1), min(len(series) - HORIZON, select_index), max(stride, 3))
     if len(fit_origins) == 0:
         raise ValueError(f"history too short: need more than {WINDOW + HORIZON} hours before validation")
     network = build_network(seed)
@@ -323,10 +356,10 @@ def fit(
     val_data = None
     if len(val_origins):
         val_targets = grid.targets(val_origins)
-        # Early stopping sees only the first half; the second half must stay unseen for the blend.
-        beyond = (val_origins[:, None] + np.arange(1, HORIZON + 1)[None, :]) >= blend_index
+        # Early stopping sees only its own days; the selection days must stay unseen for the blend.
+        beyond = (val_origins[:, None] + np.arange(1, HORIZON + 1)[None, :]) >= select_index
         val_targets[..., 1][beyond] = 0.0
-        val_data = (grid.inputs(val_origins), val_targets)
+        val_data = (list(grid.inputs(val_origins)), val_targets)
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
@@ -335,7 +368,7 @@ def fit(
         hist = network.fit(
             list(x_fit),
             y_fit,
-            validation_data=(list(val_data[0]), val_data[1]) if val_data else None,
+            validation_data=val_data,
             epochs=max_epochs,
             batch_size=BATCH,
             shuffle=True,
@@ -343,56 +376,26 @@ def fit(
             verbose=0,
         )
         epochs_run = len(hist.history["loss"])
+    fit_seconds = time.perf_counter() - started
 
-    forecaster = Forecaster(network=network, scaler=scaler, meta={"country": country})
+    forecaster = Forecaster(network=network, scaler=scaler, meta={"country": country, "format": FORMAT})
     forecaster.meta["open_slots"] = baseline.open_slots(train).tolist()
 
-    # Choose the blend and the intervals on the second half of the validation stretch.
-    fit_hours = int(train.notna().sum())
-    train, valid = series[series.index < blend_start], series[series.index >= blend_start]
-    actual = valid.to_numpy()
-    seen = ~np.isnan(actual)
-    lstm = forecaster._lstm(train, len(valid), np.asarray(forecaster.meta["open_slots"]))
-    open_now = np.asarray(forecaster.meta["open_slots"])[baseline.slots(pd.DatetimeIndex(valid.index))]
-    best = (np.inf, BLEND_KS[0], 1.0)
-    scores: dict[str, float] = {"lstm": _mae(actual[seen], np.maximum(lstm, 0)[seen])}
-    for k in BLEND_KS:
-        base = baseline.weekly_mean(train, pd.DatetimeIndex(valid.index), k)
-        scores[f"weekly_mean_k{k}"] = _mae(actual[seen], base[seen])
-        for weight in BLEND_WEIGHTS if blend_weight is None else (blend_weight,):
-            blend = np.where(open_now, np.maximum(weight * lstm + (1 - weight) * base, 0), 0)
-            mae = _mae(actual[seen], blend[seen])
-            if mae < best[0] - 1e-9:
-                best = (mae, k, float(weight))
-    _, k, weight = best
-    base = baseline.weekly_mean(train, pd.DatetimeIndex(valid.index), k)
-    predicted = np.where(open_now, np.maximum(weight * lstm + (1 - weight) * base, 0), 0)
-    residuals = [(actual[seen] - predicted[seen]) / np.sqrt(np.maximum(predicted[seen], 1.0))]
-    # Interval quantiles want more than one week of residuals: add the first half, forecast from
-    # its own start with the chosen blend (early stopping saw it, so these are slightly optimistic).
-    early, first_half = (
-        series[series.index < val_start],
-        series[(series.index >= val_start) & (series.index < blend_start)],
-    )
-    first_actual = first_half.to_numpy()
-    first_seen = ~np.isnan(first_actual)
-    if first_seen.any():
-        first_future = pd.DatetimeIndex(first_half.index)
-        first_open = np.asarray(forecaster.meta["open_slots"])[baseline.slots(first_future)]
-        first_lstm = forecaster._lstm(early, len(first_half), np.asarray(forecaster.meta["open_slots"]))
-        first_base = baseline.weekly_mean(early, first_future, k)
-        first_pred = np.where(first_open, np.maximum(weight * first_lstm + (1 - weight) * first_base, 0), 0)
-        residuals.append(
-            (first_actual[first_seen] - first_pred[first_seen]) / np.sqrt(np.maximum(first_pred[first_seen], 1.0))
-        )
-    residual = np.concatenate(residuals)
+    # Choose the blend and the intervals on the selection days, forecast from every day's start
+    # in their first half (so each origin forecasts at least half of them).
+    select_days = validation_days - stop_days
+    origins = [select_start + pd.Timedelta(days=d) for d in range(max(1, (select_days + 1) // 2))]
+    selection = selection_forecasts(forecaster, series, origins, BLEND_KS)
+    weights = BLEND_WEIGHTS if blend_weight is None else (blend_weight,)
+    k, weight, scores = choose_blend(selection, weights)
+    predicted = selection.blend(k, weight)
+    residual = (selection.actual - predicted) / np.sqrt(np.maximum(predicted, 1.0))
     quantiles = [float(np.quantile(residual, 0.1)), float(np.quantile(residual, 0.9))]
-    naive = baseline.seasonal_naive(train, pd.DatetimeIndex(valid.index))
     validation = baseline.metrics(
-        actual[seen],
-        predicted[seen],
-        naive=naive[seen],
-        scale=baseline.naive_scale(train),
+        selection.actual,
+        predicted,
+        naive=selection.naive,
+        scale=baseline.naive_scale(series[series.index < select_start]),
     )
 
     import keras as _k
@@ -407,11 +410,13 @@ def fit(
             "source": history.source,
             "data_start": series.index[0].isoformat(),
             "data_end": series.index[-1].isoformat(),
+            "validation_days": validation_days,
             "validation_start": val_start.isoformat(),
-            "blend_start": blend_start.isoformat(),
+            "selection_start": select_start.isoformat(),
+            "selection_origins": selection.n_origins,
             "observed_hours": history.observed_hours,
-            "train_hours": fit_hours,
-            "validation_hours": int(seen.sum()),
+            "train_hours": int(train.notna().sum()),
+            "validation_hours": len(selection.actual),
             "epochs": epochs_run,
             "seed": seed,
             "window_hours": WINDOW,
@@ -420,6 +425,7 @@ def fit(
             "residual_quantiles": quantiles,
             "validation": validation,
             "validation_parts_mae": scores,
+            "fit_seconds": round(fit_seconds, 2),
             "train_seconds": round(time.perf_counter() - started, 2),
             "versions": {
                 "tensorflow": tf.__version__,
@@ -431,6 +437,84 @@ def fit(
         }
     )
     return forecaster
+
+
+@dataclass
+class SelectionSet:
+    """Forecasts of the selection stretch from several origins, pooled hour by hour."""
+
+    actual: np.ndarray
+    lstm: np.ndarray
+    bases: dict[int, np.ndarray]
+    naive: np.ndarray
+    day: np.ndarray  # day number (since the first target day) of each pooled hour: the unit of noise
+    n_origins: int
+
+    def blend(self, k: int, weight: float) -> np.ndarray:
+        return np.maximum(weight * self.lstm + (1 - weight) * self.bases[k], 0.0)
+
+
+def selection_forecasts(
+    forecaster: Forecaster, series: pd.Series, origins: list[pd.Timestamp], ks: tuple[int, ...]
+) -> SelectionSet:
+    """From each origin, forecast every observed hour from it to the end of `series`."""
+    open_mask = np.asarray(forecaster.meta["open_slots"], dtype=bool)
+    parts: dict[str, list[np.ndarray]] = {"actual": [], "lstm": [], "naive": [], "day": []}
+    bases: dict[int, list[np.ndarray]] = {k: [] for k in ks}
+    for origin in origins:
+        before, after = series[series.index < origin], series[series.index >= origin]
+        seen = after.notna().to_numpy()
+        if not seen.any():
+            continue
+        future = pd.DatetimeIndex(after.index[seen])
+        parts["actual"].append(after.to_numpy()[seen])
+        parts["lstm"].append(np.maximum(forecaster._lstm(before, len(after), open_mask)[seen], 0.0))
+        parts["naive"].append(baseline.seasonal_naive(before, future))
+        parts["day"].append(((future.normalize() - origins[0]) // pd.Timedelta(days=1)).to_numpy())
+        for k in ks:
+            bases[k].append(baseline.weekly_mean(before, future, k))
+    joined = {name: np.concatenate(values) for name, values in parts.items()}
+    return SelectionSet(
+        actual=joined["actual"],
+        lstm=joined["lstm"],
+        bases={k: np.concatenate(v) for k, v in bases.items()},
+        naive=joined["naive"],
+        day=joined["day"],
+        n_origins=len(parts["actual"]),
+    )
+
+
+def choose_blend(selection: SelectionSet, weights: tuple[float, ...]) -> tuple[int, float, dict[str, float]]:
+    """The (k, weight) with the lowest pooled MAE, and every part's MAE.
+
+    Near-ties go to the baseline: among blends within one standard error of the best (of the
+    per-day MAE differences; days, not hours, are the independent-ish units), the one with the
+    smallest LSTM weight wins, because a few weeks of validation cannot tell small gains from noise.
+    """
+    actual = selection.actual
+    scores = {"lstm": _mae(actual, selection.lstm)}
+    table: dict[tuple[int, float], np.ndarray] = {}
+    for k, base in selection.bases.items():
+        scores[f"weekly_mean_k{k}"] = _mae(actual, base)
+        for weight in weights:
+            table[(k, weight)] = np.abs(actual - selection.blend(k, weight))
+    best = min(table, key=lambda key: (float(table[key].mean()), key[1]))
+    days, day = np.unique(selection.day, return_inverse=True)
+    per_day = np.bincount(day, minlength=len(days))
+
+    def day_means(errors: np.ndarray) -> np.ndarray:
+        return np.bincount(day, weights=errors, minlength=len(days)) / per_day
+
+    best_by_day = day_means(table[best])
+    chosen = best
+    for key in sorted(table, key=lambda key: (key[1], float(table[key].mean()))):
+        diff = day_means(table[key]) - best_by_day
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        if float(table[key].mean() - table[best].mean()) <= se:
+            chosen = key
+            break
+    scores["blend"] = float(table[chosen].mean())
+    return chosen[0], float(chosen[1]), scores
 
 
 def _mae(actual: np.ndarray, predicted: np.ndarray) -> float:

@@ -157,7 +157,8 @@ class ForecastService:
             }
         keys = (
             "version", "trained_at", "source", "data_start", "data_end", "validation_start",
-            "observed_hours", "epochs", "blend", "validation", "validation_parts_mae",
+            "selection_start", "selection_origins", "observed_hours", "epochs", "blend", "validation",
+            "validation_parts_mae",
             "train_seconds", "versions",
         )  # fmt: skip
         return {"status": "ready", **common, **{k: meta.get(k) for k in keys}}
@@ -194,6 +195,10 @@ class ForecastService:
             country=settings.forecast_holiday_country,
             blend_weight=blend_weight,
         )
+        return self.offer(candidate, history)
+
+    def offer(self, candidate: Forecaster, history: History) -> dict[str, Any]:
+        """Serve (and save) `candidate` if it forecasts its validation days no worse than the current model."""
         candidate_mae, current_mae = compare(candidate, self.forecaster, history)
         replaced = current_mae is None or candidate_mae <= current_mae
         if replaced:

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast_service import backtest
+from forecast_service import backtest, baseline
 from forecast_service.data import History, synthetic_history
-from forecast_service.model import Forecaster, fit
+from forecast_service.model import LAGS, Forecaster, SelectionSet, choose_blend, fit
 
 END = pd.Timestamp("2025-05-05")
 
@@ -42,8 +42,48 @@ def test_metadata_records_source_range_blend_and_versions(trained: Forecaster, h
     assert meta["data_start"] == history.start.isoformat() and meta["data_end"] == history.end.isoformat()
     assert 0 <= meta["blend"]["weight"] <= 1 and 2 <= meta["blend"]["k"] <= 8
     assert meta["residual_quantiles"][0] < 0 < meta["residual_quantiles"][1]
+    # Early stopping and the blend choice use different days; the blend is chosen from several origins.
+    assert meta["validation_start"] < meta["selection_start"] <= meta["data_end"]
+    assert meta["selection_origins"] >= 2
     assert {"mae", "rel_mae", "mase"} <= set(meta["validation"])
     assert {"tensorflow", "keras", "numpy"} <= set(meta["versions"])
+
+
+def test_an_untrained_network_forecasts_the_weekly_mean(history: History) -> None:
+    # The network adds a learned correction to the same hour's mean over the last LAGS weeks,
+    # starting from zero: before training it is that baseline, hour for hour.
+    untrained = fit(history, validation_days=7, max_epochs=0, blend_weight=1.0)
+    frame = untrained.forecast(history.series, 168)
+    expected = baseline.weekly_mean(history.series, pd.DatetimeIndex(frame.index), LAGS)
+    np.testing.assert_allclose(frame.lstm.to_numpy(), expected, rtol=1e-4, atol=1e-3)
+
+
+def _selection(lstm_error: np.ndarray, base_error: np.ndarray, days: int = 14) -> SelectionSet:
+    hours = len(lstm_error)
+    actual = np.full(hours, 100.0)
+    return SelectionSet(
+        actual=actual,
+        lstm=actual + lstm_error,
+        bases={2: actual + base_error, 4: actual + base_error + 5},
+        naive=actual + 2 * base_error,
+        day=np.arange(hours) * days // hours,
+        n_origins=3,
+    )
+
+
+def test_blend_goes_to_the_lstm_only_when_it_is_clearly_better() -> None:
+    rng = np.random.default_rng(0)
+    weights = tuple(np.round(np.linspace(0, 1, 11), 2))
+    base_error = rng.normal(0, 10, 24 * 14)
+    # A network much better than the baseline on every day gets most of the weight.
+    k, weight, scores = choose_blend(_selection(rng.normal(0, 2, 24 * 14), base_error), weights)
+    assert weight >= 0.8 and k == 2 and scores["blend"] < scores["weekly_mean_k2"]
+    # One 5% better on average, but by halving the error one day and adding 40% the next, is
+    # within the day-to-day noise: the lowest MAE is the LSTM alone, yet the baseline is served.
+    uneven = base_error * np.repeat(np.tile([0.5, 1.4], 7), 24)
+    k, weight, scores = choose_blend(_selection(uneven, base_error), weights)
+    assert scores["lstm"] < scores["weekly_mean_k2"]
+    assert weight == 0.0 and k == 2 and scores["blend"] == scores["weekly_mean_k2"]
 
 
 def test_saved_model_reloads_with_identical_forecasts(trained: Forecaster, history: History, tmp_path: Path) -> None:
@@ -51,6 +91,14 @@ def test_saved_model_reloads_with_identical_forecasts(trained: Forecaster, histo
     loaded = Forecaster.load(tmp_path)
     assert loaded is not None and loaded.version == trained.version
     pd.testing.assert_frame_equal(loaded.forecast(history.series, 48), trained.forecast(history.series, 48))
+
+
+def test_a_model_saved_in_an_older_format_loads_as_none(trained: Forecaster, tmp_path: Path) -> None:
+    # Format 1 networks took no weekly-mean input: running one would fail on the first request.
+    trained.save(tmp_path)
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    (tmp_path / "metadata.json").write_text(json.dumps({**meta, "format": 1}))
+    assert Forecaster.load(tmp_path) is None
 
 
 def test_missing_or_broken_artifacts_load_as_none(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forecast_service.main import create_app
-from forecast_service.model import MODEL_FILE
+from forecast_service.model import MODEL_FILE, Forecaster, build_network
 from forecast_service.service import ForecastService, training_history
 from shared.db import make_engine
 from shared.models import Customer, Ticket
@@ -117,19 +117,32 @@ def test_post_train_answers_202_and_serves_the_new_model(client: TestClient, for
 def test_retrain_keeps_the_better_model(forecast_settings) -> None:  # type: ignore[no-untyped-def]
     settings = forecast_settings()
     service = ForecastService(settings=settings, engine=make_engine(settings.database_url))
-    # An untrained network served alone is a poor model; it replaces the baseline anyway.
-    poor = service.retrain(max_epochs=0, blend_weight=1.0)
-    assert poor["replaced"] is True and poor["current_mae"] is None
-    # A trained candidate scores better on the same days and replaces it.
-    good = service.retrain(max_epochs=2)
-    assert good["replaced"] is True and good["candidate_mae"] < good["current_mae"]
-    good_version = service.forecaster.version
-    # A poor candidate now loses and the trained model stays, in memory and on disk.
-    again = service.retrain(max_epochs=0, blend_weight=1.0)
-    assert again["replaced"] is False and again["candidate_mae"] > again["current_mae"]
-    assert service.forecaster.version == good_version
-    reloaded = ForecastService(settings=settings, engine=service.engine)
-    assert reloaded.forecaster.version == good_version
+    # A trained model always replaces the seasonal-naive fallback.
+    first = service.retrain(max_epochs=1)
+    assert first["replaced"] is True and first["current_mae"] is None
+    trained = service.forecaster
+    history = training_history(settings, service.engine, directory=service.directory)
+    # A genuinely worse candidate: the same network with every hour pushed up by a fifth of the
+    # scale, served alone.
+    network = build_network(seed=0)
+    network.set_weights(trained.network.get_weights())
+    kernel, bias = network.get_layer("correction").get_weights()
+    network.get_layer("correction").set_weights([kernel, bias + 0.2])
+    poor = Forecaster(
+        network=network,
+        scaler=trained.scaler,
+        meta={**trained.meta, "version": "poor", "blend": {**trained.meta["blend"], "weight": 1.0}},
+    )
+    # It loses against the served model, which stays, in memory and on disk.
+    kept = service.offer(poor, history)
+    assert kept["replaced"] is False and kept["candidate_mae"] > kept["current_mae"]
+    assert service.forecaster.version == trained.version
+    assert ForecastService(settings=settings, engine=service.engine).forecaster.version == trained.version
+    # Served the poor model, the same service takes the better one when it is offered.
+    worse = ForecastService(settings=settings, engine=service.engine, forecaster=poor)
+    better = worse.offer(trained, history)
+    assert better["replaced"] is True and better["candidate_mae"] < better["current_mae"]
+    assert worse.forecaster.version == trained.version
 
 
 def test_four_weeks_of_real_tickets_replace_the_synthetic_history(forecast_settings, db_url: str) -> None:  # type: ignore[no-untyped-def]
