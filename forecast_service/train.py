@@ -3,7 +3,7 @@
     python -m forecast_service.train [--history FILE.csv [--time-col C] [--count-col C]] [--if-missing]
 
 Without --history: real arrivals from the database when it holds enough weeks, else the
-seeded synthetic six months. `--if-missing` does nothing when a model already exists
+seeded synthetic six months. `--if-missing` does nothing when a usable model already exists
 (what `make run` calls).
 """
 
@@ -15,7 +15,7 @@ import logging
 import sys
 
 from forecast_service.data import HistoryError, read_history_csv
-from forecast_service.model import MODEL_FILE, fit
+from forecast_service.model import Forecaster, fit
 from forecast_service.service import IMPORTED_FILE, model_dir, save_imported, training_history
 from shared.config import get_settings
 from shared.db import get_engine
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     directory = model_dir(settings)
-    if args.if_missing and (directory / MODEL_FILE).exists():
+    if args.if_missing and Forecaster.load(directory) is not None:  # an unusable or old-format model is retrained
         print(f"forecast model present in {directory}; not training (--if-missing)")
         return 0
     try:
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     forecaster.save(directory)
     if args.history:
         save_imported(history, directory)
-    else:
+    elif history.source != f"csv:{IMPORTED_FILE}":  # retrained on its own imported history: keep that
         (directory / IMPORTED_FILE).unlink(missing_ok=True)
     meta = forecaster.meta
     summary = {k: meta[k] for k in ("version", "source", "data_start", "data_end", "epochs", "blend", "train_seconds")}

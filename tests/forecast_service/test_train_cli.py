@@ -14,13 +14,16 @@ from forecast_service import train
 from forecast_service.data import synthetic_history
 from forecast_service.main import create_app
 from shared.config import Settings, get_settings
-from shared.db import get_engine
+from shared.db import get_engine, run_migrations
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, sqlite_url: str, tmp_path: Path) -> Iterator[Path]:
-    """The CLI reads the environment: point it at a test database and a private model folder."""
-    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """The CLI reads the environment: point it at an empty database and a private model folder."""
+    # Its own database: tickets other tests store in the session's one would become the history.
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    run_migrations(url)
+    monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("MODEL_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("FORECAST_MAX_EPOCHS", "1")
     get_settings.cache_clear()
@@ -58,6 +61,14 @@ def test_train_from_csv_then_if_missing_skips(env: Path, tmp_path: Path, capsys:
     assert train.main(["--if-missing"]) == 0
     assert "not training" in capsys.readouterr().out
     assert (env / "metadata.json").read_text() == before
+
+    # But a model saved in an older format (one the service would not load) is replaced
+    (env / "metadata.json").write_text(json.dumps({**json.loads(before), "format": 1}))
+    assert train.main(["--if-missing"]) == 0
+    retrained = json.loads((env / "metadata.json").read_text())
+    assert retrained["version"] != json.loads(before)["version"]
+    # on the imported history, which stays for the service to continue
+    assert retrained["source"] == "csv:history.csv" and (env / "history.csv").exists()
 
 
 def test_train_reports_an_unusable_history(env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
