@@ -77,7 +77,10 @@ class Settings(BaseSettings):
     forecast_holiday_country: str = Field("US", description="Country whose public holidays are a model input")
     forecast_max_epochs: int = Field(40, ge=0, description="Upper bound of LSTM training epochs")
     forecast_validation_days: int = Field(
-        14, ge=7, description="Days before the end of history used for early stopping, blend and intervals"
+        42,
+        ge=7,
+        description="Days at the end of history kept from training: the first third stops it, the rest "
+        "choose the blend and intervals (fewer on short histories)",
     )
     forecast_retrain_hour: int | None = Field(
         3, ge=0, le=23, description="UTC hour of the daily retrain; empty disables the schedule"
