@@ -131,6 +131,12 @@ def evaluate_series(
     return rows, forecaster
 
 
+def model_summary(forecaster: Any) -> dict[str, Any]:
+    """How the served blend was chosen: epochs, the selection stretch and each part's MAE on it."""
+    keys = ("epochs", "validation_start", "selection_start", "selection_origins", "blend", "validation_parts_mae")
+    return {key: forecaster.meta.get(key) for key in keys} | {"fit_seconds": forecaster.meta.get("fit_seconds")}
+
+
 def latency(forecaster: Any, requests: int = 200) -> dict[str, float]:
     """Warm p50/p95 of GET /api/forecast/hourly/168 through the real app, plus an uncached forecast."""
     from fastapi.testclient import TestClient
@@ -177,6 +183,7 @@ def main() -> int:
     args = parser.parse_args()
 
     settings = get_settings()
+    load_before = os.getloadavg()
     rows: list[dict[str, Any]] = []
     synthetic = synthetic_history(
         end=SYNTHETIC_END, seed=settings.forecast_synthetic_seed, country=settings.forecast_holiday_country
@@ -185,12 +192,14 @@ def main() -> int:
         "synthetic", synthetic, holdout_days=args.holdout_days, seasons=(24, 168), skip_arima=args.skip_arima
     )
     rows += syn_rows
+    models = {"synthetic": model_summary(syn_model)}
     if BANK.exists():
         bank = read_history_csv(BANK)
-        bank_rows, _ = evaluate_series(
+        bank_rows, bank_model = evaluate_series(
             "bank_calls", bank, holdout_days=args.holdout_days, seasons=(14, 70), skip_arima=args.skip_arima
         )
         rows += bank_rows
+        models["bank_calls"] = model_summary(bank_model)
     else:
         print(f"note: {BANK} not found; real-series rows skipped")
     progress("latency")
@@ -210,6 +219,9 @@ def main() -> int:
     print()
     for key, value in timing.items():
         print(f"{key}: {value}")
+    # The machines are shared: the load average says how much else was running while this was timed.
+    load = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
+    print(f"load average (1/5/15 min) before: {load['before']}, after: {load['after']} on {os.cpu_count()} cpus")
 
     out = ROOT / "benchmarks" / "results" / "forecast.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +231,9 @@ def main() -> int:
                 "benchmark": "forecast",
                 "holdout_days": args.holdout_days,
                 "cpus": os.cpu_count(),
+                "load_average": load,
                 "rows": rows,
+                "models": models,
                 "latency": timing,
             },
             indent=2,

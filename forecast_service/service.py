@@ -135,7 +135,8 @@ class ForecastService:
         meta = self.forecaster.meta
         common = {
             "model_path": str(self.directory / "model.keras"),
-            "model_type": "LSTM (168 h window, direct 168 h output) blended with weekly mean",
+            "model_type": "LSTM (168 h window, direct 168 h output, a correction over the 4-week mean) "
+            "blended with the k-week mean",
             "sequence_length": int(meta.get("window_hours", 168)),
             "features": [
                 "Hourly predictions with 80% intervals",
