@@ -123,3 +123,23 @@ def test_confidence_is_calibrated_on_held_out_sample(classifier: TicketClassifie
     assert expected_calibration_error(confidence, correct) < 0.1
     # Confident answers are right more often than unsure ones.
     assert correct[confidence >= 0.9].mean() > correct[confidence < 0.9].mean()
+
+
+def test_served_probabilities_equal_the_fitted_models(local_model) -> None:  # type: ignore[no-untyped-def]
+    """The matmul+softmax shortcuts the worker serves give the fitted sklearn models' own probabilities."""
+    from classifier_worker import sentiment
+
+    texts = ["Where is my refund?", "My card got declined twice at the shop", "Does this come in XXL?", "hi", "", "ʘʘ"]
+    vectors = local_model.embedder.encode(texts)
+    np.testing.assert_allclose(
+        local_model._regression(vectors), local_model.category_model.predict_proba(vectors), atol=1e-5
+    )
+    np.testing.assert_allclose(local_model._ngrams(texts), local_model.lexical_model.predict_proba(texts), atol=1e-5)
+    features = sentiment.features(vectors, texts)
+    np.testing.assert_allclose(
+        local_model._sentiment(features), local_model.sentiment_model.predict_proba(features), atol=1e-5
+    )
+    # The blend is a distribution over intents, and category probabilities never exceed it.
+    out = local_model.predict(texts)
+    np.testing.assert_allclose(out["intent_probs"].sum(axis=1), 1.0, atol=1e-5)
+    assert (out["category_probs"].sum(axis=1) <= 1.0 + 1e-5).all()
