@@ -140,9 +140,14 @@ _CREATE_PG = text(
 def _write_ticket_postgresql(
     session: Session, values: dict[str, Any], *, email: str, name: str | None, metadata: dict[str, str]
 ) -> Row[Any]:
-    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     params = {key: values[key] for key in _CREATE_PG_TICKET_KEYS}
-    return connection.execute(_CREATE_PG, {**params, "email": email.lower(), "name": name, "metadata": metadata}).one()
+    params.update(email=email.lower(), name=name, metadata=metadata)
+    if session.in_transaction():  # a caller's open transaction: join it, then commit it as the other path does
+        row = session.execute(_CREATE_PG, params).one()
+        session.commit()
+        return row
+    connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return connection.execute(_CREATE_PG, params).one()
 
 
 _CREATE_PG_TICKET_KEYS = (
