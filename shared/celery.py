@@ -54,6 +54,9 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
         # A message taken by a worker that then dies unannounced returns to the queue after this.
         broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout_s},
         result_backend_transport_options={"visibility_timeout": settings.broker_visibility_timeout_s},
+        # Pool processes load their models in worker_process_init (seconds, longer under load); Celery's
+        # default 4 s "UP" deadline would kill and respawn them in a loop after a crash.
+        worker_proc_alive_timeout=120,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         timezone="UTC",
