@@ -143,3 +143,11 @@ def test_served_probabilities_equal_the_fitted_models(local_model) -> None:  # t
     out = local_model.predict(texts)
     np.testing.assert_allclose(out["intent_probs"].sum(axis=1), 1.0, atol=1e-5)
     assert (out["category_probs"].sum(axis=1) <= 1.0 + 1e-5).all()
+
+
+def test_artifact_built_with_other_settings_is_stale(local_model, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Changing a model setting in the code makes `make models` / worker start retrain, not serve the old blend."""
+    settings = Settings(groq_api_key=None)
+    assert train.artifact_is_current(settings, local_model.embedder.name)
+    monkeypatch.setattr(train, "KNN_K", train.KNN_K + 1)
+    assert not train.artifact_is_current(settings, local_model.embedder.name)
