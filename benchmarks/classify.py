@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import resource
 import statistics
 import sys
@@ -132,7 +133,9 @@ def main() -> None:
         "n_labelled": tp + fn,
     }
 
-    # Speed: classifier vs bare embedding.
+    # Speed: classifier vs bare embedding. The machines are shared: the load average says how much
+    # else was running while this was timed.
+    load_before = os.getloadavg()
     texts = [e.text for e in held_out[:640]]
     embedder = classifier.local.embedder
     speed: dict[str, float] = {}
@@ -154,6 +157,11 @@ def main() -> None:
         speed[f"{name}_p50_ms"] = round(statistics.median(latencies) * 1000, 2)
     speed["worker_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     report["speed"] = speed
+    report["load_average"] = {
+        "before": [round(x, 2) for x in load_before],
+        "after": [round(x, 2) for x in os.getloadavg()],
+        "cpus": os.cpu_count(),
+    }
 
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=2))
@@ -173,11 +181,15 @@ def main() -> None:
     for name, values in sentiment.items():
         print(f"{'sentiment macro-F1 ' + name + ' (n=' + str(values['n']) + ')':<60}{values['macro_f1']:>10}")  # type: ignore[index]
         for label, v in values["per_class"].items():  # type: ignore[index]
+            if not v["support"]:
+                continue  # predicted but never labelled: no F1 to speak of
             print(f"{'  F1 ' + label + ' (n=' + str(v['support']) + ')':<60}{v['f1']:>10}")
     for key, value in report["order_ids_bitext"].items():  # type: ignore[union-attr]
         print(f"{'order ids (Bitext spans) ' + key:<52}{value:>10}")
     for key, value in speed.items():
         print(f"{key:<52}{value:>10}")
+    load = report["load_average"]
+    print(f"load average (1/5/15 min) before: {load['before']}, after: {load['after']} on {load['cpus']} cpus")  # type: ignore[index]
 
 
 if __name__ == "__main__":
