@@ -229,6 +229,9 @@ class LocalModel:
         self._regression = SoftmaxHead(self.category_model)
         self._ngrams = NgramHead(self.lexical_model)
         self._sentiment = SoftmaxHead(self.sentiment_model)
+        from threadpoolctl import ThreadpoolController
+
+        self._blas = ThreadpoolController()
         self.gate_threshold = float(payload["gate_threshold"])
         self.memory = np.asarray(payload["memory_vectors"], dtype=np.float32)
         self.memory_intents = np.asarray(payload["memory_intents"])
@@ -249,18 +252,27 @@ class LocalModel:
     def predict(self, texts: list[str]) -> dict[str, np.ndarray]:
         """Raw model outputs for a batch: embeddings, intent and category probabilities, gate similarity, sentiment."""
         vectors = self.embedder.encode(texts, batch_size=EMBED_BATCH)
-        similarity = vectors @ self.memory.T
-        vote = knn_vote(
-            similarity, self.memory_intents, self.memory_weights, len(self.intents), self.knn_k, self.knn_temperature
-        )
-        intent_probs = log_linear(
-            {"regression": self._regression(vectors), "knn": vote, "lexical": self._ngrams(texts)},
-            self.blend,
-            self.blend_floor,
-        )
-        category_probs = intent_probs @ self.intent_to_category
-        nearest = similarity[:, self.in_scope].max(axis=1)
-        sentiment_probs = self._sentiment(sentiment_model.features(vectors, texts))
+        # numpy's BLAS on one thread here: its pool and onnxruntime's take turns on the same 2 cores, and
+        # each pool's threads spin-waiting after its call slowed the other's next call (measured: p50 per
+        # ticket ~20 -> ~11 ms, 32-ticket batches ~125 -> ~200 tickets/s). The matmuls here are small.
+        with self._blas.limit(limits=1, user_api="blas"):
+            similarity = vectors @ self.memory.T
+            vote = knn_vote(
+                similarity,
+                self.memory_intents,
+                self.memory_weights,
+                len(self.intents),
+                self.knn_k,
+                self.knn_temperature,
+            )
+            intent_probs = log_linear(
+                {"regression": self._regression(vectors), "knn": vote, "lexical": self._ngrams(texts)},
+                self.blend,
+                self.blend_floor,
+            )
+            category_probs = intent_probs @ self.intent_to_category
+            nearest = similarity[:, self.in_scope].max(axis=1)
+            sentiment_probs = self._sentiment(sentiment_model.features(vectors, texts))
         return {
             "vectors": vectors,
             "intent_probs": intent_probs,
