@@ -281,15 +281,13 @@ def assign_ticket(session: Session, ticket_id: str, agent_id: str) -> Ticket:
     return ticket
 
 
-def to_read(ticket: Ticket, *, customer_email: str | None = None, customer_name: str | None = None) -> TicketRead:
-    """The API view of a ticket, customer fields (loaded unless given) and metadata included."""
-    if customer_email is None and customer_name is None:
-        customer_email, customer_name = ticket.customer.email, ticket.customer.name
+def to_read(ticket: Ticket) -> TicketRead:
+    """The API view of a ticket, customer fields and metadata included."""
     return TicketRead.model_validate(
         {
-            **{c.key: getattr(ticket, c.key) for c in Ticket.__table__.columns},
-            "customer_email": customer_email,
-            "customer_name": customer_name,
+            **{key: getattr(ticket, key) for key in _TICKET_COLUMNS},
+            "customer_email": ticket.customer.email,
+            "customer_name": ticket.customer.name,
             "metadata": {row.key: row.value for row in ticket.metadata_rows},
         }
     )
