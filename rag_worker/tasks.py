@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery.signals import worker_process_init
 
@@ -21,16 +22,18 @@ def draft_reply(ticket_id: str) -> str:
 
 # --------------------------------------------------------------------------- knowledge base (queue `kb`)
 
+# Index writes must not be lost: late ack, redelivered if the worker dies, transient errors retried.
+KB_WRITE_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": transient_errors(),
+    "retry_backoff": True,
+    "max_retries": 5,
+    "ignore_result": False,
+}
 
-@app.task(
-    name=KB_INDEX_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=transient_errors(),
-    retry_backoff=True,
-    max_retries=5,
-    ignore_result=False,
-)
+
+@app.task(name=KB_INDEX_TASK, **KB_WRITE_OPTIONS)
 def index_article(article_id: str) -> str:
     """Index (or re-index) one article from the `kb_articles` table; marks the row indexed."""
     from shared.db import session_scope
@@ -39,15 +42,7 @@ def index_article(article_id: str) -> str:
         return knowledge.index_article(session, get_retriever(), article_id)
 
 
-@app.task(
-    name=KB_DELETE_TASK,
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=transient_errors(),
-    retry_backoff=True,
-    max_retries=5,
-    ignore_result=False,
-)
+@app.task(name=KB_DELETE_TASK, **KB_WRITE_OPTIONS)
 def delete_article(article_id: str) -> str:
     """Remove a deleted article from the index (kept if it was re-created meanwhile)."""
     from shared.db import session_scope

@@ -87,7 +87,7 @@ def create_ticket(
     If the broker is unreachable the ticket is still accepted: it stays `queued` and the sweeper
     sends it once Redis answers again.
     """
-    email = str(data.customer_email)
+    email = str(data.customer_email).lower()
     extra = dict(metadata or {})
     if data.order_id:
         extra["order_id"] = data.order_id
@@ -141,7 +141,7 @@ def _write_ticket_postgresql(
     session: Session, values: dict[str, Any], *, email: str, name: str | None, metadata: dict[str, str]
 ) -> Row[Any]:
     params = {key: values[key] for key in _CREATE_PG_TICKET_KEYS}
-    params.update(email=email.lower(), name=name, metadata=metadata)
+    params.update(email=email, name=name, metadata=metadata)
     if session.in_transaction():  # a caller's open transaction: join it, then commit it as the other path does
         row = session.execute(_CREATE_PG, params).one()
         session.commit()
