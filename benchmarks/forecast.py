@@ -6,7 +6,9 @@ centre series in ../shared/data (GPL-3: read in place, never copied into the rep
 07-21 only). On the same split it scores the seasonal naive (last observed week), the mean of
 the same weekday-hour over the last k weeks (k = 2..8) and statsforecast's SeasonalNaive,
 MSTL, AutoETS and AutoARIMA (positional index over the observed hours; seasons 24/168 on the
-round-the-clock synthetic series, 14/70 on the 14-hour weekday bank series). Then it measures
+round-the-clock synthetic series, 14/70 on the 14-hour weekday bank series). The served model's
+rows come first, then its two blend parts (the LSTM alone, the calendar-adjusted profile with the
+chosen half-life). Then it measures
 GET /api/forecast/hourly/168 warm latency on a running app. Prints a table and writes
 benchmarks/results/forecast.json.
 
@@ -100,12 +102,13 @@ def evaluate_series(
     rows: list[dict[str, Any]] = [
         {
             "series": name,
-            "model": f"service model (blend w={blend['weight']}, k={blend['k']})",
+            "model": f"service model (blend w={blend['weight']}, hl={blend['halflife_weeks']})",
             **{k: result[k] for k in ("mae", "rmse", "smape", "mase", "rel_mae", "coverage_80")},
             "train_seconds": result["train_seconds"],
         }
     ]
-    for part, label in (("lstm", "LSTM alone"), ("baseline", f"blend part: weekly mean k={blend['k']}")):
+    parts = (("lstm", "blend part: LSTM alone"), ("baseline", f"blend part: profile hl={blend['halflife_weeks']}"))
+    for part, label in parts:
         if part in result["parts"]:
             rows.append({"series": name, "model": label, **result["parts"][part]})
     rows.append({"series": name, "model": "seasonal naive (last week)", **score(actual, naive, naive, scale)})
@@ -133,7 +136,10 @@ def evaluate_series(
 
 def model_summary(forecaster: Any) -> dict[str, Any]:
     """How the served blend was chosen: epochs, the selection stretch and each part's MAE on it."""
-    keys = ("epochs", "validation_start", "selection_start", "selection_origins", "blend", "validation_parts_mae")
+    keys = (
+        "epochs", "validation_start", "selection_start", "selection_origins", "blend", "calendar_effects",
+        "validation_parts_mae",
+    )  # fmt: skip
     return {key: forecaster.meta.get(key) for key in keys} | {"fit_seconds": forecaster.meta.get("fit_seconds")}
 
 

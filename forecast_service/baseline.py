@@ -82,3 +82,98 @@ def metrics(
     if lower is not None and upper is not None:
         out["coverage_80"] = float(np.mean((actual >= lower) & (actual <= upper)))
     return out
+
+
+# --- calendar-adjusted profile --------------------------------------------------------------------
+
+PROFILE_HALFLIVES = (2, 3, 4, 6)  # weeks; the served one is chosen on the validation stretch
+DAY_FLAGS = ("month_start", "holiday", "black_friday", "post_closure")
+EFFECT_SHRINK = 2.0  # pseudo-days at "no effect": a flag seen on few days moves the forecast less
+
+
+def _calendar_flags(days: pd.DatetimeIndex, country: str) -> tuple[np.ndarray, np.ndarray]:
+    from forecast_service.data import calendar_flags  # data imports nothing from here; keep it lazy anyway
+
+    return calendar_flags(days, country)
+
+
+def day_flags(days: pd.DatetimeIndex, country: str, seen: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per calendar day: first three days of the month, public holiday, Black Friday and, when
+    `seen` (was the day observed at all) is given, the first observed day after a closure.
+
+    A closure is an unobserved day of a weekday that is usually open (a bank holiday on a
+    weekdays-only series); the day after it carries the backlog. Future closures are unknown,
+    so without `seen` that flag is all False.
+    """
+    holiday, friday = _calendar_flags(days, country)
+    flags = {
+        "month_start": np.asarray(days.day <= 3),
+        "holiday": holiday > 0,
+        "black_friday": friday > 0,
+        "post_closure": np.zeros(len(days), dtype=bool),
+    }
+    if seen is not None:
+        weekday = np.asarray(days.dayofweek)
+        usually_open = np.bincount(weekday[seen], minlength=7) >= 0.5 * np.bincount(weekday, minlength=7)
+        closed_before = False
+        for i in range(len(days)):
+            if seen[i]:
+                flags["post_closure"][i] = closed_before
+                closed_before = False
+            elif usually_open[weekday[i]]:
+                closed_before = True
+    return flags
+
+
+def _slot_ewm(values: np.ndarray, slot: np.ndarray, halflife: float) -> np.ndarray:
+    """Per slot, the mean of its observed values weighted 0.5 ** (weeks back / halflife); NaN if unseen."""
+    age = pd.Series(slot).groupby(slot).cumcount(ascending=False).to_numpy()
+    weight = 0.5 ** (age / halflife)
+    total = np.bincount(slot, weights=weight * values, minlength=SLOTS)
+    mass = np.bincount(slot, weights=weight, minlength=SLOTS)
+    return np.divide(total, mass, out=np.full(SLOTS, np.nan), where=mass > 0)
+
+
+def calendar_effects(series: pd.Series, halflife: float, country: str) -> tuple[dict[str, float], np.ndarray]:
+    """Log-multipliers of each day flag, and the weekday-hour profile of the history with them taken out.
+
+    A plain weekly mean is pulled up for k weeks by a month-start or post-holiday week and
+    forecasts the next month start as an ordinary day. Here each observed day's total is
+    compared with an exponentially weighted profile built from unflagged days; a flag's effect
+    is the mean log ratio of its days over that of unflagged days, shrunk toward zero by
+    EFFECT_SHRINK pseudo-days. Values are divided by their day's multiplier before the final
+    profile is averaged, so every week counts at its ordinary level.
+    """
+    observed = series.dropna()
+    index = pd.DatetimeIndex(observed.index)
+    values = observed.to_numpy(dtype=float)
+    slot = slots(index)
+    days = pd.date_range(series.index[0].normalize(), series.index[-1].normalize(), freq="D")
+    day_of = ((index.normalize() - days[0]) // pd.Timedelta(days=1)).to_numpy()
+    seen = np.bincount(day_of, minlength=len(days)) > 0
+    flags = day_flags(days, country, seen)
+    flagged = np.any(np.column_stack([flags[name] for name in DAY_FLAGS]), axis=1)
+    clean = ~flagged[day_of]
+    first = _slot_ewm(values[clean], slot[clean], halflife) if clean.sum() >= SLOTS else np.full(SLOTS, np.nan)
+    first = np.where(np.isnan(first), _slot_ewm(values, slot, halflife), first)
+    actual_total = np.bincount(day_of, weights=values, minlength=len(days))
+    profile_total = np.bincount(day_of, weights=np.nan_to_num(first[slot]), minlength=len(days))
+    ratio = np.log(np.maximum(actual_total, 1.0) / np.maximum(profile_total, 1.0))
+    reference = float(ratio[seen & ~flagged].mean()) if (seen & ~flagged).any() else 0.0
+    effects = {}
+    for name in DAY_FLAGS:
+        on = flags[name] & seen
+        n = int(on.sum())
+        effects[name] = float((ratio[on].mean() - reference) * n / (n + EFFECT_SHRINK)) if n else 0.0
+    log_mult = sum(effects[name] * flags[name] for name in DAY_FLAGS)
+    profile = _slot_ewm(values / np.exp(log_mult[day_of]), slot, halflife)
+    return effects, profile
+
+
+def calendar_profile(series: pd.Series, future: pd.DatetimeIndex, halflife: float, country: str = "US") -> np.ndarray:
+    """Exponentially weighted weekday-hour profile times each future day's calendar multiplier (0 if unseen)."""
+    effects, profile = calendar_effects(series, halflife, country)
+    days = pd.DatetimeIndex(future.normalize().unique())
+    flags = day_flags(days, country)
+    log_mult = pd.Series(sum(effects[name] * flags[name] for name in DAY_FLAGS), index=days)
+    return np.nan_to_num(profile[slots(future)]) * np.exp(log_mult.reindex(future.normalize()).to_numpy())

@@ -1,4 +1,4 @@
-"""The forecaster: the seed's LSTM made to see a week, blended with a weekly baseline.
+"""The forecaster: the seed's LSTM made to see a week, blended with a calendar-adjusted weekly profile.
 
 Why this shape: the seed's 24 h window with recursive one-step output cannot see a weekly
 cycle and compounds its own errors. Here the LSTM reads the last 168 hours (count, an
@@ -9,11 +9,15 @@ only moves the forecast away from the weekly mean where the data keep agreeing. 
 were not observed (closed, missing days) are masked out of the loss instead of being
 taught as zeros.
 
-On short business-hours series a plain weekly average is hard to beat, so the served
-forecast is `w * lstm + (1 - w) * mean of the last k weeks`. The validation days are split:
-the first third stops training, the rest choose k and w, forecast from a new origin every
-day (one week from one origin was too noisy: it picked the LSTM where it did not help), and
-near-ties go to the baseline. 80% intervals come from the quantiles of those forecasts'
+On short business-hours series a weekly average is hard to beat, so the served forecast is
+`w * lstm + (1 - w) * profile`, the profile being an exponentially weighted weekday-hour mean
+(half-life h weeks) with month-start, holiday and post-closure days measured and taken out of
+it, then put back on the days they fall on (`baseline.calendar_profile`). On earlier cut points
+of the bank series and on the synthetic one it beat a weekly mean of k weeks whose k was chosen
+on validation days, and most of the time every fixed k. The validation days are split: the
+first third stops training, the rest choose h and w, forecast from a new origin every day (one
+week from one origin was too noisy: it picked the LSTM where it did not help), and near-ties
+go to the profile. 80% intervals come from the quantiles of those forecasts'
 residuals, scaled like Poisson noise (by sqrt of the level).
 """
 
@@ -41,12 +45,12 @@ logger = logging.getLogger(__name__)
 WINDOW = 168  # hours the LSTM reads
 HORIZON = 168  # hours emitted per pass; longer horizons repeat the pass on its own output
 LAGS = 4  # weeks of same-hour values given to the head
-BLEND_KS = tuple(range(2, 9))
+REFERENCE_KS = tuple(range(2, 9))  # plain k-week means, scored on the selection days for comparison
 MAX_WINDOWS = 1200  # training windows per epoch (neighbours overlap almost entirely)
 BATCH = 128
 LEARNING_RATE = 2e-3
 PATIENCE = 8
-FORMAT = 2  # artifact layout; a saved model of another format is not loaded
+FORMAT = 3  # artifact layout (3: profile half-life in the blend); a saved model of another format is not loaded
 BLEND_WEIGHTS = tuple(np.round(np.linspace(0, 1, 11), 2))
 MODEL_FILE = "model.keras"
 SCALER_FILE = "scaler.joblib"
@@ -186,9 +190,9 @@ class Forecaster:
             lstm = np.full(hours, np.nan)
             predicted = base
         else:
-            k = int(self.meta["blend"]["k"])
+            halflife = float(self.meta["blend"]["halflife_weeks"])
             weight = float(self.meta["blend"]["weight"])
-            base = baseline.weekly_mean(series, future, k)
+            base = baseline.calendar_profile(series, future, halflife, self.meta.get("country", "US"))
             lstm = self._lstm(series, hours, open_mask)
             predicted = weight * lstm + (1 - weight) * base
         predicted = np.where(open_now, np.maximum(predicted, 0.0), 0.0)
@@ -309,7 +313,7 @@ def fit(
 ) -> Forecaster:
     """Train on `history` minus its last `validation_days`: the first third of those days picks the
     epoch, the rest (forecast from a new origin every day, unseen by training and early stopping)
-    the blend's k and weight and the intervals.
+    the profile's half-life, the blend weight and the intervals.
 
     The returned forecaster conditions on whatever history it is given at forecast time, so
     the validation days are not lost: they are the window the first served forecast reads.
@@ -385,10 +389,11 @@ def fit(
     # in their first half (so each origin forecasts at least half of them).
     select_days = validation_days - stop_days
     origins = [select_start + pd.Timedelta(days=d) for d in range(max(1, (select_days + 1) // 2))]
-    selection = selection_forecasts(forecaster, series, origins, BLEND_KS)
+    selection = selection_forecasts(forecaster, series, origins, baseline.PROFILE_HALFLIVES)
     weights = BLEND_WEIGHTS if blend_weight is None else (blend_weight,)
-    k, weight, scores = choose_blend(selection, weights)
-    predicted = selection.blend(k, weight)
+    halflife, weight, scores = choose_blend(selection, weights)
+    predicted = selection.blend(halflife, weight)
+    effects, _ = baseline.calendar_effects(series[series.index < select_start], halflife, country)
     residual = (selection.actual - predicted) / np.sqrt(np.maximum(predicted, 1.0))
     quantiles = [float(np.quantile(residual, 0.1)), float(np.quantile(residual, 0.9))]
     validation = baseline.metrics(
@@ -421,7 +426,8 @@ def fit(
             "seed": seed,
             "window_hours": WINDOW,
             "horizon_hours": HORIZON,
-            "blend": {"k": k, "weight": weight},
+            "blend": {"halflife_weeks": halflife, "weight": weight},
+            "calendar_effects": {name: round(float(np.exp(v)), 4) for name, v in effects.items()},
             "residual_quantiles": quantiles,
             "validation": validation,
             "validation_parts_mae": scores,
@@ -445,22 +451,25 @@ class SelectionSet:
 
     actual: np.ndarray
     lstm: np.ndarray
-    bases: dict[int, np.ndarray]
+    bases: dict[int, np.ndarray]  # calendar profile by half-life (weeks): the blend's candidates
     naive: np.ndarray
     day: np.ndarray  # day number (since the first target day) of each pooled hour: the unit of noise
     n_origins: int
+    references: dict[str, np.ndarray] = field(default_factory=dict)  # scored for comparison only
 
-    def blend(self, k: int, weight: float) -> np.ndarray:
-        return np.maximum(weight * self.lstm + (1 - weight) * self.bases[k], 0.0)
+    def blend(self, halflife: int, weight: float) -> np.ndarray:
+        return np.maximum(weight * self.lstm + (1 - weight) * self.bases[halflife], 0.0)
 
 
 def selection_forecasts(
-    forecaster: Forecaster, series: pd.Series, origins: list[pd.Timestamp], ks: tuple[int, ...]
+    forecaster: Forecaster, series: pd.Series, origins: list[pd.Timestamp], halflives: tuple[int, ...]
 ) -> SelectionSet:
     """From each origin, forecast every observed hour from it to the end of `series`."""
     open_mask = np.asarray(forecaster.meta["open_slots"], dtype=bool)
+    country = forecaster.meta.get("country", "US")
     parts: dict[str, list[np.ndarray]] = {"actual": [], "lstm": [], "naive": [], "day": []}
-    bases: dict[int, list[np.ndarray]] = {k: [] for k in ks}
+    bases: dict[int, list[np.ndarray]] = {h: [] for h in halflives}
+    references: dict[str, list[np.ndarray]] = {f"weekly_mean_k{k}": [] for k in REFERENCE_KS}
     for origin in origins:
         before, after = series[series.index < origin], series[series.index >= origin]
         seen = after.notna().to_numpy()
@@ -471,8 +480,10 @@ def selection_forecasts(
         parts["lstm"].append(np.maximum(forecaster._lstm(before, len(after), open_mask)[seen], 0.0))
         parts["naive"].append(baseline.seasonal_naive(before, future))
         parts["day"].append(((future.normalize() - origins[0]) // pd.Timedelta(days=1)).to_numpy())
-        for k in ks:
-            bases[k].append(baseline.weekly_mean(before, future, k))
+        for h in halflives:
+            bases[h].append(baseline.calendar_profile(before, future, h, country))
+        for k in REFERENCE_KS:
+            references[f"weekly_mean_k{k}"].append(baseline.weekly_mean(before, future, k))
     joined = {name: np.concatenate(values) for name, values in parts.items()}
     return SelectionSet(
         actual=joined["actual"],
@@ -481,11 +492,12 @@ def selection_forecasts(
         naive=joined["naive"],
         day=joined["day"],
         n_origins=len(parts["actual"]),
+        references={name: np.concatenate(v) for name, v in references.items()},
     )
 
 
 def choose_blend(selection: SelectionSet, weights: tuple[float, ...]) -> tuple[int, float, dict[str, float]]:
-    """The (k, weight) with the lowest pooled MAE, and every part's MAE.
+    """The (half-life, weight) with the lowest pooled MAE, and every part's MAE (plus the references').
 
     Near-ties go to the baseline: among blends within one standard error of the best (of the
     per-day MAE differences; days, not hours, are the independent-ish units), the one with the
@@ -494,11 +506,13 @@ def choose_blend(selection: SelectionSet, weights: tuple[float, ...]) -> tuple[i
     actual = selection.actual
     scores = {"lstm": _mae(actual, selection.lstm)}
     table: dict[tuple[int, float], np.ndarray] = {}
-    for k, base in selection.bases.items():
-        scores[f"weekly_mean_k{k}"] = _mae(actual, base)
+    for name, values in selection.references.items():
+        scores[name] = _mae(actual, values)
+    for h, base in selection.bases.items():
+        scores[f"profile_hl{h}"] = _mae(actual, base)
         for weight in weights:
-            table[(k, weight)] = np.abs(actual - selection.blend(k, weight))
-    best = min(table, key=lambda key: (float(table[key].mean()), key[1]))
+            table[(h, weight)] = np.abs(actual - selection.blend(h, weight))
+    best = min(table, key=lambda key: (float(table[key].mean()), key[1], -key[0]))
     days, day = np.unique(selection.day, return_inverse=True)
     per_day = np.bincount(day, minlength=len(days))
 

@@ -136,7 +136,7 @@ class ForecastService:
         common = {
             "model_path": str(self.directory / "model.keras"),
             "model_type": "LSTM (168 h window, direct 168 h output, a correction over the 4-week mean) "
-            "blended with the k-week mean",
+            "blended with a calendar-adjusted weekday-hour profile",
             "sequence_length": int(meta.get("window_hours", 168)),
             "features": [
                 "Hourly predictions with 80% intervals",
@@ -158,8 +158,8 @@ class ForecastService:
             }
         keys = (
             "version", "trained_at", "source", "data_start", "data_end", "validation_start",
-            "selection_start", "selection_origins", "observed_hours", "epochs", "blend", "validation",
-            "validation_parts_mae",
+            "selection_start", "selection_origins", "observed_hours", "epochs", "blend", "calendar_effects",
+            "validation", "validation_parts_mae",
             "train_seconds", "versions",
         )  # fmt: skip
         return {"status": "ready", **common, **{k: meta.get(k) for k in keys}}

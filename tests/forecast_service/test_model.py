@@ -40,7 +40,12 @@ def test_metadata_records_source_range_blend_and_versions(trained: Forecaster, h
     meta = trained.meta
     assert meta["source"] == "synthetic"
     assert meta["data_start"] == history.start.isoformat() and meta["data_end"] == history.end.isoformat()
-    assert 0 <= meta["blend"]["weight"] <= 1 and 2 <= meta["blend"]["k"] <= 8
+    assert 0 <= meta["blend"]["weight"] <= 1 and meta["blend"]["halflife_weeks"] in baseline.PROFILE_HALFLIVES
+    assert set(meta["calendar_effects"]) == set(baseline.DAY_FLAGS)
+    # Each part's score on the selection days is kept, with the plain k-week means for comparison.
+    parts = meta["validation_parts_mae"]
+    assert {"lstm", "blend", "weekly_mean_k2", "weekly_mean_k8"} <= set(parts)
+    assert {f"profile_hl{h}" for h in baseline.PROFILE_HALFLIVES} <= set(parts)
     assert meta["residual_quantiles"][0] < 0 < meta["residual_quantiles"][1]
     # Early stopping and the blend choice use different days; the blend is chosen from several origins.
     assert meta["validation_start"] < meta["selection_start"] <= meta["data_end"]
@@ -76,14 +81,14 @@ def test_blend_goes_to_the_lstm_only_when_it_is_clearly_better() -> None:
     weights = tuple(np.round(np.linspace(0, 1, 11), 2))
     base_error = rng.normal(0, 10, 24 * 14)
     # A network much better than the baseline on every day gets most of the weight.
-    k, weight, scores = choose_blend(_selection(rng.normal(0, 2, 24 * 14), base_error), weights)
-    assert weight >= 0.8 and k == 2 and scores["blend"] < scores["weekly_mean_k2"]
+    halflife, weight, scores = choose_blend(_selection(rng.normal(0, 2, 24 * 14), base_error), weights)
+    assert weight >= 0.8 and halflife == 2 and scores["blend"] < scores["profile_hl2"]
     # One 5% better on average, but by halving the error one day and adding 40% the next, is
     # within the day-to-day noise: the lowest MAE is the LSTM alone, yet the baseline is served.
     uneven = base_error * np.repeat(np.tile([0.5, 1.4], 7), 24)
-    k, weight, scores = choose_blend(_selection(uneven, base_error), weights)
-    assert scores["lstm"] < scores["weekly_mean_k2"]
-    assert weight == 0.0 and k == 2 and scores["blend"] == scores["weekly_mean_k2"]
+    halflife, weight, scores = choose_blend(_selection(uneven, base_error), weights)
+    assert scores["lstm"] < scores["profile_hl2"]
+    assert weight == 0.0 and halflife == 2 and scores["blend"] == scores["profile_hl2"]
 
 
 def test_saved_model_reloads_with_identical_forecasts(trained: Forecaster, history: History, tmp_path: Path) -> None:
@@ -94,11 +99,13 @@ def test_saved_model_reloads_with_identical_forecasts(trained: Forecaster, histo
 
 
 def test_a_model_saved_in_an_older_format_loads_as_none(trained: Forecaster, tmp_path: Path) -> None:
-    # Format 1 networks took no weekly-mean input: running one would fail on the first request.
+    # Format 1 networks took no weekly-mean input; format 2 blends named a k-week mean, not a
+    # profile half-life. Either would fail on the first request, so they load as none (retrain).
     trained.save(tmp_path)
     meta = json.loads((tmp_path / "metadata.json").read_text())
-    (tmp_path / "metadata.json").write_text(json.dumps({**meta, "format": 1}))
-    assert Forecaster.load(tmp_path) is None
+    for old in (1, 2):
+        (tmp_path / "metadata.json").write_text(json.dumps({**meta, "format": old}))
+        assert Forecaster.load(tmp_path) is None
 
 
 def test_missing_or_broken_artifacts_load_as_none(tmp_path: Path) -> None:
