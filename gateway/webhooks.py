@@ -28,6 +28,24 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, EmailStr, Field, TypeAdapter, ValidationError
 
+from gateway.webhook_bodies import (
+    WS,
+    IntercomCreated,
+    IntercomOtherNotification,
+    IntercomPerson,
+    IntercomPing,
+    IntercomReplied,
+    IntercomSeed,
+    ZendeskCommentAdded,
+    ZendeskOtherEvent,
+    ZendeskPerson,
+    ZendeskTicketBody,
+    ZendeskTicketCreated,
+    ZendeskTicketFields,
+    ZendeskTriggerBody,
+    has_text,
+    validate,
+)
 from shared.errors import CopilotError, InvalidInput
 from shared.schemas import MAX_DESCRIPTION, MAX_SUBJECT
 
@@ -39,6 +57,7 @@ ZENDESK_TEST_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
 
 _EMAIL = TypeAdapter(EmailStr)
 _PLACEHOLDER = re.compile(r"^\s*\{\{.*\}\}\s*$")
+MAX_NAME = 255  # the database's name/email columns
 
 
 class InvalidSignature(CopilotError):
@@ -188,10 +207,14 @@ def _tidy(text: str) -> str:
 
 
 def _str(value: Any) -> str | None:
-    """A scalar as a stripped string; None for missing, empty, non-scalars and unrendered `{{placeholders}}`."""
+    """A scalar as a stripped string (NULs dropped); None for missing, empty, non-scalars and `{{placeholders}}`.
+
+    For metadata and names only: fields that decide whether a body is accepted use `_text` / ids, whose
+    rules are the documented ones (gateway.webhook_bodies).
+    """
     if value is None or isinstance(value, dict | list | bool):
         return None
-    text = str(value).strip()
+    text = str(value).replace("\x00", "").strip()
     if not text or _PLACEHOLDER.match(text):
         return None
     return text
@@ -211,6 +234,11 @@ def _email(value: Any) -> str | None:
         return None
 
 
+def _name(value: Any) -> str | None:
+    text = _str(value)
+    return text[:MAX_NAME] if text else None
+
+
 def _first(*values: Any) -> str | None:
     for value in values:
         text = _str(value)
@@ -219,14 +247,35 @@ def _first(*values: Any) -> str | None:
     return None
 
 
+def _text(value: Any, *, html: bool = False) -> str | None:
+    """The text of a documented text field: None unless it has text (`has_text`), and then never empty."""
+    if not has_text(value):
+        return None
+    raw = str(value).replace("\x00", "")
+    text = html_to_text(raw) if html else raw.strip(WS)
+    return text or raw.strip(WS)  # markup with no visible text (`<br>`) is kept as sent
+
+
+def _first_text(*values: Any, html: bool = False) -> str | None:
+    for value in values:
+        text = _text(value, html=html)
+        if text is not None:
+            return text
+    return None
+
+
 def _subject_from(text: str) -> str:
     """A subject for vendors that have none (chat conversations): the first line, shortened."""
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "") or text.strip(WS)
     return line if len(line) <= 80 else line[:77].rstrip() + "..."
 
 
 def _finish(event: InboundEvent) -> InboundEvent:
-    """Fill the subject/description from each other, bound their lengths, insist on the ids we key by."""
+    """Fill the subject/description from each other and bound their lengths.
+
+    The body was validated against its documented shape first, so the checks here cannot fail for an
+    accepted body; they stay as a guard for callers that build events by hand.
+    """
     if event.kind in (EventKind.ping, EventKind.ignored):
         return event
     if not event.external_id:
@@ -254,7 +303,7 @@ def _finish(event: InboundEvent) -> InboundEvent:
 
 def _tags(value: Any) -> str | None:
     if isinstance(value, list):
-        return " ".join(str(t) for t in value if _str(t)) or None
+        return " ".join(t for t in (_str(v) for v in value) if t) or None
     return _str(value)
 
 
@@ -262,151 +311,136 @@ def _tags(value: Any) -> str | None:
 
 
 def parse_zendesk(payload: Any) -> InboundEvent:
-    """Normalise any accepted Zendesk body; InvalidInput (422) names what is missing."""
-    if not isinstance(payload, dict):
-        raise InvalidInput("Zendesk webhook body must be a JSON object")
-    event_type = _str(payload.get("type")) or ""
-    if event_type.startswith("zen:event-type:"):
-        return _finish(_zendesk_event(payload, event_type.removeprefix("zen:event-type:")))
-    ticket = payload.get("ticket") if isinstance(payload.get("ticket"), dict) else payload
-    return _finish(_zendesk_ticket(ticket, delivery_id=None))
+    """Validate the body against its documented shape (422 names the field), then normalise it."""
+    body = validate("zendesk", payload)
+    if isinstance(body, ZendeskOtherEvent):
+        return InboundEvent(
+            source="zendesk",
+            kind=EventKind.ignored,
+            delivery_id=body.id,
+            reason=f"event {body.type.removeprefix('zen:event-type:')}",
+        )
+    if isinstance(body, ZendeskTicketCreated):
+        return _finish(_zendesk_ticket(body.detail, payload["detail"], delivery_id=body.id))
+    if isinstance(body, ZendeskCommentAdded):
+        return _finish(_zendesk_comment(body, payload))
+    if isinstance(body, ZendeskTicketBody):
+        return _finish(_zendesk_ticket(body.ticket, payload["ticket"], delivery_id=None))
+    assert isinstance(body, ZendeskTriggerBody)
+    return _finish(_zendesk_ticket(body, payload, delivery_id=None))
 
 
-def _zendesk_ticket(t: dict[str, Any], *, delivery_id: str | None) -> InboundEvent:
-    requester = _dict(t.get("requester"))
-    comment = t.get("comment") or t.get("latest_comment")
-    comment_text = _str(_dict(comment).get("body")) if isinstance(comment, dict) else _str(comment)
+def _zendesk_ticket(t: ZendeskTicketFields, raw: dict[str, Any], *, delivery_id: str | None) -> InboundEvent:
+    requester = t.requester or ZendeskPerson()
+    comments = [c.body for c in (t.comment, t.latest_comment) if c is not None]
+    description = _first_text(t.description, *comments) or ""
+    # {{ticket.description}} renders with a dashed separator line first
+    description = re.sub(r"^\s*-{5,}\s*", "", description) or description
     return InboundEvent(
         source="zendesk",
         kind=EventKind.ticket,
         delivery_id=delivery_id,
-        external_id=_first(t.get("id"), t.get("ticket_id")),
-        subject=_first(t.get("subject"), t.get("title"), t.get("raw_subject")) or "",
-        # {{ticket.description}} renders with a dashed separator line first
-        description=re.sub(r"^\s*-{5,}\s*", "", _first(t.get("description"), comment_text) or ""),
-        requester_id=_first(t.get("requester_id"), requester.get("id")),
-        requester_email=_email(requester.get("email")) or _email(t.get("requester_email")) or _email(t.get("email")),
-        requester_name=_first(requester.get("name"), t.get("requester_name"), t.get("name")),
+        external_id=t.ticket_id_value(),
+        subject=_first_text(t.subject, t.title, t.raw_subject) or "",
+        description=description,
+        requester_id=t.requester_id or requester.id,
+        requester_email=_email(requester.email) or _email(t.requester_email) or _email(t.email),
+        requester_name=_name(_first(requester.name, t.requester_name, t.name)),
         metadata={
             k: v
             for k, v in {
-                "zendesk_priority": (_str(t.get("priority")) or "").lower(),
-                "zendesk_status": (_str(t.get("status")) or "").lower(),
-                "zendesk_type": (_str(t.get("type")) or "").lower(),
-                "zendesk_tags": _tags(t.get("tags")) or "",
-                "zendesk_url": _str(t.get("url")) or "",
-                "zendesk_channel": _str(_dict(t.get("via")).get("channel")) or _str(t.get("channel")) or "",
+                "zendesk_priority": (_str(raw.get("priority")) or "").lower(),
+                "zendesk_status": (_str(raw.get("status")) or "").lower(),
+                "zendesk_type": (_str(raw.get("type")) or "").lower(),
+                "zendesk_tags": _tags(raw.get("tags")) or "",
+                "zendesk_url": _str(raw.get("url")) or "",
+                "zendesk_channel": _str(_dict(raw.get("via")).get("channel")) or _str(raw.get("channel")) or "",
             }.items()
             if v
         },
     )
 
 
-def _zendesk_event(payload: dict[str, Any], event_type: str) -> InboundEvent:
-    detail = _dict(payload.get("detail"))
-    delivery_id = _str(payload.get("id"))
-    if event_type == "ticket.created":
-        return _zendesk_ticket(detail, delivery_id=delivery_id)
-    if event_type == "ticket.comment_added":
-        base = _zendesk_ticket(detail, delivery_id=delivery_id)
-        # `subject` is "zen:ticket:<id>" when `detail` is sparse
-        ticket_id = base.external_id or (_str(payload.get("subject")) or "").rsplit(":", 1)[-1] or None
-        comment = _dict(_dict(payload.get("event")).get("comment"))
-        author = _dict(comment.get("author"))
-        is_staff = author.get("is_staff")
-        staff = is_staff is True or str(is_staff).lower() == "true"
-        return base.model_copy(
-            update={
-                "kind": EventKind.message,
-                "external_id": ticket_id,
-                "message_id": _first(comment.get("id"), delivery_id),
-                "message_body": html_to_text(_first(comment.get("body"), comment.get("html_body")) or ""),
-                "author_type": "agent" if staff else "customer",
-                "author_name": _str(author.get("name")),
-                "metadata": {
-                    **base.metadata,
-                    **({"zendesk_comment_public": str(comment["is_public"]).lower()} if "is_public" in comment else {}),
-                },
-            }
-        )
-    return InboundEvent(source="zendesk", kind=EventKind.ignored, delivery_id=delivery_id, reason=f"event {event_type}")
+def _zendesk_comment(body: ZendeskCommentAdded, payload: dict[str, Any]) -> InboundEvent:
+    base = _zendesk_ticket(body.detail or ZendeskTicketFields(), _dict(payload.get("detail")), delivery_id=body.id)
+    comment = body.event.comment
+    author = comment.author or ZendeskPerson()
+    is_staff = (author.model_extra or {}).get("is_staff")
+    staff = is_staff is True or str(is_staff).lower() == "true"
+    is_public = _dict(_dict(payload["event"]).get("comment")).get("is_public")
+    return base.model_copy(
+        update={
+            "kind": EventKind.message,
+            # `subject` is "zen:ticket:<id>" when `detail` is sparse
+            "external_id": body.ticket_id_value(),
+            "message_id": comment.id or body.id,
+            "message_body": _first_text(comment.body, comment.html_body, html=True) or "",
+            "author_type": "agent" if staff else "customer",
+            "author_name": _name(author.name),
+            "metadata": {
+                **base.metadata,
+                **({"zendesk_comment_public": str(is_public).lower()} if is_public is not None else {}),
+            },
+        }
+    )
 
 
 # --------------------------------------------------------------------------- Intercom
 
 _CUSTOMER_TYPES = frozenset({"user", "lead", "contact"})
-_REPLY_TOPICS = frozenset({"conversation.user.replied", "conversation.admin.replied", "conversation.admin.noted"})
-_CREATE_TOPICS = frozenset({"conversation.user.created", "conversation.admin.single.created", "ticket.created"})
 
 
 def parse_intercom(payload: Any) -> InboundEvent:
-    """Normalise any accepted Intercom body; InvalidInput (422) names what is missing."""
-    if not isinstance(payload, dict):
-        raise InvalidInput("Intercom webhook body must be a JSON object")
-    if payload.get("type") == "notification_event" or "topic" in payload:
-        return _finish(_intercom_notification(payload))
-    return _finish(_intercom_seed(payload))
+    """Validate the body against its documented shape (422 names the field), then normalise it."""
+    body = validate("intercom", payload)
+    if isinstance(body, IntercomSeed):
+        return _finish(_intercom_seed(body))
+    if isinstance(body, IntercomPing):
+        return InboundEvent(source="intercom", kind=EventKind.ping, delivery_id=body.id)
+    if isinstance(body, IntercomOtherNotification):
+        return InboundEvent(
+            source="intercom", kind=EventKind.ignored, delivery_id=body.id, reason=f"topic {body.topic or '(none)'}"
+        )
+    assert isinstance(body, IntercomCreated | IntercomReplied)
+    return _finish(_intercom_notification(body, payload["data"]["item"]))
 
 
-def _intercom_seed(payload: dict[str, Any]) -> InboundEvent:
-    user = _dict(payload.get("user"))
-    parts = payload.get("conversation_parts")
-    if isinstance(parts, dict):  # the real API nests the list
-        parts = parts.get("conversation_parts")
-    texts = [html_to_text(_str(_dict(p).get("body")) or "") for p in parts or [] if isinstance(p, dict)]
-    body = "\n\n".join(t for t in texts if t)
+def _intercom_seed(body: IntercomSeed) -> InboundEvent:
+    user = body.user or IntercomPerson()
+    texts = [_text(p.body, html=True) for p in body.conversation_parts or []]
     return InboundEvent(
         source="intercom",
         kind=EventKind.ticket,
-        external_id=_first(payload.get("conversation_id"), payload.get("id")),
-        subject=html_to_text(_str(payload.get("subject")) or ""),
-        description=body,
-        requester_id=_first(user.get("id"), user.get("user_id")),
-        requester_email=_email(user.get("email")),
-        requester_name=_str(user.get("name")),
+        external_id=body.conversation_id_value(),
+        subject=_text(body.subject, html=True) or "",
+        description="\n\n".join(t for t in texts if t),
+        requester_id=user.id or user.user_id,
+        requester_email=_email(user.email),
+        requester_name=_name(user.name),
     )
 
 
-def _person(value: Any) -> tuple[str | None, str | None, str | None, str | None]:
+def _person(person: IntercomPerson | None) -> tuple[str | None, str | None, str | None, str | None]:
     """(type, id, email, name) of an Intercom author/user/contact object."""
-    p = _dict(value)
-    return _str(p.get("type")), _first(p.get("id"), p.get("user_id")), _email(p.get("email")), _str(p.get("name"))
+    p = person or IntercomPerson()
+    return _str((p.model_extra or {}).get("type")), p.id or p.user_id, _email(p.email), _name(p.name)
 
 
-def _intercom_notification(payload: dict[str, Any]) -> InboundEvent:
-    topic = _str(payload.get("topic")) or ""
-    delivery_id = _str(payload.get("id"))
-    if topic == "ping":
-        return InboundEvent(source="intercom", kind=EventKind.ping, delivery_id=delivery_id)
-    if topic not in _CREATE_TOPICS | _REPLY_TOPICS:
-        return InboundEvent(
-            source="intercom", kind=EventKind.ignored, delivery_id=delivery_id, reason=f"topic {topic or '(none)'}"
-        )
-    item = _dict(_dict(payload.get("data")).get("item"))
-    if not item:
-        raise InvalidInput("Intercom notification has no data.item")
+def _intercom_notification(body: IntercomCreated | IntercomReplied, raw: dict[str, Any]) -> InboundEvent:
+    item, topic = body.data.item, body.topic
+    contacts = (item.contacts.contacts or []) if item.contacts else []
+    _, c_id, c_email, c_name = _person(contacts[0] if contacts else None)
 
-    contacts = _dict(item.get("contacts")).get("contacts") or []
-    contact = contacts[0] if contacts and isinstance(contacts[0], dict) else {}
-    _, c_id, c_email, c_name = _person(contact)
-
-    if item.get("type") == "ticket" or topic == "ticket.created":
-        attrs = _dict(item.get("ticket_attributes"))
-        subject = html_to_text(_first(attrs.get("_default_title_"), item.get("title")) or "")
-        description = html_to_text(_first(attrs.get("_default_description_")) or "")
+    if raw.get("type") == "ticket" or topic == "ticket.created":
         requester = (c_id, c_email, c_name)
         meta = {
-            "intercom_ticket_id": _str(item.get("ticket_id")) or "",
-            "intercom_state": _str(item.get("ticket_state")) or "",
+            "intercom_ticket_id": _str(raw.get("ticket_id")) or "",
+            "intercom_state": _str(raw.get("ticket_state")) or "",
         }
     else:
-        source = _dict(item.get("source"))
-        legacy = _dict(item.get("conversation_message"))
-        first = source or legacy  # 2.x `source`, 1.x `conversation_message`
-        description = html_to_text(_str(first.get("body")) or "")
-        subject = html_to_text(_first(first.get("subject"), item.get("title")) or "")
-        a_type, a_id, a_email, a_name = _person(first.get("author"))
-        _, u_id, u_email, u_name = _person(item.get("user"))
+        first = item.source if item.source is not None else item.conversation_message  # 2.x, 1.x
+        a_type, a_id, a_email, a_name = _person(first.author if first else None)
+        _, u_id, u_email, u_name = _person(item.user)
         if a_type in _CUSTOMER_TYPES and a_id:
             same = u_id == a_id  # 1.x: the author carries only an id, `user` the rest
             requester = (a_id, a_email or (u_email if same else None), a_name or (u_name if same else None))
@@ -415,36 +449,33 @@ def _intercom_notification(payload: dict[str, Any]) -> InboundEvent:
         else:
             requester = (c_id, c_email, c_name)
         meta = {
-            "intercom_state": _str(item.get("state")) or "",
-            "intercom_url": _str(_dict(item.get("links")).get("conversation_web")) or "",
-            "intercom_delivered_as": _str(source.get("delivered_as")) or "",
+            "intercom_state": _str(raw.get("state")) or "",
+            "intercom_url": _str(_dict(raw.get("links")).get("conversation_web")) or "",
+            "intercom_delivered_as": _str(_dict(raw.get("source")).get("delivered_as")) or "",
         }
 
     event = InboundEvent(
         source="intercom",
         kind=EventKind.ticket,
-        delivery_id=delivery_id,
-        external_id=_str(item.get("id")),
-        subject=subject,
-        description=description,
+        delivery_id=body.id,
+        external_id=item.id,
+        subject=_first_text(*item.subjects(), html=True) or "",
+        description=_first_text(*item.descriptions(), html=True) or "",
         requester_id=requester[0],
         requester_email=requester[1],
         requester_name=requester[2],
         metadata={"intercom_topic": topic, **meta},
     )
-    if topic not in _REPLY_TOPICS:
+    if isinstance(body, IntercomCreated):
         return event
 
-    parts = [p for p in _dict(item.get("conversation_parts")).get("conversation_parts") or [] if isinstance(p, dict)]
-    part = next((p for p in reversed(parts) if _str(p.get("body"))), None)
-    if part is None:
-        raise InvalidInput(f"Intercom {topic} notification carries no conversation part with a body")
-    p_type, _p_id, p_email, p_name = _person(part.get("author"))
+    part = next(p for p in reversed(item.parts()) if has_text(p.body))  # the shape guarantees one
+    p_type, _p_id, p_email, p_name = _person(part.author)
     return event.model_copy(
         update={
             "kind": EventKind.message,
-            "message_id": _first(part.get("id"), delivery_id),
-            "message_body": html_to_text(_str(part.get("body")) or ""),
+            "message_id": part.id or body.id,
+            "message_body": _text(part.body, html=True) or "",
             "author_type": "customer" if p_type in _CUSTOMER_TYPES else "agent",
             "author_name": p_name,
             "author_email": p_email,

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from gateway.services.tickets import store_ticket, upsert_customer
 from gateway.webhooks import EventKind, InboundEvent
-from shared.errors import InvalidInput
 from shared.models import Ticket, TicketMessage
 
 
@@ -59,7 +58,9 @@ def _create_ticket(session: Session, event: InboundEvent) -> tuple[Ticket, bool]
     elif event.requester_id:
         customer_key = f"{event.source}:{event.requester_id}"
     else:
-        raise InvalidInput(f"{event.source} webhook: the requester has neither a valid email nor an id")
+        # A trigger's JSON may leave the requester out; the ticket is still the customer's message, so it is
+        # kept under a customer of its own (never merged with other tickets' unknown requesters).
+        customer_key = f"{event.source}-ticket:{event.external_id}"
     try:
         customer_id = upsert_customer(
             session,

@@ -218,3 +218,46 @@ def test_oversized_invalid_and_unrendered_bodies(client_for, db_url, redis_clien
     resp = api.post(ZD, content=raw("zendesk_trigger_template.txt"))
     assert resp.status_code == 422 and "no ticket/conversation id" in resp.json()["detail"]
     assert count(session_factory, Ticket) == 0
+
+
+# --------------------------------------------------------------------------- documented shapes over HTTP
+
+
+def test_wrong_typed_key_fields_get_422_naming_the_field_after_the_signature_check(signed_api, session_factory) -> None:
+    body = json.dumps({"ticket": {"id": {"nested": 1}, "subject": "Help", "requester": {"email": "a@b.co"}}}).encode()
+    unsigned = signed_api.post(ZD, content=body, headers={"Content-Type": "application/json"})
+    assert unsigned.status_code == 401, unsigned.text  # the signature is checked on the raw body first
+    resp = signed_api.post(ZD, content=body, headers=zendesk_headers(body))
+    assert resp.status_code == 422, resp.text
+    assert "ticket.id: must be a string or an integer, not an object" in resp.json()["detail"]
+
+    seed = json.loads(raw("intercom_seed.json"))
+    seed["user"]["email"] = ["customer@example.com"]
+    body = json.dumps(seed).encode()
+    assert signed_api.post(IC, content=body, headers={"X-Hub-Signature": "sha1=00"}).status_code == 401
+    resp = signed_api.post(IC, content=body, headers=intercom_headers(body))
+    assert resp.status_code == 422 and "user.email: must be a string or null" in resp.json()["detail"]
+    assert count(session_factory, Ticket) == 0
+
+
+def test_a_trigger_body_without_a_requester_still_creates_the_ticket(client_for, db_url, redis_client, session_factory):
+    api = client_for(db_url)  # AUTH_DISABLED from conftest, no secrets
+    for ticket_id in ("501", "502"):
+        resp = api.post(ZD, json={"ticket_id": ticket_id, "subject": "Where is my parcel?"})
+        assert resp.status_code == 201, resp.text
+    with session_factory() as session:
+        tickets = session.scalars(select(Ticket)).all()
+        # each unknown requester is a customer of its own, never merged with another ticket's
+        assert len({t.customer_id for t in tickets}) == 2
+        assert {c.source for c in session.scalars(select(Customer))} == {"zendesk"}
+
+
+def test_documented_request_bodies_are_the_validating_models(api) -> None:
+    spec = api.get("/openapi.json").json()
+    for path, titles in (
+        (ZD, {"Zendesk ticket body", "Zendesk trigger JSON", "Zendesk event ticket.comment_added"}),
+        (IC, {"Intercom conversation (seed body)", "Intercom notification: ping"}),
+    ):
+        schema = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert titles <= {branch["title"] for branch in schema["anyOf"]}
+        assert all(branch.get("additionalProperties") is True for branch in schema["anyOf"])  # extra fields allowed

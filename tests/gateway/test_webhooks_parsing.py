@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from gateway.webhooks import (
@@ -176,3 +177,159 @@ def test_intercom_signature_valid_tampered_and_missing() -> None:
         verify_intercom(secret="other", body=body, signature=good)
     with pytest.raises(InvalidSignature, match="missing"):
         verify_intercom(secret="client-secret", body=body, signature="")
+
+
+# --------------------------------------------------------------------------- documented shapes: wrong types get 422
+
+
+def _with(body: dict, path: str, value: object) -> dict:
+    """A deep copy of `body` with the dotted `path` set to `value`."""
+    body = json.loads(json.dumps(body))
+    *parents, leaf = path.split(".")
+    node = body
+    for key in parents:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[leaf] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    ("fixture", "path", "value", "expected"),
+    [
+        ("zendesk_seed.json", "ticket.id", {"id": 1}, "ticket.id: must be a string or an integer, not an object"),
+        ("zendesk_seed.json", "ticket.id", [12345], "ticket.id: must be a string or an integer, not an array"),
+        ("zendesk_seed.json", "ticket.id", True, "ticket.id: must be a string or an integer, not a boolean"),
+        ("zendesk_seed.json", "ticket.id", None, "ticket.id: must be a string or an integer, not null"),
+        ("zendesk_seed.json", "ticket.id", -5, "ticket.id: must be a whole number from 0"),
+        ("zendesk_seed.json", "ticket.id", 1.5, "ticket.id: must be a whole number from 0"),
+        ("zendesk_seed.json", "ticket.id", "x" * 101, "ticket.id: is longer than 100 characters"),
+        ("zendesk_seed.json", "ticket.id", "   ", "ticket.id: must contain a visible character"),
+        ("zendesk_seed.json", "ticket.requester.email", 42, "ticket.requester.email: must be a string or null"),
+        ("zendesk_seed.json", "ticket.requester", "Customer Name", "ticket.requester: must be a JSON object"),
+        ("zendesk_seed.json", "ticket.subject", {"text": "Help"}, "ticket.subject: must be a string or null"),
+        ("zendesk_seed.json", "ticket", [], "ticket: must be a JSON object"),
+        ("zendesk_api_ticket.json", "ticket.requester_id", {"id": 1}, "ticket.requester_id: must be a string"),
+        ("zendesk_trigger_rendered.json", "requester_email", ["a@b.co"], "requester_email: must be a string or null"),
+        ("zendesk_event_ticket_created.json", "detail.id", {"id": "5158"}, "detail.id: must be a string or an integer"),
+        ("zendesk_event_ticket_created.json", "detail", None, "detail: must be a JSON object"),
+        ("zendesk_event_comment_added.json", "event.comment.body", {"html": "x"}, "event.comment.body: must be a"),
+        ("zendesk_event_comment_added.json", "event.comment.id", False, "event.comment.id: must be a string"),
+    ],
+)
+def test_zendesk_key_fields_of_the_wrong_type_are_refused_naming_the_field(fixture, path, value, expected) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_zendesk(_with(load(fixture), path, value))
+    assert expected in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("fixture", "path", "value", "expected"),
+    [
+        ("intercom_seed.json", "conversation_id", {"id": "123"}, "conversation_id: must be a string or an integer"),
+        ("intercom_seed.json", "user.email", 7, "user.email: must be a string or null, not a number"),
+        ("intercom_seed.json", "conversation_parts", "hello", "conversation_parts: must be an array"),
+        ("intercom_seed.json", "conversation_parts.0.body", ["hi"], "conversation_parts[0].body: must be a string"),
+        ("intercom_conversation_user_created_v2.json", "data.item.id", [1], "data.item.id: must be a string or an"),
+        ("intercom_conversation_user_created_v2.json", "data.item", "x", "data.item: must be a JSON object"),
+        ("intercom_conversation_user_created_v2.json", "data.item.source.author.email", {}, "author.email: must be a"),
+        ("intercom_conversation_user_created_v1.json", "data.item.user.id", True, "data.item.user.id: must be a"),
+        ("intercom_ticket_created.json", "data.item.ticket_attributes._default_title_", 3, "_default_title_: must"),
+        ("intercom_conversation_user_replied_v2.json", "id", {"n": 1}, "id: must be a string or an integer"),
+        ("intercom_ping.json", "topic", 5, "topic: must be a string, not a number"),
+    ],
+)
+def test_intercom_key_fields_of_the_wrong_type_are_refused_naming_the_field(fixture, path, value, expected) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_intercom(_with(load(fixture), path, value))
+    assert expected in str(caught.value)
+
+
+def test_missing_ids_and_text_are_named() -> None:
+    with pytest.raises(InvalidInput, match="needs `id` or `ticket_id`"):
+        parse_zendesk({"subject": "Printer on fire"})
+    with pytest.raises(InvalidInput, match=r"data\.item\.id: is required"):
+        parse_intercom(_with(load("intercom_conversation_user_created_v2.json"), "data.item", {"type": "conversation"}))
+    reply = load("intercom_conversation_user_replied_v2.json")
+    with pytest.raises(InvalidInput, match="the reply has no text"):
+        parse_intercom(_with(reply, "data.item.conversation_parts.conversation_parts.0.body", " \n "))
+    comment = load("zendesk_event_comment_added.json") | {"subject": "zen:ticket:{{ticket.id}}", "detail": {}}
+    with pytest.raises(InvalidInput, match="no ticket/conversation id"):
+        parse_zendesk(comment)
+
+
+def test_what_the_documented_shapes_allow_is_accepted() -> None:
+    # integer ids, nulls and "" where vendors send them, markup with no visible text, unknown extra fields
+    event = parse_zendesk({"ticket": {"id": 7.0, "subject": "<br>", "requester": None, "custom": {"x": [1]}}})
+    assert (event.external_id, event.subject, event.requester_id) == ("7", "<br>", None)
+    v1 = _with(load("intercom_conversation_user_created_v1.json"), "data.item.user.user_id", "")
+    assert parse_intercom(v1).requester_id == "5c9553cb27e377f24eed49f7"
+    zero_width = parse_intercom(
+        {"conversation_id": 9, "conversation_parts": {"conversation_parts": [{"body": "\u2003"}]}}
+    )
+    assert zero_width.external_id == "9" and zero_width.description == "\u2003"
+    long_name = parse_zendesk(load("zendesk_seed.json") | {"ticket": {"id": 1, "subject": "s", "name": "n" * 300}})
+    assert len(long_name.requester_name or "") == 255  # the column's size; a name is never a reason to refuse
+
+
+# --------------------------------------------------------------------------- the documented schema is the validator
+
+
+def _documented(vendor: str) -> dict:
+    from gateway.routes.webhooks import INTERCOM_BODY, ZENDESK_BODY
+
+    return ZENDESK_BODY if vendor == "zendesk" else INTERCOM_BODY
+
+
+def _accepted(vendor: str, body: object) -> bool:
+    try:
+        (parse_zendesk if vendor == "zendesk" else parse_intercom)(body)
+    except InvalidInput:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json")))
+def test_every_vendor_sample_is_valid_under_the_documented_schema(name: str) -> None:
+    vendor = name.split("_", 1)[0]
+    jsonschema.validate(load(name), _documented(vendor))
+    assert _accepted(vendor, load(name))
+
+
+@pytest.mark.parametrize(
+    ("vendor", "body"),
+    [
+        ("zendesk", json.loads((FIXTURES / "zendesk_trigger_template.txt").read_text())),
+        ("zendesk", {"ticket": {"id": {"a": 1}, "subject": "s"}}),
+        ("zendesk", {"ticket": {"id": 1, "subject": "   "}}),
+        ("zendesk", {"ticket": {"id": 1, "subject": "s", "requester": {"email": 5}}}),
+        ("zendesk", {"ticket": None, "ticket_id": 1, "subject": "s"}),
+        ("zendesk", {"type": "zen:event-type:ticket.created", "detail": {"id": 1}}),
+        ("zendesk", {"type": "zen:event-type:ticket.comment_added", "subject": "zen:ticket:5", "event": {}}),
+        ("zendesk", {"type": "zen:event-type:ticket.tags_changed", "id": []}),
+        ("zendesk", {"ticket_id": "1", "subject": "s", "type": "zen:event-type:ticket.created"}),
+        ("intercom", {"conversation_id": "1", "conversation_parts": [{"body": ""}]}),
+        ("intercom", {"conversation_id": "1", "subject": "s", "conversation_parts": [1]}),
+        ("intercom", {"conversation_id": "1", "subject": "s", "conversation_parts": {"conversation_parts": None}}),
+        ("intercom", {"topic": None}),
+        ("intercom", {"topic": "conversation.user.created", "data": {"item": {"id": "1"}}}),
+        ("intercom", {"topic": "conversation.user.replied", "data": {"item": {"id": "1", "title": "t"}}}),
+        ("intercom", {"topic": "conversation.admin.noted",
+                      "data": {"item": {"conversation_parts": {"conversation_parts": [{"body": "b"}]}}}}),
+        ("intercom", {"topic": "conversation.user.replied",
+                      "data": {"item": {"id": 1,
+                                        "conversation_parts": {"conversation_parts": [None, {"body": "b"}]}}}}),
+        ("zendesk", {"ticket": {"id": 1, "subject": "s"}, "type": "incident"}),
+        ("zendesk", {"ticket_id": 5, "description": "-----"}),
+        ("zendesk", {"type": "zen:event-type:ticket.comment_added", "subject": "zen:ticket:5158",
+                     "event": {"comment": {"html_body": "<p>hi</p>"}}}),
+        ("intercom", {"type": "notification_event", "topic": "contact.created", "data": 5}),
+        ("intercom", {"type": "notification_event"}),
+        ("intercom", {"id": 3, "subject": "<p>s</p>", "user": {"email": "not an address"}}),
+        ("intercom", {"topic": "ticket.created",
+                      "data": {"item": {"id": 2, "ticket_attributes": {"_default_title_": "t"}}}}),
+    ],
+)  # fmt: skip
+def test_documented_schema_and_parser_agree(vendor: str, body: object) -> None:
+    """Schema-valid bodies are accepted and schema-invalid ones refused (what schemathesis checks)."""
+    valid = jsonschema.Draft202012Validator(_documented(vendor)).is_valid(body)
+    assert _accepted(vendor, body) == valid
