@@ -192,6 +192,7 @@ def main() -> int:
     print(f"{'check':<38} {'operation':<48} {'status':>6}  count")
     for row in result["failures"]:
         print(f"{row['check']:<38} {row['operation']:<48} {row['status']!s:>6}  {row['count']}")
+        print(f"    e.g. {row['example']}")
     if not result["failures"]:
         print("no failures: no 5xx, no schema violation")
     for row in result["waived"]:
@@ -205,27 +206,34 @@ def parse_events(path: Path) -> dict[str, Any]:
     cases = 0
     operations: set[str] = set()
     failures: Counter[tuple[str, str, Any]] = Counter()
+    examples: dict[tuple[str, str, Any], Any] = {}
     if not path.exists():
         return {"cases": 0, "operations": [], "failures": [], "waived": []}
-    for line in path.read_text().splitlines():
-        event = json.loads(line)
-        for name, body in event.items():
-            if name == "ScenarioFinished" and isinstance(body, dict):
-                recorder = body.get("recorder") or {}
-                label = recorder.get("label") or ""
-                if label:
-                    operations.add(label)
-                cases_map = recorder.get("cases") or {}
-                cases += len(cases_map)
-                for check_list in (recorder.get("checks") or {}).values():
-                    for check in check_list:
-                        if check.get("status") in ("failure", "FAILURE"):
-                            status = None
-                            failure = check.get("failure_info") or {}
-                            response = failure.get("response") or {} if isinstance(failure, dict) else {}
-                            status = response.get("status_code") if isinstance(response, dict) else None
-                            failures[(check.get("name", "?"), label, status)] += 1
-    rows = [{"check": c, "operation": o, "status": s, "count": n} for (c, o, s), n in sorted(failures.items(), key=str)]
+    with path.open() as stream:  # the stream runs to tens of MB
+        for line in stream:
+            body = json.loads(line).get("ScenarioFinished")
+            if not isinstance(body, dict):
+                continue
+            recorder = body.get("recorder") or {}
+            label = recorder.get("label") or ""
+            if label:
+                operations.add(label)
+            cases_map = recorder.get("cases") or {}
+            cases += len(cases_map)
+            for case_id, check_list in (recorder.get("checks") or {}).items():
+                for check in check_list:
+                    if check.get("status") not in ("failure", "FAILURE"):
+                        continue
+                    # the response is recorded with the case's interaction, not with the check
+                    response = ((recorder.get("interactions") or {}).get(case_id) or {}).get("response") or {}
+                    key = (check.get("name", "?"), label, response.get("status_code"))
+                    failures[key] += 1
+                    case = (cases_map.get(case_id) or {}).get("value") or {}
+                    examples.setdefault(key, {"query": case.get("query"), "body": case.get("body")})
+    rows = [
+        {"check": c, "operation": o, "status": s, "count": n, "example": json.dumps(examples.get((c, o, s)))[:500]}
+        for (c, o, s), n in sorted(failures.items(), key=str)
+    ]
     waived = [r for r in rows if (r["check"], r["operation"]) in WAIVED]
     return {
         "cases": cases,

@@ -1,7 +1,9 @@
 """Zendesk and Intercom webhooks: signature checks and parsing into one normalised event.
 
-Pure functions (no database, no HTTP framework) so every vendor shape is unit-tested directly.
-Shapes accepted, all seen in the vendors' documentation or real deliveries:
+Pure functions (no database, no HTTP framework) so every vendor shape is unit-tested directly. A body is
+first validated against its documented shape (gateway.webhook_bodies, also the OpenAPI request schema),
+so a key field of the wrong type is a 422 naming it, never a silent skip. Shapes accepted, all seen in
+the vendors' documentation or real deliveries:
 
 Zendesk
   * the seed's / Tickets API body `{"ticket": {"id", "subject", "description", "requester"|"requester_id"}}`
