@@ -12,7 +12,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 from kombu.transport import redis as redis_transport
 
 from shared.config import Settings, get_settings
@@ -45,7 +45,11 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_queues=[Queue(CLASSIFY_QUEUE), Queue(DRAFT_QUEUE), Queue(KB_QUEUE)],
+        # Each queue on its own exchange and key: a bare Queue(name) is bound to the default queue's
+        # exchange and key, so anything published there would reach all three queues.
+        task_queues=[
+            Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (CLASSIFY_QUEUE, DRAFT_QUEUE, KB_QUEUE)
+        ],
         task_default_queue=CLASSIFY_QUEUE,
         task_routes=TASK_ROUTES,
         task_ignore_result=True,
