@@ -261,3 +261,21 @@ def test_documented_request_bodies_are_the_validating_models(api) -> None:
         schema = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert titles <= {branch["title"] for branch in schema["anyOf"]}
         assert all(branch.get("additionalProperties") is True for branch in schema["anyOf"])  # extra fields allowed
+
+
+def test_nul_characters_and_long_names_are_stored_on_both_databases(api, session_factory) -> None:
+    """PostgreSQL refuses NUL in text and names longer than their column: the parser cleans both, no 5xx."""
+    body = {
+        "ticket_id": "nul-1",
+        "subject": "Refund\u0000 please",
+        "priority": "\u0000high",
+        "requester_name": "N" * 300,
+        "requester_id": "r\u00001",
+    }
+    resp = api.post(ZD, json=body)  # an id with NUL is refused by the documented id rule
+    assert resp.status_code == 422 and "requester_id: must contain a visible character" in resp.json()["detail"]
+    resp = api.post(ZD, json=body | {"requester_id": "r-1"})
+    assert resp.status_code == 201, resp.text
+    ticket = resp.json()["ticket"]
+    assert ticket["subject"] == "Refund please" and ticket["metadata"]["zendesk_priority"] == "high"
+    assert len(ticket["customer_name"]) == 255
