@@ -1,12 +1,14 @@
 """Fuzz the gateway's OpenAPI with schemathesis: no 5xx, no schema violation (`make fuzz`).
 
-Starts the real gateway (uvicorn, auth ON, an admin key) on a free port over a fresh SQLite file
-and a private Redis database, runs `schemathesis run` with every check, then prints a table and
-writes benchmarks/results/fuzz.json (generated cases, failures by check and operation).
+Starts the real gateway (uvicorn, auth ON, an admin key) on a free port over a fresh PostgreSQL
+database (`copilot_fuzz`; `--database sqlite` for a SQLite file) and a private Redis database,
+runs `schemathesis run` with every check, then prints a table and writes
+benchmarks/results/fuzz.json (generated cases, failures by check and operation).
 A real rag_worker (queues `draft`, `kb`) runs beside it, so KB search and indexing answer as in
-production; no classifier runs, so tickets stay queued (the API is what is fuzzed).
+production; no classifier runs, so tickets stay queued (the API is what is fuzzed) and `?wait=` is
+capped at 1 s (MAX_WAIT_S) so long-polls do not eat the time budget.
 
-    python benchmarks/fuzz.py [--max-examples 25] [--seed 1] [--workers 1] [--include-path-regex webhook]
+    python benchmarks/fuzz.py [--max-examples 25] [--seed 1] [--database postgresql] [--include-path-regex webhook]
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ import httpx
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 REDIS_BASE = os.environ.get("FUZZ_REDIS_BASE", "redis://127.0.0.1:6379")
+PG_ADMIN = os.environ.get("FUZZ_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
 
@@ -56,9 +60,22 @@ def release_redis_db(number: int, tag: str) -> None:
         client.delete(f"copilot-test-lock:{number}")
 
 
+def fresh_database(backend: str, tmp: Path) -> str:
+    """A new SQLite file, or PostgreSQL's `copilot_fuzz` dropped and created again."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp / 'fuzz.db'}"
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text('DROP DATABASE IF EXISTS "copilot_fuzz" WITH (FORCE)'))
+        conn.execute(sa.text('CREATE DATABASE "copilot_fuzz"'))
+    admin.dispose()
+    return PG_ADMIN.rsplit("/", 1)[0] + "/copilot_fuzz"
+
+
 def prepare_database(url: str) -> str:
     """Migrate a fresh database and return an admin key for it."""
-    sys.path.insert(0, str(ROOT))
     from sqlalchemy.orm import Session
 
     from shared.auth import Role, create_key
@@ -103,13 +120,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", default="1")
     parser.add_argument("--max-time", type=int, default=1800, help="seconds for the whole schemathesis run")
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--include-path-regex", help="fuzz only the paths matching this (a targeted re-run)")
     args = parser.parse_args()
 
     tag = f"fuzz-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     redis_db = claim_redis_db(tag)
     tmp = Path(tempfile.mkdtemp(prefix="copilot-fuzz-"))
-    db_url = f"sqlite:///{tmp / 'fuzz.db'}"
+    db_url = fresh_database(args.database, tmp)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -121,6 +139,7 @@ def main() -> int:
         "RATE_LIMIT_PER_KEY": "1000000",
         "RATE_LIMIT_PER_WEBHOOK_SOURCE": "1000000",
         "KB_TASK_TIMEOUT_S": "10",
+        "MAX_WAIT_S": "1",
         "LOG_LEVEL": "WARNING",
     }
     env.pop("ZENDESK_WEBHOOK_SECRET", None)

@@ -9,9 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.errors import CopilotError
 
@@ -70,10 +71,32 @@ def install_error_handlers(app: FastAPI) -> None:
         log.info("integrity error: %s", exc.orig)
         return JSONResponse(status_code=409, content={"detail": "conflicts with an existing record"})
 
+    @app.exception_handler(DataError)
+    async def _unstorable(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database refuses (e.g. NUL in text on PostgreSQL) is the client's input, not a 500.
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "value out of range"
+        detail = f"a value in the request cannot be stored: {reason}"
+        return JSONResponse(status_code=422, content={"detail": detail, "errors": [{"loc": [], "msg": detail}]})
+
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", exc.orig)
         return JSONResponse(status_code=503, content={"detail": "database unavailable, retry shortly"})
+
+
+class NulPathGuard:
+    """Answers 404 for a path containing NUL (%00): no id holds one, and PostgreSQL cannot even compare
+    such a value, so the lookup would fail instead of finding nothing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "\x00" in scope["path"]:
+            detail = "not found: the path contains a NUL character"
+            await JSONResponse(status_code=404, content={"detail": detail})(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 ERROR_SCHEMA: dict[str, Any] = {

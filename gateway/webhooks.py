@@ -28,7 +28,7 @@ from enum import StrEnum
 from html.parser import HTMLParser
 from typing import Any, Literal
 
-from pydantic import BaseModel, EmailStr, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from gateway.webhook_bodies import (
     WS,
@@ -49,7 +49,7 @@ from gateway.webhook_bodies import (
     validate,
 )
 from shared.errors import CopilotError, InvalidInput
-from shared.schemas import MAX_DESCRIPTION, MAX_SUBJECT
+from shared.schemas import MAX_DESCRIPTION, MAX_SUBJECT, Email
 
 Vendor = Literal["zendesk", "intercom"]
 
@@ -57,7 +57,7 @@ Vendor = Literal["zendesk", "intercom"]
 # published in Zendesk's docs, so a body signed with it proves nothing and is never accepted.
 ZENDESK_TEST_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
 
-_EMAIL = TypeAdapter(EmailStr)
+_EMAIL = TypeAdapter(Email)
 _PLACEHOLDER = re.compile(r"^\s*\{\{.*\}\}\s*$")
 MAX_NAME = 255  # the database's name/email columns
 

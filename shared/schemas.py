@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+import email_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic_core import PydanticCustomError
 
 MAX_DESCRIPTION = 20_000
 MAX_SUBJECT = 500
+AGENT_ID_PATTERN = r"^[A-Za-z0-9_\-]+$"
 
 
 class Category(StrEnum):
@@ -64,15 +67,50 @@ STATUS_TRANSITIONS: dict[Status, frozenset[Status]] = {
 }
 
 
-# Documents what `_strip_nonempty` enforces (JSON Schema patterns search: "has a non-space character").
-NON_BLANK = {"pattern": r"\S"}
+# What JSON Schema's (ECMAScript's) `\s` matches. Python's str.strip() also strips \x1c-\x1f and \x85,
+# so a value the documented pattern accepts would be refused; stripping exactly this set keeps the two equal.
+_SPACE = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(map(chr, range(0x2000, 0x200B)))
+
+# Documents what `_strip_nonempty` enforces (JSON Schema patterns search: "has a character other than
+# whitespace and NUL"; NUL is dropped from free text, see FreeText).
+NON_BLANK = {"pattern": r"[^\s\x00]"}
+
+
+def clean_text(value: str) -> str:
+    """Without NUL characters and surrounding whitespace (as the documented patterns define it)."""
+    return value.replace("\x00", "").strip(_SPACE)
 
 
 def _strip_nonempty(value: str) -> str:
-    value = value.strip()
+    value = clean_text(value)
     if not value:
         raise ValueError("must not be empty or whitespace")
     return value
+
+
+def _without_nul(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+# Free text (subjects, bodies, names, tags): NUL characters are dropped on the way in. PostgreSQL text
+# cannot store them and they carry nothing in a ticket. Fields with a pattern or an enum refuse NUL instead.
+FreeText = Annotated[str, BeforeValidator(_without_nul)]
+
+
+def _email(value: str) -> str:
+    """RFC 5321 syntax via email-validator, without a deliverability (DNS) check.
+
+    `test_environment` lets `.test` domains through: they are well-formed addresses (the documented
+    `format: email`), and refusing them is a deliverability judgement this API does not make.
+    """
+    try:
+        return email_validator.validate_email(value, check_deliverability=False, test_environment=True).normalized
+    except email_validator.EmailNotValidError as exc:
+        reason = {"reason": str(exc)}
+        raise PydanticCustomError("value_error", "value is not a valid email address: {reason}", reason) from exc
+
+
+Email = Annotated[str, AfterValidator(_email), WithJsonSchema({"type": "string", "format": "email"})]
 
 
 class StrictModel(BaseModel):
@@ -83,11 +121,11 @@ class StrictModel(BaseModel):
 
 
 class TicketCreate(StrictModel):
-    customer_email: EmailStr
-    customer_name: str | None = Field(None, max_length=255)
-    subject: str = Field(..., min_length=1, max_length=MAX_SUBJECT, json_schema_extra=NON_BLANK)
-    description: str = Field(..., min_length=1, max_length=MAX_DESCRIPTION, json_schema_extra=NON_BLANK)
-    order_id: str | None = Field(None, max_length=100)
+    customer_email: Email
+    customer_name: FreeText | None = Field(None, max_length=255)
+    subject: FreeText = Field(..., min_length=1, max_length=MAX_SUBJECT, json_schema_extra=NON_BLANK)
+    description: FreeText = Field(..., min_length=1, max_length=MAX_DESCRIPTION, json_schema_extra=NON_BLANK)
+    order_id: FreeText | None = Field(None, max_length=100)
     source: str = Field("api", min_length=1, max_length=20, pattern=r"^[a-z0-9_\-]+$")
 
     _strip = field_validator("subject", "description")(_strip_nonempty)
@@ -169,16 +207,16 @@ class StatusChanged(BaseModel):
 
 
 class AssignUpdate(StrictModel):
-    agent_id: str = Field(..., min_length=1, max_length=20)
+    agent_id: str = Field(..., min_length=1, max_length=20, pattern=AGENT_ID_PATTERN)
 
 
 # --------------------------------------------------------------------------- agents
 
 
 class AgentCreate(StrictModel):
-    agent_id: str | None = Field(None, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_\-]+$")
-    name: str = Field(..., min_length=1, max_length=255, json_schema_extra=NON_BLANK)
-    email: EmailStr | None = None
+    agent_id: str | None = Field(None, min_length=1, max_length=20, pattern=AGENT_ID_PATTERN)
+    name: FreeText = Field(..., min_length=1, max_length=255, json_schema_extra=NON_BLANK)
+    email: Email | None = None
     active: bool = True
 
     _strip = field_validator("name")(_strip_nonempty)
@@ -255,10 +293,10 @@ class KBArticleCreate(StrictModel):
     """Create or replace an article; without `article_id` a new `kb_<hex>` id is given."""
 
     article_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
-    title: str = Field(..., min_length=1, max_length=255, json_schema_extra=NON_BLANK)
-    content: str = Field(..., min_length=1, max_length=MAX_DESCRIPTION, json_schema_extra=NON_BLANK)
+    title: FreeText = Field(..., min_length=1, max_length=255, json_schema_extra=NON_BLANK)
+    content: FreeText = Field(..., min_length=1, max_length=MAX_DESCRIPTION, json_schema_extra=NON_BLANK)
     category: Category | None = None
-    tags: list[str] = Field(default_factory=list, max_length=30)
+    tags: list[FreeText] = Field(default_factory=list, max_length=30)
 
     _strip = field_validator("title", "content")(_strip_nonempty)
 
@@ -326,7 +364,7 @@ class AuditEntryRead(BaseModel):
 
 
 class ApiKeyCreate(StrictModel):
-    name: str = Field(..., min_length=1, max_length=100, json_schema_extra=NON_BLANK)
+    name: FreeText = Field(..., min_length=1, max_length=100, json_schema_extra=NON_BLANK)
     role: str = Field(..., pattern=r"^(integration|agent|manager|admin)$")
 
     _strip = field_validator("name")(_strip_nonempty)

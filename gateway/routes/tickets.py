@@ -14,6 +14,7 @@ from shared.auth import Role
 from shared.fastapi_auth import require
 from shared.models import Ticket
 from shared.schemas import (
+    AGENT_ID_PATTERN,
     AssignUpdate,
     Category,
     Priority,
@@ -40,6 +41,7 @@ async def _waited(request: Request, factory: SessionFactoryDep, ticket_id: str, 
     async def aload() -> Ticket:
         return await run_in_threadpool(load)
 
+    wait = min(wait, request.app.state.settings.max_wait_s)  # an operator's cap below the documented 30 s
     ticket = await wait_for_ticket(request.app.state.redis, ticket_id, wait, aload)
     return service.to_read(ticket)
 
@@ -71,7 +73,7 @@ def list_tickets(
     status: Status | None = None,
     priority: Priority | None = None,
     category: Category | None = None,
-    assigned_to: Annotated[str | None, Query(max_length=20)] = None,
+    assigned_to: Annotated[str | None, Query(max_length=20, pattern=AGENT_ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[TicketRead]:

@@ -20,7 +20,7 @@ from shared.config import Settings
 from shared.errors import Conflict, InvalidInput, NotFound, Unavailable
 from shared.models import KBArticle, Ticket
 from shared.pipeline import announce, enqueue, set_state
-from shared.schemas import KBArticleCreate, KBHit, KBSearchResult, ProcessingState
+from shared.schemas import KBArticleCreate, KBHit, KBSearchResult, ProcessingState, clean_text
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def delete_article(session: Session, article_id: str, *, settings: Settings) -> 
 
 def search(session: Session, query: str, *, category: str | None, n: int, settings: Settings) -> KBSearchResult:
     """The rag_worker's hits for `query`, minus articles deleted but not yet dropped from the index."""
-    query = query.strip()
+    query = clean_text(query)
     if not query:
         raise InvalidInput("q must not be empty")
     if not 1 <= n <= MAX_N:
