@@ -76,7 +76,8 @@ def install_error_handlers(app: FastAPI) -> None:
         # A value the database refuses (e.g. NUL in text on PostgreSQL) is the client's input, not a 500.
         reason = str(exc.orig).splitlines()[0] if exc.orig else "value out of range"
         detail = f"a value in the request cannot be stored: {reason}"
-        return JSONResponse(status_code=422, content={"detail": detail, "errors": [{"loc": [], "msg": detail}]})
+        errors = [{"loc": [], "msg": detail, "type": "value_error"}]
+        return JSONResponse(status_code=422, content={"detail": detail, "errors": errors})
 
     @app.exception_handler(OperationalError)
     async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:

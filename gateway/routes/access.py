@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from gateway.deps import SessionDep
 from gateway.services.history import ticket_history, ticket_messages
@@ -55,6 +57,10 @@ def create_key(data: ApiKeyCreate, session: SessionDep) -> ApiKeyCreated:
     response_model=ApiKeyRead,
     responses={404: {"description": "Unknown key"}, 409: {"description": "A key cannot revoke itself"}},
 )
-def revoke_key(key_id: int, session: SessionDep, principal: AdminDep) -> ApiKeyRead:
+def revoke_key(
+    key_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The key's id (a 32-bit column)")],
+    session: SessionDep,
+    principal: AdminDep,
+) -> ApiKeyRead:
     """Revoke a key at once (it stays listed with `include_revoked=true`); not the caller's own key."""
     return ApiKeyRead.model_validate(auth.revoke_key(session, key_id=key_id, caller_key_id=principal.key_id))

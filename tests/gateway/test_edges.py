@@ -57,3 +57,25 @@ def test_email_is_checked_for_syntax_not_deliverability(api):
         response = _post(api, customer_email=bad)
         assert response.status_code == 422, (bad, response.text)
         assert "customer_email" in response.json()["detail"] and "not a valid email" in response.json()["detail"]
+
+
+def test_a_key_id_beyond_the_column_is_422_not_a_database_error(api):
+    response = api.delete("/api/keys/8589934591")
+    assert response.status_code == 422
+    assert "key_id" in response.json()["detail"]
+    assert api.delete("/api/keys/2147483647").status_code == 404
+
+
+def test_a_value_the_database_refuses_is_a_422_naming_the_reason(client_for, sqlite_url):
+    from sqlalchemy.exc import DataError
+
+    client = client_for(sqlite_url)
+
+    @client.app.get("/refused")
+    def refused() -> None:
+        raise DataError("INSERT ...", {}, ValueError("value too long for type character varying(20)"))
+
+    response = client.get("/refused")
+    assert response.status_code == 422
+    assert response.json()["detail"].endswith("value too long for type character varying(20)")
+    assert response.json()["errors"][0]["type"] == "value_error"
