@@ -123,6 +123,8 @@ def main() -> int:
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--include-path-regex", help="fuzz only the paths matching this (a targeted re-run)")
     args = parser.parse_args()
+    # A plain `kill` must still stop the gateway and worker it started (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     tag = f"fuzz-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     redis_db = claim_redis_db(tag)
@@ -192,6 +194,7 @@ def main() -> int:
                 "seconds": round(elapsed, 1),
                 "max_examples": args.max_examples,
                 "seed": args.seed,
+                "database": args.database,
                 "include_path_regex": args.include_path_regex,
                 "output_tail": run.stdout[-6000:],
                 "server_errors_logged": (tmp / "gateway.log").read_text(errors="replace").count("Traceback"),
