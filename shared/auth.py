@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.models import ApiKey, utcnow
+from shared.schemas import clean_text
 
 KEY_PREFIX = "sc_"
 PREFIX_SHOWN = 10  # characters of the key kept in clear to tell keys apart in `list`
@@ -79,7 +80,7 @@ def parse_role(value: str) -> Role:
 
 def create_key(session: Session, *, name: str, role: Role | str) -> tuple[ApiKey, str]:
     """Store a new key (hashed) and return the row and the key in clear, which is never stored."""
-    name = name.strip()
+    name = clean_text(name)  # the API's notion of blank, so the CLI and HTTP agree
     if not name or len(name) > 100:
         raise InvalidInput("key name must be 1-100 characters")
     key = generate_key()

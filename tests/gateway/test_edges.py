@@ -79,3 +79,10 @@ def test_a_value_the_database_refuses_is_a_422_naming_the_reason(client_for, sql
     assert response.status_code == 422
     assert response.json()["detail"].endswith("value too long for type character varying(20)")
     assert response.json()["errors"][0]["type"] == "value_error"
+
+
+def test_a_key_name_of_a_control_character_is_text_as_documented(api):
+    # NEL (U+0085) is not whitespace to JSON Schema's \s, though Python's str.strip() removes it.
+    response = api.post("/api/keys", json={"name": "\u0085", "role": "agent"})
+    assert response.status_code == 201, response.text
+    assert api.post("/api/keys", json={"name": "\u3000", "role": "agent"}).status_code == 422
