@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import email_validator
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
 MAX_DESCRIPTION = 20_000
@@ -94,7 +94,7 @@ def _without_nul(value: Any) -> Any:
 
 # Free text (subjects, bodies, names, tags): NUL characters are dropped on the way in. PostgreSQL text
 # cannot store them and they carry nothing in a ticket. Fields with a pattern or an enum refuse NUL instead.
-FreeText = Annotated[str, BeforeValidator(_without_nul)]
+FreeText = Annotated[str, AfterValidator(_without_nul)]  # after the length checks, as documented
 
 
 def _email(value: str) -> str:
