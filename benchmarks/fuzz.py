@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,11 +36,7 @@ REDIS_BASE = os.environ.get("FUZZ_REDIS_BASE", "redis://127.0.0.1:6379")
 PG_ADMIN = os.environ.get("FUZZ_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from benchmarks.support import free_port, fresh_database  # noqa: E402
 
 
 def claim_redis_db(tag: str) -> int:
@@ -58,20 +53,6 @@ def release_redis_db(number: int, tag: str) -> None:
     client = redis.Redis.from_url(f"{REDIS_BASE}/0")
     if client.get(f"copilot-test-lock:{number}") == tag.encode():
         client.delete(f"copilot-test-lock:{number}")
-
-
-def fresh_database(backend: str, tmp: Path) -> str:
-    """A new SQLite file, or PostgreSQL's `copilot_fuzz` dropped and created again."""
-    if backend == "sqlite":
-        return f"sqlite:///{tmp / 'fuzz.db'}"
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text('DROP DATABASE IF EXISTS "copilot_fuzz" WITH (FORCE)'))
-        conn.execute(sa.text('CREATE DATABASE "copilot_fuzz"'))
-    admin.dispose()
-    return PG_ADMIN.rsplit("/", 1)[0] + "/copilot_fuzz"
 
 
 def prepare_database(url: str) -> str:
@@ -129,7 +110,7 @@ def main() -> int:
     tag = f"fuzz-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     redis_db = claim_redis_db(tag)
     tmp = Path(tempfile.mkdtemp(prefix="copilot-fuzz-"))
-    db_url = fresh_database(args.database, tmp)
+    db_url = fresh_database(args.database, tmp, "copilot_fuzz", PG_ADMIN)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {

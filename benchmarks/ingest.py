@@ -31,28 +31,15 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.support import free_port, fresh_database  # noqa: E402
 from shared.db import run_migrations  # noqa: E402
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def prepare_db(backend: str, tmp: Path) -> str:
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp / 'bench.db'}"
-    else:
-        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text('DROP DATABASE IF EXISTS "copilot_bench" WITH (FORCE)'))
-            conn.execute(sa.text('CREATE DATABASE "copilot_bench"'))
-        admin.dispose()
-        url = PG_ADMIN.rsplit("/", 1)[0] + "/copilot_bench"
+    url = fresh_database(backend, tmp, "copilot_bench", PG_ADMIN)
     run_migrations(url)
     return url
 
@@ -139,7 +126,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def count_stored(url: str, ids: list[str]) -> int:
-    engine = sa.create_engine(url.replace("postgresql+psycopg", "postgresql+psycopg"))
+    engine = sa.create_engine(url)
     found = 0
     with engine.connect() as conn:
         for i in range(0, len(ids), 1000):
