@@ -76,9 +76,13 @@ _SPACE = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join
 NON_BLANK = {"pattern": r"[^\s\x00]"}
 
 
+def _without_nul(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 def clean_text(value: str) -> str:
     """Without NUL characters and surrounding whitespace (as the documented patterns define it)."""
-    return value.replace("\x00", "").strip(_SPACE)
+    return _without_nul(value).strip(_SPACE)
 
 
 def _strip_nonempty(value: str) -> str:
@@ -86,10 +90,6 @@ def _strip_nonempty(value: str) -> str:
     if not value:
         raise ValueError("must not be empty or whitespace")
     return value
-
-
-def _without_nul(value: Any) -> Any:
-    return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 # Free text (subjects, bodies, names, tags): NUL characters are dropped on the way in. PostgreSQL text
