@@ -7,8 +7,8 @@ centre series in ../shared/data (GPL-3: read in place, never copied into the rep
 the same weekday-hour over the last k weeks (k = 2..8) and statsforecast's SeasonalNaive,
 MSTL, AutoETS and AutoARIMA (positional index over the observed hours; seasons 24/168 on the
 round-the-clock synthetic series, 14/70 on the 14-hour weekday bank series). The served model's
-rows come first, then its two blend parts (the LSTM alone, the calendar-adjusted profile with the
-chosen half-life). Then it measures
+rows come first, then its two blend parts (the LSTM alone, the calendar-adjusted level x weekday x
+intraday-share profile with the chosen level half-life and pooling). Then it measures
 GET /api/forecast/hourly/168 warm latency on a running app. Prints a table and writes
 benchmarks/results/forecast.json.
 
@@ -99,15 +99,16 @@ def evaluate_series(
     scale = baseline.naive_scale(train.series)
 
     blend = forecaster.meta["blend"]
+    profile = f"level hl={blend['level_halflife_weeks']:g}, pool={blend['pool']:g}"
     rows: list[dict[str, Any]] = [
         {
             "series": name,
-            "model": f"service model (blend w={blend['weight']}, hl={blend['halflife_weeks']})",
+            "model": f"service model (blend w={blend['weight']}, {profile})",
             **{k: result[k] for k in ("mae", "rmse", "smape", "mase", "rel_mae", "coverage_80")},
             "train_seconds": result["train_seconds"],
         }
     ]
-    parts = (("lstm", "blend part: LSTM alone"), ("baseline", f"blend part: profile hl={blend['halflife_weeks']}"))
+    parts = (("lstm", "blend part: LSTM alone"), ("baseline", f"blend part: profile {profile}"))
     for part, label in parts:
         if part in result["parts"]:
             rows.append({"series": name, "model": label, **result["parts"][part]})

@@ -84,10 +84,10 @@ def metrics(
     return out
 
 
-# --- calendar-adjusted profile --------------------------------------------------------------------
+# --- calendar effects --------------------------------------------------------------------
 
-PROFILE_HALFLIVES = (2, 3, 4, 6)  # weeks; the served one is chosen on the validation stretch
 DAY_FLAGS = ("month_start", "holiday", "black_friday", "post_closure")
+EFFECTS_HALFLIFE = 4.0  # weeks; the weekday-hour profile calendar effects are measured against
 EFFECT_SHRINK = 2.0  # pseudo-days at "no effect": a flag seen on few days moves the forecast less
 
 
@@ -134,15 +134,15 @@ def _slot_ewm(values: np.ndarray, slot: np.ndarray, halflife: float) -> np.ndarr
     return np.divide(total, mass, out=np.full(SLOTS, np.nan), where=mass > 0)
 
 
-def calendar_effects(series: pd.Series, halflife: float, country: str) -> tuple[dict[str, float], np.ndarray]:
-    """Log-multipliers of each day flag, and the weekday-hour profile of the history with them taken out.
+def calendar_effects(series: pd.Series, country: str, halflife: float = EFFECTS_HALFLIFE) -> dict[str, float]:
+    """Log-multipliers of each day flag in the history.
 
     A plain weekly mean is pulled up for k weeks by a month-start or post-holiday week and
     forecasts the next month start as an ordinary day. Here each observed day's total is
     compared with an exponentially weighted profile built from unflagged days; a flag's effect
     is the mean log ratio of its days over that of unflagged days, shrunk toward zero by
-    EFFECT_SHRINK pseudo-days. Values are divided by their day's multiplier before the final
-    profile is averaged, so every week counts at its ordinary level.
+    EFFECT_SHRINK pseudo-days. The profile then divides them out, so every week counts at its
+    ordinary level, and multiplies them back onto the future days they fall on.
     """
     observed = series.dropna()
     index = pd.DatetimeIndex(observed.index)
@@ -165,15 +165,98 @@ def calendar_effects(series: pd.Series, halflife: float, country: str) -> tuple[
         on = flags[name] & seen
         n = int(on.sum())
         effects[name] = float((ratio[on].mean() - reference) * n / (n + EFFECT_SHRINK)) if n else 0.0
+    return effects
+
+
+# --- level x weekday x intraday-share profile -----------------------------------------------------
+
+# (level half-life in weeks, pooling of the intraday shape across weekdays): the served one is chosen
+# on the validation stretch. Short half-lives follow a level that drifts; pooling trades each
+# weekday's own shape for five to seven times the data behind it.
+DECOMPOSED_CANDIDATES = tuple((level, pool) for level in (0.5, 1, 2, 4) for pool in (0.0, 0.5, 1.0))
+WEEKDAY_HALFLIFE = 6.0  # weeks; weekday factors move slowly
+MIN_DAY_SHARE = 0.5  # a day whose observed hours hold less of its usual volume says little of its total
+
+
+def decomposed_profile(
+    series: pd.Series,
+    future: pd.DatetimeIndex,
+    level_halflife: float,
+    pool: float,
+    country: str = "US",
+    effects: dict[str, float] | None = None,
+) -> np.ndarray:
+    """Daily level x weekday factor x intraday share, times each future day's calendar multiplier.
+
+    The structure call-centre forecasting uses for arrivals (Weinberg, Brown & Stroud 2007, the
+    source of the bank series): a day's volume is noisy but its split across hours is stable, so
+    the shares are estimated from all complete days (each weekday's own shape, pulled toward the
+    shape pooled over weekdays by `pool`), the weekday factors from a slow exponential average,
+    and only the level from the last weeks (half-life `level_halflife`). A weekday-hour mean
+    estimates all of these from the same few values per slot. A partial or gappy day counts by
+    the share of its usual volume its observed hours carry, so a forecast made mid-day is not
+    pulled down by today's unfinished total. Unseen slots forecast 0.
+    """
+    if effects is None:
+        effects = calendar_effects(series, country)
+    observed = series.dropna()
+    out = np.zeros(len(future))
+    if observed.empty:
+        return out
+    index = pd.DatetimeIndex(observed.index)
+    all_days = pd.date_range(series.index[0].normalize(), series.index[-1].normalize(), freq="D")
+    day_of = ((index.normalize() - all_days[0]) // pd.Timedelta(days=1)).to_numpy()
+    seen = np.bincount(day_of, minlength=len(all_days)) > 0
+    flags = day_flags(all_days, country, seen)
     log_mult = sum(effects[name] * flags[name] for name in DAY_FLAGS)
-    profile = _slot_ewm(values / np.exp(log_mult[day_of]), slot, halflife)
-    return effects, profile
+    values = observed.to_numpy(dtype=float) / np.exp(log_mult[day_of])
+    dow, hour = index.dayofweek.to_numpy(), index.hour.to_numpy()
+
+    # Intraday shares from complete days: those with as many observed hours as their weekday's most.
+    n_hours = np.bincount(day_of, minlength=len(all_days))
+    full_hours = np.zeros(7, dtype=int)
+    np.maximum.at(full_hours, all_days.dayofweek.to_numpy(), n_hours)
+    complete = n_hours[day_of] == full_hours[dow]
+    by_dow = np.zeros((7, 24))
+    np.add.at(by_dow, (dow[complete], hour[complete]), values[complete])
+    open_hours = np.zeros((7, 24), dtype=bool)
+    open_hours[dow, hour] = True
+    own = _normalise_rows(by_dow, open_hours)
+    pooled = _normalise_rows(np.where(open_hours, by_dow.sum(axis=0, keepdims=True), 0.0), open_hours)
+    has_own = by_dow.sum(axis=1) > 0
+    share = np.where(has_own[:, None], (1 - pool) * own + pool * pooled, pooled)
+
+    # Each observed day's total, scaled up by the share of the day its observed hours carry.
+    covered = np.bincount(day_of, weights=share[dow, hour], minlength=len(all_days))
+    volume = np.bincount(day_of, weights=values, minlength=len(all_days))
+    usable = covered >= MIN_DAY_SHARE
+    if not usable.any():
+        return out
+    totals = volume[usable] / covered[usable]
+    days = all_days[usable]
+    day_dow = days.dayofweek.to_numpy()
+    weeks_back = ((days[-1] - days) / pd.Timedelta(days=7)).to_numpy()
+
+    same_dow_back = pd.Series(day_dow).groupby(day_dow).cumcount(ascending=False).to_numpy()
+    weight = 0.5 ** (same_dow_back / WEEKDAY_HALFLIFE)
+    mass = np.bincount(day_dow, weights=weight, minlength=7)
+    dow_mean = np.divide(
+        np.bincount(day_dow, weights=weight * totals, minlength=7), mass, where=mass > 0, out=np.full(7, np.nan)
+    )
+    factor = dow_mean / np.nanmean(dow_mean)
+    weight = 0.5 ** (weeks_back / level_halflife)
+    level = float(np.sum(weight * totals / factor[day_dow]) / np.sum(weight))
+
+    fdow, fhour = future.dayofweek.to_numpy(), future.hour.to_numpy()
+    predicted = np.nan_to_num(level * factor[fdow] * share[fdow, fhour])
+    future_days = pd.DatetimeIndex(future.normalize().unique())
+    future_flags = day_flags(future_days, country)
+    future_mult = pd.Series(sum(effects[name] * future_flags[name] for name in DAY_FLAGS), index=future_days)
+    return predicted * np.exp(future_mult.reindex(future.normalize()).to_numpy())
 
 
-def calendar_profile(series: pd.Series, future: pd.DatetimeIndex, halflife: float, country: str = "US") -> np.ndarray:
-    """Exponentially weighted weekday-hour profile times each future day's calendar multiplier (0 if unseen)."""
-    effects, profile = calendar_effects(series, halflife, country)
-    days = pd.DatetimeIndex(future.normalize().unique())
-    flags = day_flags(days, country)
-    log_mult = pd.Series(sum(effects[name] * flags[name] for name in DAY_FLAGS), index=days)
-    return np.nan_to_num(profile[slots(future)]) * np.exp(log_mult.reindex(future.normalize()).to_numpy())
+def _normalise_rows(table: np.ndarray, open_hours: np.ndarray) -> np.ndarray:
+    """Each weekday's row as shares of its day, over the hours that weekday is ever open."""
+    table = np.where(open_hours, table, 0.0)
+    total = table.sum(axis=1, keepdims=True)
+    return np.divide(table, total, out=np.zeros_like(table), where=total > 0)

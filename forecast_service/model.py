@@ -10,16 +10,16 @@ were not observed (closed, missing days) are masked out of the loss instead of b
 taught as zeros.
 
 On short business-hours series a weekly average is hard to beat, so the served forecast is
-`w * lstm + (1 - w) * profile`, the profile being an exponentially weighted weekday-hour mean
-(half-life h weeks) with month-start, holiday and post-closure days measured and taken out of
-it, then put back on the days they fall on (`baseline.calendar_profile`). On earlier cut points
-of the bank series and of the synthetic one it beat, on average, a k-week mean with k chosen on
-validation days (on the bank series it still lost to the best k in hindsight on most cuts). The
-validation days are split: the
-first third stops training, the rest choose h and w, forecast from a new origin every day (one
-week from one origin was too noisy: it picked the LSTM where it did not help), and near-ties
-go to the profile. 80% intervals come from the quantiles of those forecasts'
-residuals, scaled like Poisson noise (by sqrt of the level).
+`w * lstm + (1 - w) * profile`, the profile being a daily level (exponentially weighted,
+half-life h weeks) x weekday factor x intraday share, with month-start, holiday and post-closure
+days measured and taken out, then put back on the days they fall on
+(`baseline.decomposed_profile`). On earlier cut points of the bank series and of the synthetic
+one it beat, on average, both a k-week mean with k chosen on validation days and the previous
+weekday-hour profile. The validation days are split: the first third stops training, the rest
+choose h, the shape pooling and w, forecast from a new origin every day (one week from one
+origin was too noisy: it picked the LSTM where it did not help), and near-ties go to the profile.
+80% intervals come from the quantiles of those forecasts' residuals, scaled like Poisson noise
+(by sqrt of the level).
 """
 
 from __future__ import annotations
@@ -51,9 +51,10 @@ MAX_WINDOWS = 1200  # training windows per epoch (neighbours overlap almost enti
 BATCH = 128
 LEARNING_RATE = 2e-3
 PATIENCE = 8
-FORMAT = 3  # artifact layout (3: profile half-life in the blend); a saved model of another format is not loaded
+FORMAT = 4  # artifact layout (4: level x weekday x share profile); a model of another format is not loaded
 BLEND_WEIGHTS = tuple(np.round(np.linspace(0, 1, 11), 2))
 MODEL_FILE = "model.keras"
+Candidate = tuple[float, float]  # (level half-life in weeks, shape pooling): one profile the blend may use
 SCALER_FILE = "scaler.joblib"
 META_FILE = "metadata.json"
 
@@ -191,9 +192,15 @@ class Forecaster:
             lstm = np.full(hours, np.nan)
             predicted = base
         else:
-            halflife = float(self.meta["blend"]["halflife_weeks"])
-            weight = float(self.meta["blend"]["weight"])
-            base = baseline.calendar_profile(series, future, halflife, self.meta.get("country", "US"))
+            blend = self.meta["blend"]
+            weight = float(blend["weight"])
+            base = baseline.decomposed_profile(
+                series,
+                future,
+                float(blend["level_halflife_weeks"]),
+                float(blend["pool"]),
+                self.meta.get("country", "US"),
+            )
             lstm = self._lstm(series, hours, open_mask)
             predicted = weight * lstm + (1 - weight) * base
         predicted = np.where(open_now, np.maximum(predicted, 0.0), 0.0)
@@ -314,7 +321,7 @@ def fit(
 ) -> Forecaster:
     """Train on `history` minus its last `validation_days`: the first third of those days picks the
     epoch, the rest (forecast from a new origin every day, unseen by training and early stopping)
-    the profile's half-life, the blend weight and the intervals.
+    the profile's level half-life and shape pooling, the blend weight and the intervals.
 
     The returned forecaster conditions on whatever history it is given at forecast time, so
     the validation days are not lost: they are the window the first served forecast reads.
@@ -390,11 +397,11 @@ def fit(
     # in their first half (so each origin forecasts at least half of them).
     select_days = validation_days - stop_days
     origins = [select_start + pd.Timedelta(days=d) for d in range(max(1, (select_days + 1) // 2))]
-    selection = selection_forecasts(forecaster, series, origins, baseline.PROFILE_HALFLIVES)
+    selection = selection_forecasts(forecaster, series, origins, baseline.DECOMPOSED_CANDIDATES)
     weights = BLEND_WEIGHTS if blend_weight is None else (blend_weight,)
-    halflife, weight, scores = choose_blend(selection, weights)
-    predicted = selection.blend(halflife, weight)
-    effects, _ = baseline.calendar_effects(series[series.index < select_start], halflife, country)
+    (level_halflife, pool), weight, scores = choose_blend(selection, weights)
+    predicted = selection.blend((level_halflife, pool), weight)
+    effects = baseline.calendar_effects(series[series.index < select_start], country)
     residual = (selection.actual - predicted) / np.sqrt(np.maximum(predicted, 1.0))
     quantiles = [float(np.quantile(residual, 0.1)), float(np.quantile(residual, 0.9))]
     validation = baseline.metrics(
@@ -427,7 +434,7 @@ def fit(
             "seed": seed,
             "window_hours": WINDOW,
             "horizon_hours": HORIZON,
-            "blend": {"halflife_weeks": halflife, "weight": weight},
+            "blend": {"level_halflife_weeks": level_halflife, "pool": pool, "weight": weight},
             "calendar_effects": {name: round(float(np.exp(v)), 4) for name, v in effects.items()},
             "residual_quantiles": quantiles,
             "validation": validation,
@@ -452,24 +459,24 @@ class SelectionSet:
 
     actual: np.ndarray
     lstm: np.ndarray
-    bases: dict[int, np.ndarray]  # calendar profile by half-life (weeks): the blend's candidates
+    bases: dict[Candidate, np.ndarray]  # the profile by (level half-life, pooling): the blend's candidates
     naive: np.ndarray
     day: np.ndarray  # day number (since the first target day) of each pooled hour: the unit of noise
     n_origins: int
     references: dict[str, np.ndarray] = field(default_factory=dict)  # scored for comparison only
 
-    def blend(self, halflife: int, weight: float) -> np.ndarray:
-        return np.maximum(weight * self.lstm + (1 - weight) * self.bases[halflife], 0.0)
+    def blend(self, candidate: Candidate, weight: float) -> np.ndarray:
+        return np.maximum(weight * self.lstm + (1 - weight) * self.bases[candidate], 0.0)
 
 
 def selection_forecasts(
-    forecaster: Forecaster, series: pd.Series, origins: list[pd.Timestamp], halflives: tuple[int, ...]
+    forecaster: Forecaster, series: pd.Series, origins: list[pd.Timestamp], candidates: tuple[Candidate, ...]
 ) -> SelectionSet:
     """From each origin, forecast every observed hour from it to the end of `series`."""
     open_mask = np.asarray(forecaster.meta["open_slots"], dtype=bool)
     country = forecaster.meta.get("country", "US")
     parts: dict[str, list[np.ndarray]] = {"actual": [], "lstm": [], "naive": [], "day": []}
-    bases: dict[int, list[np.ndarray]] = {h: [] for h in halflives}
+    bases: dict[Candidate, list[np.ndarray]] = {c: [] for c in candidates}
     references: dict[str, list[np.ndarray]] = {f"weekly_mean_k{k}": [] for k in REFERENCE_KS}
     for origin in origins:
         before, after = series[series.index < origin], series[series.index >= origin]
@@ -481,8 +488,9 @@ def selection_forecasts(
         parts["lstm"].append(np.maximum(forecaster._lstm(before, len(after), open_mask)[seen], 0.0))
         parts["naive"].append(baseline.seasonal_naive(before, future))
         parts["day"].append(((future.normalize() - origins[0]) // pd.Timedelta(days=1)).to_numpy())
-        for h in halflives:
-            bases[h].append(baseline.calendar_profile(before, future, h, country))
+        effects = baseline.calendar_effects(before, country)  # shared by the candidates
+        for level, pool in candidates:
+            bases[(level, pool)].append(baseline.decomposed_profile(before, future, level, pool, country, effects))
         for k in REFERENCE_KS:
             references[f"weekly_mean_k{k}"].append(baseline.weekly_mean(before, future, k))
     joined = {name: np.concatenate(values) for name, values in parts.items()}
@@ -497,8 +505,8 @@ def selection_forecasts(
     )
 
 
-def choose_blend(selection: SelectionSet, weights: tuple[float, ...]) -> tuple[int, float, dict[str, float]]:
-    """The (half-life, weight) with the lowest pooled MAE, and every part's MAE (plus the references').
+def choose_blend(selection: SelectionSet, weights: tuple[float, ...]) -> tuple[Candidate, float, dict[str, float]]:
+    """The (profile, weight) with the lowest pooled MAE, and every part's MAE (plus the references').
 
     Near-ties go to the baseline: among blends within one standard error of the best (of the
     per-day MAE differences; days, not hours, are the independent-ish units), the one with the
@@ -506,14 +514,14 @@ def choose_blend(selection: SelectionSet, weights: tuple[float, ...]) -> tuple[i
     """
     actual = selection.actual
     scores = {"lstm": _mae(actual, selection.lstm)}
-    table: dict[tuple[int, float], np.ndarray] = {}
+    table: dict[tuple[Candidate, float], np.ndarray] = {}
     for name, values in selection.references.items():
         scores[name] = _mae(actual, values)
-    for h, base in selection.bases.items():
-        scores[f"profile_hl{h}"] = _mae(actual, base)
+    for candidate, base in selection.bases.items():
+        scores[profile_name(candidate)] = _mae(actual, base)
         for weight in weights:
-            table[(h, weight)] = np.abs(actual - selection.blend(h, weight))
-    best = min(table, key=lambda key: (float(table[key].mean()), key[1], -key[0]))
+            table[(candidate, weight)] = np.abs(actual - selection.blend(candidate, weight))
+    best = min(table, key=lambda key: (float(table[key].mean()), key[1]))
     days, day = np.unique(selection.day, return_inverse=True)
     per_day = np.bincount(day, minlength=len(days))
 
@@ -530,6 +538,12 @@ def choose_blend(selection: SelectionSet, weights: tuple[float, ...]) -> tuple[i
             break
     scores["blend"] = float(table[chosen].mean())
     return chosen[0], float(chosen[1]), scores
+
+
+def profile_name(candidate: Candidate) -> str:
+    """How a profile candidate is named in the validation scores."""
+    level, pool = candidate
+    return f"profile_l{level:g}_p{pool:g}"
 
 
 def _mae(actual: np.ndarray, predicted: np.ndarray) -> float:

@@ -136,7 +136,7 @@ class ForecastService:
         common = {
             "model_path": str(self.directory / "model.keras"),
             "model_type": "LSTM (168 h window, direct 168 h output, a correction over the 4-week mean) "
-            "blended with a calendar-adjusted weekday-hour profile",
+            "blended with a calendar-adjusted level x weekday x intraday-share profile",
             "sequence_length": int(meta.get("window_hours", 168)),
             "features": [
                 "Hourly predictions with 80% intervals",

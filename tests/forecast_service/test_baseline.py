@@ -1,4 +1,5 @@
-"""The calendar-adjusted profile the served forecast blends with: effects found, taken out, put back."""
+"""The calendar-adjusted profile the served forecast blends with: effects found, taken out, put back;
+level, weekday factor and intraday shares recovered, partial days counted by what they cover."""
 
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ def _weekdays_only(series: pd.Series) -> pd.Series:
 def test_month_start_effect_is_measured_and_forecast_on_the_days_it_falls() -> None:
     # The synthetic generator makes the 1st-3rd of each month 1.5x busier.
     series = synthetic_history(end=END, weeks=16, seed=7).series
-    effects, _ = baseline.calendar_effects(series, 4, "US")
+    effects = baseline.calendar_effects(series, "US")
     assert 1.3 < np.exp(effects["month_start"]) < 1.7
     assert effects["post_closure"] == 0.0  # round-the-clock data has no closed days
     future = pd.date_range(END, periods=14 * 24, freq="h")
-    forecast = pd.Series(baseline.calendar_profile(series, future, 4), index=future)
+    forecast = pd.Series(baseline.decomposed_profile(series, future, 2, 0.5), index=future)
     # Wednesday 1 October against Wednesday 8 October: same slots, only the calendar differs.
     first, later = forecast["2025-10-01"].sum(), forecast["2025-10-08"].sum()
     assert later > 0 and abs(first / later - np.exp(effects["month_start"])) < 1e-9
@@ -38,7 +39,7 @@ def test_profile_beats_every_plain_weekly_mean_across_a_month_start() -> None:
     def mae(predicted: np.ndarray) -> float:
         return float(np.mean(np.abs(actual - predicted)))
 
-    profile = mae(baseline.calendar_profile(train, future, 4))
+    profile = mae(baseline.decomposed_profile(train, future, 2, 0.5))
     weekly = {k: mae(baseline.weekly_mean(train, future, k)) for k in range(2, 9)}
     assert profile < min(weekly.values())
 
@@ -55,13 +56,67 @@ def test_the_day_after_a_closure_is_flagged_and_does_not_inflate_the_profile() -
     assert list(days[flags["post_closure"]]) == [backlog]  # weekends are not closures: never open
     assert not baseline.day_flags(days, "US")["post_closure"].any()  # future closures are unknown
 
-    effects, _ = baseline.calendar_effects(series, 4, "US")
+    effects = baseline.calendar_effects(series, "US")
     # Measured, but one day is weak evidence: shrunk toward no effect by EFFECT_SHRINK pseudo-days.
     assert 0.5 * np.log(1.6) / (1 + baseline.EFFECT_SHRINK) < effects["post_closure"] < np.log(1.6)
     tuesday = pd.date_range("2025-09-30 07:00", periods=14, freq="h")  # the next Tuesday, open hours
     clean = series.copy()
     clean[clean.index.normalize() == backlog] /= 1.6
-    truth = baseline.calendar_profile(clean, tuesday, 4).sum()
-    adjusted = baseline.calendar_profile(series, tuesday, 4).sum()
+    truth = baseline.decomposed_profile(clean, tuesday, 2, 0.5).sum()
+    adjusted = baseline.decomposed_profile(series, tuesday, 2, 0.5).sum()
     plain = baseline.weekly_mean(series, tuesday, 4).sum()
     assert abs(adjusted - truth) < 0.25 * abs(plain - truth)
+
+
+def _structured(end: pd.Timestamp, weeks: int, level: float = 1000.0) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """A noise-free weekdays 07-20 series: level x weekday factor x intraday share, nothing else."""
+    factor = np.array([1.2, 1.0, 0.9, 0.95, 0.95, 0.0, 0.0])
+    share = np.zeros((7, 24))
+    hump = np.sin(np.linspace(0.3, np.pi - 0.3, 14))
+    share[:5, 7:21] = hump / hump.sum()
+    share[0, 7:21] = np.roll(hump, 1) / hump.sum()  # Mondays start later than the other days
+    index = pd.date_range(end - pd.Timedelta(weeks=weeks), end, freq="h", inclusive="left")
+    dow, hour = index.dayofweek.to_numpy(), index.hour.to_numpy()
+    values = level * factor[dow] * share[dow, hour]
+    return pd.Series(np.where(share[dow, hour] > 0, values, np.nan), index=index), factor, share
+
+
+def test_level_weekday_and_intraday_shares_are_recovered_and_closed_hours_forecast_zero() -> None:
+    end = pd.Timestamp("2025-06-09")  # a Monday; no month start or holiday in the next week
+    series, factor, share = _structured(end, weeks=8)
+    future = pd.date_range(end, periods=7 * 24, freq="h")
+    truth = 1000.0 * factor[future.dayofweek] * share[future.dayofweek, future.hour]
+    forecast = baseline.decomposed_profile(series, future, 1, 0.0)
+    np.testing.assert_allclose(forecast, truth, rtol=1e-6, atol=1e-6)
+    assert (forecast[truth == 0] == 0).all()  # nights and the weekend were never open
+    # Pooling the shape over weekdays blurs Monday's own, later start.
+    pooled = baseline.decomposed_profile(series, future, 1, 1.0)
+    monday = future.dayofweek == 0
+    assert np.abs(pooled - truth)[monday].sum() > 0.01 * truth[monday].sum()
+
+
+def test_a_recent_level_shift_moves_a_short_half_life_more_and_a_partial_day_does_not_drag_it() -> None:
+    end = pd.Timestamp("2025-06-09")
+    before, _, _ = _structured(end - pd.Timedelta(weeks=1), weeks=7)
+    last_week, _, _ = _structured(end, weeks=1, level=1300.0)
+    series = pd.concat([before, last_week])
+    future = pd.date_range(end, periods=7 * 24, freq="h")
+    short = baseline.decomposed_profile(series, future, 0.5, 0.0).sum()
+    long = baseline.decomposed_profile(series, future, 4, 0.0).sum()
+    plain = baseline.decomposed_profile(before, future, 4, 0.0).sum()
+    assert plain < long < short < 1.3 * plain
+    # Asked mid-day, today's hours count as the share of the day they carry, not as a low day:
+    # by 16:00 (most of Monday's volume) as the whole Monday would; at 11:00 (under
+    # MIN_DAY_SHARE of it) not at all, as if asked before Monday began.
+    # (Calendar effects held at none: the step up spans 2-3 June, which would read as a month start.)
+    none = dict.fromkeys(baseline.DAY_FLAGS, 0.0)
+    monday, _, _ = _structured(end + pd.Timedelta(days=1), weeks=1 / 7, level=1300.0)
+    tuesday = pd.date_range(end + pd.Timedelta(days=1), periods=24, freq="h")
+
+    def tuesday_from(history: pd.Series) -> np.ndarray:
+        return baseline.decomposed_profile(history, tuesday, 0.5, 0.0, effects=none)
+
+    whole = tuesday_from(pd.concat([series, monday]))
+    np.testing.assert_allclose(tuesday_from(pd.concat([series, monday.iloc[:16]])), whole, rtol=1e-9)
+    np.testing.assert_allclose(tuesday_from(pd.concat([series, monday.iloc[:11]])), tuesday_from(series), rtol=1e-9)
+    assert monday.iloc[:16].sum() < 0.7 * monday.sum()  # what a raw part-day total would have given

@@ -11,7 +11,7 @@ import pytest
 
 from forecast_service import backtest, baseline
 from forecast_service.data import History, synthetic_history
-from forecast_service.model import LAGS, Forecaster, SelectionSet, choose_blend, fit
+from forecast_service.model import LAGS, Forecaster, SelectionSet, choose_blend, fit, profile_name
 
 END = pd.Timestamp("2025-05-05")
 
@@ -40,12 +40,14 @@ def test_metadata_records_source_range_blend_and_versions(trained: Forecaster, h
     meta = trained.meta
     assert meta["source"] == "synthetic"
     assert meta["data_start"] == history.start.isoformat() and meta["data_end"] == history.end.isoformat()
-    assert 0 <= meta["blend"]["weight"] <= 1 and meta["blend"]["halflife_weeks"] in baseline.PROFILE_HALFLIVES
+    blend = meta["blend"]
+    assert 0 <= blend["weight"] <= 1
+    assert (blend["level_halflife_weeks"], blend["pool"]) in baseline.DECOMPOSED_CANDIDATES
     assert set(meta["calendar_effects"]) == set(baseline.DAY_FLAGS)
     # Each part's score on the selection days is kept, with the plain k-week means for comparison.
     parts = meta["validation_parts_mae"]
     assert {"lstm", "blend", "weekly_mean_k2", "weekly_mean_k8"} <= set(parts)
-    assert {f"profile_hl{h}" for h in baseline.PROFILE_HALFLIVES} <= set(parts)
+    assert {profile_name(c) for c in baseline.DECOMPOSED_CANDIDATES} <= set(parts)
     assert meta["residual_quantiles"][0] < 0 < meta["residual_quantiles"][1]
     # Early stopping and the blend choice use different days; the blend is chosen from several origins.
     assert meta["validation_start"] < meta["selection_start"] <= meta["data_end"]
@@ -63,13 +65,16 @@ def test_an_untrained_network_forecasts_the_weekly_mean(history: History) -> Non
     np.testing.assert_allclose(frame.lstm.to_numpy(), expected, rtol=1e-4, atol=1e-3)
 
 
+SHORT, LONG = (1, 0.0), (4, 0.0)  # two profile candidates: (level half-life, pooling)
+
+
 def _selection(lstm_error: np.ndarray, base_error: np.ndarray, days: int = 14) -> SelectionSet:
     hours = len(lstm_error)
     actual = np.full(hours, 100.0)
     return SelectionSet(
         actual=actual,
         lstm=actual + lstm_error,
-        bases={2: actual + base_error, 4: actual + base_error + 5},
+        bases={SHORT: actual + base_error, LONG: actual + base_error + 5},
         naive=actual + 2 * base_error,
         day=np.arange(hours) * days // hours,
         n_origins=3,
@@ -81,14 +86,14 @@ def test_blend_goes_to_the_lstm_only_when_it_is_clearly_better() -> None:
     weights = tuple(np.round(np.linspace(0, 1, 11), 2))
     base_error = rng.normal(0, 10, 24 * 14)
     # A network much better than the baseline on every day gets most of the weight.
-    halflife, weight, scores = choose_blend(_selection(rng.normal(0, 2, 24 * 14), base_error), weights)
-    assert weight >= 0.8 and halflife == 2 and scores["blend"] < scores["profile_hl2"]
+    profile, weight, scores = choose_blend(_selection(rng.normal(0, 2, 24 * 14), base_error), weights)
+    assert weight >= 0.8 and profile == SHORT and scores["blend"] < scores[profile_name(SHORT)]
     # One 5% better on average, but by halving the error one day and adding 40% the next, is
     # within the day-to-day noise: the lowest MAE is the LSTM alone, yet the baseline is served.
     uneven = base_error * np.repeat(np.tile([0.5, 1.4], 7), 24)
-    halflife, weight, scores = choose_blend(_selection(uneven, base_error), weights)
-    assert scores["lstm"] < scores["profile_hl2"]
-    assert weight == 0.0 and halflife == 2 and scores["blend"] == scores["profile_hl2"]
+    profile, weight, scores = choose_blend(_selection(uneven, base_error), weights)
+    assert scores["lstm"] < scores[profile_name(SHORT)]
+    assert weight == 0.0 and profile == SHORT and scores["blend"] == scores[profile_name(SHORT)]
 
 
 def test_saved_model_reloads_with_identical_forecasts(trained: Forecaster, history: History, tmp_path: Path) -> None:
@@ -99,11 +104,12 @@ def test_saved_model_reloads_with_identical_forecasts(trained: Forecaster, histo
 
 
 def test_a_model_saved_in_an_older_format_loads_as_none(trained: Forecaster, tmp_path: Path) -> None:
-    # Format 1 networks took no weekly-mean input; format 2 blends named a k-week mean, not a
-    # profile half-life. Either would fail on the first request, so they load as none (retrain).
+    # Format 1 networks took no weekly-mean input; format 2 blends named a k-week mean and format 3
+    # a weekday-hour profile's half-life, not a level half-life and pooling. Each would fail on the
+    # first request, so they load as none (retrain).
     trained.save(tmp_path)
     meta = json.loads((tmp_path / "metadata.json").read_text())
-    for old in (1, 2):
+    for old in (1, 2, 3):
         (tmp_path / "metadata.json").write_text(json.dumps({**meta, "format": old}))
         assert Forecaster.load(tmp_path) is None
 
