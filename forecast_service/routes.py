@@ -59,14 +59,16 @@ def hourly_forecast(
     rows = _upcoming(served).iloc[:hours]
     inputs = service.staffing_inputs
     predictions = []
-    for offset, (ts, row) in enumerate(rows.iterrows(), start=1):
-        need = staffing.erlang_c(row.predicted, interval_minutes=60, inputs=inputs)
+    # Plain arrays, not iterrows: a pandas Series per row cost ~25 ms of a 168-hour answer.
+    columns = zip(rows.index, rows.predicted.to_numpy(), rows.lower.to_numpy(), rows.upper.to_numpy(), strict=True)
+    for offset, (ts, predicted, lower, upper) in enumerate(columns, start=1):
+        need = staffing.erlang_c(predicted, interval_minutes=60, inputs=inputs)
         predictions.append(
             {
                 "timestamp": _iso(ts),
-                "predicted_tickets": _num(row.predicted),
-                "lower": _num(row.lower),
-                "upper": _num(row.upper),
+                "predicted_tickets": _num(predicted),
+                "lower": _num(lower),
+                "upper": _num(upper),
                 "hour_offset": offset,
                 "recommended_agents": need["rostered"],
             }
