@@ -54,9 +54,9 @@ PATIENCE = 8
 FORMAT = 4  # artifact layout (4: level x weekday x share profile); a model of another format is not loaded
 BLEND_WEIGHTS = tuple(np.round(np.linspace(0, 1, 11), 2))
 MODEL_FILE = "model.keras"
-Candidate = tuple[float, float]  # (level half-life in weeks, shape pooling): one profile the blend may use
 SCALER_FILE = "scaler.joblib"
 META_FILE = "metadata.json"
+Candidate = tuple[float, float]  # (level half-life in weeks, shape pooling): one profile the blend may use
 
 
 def calendar_features(index: pd.DatetimeIndex, country: str) -> np.ndarray:
