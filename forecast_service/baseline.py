@@ -125,6 +125,23 @@ def day_flags(days: pd.DatetimeIndex, country: str, seen: np.ndarray | None = No
     return flags
 
 
+def _history_days(
+    series: pd.Series, country: str
+) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The calendar days `series` spans, each observed hour's day number, which days were seen, and the
+    days' flags (post-closure included, since the history shows which days were closed)."""
+    index = pd.DatetimeIndex(series.dropna().index)
+    days = pd.date_range(series.index[0].normalize(), series.index[-1].normalize(), freq="D")
+    day_of = ((index.normalize() - days[0]) // pd.Timedelta(days=1)).to_numpy()
+    seen = np.bincount(day_of, minlength=len(days)) > 0
+    return days, day_of, seen, day_flags(days, country, seen)
+
+
+def _log_multiplier(effects: dict[str, float], flags: dict[str, np.ndarray]) -> np.ndarray:
+    """Per day, the sum of the effects of the flags it carries."""
+    return sum(effects[name] * flags[name] for name in DAY_FLAGS)
+
+
 def _slot_ewm(values: np.ndarray, slot: np.ndarray, halflife: float) -> np.ndarray:
     """Per slot, the mean of its observed values weighted 0.5 ** (weeks back / halflife); NaN if unseen."""
     age = pd.Series(slot).groupby(slot).cumcount(ascending=False).to_numpy()
@@ -145,13 +162,9 @@ def calendar_effects(series: pd.Series, country: str, halflife: float = EFFECTS_
     ordinary level, and multiplies them back onto the future days they fall on.
     """
     observed = series.dropna()
-    index = pd.DatetimeIndex(observed.index)
     values = observed.to_numpy(dtype=float)
-    slot = slots(index)
-    days = pd.date_range(series.index[0].normalize(), series.index[-1].normalize(), freq="D")
-    day_of = ((index.normalize() - days[0]) // pd.Timedelta(days=1)).to_numpy()
-    seen = np.bincount(day_of, minlength=len(days)) > 0
-    flags = day_flags(days, country, seen)
+    slot = slots(pd.DatetimeIndex(observed.index))
+    days, day_of, seen, flags = _history_days(series, country)
     flagged = np.any(np.column_stack([flags[name] for name in DAY_FLAGS]), axis=1)
     clean = ~flagged[day_of]
     first = _slot_ewm(values[clean], slot[clean], halflife) if clean.sum() >= SLOTS else np.full(SLOTS, np.nan)
@@ -204,12 +217,8 @@ def decomposed_profile(
     if observed.empty:
         return out
     index = pd.DatetimeIndex(observed.index)
-    all_days = pd.date_range(series.index[0].normalize(), series.index[-1].normalize(), freq="D")
-    day_of = ((index.normalize() - all_days[0]) // pd.Timedelta(days=1)).to_numpy()
-    seen = np.bincount(day_of, minlength=len(all_days)) > 0
-    flags = day_flags(all_days, country, seen)
-    log_mult = sum(effects[name] * flags[name] for name in DAY_FLAGS)
-    values = observed.to_numpy(dtype=float) / np.exp(log_mult[day_of])
+    all_days, day_of, _, flags = _history_days(series, country)
+    values = observed.to_numpy(dtype=float) / np.exp(_log_multiplier(effects, flags)[day_of])
     dow, hour = index.dayofweek.to_numpy(), index.hour.to_numpy()
 
     # Intraday shares from complete days: those with as many observed hours as their weekday's most.
@@ -250,8 +259,7 @@ def decomposed_profile(
     fdow, fhour = future.dayofweek.to_numpy(), future.hour.to_numpy()
     predicted = np.nan_to_num(level * factor[fdow] * share[fdow, fhour])
     future_days = pd.DatetimeIndex(future.normalize().unique())
-    future_flags = day_flags(future_days, country)
-    future_mult = pd.Series(sum(effects[name] * future_flags[name] for name in DAY_FLAGS), index=future_days)
+    future_mult = pd.Series(_log_multiplier(effects, day_flags(future_days, country)), index=future_days)
     return predicted * np.exp(future_mult.reindex(future.normalize()).to_numpy())
 
 
