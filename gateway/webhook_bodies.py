@@ -17,7 +17,7 @@ Rules, stated once and used by both sides (each is written so that JSON Schema e
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
 
@@ -33,10 +33,15 @@ MAX_INT_ID = 2**63 - 1
 _ID_PATTERN = r"^[^{}\x00]*[^{}\x00 \t\n\r\f\v][^{}\x00]*$"
 _ZEN_TICKET = "zen:ticket:"
 _ZEN_EVENT = "zen:event-type:"
-ZENDESK_TICKET_CREATED = "zen:event-type:ticket.created"
-ZENDESK_COMMENT_ADDED = "zen:event-type:ticket.comment_added"
-INTERCOM_CREATE_TOPICS = ("conversation.user.created", "conversation.admin.single.created", "ticket.created")
-INTERCOM_REPLY_TOPICS = ("conversation.user.replied", "conversation.admin.replied", "conversation.admin.noted")
+# Each event type / topic is written once, as the Literal its shape validates; dispatch reads the same values.
+TicketCreatedType = Literal["zen:event-type:ticket.created"]
+CommentAddedType = Literal["zen:event-type:ticket.comment_added"]
+CreateTopic = Literal["conversation.user.created", "conversation.admin.single.created", "ticket.created"]
+ReplyTopic = Literal["conversation.user.replied", "conversation.admin.replied", "conversation.admin.noted"]
+(ZENDESK_TICKET_CREATED,) = get_args(TicketCreatedType)
+(ZENDESK_COMMENT_ADDED,) = get_args(CommentAddedType)
+INTERCOM_CREATE_TOPICS: tuple[str, ...] = get_args(CreateTopic)
+INTERCOM_REPLY_TOPICS: tuple[str, ...] = get_args(ReplyTopic)
 
 _STR_ID: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": _ID_PATTERN}
 _INT_ID: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": MAX_INT_ID}
@@ -247,7 +252,7 @@ class ZendeskTriggerBody(ZendeskTicket):
 class ZendeskTicketCreated(_Body):
     model_config = ConfigDict(title="Zendesk event ticket.created")
 
-    type: Literal["zen:event-type:ticket.created"]
+    type: TicketCreatedType
     id: OptId = None
     detail: ZendeskTicket
 
@@ -281,7 +286,7 @@ class ZendeskCommentAdded(_Body):
         },
     )
 
-    type: Literal["zen:event-type:ticket.comment_added"]
+    type: CommentAddedType
     id: OptId = None
     subject: Text = None  # "zen:ticket:<id>", used when `detail` carries no id
     detail: ZendeskTicketFields | None = None
@@ -514,7 +519,7 @@ def _check_topic(value: Any) -> str:
 class IntercomCreated(_Body):
     model_config = ConfigDict(title="Intercom notification: conversation or ticket created")
 
-    topic: Literal["conversation.user.created", "conversation.admin.single.created", "ticket.created"]
+    topic: CreateTopic
     id: OptId = None
     data: IntercomCreatedData
 
@@ -522,7 +527,7 @@ class IntercomCreated(_Body):
 class IntercomReplied(_Body):
     model_config = ConfigDict(title="Intercom notification: reply")
 
-    topic: Literal["conversation.user.replied", "conversation.admin.replied", "conversation.admin.noted"]
+    topic: ReplyTopic
     id: OptId = None
     data: IntercomRepliedData
 
