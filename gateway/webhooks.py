@@ -49,7 +49,7 @@ from gateway.webhook_bodies import (
     validate,
 )
 from shared.errors import CopilotError, InvalidInput
-from shared.schemas import MAX_DESCRIPTION, MAX_SUBJECT, Email
+from shared.schemas import MAX_DESCRIPTION, MAX_SUBJECT, Email, without_nul
 
 Vendor = Literal["zendesk", "intercom"]
 
@@ -216,7 +216,7 @@ def _str(value: Any) -> str | None:
     """
     if value is None or isinstance(value, dict | list | bool):
         return None
-    text = str(value).replace("\x00", "").strip()
+    text = without_nul(str(value)).strip()
     if not text or _PLACEHOLDER.match(text):
         return None
     return text
@@ -253,7 +253,7 @@ def _text(value: Any, *, html: bool = False) -> str | None:
     """The text of a documented text field: None unless it has text (`has_text`), and then never empty."""
     if not has_text(value):
         return None
-    raw = str(value).replace("\x00", "")
+    raw = without_nul(str(value))
     text = html_to_text(raw) if html else raw.strip(WS)
     return text or raw.strip(WS)  # markup with no visible text (`<br>`) is kept as sent
 

@@ -76,13 +76,14 @@ _SPACE = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join
 NON_BLANK = {"pattern": r"[^\s\x00]"}
 
 
-def _without_nul(value: Any) -> Any:
+def without_nul(value: Any) -> Any:
+    """The value with NUL characters dropped (strings only): PostgreSQL text cannot hold them."""
     return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 def clean_text(value: str) -> str:
     """Without NUL characters and surrounding whitespace (as the documented patterns define it)."""
-    return _without_nul(value).strip(_SPACE)
+    return without_nul(value).strip(_SPACE)
 
 
 def _strip_nonempty(value: str) -> str:
@@ -94,7 +95,7 @@ def _strip_nonempty(value: str) -> str:
 
 # Free text (subjects, bodies, names, tags): NUL characters are dropped on the way in. PostgreSQL text
 # cannot store them and they carry nothing in a ticket. Fields with a pattern or an enum refuse NUL instead.
-FreeText = Annotated[str, AfterValidator(_without_nul)]  # after the length checks, as documented
+FreeText = Annotated[str, AfterValidator(without_nul)]  # after the length checks, as documented
 
 
 def _email(value: str) -> str:
