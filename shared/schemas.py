@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import email_validator
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
 
 MAX_DESCRIPTION = 20_000
@@ -73,7 +74,7 @@ _SPACE = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join
 
 # Documents what `_strip_nonempty` enforces (JSON Schema patterns search: "has a character other than
 # whitespace and NUL"; NUL is dropped from free text, see FreeText).
-NON_BLANK = {"pattern": r"[^\s\x00]"}
+NON_BLANK: JsonDict = {"pattern": r"[^\s\x00]"}
 
 
 def without_nul(value: Any) -> Any:
