@@ -113,16 +113,62 @@ def day_flags(days: pd.DatetimeIndex, country: str, seen: np.ndarray | None = No
         "post_closure": np.zeros(len(days), dtype=bool),
     }
     if seen is not None:
-        weekday = np.asarray(days.dayofweek)
-        usually_open = np.bincount(weekday[seen], minlength=7) >= 0.5 * np.bincount(weekday, minlength=7)
-        closed_before = False
-        for i in range(len(days)):
-            if seen[i]:
-                flags["post_closure"][i] = closed_before
-                closed_before = False
-            elif usually_open[weekday[i]]:
-                closed_before = True
+        flags["post_closure"] = _after_closure(np.asarray(days.dayofweek), seen, _usually_open(days, seen))
     return flags
+
+
+def _usually_open(days: pd.DatetimeIndex, seen: np.ndarray) -> np.ndarray:
+    """Per weekday (Monday first): open on at least half of its days."""
+    weekday = np.asarray(days.dayofweek)
+    return np.bincount(weekday[seen], minlength=7) >= 0.5 * np.bincount(weekday, minlength=7)
+
+
+def _after_closure(weekday: np.ndarray, seen: np.ndarray, usually_open: np.ndarray) -> np.ndarray:
+    """Per day: open, after one or more closed days of weekdays that usually open."""
+    out = np.zeros(len(seen), dtype=bool)
+    closed_before = False
+    for i in range(len(seen)):
+        if seen[i]:
+            out[i] = closed_before
+            closed_before = False
+        elif usually_open[weekday[i]]:
+            closed_before = True
+    return out
+
+
+def future_day_flags(
+    series: pd.Series, days: pd.DatetimeIndex, country: str
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Flags of `days` (calendar days from the history's last day on) and which of them will be closed.
+
+    Future closures are unknown but for one kind: public holidays, when the history shut on the
+    holidays that fell on days it usually opens (a bank closed on Memorial Day will be closed on
+    4 July). Those are forecast closed, and the next open day carries the post-closure backlog
+    the history measured, as does the first day after a closure the history ends on.
+    """
+    hist_days, _, seen, hist_flags = _history_days(series, country)
+    return _future_flags(hist_days, seen, hist_flags, days, country)
+
+
+def _future_flags(
+    hist_days: pd.DatetimeIndex,
+    seen: np.ndarray,
+    hist_flags: dict[str, np.ndarray],
+    days: pd.DatetimeIndex,
+    country: str,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    usually_open = _usually_open(hist_days, seen)
+    on_open_day = hist_flags["holiday"] & usually_open[np.asarray(hist_days.dayofweek)]
+    shuts_on_holidays = bool(on_open_day.any()) and float((~seen[on_open_day]).mean()) > 0.5
+    span = pd.date_range(hist_days[0], max(hist_days[-1], days[-1]), freq="D")
+    flags = day_flags(span, country)
+    weekday = np.asarray(span.dayofweek)
+    closed = shuts_on_holidays & flags["holiday"]
+    expected = np.concatenate([seen, (usually_open[weekday] & ~closed)[len(hist_days) :]])
+    flags["post_closure"] = _after_closure(weekday, expected, usually_open)
+    at = ((days - span[0]) // pd.Timedelta(days=1)).to_numpy()
+    closed[: len(hist_days)] &= ~seen  # a holiday the history shows open is open
+    return {name: flag[at] for name, flag in flags.items()}, closed[at]
 
 
 def _history_days(
@@ -208,7 +254,8 @@ def decomposed_profile(
     and only the level from the last weeks (half-life `level_halflife`). A weekday-hour mean
     estimates all of these from the same few values per slot. A partial or gappy day counts by
     the share of its usual volume its observed hours carry, so a forecast made mid-day is not
-    pulled down by today's unfinished total. Unseen slots forecast 0.
+    pulled down by today's unfinished total. Unseen slots forecast 0, as do public holidays when
+    the history shut on its holidays (`future_day_flags`).
     """
     if effects is None:
         effects = calendar_effects(series, country)
@@ -217,7 +264,7 @@ def decomposed_profile(
     if observed.empty:
         return out
     index = pd.DatetimeIndex(observed.index)
-    all_days, day_of, _, flags = _history_days(series, country)
+    all_days, day_of, seen, flags = _history_days(series, country)
     values = observed.to_numpy(dtype=float) / np.exp(_log_multiplier(effects, flags)[day_of])
     dow, hour = index.dayofweek.to_numpy(), index.hour.to_numpy()
 
@@ -259,8 +306,9 @@ def decomposed_profile(
     fdow, fhour = future.dayofweek.to_numpy(), future.hour.to_numpy()
     predicted = np.nan_to_num(level * factor[fdow] * share[fdow, fhour])
     future_days = pd.DatetimeIndex(future.normalize().unique())
-    future_mult = pd.Series(_log_multiplier(effects, day_flags(future_days, country)), index=future_days)
-    return predicted * np.exp(future_mult.reindex(future.normalize()).to_numpy())
+    future_flags, closed = _future_flags(all_days, seen, flags, future_days, country)
+    multiplier = np.where(closed, 0.0, np.exp(_log_multiplier(effects, future_flags)))
+    return predicted * pd.Series(multiplier, index=future_days).reindex(future.normalize()).to_numpy()
 
 
 def _normalise_rows(table: np.ndarray, open_hours: np.ndarray) -> np.ndarray:

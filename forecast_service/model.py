@@ -186,7 +186,10 @@ class Forecaster:
         """`hours` hourly forecasts after the end of `series`: predicted, lower, upper (+ parts)."""
         future = pd.date_range(series.index[-1] + pd.Timedelta(hours=1), periods=hours, freq="h")
         open_mask = np.asarray(self.meta.get("open_slots") or baseline.open_slots(series), dtype=bool)
-        open_now = open_mask[baseline.slots(future)]
+        future_days = pd.DatetimeIndex(future.normalize().unique())
+        _, closed = baseline.future_day_flags(series, future_days, self.meta.get("country", "US"))
+        closed_now = pd.Series(closed, index=future_days).reindex(future.normalize()).to_numpy()
+        open_now = open_mask[baseline.slots(future)] & ~closed_now
         if self.is_baseline:
             base = baseline.seasonal_naive(series, future)
             lstm = np.full(hours, np.nan)

@@ -8,6 +8,7 @@ import pandas as pd
 
 from forecast_service import baseline
 from forecast_service.data import synthetic_history
+from forecast_service.model import Forecaster
 
 END = pd.Timestamp("2025-09-29")  # a Monday; the next days include the 1st-3rd of October
 
@@ -120,3 +121,53 @@ def test_a_recent_level_shift_moves_a_short_half_life_more_and_a_partial_day_doe
     np.testing.assert_allclose(tuesday_from(pd.concat([series, monday.iloc[:16]])), whole, rtol=1e-9)
     np.testing.assert_allclose(tuesday_from(pd.concat([series, monday.iloc[:11]])), tuesday_from(series), rtol=1e-9)
     assert monday.iloc[:16].sum() < 0.7 * monday.sum()  # what a raw part-day total would have given
+
+
+def _shut_on_holidays(end: pd.Timestamp) -> pd.Series:
+    """Weekdays 07-20, closed on Memorial Day and Juneteenth 2025, each next open day 1.5x busier."""
+    series = _weekdays_only(synthetic_history(end=end, weeks=12, seed=11).series)
+    for closed, after in (("2025-05-26", "2025-05-27"), ("2025-06-19", "2025-06-20")):
+        series[series.index.normalize() == pd.Timestamp(closed)] = np.nan
+        series[series.index.normalize() == pd.Timestamp(after)] *= 1.5
+    return series
+
+
+def test_a_desk_shut_on_its_past_holidays_is_forecast_shut_on_the_next_and_busy_the_day_after() -> None:
+    end = pd.Timestamp("2025-07-01")  # a Tuesday; Friday 4 July is a public holiday
+    series = _shut_on_holidays(end)
+    days = pd.date_range(end, periods=14, freq="D")
+    flags, closed = baseline.future_day_flags(series, days, "US")
+    assert list(days[closed]) == [pd.Timestamp("2025-07-04")]
+    assert list(days[flags["post_closure"]]) == [pd.Timestamp("2025-07-07")]  # Monday, not Saturday
+
+    future = pd.date_range(end, periods=14 * 24, freq="h")
+    forecast = pd.Series(baseline.decomposed_profile(series, future, 2, 0.5), index=future)
+    assert forecast["2025-07-04"].sum() == 0 and forecast["2025-07-03"].sum() > 0
+    effect = np.exp(baseline.calendar_effects(series, "US")["post_closure"])
+    assert effect > 1.1
+    np.testing.assert_allclose(forecast["2025-07-07"].sum() / forecast["2025-07-14"].sum(), effect)
+
+    # The fallback forecaster knows it too: nothing on the holiday, the rest of the week as usual.
+    fallback = Forecaster.baseline().forecast(series, 14 * 24)["predicted"]
+    assert fallback["2025-07-04"].sum() == 0 and fallback["2025-07-03"].sum() > 0
+
+
+def test_a_desk_open_on_its_past_holidays_is_forecast_open_on_the_next() -> None:
+    series = synthetic_history(end=pd.Timestamp("2025-07-01"), weeks=12, seed=11).series  # holidays 2x busier
+    days = pd.date_range("2025-07-01", periods=14, freq="D")
+    flags, closed = baseline.future_day_flags(series, days, "US")
+    assert not closed.any() and not flags["post_closure"].any()
+    future = pd.date_range("2025-07-01", periods=14 * 24, freq="h")
+    forecast = pd.Series(baseline.decomposed_profile(series, future, 2, 0.5), index=future)
+    assert forecast["2025-07-04"].sum() > 1.3 * forecast["2025-07-11"].sum()
+
+
+def test_a_history_that_ends_on_a_closed_weekday_makes_the_next_open_day_post_closure() -> None:
+    series = _shut_on_holidays(pd.Timestamp("2025-07-01"))
+    friday = pd.Timestamp("2025-06-27")  # shut for the day, and the history ends on it
+    series = series[series.index < friday + pd.Timedelta(days=1)]
+    series[series.index.normalize() == friday] = np.nan
+    days = pd.date_range(friday, periods=7, freq="D")
+    flags, closed = baseline.future_day_flags(series, days, "US")
+    assert not closed.any()  # not a holiday: nothing says the desk will shut again
+    assert list(days[flags["post_closure"]]) == [pd.Timestamp("2025-06-30")]
