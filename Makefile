@@ -50,6 +50,7 @@ bench: install migrate models redis
 	$(BIN)/python benchmarks/classify.py
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/forecast.py
+	$(BIN)/python benchmarks/forecast_origins.py
 
 fuzz: install redis
 	$(BIN)/python benchmarks/fuzz.py

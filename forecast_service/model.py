@@ -334,19 +334,8 @@ def fit(
 
     started = time.perf_counter()
     series = history.series
-    # A short history (a new install's first real weeks) gives up validation days, down to a
-    # week, until three weeks and 2 * WINDOW observed hours are left to train on.
-    last_day = series.index[-1].normalize()
-    observed = series.notna()
-    while validation_days > 7:
-        val_start = last_day - pd.Timedelta(days=validation_days - 1)
-        before = series.index < val_start
-        if before.sum() >= 21 * 24 and observed[before].sum() >= 2 * WINDOW:
-            break
-        validation_days -= 1
-    val_start = last_day - pd.Timedelta(days=validation_days - 1)
-    stop_days = max(2, validation_days // 3)
-    select_start = val_start + pd.Timedelta(days=stop_days)
+    plan = validation_plan(series, validation_days)
+    validation_days, val_start, select_start = plan.days, plan.start, plan.select_start
     train = series[series.index < val_start]
     if train.notna().sum() < 2 * WINDOW or series[series.index >= select_start].notna().sum() == 0:
         raise ValueError(
@@ -396,11 +385,8 @@ def fit(
     forecaster = Forecaster(network=network, scaler=scaler, meta={"country": country, "format": FORMAT})
     forecaster.meta["open_slots"] = baseline.open_slots(train).tolist()
 
-    # Choose the blend and the intervals on the selection days, forecast from every day's start
-    # in their first half (so each origin forecasts at least half of them).
-    select_days = validation_days - stop_days
-    origins = [select_start + pd.Timedelta(days=d) for d in range(max(1, (select_days + 1) // 2))]
-    selection = selection_forecasts(forecaster, series, origins, baseline.DECOMPOSED_CANDIDATES)
+    # Choose the blend and the intervals on the selection days, forecast from each plan origin.
+    selection = selection_forecasts(forecaster, series, plan.origins, baseline.DECOMPOSED_CANDIDATES)
     weights = BLEND_WEIGHTS if blend_weight is None else (blend_weight,)
     (level_halflife, pool), weight, scores = choose_blend(selection, weights)
     predicted = selection.blend((level_halflife, pool), weight)
@@ -456,6 +442,38 @@ def fit(
     return forecaster
 
 
+@dataclass(frozen=True)
+class ValidationPlan:
+    """How the last days of a history are split: training ends before `start`; the days up to
+    `select_start` stop it; the rest choose the blend, forecast from each of `origins`."""
+
+    days: int
+    start: pd.Timestamp
+    select_start: pd.Timestamp
+    origins: list[pd.Timestamp]
+
+
+def validation_plan(series: pd.Series, validation_days: int) -> ValidationPlan:
+    """The split `fit` uses. A short history (a new install's first real weeks) gives up validation
+    days, down to a week, until three weeks and 2 * WINDOW observed hours are left to train on.
+    Origins are every day's start in the first half of the selection days, so each forecasts at
+    least half of them."""
+    last_day = series.index[-1].normalize()
+    observed = series.notna()
+    while validation_days > 7:
+        start = last_day - pd.Timedelta(days=validation_days - 1)
+        before = series.index < start
+        if before.sum() >= 21 * 24 and observed[before].sum() >= 2 * WINDOW:
+            break
+        validation_days -= 1
+    start = last_day - pd.Timedelta(days=validation_days - 1)
+    stop_days = max(2, validation_days // 3)
+    select_start = start + pd.Timedelta(days=stop_days)
+    select_days = validation_days - stop_days
+    origins = [select_start + pd.Timedelta(days=d) for d in range(max(1, (select_days + 1) // 2))]
+    return ValidationPlan(validation_days, start, select_start, origins)
+
+
 @dataclass
 class SelectionSet:
     """Forecasts of the selection stretch from several origins, pooled hour by hour."""
@@ -475,7 +493,8 @@ class SelectionSet:
 def selection_forecasts(
     forecaster: Forecaster, series: pd.Series, origins: list[pd.Timestamp], candidates: tuple[Candidate, ...]
 ) -> SelectionSet:
-    """From each origin, forecast every observed hour from it to the end of `series`."""
+    """From each origin, forecast every observed hour from it to the end of `series` (the LSTM part
+    is zeros for a forecaster without a network: the profile candidates alone are compared)."""
     open_mask = np.asarray(forecaster.meta["open_slots"], dtype=bool)
     country = forecaster.meta.get("country", "US")
     parts: dict[str, list[np.ndarray]] = {"actual": [], "lstm": [], "naive": [], "day": []}
@@ -488,7 +507,8 @@ def selection_forecasts(
             continue
         future = pd.DatetimeIndex(after.index[seen])
         parts["actual"].append(after.to_numpy()[seen])
-        parts["lstm"].append(np.maximum(forecaster._lstm(before, len(after), open_mask)[seen], 0.0))
+        lstm = np.zeros(len(after)) if forecaster.is_baseline else forecaster._lstm(before, len(after), open_mask)
+        parts["lstm"].append(np.maximum(lstm[seen], 0.0))
         parts["naive"].append(baseline.seasonal_naive(before, future))
         parts["day"].append(((future.normalize() - origins[0]) // pd.Timedelta(days=1)).to_numpy())
         effects = baseline.calendar_effects(before, country)  # shared by the candidates

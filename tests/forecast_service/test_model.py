@@ -11,7 +11,16 @@ import pytest
 
 from forecast_service import backtest, baseline
 from forecast_service.data import History, synthetic_history
-from forecast_service.model import LAGS, Forecaster, SelectionSet, choose_blend, fit, profile_name
+from forecast_service.model import (
+    LAGS,
+    Forecaster,
+    SelectionSet,
+    choose_blend,
+    fit,
+    profile_name,
+    selection_forecasts,
+    validation_plan,
+)
 
 END = pd.Timestamp("2025-05-05")
 
@@ -157,3 +166,27 @@ def test_backtest_cli_rejects_a_holdout_longer_than_the_history(tmp_path: Path, 
     csv = tmp_path / "history.csv"
     history.series.iloc[:48].to_csv(csv)
     assert backtest.main(["--history", str(csv), "--holdout-days", "5", "--epochs", "0"]) == 2
+
+
+def test_validation_plan_splits_stop_and_selection_days_and_shrinks_on_short_histories() -> None:
+    long = synthetic_history(end=END, weeks=20, seed=3).series
+    plan = validation_plan(long, 42)
+    assert plan.days == 42
+    assert plan.start == END.normalize() - pd.Timedelta(days=42)  # the history ends at 23:00 the day before
+    assert plan.select_start == plan.start + pd.Timedelta(days=14)  # the first third stops training
+    assert plan.origins == [plan.select_start + pd.Timedelta(days=d) for d in range(14)]  # half of 28 days
+    short = synthetic_history(end=END, weeks=5, seed=3).series
+    shrunk = validation_plan(short, 42)
+    assert 7 <= shrunk.days < 42
+    assert (short.index < shrunk.start).sum() >= 21 * 24  # three weeks are left to train on
+
+
+def test_selection_without_a_network_compares_the_profile_candidates_alone(history: History) -> None:
+    series = history.series
+    plan = validation_plan(series, 7)
+    probe = Forecaster(None, None, {"open_slots": baseline.open_slots(series).tolist(), "country": "US"})
+    selection = selection_forecasts(probe, series, plan.origins, baseline.DECOMPOSED_CANDIDATES)
+    assert not selection.lstm.any()
+    candidate, weight, scores = choose_blend(selection, (0.0,))
+    assert weight == 0.0
+    assert scores[profile_name(candidate)] == min(scores[profile_name(c)] for c in baseline.DECOMPOSED_CANDIDATES)
