@@ -12,8 +12,8 @@ beat the best weekly mean in hindsight:
   (`model.validation_plan`, `model.selection_forecasts`, `model.choose_blend`);
 - the mean of the same weekday-hour over the last k weeks, k = 2..8, each fixed, and k chosen
   on the same selection days; the best k in hindsight (a bound no method can use);
-- with `--served`, the whole served model (LSTM trained per cut, blend chosen on validation),
-  about 25 s of training per cut.
+- with `--served`, the whole served model (LSTM trained per cut, blend chosen on validation)
+  and its LSTM part alone, about 25 s of training per cut.
 
     python benchmarks/forecast_origins.py [--served]
 
@@ -99,6 +99,7 @@ def evaluate_cut(history: History, days_before_end: int, *, served: bool) -> dic
             country=country,
         )
         row["served model"] = result["rel_mae"]
+        row["served part: LSTM alone"] = result["parts"]["lstm"]["rel_mae"]
         row["served coverage_80"] = result["coverage_80"]
     return row
 

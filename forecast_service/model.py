@@ -14,10 +14,11 @@ On short business-hours series a weekly average is hard to beat, so the served f
 half-life h weeks) x weekday factor x intraday share, with month-start, holiday and post-closure
 days measured and taken out, then put back on the days they fall on
 (`baseline.decomposed_profile`). On earlier cut points of the bank series and of the synthetic
-one it beat, on average, both a k-week mean with k chosen on validation days and the previous
-weekday-hour profile. The validation days are split: the first third stops training, the rest
-choose h, the shape pooling and w, forecast from a new origin every day (one week from one
-origin was too noisy: it picked the LSTM where it did not help), and near-ties go to the profile.
+one (`benchmarks/forecast_origins.py`) it beat, on average, both a k-week mean with k chosen on
+validation days and the previous weekday-hour profile. The validation days are split: the first
+third stops training, the rest choose h, the shape pooling and w, forecast from a new origin every
+day (one week from one origin was too noisy: it picked the LSTM where it did not help), and near-ties
+go to the profile.
 80% intervals come from the quantiles of those forecasts' residuals, scaled like Poisson noise
 (by sqrt of the level).
 """
