@@ -4,8 +4,9 @@ Why this shape: the seed's 24 h window with recursive one-step output cannot see
 cycle and compounds its own errors. Here the LSTM reads the last 168 hours (count, an
 observed flag and calendar inputs) and a per-hour head emits all 168 next hours at once
 from the LSTM state, each hour's calendar and the same hour 1-4 weeks earlier. The head's
-output is a correction added to the mean of those 4 weeks, starting at zero, so training
-only moves the forecast away from the weekly mean where the data keep agreeing. Hours that
+output is a correction added to the profile below (one fixed candidate, `LSTM_BASE`, made
+from the history up to each origin), starting at zero, so training only moves the forecast
+away from the profile where the data keep agreeing. Hours that
 were not observed (closed, missing days) are masked out of the loss instead of being
 taught as zeros.
 
@@ -52,12 +53,13 @@ MAX_WINDOWS = 1200  # training windows per epoch (neighbours overlap almost enti
 BATCH = 128
 LEARNING_RATE = 2e-3
 PATIENCE = 8
-FORMAT = 4  # artifact layout (4: level x weekday x share profile); a model of another format is not loaded
+FORMAT = 5  # artifact layout (5: the LSTM corrects the profile); a model of another format is not loaded
 BLEND_WEIGHTS = tuple(np.round(np.linspace(0, 1, 11), 2))
 MODEL_FILE = "model.keras"
 SCALER_FILE = "scaler.joblib"
 META_FILE = "metadata.json"
 Candidate = tuple[float, float]  # (level half-life in weeks, shape pooling): one profile the blend may use
+LSTM_BASE: Candidate = (2.0, 0.5)  # the profile the LSTM corrects: a middle candidate, fixed, not tuned
 
 
 def calendar_features(index: pd.DatetimeIndex, country: str) -> np.ndarray:
@@ -80,9 +82,10 @@ N_FUT = N_CAL + 1 + 2 * LAGS
 def build_network(seed: int) -> Any:
     """LSTM(50, seq) -> Dropout -> LSTM(50) -> Dropout, then a per-hour Dense(25, relu) -> Dense(1).
 
-    The last layer starts at zero and its output is added to the mean of the same hour in the
-    last `LAGS` weeks: an untrained network is the weekly-mean baseline, and training (with
-    early stopping) only moves it away from that where the validation days agree.
+    The last layer starts at zero and its output is added to the profile forecast of the same
+    hour (`LSTM_BASE`, made from the history up to the forecast's origin): an untrained network
+    is the profile, and training (with early stopping) only moves it away from that where the
+    validation days agree.
     """
     import keras
 
@@ -134,8 +137,9 @@ class Grid:
             scaled[observed] = scaler.transform(values[observed].reshape(-1, 1)).ravel()
         return cls(index, scaled, observed.astype("float32"), calendar_features(index, country))
 
-    def inputs(self, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Past, future and base (weekly-mean) inputs for forecasts made at the end of each origin hour."""
+    def inputs(self, origins: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Past and future inputs for forecasts made at the end of each origin hour, with their `base`
+        (the scaled profile forecast of each origin's next HORIZON hours, see `profile_bases`)."""
         past_idx = origins[:, None] + np.arange(-WINDOW + 1, 1)[None, :]
         past = np.concatenate(
             [self.scaled[past_idx][..., None], self.observed[past_idx][..., None], self.calendar[past_idx]],
@@ -143,8 +147,6 @@ class Grid:
         )
         fut_idx = origins[:, None] + np.arange(1, HORIZON + 1)[None, :]
         parts = [self.calendar[fut_idx], np.broadcast_to(np.arange(1, HORIZON + 1) / HORIZON, fut_idx.shape)[..., None]]
-        total = np.zeros(fut_idx.shape, dtype="float32")
-        count = np.zeros(fut_idx.shape, dtype="float32")
         for week in range(1, LAGS + 1):
             lag = fut_idx - week * WINDOW
             valid = lag >= 0
@@ -153,11 +155,8 @@ class Grid:
             seen = np.where(valid, self.observed[lag], 0.0)
             parts.append(value[..., None])
             parts.append(seen[..., None])
-            total += value * seen
-            count += seen
         future = np.concatenate(parts, axis=-1)
-        base = total / np.maximum(count, 1.0)
-        return past.astype("float32"), future.astype("float32"), base.astype("float32")
+        return past.astype("float32"), future.astype("float32"), np.asarray(base, dtype="float32")
 
     def targets(self, origins: np.ndarray) -> np.ndarray:
         idx = origins[:, None] + np.arange(1, HORIZON + 1)[None, :]
@@ -232,10 +231,13 @@ class Forecaster:
                 np.concatenate([np.zeros(pad, "float32"), grid.observed]),
                 np.concatenate([np.zeros((pad, N_CAL), "float32"), grid.calendar]),
             )
+        future = pd.date_range(series.index[-1] + pd.Timedelta(hours=1), periods=passes * HORIZON, freq="h")
+        base = _scaled(self.scaler, baseline.decomposed_profile(series, future, *LSTM_BASE, country))
         origin = len(grid.scaled) - passes * HORIZON - 1
         out: list[np.ndarray] = []
-        for _ in range(passes):
-            scaled = np.asarray(self._run(*grid.inputs(np.array([origin]))))[0]
+        for i in range(passes):
+            pass_base = base[None, i * HORIZON : (i + 1) * HORIZON]
+            scaled = np.asarray(self._run(*grid.inputs(np.array([origin]), pass_base)))[0]
             block = slice(origin + 1, origin + 1 + HORIZON)
             slot_open = open_mask[baseline.slots(_block_index(grid, block))]
             grid.scaled[block] = np.where(slot_open, scaled, 0.0)
@@ -299,6 +301,20 @@ def _block_index(grid: Grid, block: slice) -> pd.DatetimeIndex:
     return grid.index[block.start - offset : block.stop - offset]
 
 
+def _scaled(scaler: MinMaxScaler, values: np.ndarray) -> np.ndarray:
+    return scaler.transform(np.asarray(values, dtype=float).reshape(-1, 1)).reshape(np.shape(values))
+
+
+def profile_bases(series: pd.Series, origins: np.ndarray, scaler: MinMaxScaler, country: str) -> np.ndarray:
+    """Per origin (a position in `series`), the scaled `LSTM_BASE` profile of the next HORIZON hours,
+    made from the history up to and including that hour only: what the network corrects."""
+    out = np.zeros((len(origins), HORIZON))
+    for i, origin in enumerate(origins):
+        future = pd.date_range(series.index[origin] + pd.Timedelta(hours=1), periods=HORIZON, freq="h")
+        out[i] = baseline.decomposed_profile(series.iloc[: origin + 1], future, *LSTM_BASE, country)
+    return _scaled(scaler, out)
+
+
 def _default_quantiles(series: pd.Series) -> tuple[float, float]:
     """10%/90% quantiles of week-over-week changes, scaled like the forecast intervals."""
     previous = series.shift(baseline.SLOTS)
@@ -356,7 +372,8 @@ def fit(
         raise ValueError(f"history too short: need more than {WINDOW + HORIZON} hours before validation")
     network = build_network(seed)
     network.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=masked_mae)
-    x_fit, y_fit = grid.inputs(fit_origins), grid.targets(fit_origins)
+    x_fit = grid.inputs(fit_origins, profile_bases(series, fit_origins, scaler, country))
+    y_fit = grid.targets(fit_origins)
     callbacks = []
     val_data = None
     if len(val_origins):
@@ -364,7 +381,7 @@ def fit(
         # Early stopping sees only its own days; the selection days must stay unseen for the blend.
         beyond = (val_origins[:, None] + np.arange(1, HORIZON + 1)[None, :]) >= select_index
         val_targets[..., 1][beyond] = 0.0
-        val_data = (list(grid.inputs(val_origins)), val_targets)
+        val_data = (list(grid.inputs(val_origins, profile_bases(series, val_origins, scaler, country))), val_targets)
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         )
@@ -425,6 +442,7 @@ def fit(
             "window_hours": WINDOW,
             "horizon_hours": HORIZON,
             "blend": {"level_halflife_weeks": level_halflife, "pool": pool, "weight": weight},
+            "lstm_base": {"level_halflife_weeks": LSTM_BASE[0], "pool": LSTM_BASE[1]},
             "calendar_effects": {name: round(float(np.exp(v)), 4) for name, v in effects.items()},
             "residual_quantiles": quantiles,
             "validation": validation,

@@ -12,7 +12,7 @@ import pytest
 from forecast_service import backtest, baseline
 from forecast_service.data import History, synthetic_history
 from forecast_service.model import (
-    LAGS,
+    LSTM_BASE,
     Forecaster,
     SelectionSet,
     choose_blend,
@@ -65,13 +65,15 @@ def test_metadata_records_source_range_blend_and_versions(trained: Forecaster, h
     assert {"tensorflow", "keras", "numpy"} <= set(meta["versions"])
 
 
-def test_an_untrained_network_forecasts_the_weekly_mean(history: History) -> None:
-    # The network adds a learned correction to the same hour's mean over the last LAGS weeks,
-    # starting from zero: before training it is that baseline, hour for hour.
+def test_an_untrained_network_forecasts_the_profile_it_corrects(history: History) -> None:
+    # The network adds a learned correction to the LSTM_BASE profile, starting from zero: before
+    # training it is that profile, hour for hour, on the second 168 h pass too.
     untrained = fit(history, validation_days=7, max_epochs=0, blend_weight=1.0)
-    frame = untrained.forecast(history.series, 168)
-    expected = baseline.weekly_mean(history.series, pd.DatetimeIndex(frame.index), LAGS)
+    frame = untrained.forecast(history.series, 2 * 168)
+    expected = baseline.decomposed_profile(history.series, pd.DatetimeIndex(frame.index), *LSTM_BASE, "US")
+    assert expected.sum() > 0
     np.testing.assert_allclose(frame.lstm.to_numpy(), expected, rtol=1e-4, atol=1e-3)
+    assert untrained.meta["lstm_base"] == {"level_halflife_weeks": LSTM_BASE[0], "pool": LSTM_BASE[1]}
 
 
 SHORT, LONG = (1, 0.0), (4, 0.0)  # two profile candidates: (level half-life, pooling)
