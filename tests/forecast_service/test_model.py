@@ -116,11 +116,12 @@ def test_saved_model_reloads_with_identical_forecasts(trained: Forecaster, histo
 
 def test_a_model_saved_in_an_older_format_loads_as_none(trained: Forecaster, tmp_path: Path) -> None:
     # Format 1 networks took no weekly-mean input; format 2 blends named a k-week mean and format 3
-    # a weekday-hour profile's half-life, not a level half-life and pooling. Each would fail on the
-    # first request, so they load as none (retrain).
+    # a weekday-hour profile's half-life, not a level half-life and pooling: each would fail on the
+    # first request. Format 4 networks learned corrections to a 4-week mean, not to the profile they
+    # would now be given: they would answer, wrongly. All load as none (retrain).
     trained.save(tmp_path)
     meta = json.loads((tmp_path / "metadata.json").read_text())
-    for old in (1, 2, 3):
+    for old in (1, 2, 3, 4):
         (tmp_path / "metadata.json").write_text(json.dumps({**meta, "format": old}))
         assert Forecaster.load(tmp_path) is None
 
