@@ -18,6 +18,7 @@ from forecast_service.model import (
     choose_blend,
     fit,
     profile_name,
+    rolling_profile_residuals,
     selection_forecasts,
     validation_plan,
 )
@@ -58,6 +59,11 @@ def test_metadata_records_source_range_blend_and_versions(trained: Forecaster, h
     assert {"lstm", "blend", "weekly_mean_k2", "weekly_mean_k8"} <= set(parts)
     assert {profile_name(c) for c in baseline.DECOMPOSED_CANDIDATES} <= set(parts)
     assert meta["residual_quantiles"][0] < 0 < meta["residual_quantiles"][1]
+    parts = meta["residual_quantiles_parts"]  # the intervals take the wider of the two
+    assert meta["residual_quantiles"] == [
+        min(parts["selection"][0], parts["rolling_profile"][0]),
+        max(parts["selection"][1], parts["rolling_profile"][1]),
+    ]
     # Early stopping and the blend choice use different days; the blend is chosen from several origins.
     assert meta["validation_start"] < meta["selection_start"] <= meta["data_end"]
     assert meta["selection_origins"] >= 2
@@ -193,3 +199,13 @@ def test_selection_without_a_network_compares_the_profile_candidates_alone(histo
     candidate, weight, scores = choose_blend(selection, (0.0,))
     assert weight == 0.0
     assert scores[profile_name(candidate)] == min(scores[profile_name(c)] for c in baseline.DECOMPOSED_CANDIDATES)
+
+
+def test_rolling_profile_residuals_are_poisson_sized_and_grow_after_a_level_step() -> None:
+    series = synthetic_history(end=END, weeks=16, seed=3).series
+    steady = rolling_profile_residuals(series, (2, 0.5), "US")
+    low, high = np.quantile(steady, [0.1, 0.9])
+    assert len(steady) > 14 * 24 and -2.0 < low < -0.8 and 0.8 < high < 2.0  # about N(0, 1) for Poisson noise
+    stepped = series.copy()
+    stepped[stepped.index >= END - pd.Timedelta(weeks=3)] *= 1.5
+    assert np.quantile(rolling_profile_residuals(stepped, (2, 0.5), "US"), 0.9) > high + 0.5
