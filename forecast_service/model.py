@@ -6,9 +6,8 @@ observed flag and calendar inputs) and a per-hour head emits all 168 next hours 
 from the LSTM state, each hour's calendar and the same hour 1-4 weeks earlier. The head's
 output is a correction added to the profile below (one fixed candidate, `LSTM_BASE`, made
 from the history up to each origin), starting at zero, so training only moves the forecast
-away from the profile where the data keep agreeing. Hours that
-were not observed (closed, missing days) are masked out of the loss instead of being
-taught as zeros.
+away from the profile where the data keep agreeing. Hours that were not observed (closed,
+missing days) are masked out of the loss instead of being taught as zeros.
 
 On short business-hours series a weekly average is hard to beat, so the served forecast is
 `w * lstm + (1 - w) * profile`, the profile being a daily level (exponentially weighted,
