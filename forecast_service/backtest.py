@@ -4,7 +4,8 @@
         [--time-col C --count-col C] [--predictions-out FILE.csv]
 
 Prints one JSON object: mae, rmse, smape (%), mase, naive_mae, rel_mae, coverage_80,
-train_seconds, n_train_hours, n_test_hours, plus the scores of the blend's parts.
+train_seconds, n_train_hours, n_test_hours, plus the scores of the blend's parts and of the
+day totals (daily_coverage_80, daily_halfwidth_rel, daily_mape).
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ def split(history: History, holdout_days: int) -> tuple[History, pd.Series]:
 
 def evaluate(forecaster: Forecaster, train: pd.Series, test: pd.Series) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics over the observed held-out hours, forecasting them all from the end of `train`."""
-    horizon = int((test.index[-1] - train.index[-1]) / pd.Timedelta(hours=1))
-    frame = forecaster.forecast(train, horizon).reindex(test.index)
+    day_end = test.index[-1].normalize() + pd.Timedelta(hours=23)  # through the last day's end, for day totals
+    full = forecaster.forecast(train, int((day_end - train.index[-1]) / pd.Timedelta(hours=1)))
+    frame = full.reindex(test.index)
     seen = test.notna().to_numpy()
     actual = test.to_numpy()[seen]
     rows = frame[seen]
@@ -61,6 +63,7 @@ def evaluate(forecaster: Forecaster, train: pd.Series, test: pd.Series) -> tuple
         if not np.isnan(values).all():
             parts[part] = baseline.metrics(actual, np.maximum(values, 0), naive=naive, scale=scale)
     result["parts"] = parts
+    result |= _daily_scores(forecaster.daily(full, train), test)
     predictions = pd.DataFrame(
         {
             "timestamp": future,
@@ -71,6 +74,24 @@ def evaluate(forecaster: Forecaster, train: pd.Series, test: pd.Series) -> tuple
         }
     )
     return result, predictions
+
+
+def _daily_scores(daily: pd.DataFrame, test: pd.Series) -> dict[str, float]:
+    """Day totals over the held-out days with observed hours: 80% coverage and the band's mean
+    half-width relative to the forecast (`Forecaster.daily`, what /daily serves)."""
+    actual = test.groupby(test.index.normalize()).sum(min_count=1).dropna()
+    days = daily.index.intersection(actual.index)
+    if len(days) == 0:
+        return {}
+    rows, actual = daily.loc[days], actual.loc[days]
+    inside = (actual >= rows.lower) & (actual <= rows.upper)
+    open_days = rows.predicted > 0
+    halfwidth = ((rows.upper - rows.lower) / 2 / rows.predicted)[open_days]
+    return {
+        "daily_coverage_80": float(inside.mean()),
+        "daily_halfwidth_rel": float(halfwidth.mean()) if len(halfwidth) else float("nan"),
+        "daily_mape": float((abs(actual - rows.predicted) / actual)[actual > 0].mean()),
+    }
 
 
 def run(

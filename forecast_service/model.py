@@ -21,7 +21,8 @@ day (one week from one origin was too noisy: it picked the LSTM where it did not
 go to the profile.
 80% intervals come from the quantiles of those forecasts' residuals, scaled like Poisson noise
 (by sqrt of the level), widened to those of the profile forecast from rolling origins over the last
-8 weeks (`rolling_profile_residuals`).
+8 weeks (`rolling_profile_residuals`). Day totals get their own intervals from the same forecasts'
+day-total errors: a day's hours err together, so their summed bounds were far too wide.
 """
 
 from __future__ import annotations
@@ -216,6 +217,17 @@ class Forecaster:
             index=future,
         )
 
+    def daily(self, frame: pd.DataFrame, series: pd.Series) -> pd.DataFrame:
+        """Per whole calendar day of an hourly `frame` (from `forecast`): predicted total and its 80%
+        interval, from the day totals' own errors (`day_log_ratios`), not the sum of hourly bounds."""
+        days = frame.index.normalize()
+        whole = pd.Series(1, index=frame.index).groupby(days).transform("size").to_numpy() == 24
+        predicted = frame.predicted[whole].groupby(days[whole]).sum()
+        q_low, q_high = self.meta.get("daily_log_ratio_quantiles") or _default_daily_quantiles(series)
+        return pd.DataFrame(
+            {"predicted": predicted, "lower": predicted * np.exp(q_low), "upper": predicted * np.exp(q_high)}
+        )
+
     def _lstm(self, series: pd.Series, hours: int, open_mask: np.ndarray) -> np.ndarray:
         """The network alone, one 168 h pass at a time, each pass reading the previous one's output."""
         country = self.meta.get("country", "US")
@@ -319,9 +331,10 @@ INTERVAL_WEEKS = 8  # weeks of rolling origins behind the intervals
 INTERVAL_HORIZON_DAYS = 14  # how far ahead each of those origins forecasts
 
 
-def rolling_profile_residuals(series: pd.Series, candidate: Candidate, country: str) -> np.ndarray:
-    """Residuals, in Poisson units (over sqrt of the forecast), of the profile forecast made from an
-    origin every other day of the last INTERVAL_WEEKS weeks, each INTERVAL_HORIZON_DAYS ahead.
+def rolling_profile_residuals(series: pd.Series, candidate: Candidate, country: str) -> tuple[np.ndarray, np.ndarray]:
+    """Hourly residuals in Poisson units (over sqrt of the forecast) and daily log ratios (actual
+    over forecast day totals) of the profile forecast made from an origin every other day of the
+    last INTERVAL_WEEKS weeks, each INTERVAL_HORIZON_DAYS ahead.
 
     Why: the selection days are one stretch of about four weeks; when the level stepped between them
     and the next weeks, intervals from their residuals alone covered 0.68 of the held-out hours on
@@ -330,16 +343,44 @@ def rolling_profile_residuals(series: pd.Series, candidate: Candidate, country: 
     """
     end = series.index[-1].normalize()
     first = max(series.index[0].normalize() + pd.Timedelta(days=21), end - pd.Timedelta(weeks=INTERVAL_WEEKS))
-    out: list[np.ndarray] = []
+    hourly: list[np.ndarray] = []
+    daily: list[np.ndarray] = []
     for origin in pd.date_range(first, end - pd.Timedelta(days=1), freq="2D"):
         after = series[(series.index >= origin) & (series.index < origin + pd.Timedelta(days=INTERVAL_HORIZON_DAYS))]
         seen = after.notna().to_numpy()
         if not seen.any():
             continue
         future = pd.DatetimeIndex(after.index[seen])
+        actual = after.to_numpy()[seen]
         predicted = baseline.decomposed_profile(series[series.index < origin], future, *candidate, country)
-        out.append((after.to_numpy()[seen] - predicted) / np.sqrt(np.maximum(predicted, 1.0)))
-    return np.concatenate(out) if out else np.zeros(0)
+        hourly.append((actual - predicted) / np.sqrt(np.maximum(predicted, 1.0)))
+        daily.append(day_log_ratios(actual, predicted, future.normalize().to_numpy()))
+    if not hourly:
+        return np.zeros(0), np.zeros(0)
+    return np.concatenate(hourly), np.concatenate(daily)
+
+
+def day_log_ratios(actual: np.ndarray, predicted: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """log(actual / forecast) of each group's total (a day, or a day forecast from one origin).
+
+    Why daily intervals need their own errors: a day's error is mostly the level's, shared by its
+    hours, so summing hourly bounds gave bands of +-60% around days forecast within 10%.
+    """
+    _, which = np.unique(group, return_inverse=True, axis=0)
+    actual_total = np.bincount(which, weights=actual)
+    predicted_total = np.bincount(which, weights=predicted)
+    return np.log(np.maximum(actual_total, 1.0) / np.maximum(predicted_total, 1.0))
+
+
+def _default_daily_quantiles(series: pd.Series) -> tuple[float, float]:
+    """10%/90% quantiles of the log ratio of each open day's total to the same weekday's a week before."""
+    totals = series.resample("D").sum(min_count=1)
+    previous = totals.shift(7)
+    both = (totals > 0) & (previous > 0)
+    if both.sum() < 5:
+        return (-0.5, 0.5)
+    ratio = np.log(totals[both] / previous[both])
+    return float(ratio.quantile(0.1)), float(ratio.quantile(0.9))
 
 
 def _default_quantiles(series: pd.Series) -> tuple[float, float]:
@@ -438,9 +479,17 @@ def fit(
     effects = baseline.calendar_effects(series[series.index < select_start], country)
     residual = (selection.actual - predicted) / np.sqrt(np.maximum(predicted, 1.0))
     on_selection = [float(np.quantile(residual, 0.1)), float(np.quantile(residual, 0.9))]
-    rolling = rolling_profile_residuals(series, (level_halflife, pool), country)
+    rolling, rolling_days = rolling_profile_residuals(series, (level_halflife, pool), country)
     on_rolling = [float(np.quantile(rolling, 0.1)), float(np.quantile(rolling, 0.9))] if len(rolling) else on_selection
     quantiles = [min(on_selection[0], on_rolling[0]), max(on_selection[1], on_rolling[1])]
+    selection_days = day_log_ratios(selection.actual, predicted, np.column_stack([selection.origin, selection.day]))
+    day_selection = [float(np.quantile(selection_days, 0.1)), float(np.quantile(selection_days, 0.9))]
+    day_rolling = (
+        [float(np.quantile(rolling_days, 0.1)), float(np.quantile(rolling_days, 0.9))]
+        if len(rolling_days)
+        else day_selection
+    )
+    daily_quantiles = [min(day_selection[0], day_rolling[0]), max(day_selection[1], day_rolling[1])]
     validation = baseline.metrics(
         selection.actual,
         predicted,
@@ -476,6 +525,8 @@ def fit(
             "calendar_effects": {name: round(float(np.exp(v)), 4) for name, v in effects.items()},
             "residual_quantiles": quantiles,
             "residual_quantiles_parts": {"selection": on_selection, "rolling_profile": on_rolling},
+            "daily_log_ratio_quantiles": daily_quantiles,
+            "daily_log_ratio_quantiles_parts": {"selection": day_selection, "rolling_profile": day_rolling},
             "validation": validation,
             "validation_parts_mae": scores,
             "fit_seconds": round(fit_seconds, 2),
@@ -535,6 +586,7 @@ class SelectionSet:
     day: np.ndarray  # day number (since the first target day) of each pooled hour: the unit of noise
     n_origins: int
     references: dict[str, np.ndarray] = field(default_factory=dict)  # scored for comparison only
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # which origin forecast each hour
 
     def blend(self, candidate: Candidate, weight: float) -> np.ndarray:
         return np.maximum(weight * self.lstm + (1 - weight) * self.bases[candidate], 0.0)
@@ -547,7 +599,7 @@ def selection_forecasts(
     is zeros for a forecaster without a network: the profile candidates alone are compared)."""
     open_mask = np.asarray(forecaster.meta["open_slots"], dtype=bool)
     country = forecaster.meta.get("country", "US")
-    parts: dict[str, list[np.ndarray]] = {"actual": [], "lstm": [], "naive": [], "day": []}
+    parts: dict[str, list[np.ndarray]] = {"actual": [], "lstm": [], "naive": [], "day": [], "origin": []}
     bases: dict[Candidate, list[np.ndarray]] = {c: [] for c in candidates}
     references: dict[str, list[np.ndarray]] = {f"weekly_mean_k{k}": [] for k in REFERENCE_KS}
     for origin in origins:
@@ -561,6 +613,7 @@ def selection_forecasts(
         parts["lstm"].append(np.maximum(lstm[seen], 0.0))
         parts["naive"].append(baseline.seasonal_naive(before, future))
         parts["day"].append(((future.normalize() - origins[0]) // pd.Timedelta(days=1)).to_numpy())
+        parts["origin"].append(np.full(len(future), len(parts["origin"])))
         effects = baseline.calendar_effects(before, country)  # shared by the candidates
         for level, pool in candidates:
             bases[(level, pool)].append(baseline.decomposed_profile(before, future, level, pool, country, effects))
@@ -575,6 +628,7 @@ def selection_forecasts(
         day=joined["day"],
         n_origins=len(parts["actual"]),
         references={name: np.concatenate(v) for name, v in references.items()},
+        origin=joined["origin"],
     )
 
 

@@ -109,13 +109,13 @@ def daily_forecast(
             busy=served.busy_day,
             headcount=True,
         )
+        total = served.daily.loc[day]
         predictions.append(
             {
                 "date": day.date().isoformat(),
-                "predicted_tickets": _num(rows.predicted.sum()),
-                # Summing hourly bounds treats hourly errors as moving together: a wide, safe band.
-                "lower": _num(rows.lower.sum()),
-                "upper": _num(rows.upper.sum()),
+                "predicted_tickets": _num(total.predicted),
+                "lower": _num(total.lower),
+                "upper": _num(total.upper),
                 "day_offset": offset,
                 "staffing": advice,
             }

@@ -65,6 +65,7 @@ class ServedForecast:
     """One cached forecast: the hours after the history's end, and what the history was."""
 
     frame: pd.DataFrame
+    daily: pd.DataFrame  # whole days of `frame`: predicted total and its own 80% interval
     history: History
     typical_hour: float
     busy_hour: float
@@ -110,6 +111,7 @@ class ForecastService:
         busy_days = daily[daily > 0] if (daily > 0).any() else daily
         result = ServedForecast(
             frame=frame,
+            daily=forecaster.daily(frame, history.series),
             history=history,
             typical_hour=float(open_hours.median()) if len(open_hours) else 0.0,
             busy_hour=float(open_hours.quantile(0.9)) if len(open_hours) else 0.0,
@@ -135,7 +137,7 @@ class ForecastService:
         meta = self.forecaster.meta
         common = {
             "model_path": str(self.directory / "model.keras"),
-            "model_type": "LSTM (168 h window, direct 168 h output, a correction over the 4-week mean) "
+            "model_type": "LSTM (168 h window, direct 168 h output, a correction over the profile) "
             "blended with a calendar-adjusted level x weekday x intraday-share profile",
             "sequence_length": int(meta.get("window_hours", 168)),
             "features": [

@@ -16,6 +16,7 @@ from forecast_service.model import (
     Forecaster,
     SelectionSet,
     choose_blend,
+    day_log_ratios,
     fit,
     profile_name,
     rolling_profile_residuals,
@@ -63,6 +64,13 @@ def test_metadata_records_source_range_blend_and_versions(trained: Forecaster, h
     assert meta["residual_quantiles"] == [
         min(parts["selection"][0], parts["rolling_profile"][0]),
         max(parts["selection"][1], parts["rolling_profile"][1]),
+    ]
+    low, high = meta["daily_log_ratio_quantiles"]
+    day_parts = meta["daily_log_ratio_quantiles_parts"]
+    assert low < 0 < high
+    assert [low, high] == [
+        min(day_parts["selection"][0], day_parts["rolling_profile"][0]),
+        max(day_parts["selection"][1], day_parts["rolling_profile"][1]),
     ]
     # Early stopping and the blend choice use different days; the blend is chosen from several origins.
     assert meta["validation_start"] < meta["selection_start"] <= meta["data_end"]
@@ -169,6 +177,12 @@ def test_backtest_cli_prints_metrics_and_writes_predictions(
     assert len(predictions) == 72
     assert predictions.actual.tolist() == history.series.iloc[-72:].tolist()
     assert np.mean(np.abs(predictions.actual - predictions.predicted)) == pytest.approx(result["mae"])
+    # The three held-out days' totals are scored too, against the day bands /daily serves.
+    days = predictions.groupby(pd.to_datetime(predictions.timestamp).dt.normalize())[["actual", "predicted"]].sum()
+    assert len(days) == 3
+    mape = float((abs(days.actual - days.predicted) / days.actual).mean())
+    assert result["daily_mape"] == pytest.approx(mape)
+    assert result["daily_coverage_80"] in (0.0, 1 / 3, 2 / 3, 1.0) and 0 < result["daily_halfwidth_rel"] < 1
 
 
 def test_backtest_cli_rejects_a_holdout_longer_than_the_history(tmp_path: Path, history: History) -> None:
@@ -203,9 +217,41 @@ def test_selection_without_a_network_compares_the_profile_candidates_alone(histo
 
 def test_rolling_profile_residuals_are_poisson_sized_and_grow_after_a_level_step() -> None:
     series = synthetic_history(end=END, weeks=16, seed=3).series
-    steady = rolling_profile_residuals(series, (2, 0.5), "US")
+    steady, steady_days = rolling_profile_residuals(series, (2, 0.5), "US")
     low, high = np.quantile(steady, [0.1, 0.9])
     assert len(steady) > 14 * 24 and -2.0 < low < -0.8 and 0.8 < high < 2.0  # about N(0, 1) for Poisson noise
+    # One log ratio per forecast day (origins every other day, 14 days ahead each), mostly within +-30%.
+    assert len(steady_days) > 14 * 10 and np.quantile(np.abs(steady_days), 0.8) < 0.3
     stepped = series.copy()
     stepped[stepped.index >= END - pd.Timedelta(weeks=3)] *= 1.5
-    assert np.quantile(rolling_profile_residuals(stepped, (2, 0.5), "US"), 0.9) > high + 0.5
+    stepped_hours, stepped_days = rolling_profile_residuals(stepped, (2, 0.5), "US")
+    assert np.quantile(stepped_hours, 0.9) > high + 0.5
+    assert np.quantile(stepped_days, 0.9) > np.quantile(steady_days, 0.9) + 0.1
+
+
+def test_day_log_ratios_compare_totals_per_group() -> None:
+    actual = np.array([10.0, 30.0, 5.0, 5.0, 0.0])
+    predicted = np.array([20.0, 20.0, 10.0, 10.0, 3.0])
+    group = np.array([[0, 1], [0, 1], [1, 1], [1, 1], [1, 2]])  # (origin, day): the same day from two origins
+    np.testing.assert_allclose(day_log_ratios(actual, predicted, group), np.log([1.0, 0.5, 1 / 3]))
+
+
+def test_day_totals_get_intervals_of_their_own_much_narrower_than_summed_hourly_bounds(
+    trained: Forecaster, history: History
+) -> None:
+    # A day's hours err together (the level), so the day's band comes from day-total errors: on this
+    # Poisson-noise series summing the hourly bounds gave a band several times wider than needed.
+    frame = trained.forecast(history.series.iloc[:-5], 24 * 4)  # starts at 19:00: the first day is partial
+    daily = trained.daily(frame, history.series)
+    assert list(daily.index) == list(pd.date_range(END, periods=3, freq="D"))
+    summed = frame.groupby(frame.index.normalize())[["predicted", "lower", "upper"]].sum().loc[daily.index]
+    np.testing.assert_allclose(daily.predicted, summed.predicted)
+    assert (daily.lower < daily.predicted).all() and (daily.predicted < daily.upper).all()
+    assert ((daily.upper - daily.lower) < 0.5 * (summed.upper - summed.lower)).all()
+    low, high = trained.meta["daily_log_ratio_quantiles"]
+    np.testing.assert_allclose(daily.lower, daily.predicted * np.exp(low))
+    np.testing.assert_allclose(daily.upper, daily.predicted * np.exp(high))
+    # Without a trained model the band comes from week-over-week changes of day totals.
+    fallback = Forecaster.baseline()
+    naive = fallback.daily(fallback.forecast(history.series, 48), history.series)
+    assert len(naive) == 2 and (naive.lower < naive.predicted).all() and (naive.predicted < naive.upper).all()

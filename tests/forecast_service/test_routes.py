@@ -67,6 +67,8 @@ def test_daily_shape(client: TestClient) -> None:
     assert {"predicted_tickets", "recommended_agents", "tickets_per_agent", "urgency", "message"} <= set(staffing)
     assert body["summary"]["peak_day_tickets"] == max(d["predicted_tickets"] for d in days)
     assert body["summary"]["peak_day"] in {d["date"] for d in days}
+    assert all(d["lower"] <= d["predicted_tickets"] <= d["upper"] for d in days)
+    assert any(d["lower"] < d["predicted_tickets"] < d["upper"] for d in days)
 
 
 def test_current_staffing_shape(client: TestClient) -> None:
