@@ -106,6 +106,7 @@ def evaluate_series(
             "model": f"service model (blend w={blend['weight']}, {profile})",
             **{k: result[k] for k in ("mae", "rmse", "smape", "mase", "rel_mae", "coverage_80")},
             "train_seconds": result["train_seconds"],
+            **{k: result[k] for k in ("daily_coverage_80", "daily_halfwidth_rel", "daily_mape") if k in result},
         }
     ]
     parts = (("lstm", "blend part: LSTM alone"), ("baseline", f"blend part: profile {profile}"))
@@ -224,6 +225,12 @@ def main() -> int:
             cells.append(f"{text:<{w}}")
         print(" | ".join(cells))
     print()
+    for row in rows:
+        if "daily_coverage_80" in row:
+            print(
+                f"{row['series']}: day totals (/daily): coverage_80 {row['daily_coverage_80']:.3f}, band half-width "
+                f"{100 * row['daily_halfwidth_rel']:.1f}% of the forecast, MAPE {100 * row['daily_mape']:.1f}%"
+            )
     for key, value in timing.items():
         print(f"{key}: {value}")
     # The machines are shared: the load average says how much else was running while this was timed.

@@ -13,7 +13,8 @@ beat the best weekly mean in hindsight:
 - the mean of the same weekday-hour over the last k weeks, k = 2..8, each fixed, and k chosen
   on the same selection days; the best k in hindsight (a bound no method can use);
 - with `--served`, the whole served model (LSTM trained per cut, blend chosen on validation)
-  and its LSTM part alone, about 25 s of training per cut.
+  and its LSTM part alone, with the coverage of its hourly and day-total 80% intervals and the
+  day bands' mean half-width (relative to the forecast), about 25 s of training per cut.
 
     python benchmarks/forecast_origins.py [--served]
 
@@ -101,6 +102,8 @@ def evaluate_cut(history: History, days_before_end: int, *, served: bool) -> dic
         row["served model"] = result["rel_mae"]
         row["served part: LSTM alone"] = result["parts"]["lstm"]["rel_mae"]
         row["served coverage_80"] = result["coverage_80"]
+        row["served day totals: coverage_80"] = result["daily_coverage_80"]
+        row["served day totals: band half-width"] = result["daily_halfwidth_rel"]
     return row
 
 
@@ -141,7 +144,7 @@ def main() -> int:
         for method, values in summary.items():
             wins = (
                 ""
-                if "coverage" in method or "hindsight" in method
+                if any(word in method for word in ("coverage", "hindsight", "half-width"))
                 else f"{values['cuts_below_best_k_in_hindsight']}/{len(rows)}"
             )
             print(f"{method:<36} | {values['mean_rel_mae']:<12.3f} | {wins}")
