@@ -376,6 +376,15 @@ def day_log_ratios(actual: np.ndarray, predicted: np.ndarray, group: np.ndarray)
     return np.log(np.maximum(actual_total, 1.0) / np.maximum(predicted_total, 1.0))
 
 
+def _wider_quantiles(
+    on_selection: np.ndarray, on_rolling: np.ndarray, levels: tuple[float, float]
+) -> tuple[list[float], list[float], list[float]]:
+    """The wider of the two sets' (low, high) quantiles, and each set's (rolling: selection's when empty)."""
+    selection = [float(q) for q in np.quantile(on_selection, levels)]
+    rolling = [float(q) for q in np.quantile(on_rolling, levels)] if len(on_rolling) else selection
+    return [min(selection[0], rolling[0]), max(selection[1], rolling[1])], selection, rolling
+
+
 def _default_daily_quantiles(series: pd.Series) -> tuple[float, float]:
     """10%/90% quantiles of the log ratio of each open day's total to the same weekday's a week before."""
     totals = series.resample("D").sum(min_count=1)
@@ -482,14 +491,10 @@ def fit(
     predicted = selection.blend((level_halflife, pool), weight)
     effects = baseline.calendar_effects(series[series.index < select_start], country)
     residual = (selection.actual - predicted) / np.sqrt(np.maximum(predicted, 1.0))
-    on_selection = [float(np.quantile(residual, 0.1)), float(np.quantile(residual, 0.9))]
     rolling, rolling_days = rolling_profile_residuals(series, (level_halflife, pool), country)
-    on_rolling = [float(np.quantile(rolling, 0.1)), float(np.quantile(rolling, 0.9))] if len(rolling) else on_selection
-    quantiles = [min(on_selection[0], on_rolling[0]), max(on_selection[1], on_rolling[1])]
+    quantiles, on_selection, on_rolling = _wider_quantiles(residual, rolling, (0.1, 0.9))
     selection_days = day_log_ratios(selection.actual, predicted, np.column_stack([selection.origin, selection.day]))
-    day_selection = [float(q) for q in np.quantile(selection_days, DAY_QUANTILES)]
-    day_rolling = [float(q) for q in np.quantile(rolling_days, DAY_QUANTILES)] if len(rolling_days) else day_selection
-    daily_quantiles = [min(day_selection[0], day_rolling[0]), max(day_selection[1], day_rolling[1])]
+    daily_quantiles, day_selection, day_rolling = _wider_quantiles(selection_days, rolling_days, DAY_QUANTILES)
     validation = baseline.metrics(
         selection.actual,
         predicted,
