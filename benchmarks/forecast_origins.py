@@ -14,7 +14,9 @@ beat the best weekly mean in hindsight:
   on the same selection days; the best k in hindsight (a bound no method can use);
 - with `--served`, the whole served model (LSTM trained per cut, blend chosen on validation)
   and its LSTM part alone, with the coverage of its hourly and day-total 80% intervals and the
-  day bands' mean half-width (relative to the forecast), about 25 s of training per cut.
+  day bands' mean half-width (relative to the forecast), about 25 s of training per cut; the
+  hourly coverage also per week ahead (days 1-7, 8-14, 15-20), to see whether the bands, which
+  do not widen with the horizon, should.
 
     python benchmarks/forecast_origins.py [--served]
 
@@ -46,6 +48,7 @@ from shared.config import get_settings  # noqa: E402
 HOLDOUT_DAYS = 20
 CUTS = tuple(range(20, 71, 5))  # days between each holdout's end and the series' end
 KS = tuple(range(2, 9))
+LEADS = ((1, 7), (8, 14), (15, 20))  # days ahead of the end of training, for coverage by horizon
 
 
 def cut(history: History, days_before_end: int) -> History:
@@ -91,7 +94,7 @@ def evaluate_cut(history: History, days_before_end: int, *, served: bool) -> dic
     row |= {f"weekly mean k={k}": value for k, value in weekly.items()}
     row["weekly mean, best k in hindsight"] = min(weekly.values())
     if served:
-        result, _, _ = backtest.run(
+        result, predictions, _ = backtest.run(
             cut(history, days_before_end),
             holdout_days=HOLDOUT_DAYS,
             max_epochs=settings.forecast_max_epochs,
@@ -104,7 +107,18 @@ def evaluate_cut(history: History, days_before_end: int, *, served: bool) -> dic
         row["served coverage_80"] = result["coverage_80"]
         row["served day totals: coverage_80"] = result["daily_coverage_80"]
         row["served day totals: band half-width"] = result["daily_halfwidth_rel"]
+        row |= coverage_by_lead(predictions, test.index[0])
     return row
+
+
+def coverage_by_lead(predictions: pd.DataFrame, first_day: pd.Timestamp) -> dict[str, float]:
+    """Hourly 80% coverage of the backtest's predictions per stretch of days ahead (`LEADS`)."""
+    lead = (pd.DatetimeIndex(predictions.timestamp).normalize() - first_day).days.to_numpy() + 1
+    inside = ((predictions.actual >= predictions.lower) & (predictions.actual <= predictions.upper)).to_numpy()
+    return {
+        f"served coverage_80, days {low}-{high} ahead": float(inside[(lead >= low) & (lead <= high)].mean())
+        for low, high in LEADS
+    }
 
 
 def main() -> int:
