@@ -109,13 +109,13 @@ def daily_forecast(
             busy=served.busy_day,
             headcount=True,
         )
-        total = served.daily.loc[day]
+        day_total = served.daily.loc[day]
         predictions.append(
             {
                 "date": day.date().isoformat(),
-                "predicted_tickets": _num(total.predicted),
-                "lower": _num(total.lower),
-                "upper": _num(total.upper),
+                "predicted_tickets": _num(day_total.predicted),
+                "lower": _num(day_total.lower),
+                "upper": _num(day_total.upper),
                 "day_offset": offset,
                 "staffing": advice,
             }
