@@ -96,15 +96,26 @@ def main() -> None:
             "p95": round(percentile(latencies, 0.95), 2),
         }
 
-        # Local draft latency (retrieval excluded), warm.
+        # Local draft latency (retrieval excluded), warm; and which articles the drafts cite.
         drafter = LocalDrafter(get_embedder())
         draft_ms = []
-        for i, (q, _rel) in enumerate(queries * 2):
+        cited_relevant: list[float] = []  # per grounded draft: share of its cited articles that are relevant
+        cites_one: list[bool] = []  # per grounded draft: does it cite a relevant article at all
+        for i, (q, rel) in enumerate(queries * 2):
             ticket = TicketContext(ticket_id=f"T{i}", subject=q[:60], description=q, customer_name="Alex")
             hits = retriever.search(q, n=3)
             start = time.perf_counter()
-            drafter.draft(ticket, hits)
+            draft = drafter.draft(ticket, hits)
             draft_ms.append((time.perf_counter() - start) * 1000)
+            cited = [a["article_id"] for a in draft.articles]
+            if i < len(queries) and cited:
+                cited_relevant.append(sum(a in rel for a in cited) / len(cited))
+                cites_one.append(any(a in rel for a in cited))
+        results["local_draft_citations"] = {
+            "grounded_drafts": len(cited_relevant),
+            "cited_articles_relevant": round(sum(cited_relevant) / max(1, len(cited_relevant)), 4),
+            "drafts_citing_a_relevant_article": round(sum(cites_one) / max(1, len(cites_one)), 4),
+        }
         results["local_draft_ms"] = {
             "p50": round(percentile(draft_ms, 0.5), 2),
             "p95": round(percentile(draft_ms, 0.95), 2),
@@ -131,6 +142,11 @@ def main() -> None:
     print(
         f"local draft (warm)      p50 {results['local_draft_ms']['p50']} ms   p95 {results['local_draft_ms']['p95']} ms"
     )  # type: ignore[index]
+    cites = results["local_draft_citations"]
+    print(
+        f"local draft citations   {cites['cited_articles_relevant']:.3f} of cited articles relevant, "  # type: ignore[index]
+        f"{cites['drafts_citing_a_relevant_article']:.3f} of drafts cite one ({cites['grounded_drafts']} drafts)"  # type: ignore[index]
+    )
     idx = results["index_1000_articles"]
     print(f"index 1,000 articles    {idx['seconds']} s ({idx['passages']} passages)")  # type: ignore[index]
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")
