@@ -91,10 +91,7 @@ def main() -> None:
                 start = time.perf_counter()
                 retriever.search(q, n=3)
                 latencies.append((time.perf_counter() - start) * 1000)
-        results["search_ms"] = {
-            "p50": round(percentile(latencies, 0.5), 2),
-            "p95": round(percentile(latencies, 0.95), 2),
-        }
+        results["search_ms"] = summary(latencies)
 
         # Local draft latency (retrieval excluded), warm; and which articles the drafts cite.
         drafter = LocalDrafter(get_embedder())
@@ -116,10 +113,7 @@ def main() -> None:
             "cited_articles_relevant": round(sum(cited_relevant) / max(1, len(cited_relevant)), 4),
             "drafts_citing_a_relevant_article": round(sum(cites_one) / max(1, len(cites_one)), 4),
         }
-        results["local_draft_ms"] = {
-            "p50": round(percentile(draft_ms, 0.5), 2),
-            "p95": round(percentile(draft_ms, 0.95), 2),
-        }
+        results["local_draft_ms"] = summary(draft_ms)
 
         # Indexing 1,000 synthetic articles into a fresh collection.
         articles = synthetic_articles(1000)
