@@ -10,6 +10,8 @@ beat the best weekly mean in hindsight:
 - the profile the service serves (`baseline.decomposed_profile`), its level half-life and
   shape pooling chosen on each cut's own selection days by the service's own code
   (`model.validation_plan`, `model.selection_forecasts`, `model.choose_blend`);
+- the best of the profile's candidates per cut in hindsight (a bound on what choosing them
+  better could gain);
 - the mean of the same weekday-hour over the last k weeks, k = 2..8, each fixed, and k chosen
   on the same selection days; the best k in hindsight (a bound no method can use);
 - with `--served`, the whole served model (LSTM trained per cut, blend chosen on validation)
@@ -89,6 +91,10 @@ def evaluate_cut(history: History, days_before_end: int, *, served: bool) -> dic
         "k_choice": best_k,
         "profile (served baseline part)": rel(baseline.decomposed_profile(train.series, future, level, pool, country)),
     }
+    candidates = {
+        c: rel(baseline.decomposed_profile(train.series, future, *c, country)) for c in baseline.DECOMPOSED_CANDIDATES
+    }
+    row["profile, best candidate in hindsight"] = min(candidates.values())
     weekly = {k: rel(baseline.weekly_mean(train.series, future, k)) for k in KS}
     row["weekly mean, k chosen"] = weekly[best_k]
     row |= {f"weekly mean k={k}": value for k, value in weekly.items()}
