@@ -134,12 +134,20 @@ def evaluate_series(
         row.pop("naive_mae", None)
         row["n_train_hours"] = result["n_train_hours"]
         row["n_test_hours"] = result["n_test_hours"]
-    hindsight = profile_hindsight(forecaster, train.series, future, actual, naive, settings.forecast_holiday_country)
+    hindsight = profile_hindsight(
+        forecaster, train.series, future, actual, naive, scale, settings.forecast_holiday_country
+    )
     return rows, forecaster, hindsight
 
 
 def profile_hindsight(
-    forecaster: Any, train: pd.Series, future: pd.DatetimeIndex, actual: np.ndarray, naive: np.ndarray, country: str
+    forecaster: Any,
+    train: pd.Series,
+    future: pd.DatetimeIndex,
+    actual: np.ndarray,
+    naive: np.ndarray,
+    scale: float,
+    country: str,
 ) -> dict[str, Any]:
     """Every profile candidate scored on the held-out days, next to its rank on the selection days.
 
@@ -149,10 +157,9 @@ def profile_hindsight(
     """
     selection = forecaster.meta.get("validation_parts_mae") or {}
     ranked = sorted(baseline.DECOMPOSED_CANDIDATES, key=lambda c: selection.get(model.profile_name(c), np.inf))
-    naive_mae = float(np.mean(np.abs(actual - naive)))
     held_out = {
         model.profile_name(c): round(
-            float(np.mean(np.abs(actual - baseline.decomposed_profile(train, future, *c, country)))) / naive_mae, 3
+            score(actual, baseline.decomposed_profile(train, future, *c, country), naive, scale)["rel_mae"], 3
         )
         for c in ranked
     }

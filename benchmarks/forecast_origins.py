@@ -84,17 +84,17 @@ def evaluate_cut(history: History, days_before_end: int, *, served: bool) -> dic
         return float(np.mean(np.abs(actual - np.maximum(predicted, 0.0)))) / naive_mae
 
     (level, pool), best_k = chosen_on_selection(train.series, settings.forecast_validation_days, country)
+    candidates = {
+        c: rel(baseline.decomposed_profile(train.series, future, *c, country)) for c in baseline.DECOMPOSED_CANDIDATES
+    }
     row: dict[str, Any] = {
         "cut_days_before_end": days_before_end,
         "holdout": f"{test.index[0].date()}..{test.index[-1].date()}",
         "profile_choice": f"hl={level:g} pool={pool:g}",
         "k_choice": best_k,
-        "profile (served baseline part)": rel(baseline.decomposed_profile(train.series, future, level, pool, country)),
+        "profile (served baseline part)": candidates[(level, pool)],
+        "profile, best candidate in hindsight": min(candidates.values()),
     }
-    candidates = {
-        c: rel(baseline.decomposed_profile(train.series, future, *c, country)) for c in baseline.DECOMPOSED_CANDIDATES
-    }
-    row["profile, best candidate in hindsight"] = min(candidates.values())
     weekly = {k: rel(baseline.weekly_mean(train.series, future, k)) for k in KS}
     row["weekly mean, k chosen"] = weekly[best_k]
     row |= {f"weekly mean k={k}": value for k, value in weekly.items()}
