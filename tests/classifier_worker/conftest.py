@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 
-from tests.shared.test_llm import ChatServer
+from tests.chat_server import ChatServer
 
 
 @pytest.fixture(scope="session")
@@ -22,9 +21,5 @@ def local_model():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def chat_server() -> Iterator[ChatServer]:
     """A local HTTP server speaking the chat-completions protocol (the only fake in these tests)."""
-    chat = ChatServer()
-    thread = threading.Thread(target=chat.httpd.serve_forever, daemon=True)
-    thread.start()
-    yield chat
-    chat.httpd.shutdown()
-    chat.httpd.server_close()
+    with ChatServer().running() as chat:
+        yield chat

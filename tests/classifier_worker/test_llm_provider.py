@@ -8,7 +8,7 @@ from classifier_worker.classifier import TicketClassifier
 from shared.config import Settings
 from shared.llm import LLMClient
 from shared.schemas import Category, Priority, TicketContext
-from tests.shared.test_llm import ChatServer
+from tests.chat_server import ChatServer
 
 TICKET = TicketContext(ticket_id="T-9", subject="Refund", description="Please refund order #2021, it arrived broken")
 GOOD = {
