@@ -249,16 +249,12 @@ def main() -> int:
     timing = latency(syn_model)
 
     cols = ["series", "model", "mae", "rel_mae", "mase", "smape", "coverage_80", "train_seconds"]
-    widths = [10, 44, 9, 8, 7, 7, 11, 13]
+    table = [[f"{v:.3f}" if isinstance(v := row.get(c, ""), float) else str(v) for c in cols] for row in rows]
+    widths = [max(len(text) for text in column) for column in zip(cols, *table, strict=True)]
     print(" | ".join(f"{c:<{w}}" for c, w in zip(cols, widths, strict=True)))
     print("-+-".join("-" * w for w in widths))
-    for row in rows:
-        cells = []
-        for c, w in zip(cols, widths, strict=True):
-            value = row.get(c, "")
-            text = f"{value:.3f}" if isinstance(value, float) else str(value)
-            cells.append(f"{text:<{w}}")
-        print(" | ".join(cells))
+    for cells in table:
+        print(" | ".join(f"{text:<{w}}" for text, w in zip(cells, widths, strict=True)).rstrip())
     print()
     for row in rows:
         if "daily_coverage_80" in row:
