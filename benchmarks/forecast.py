@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks.support import print_table  # noqa: E402
 from forecast_service import backtest, baseline, model  # noqa: E402
 from forecast_service.data import History, read_history_csv, synthetic_history  # noqa: E402
 from shared.config import get_settings  # noqa: E402
@@ -249,12 +250,7 @@ def main() -> int:
     timing = latency(syn_model)
 
     cols = ["series", "model", "mae", "rel_mae", "mase", "smape", "coverage_80", "train_seconds"]
-    table = [[f"{v:.3f}" if isinstance(v := row.get(c, ""), float) else str(v) for c in cols] for row in rows]
-    widths = [max(len(text) for text in column) for column in zip(cols, *table, strict=True)]
-    print(" | ".join(f"{c:<{w}}" for c, w in zip(cols, widths, strict=True)))
-    print("-+-".join("-" * w for w in widths))
-    for cells in table:
-        print(" | ".join(f"{text:<{w}}" for text, w in zip(cells, widths, strict=True)).rstrip())
+    print_table(cols, ([row.get(c, "") for c in cols] for row in rows))
     print()
     for row in rows:
         if "daily_coverage_80" in row:

@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks.forecast import BANK, SYNTHETIC_END  # noqa: E402
+from benchmarks.support import print_table  # noqa: E402
 from forecast_service import backtest, baseline, model  # noqa: E402
 from forecast_service.data import History, read_history_csv, synthetic_history  # noqa: E402
 from shared.config import get_settings  # noqa: E402
@@ -159,15 +160,15 @@ def main() -> int:
         }
         report[name] = {"rows": rows, "summary": summary}
         print(f"\n{name}: {len(rows)} cuts, holdouts {rows[-1]['holdout'][:10]} .. {rows[0]['holdout'][-10:]}")
-        print(f"{'method':<36} | {'mean rel_mae':<12} | cuts below best k in hindsight")
-        print(f"{'-' * 36}-+-{'-' * 12}-+-{'-' * 30}")
+        table = []
         for method, values in summary.items():
             wins = (
                 ""
                 if any(word in method for word in ("coverage", "hindsight", "half-width"))
                 else f"{values['cuts_below_best_k_in_hindsight']}/{len(rows)}"
             )
-            print(f"{method:<36} | {values['mean_rel_mae']:<12.3f} | {wins}")
+            table.append([method, values["mean_rel_mae"], wins])
+        print_table(["method", "mean rel_mae", "cuts below best k in hindsight"], table)
         choices = ", ".join(
             f"{row['cut_days_before_end']}d: {row['profile_choice']}, k={row['k_choice']}" for row in rows
         )

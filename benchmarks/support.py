@@ -1,8 +1,9 @@
-"""What the benchmark scripts that start a live gateway share: a free port and a fresh database."""
+"""What the benchmark scripts share: a free port and a fresh database for a live gateway, and the printed table."""
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 
@@ -25,3 +26,20 @@ def fresh_database(backend: str, tmp: Path, name: str, pg_admin_url: str) -> str
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def print_table(
+    header: Sequence[str], rows: Iterable[Sequence[object]], *, align: str = "<", floats: str = ".3f"
+) -> None:
+    """Print rows under a header with " | " between columns, each column as wide as its widest cell,
+    so a long label never pushes its row out of line. Floats use the `floats` format spec."""
+    cells = [[format(v, floats) if isinstance(v, float) else str(v) for v in row] for row in rows]
+    widths = [max(len(text) for text in column) for column in zip(header, *cells, strict=True)]
+
+    def line(texts: Sequence[str]) -> str:
+        return " | ".join(f"{text:{align}{w}}" for text, w in zip(texts, widths, strict=True)).rstrip()
+
+    print(line(header))
+    print("-+-".join("-" * w for w in widths))
+    for row in cells:
+        print(line(row))
