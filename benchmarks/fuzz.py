@@ -36,7 +36,7 @@ REDIS_BASE = os.environ.get("FUZZ_REDIS_BASE", "redis://127.0.0.1:6379")
 PG_ADMIN = os.environ.get("FUZZ_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 
-from benchmarks.support import free_port, fresh_database  # noqa: E402
+from benchmarks.support import free_port, fresh_database, stop_group  # noqa: E402
 
 
 def claim_redis_db(tag: str) -> int:
@@ -183,9 +183,8 @@ def main() -> int:
         )
     finally:
         for proc in (server, worker):
-            if proc is not None and proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=30)
+            if proc is not None:
+                stop_group(proc)
         release_redis_db(redis_db, tag)
 
     RESULTS.mkdir(parents=True, exist_ok=True)

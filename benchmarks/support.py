@@ -1,8 +1,13 @@
-"""What the benchmark scripts share: a free port and a fresh database for a live gateway, and the printed table."""
+"""What the benchmark scripts share: a free port and a fresh database for a live gateway, stopping the
+processes they start, and the printed table."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
+import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -26,6 +31,24 @@ def fresh_database(backend: str, tmp: Path, name: str, pg_admin_url: str) -> str
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return pg_admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
+    """SIGTERM the process group of `proc` (started with `start_new_session=True`), SIGKILL it after `grace` s.
+
+    A Celery worker's warm shutdown waits for its running task (a fuzzed KB reindex can outlast any grace),
+    and a benchmark must not leave it running behind it.
+    """
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 def print_table(
