@@ -34,21 +34,19 @@ def fresh_database(backend: str, tmp: Path, name: str, pg_admin_url: str) -> str
 
 
 def stop_group(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
-    """SIGTERM the process group of `proc` (started with `start_new_session=True`), SIGKILL it after `grace` s.
+    """SIGTERM the process group of `proc` (started with `start_new_session=True`), SIGKILL what is left after
+    `grace` s.
 
     A Celery worker's warm shutdown waits for its running task (a fuzzed KB reindex can outlast any grace),
-    and a benchmark must not leave it running behind it.
+    and a benchmark must not leave it, or a pool child whose parent already died, running behind it.
     """
-    if proc.poll() is not None:
-        return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
 
 
 def print_table(
