@@ -55,6 +55,10 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
         task_ignore_result=True,
         result_expires=3600,
         broker_connection_retry_on_startup=True,
+        # On a broker blip, let a running task finish: its message is restored and redelivered, and
+        # the rerun is skipped (idempotent). Celery 6 flips this default to cancelling the task, which
+        # would kill the pool process mid-LLM-call and reload its models on every Redis restart.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         # A message taken by a worker that then dies unannounced returns to the queue after this.
         broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout_s},
         result_backend_transport_options={"visibility_timeout": settings.broker_visibility_timeout_s},
