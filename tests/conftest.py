@@ -20,6 +20,8 @@ import pytest
 import redis
 import sqlalchemy as sa
 
+from benchmarks.support import stop_group
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_BASE = os.environ.get("TEST_REDIS_BASE", "redis://127.0.0.1:6379")
@@ -178,7 +180,7 @@ def api(client_for: Callable[..., object], db_url: str, redis_client: redis.Redi
 
 
 class WorkerProcess:
-    """A real `celery worker` subprocess; stop() is graceful, kill() is SIGKILL of the whole group."""
+    """A real `celery worker` subprocess; stop() is graceful, then SIGKILL; kill() is SIGKILL of the whole group."""
 
     def __init__(self, proc: subprocess.Popen[bytes], log_path: Path, name: str) -> None:
         self.proc = proc
@@ -198,12 +200,7 @@ class WorkerProcess:
         self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        """SIGTERM the group, wait, then SIGKILL what is left: a pool child can outlive its exited parent."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=20)
-        self.kill()
+        stop_group(self.proc, grace=20)
 
 
 @pytest.fixture
