@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import frontmatter
+import yaml
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,11 @@ def validate_article_id(article_id: str) -> str:
 
 
 def parse_article(text: str, *, default_id: str | None = None) -> Article:
-    """An Article from markdown with front matter; ValueError when id, title or body is missing."""
-    post = frontmatter.loads(text)
+    """An Article from markdown with front matter; ValueError when that is malformed or id, title or body missing."""
+    try:
+        post = frontmatter.loads(text)
+    except yaml.YAMLError as exc:
+        raise ValueError("front matter is not valid YAML: " + " ".join(str(exc).split())) from exc
     meta = post.metadata
     article_id = str(meta.get("id") or default_id or "").strip()
     title = str(meta.get("title") or "").strip()
@@ -84,7 +88,9 @@ def parse_article(text: str, *, default_id: str | None = None) -> Article:
         raise ValueError(f"article {article_id or title!r} has no body")
     tags = meta.get("tags") or []
     if isinstance(tags, str):
-        tags = [t.strip() for t in tags.split(",")]
+        tags = tags.split(",")
+    elif not isinstance(tags, list):
+        raise ValueError(f"front matter `tags` must be a list or a comma-separated string, not {tags!r}")
     category = meta.get("category")
     return Article(
         article_id=validate_article_id(article_id),
@@ -95,12 +101,20 @@ def parse_article(text: str, *, default_id: str | None = None) -> Article:
     )
 
 
+def _read_article(path: Path) -> Article:
+    """One article file; any problem with it is a ValueError that names the file (bad UTF-8 included)."""
+    try:
+        return parse_article(path.read_text(encoding="utf-8"), default_id=path.stem)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
 def read_articles(directory: Path) -> list[Article]:
     """Every `*.md` article in `directory`, sorted by id; the file stem is the fallback id."""
     paths = sorted(Path(directory).glob("*.md"))
     if not paths:
         raise FileNotFoundError(f"no *.md articles in {directory}")
-    articles = [parse_article(p.read_text(encoding="utf-8"), default_id=p.stem) for p in paths]
+    articles = [_read_article(p) for p in paths]
     ids = [a.article_id for a in articles]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:

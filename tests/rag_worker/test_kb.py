@@ -31,6 +31,8 @@ def test_parse_reads_front_matter() -> None:
         ("---\nid: a\n---\nno title here", "no title"),
         ("---\nid: a\ntitle: T\n---\n   ", "no body"),
         ("---\nid: bad id!\ntitle: T\n---\nbody", "article id"),
+        ("---\ntitle: T\ntags: 5\n---\nbody", "`tags` must be a list"),
+        ("---\ntitle: [T\n---\nbody", "not valid YAML"),
     ],
 )
 def test_parse_rejects_incomplete_articles(text: str, message: str) -> None:
@@ -65,3 +67,12 @@ def test_long_sections_are_windowed_with_overlap() -> None:
 def test_cli_rejects_a_folder_without_articles(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["load", str(tmp_path)]) == 2
     assert "no *.md articles" in capsys.readouterr().err
+
+
+def test_cli_names_the_file_that_cannot_be_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "good.md").write_text("---\ntitle: Good\n---\nBody.")
+    (tmp_path / "latin1.md").write_bytes("---\ntitle: Caf\xe9\n---\nBody.".encode("latin-1"))
+
+    assert main(["load", str(tmp_path), "--no-db"]) == 2
+    err = capsys.readouterr().err
+    assert "latin1.md" in err and "utf-8" in err
