@@ -133,7 +133,7 @@ def read_history_csv(path: str | Path, *, time_col: str | None = None, count_col
     path = Path(path)
     try:
         frame = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise HistoryError(f"cannot read {path}: {exc}") from exc
     if frame.empty:
         raise HistoryError(f"{path} has no rows")
@@ -157,6 +157,15 @@ def read_history_csv(path: str | Path, *, time_col: str | None = None, count_col
     if count_col is None:
         numeric = [c for c in columns if c != time_col and pd.api.types.is_numeric_dtype(frame[c])]
         named = [c for c in numeric if c.lower() in _COUNT_NAMES]
+        # A count column holding text would otherwise be ignored and every row counted as one ticket.
+        textual = [c for c in columns if c != time_col and c not in numeric and str(c).lower() in _COUNT_NAMES]
+        if textual and not named:
+            column = frame[textual[0]]
+            bad = column[pd.to_numeric(column, errors="coerce").isna() & column.notna()]
+            raise HistoryError(
+                f"column {textual[0]!r} of {path} holds non-numbers (e.g. {bad.iloc[0] if len(bad) else None!r}):"
+                " fix them, or rename the column if each row is one ticket"
+            )
         if len(named) == 1 or (len(numeric) == 1 and len(columns) == 2):
             count_col = (named or numeric)[0]
         elif len(named) > 1:

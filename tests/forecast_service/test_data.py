@@ -87,6 +87,16 @@ def test_csv_columns_can_be_named_and_ambiguity_is_an_error(tmp_path: Path) -> N
         read_history_csv(path, time_col="nope")
 
 
+def test_csv_count_column_with_text_is_an_error_not_one_ticket_per_row(tmp_path: Path) -> None:
+    path = tmp_path / "counts.csv"
+    path.write_text('hour_start,count\n2025-03-03 09:00,"1,234"\n2025-03-03 10:00,5\n')
+    with pytest.raises(HistoryError, match=r"'count' .* holds non-numbers \(e\.g\. '1,234'\)"):
+        read_history_csv(path)
+    (tmp_path / "bytes.csv").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(HistoryError, match=r"cannot read .*bytes\.csv"):
+        read_history_csv(tmp_path / "bytes.csv")
+
+
 def test_synthetic_history_is_reproducible_and_has_the_seed_patterns() -> None:
     end = pd.Timestamp("2025-06-30")
     history = synthetic_history(end=end, seed=7)
