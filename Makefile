@@ -58,7 +58,7 @@ fuzz: install redis
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared
+	$(BIN)/mypy shared gateway classifier_worker rag_worker forecast_service
 
 format: install
 	$(BIN)/ruff check --fix .

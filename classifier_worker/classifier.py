@@ -51,12 +51,15 @@ LLM_TEMPERATURE = 0.1
 EMBED_BATCH = 4
 
 
+CorrectedField = Literal["category", "priority"]
+
+
 @dataclass(frozen=True)
 class Correction:
     """An agent's verdict on a ticket's text: `field` ("category" or "priority") should be `value`."""
 
     text: str
-    field: Literal["category", "priority"]
+    field: CorrectedField
     value: str
 
 
@@ -184,7 +187,7 @@ class CorrectionMemory:
 
     def replace(self, corrections: Sequence[Correction]) -> None:
         """Make `corrections` the memory (embedding only texts not seen before)."""
-        items = {(c.text, c.field): c.value for c in corrections}
+        items: dict[tuple[str, str], str] = {(c.text, c.field): c.value for c in corrections}
         new_texts = sorted({text for text, _ in items} - set(self._vectors))
         if new_texts:
             for text, vector in zip(new_texts, self._embedder.encode(new_texts), strict=True):

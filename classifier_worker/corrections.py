@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from classifier_worker.classifier import Correction
+from classifier_worker.classifier import CorrectedField, Correction
 from shared.db import session_scope
 from shared.models import TicketCorrection
 
@@ -18,7 +20,10 @@ def load_corrections(factory: sessionmaker[Session] | None = None) -> list[Corre
     with session_scope(factory) as session:
         rows = session.execute(
             select(TicketCorrection.text, TicketCorrection.field, TicketCorrection.new_value)
+            .where(TicketCorrection.field.in_(("category", "priority")))
             .order_by(TicketCorrection.id.desc())
             .limit(MAX_CORRECTIONS)
         ).all()
-    return [Correction(text=text, field=field, value=value) for text, field, value in reversed(rows)]
+    return [
+        Correction(text=text, field=cast(CorrectedField, field), value=value) for text, field, value in reversed(rows)
+    ]

@@ -25,6 +25,7 @@ import itertools
 import json
 import logging
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     regressions = [n for n in names if n.startswith("regression")]
     lexicals = [n for n in names if n.startswith("lexical")]
     knns = [n for n in names if n.startswith("knn")]
-    results = []
+    results: list[dict[str, Any]] = []
     predictions = []
     for reg, lex, knn, rule in itertools.product(regressions, lexicals, knns, ("arithmetic", "log-linear")):
         for w_knn, w_lex in itertools.product(WEIGHT_STEPS, WEIGHT_STEPS):

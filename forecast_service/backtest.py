@@ -49,7 +49,7 @@ def evaluate(forecaster: Forecaster, train: pd.Series, test: pd.Series) -> tuple
     future = pd.DatetimeIndex(test.index[seen])
     naive = baseline.seasonal_naive(train, future)
     scale = baseline.naive_scale(train)
-    result = baseline.metrics(
+    result: dict[str, Any] = baseline.metrics(
         actual,
         rows.predicted.to_numpy(),
         naive=naive,

@@ -8,6 +8,8 @@ hours earlier.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -185,7 +187,7 @@ def _history_days(
 
 def _log_multiplier(effects: dict[str, float], flags: dict[str, np.ndarray]) -> np.ndarray:
     """Per day, the sum of the effects of the flags it carries."""
-    return sum(effects[name] * flags[name] for name in DAY_FLAGS)
+    return cast(np.ndarray, sum(effects[name] * flags[name] for name in DAY_FLAGS))
 
 
 def _slot_ewm(values: np.ndarray, slot: np.ndarray, halflife: float) -> np.ndarray:

@@ -230,6 +230,8 @@ class Forecaster:
 
     def _lstm(self, series: pd.Series, hours: int, open_mask: np.ndarray) -> np.ndarray:
         """The network alone, one 168 h pass at a time, each pass reading the previous one's output."""
+        if self.network is None or self.scaler is None:
+            raise RuntimeError("a baseline forecaster has no network to run")
         country = self.meta.get("country", "US")
         need = WINDOW + LAGS * WINDOW
         history = series.iloc[-need:] if len(series) > need else series
@@ -263,7 +265,7 @@ class Forecaster:
         if self._infer is None:
             import tensorflow as tf
 
-            network = self.network
+            network: Any = self.network  # not None: `_lstm`, the only caller, checks
             self._infer = tf.function(lambda p, f, b: network([p, f, b], training=False), reduce_retracing=True)
         return self._infer(past, future, base)
 
@@ -271,6 +273,8 @@ class Forecaster:
 
     def save(self, directory: Path) -> None:
         """Write the model, scaler and metadata, replacing any previous set atomically per file."""
+        if self.network is None:
+            raise RuntimeError("a baseline forecaster has no model to save")
         directory.mkdir(parents=True, exist_ok=True)
         tmp_model = directory / f".{MODEL_FILE}.tmp.keras"
         self.network.save(tmp_model)

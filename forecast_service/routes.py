@@ -58,7 +58,7 @@ def hourly_forecast(
     served = service.served()
     rows = _upcoming(served).iloc[:hours]
     inputs = service.staffing_inputs
-    predictions = []
+    predictions: list[dict[str, Any]] = []
     # Plain arrays, not iterrows: a pandas Series per row cost ~25 ms of a 168-hour answer.
     columns = zip(rows.index, rows.predicted.to_numpy(), rows.lower.to_numpy(), rows.upper.to_numpy(), strict=True)
     for offset, (ts, predicted, lower, upper) in enumerate(columns, start=1):

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag_worker.retrieval import MODES, Retriever
+from rag_worker.retrieval import MODES, Mode, Retriever
 
 
 def read_queries(path: Path) -> list[tuple[str, set[str]]]:
@@ -41,7 +41,7 @@ def read_queries(path: Path) -> list[tuple[str, set[str]]]:
 
 
 def evaluate(
-    retriever: Retriever, queries: list[tuple[str, set[str]]], *, mode: str = "hybrid", n: int = 3,
+    retriever: Retriever, queries: list[tuple[str, set[str]]], *, mode: Mode = "hybrid", n: int = 3,
     min_relevance: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Recall@1, recall@3, MRR and median latency of `retriever` on labelled queries."""
@@ -50,7 +50,7 @@ def evaluate(
     latencies: list[float] = []
     for query, relevant in queries:
         start = time.perf_counter()
-        hits = retriever.search(query, n=n, mode=mode, min_relevance=min_relevance)  # type: ignore[arg-type]
+        hits = retriever.search(query, n=n, mode=mode, min_relevance=min_relevance)
         latencies.append((time.perf_counter() - start) * 1000)
         ranks = [i for i, hit in enumerate(hits, start=1) if hit.article_id in relevant]
         found_at.append(ranks[0] if ranks else None)

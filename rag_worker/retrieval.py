@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 from rank_bm25 import BM25Okapi
@@ -25,6 +25,8 @@ from rag_worker.kb import Article, Passage, read_articles, split_passages
 from shared.schemas import KBHit
 
 if TYPE_CHECKING:
+    from chromadb.api.types import Where
+
     from shared.config import Settings
 
 log = logging.getLogger(__name__)
@@ -105,7 +107,7 @@ class KBIndex:
         from chromadb.config import Settings as ChromaSettings
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
-        if self.server_mode:
+        if self.settings.chroma_host:  # server mode
             self.client = chromadb.HttpClient(
                 host=self.settings.chroma_host, port=self.settings.chroma_port, settings=chroma_settings
             )
@@ -141,7 +143,7 @@ class KBIndex:
     def article_hashes(self) -> dict[str, str]:
         """article_id -> content hash of what is indexed."""
         got = self.collection.get(include=["metadatas"])
-        return {m["article_id"]: m["content_hash"] for m in got["metadatas"] or []}
+        return {str(m["article_id"]): str(m["content_hash"]) for m in got["metadatas"] or []}
 
     def upsert_article(self, article: Article, *, bump: bool = True) -> bool:
         """Index one article; False when the same content is already indexed (idempotent)."""
@@ -185,7 +187,7 @@ class KBIndex:
             todo = [a for a in articles if indexed_hashes.get(a.article_id) != a.content_hash]
             stale = [a.article_id for a in todo if a.article_id in indexed_hashes]
             if stale:
-                self.collection.delete(where={"article_id": {"$in": stale}})
+                self.collection.delete(where=cast("Where", {"article_id": {"$in": stale}}))
             rows = [(p, a.content_hash) for a in todo for p in split_passages(a)]
             for start in range(0, len(rows), batch):
                 chunk = rows[start : start + batch]
@@ -218,7 +220,10 @@ class KBIndex:
             got = self.collection.query(
                 query_embeddings=embedding.reshape(1, -1), n_results=k, where=where, include=["distances"]
             )
-        return [(pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], got["distances"][0], strict=True)]
+        distances = got["distances"]
+        if distances is None:  # asked for above, so only a broken store leaves it out
+            raise RuntimeError("Chroma answered a query without distances")
+        return [(pid, 1.0 - float(d)) for pid, d in zip(got["ids"][0], distances[0], strict=True)]
 
 
 def _metadata(passage: Passage, content_hash: str) -> dict[str, Any]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, Row, bindparam, func, select, text
+from sqlalchemy import JSON, Row, Table, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,7 +56,7 @@ def _upsert_customer(
     key: str | None,
     source: str | None = None,
     external_id: str | None = None,
-) -> Row[tuple[str, str | None, str | None]]:
+) -> Row[str, str | None, str | None]:
     """The upsert, RETURNING (customer_id, email, name) as stored."""
     values = {
         "customer_id": customer_id_for(key or email or ""),
@@ -139,7 +139,8 @@ _CREATE_PG = text(
 
 def _write_ticket_postgresql(
     session: Session, values: dict[str, Any], *, email: str, name: str | None, metadata: dict[str, str]
-) -> Row[Any]:
+) -> Row[str, str | None, str | None]:
+    """The PostgreSQL path's single statement, RETURNING (customer_id, email, name) as stored."""
     params = {key: values[key] for key in _CREATE_PG_TICKET_KEYS}
     params.update(email=email, name=name, metadata=metadata)
     if session.in_transaction():  # a caller's open transaction: join it, then commit it as the other path does
@@ -193,8 +194,8 @@ def _write_ticket(session: Session, values: dict[str, Any], metadata: dict[str, 
 
 
 _TICKET_COLUMNS = tuple(c.key for c in Ticket.__table__.columns)
-_INSERT_TICKET = Ticket.__table__.insert()
-_INSERT_METADATA = TicketMetadata.__table__.insert()
+_INSERT_TICKET = cast(Table, Ticket.__table__).insert()
+_INSERT_METADATA = cast(Table, TicketMetadata.__table__).insert()
 
 
 def store_ticket(
