@@ -22,6 +22,7 @@ from shared.auth import Role
 from shared.config import Settings, get_settings
 from shared.db import get_engine, make_engine
 from shared.fastapi_auth import require
+from shared.fastapi_db import install_db_error_handlers
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Support Copilot forecast service", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings  # the auth dependency reads AUTH_DISABLED, the DB and Redis from it
+    install_db_error_handlers(app)
     app.include_router(router, dependencies=[require(Role.manager)])
     app.include_router(admin_router, dependencies=[require(Role.admin)])  # retraining costs minutes of CPU
 

@@ -9,12 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.errors import CopilotError
+from shared.fastapi_db import install_db_error_handlers
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +80,7 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = [{"loc": [], "msg": detail, "type": "value_error"}]
         return JSONResponse(status_code=422, content={"detail": detail, "errors": errors})
 
-    @app.exception_handler(OperationalError)
-    async def _db_down(_: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database unavailable: %s", exc.orig)
-        return JSONResponse(status_code=503, content={"detail": "database unavailable, retry shortly"})
+    install_db_error_handlers(app)
 
 
 class NulPathGuard:
@@ -120,7 +118,7 @@ _GENERIC = {
     "403": "The key's role does not allow this route",
     "429": "Rate limit exceeded; see Retry-After",
 }
-_UNAVAILABLE = "A dependency (database, broker or worker) is unavailable; retry shortly"
+_UNAVAILABLE = "A dependency (database, broker or worker) is unavailable, or the database lacks migrations; retry"
 
 
 def document_errors(app: FastAPI) -> None:

@@ -6,12 +6,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import ROOT, get_settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def normalize_url(url: str) -> str:
@@ -75,12 +80,58 @@ def session_scope(factory: sessionmaker[Session] | None = None) -> Iterator[Sess
         session.close()
 
 
-def run_migrations(url: str | None = None) -> None:
-    """Bring the schema at `url` (default: DATABASE_URL) to the newest revision of every branch."""
-    from alembic import command
+def alembic_config(url: str | None = None) -> Config:
+    """Alembic's config for the migrations in shared/migrations against `url` (default: DATABASE_URL)."""
     from alembic.config import Config
 
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "shared" / "migrations"))
     cfg.set_main_option("sqlalchemy.url", normalize_url(url or get_settings().database_url))
-    command.upgrade(cfg, "heads")
+    return cfg
+
+
+def run_migrations(url: str | None = None) -> None:
+    """Bring the schema at `url` (default: DATABASE_URL) to the newest revision of every branch."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), "heads")
+
+
+MIGRATE_HINT = "run `make migrate` (alembic upgrade heads)"
+
+
+@lru_cache
+def _known_revisions() -> tuple[frozenset[str], frozenset[str]]:
+    """(every revision of shared/migrations, the heads this code needs)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return frozenset(r.revision for r in script.walk_revisions()), frozenset(script.get_heads())
+
+
+def schema_gap(connection: Connection) -> str | None:
+    """None when the database has every migration this code needs, else what is missing and the fix.
+
+    A database ahead of the code (revisions this code does not know, as in a rolling deploy after
+    the new release migrated) counts as current: migrations add, they do not take away.
+    """
+    from alembic.runtime.migration import MigrationContext
+
+    current = set(MigrationContext.configure(connection).get_current_heads())
+    known, needed = _known_revisions()
+    if current - known or needed <= current:
+        return None
+    at = ", ".join(sorted(current)) or "no revision (never migrated)"
+    return f"database schema is at {at}, this code needs {', '.join(sorted(needed))}: {MIGRATE_HINT}"
+
+
+# undefined_table, undefined_column (PostgreSQL); SQLite only says so in words.
+_MISSING_SCHEMA_SQLSTATES = frozenset({"42P01", "42703"})
+_MISSING_SCHEMA_SQLITE = ("no such table", "no such column", "has no column named")
+
+
+def is_missing_schema(exc: DBAPIError) -> bool:
+    """Whether a statement failed because a table or column is missing: an unmigrated database."""
+    if getattr(exc.orig, "sqlstate", None) in _MISSING_SCHEMA_SQLSTATES:
+        return True
+    return any(words in str(exc.orig) for words in _MISSING_SCHEMA_SQLITE)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db import schema_gap
 
 
 def check_database(factory: sessionmaker[Session]) -> str:
-    """'ok' or the error text."""
+    """'ok', or the error text: unreachable, or reachable but missing migrations this code needs."""
     try:
         with factory() as session:
-            session.execute(text("SELECT 1"))
-        return "ok"
+            gap = schema_gap(session.connection())
+        return f"error: {gap}" if gap else "ok"
     except Exception as exc:
         return f"error: {type(exc).__name__}: {exc}"[:300]
 

@@ -167,3 +167,15 @@ def test_four_weeks_of_real_tickets_replace_the_synthetic_history(forecast_setti
     assert history.source == "database"
     assert history.series.sum() == 15 and history.weeks() >= 4
     engine.dispose()
+
+
+def test_database_trouble_is_a_503_saying_what_not_a_500(forecast_settings, bare_db_url: str) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(create_app(forecast_settings(bare_db_url))) as unmigrated:
+        response = unmigrated.get("/api/forecast/hourly/24")
+        assert response.status_code == 503, response.text
+        assert "not migrated" in response.json()["detail"] and "make migrate" in response.json()["detail"]
+    down = "postgresql://postgres@127.0.0.1:1/none"  # nothing listens on port 1
+    with TestClient(create_app(forecast_settings(down))) as unreachable:
+        response = unreachable.get("/api/forecast/staffing/current")
+        assert response.status_code == 503, response.text
+        assert response.json()["detail"] == "database unavailable, retry shortly"
