@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sqlalchemy.exc import DBAPIError
+
 from shared import auth
-from shared.db import run_migrations, session_scope
+from shared.db import MIGRATE_HINT, is_missing_schema, run_migrations, session_scope
 from shared.errors import CopilotError
 
 
@@ -84,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except CopilotError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DBAPIError as exc:
+        if is_missing_schema(exc):
+            print(f"error: the database is not migrated: {MIGRATE_HINT}", file=sys.stderr)
+        else:
+            print(f"error: database unavailable: {str(exc.orig).strip().splitlines()[0]}", file=sys.stderr)
         return 2
 
 

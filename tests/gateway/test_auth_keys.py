@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -15,16 +17,22 @@ from shared.config import get_settings
 from shared.models import ApiKey, AuditLog
 
 
-@pytest.fixture
-def cli_db(db_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Point the process-wide settings (what the CLI reads) at the test database."""
-    monkeypatch.setenv("DATABASE_URL", db_url)
+@contextlib.contextmanager
+def _cli_on(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point the process-wide settings (what the CLI reads) at `url`."""
+    monkeypatch.setenv("DATABASE_URL", url)
     for cached in (get_settings, shared_db.get_engine, shared_db.get_sessionmaker):
         cached.cache_clear()
-    yield db_url
+    yield url
     shared_db.get_engine().dispose()
     for cached in (get_settings, shared_db.get_engine, shared_db.get_sessionmaker):
         cached.cache_clear()
+
+
+@pytest.fixture
+def cli_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with _cli_on(db_url, monkeypatch) as url:
+        yield url
 
 
 def every_stored_value(db_url: str) -> str:
@@ -76,6 +84,21 @@ def test_cli_revoke_and_ensure_admin(cli_db: str, capsys, session_factory) -> No
     assert capsys.readouterr().out.strip().startswith("sc_")
     assert keys_cli.main(["revoke", "9999"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_cli_on_an_unmigrated_or_unreachable_database_says_so(bare_db_url: str, monkeypatch, capsys) -> None:
+    with _cli_on(bare_db_url, monkeypatch):
+        assert keys_cli.main(["list"]) == 2
+        assert (
+            capsys.readouterr().err
+            == "error: the database is not migrated: run `make migrate` (alembic upgrade heads)\n"
+        )
+        assert keys_cli.main(["ensure-admin"]) == 0  # the one command that migrates first (make run uses it)
+        assert keys_cli.main(["list"]) == 0
+        capsys.readouterr()
+    with _cli_on("postgresql://postgres@127.0.0.1:1/none", monkeypatch):
+        assert keys_cli.main(["revoke", "1"]) == 2
+        assert capsys.readouterr().err.startswith("error: database unavailable: connection failed")
 
 
 def test_both_headers_work_and_a_revoked_key_gets_401(client_for, db_url, redis_client, session_factory) -> None:
