@@ -14,11 +14,13 @@ import json
 import logging
 import sys
 
+from sqlalchemy.exc import DBAPIError
+
 from forecast_service.data import HistoryError, read_history_csv
 from forecast_service.model import Forecaster, fit
 from forecast_service.service import IMPORTED_FILE, model_dir, save_imported, training_history
 from shared.config import get_settings
-from shared.db import get_engine
+from shared.db import describe_db_error, get_engine
 
 
 def parser() -> argparse.ArgumentParser:
@@ -53,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     except (HistoryError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except DBAPIError as exc:  # the arrivals history is read from the database
+        print(f"error: {describe_db_error(exc)}", file=sys.stderr)
         return 2
     forecaster.save(directory)
     if args.history:

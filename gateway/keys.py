@@ -12,7 +12,7 @@ import sys
 from sqlalchemy.exc import DBAPIError
 
 from shared import auth
-from shared.db import MIGRATE_HINT, is_missing_schema, run_migrations, session_scope
+from shared.db import describe_db_error, run_migrations, session_scope
 from shared.errors import CopilotError
 
 
@@ -88,10 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except DBAPIError as exc:
-        if is_missing_schema(exc):
-            print(f"error: the database is not migrated: {MIGRATE_HINT}", file=sys.stderr)
-        else:
-            print(f"error: database unavailable: {str(exc.orig).strip().splitlines()[0]}", file=sys.stderr)
+        print(f"error: {describe_db_error(exc)}", file=sys.stderr)
         return 2
 
 

@@ -135,3 +135,10 @@ def is_missing_schema(exc: DBAPIError) -> bool:
     if getattr(exc.orig, "sqlstate", None) in _MISSING_SCHEMA_SQLSTATES:
         return True
     return any(words in str(exc.orig) for words in _MISSING_SCHEMA_SQLITE)
+
+
+def describe_db_error(exc: DBAPIError) -> str:
+    """One line for a CLI user: the database lacks migrations, or what the driver said."""
+    if is_missing_schema(exc):
+        return f"the database is not migrated: {MIGRATE_HINT}"
+    return f"database unavailable: {(str(exc.orig).strip().splitlines() or ['no reason given'])[0]}"

@@ -77,3 +77,13 @@ def test_train_reports_an_unusable_history(env: Path, tmp_path: Path, capsys: py
     assert train.main(["--history", str(csv)]) == 2
     assert "too short" in capsys.readouterr().err
     assert not (env / "model.keras").exists()
+
+
+def test_train_on_an_unmigrated_database_says_so(env: Path, monkeypatch, bare_db_url: str, capsys) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("DATABASE_URL", bare_db_url)
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    assert train.main([]) == 2
+    assert capsys.readouterr().err.startswith("error: the database is not migrated: run `make migrate`")
+    assert not env.exists()  # nothing trained, nothing saved
+    get_engine().dispose()
