@@ -20,7 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Runtime configuration; see the README's configuration table."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # hide_input_in_errors: a rejected DATABASE_URL or key must not print its password into a log.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     # Storage and queue
     database_url: str = Field("sqlite:///var/copilot.db", description="SQLAlchemy URL; PostgreSQL in production")
@@ -121,6 +124,28 @@ class Settings(BaseSettings):
         600, ge=10, description="Unacked messages of a dead worker return to the queue after this"
     )
     max_wait_s: int = Field(30, ge=0, le=30, description="Upper bound of ?wait= long-polling")
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        """SQLite or PostgreSQL only (the two the migrations and tests cover); said at start, not at first use."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError("is not a database URL; use sqlite:///PATH or postgresql://USER@HOST:PORT/DB") from None
+        if backend not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(f"uses {backend!r}; only sqlite:///PATH and postgresql://USER@HOST:PORT/DB are supported")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix:// (e.g. redis://localhost:6379/0)")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -1,0 +1,37 @@
+"""Settings reject a misconfigured database or broker URL at start, naming the variable, never the password."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shared.config import Settings
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("database_url", "postgres//db.internal/copilot", "is not a database URL"),
+        ("database_url", "mysql://copilot:hunter2@db.internal/copilot", "uses 'mysql'; only sqlite"),
+        ("redis_url", "cache.internal:6379", "must start with redis://"),
+    ],
+)
+def test_unusable_urls_are_rejected_by_name(field: str, value: str, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(**{field: value})  # type: ignore[arg-type]
+    text = str(caught.value)
+    assert field in text and message in text
+    assert "hunter2" not in text and value not in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///var/copilot.db",
+        "postgresql://u@127.0.0.1:5432/test",
+        "postgres://u@h/db",
+        "postgresql+psycopg://u@h/db",
+    ],
+)
+def test_supported_database_urls_pass(url: str) -> None:
+    assert Settings(database_url=url).database_url == url
