@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.orm import sessionmaker
 
-from gateway.errors import NulPathGuard, document_errors, install_error_handlers
+from gateway.errors import BodySizeLimit, NulPathGuard, document_errors, install_error_handlers
 from gateway.routes import access, agents, corrections, health, kb, tickets, webhooks
 from gateway.sweeper import sweep_forever
 from shared.config import Settings, get_settings
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
         allow_headers=["*"],
     )
     app.add_middleware(NulPathGuard)
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     install_error_handlers(app)
     document_errors(app)
     app.include_router(health.router)

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
         None, description="Intercom app client secret; when set, X-Hub-Signature is verified"
     )
     webhook_max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger webhook bodies get 413")
+    max_body_bytes: int = Field(
+        1_048_576, ge=65_536, description="Larger bodies on the other routes get 413, before they are read"
+    )
     webhook_replay_window_s: int = Field(
         300, ge=1, description="Signed webhooks with an older (or further future) timestamp are rejected"
     )

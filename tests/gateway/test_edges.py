@@ -3,6 +3,8 @@ or a clear 4xx, never a 500 (found by the schemathesis run on PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
+
 GOOD = {"customer_email": "ann@example.com", "subject": "Where is my parcel?", "description": "Order 1001 is late."}
 
 
@@ -86,3 +88,23 @@ def test_a_key_name_of_a_control_character_is_text_as_documented(api):
     response = api.post("/api/keys", json={"name": "\u0085", "role": "agent"})
     assert response.status_code == 201, response.text
     assert api.post("/api/keys", json={"name": "\u3000", "role": "agent"}).status_code == 422
+
+
+def test_bodies_over_max_body_bytes_get_413_before_they_are_read(client_for, db_url, redis_client):
+    api = client_for(db_url, max_body_bytes=65_536, webhook_max_body_bytes=200_000)
+    body = json.dumps({**GOOD, "description": "x" * 70_000}).encode()  # 413 comes before any validation
+    for content in (body, iter([body[:40_000], body[40_000:]])):  # with Content-Length, then chunked
+        response = api.post("/api/tickets/create", content=content, headers={"Content-Type": "application/json"})
+        assert response.status_code == 413, response.text
+        assert response.json()["detail"] == "request body exceeds 65536 bytes (MAX_BODY_BYTES)"
+
+    small = json.dumps(GOOD).encode()
+    chunked = api.post(
+        "/api/tickets/create", content=iter([small[:20], small[20:]]), headers={"Content-Type": "application/json"}
+    )
+    assert chunked.status_code == 201, chunked.text
+    # Webhooks keep their own bound (WEBHOOK_MAX_BODY_BYTES), larger here.
+    hook = api.post(
+        "/api/tickets/webhook/zendesk", json={"ticket": {"id": 7, "subject": "s", "description": "d" * 100_000}}
+    )
+    assert hook.status_code != 413, hook.text
