@@ -197,12 +197,16 @@ class BodySizeLimit:
         if scope["type"] != "http" or scope["path"].startswith(self.skip_prefix):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
         if declared is not None:  # the server delivers no more than it declares
             if declared.isdigit() and int(declared) > self.limit:
                 await self._refuse(scope, receive, send)
             else:
                 await self.app(scope, receive, send)
+            return
+        if b"transfer-encoding" not in headers:  # neither header: no body (GETs, long polls) to read here
+            await self.app(scope, receive, send)
             return
         # Chunked: read it here, up to the limit, then hand the app what was read.
         messages: list[Message] = []
