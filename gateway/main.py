@@ -8,13 +8,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.orm import sessionmaker
 
 from gateway.errors import BodySizeLimit, NulPathGuard, document_errors, install_error_handlers
-from gateway.routes import access, agents, corrections, health, kb, tickets, webhooks
+from gateway.routes import access, agents, corrections, forecast, health, kb, tickets, webhooks
 from gateway.sweeper import sweep_forever
 from shared.config import Settings, get_settings
 from shared.db import make_engine
@@ -32,6 +33,10 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
         app.state.engine = engine
         app.state.sessionmaker = sessionmaker(bind=engine, expire_on_commit=False)
         app.state.redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+        app.state.forecast_http = httpx.AsyncClient(
+            base_url=settings.forecast_base_url,
+            timeout=httpx.Timeout(settings.forecast_timeout_s, connect=min(5.0, settings.forecast_timeout_s)),
+        )
         task = (
             asyncio.create_task(sweep_forever(app.state.sessionmaker, app.state.redis, settings)) if sweeper else None
         )
@@ -43,12 +48,16 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await app.state.redis.aclose()
+            await app.state.forecast_http.aclose()
             engine.dispose()
 
     app = FastAPI(
         title="Support Copilot gateway",
         version="0.1.0",
-        description="Ticket intake and query API. AI results arrive asynchronously; poll with `?wait=N`.",
+        description=(
+            "Ticket intake and query API. AI results arrive asynchronously; poll with `?wait=N`. "
+            "`/api/forecast/*` is relayed to the forecast service (FORECAST_URL; its own `/docs` list those paths)."
+        ),
         lifespan=lifespan,
     )
     app.add_middleware(
@@ -69,6 +78,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(access.keys_router)
     app.include_router(kb.router)
     app.include_router(corrections.router)
+    app.include_router(forecast.router)
     return app
 
 

@@ -63,7 +63,13 @@ class Settings(BaseSettings):
     # Services
     gateway_port: int = Field(8000, description="Gateway HTTP port")
     forecast_port: int = Field(8001, description="Forecast service HTTP port")
-    forecast_url: str = Field("http://localhost:8001", description="Where the gateway finds the forecast service")
+    forecast_url: str | None = Field(
+        None,
+        description="Where the gateway relays /api/forecast/* (default http://localhost:FORECAST_PORT)",
+    )
+    forecast_timeout_s: float = Field(
+        30.0, gt=0, description="How long the gateway waits for the forecast service before answering 504"
+    )
     # Forecasting and staffing (forecast_service)
     forecast_model_subdir: str = Field("forecast", description="Forecaster artifacts folder under MODEL_DIR")
     forecast_aht_minutes: float = Field(6.0, gt=0, description="Average handle time of a ticket, minutes")
@@ -150,12 +156,24 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix:// (e.g. redis://localhost:6379/0)")
         return value
 
+    @field_validator("forecast_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (e.g. http://forecast_service:8001)")
+        return value.rstrip("/") if value else value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @property
+    def forecast_base_url(self) -> str:
+        """FORECAST_URL, or the forecast service `make run` starts on this host's FORECAST_PORT."""
+        return self.forecast_url or f"http://localhost:{self.forecast_port}"
 
     @property
     def groq_key(self) -> str | None:
