@@ -23,6 +23,7 @@ from shared.config import Settings, get_settings
 from shared.db import get_engine, make_engine
 from shared.fastapi_auth import require
 from shared.fastapi_db import install_db_error_handlers
+from shared.fastapi_errors import document_errors, install_validation_handler
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Support Copilot forecast service", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings  # the auth dependency reads AUTH_DISABLED, the DB and Redis from it
+    install_validation_handler(app)
     install_db_error_handlers(app)
+    document_errors(app)
     app.include_router(router, dependencies=[require(Role.manager)])
     app.include_router(admin_router, dependencies=[require(Role.admin)])  # retraining costs minutes of CPU
 

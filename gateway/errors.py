@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -16,23 +15,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import CopilotError
 from shared.fastapi_db import install_db_error_handlers
+from shared.fastapi_errors import document_errors as shared_document_errors
+from shared.fastapi_errors import install_validation_handler
 
 log = logging.getLogger(__name__)
-
-
-def describe_validation_errors(errors: list[dict[str, Any]]) -> str:
-    """Human-readable 'field: reason' list, e.g. `body.customer_email: value is not a valid email address`."""
-    parts = []
-    for err in errors:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        if err.get("type") == "json_invalid":
-            parts.append(f"request body is not valid JSON ({err.get('ctx', {}).get('error', 'parse error')})")
-            continue
-        if err.get("type") == "extra_forbidden":
-            parts.append(f"{loc}: unknown field")
-            continue
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -44,14 +30,6 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 422:  # the same shape as a schema validation error
             content["errors"] = [{"loc": [], "msg": str(exc), "type": "value_error"}]
         return JSONResponse(status_code=exc.status_code, content=content)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = list(exc.errors())
-        return JSONResponse(
-            status_code=422,
-            content={"detail": describe_validation_errors(errors), "errors": _jsonable(errors)},
-        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -80,6 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = [{"loc": [], "msg": detail, "type": "value_error"}]
         return JSONResponse(status_code=422, content={"detail": detail, "errors": errors})
 
+    install_validation_handler(app)
     install_db_error_handlers(app)
 
 
@@ -98,68 +77,20 @@ class NulPathGuard:
         await self.app(scope, receive, send)
 
 
-ERROR_SCHEMA: dict[str, Any] = {
-    "title": "Error",
-    "type": "object",
-    "required": ["detail"],
-    "properties": {"detail": {"type": "string", "description": "What is wrong, naming the field or id"}},
-}
-VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
-    "title": "HTTPValidationError",
-    "type": "object",
-    "required": ["detail", "errors"],
-    "properties": {
-        "detail": {"type": "string", "description": "'field: reason' for every invalid field, '; '-joined"},
-        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
-    },
-}
-_GENERIC = {
-    "401": "Missing, invalid or revoked API key",
-    "403": "The key's role does not allow this route",
-    "429": "Rate limit exceeded; see Retry-After",
-}
-_UNAVAILABLE = "A dependency (database, broker or worker) is unavailable, or the database lacks migrations; retry"
-
-
 def document_errors(app: FastAPI) -> None:
-    """Make the OpenAPI document say what the handlers above really answer.
+    """The shared error documentation, plus the gateway's own: 404 for a resource by id, and 400/413
+    for any operation with a body. Routes add their own 409s."""
 
-    FastAPI documents only 422, and with its own shape; here every operation also lists 401/403/429
-    when it is secured, 404 when it addresses a resource by id, 503 (database or broker down), and
-    every error body is `{"detail": str}` (422 adds `errors`). Routes add their own 409s.
-    """
-    build = app.openapi
+    def gateway_codes(path: str, operation: dict[str, Any]) -> dict[str, str]:
+        codes: dict[str, str] = {}
+        if "{" in path:
+            codes["404"] = "No such resource (the message names the id)"
+        if "requestBody" in operation:
+            codes["400"] = "The body could not be read (not UTF-8 or not decodable)"
+            codes["413"] = "The body is larger than MAX_BODY_BYTES"
+        return codes
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = build()
-        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-        schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
-        schemas["Error"] = ERROR_SCHEMA
-        error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-        for path, operations in schema.get("paths", {}).items():
-            for operation in operations.values():
-                responses = operation.setdefault("responses", {})
-                extra: dict[str, str] = {}
-                if operation.get("security"):
-                    extra.update(_GENERIC)
-                if "{" in path:
-                    extra["404"] = "No such resource (the message names the id)"
-                if path not in ("/health",):
-                    extra["503"] = _UNAVAILABLE
-                if "requestBody" in operation:
-                    extra["400"] = "The body could not be read (not UTF-8 or not decodable)"
-                    extra["413"] = "The body is larger than MAX_BODY_BYTES"
-                for code, description in extra.items():
-                    responses.setdefault(code, {"description": description})
-                for code, response in responses.items():
-                    if code.startswith(("4", "5")) and code != "422" and "content" not in response:
-                        response["content"] = error_ref
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    shared_document_errors(app, gateway_codes)
 
 
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
@@ -175,10 +106,6 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     # A literal path wins over a template that happens to match it (/api/tickets/create is not a ticket id).
     literal = [methods for template, methods in matches if "{" not in template]
     return sorted({m for methods in (literal or [methods for _, methods in matches]) for m in methods})
-
-
-def _jsonable(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")} for e in errors]
 
 
 class BodySizeLimit:

@@ -99,7 +99,9 @@ def test_current_staffing_shape(client: TestClient) -> None:
 def test_out_of_range_is_a_clear_422(client: TestClient, path: str, field: str, text: str) -> None:
     response = client.get(path)
     assert response.status_code == 422
-    (error,) = response.json()["detail"]
+    body = response.json()  # the gateway's error shape: detail says it, errors itemises it
+    assert body["detail"].startswith(f"path.{field}: ") and text in body["detail"]
+    (error,) = body["errors"]
     assert error["loc"] == ["path", field] and text in error["msg"]
 
 
@@ -179,3 +181,19 @@ def test_database_trouble_is_a_503_saying_what_not_a_500(forecast_settings, bare
         response = unreachable.get("/api/forecast/staffing/current")
         assert response.status_code == 503, response.text
         assert response.json()["detail"] == "database unavailable, retry shortly"
+
+
+def test_openapi_documents_the_errors_the_service_gives(client: TestClient) -> None:
+    """The same error documentation as the gateway, which relays these paths at its own address."""
+    import jsonschema
+
+    spec = client.get("/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert {"401", "403", "429", "503"} <= set(operation["responses"]), (method, path)
+            assert operation["responses"]["503"]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/Error"
+            }
+    body = client.get("/api/forecast/daily/99").json()
+    schema = spec["paths"]["/api/forecast/daily/{days}"]["get"]["responses"]["422"]["content"]["application/json"]
+    jsonschema.validate(body, {**schema["schema"], "components": spec["components"]})
