@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Row, Table, bindparam, func, select, text
+from sqlalchemy import JSON, CursorResult, Row, Table, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -250,22 +250,41 @@ def list_tickets(
 
 
 def change_status(session: Session, ticket_id: str, new_status: Status) -> Ticket:
-    """Apply an allowed status transition (409 otherwise); resolving stamps `resolved_at`."""
-    ticket = get_ticket(session, ticket_id)
-    current = Status(ticket.status)
-    if new_status != current:
+    """Apply an allowed status transition (409 otherwise); resolving stamps `resolved_at`.
+
+    Two agents moving one ticket at once must not leave it reopened after it was closed (a final
+    state), or `pending` with a `resolved_at`: the row is claimed while it still holds the status the
+    check saw, and the request that loses is checked again against the status the winner wrote.
+    """
+    for _ in range(_STATUS_ATTEMPTS):
+        ticket = get_ticket(session, ticket_id)
+        current = Status(ticket.status)
+        if new_status == current:
+            session.commit()
+            return ticket
         allowed = STATUS_TRANSITIONS[current]
         if new_status not in allowed:
             options = ", ".join(sorted(s.value for s in allowed)) or "none (final state)"
             raise Conflict(f"cannot change status from '{current.value}' to '{new_status.value}'; allowed: {options}")
-        ticket.status = new_status.value
-        ticket.updated_at = utcnow()
-        if new_status == Status.resolved:
-            ticket.resolved_at = ticket.updated_at
-        elif current == Status.resolved and new_status == Status.open:
-            ticket.resolved_at = None
-    session.commit()
-    return ticket
+        # A no-op UPDATE that matches only while the status is still `current`: it holds the row (a row
+        # lock on PostgreSQL, the write lock on SQLite) until commit, so a concurrent change waits and
+        # then matches nothing. The change itself goes through the ORM, where the audit trail records it.
+        claim = update(Ticket).where(Ticket.ticket_id == ticket_id, Ticket.status == current.value)
+        claimed = session.execute(claim.values(status=Ticket.status), execution_options={"synchronize_session": False})
+        if cast(CursorResult[Any], claimed).rowcount == 1:
+            ticket.status = new_status.value
+            ticket.updated_at = utcnow()
+            if new_status == Status.resolved:
+                ticket.resolved_at = ticket.updated_at
+            elif current == Status.resolved and new_status == Status.open:
+                ticket.resolved_at = None
+            session.commit()
+            return ticket
+        session.rollback()  # another request moved it first; rollback expires `ticket`, so it is read again
+    raise Conflict(f"ticket '{ticket_id}' kept changing status while this change was applied; retry")
+
+
+_STATUS_ATTEMPTS = 5
 
 
 def assign_ticket(session: Session, ticket_id: str, agent_id: str) -> Ticket:
