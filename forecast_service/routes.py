@@ -179,7 +179,11 @@ def model_info(service: ServiceDep) -> dict[str, Any]:
     return service.info()
 
 
-@admin_router.post("/train", status_code=status.HTTP_202_ACCEPTED)
+@admin_router.post(
+    "/train",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={409: {"description": "A retrain is already running; see GET /api/forecast/model/info"}},
+)
 async def train(service: ServiceDep, request: Request) -> dict[str, Any]:
     """Start a background retrain; the new model is served only if its backtest is no worse."""
     if service.retrain_state.get("state") == "running":

@@ -64,13 +64,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
 class NulPathGuard:
     """Answers 404 for a path containing NUL (%00): no id holds one, and PostgreSQL cannot even compare
-    such a value, so the lookup would fail instead of finding nothing."""
+    such a value, so the lookup would fail instead of finding nothing. Relayed forecast paths are the
+    forecast service's to answer (its path parameters are numbers: 422)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, relayed_prefix: str = "/api/forecast/") -> None:
+        self.app, self.relayed_prefix = app, relayed_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and "\x00" in scope["path"]:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and "\x00" in path and not path.startswith(self.relayed_prefix):
             detail = "not found: the path contains a NUL character"
             await JSONResponse(status_code=404, content={"detail": detail})(scope, receive, send)
             return

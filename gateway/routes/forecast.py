@@ -4,13 +4,31 @@ paths, the checks and the answers; see forecast_service/routes.py and :8001/docs
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from gateway.services import forecast as service
 
+
+class _AnyPath(Convertor[str]):
+    """Starlette's `path` convertor is `.*`, which stops at a newline (%0A): such a path got the
+    gateway's own 404 instead of the forecast service's answer."""
+
+    regex = r"[\s\S]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", _AnyPath())
 router = APIRouter(prefix="/api/forecast", tags=["forecast"])
+# Every method, so a 405 and its Allow header come from the forecast service, which knows its routes.
+_EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
-@router.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+@router.api_route("/{path:anypath}", methods=_EVERY_METHOD, include_in_schema=False)
 async def forward(request: Request) -> Response:
     """The forecast service's answer, status and headers included; 503/504/502 if it cannot give one."""
     raw_path = request.scope.get("raw_path") or request.url.path.encode()

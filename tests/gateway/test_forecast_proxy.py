@@ -100,6 +100,13 @@ def test_the_gateway_answers_forecast_paths_as_the_forecast_service_does(
         out_of_range = gateway.get("/api/forecast/hourly/169", headers=manager)
         assert out_of_range.status_code == 422 and "less than or equal to 168" in out_of_range.text
         assert gateway.get("/api/forecast/nothing-here", headers=manager).status_code == 404
+        # Paths the gateway's own routing would have refused (a newline, a NUL) get the forecast
+        # service's answer, and so does a method it does not serve, with its Allow header.
+        for odd in ("/api/forecast/daily/x%0Ay", "/api/forecast/daily/1%00"):
+            answer = gateway.get(odd, headers=manager)
+            assert answer.status_code == 422 and answer.json()["detail"].startswith("path.days: "), (odd, answer.text)
+        options = gateway.options("/api/forecast/hourly/3", headers=manager)
+        assert options.status_code == 405 and options.headers["allow"] == "GET"
         # POSTs go through too: a manager may read but not retrain (test_routes covers the 202 for an admin).
         refused = gateway.post("/api/forecast/train", headers=manager)
         assert refused.status_code == 403 and "'admin' role" in refused.json()["detail"]
