@@ -156,6 +156,13 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix:// (e.g. redis://localhost:6379/0)")
         return value
 
+    @field_validator("forecast_retrain_hour", "forecast_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`FORECAST_RETRAIN_HOUR=` (documented: disables the schedule) or `FORECAST_URL=` means the default
+        None, not a parse error at start."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("forecast_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:

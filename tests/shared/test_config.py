@@ -35,3 +35,16 @@ def test_unusable_urls_are_rejected_by_name(field: str, value: str, message: str
 )
 def test_supported_database_urls_pass(url: str) -> None:
     assert Settings(database_url=url).database_url == url
+
+
+def test_an_empty_retrain_hour_disables_the_schedule_as_documented(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORECAST_RETRAIN_HOUR", "")
+    monkeypatch.setenv("FORECAST_URL", "")
+    settings = Settings()
+    assert settings.forecast_retrain_hour is None
+    assert settings.forecast_base_url == f"http://localhost:{settings.forecast_port}"
+    monkeypatch.setenv("FORECAST_RETRAIN_HOUR", "5")
+    assert Settings().forecast_retrain_hour == 5
+    monkeypatch.setenv("FORECAST_RETRAIN_HOUR", "25")
+    with pytest.raises(ValidationError, match="forecast_retrain_hour"):
+        Settings()
