@@ -1,5 +1,8 @@
 """Fuzz the gateway's OpenAPI with schemathesis: no 5xx, no schema violation (`make fuzz`).
 
+Then the forecast service's OpenAPI, sent to the gateway, which relays /api/forecast/* to a real
+forecast service: the relayed answers must match the forecast service's own document.
+
 Starts the real gateway (uvicorn, auth ON, an admin key) on a free port over a fresh PostgreSQL
 database (`copilot_fuzz`; `--database sqlite` for a SQLite file) and a private Redis database,
 runs `schemathesis run` with every check, then prints a table and writes
@@ -111,8 +114,9 @@ def main() -> int:
     redis_db = claim_redis_db(tag)
     tmp = Path(tempfile.mkdtemp(prefix="copilot-fuzz-"))
     db_url = fresh_database(args.database, tmp, "copilot_fuzz", PG_ADMIN)
-    port = free_port()
+    port, forecast_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
+    forecast_base = f"http://127.0.0.1:{forecast_port}"
     env = {
         **os.environ,
         "DATABASE_URL": db_url,
@@ -124,11 +128,14 @@ def main() -> int:
         "KB_TASK_TIMEOUT_S": "10",
         "MAX_WAIT_S": "1",
         "LOG_LEVEL": "WARNING",
+        "FORECAST_URL": forecast_base,
+        "FORECAST_RETRAIN_HOUR": "",
     }
     env.pop("ZENDESK_WEBHOOK_SECRET", None)
     env.pop("INTERCOM_CLIENT_SECRET", None)
     server = None
     worker = None
+    forecast = None
     try:
         key = prepare_database(db_url)
         server_log = open(tmp / "gateway.log", "wb")  # noqa: SIM115
@@ -149,6 +156,15 @@ def main() -> int:
             cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         wait_worker(worker_log_path, worker)
+        forecast_log = open(tmp / "forecast_service.log", "wb")  # noqa: SIM115
+        forecast = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "forecast_service.main:app", "--host", "127.0.0.1",
+             "--port", str(forecast_port)],
+            # its own model folder: a fuzzed POST /train must not replace the model `make run` serves
+            cwd=ROOT, env={**env, "MODEL_DIR": str(tmp / "models")}, stdout=forecast_log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_ready(forecast_base, forecast)
         cmd = [
             str(SCHEMATHESIS), "run", f"{base}/openapi.json",
             "--checks", "all",
@@ -167,22 +183,30 @@ def main() -> int:
             cmd += ["--include-path-regex", args.include_path_regex]
         started = time.monotonic()
         run = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)  # its cache stays out of the repo
+        # The forecast service's own document, sent to the gateway's address (`--url`): the relay's answers.
+        (tmp / "forecast_openapi.json").write_bytes(httpx.get(f"{forecast_base}/openapi.json").content)
+        relayed_cmd = [*cmd[:2], str(tmp / "forecast_openapi.json"), "--url", base]
+        relayed_cmd += [arg.replace("events.ndjson", "forecast_events.ndjson") for arg in cmd[3:]]
+        relayed = subprocess.run(relayed_cmd, cwd=tmp, env=env, capture_output=True, text=True)
         elapsed = time.monotonic() - started
-        result = parse_events(tmp / "events.ndjson")
+        result = merge_results(parse_events(tmp / "events.ndjson"), parse_events(tmp / "forecast_events.ndjson"))
         result.update(
             {
-                "exit_code": run.returncode,
+                "exit_code": max(run.returncode, relayed.returncode),
                 "seconds": round(elapsed, 1),
                 "max_examples": args.max_examples,
                 "seed": args.seed,
                 "database": args.database,
                 "include_path_regex": args.include_path_regex,
-                "output_tail": run.stdout[-6000:],
-                "server_errors_logged": (tmp / "gateway.log").read_text(errors="replace").count("Traceback"),
+                "output_tail": run.stdout[-4000:] + relayed.stdout[-2000:],
+                "server_errors_logged": sum(
+                    (tmp / log).read_text(errors="replace").count("Traceback")
+                    for log in ("gateway.log", "forecast_service.log")
+                ),
             }
         )
     finally:
-        for proc in (server, worker):
+        for proc in (server, worker, forecast):
             if proc is not None:
                 stop_group(proc)
         release_redis_db(redis_db, tag)
@@ -199,7 +223,8 @@ def main() -> int:
         print("no failures: no 5xx, no schema violation")
     for row in result["waived"]:
         print(f"waived: {row['check']} on {row['operation']} ({row['count']}): {row['reason']}")
-    print(f"gateway tracebacks logged: {result['server_errors_logged']}; results in {RESULTS / 'fuzz.json'}")
+    print(f"gateway and forecast service tracebacks logged: {result['server_errors_logged']}; "
+          f"results in {RESULTS / 'fuzz.json'}")  # fmt: skip
     return 0 if not result["failures"] else 1
 
 
@@ -242,6 +267,16 @@ def parse_events(path: Path) -> dict[str, Any]:
         "operations": sorted(operations),
         "failures": [r for r in rows if r not in waived],
         "waived": [{**r, "reason": WAIVED[(r["check"], r["operation"])]} for r in waived],
+    }
+
+
+def merge_results(*parts: dict[str, Any]) -> dict[str, Any]:
+    """One result over several schemathesis runs (their operations do not overlap)."""
+    return {
+        "cases": sum(p["cases"] for p in parts),
+        "operations": sorted(op for p in parts for op in p["operations"]),
+        "failures": [row for p in parts for row in p["failures"]],
+        "waived": [row for p in parts for row in p["waived"]],
     }
 
 
