@@ -14,7 +14,6 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from forecast_service.main import create_app as create_forecast_app
-from gateway.main import create_app as create_gateway_app
 from gateway.services.forecast import upstream_target
 from shared.auth import Role, create_key
 from shared.errors import NotFound
@@ -47,19 +46,11 @@ def keys(session_factory) -> dict[Role, str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def gateway_to(settings_for: Callable[..., object], db_url: str) -> Iterator[Callable[..., TestClient]]:
-    clients: list[TestClient] = []
-
-    def make(forecast_url: str, **overrides: object) -> TestClient:
-        settings = settings_for(db_url, auth_disabled=False, forecast_url=forecast_url, **overrides)
-        client = TestClient(create_gateway_app(settings, sweeper=False))  # type: ignore[arg-type]
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+def gateway_to(client_for: Callable[..., TestClient], db_url: str) -> Callable[..., TestClient]:
+    """A gateway (auth on) relaying to `forecast_url`."""
+    return lambda forecast_url, **overrides: client_for(
+        db_url, auth_disabled=False, forecast_url=forecast_url, **overrides
+    )
 
 
 def test_the_gateway_answers_forecast_paths_as_the_forecast_service_does(
