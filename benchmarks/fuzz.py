@@ -168,29 +168,35 @@ def main() -> int:
             start_new_session=True,
         )  # fmt: skip
         wait_ready(forecast_base, forecast)
-        cmd = [
-            str(SCHEMATHESIS), "run", f"{base}/openapi.json",
-            "--checks", "all",
-            "-H", f"Authorization: Bearer {key}",
-            "--max-examples", str(args.max_examples),
-            "--seed", str(args.seed),
-            "--workers", args.workers,
-            "--max-time", str(args.max_time),
-            "--continue-on-failure",
-            "--report", "ndjson", "--report-ndjson-path", str(tmp / "events.ndjson"),
-            "--request-timeout", "40",
-            # ?wait=N long-polls up to 30 s by design (no worker runs here)
-            "--max-response-time", "35",
-        ]  # fmt: skip
-        if args.include_path_regex:
-            cmd += ["--include-path-regex", args.include_path_regex]
+
+        def schemathesis(schema: str, report: Path, max_time: int, *target: str) -> list[str]:
+            """One `schemathesis run`: the same checks, key, seed and examples for both phases."""
+            cmd = [
+                str(SCHEMATHESIS), "run", schema, *target,
+                "--checks", "all",
+                "-H", f"Authorization: Bearer {key}",
+                "--max-examples", str(args.max_examples),
+                "--seed", str(args.seed),
+                "--workers", args.workers,
+                "--max-time", str(max_time),
+                "--continue-on-failure",
+                "--report", "ndjson", "--report-ndjson-path", str(report),
+                "--request-timeout", "40",
+                # ?wait=N long-polls up to 30 s by design (no worker runs here)
+                "--max-response-time", "35",
+            ]  # fmt: skip
+            if args.include_path_regex:
+                cmd += ["--include-path-regex", args.include_path_regex]
+            return cmd
+
         started = time.monotonic()
-        run = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)  # its cache stays out of the repo
+        gateway_cmd = schemathesis(f"{base}/openapi.json", tmp / "events.ndjson", args.max_time)
+        run = subprocess.run(gateway_cmd, cwd=tmp, env=env, capture_output=True, text=True)  # cache stays in tmp
         # The forecast service's own document, sent to the gateway's address (`--url`): the relay's answers.
         (tmp / "forecast_openapi.json").write_bytes(httpx.get(f"{forecast_base}/openapi.json").content)
-        relayed_cmd = [*cmd[:2], str(tmp / "forecast_openapi.json"), "--url", base]
-        relayed_cmd += [arg.replace("events.ndjson", "forecast_events.ndjson") for arg in cmd[3:]]
-        relayed_cmd[relayed_cmd.index("--max-time") + 1] = str(args.forecast_max_time)
+        relayed_cmd = schemathesis(
+            str(tmp / "forecast_openapi.json"), tmp / "forecast_events.ndjson", args.forecast_max_time, "--url", base
+        )
         relayed = subprocess.run(relayed_cmd, cwd=tmp, env=env, capture_output=True, text=True)
         elapsed = time.monotonic() - started
         result = merge_results(parse_events(tmp / "events.ndjson"), parse_events(tmp / "forecast_events.ndjson"))

@@ -67,7 +67,7 @@ class NulPathGuard:
     such a value, so the lookup would fail instead of finding nothing. Relayed forecast paths are the
     forecast service's to answer (its path parameters are numbers: 422)."""
 
-    def __init__(self, app: ASGIApp, relayed_prefix: str = "/api/forecast/") -> None:
+    def __init__(self, app: ASGIApp, relayed_prefix: str) -> None:
         self.app, self.relayed_prefix = app, relayed_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

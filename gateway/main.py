@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
         allow_methods=["*"],
         allow_headers=["*"],
     )
-    app.add_middleware(NulPathGuard)
+    app.add_middleware(NulPathGuard, relayed_prefix=f"{forecast.router.prefix}/")
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     install_error_handlers(app)
     document_errors(app)

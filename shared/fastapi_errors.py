@@ -33,7 +33,7 @@ _SECURED = {
     "403": "The key's role does not allow this route",
     "429": "Rate limit exceeded; see Retry-After",
 }
-UNAVAILABLE = "A dependency (database, broker or worker) is unavailable, or the database lacks migrations; retry"
+_UNAVAILABLE = "A dependency (database, broker or worker) is unavailable, or the database lacks migrations; retry"
 
 
 def describe_validation_errors(errors: list[dict[str, Any]]) -> str:
@@ -92,7 +92,7 @@ def document_errors(
                 if operation.get("security"):
                     codes.update(_SECURED)
                 if path != "/health":
-                    codes["503"] = UNAVAILABLE
+                    codes["503"] = _UNAVAILABLE
                 codes.update(extra(path, operation))
                 for code, description in codes.items():
                     responses.setdefault(code, {"description": description})
