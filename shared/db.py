@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, inspect, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -78,6 +78,25 @@ def session_scope(factory: sessionmaker[Session] | None = None) -> Iterator[Sess
         raise
     finally:
         session.close()
+
+
+def claim_row(session: Session, entity: type[Any], key: object, **seen: object) -> bool:
+    """Hold the row of `entity` with primary key `key` until commit, if its columns still hold `seen`.
+
+    Read, decide, write loses a change another session commits in between. This no-op UPDATE
+    matches only while the row is as the caller read it (None matches NULL) and holds it (a row lock
+    on PostgreSQL, the write lock on SQLite) until commit: a concurrent writer waits, then matches
+    nothing. On False the row changed since it was read: read it again and decide again.
+    """
+    if not seen:
+        raise ValueError("claim_row needs at least one column whose read value the decision rests on")
+    (primary_key,) = inspect(entity).primary_key
+    columns = {name: getattr(entity, name) for name in seen}
+    matches = [columns[name].is_(None) if value is None else columns[name] == value for name, value in seen.items()]
+    touched = next(iter(columns))
+    claim = update(entity).where(primary_key == key, *matches).values({touched: columns[touched]})
+    result = session.execute(claim, execution_options={"synchronize_session": False})
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def alembic_config(url: str | None = None) -> Config:

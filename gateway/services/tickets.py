@@ -7,10 +7,11 @@ import secrets
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, CursorResult, Row, Table, bindparam, func, select, text, update
+from sqlalchemy import JSON, Row, Table, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from shared.db import claim_row
 from shared.errors import Conflict, NotFound
 from shared.models import Agent, Customer, Ticket, TicketMetadata, UTCDateTime, utcnow
 from shared.pipeline import enqueue
@@ -266,12 +267,8 @@ def change_status(session: Session, ticket_id: str, new_status: Status) -> Ticke
         if new_status not in allowed:
             options = ", ".join(sorted(s.value for s in allowed)) or "none (final state)"
             raise Conflict(f"cannot change status from '{current.value}' to '{new_status.value}'; allowed: {options}")
-        # A no-op UPDATE that matches only while the status is still `current`: it holds the row (a row
-        # lock on PostgreSQL, the write lock on SQLite) until commit, so a concurrent change waits and
-        # then matches nothing. The change itself goes through the ORM, where the audit trail records it.
-        claim = update(Ticket).where(Ticket.ticket_id == ticket_id, Ticket.status == current.value)
-        claimed = session.execute(claim.values(status=Ticket.status), execution_options={"synchronize_session": False})
-        if cast(CursorResult[Any], claimed).rowcount == 1:
+        # The change itself goes through the ORM, where the audit trail records it.
+        if claim_row(session, Ticket, ticket_id, status=current.value):
             ticket.status = new_status.value
             ticket.updated_at = utcnow()
             if new_status == Status.resolved:
