@@ -6,7 +6,8 @@ moment it arrives; under load the embedding runs on batches, which is several ti
 ticket. The tasks of tickets already classified this way find them `classified` and skip.
 
 The model call runs outside any transaction; each result is written only if its ticket is still
-waiting for it, so duplicate deliveries, sweeper re-sends and overlapping batches never double-apply.
+waiting for it, so duplicate deliveries, sweeper re-sends and overlapping batches never double-apply,
+and the row is claimed before the write, so an agent's correction committed meanwhile is kept.
 """
 
 from __future__ import annotations
@@ -16,14 +17,21 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import session_scope
 from shared.models import Ticket
-from shared.pipeline import announce, enqueue, set_state, ticket_context
+from shared.pipeline import announce, claim_ticket, enqueue, set_state, ticket_context
 from shared.schemas import Classification, ProcessingState, TicketContext
 
 log = logging.getLogger(__name__)
 WAITING = (ProcessingState.queued.value, ProcessingState.failed.value)
+# What storing a result decides on: that the ticket still waits, and whether an agent changed these.
+_DECIDED_ON = ("processing_state", "category", "priority")
+
+
+def _waiting(ticket: Ticket) -> bool:
+    return ticket.processing_state in WAITING
 
 
 class Classifier(Protocol):
@@ -48,9 +56,11 @@ def apply_classification(ticket: Ticket, result: Classification) -> None:
     ticket.extracted_metadata = dict(result.extracted_metadata)
 
 
-def classify_ticket(ticket_id: str, *, classifier: Classifier, batch_size: int = 32) -> str:
+def classify_ticket(
+    ticket_id: str, *, classifier: Classifier, batch_size: int = 32, factory: sessionmaker[Session] | None = None
+) -> str:
     """Returns what happened to `ticket_id`: `classified`, `skipped` (past this step) or `missing`."""
-    with session_scope() as session:
+    with session_scope(factory) as session:
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:
             log.warning("classify: no ticket %s", ticket_id)
@@ -68,10 +78,11 @@ def classify_ticket(ticket_id: str, *, classifier: Classifier, batch_size: int =
     results = classifier.classify_batch(contexts)
 
     stored: list[str] = []
-    with session_scope() as session:
-        for context, result in zip(contexts, results, strict=True):
-            row = session.get(Ticket, context.ticket_id)
-            if row is None or row.processing_state not in WAITING:
+    with session_scope(factory) as session:
+        # In ticket id order, so two workers storing overlapping batches lock the rows in the same order.
+        for context, result in sorted(zip(contexts, results, strict=True), key=lambda pair: pair[0].ticket_id):
+            row = claim_ticket(session, context.ticket_id, _waiting, fields=_DECIDED_ON)
+            if row is None:
                 continue
             apply_classification(row, result)
             set_state(session, row, ProcessingState.classified)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from shared.db import session_scope
 from shared.models import Ticket
-from shared.pipeline import announce, set_state, ticket_context
+from shared.pipeline import announce, claim_ticket, set_state, ticket_context
 from shared.schemas import Draft, KBHit, ProcessingState, TicketContext
 
 log = logging.getLogger(__name__)
@@ -21,23 +23,29 @@ class Drafter(Protocol):
     def draft(self, ticket: TicketContext, hits: list[KBHit]) -> Draft: ...
 
 
-def draft_reply(ticket_id: str, *, retriever: Retriever, drafter: Drafter) -> str:
+def _classified(ticket: Ticket) -> bool:
+    return ticket.processing_state == ProcessingState.classified.value
+
+
+def draft_reply(
+    ticket_id: str, *, retriever: Retriever, drafter: Drafter, factory: sessionmaker[Session] | None = None
+) -> str:
     """Returns what happened: `done`, `skipped` (not waiting for a draft) or `missing`."""
-    with session_scope() as session:
+    with session_scope(factory) as session:
         ticket = session.get(Ticket, ticket_id)
         if ticket is None:
             log.warning("draft: no ticket %s", ticket_id)
             return "missing"
-        if ticket.processing_state != ProcessingState.classified.value:
+        if not _classified(ticket):
             return "skipped"
         context = ticket_context(session, ticket)
 
     hits = retriever.search(f"{context.subject}\n{context.description}", category=context.category, n=3)
     draft = drafter.draft(context, hits)
 
-    with session_scope() as session:
-        ticket = session.get(Ticket, ticket_id)
-        if ticket is None or ticket.processing_state != ProcessingState.classified.value:
+    with session_scope(factory) as session:
+        ticket = claim_ticket(session, ticket_id, _classified)  # a duplicate delivery may have drafted it meanwhile
+        if ticket is None:
             return "skipped"
         ticket.ai_suggested_reply = draft.reply
         ticket.kb_article_ids = list(draft.articles)

@@ -7,12 +7,15 @@ checks the persisted `processing_state` first, so a duplicate or re-sent message
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from shared.celery import CLASSIFY_QUEUE, CLASSIFY_TASK, DRAFT_QUEUE, DRAFT_TASK, get_producer
+from shared.db import claim_row
+from shared.errors import TransientError
 from shared.events import publish_state
 from shared.models import Ticket, utcnow
 from shared.schemas import ProcessingState, TicketContext
@@ -57,6 +60,31 @@ def set_state(session: Session, ticket: Ticket, state: ProcessingState, error: s
     ticket.processing_state = state.value
     ticket.processing_error = error
     ticket.processing_updated_at = utcnow()
+
+
+def claim_ticket(
+    session: Session,
+    ticket_id: str,
+    still: Callable[[Ticket], bool],
+    *,
+    fields: tuple[str, ...] = ("processing_state",),
+) -> Ticket | None:
+    """The ticket, held until commit, if `still(ticket)` holds as committed; None if missing or it does not.
+
+    A worker decides from what it read, possibly long before it writes. The row is claimed while the
+    `fields` the decision rests on are as read (`claim_row`) and read again if another session (an
+    agent, a duplicate delivery) committed in between, so a write never lands on values it did not see.
+    """
+    for _ in range(_CLAIM_ATTEMPTS):
+        ticket = session.get(Ticket, ticket_id, populate_existing=True)
+        if ticket is None or not still(ticket):
+            return None
+        if claim_row(session, Ticket, ticket_id, **{name: getattr(ticket, name) for name in fields}):
+            return ticket
+    raise TransientError(f"ticket {ticket_id} kept changing while a worker wrote to it")
+
+
+_CLAIM_ATTEMPTS = 5
 
 
 def announce(ticket_id: str, state: ProcessingState) -> None:
@@ -127,9 +155,12 @@ def sweep_stale(session: Session, *, older_than_s: float, now: datetime | None =
 
 
 def record_failure(ticket_id: str, error: BaseException, session: Session) -> None:
-    """Mark a ticket `failed` with a readable reason, after the last retry or on a non-transient error."""
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is None or ticket.processing_state == ProcessingState.done.value:
+    """Mark a ticket `failed` with a readable reason, after the last retry or on a non-transient error.
+
+    Never over a `done` a duplicate delivery wrote meanwhile: the ticket has its draft.
+    """
+    ticket = claim_ticket(session, ticket_id, lambda t: t.processing_state != ProcessingState.done.value)
+    if ticket is None:
         return
     set_state(session, ticket, ProcessingState.failed, f"{type(error).__name__}: {error}"[:2000])
     session.commit()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from gateway.deps import SessionDep
@@ -12,9 +14,12 @@ from shared.fastapi_auth import AgentDep, require
 from shared.schemas import CategoryUpdate, CorrectionRead, PriorityUpdate, TicketRead
 
 router = APIRouter(prefix="/api/tickets", tags=["corrections"])
+_RACED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The ticket kept changing while the correction was applied; retry"}
+}
 
 
-@router.put("/{ticket_id}/category", response_model=TicketRead)
+@router.put("/{ticket_id}/category", response_model=TicketRead, responses=_RACED)
 def correct_category(ticket_id: str, data: CategoryUpdate, session: SessionDep, principal: AgentDep) -> TicketRead:
     """Set the category; stored as a correction that similar future tickets follow."""
     ticket = service.correct_ticket(
@@ -23,7 +28,7 @@ def correct_category(ticket_id: str, data: CategoryUpdate, session: SessionDep, 
     return to_read(ticket)
 
 
-@router.put("/{ticket_id}/priority", response_model=TicketRead)
+@router.put("/{ticket_id}/priority", response_model=TicketRead, responses=_RACED)
 def correct_priority(ticket_id: str, data: PriorityUpdate, session: SessionDep, principal: AgentDep) -> TicketRead:
     """Set the priority; stored as a correction that similar future tickets follow."""
     ticket = service.correct_ticket(

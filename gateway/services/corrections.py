@@ -8,6 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.services.tickets import get_ticket
+from shared.db import claim_row
+from shared.errors import Conflict
 from shared.models import Ticket, TicketCorrection, utcnow
 from shared.text import ticket_text
 
@@ -20,26 +22,42 @@ def correction_text(ticket: Ticket) -> str:
 def correct_ticket(
     session: Session, ticket_id: str, *, field: Literal["category", "priority"], value: str, actor: str
 ) -> Ticket:
-    """Set the ticket's category or priority and record who changed it from what (a no-op change is not stored)."""
-    ticket = get_ticket(session, ticket_id)
-    old = getattr(ticket, field)
-    if old != value:
-        setattr(ticket, field, value)
-        ticket.updated_at = utcnow()
-        session.add(
-            TicketCorrection(
-                ticket_id=ticket.ticket_id,
-                field=field,
-                old_value=old,
-                new_value=value,
-                ai_value=getattr(ticket, f"ai_suggested_{field}"),
-                text=correction_text(ticket),
-                actor=actor,
+    """Set the ticket's category or priority and record who changed it from what (a no-op change is not stored).
+
+    The record is what the classifier learns from, so it must hold the values the change replaced:
+    the row is claimed while it still holds the working and AI values read here. If the classifier
+    (or another agent) wrote in between, they are read again.
+    """
+    ai_field = f"ai_suggested_{field}"
+    for _ in range(_CORRECTION_ATTEMPTS):
+        ticket = get_ticket(session, ticket_id)
+        old, ai_value = getattr(ticket, field), getattr(ticket, ai_field)
+        if old == value:
+            break
+        if claim_row(session, Ticket, ticket_id, **{field: old, ai_field: ai_value}):
+            setattr(ticket, field, value)
+            ticket.updated_at = utcnow()
+            session.add(
+                TicketCorrection(
+                    ticket_id=ticket.ticket_id,
+                    field=field,
+                    old_value=old,
+                    new_value=value,
+                    ai_value=ai_value,
+                    text=correction_text(ticket),
+                    actor=actor,
+                )
             )
-        )
+            break
+        session.rollback()  # changed since read; rollback expires `ticket`, so it is read again
+    else:
+        raise Conflict(f"ticket '{ticket_id}' kept changing while this correction was applied; retry")
     session.commit()
     session.refresh(ticket)
     return ticket
+
+
+_CORRECTION_ATTEMPTS = 5
 
 
 def list_corrections(session: Session, ticket_id: str) -> list[TicketCorrection]:
