@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import email_validator
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
 
@@ -222,6 +222,36 @@ class AgentCreate(StrictModel):
     active: bool = True
 
     _strip = field_validator("name")(_strip_nonempty)
+
+
+class AgentUpdate(StrictModel):
+    """Change what is given: rename, change or clear (null) the email, deactivate or reactivate."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    # Optional to leave unchanged, never null: the documented schema has no null for them.
+    name: Annotated[str | None, WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255, **NON_BLANK})] = (
+        Field(None, min_length=1, max_length=255)
+    )
+    email: Email | None = None
+    active: Annotated[bool | None, WithJsonSchema({"type": "boolean"})] = None
+
+    @field_validator("name", "active", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null (leave it out to keep it unchanged)")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_blank(cls, value: str) -> str:
+        return _strip_nonempty(value)
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> AgentUpdate:
+        if not self.model_fields_set:
+            raise ValueError("nothing to change: give at least one of name, email, active")
+        return self
 
 
 class AgentRead(BaseModel):

@@ -8,7 +8,7 @@ from gateway.deps import SessionDep
 from gateway.services import agents as service
 from shared.auth import Role
 from shared.fastapi_auth import require
-from shared.schemas import AgentCreate, AgentRead
+from shared.schemas import AgentCreate, AgentRead, AgentUpdate
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
@@ -29,3 +29,20 @@ def create_agent(data: AgentCreate, session: SessionDep) -> AgentRead:
 def list_agents(session: SessionDep, active: bool | None = None) -> list[AgentRead]:
     """All agents, optionally only active ones."""
     return [AgentRead.model_validate(a) for a in service.list_agents(session, active=active)]
+
+
+@router.get("/{agent_id}", response_model=AgentRead, dependencies=[require(Role.agent)])
+def get_agent(agent_id: str, session: SessionDep) -> AgentRead:
+    """One agent."""
+    return AgentRead.model_validate(service.get_agent(session, agent_id))
+
+
+@router.patch(
+    "/{agent_id}",
+    response_model=AgentRead,
+    dependencies=[require(Role.admin)],
+    responses={409: {"description": "Another agent has this email"}},
+)
+def update_agent(agent_id: str, data: AgentUpdate, session: SessionDep) -> AgentRead:
+    """Rename, change the email, or deactivate (no new assignments; existing ones stay) or reactivate."""
+    return AgentRead.model_validate(service.update_agent(session, agent_id, data))

@@ -285,13 +285,14 @@ _STATUS_ATTEMPTS = 5
 
 
 def assign_ticket(session: Session, ticket_id: str, agent_id: str) -> Ticket:
-    """Assign to an existing, active agent."""
+    """Assign to an existing, active agent (409 for an inactive one)."""
     ticket = get_ticket(session, ticket_id)
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise NotFound(f"agent '{agent_id}' not found; create it with POST /api/agents")
-    if not agent.active:
-        raise Conflict(f"agent '{agent_id}' is inactive")
+    # Held active until commit, so a deactivation racing this assignment comes before it (409) or after.
+    if not agent.active or not claim_row(session, Agent, agent_id, active=True):
+        raise Conflict(f"agent '{agent_id}' is inactive; reactivate it with PATCH /api/agents/{agent_id}")
     ticket.assigned_to = agent.agent_id
     ticket.updated_at = utcnow()
     session.commit()

@@ -33,6 +33,8 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("GET", "/api/tickets/{ticket}/messages", Role.agent, None),
     ("GET", "/api/agents", Role.agent, None),
     ("POST", "/api/agents", Role.admin, {"name": "New Agent"}),
+    ("GET", "/api/agents/AG-1", Role.agent, None),
+    ("PATCH", "/api/agents/AG-1", Role.admin, {"name": "Ann B"}),
     ("GET", "/api/keys", Role.admin, None),
     ("POST", "/api/keys", Role.admin, {"name": "made-by-test", "role": "agent"}),
     ("DELETE", "/api/keys/{key}", Role.admin, None),
@@ -51,7 +53,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
 def openapi_path(url: str) -> str:
     """The OpenAPI path a table URL exercises."""
     url = url.split("?", 1)[0].replace("{ticket}", "{ticket_id}").replace("{key}", "{key_id}")
-    return url.replace("kb_missing", "{article_id}")
+    return url.replace("kb_missing", "{article_id}").replace("/AG-1", "/{agent_id}")
 
 
 def test_every_route_is_in_the_role_table() -> None:

@@ -1,4 +1,5 @@
-"""Two agents moving one ticket at once: the workflow and the audit trail hold (SQLite and PostgreSQL)."""
+"""Two agents moving one ticket at once: the workflow and the audit trail hold; an agent deactivated
+while a ticket is being assigned to it gets none (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ from itertools import pairwise
 import pytest
 from sqlalchemy import select
 
-from gateway.services.tickets import change_status, create_ticket
+from gateway.services.agents import create_agent, update_agent
+from gateway.services.tickets import assign_ticket, change_status, create_ticket
 from shared.errors import Conflict
-from shared.models import AuditLog, Ticket
-from shared.schemas import STATUS_TRANSITIONS, Status, TicketCreate
+from shared.models import Agent, AuditLog, Ticket
+from shared.schemas import STATUS_TRANSITIONS, AgentCreate, AgentUpdate, Status, TicketCreate
+from tests.interleave import WriteBetween
 
 NEW = TicketCreate(customer_email="race@example.com", subject="Refund", description="Please refund order 12.")
 
@@ -91,3 +94,20 @@ def test_concurrent_changes_leave_a_consistent_ticket_and_an_unbroken_trail(sess
         ticket = session.get(Ticket, ticket_id)
         assert ticket.status == trail[-1][1]
         assert (ticket.resolved_at is not None) == resolved, (trail, ticket.resolved_at)
+
+
+def test_an_assignment_decided_on_an_agent_deactivated_meanwhile_is_refused(session_factory, ticket_id) -> None:  # type: ignore[no-untyped-def]
+    """The assigning request has read the agent as active; an admin's deactivation commits before
+    it writes. The assignment must be refused, not land on an inactive agent."""
+    with session_factory() as admin:
+        create_agent(admin, AgentCreate(agent_id="AG-LEAVING", name="Lee"))
+    between = WriteBetween(
+        session_factory, "AG-LEAVING", lambda s: update_agent(s, "AG-LEAVING", AgentUpdate(active=False)), entity=Agent
+    )
+    between.armed = True
+    with between.listening(), session_factory() as session, pytest.raises(Conflict, match="inactive"):
+        assign_ticket(session, ticket_id, "AG-LEAVING")
+    assert between.fired
+    with session_factory() as session:
+        assert session.get(Ticket, ticket_id).assigned_to is None
+        assert session.get(Agent, "AG-LEAVING").active is False

@@ -123,6 +123,36 @@ def test_agents_and_assignment(api):
     assert [t["ticket_id"] for t in listed] == [ticket["ticket_id"]]
 
 
+def test_agents_are_renamed_deactivated_and_reactivated(api):
+    ticket = _create(api)
+    assign = f"/api/tickets/{ticket['ticket_id']}/assign"
+    api.post("/api/agents", json={"agent_id": "AGENT-001", "name": "Ann", "email": "ann@example.com"})
+    api.post("/api/agents", json={"agent_id": "AGENT-002", "name": "Bo", "email": "bo@example.com"})
+    assert api.put(assign, json={"agent_id": "AGENT-001"}).status_code == 200
+    assert api.get("/api/agents/AGENT-001").json()["name"] == "Ann"
+    missing = api.patch("/api/agents/AGENT-404", json={"active": False})
+    assert missing.status_code == 404 and "AGENT-404" in missing.json()["detail"]
+
+    renamed = api.patch("/api/agents/AGENT-001", json={"name": "  Ann Lee ", "email": "ANN@example.com"})
+    assert renamed.status_code == 200
+    assert (renamed.json()["name"], renamed.json()["email"]) == ("Ann Lee", "ann@example.com")
+    taken = api.patch("/api/agents/AGENT-002", json={"email": "ann@example.com"})
+    assert taken.status_code == 409 and "ann@example.com" in taken.json()["detail"]
+    assert api.patch("/api/agents/AGENT-002", json={"email": None}).json()["email"] is None
+    for body, says in (({}, "nothing to change"), ({"name": None}, "must not be null"), ({"name": " "}, "empty")):
+        response = api.patch("/api/agents/AGENT-001", json=body)
+        assert response.status_code == 422 and says in response.json()["detail"], (body, response.text)
+
+    # Deactivated: existing assignments stay, new ones are refused with the way back named.
+    assert api.patch("/api/agents/AGENT-001", json={"active": False}).json()["active"] is False
+    assert api.get(f"/api/tickets/{ticket['ticket_id']}").json()["assigned_to"] == "AGENT-001"
+    refused = api.put(assign, json={"agent_id": "AGENT-001"})
+    assert refused.status_code == 409 and "PATCH /api/agents/AGENT-001" in refused.json()["detail"]
+    assert [a["agent_id"] for a in api.get("/api/agents", params={"active": False}).json()] == ["AGENT-001"]
+    assert api.patch("/api/agents/AGENT-001", json={"active": True}).status_code == 200
+    assert api.put(assign, json={"agent_id": "AGENT-001"}).status_code == 200
+
+
 def test_wait_returns_when_processing_finishes(api, db_url):
     ticket = _create(api)
     ticket_id = ticket["ticket_id"]
