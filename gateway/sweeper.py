@@ -1,5 +1,7 @@
 """Re-enqueue stuck tickets: a loop inside the gateway, and `python -m gateway.sweeper --once` for cron.
 
+`--retry-failed` re-runs every ticket that gave up after its retries (after an outage is fixed).
+
 Only one gateway replica sweeps per interval (a Redis lock); duplicates would be harmless anyway,
 since every pipeline step is idempotent.
 """
@@ -16,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings, get_settings
 from shared.db import get_sessionmaker
-from shared.pipeline import sweep_stale
+from shared.pipeline import failed_ticket_ids, retry_failed, sweep_stale
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "copilot:sweeper:lock"
@@ -40,13 +42,25 @@ async def sweep_forever(factory: sessionmaker[Session], client: aioredis.Redis, 
             log.warning("sweep skipped: %s", exc)
 
 
+def retry_all_failed(factory: sessionmaker[Session]) -> list[str]:
+    """Send every `failed` ticket back to the step it did not finish; returns their ids."""
+    with factory() as session:
+        return [ticket_id for ticket_id in failed_ticket_ids(session) if retry_failed(session, ticket_id)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Re-enqueue tickets stuck in queued/classified.")
     parser.add_argument("--once", action="store_true", help="one pass, then exit (default: loop)")
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="re-run every ticket that gave up after its retries, then exit"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     settings = get_settings()
     factory = get_sessionmaker()
+    if args.retry_failed:
+        print(f"re-ran {len(retry_all_failed(factory))} failed ticket(s)")
+        return
     if args.once:
         print(f"re-enqueued {len(sweep_once(factory, settings))} ticket(s)")
         return

@@ -154,6 +154,30 @@ def sweep_stale(session: Session, *, older_than_s: float, now: datetime | None =
     return sent
 
 
+def retry_failed(session: Session, ticket_id: str) -> ProcessingState | None:
+    """Send a `failed` ticket back to the step it did not finish; the state it now waits in (None: not failed).
+
+    After its last retry a ticket stays `failed`: the sweeper leaves it, since what failed it may still
+    be broken. Once the cause is fixed, this re-runs classification if the ticket never got a result,
+    else its draft. Committed before it is enqueued, like every send; the sweeper covers a broker blip.
+    """
+    ticket = claim_ticket(session, ticket_id, lambda t: t.processing_state == ProcessingState.failed.value)
+    if ticket is None:
+        return None
+    step = ProcessingState.queued if ticket.ai_suggested_category is None else ProcessingState.classified
+    set_state(session, ticket, step)
+    session.commit()
+    announce(ticket_id, step)
+    enqueue(ticket_id, step)
+    return step
+
+
+def failed_ticket_ids(session: Session, limit: int = 10_000) -> list[str]:
+    """Ids of the tickets that gave up, oldest failure first."""
+    query = select(Ticket.ticket_id).where(Ticket.processing_state == ProcessingState.failed.value)
+    return list(session.scalars(query.order_by(Ticket.processing_updated_at).limit(limit)))
+
+
 def record_failure(ticket_id: str, error: BaseException, session: Session) -> None:
     """Mark a ticket `failed` with a readable reason, after the last retry or on a non-transient error.
 

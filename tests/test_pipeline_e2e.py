@@ -67,6 +67,24 @@ def test_ticket_created_over_http_reaches_done(client_for, start_worker, pg):
     cited = {a["article_id"] for a in ticket["kb_article_ids"]}
     assert cited & {"kb_001", "kb_006"}, ticket["kb_article_ids"]
 
+    # A ticket that gave up (here: as if the database had been down through every retry) is re-run by
+    # an agent once the cause is fixed, from classification since it never got one, through the workers.
+    engine = sa.create_engine(pg)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE tickets SET processing_state = 'failed', processing_error = 'OperationalError: db down', "
+                "ai_suggested_category = NULL, ai_suggested_reply = NULL WHERE ticket_id = :t"
+            ),
+            {"t": ticket["ticket_id"]},
+        )
+    engine.dispose()
+    assert api.post(f"/api/tickets/{ticket['ticket_id']}/retry").json()["processing_state"] == "queued"
+    assert wait_until(lambda: _state(pg, ticket["ticket_id"]) == "done", timeout=60)
+    rerun = api.get(f"/api/tickets/{ticket['ticket_id']}").json()
+    assert rerun["ai_suggested_category"] in {"shipping", "order"} and rerun["ai_suggested_reply"]
+    assert rerun["processing_error"] is None
+
 
 def test_lost_message_is_swept_and_the_ticket_completes(client_for, start_worker, pg, redis_client, settings_for):
     api = client_for(pg)

@@ -78,7 +78,9 @@ def search(
     "/{ticket_id}/draft",
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[require(Role.agent)],
-    responses={409: {"description": "The ticket is not classified yet; its first draft follows automatically"}},
+    responses={
+        409: {"description": "Not classified yet (its first draft follows), or failed before it was: POST …/retry"}
+    },
 )
 def redraft(ticket_id: str, session: SessionDep) -> dict[str, str]:
     """Ask the rag_worker for a new reply draft; poll the ticket with `?wait=N` for it."""

@@ -18,6 +18,7 @@ from shared.schemas import (
     AssignUpdate,
     Category,
     Priority,
+    ProcessingState,
     Status,
     StatusChanged,
     StatusUpdate,
@@ -74,16 +75,20 @@ def list_tickets(
     priority: Priority | None = None,
     category: Category | None = None,
     assigned_to: Annotated[str | None, Query(max_length=20, pattern=AGENT_ID_PATTERN)] = None,
+    processing_state: Annotated[
+        ProcessingState | None, Query(description="e.g. `failed`: the tickets to re-run with POST …/retry")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[TicketRead]:
-    """Newest first, filtered by status, priority, category and assignee."""
+    """Newest first, filtered by status, priority, category, assignee and processing state."""
     rows = service.list_tickets(
         session,
         status=status,
         priority=priority,
         category=category,
         assigned_to=assigned_to,
+        processing_state=processing_state,
         limit=limit,
         offset=offset,
     )
@@ -119,3 +124,15 @@ def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep) -> St
 def assign_ticket(ticket_id: str, data: AssignUpdate, session: SessionDep) -> TicketRead:
     """Assign to an existing, active agent."""
     return service.to_read(service.assign_ticket(session, ticket_id, data.agent_id))
+
+
+@router.post(
+    "/{ticket_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[require(Role.agent)],
+    responses={409: {"description": "The ticket is not failed; the message says what to do instead"}},
+)
+def retry_ticket(ticket_id: str, session: SessionDep) -> dict[str, str]:
+    """Re-run a `failed` ticket from the step it did not finish (classification or draft); poll with `?wait=N`."""
+    step = service.retry_ticket(session, ticket_id)
+    return {"ticket_id": ticket_id, "processing_state": step.value}

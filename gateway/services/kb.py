@@ -93,6 +93,11 @@ def request_draft(session: Session, ticket_id: str) -> Ticket:
         raise NotFound(f"ticket '{ticket_id}' not found")
     if ticket.processing_state == ProcessingState.queued.value:
         raise Conflict(f"ticket '{ticket_id}' is not classified yet; its draft follows automatically")
+    if ticket.ai_suggested_category is None:  # failed before it was classified: drafting needs the classification
+        raise Conflict(
+            f"ticket '{ticket_id}' was never classified (processing failed: {ticket.processing_error}); "
+            f"re-run it with POST /api/tickets/{ticket_id}/retry"
+        )
     set_state(session, ticket, ProcessingState.classified)
     session.commit()
     announce(ticket_id, ProcessingState.classified)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from shared.db import claim_row
 from shared.errors import Conflict, NotFound
 from shared.models import Agent, Customer, Ticket, TicketMetadata, UTCDateTime, utcnow
-from shared.pipeline import enqueue
+from shared.pipeline import enqueue, retry_failed
 from shared.schemas import STATUS_TRANSITIONS, ProcessingState, Status, TicketCreate, TicketRead
 
 FINISHED_STATES = frozenset({ProcessingState.done.value, ProcessingState.failed.value})
@@ -233,6 +233,7 @@ def list_tickets(
     priority: str | None = None,
     category: str | None = None,
     assigned_to: str | None = None,
+    processing_state: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> list[Ticket]:
@@ -243,6 +244,7 @@ def list_tickets(
         (Ticket.priority, priority),
         (Ticket.category, category),
         (Ticket.assigned_to, assigned_to),
+        (Ticket.processing_state, processing_state),
     ):
         if value is not None:
             query = query.where(column == value)
@@ -297,6 +299,19 @@ def assign_ticket(session: Session, ticket_id: str, agent_id: str) -> Ticket:
     ticket.updated_at = utcnow()
     session.commit()
     return ticket
+
+
+def retry_ticket(session: Session, ticket_id: str) -> ProcessingState:
+    """Re-run the AI step a `failed` ticket did not finish (409 for any other state)."""
+    ticket = get_ticket(session, ticket_id)
+    step = retry_failed(session, ticket_id)
+    if step is None:
+        state = ticket.processing_state
+        hint = {
+            ProcessingState.done.value: f"for a new reply draft use POST /api/tickets/{ticket_id}/draft",
+        }.get(state, "it is still being processed (the sweeper re-sends a stuck one)")
+        raise Conflict(f"ticket '{ticket_id}' is {state}, not failed; {hint}")
+    return step
 
 
 def to_read(ticket: Ticket) -> TicketRead:

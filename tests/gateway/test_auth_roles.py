@@ -44,6 +44,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("DELETE", "/api/kb/articles/kb_missing", Role.admin, None),
     ("GET", "/api/kb/search?q=refund", Role.agent, None),
     ("POST", "/api/tickets/{ticket}/draft", Role.agent, None),
+    ("POST", "/api/tickets/{ticket}/retry", Role.agent, None),
     ("PUT", "/api/tickets/{ticket}/category", Role.agent, {"category": "billing"}),
     ("PUT", "/api/tickets/{ticket}/priority", Role.agent, {"priority": "high"}),
     ("GET", "/api/tickets/{ticket}/corrections", Role.agent, None),
