@@ -133,6 +133,22 @@ class TicketCreate(StrictModel):
     _strip = field_validator("subject", "description")(_strip_nonempty)
 
 
+class TicketFilters(BaseModel):
+    """The ticket list's query: each given field narrows it; newest first."""
+
+    status: Status | None = None
+    priority: Priority | None = None
+    category: Category | None = None
+    assigned_to: str | None = Field(None, max_length=20, pattern=AGENT_ID_PATTERN)
+    assigned: bool | None = Field(None, description="`false`: the unassigned queue; `true`: assigned to anyone")
+    needs_review: bool | None = Field(None, description="Only tickets the AI flagged for review (or only the others)")
+    processing_state: ProcessingState | None = Field(
+        None, description="e.g. `failed`: the tickets to re-run with POST /api/tickets/{id}/retry"
+    )
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
 class TicketRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -209,7 +225,9 @@ class StatusChanged(BaseModel):
 
 
 class AssignUpdate(StrictModel):
-    agent_id: str = Field(..., min_length=1, max_length=20, pattern=AGENT_ID_PATTERN)
+    agent_id: str | None = Field(
+        ..., min_length=1, max_length=20, pattern=AGENT_ID_PATTERN, description="null unassigns the ticket"
+    )
 
 
 # --------------------------------------------------------------------------- agents

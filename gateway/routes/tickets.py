@@ -14,16 +14,12 @@ from shared.auth import Role
 from shared.fastapi_auth import require
 from shared.models import Ticket
 from shared.schemas import (
-    AGENT_ID_PATTERN,
     AssignUpdate,
-    Category,
-    Priority,
-    ProcessingState,
-    Status,
     StatusChanged,
     StatusUpdate,
     TicketCreate,
     TicketEnvelope,
+    TicketFilters,
     TicketRead,
 )
 
@@ -69,30 +65,9 @@ async def create_ticket(
 
 
 @router.get("/", response_model=list[TicketRead], dependencies=[require(Role.agent)])
-def list_tickets(
-    session: SessionDep,
-    status: Status | None = None,
-    priority: Priority | None = None,
-    category: Category | None = None,
-    assigned_to: Annotated[str | None, Query(max_length=20, pattern=AGENT_ID_PATTERN)] = None,
-    processing_state: Annotated[
-        ProcessingState | None, Query(description="e.g. `failed`: the tickets to re-run with POST …/retry")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> list[TicketRead]:
-    """Newest first, filtered by status, priority, category, assignee and processing state."""
-    rows = service.list_tickets(
-        session,
-        status=status,
-        priority=priority,
-        category=category,
-        assigned_to=assigned_to,
-        processing_state=processing_state,
-        limit=limit,
-        offset=offset,
-    )
-    return [service.to_read(t) for t in rows]
+def list_tickets(session: SessionDep, filters: Annotated[TicketFilters, Query()]) -> list[TicketRead]:
+    """Newest first, filtered by status, priority, category, assignee, review flag and processing state."""
+    return [service.to_read(t) for t in service.list_tickets(session, filters)]
 
 
 @router.get("/{ticket_id}", response_model=TicketRead, dependencies=[require(Role.agent)])
@@ -122,7 +97,7 @@ def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep) -> St
     responses={404: {"description": "Unknown ticket or agent"}, 409: {"description": "The agent is inactive"}},
 )
 def assign_ticket(ticket_id: str, data: AssignUpdate, session: SessionDep) -> TicketRead:
-    """Assign to an existing, active agent."""
+    """Assign to an existing, active agent; `{"agent_id": null}` unassigns."""
     return service.to_read(service.assign_ticket(session, ticket_id, data.agent_id))
 
 

@@ -15,7 +15,7 @@ from shared.db import claim_row
 from shared.errors import Conflict, NotFound
 from shared.models import Agent, Customer, Ticket, TicketMetadata, UTCDateTime, utcnow
 from shared.pipeline import enqueue, retry_failed
-from shared.schemas import STATUS_TRANSITIONS, ProcessingState, Status, TicketCreate, TicketRead
+from shared.schemas import STATUS_TRANSITIONS, ProcessingState, Status, TicketCreate, TicketFilters, TicketRead
 
 FINISHED_STATES = frozenset({ProcessingState.done.value, ProcessingState.failed.value})
 
@@ -226,29 +226,23 @@ def get_ticket(session: Session, ticket_id: str) -> Ticket:
     return ticket
 
 
-def list_tickets(
-    session: Session,
-    *,
-    status: str | None = None,
-    priority: str | None = None,
-    category: str | None = None,
-    assigned_to: str | None = None,
-    processing_state: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> list[Ticket]:
-    """Newest first, filtered by any of the given fields."""
+def list_tickets(session: Session, filters: TicketFilters | None = None) -> list[Ticket]:
+    """Newest first, narrowed by every field given in `filters`."""
+    f = filters or TicketFilters()
     query = select(Ticket)
     for column, value in (
-        (Ticket.status, status),
-        (Ticket.priority, priority),
-        (Ticket.category, category),
-        (Ticket.assigned_to, assigned_to),
-        (Ticket.processing_state, processing_state),
+        (Ticket.status, f.status),
+        (Ticket.priority, f.priority),
+        (Ticket.category, f.category),
+        (Ticket.assigned_to, f.assigned_to),
+        (Ticket.processing_state, f.processing_state),
+        (Ticket.needs_review, f.needs_review),
     ):
         if value is not None:
             query = query.where(column == value)
-    query = query.order_by(Ticket.created_at.desc(), Ticket.ticket_id.desc()).limit(limit).offset(offset)
+    if f.assigned is not None:
+        query = query.where(Ticket.assigned_to.isnot(None) if f.assigned else Ticket.assigned_to.is_(None))
+    query = query.order_by(Ticket.created_at.desc(), Ticket.ticket_id.desc()).limit(f.limit).offset(f.offset)
     return list(session.scalars(query).unique())
 
 
@@ -286,9 +280,14 @@ def change_status(session: Session, ticket_id: str, new_status: Status) -> Ticke
 _STATUS_ATTEMPTS = 5
 
 
-def assign_ticket(session: Session, ticket_id: str, agent_id: str) -> Ticket:
-    """Assign to an existing, active agent (409 for an inactive one)."""
+def assign_ticket(session: Session, ticket_id: str, agent_id: str | None) -> Ticket:
+    """Assign to an existing, active agent (409 for an inactive one), or unassign (None)."""
     ticket = get_ticket(session, ticket_id)
+    if agent_id is None:
+        ticket.assigned_to = None
+        ticket.updated_at = utcnow()
+        session.commit()
+        return ticket
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise NotFound(f"agent '{agent_id}' not found; create it with POST /api/agents")

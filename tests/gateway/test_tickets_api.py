@@ -123,6 +123,35 @@ def test_agents_and_assignment(api):
     assert [t["ticket_id"] for t in listed] == [ticket["ticket_id"]]
 
 
+def test_queues_by_assignment_and_review_flag_and_unassigning(api, session_factory):
+    first, second, third = (_create(api)["ticket_id"] for _ in range(3))
+    api.post("/api/agents", json={"agent_id": "AGENT-001", "name": "Ann"})
+    assert api.put(f"/api/tickets/{first}/assign", json={"agent_id": "AGENT-001"}).status_code == 200
+    with session_factory() as session:
+        session.get(Ticket, second).needs_review = True
+        session.commit()
+
+    def ids(**params):  # type: ignore[no-untyped-def]
+        return [t["ticket_id"] for t in api.get("/api/tickets/", params=params).json()]
+
+    assert ids(assigned="false") == [third, second]  # the unassigned queue, newest first
+    assert ids(assigned="true") == [first]
+    assert ids(needs_review="true") == [second]
+    assert ids(needs_review="false", assigned="false") == [third]
+    bad = api.get("/api/tickets/", params={"assigned": "maybe"})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("query.assigned:")
+
+    unassigned = api.put(f"/api/tickets/{first}/assign", json={"agent_id": None})
+    assert unassigned.status_code == 200 and unassigned.json()["assigned_to"] is None
+    assert ids(assigned="true") == []
+    history = api.get(f"/api/tickets/{first}/history").json()
+    assert [(h["old_value"], h["new_value"]) for h in history if h["field"] == "assigned_to"] == [
+        (None, "AGENT-001"),
+        ("AGENT-001", None),
+    ]
+    assert api.put(f"/api/tickets/{first}/assign", json={}).status_code == 422  # null unassigns; absent is an error
+
+
 def test_agents_are_renamed_deactivated_and_reactivated(api):
     ticket = _create(api)
     assign = f"/api/tickets/{ticket['ticket_id']}/assign"

@@ -12,7 +12,7 @@ from gateway.services import tickets as service
 from shared.errors import Conflict, NotFound
 from shared.models import Customer, Ticket, utcnow
 from shared.pipeline import sweep_stale
-from shared.schemas import AgentCreate, ProcessingState, Status, TicketCreate
+from shared.schemas import AgentCreate, Priority, ProcessingState, Status, TicketCreate, TicketFilters
 
 
 def _data(**overrides: object) -> TicketCreate:
@@ -62,12 +62,13 @@ def test_list_filters_orders_newest_first_and_pages(session_factory, redis_clien
                 .values(created_at=base + timedelta(seconds=offset), priority="high" if offset % 2 else "low")
             )
         session.commit()
-        newest = service.list_tickets(session, limit=2)
+        newest = service.list_tickets(session, TicketFilters(limit=2))
         assert [t.ticket_id for t in newest] == [ids[4], ids[3]]
-        assert [t.ticket_id for t in service.list_tickets(session, limit=2, offset=2)] == [ids[2], ids[1]]
-        high = service.list_tickets(session, priority="high")
+        older = service.list_tickets(session, TicketFilters(limit=2, offset=2))
+        assert [t.ticket_id for t in older] == [ids[2], ids[1]]
+        high = service.list_tickets(session, TicketFilters(priority=Priority.high))
         assert {t.ticket_id for t in high} == {ids[1], ids[3]}
-        assert service.list_tickets(session, status="closed") == []
+        assert service.list_tickets(session, TicketFilters(status=Status.closed)) == []
 
 
 def test_status_transitions_are_enforced(session_factory, redis_client):
@@ -96,7 +97,7 @@ def test_assign_requires_an_existing_active_agent(session_factory, redis_client)
         assert service.assign_ticket(session, ticket_id, "AG-1").assigned_to == "AG-1"
         with pytest.raises(Conflict):
             agent_service.create_agent(session, AgentCreate(agent_id="AG-1", name="Dup"))
-        assert [t.ticket_id for t in service.list_tickets(session, assigned_to="AG-1")] == [ticket_id]
+        assert [t.ticket_id for t in service.list_tickets(session, TicketFilters(assigned_to="AG-1"))] == [ticket_id]
 
 
 def test_unknown_ticket_is_not_found(session_factory):
