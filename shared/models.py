@@ -78,6 +78,7 @@ class Ticket(Base):
         Index("idx_tickets_created", "created_at"),
         Index("idx_tickets_customer", "customer_id"),
         Index("idx_tickets_processing", "processing_state", "processing_updated_at"),
+        Index("idx_tickets_assigned_created", "assigned_to", "created_at"),  # an agent's own queue, newest first
     )
 
     ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)
