@@ -13,7 +13,9 @@ from pydantic_core import PydanticCustomError
 
 MAX_DESCRIPTION = 20_000
 MAX_SUBJECT = 500
-AGENT_ID_PATTERN = r"^[A-Za-z0-9_\-]+$"
+# Ids clients may choose or send back (agents, articles, customers): URL-safe, no spaces.
+ID_PATTERN = r"^[A-Za-z0-9_\-]+$"
+AGENT_ID_PATTERN = ID_PATTERN
 
 
 class Category(StrEnum):
@@ -140,6 +142,7 @@ class TicketFilters(BaseModel):
     priority: Priority | None = None
     category: Category | None = None
     assigned_to: str | None = Field(None, max_length=20, pattern=AGENT_ID_PATTERN)
+    customer_id: str | None = Field(None, max_length=20, pattern=ID_PATTERN, description="The customer's other tickets")
     assigned: bool | None = Field(None, description="`false`: the unassigned queue; `true`: assigned to anyone")
     needs_review: bool | None = Field(None, description="Only tickets the AI flagged for review (or only the others)")
     processing_state: ProcessingState | None = Field(
@@ -342,7 +345,7 @@ class Draft(BaseModel):
 class KBArticleCreate(StrictModel):
     """Create or replace an article; without `article_id` a new `kb_<hex>` id is given."""
 
-    article_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")
+    article_id: str | None = Field(None, min_length=1, max_length=64, pattern=ID_PATTERN)
     title: FreeText = Field(..., min_length=1, max_length=255, json_schema_extra=NON_BLANK)
     content: FreeText = Field(..., min_length=1, max_length=MAX_DESCRIPTION, json_schema_extra=NON_BLANK)
     category: Category | None = None

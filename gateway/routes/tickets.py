@@ -66,7 +66,7 @@ async def create_ticket(
 
 @router.get("/", response_model=list[TicketRead], dependencies=[require(Role.agent)])
 def list_tickets(session: SessionDep, filters: Annotated[TicketFilters, Query()]) -> list[TicketRead]:
-    """Newest first, filtered by status, priority, category, assignee, review flag and processing state."""
+    """Newest first, filtered by status, priority, category, assignee, customer, review flag, processing state."""
     return [service.to_read(t) for t in service.list_tickets(session, filters)]
 
 

@@ -235,6 +235,7 @@ def list_tickets(session: Session, filters: TicketFilters | None = None) -> list
         (Ticket.priority, f.priority),
         (Ticket.category, f.category),
         (Ticket.assigned_to, f.assigned_to),
+        (Ticket.customer_id, f.customer_id),
         (Ticket.processing_state, f.processing_state),
         (Ticket.needs_review, f.needs_review),
     ):

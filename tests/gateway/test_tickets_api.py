@@ -138,6 +138,9 @@ def test_queues_by_assignment_and_review_flag_and_unassigning(api, session_facto
     assert ids(assigned="true") == [first]
     assert ids(needs_review="true") == [second]
     assert ids(needs_review="false", assigned="false") == [third]
+    other = _create(api, customer_email="someone.else@example.com")
+    assert ids(customer_id=other["customer_id"]) == [other["ticket_id"]]
+    assert ids(customer_id=_create(api)["customer_id"])[1:] == [third, second, first]  # John's, newest first
     bad = api.get("/api/tickets/", params={"assigned": "maybe"})
     assert bad.status_code == 422 and bad.json()["detail"].startswith("query.assigned:")
 
