@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from rag_worker.kb import Article, read_articles
 from rag_worker.retrieval import Retriever
+from shared.db import claim_row
 from shared.models import KBArticle, utcnow
 
 log = logging.getLogger(__name__)
@@ -52,12 +53,16 @@ def upsert_rows(session: Session, articles: list[Article]) -> int:
 
 
 def index_article(session: Session, retriever: Retriever, article_id: str) -> str:
-    """Bring the index in line with one article row: `indexed`, `unchanged` or `deleted` (row gone)."""
+    """Bring the index in line with one article row: `indexed`, `unchanged`, `deleted` (row gone), or
+    `superseded`: saved again while this ran, so left `pending` for the task that save sent."""
     row = session.get(KBArticle, article_id)
     if row is None:
         retriever.delete_article(article_id)
         return "deleted"
     changed = retriever.index_article(to_article(row))
+    # Every save stamps updated_at; "indexed" is written only over the version that was indexed.
+    if not claim_row(session, KBArticle, article_id, updated_at=row.updated_at):
+        return "superseded"
     row.index_state = "indexed"
     row.indexed_at = utcnow()
     return "indexed" if changed else "unchanged"

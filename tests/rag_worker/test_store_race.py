@@ -1,4 +1,5 @@
-"""Two deliveries of one draft task: the draft is stored once, by whichever finishes first (SQLite and PostgreSQL)."""
+"""Two deliveries of one draft task store the draft once; an article saved again while it was being
+indexed is not marked indexed with the old version (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import pytest
 
 from gateway.services.tickets import create_ticket
 from rag_worker.drafting import load_drafter
+from rag_worker.kb import Article
+from rag_worker.knowledge import index_article
 from rag_worker.service import draft_reply
 from shared.config import Settings
-from shared.models import Ticket
+from shared.models import KBArticle, Ticket
 from shared.pipeline import set_state
 from shared.schemas import Draft, KBHit, ProcessingState, TicketContext, TicketCreate
 from tests.interleave import WriteBetween
@@ -64,3 +67,30 @@ def test_a_draft_stored_by_another_delivery_meanwhile_is_not_stored_again(
         ticket = session.get(Ticket, classified_id)
         assert ticket.processing_state == "done"
         assert ticket.ai_suggested_reply and ticket.kb_article_ids
+
+
+def test_an_article_saved_again_while_it_was_indexed_stays_pending(session_factory, retriever) -> None:  # type: ignore[no-untyped-def]
+    """The index task read version 1 and indexed it; an admin saved version 2 meanwhile. The row must
+    stay `pending` (version 2's own task indexes it), not say `indexed` over text the index lacks."""
+    with session_factory() as session:
+        session.add(KBArticle(article_id="kb_race", title="Returns", content="Return items within 30 days."))
+        session.commit()
+
+    class AdminSavesMeanwhile:
+        def index_article(self, article: Article) -> bool:
+            changed = retriever.index_article(article)
+            with session_factory() as admin:  # what the gateway's save does: new text, back to pending
+                row = admin.get(KBArticle, "kb_race")
+                row.content, row.index_state = "Return items within 60 days.", "pending"
+                admin.commit()
+            return changed
+
+    with session_factory() as session:
+        assert index_article(session, AdminSavesMeanwhile(), "kb_race") == "superseded"  # type: ignore[arg-type]
+        session.commit()
+    with session_factory() as session:
+        assert session.get(KBArticle, "kb_race").index_state == "pending"
+        assert index_article(session, retriever, "kb_race") == "indexed"  # version 2's own task
+        session.commit()
+    with session_factory() as session:
+        assert session.get(KBArticle, "kb_race").index_state == "indexed"
