@@ -271,3 +271,13 @@ def wait_until(predicate: Callable[[], object], timeout: float = 60, interval: f
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def force_ticket(url: str, ticket_id: str, **values: object) -> None:
+    """Set one ticket's columns directly: the state a step this test does not run would have left."""
+    from shared.models import Ticket
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.update(Ticket.__table__).where(Ticket.__table__.c.ticket_id == ticket_id).values(**values))
+    engine.dispose()

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.sweeper import sweep_once
-from tests.conftest import _truncate, wait_until
+from tests.conftest import _truncate, force_ticket, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -69,16 +69,14 @@ def test_ticket_created_over_http_reaches_done(client_for, start_worker, pg):
 
     # A ticket that gave up (here: as if the database had been down through every retry) is re-run by
     # an agent once the cause is fixed, from classification since it never got one, through the workers.
-    engine = sa.create_engine(pg)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "UPDATE tickets SET processing_state = 'failed', processing_error = 'OperationalError: db down', "
-                "ai_suggested_category = NULL, ai_suggested_reply = NULL WHERE ticket_id = :t"
-            ),
-            {"t": ticket["ticket_id"]},
-        )
-    engine.dispose()
+    force_ticket(
+        pg,
+        ticket["ticket_id"],
+        processing_state="failed",
+        processing_error="OperationalError: db down",
+        ai_suggested_category=None,
+        ai_suggested_reply=None,
+    )
     assert api.post(f"/api/tickets/{ticket['ticket_id']}/retry").json()["processing_state"] == "queued"
     assert wait_until(lambda: _state(pg, ticket["ticket_id"]) == "done", timeout=60)
     rerun = api.get(f"/api/tickets/{ticket['ticket_id']}").json()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import sqlalchemy as sa
 
-from tests.conftest import _truncate, wait_until
+from tests.conftest import _truncate, force_ticket, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -148,16 +147,10 @@ def test_redraft_sends_a_classified_ticket_back_to_the_worker(api, kb_env) -> No
             "description": "Order #5150 was due last week and the tracking has not moved for 6 days.",
         },
     ).json()["ticket"]
-    engine = sa.create_engine(url)
     # given a ticket the classifier has handled (no classifier worker in this module: set it by hand)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "UPDATE tickets SET processing_state='classified', ai_suggested_category='shipping', "
-                "sentiment='negative' WHERE ticket_id=:t"
-            ),
-            {"t": ticket["ticket_id"]},
-        )
+    force_ticket(
+        url, ticket["ticket_id"], processing_state="classified", ai_suggested_category="shipping", sentiment="negative"
+    )
 
     response = api.post(f"/api/tickets/{ticket['ticket_id']}/draft")
 
@@ -173,4 +166,3 @@ def test_redraft_sends_a_classified_ticket_back_to_the_worker(api, kb_env) -> No
     assert done["ai_suggested_reply"].startswith("Hi Sam,")
     assert "order #5150" in done["ai_suggested_reply"]
     assert {a["article_id"] for a in done["kb_article_ids"]} & {"kb_001", "kb_006"}
-    engine.dispose()
