@@ -1,6 +1,6 @@
 """Re-enqueue stuck tickets: a loop inside the gateway, and `python -m gateway.sweeper --once` for cron.
 
-`--retry-failed` re-runs every ticket that gave up after its retries (after an outage is fixed).
+`--retry-failed` re-runs the tickets that gave up after their retries, once the outage is fixed.
 
 Only one gateway replica sweeps per interval (a Redis lock); duplicates would be harmless anyway,
 since every pipeline step is idempotent.
@@ -49,10 +49,12 @@ def retry_all_failed(factory: sessionmaker[Session]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Re-enqueue tickets stuck in queued/classified.")
+    parser = argparse.ArgumentParser(description="Re-enqueue tickets stuck in queued/classified; re-run failed ones.")
     parser.add_argument("--once", action="store_true", help="one pass, then exit (default: loop)")
     parser.add_argument(
-        "--retry-failed", action="store_true", help="re-run every ticket that gave up after its retries, then exit"
+        "--retry-failed",
+        action="store_true",
+        help="re-run the tickets that gave up after their retries (oldest 10,000 per run), then exit",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
