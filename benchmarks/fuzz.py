@@ -39,6 +39,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 REDIS_BASE = os.environ.get("FUZZ_REDIS_BASE", "redis://127.0.0.1:6379")
 PG_ADMIN = os.environ.get("FUZZ_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"  # which statuses count as a rejection
 
 from benchmarks.support import free_port, fresh_database, stop_group  # noqa: E402
 
@@ -172,7 +173,7 @@ def main() -> int:
         def schemathesis(schema: str, report: Path, max_time: int, *target: str) -> list[str]:
             """One `schemathesis run`: the same checks, key, seed and examples for both phases."""
             cmd = [
-                str(SCHEMATHESIS), "run", schema, *target,
+                str(SCHEMATHESIS), "--config-file", str(CONFIG), "run", schema, *target,
                 "--checks", "all",
                 "-H", f"Authorization: Bearer {key}",
                 "--max-examples", str(args.max_examples),
