@@ -154,6 +154,11 @@ def sweep_stale(session: Session, *, older_than_s: float, now: datetime | None =
     return sent
 
 
+def never_classified(ticket: Ticket) -> bool:
+    """No classification was ever stored (every stored one sets the AI category): drafting needs one."""
+    return ticket.ai_suggested_category is None
+
+
 def retry_failed(session: Session, ticket_id: str) -> ProcessingState | None:
     """Send a `failed` ticket back to the step it did not finish; the state it now waits in (None: not failed).
 
@@ -164,7 +169,7 @@ def retry_failed(session: Session, ticket_id: str) -> ProcessingState | None:
     ticket = claim_ticket(session, ticket_id, lambda t: t.processing_state == ProcessingState.failed.value)
     if ticket is None:
         return None
-    step = ProcessingState.queued if ticket.ai_suggested_category is None else ProcessingState.classified
+    step = ProcessingState.queued if never_classified(ticket) else ProcessingState.classified
     set_state(session, ticket, step)
     session.commit()
     announce(ticket_id, step)

@@ -15,11 +15,12 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.services.tickets import get_ticket
 from shared.celery import KB_DELETE_TASK, KB_INDEX_TASK, KB_QUEUE, KB_SEARCH_TASK, get_producer
 from shared.config import Settings
 from shared.errors import Conflict, InvalidInput, NotFound, Unavailable
 from shared.models import KBArticle, Ticket
-from shared.pipeline import announce, enqueue, set_state
+from shared.pipeline import announce, enqueue, never_classified, set_state
 from shared.schemas import KBArticleCreate, KBHit, KBSearchResult, ProcessingState, clean_text
 
 log = logging.getLogger(__name__)
@@ -88,12 +89,10 @@ def search(session: Session, query: str, *, category: str | None, n: int, settin
 
 def request_draft(session: Session, ticket_id: str) -> Ticket:
     """Send a classified or finished ticket back to the rag_worker for a new draft."""
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is None:
-        raise NotFound(f"ticket '{ticket_id}' not found")
+    ticket = get_ticket(session, ticket_id)
     if ticket.processing_state == ProcessingState.queued.value:
         raise Conflict(f"ticket '{ticket_id}' is not classified yet; its draft follows automatically")
-    if ticket.ai_suggested_category is None:  # failed before it was classified: drafting needs the classification
+    if never_classified(ticket):  # it failed before it was classified
         raise Conflict(
             f"ticket '{ticket_id}' was never classified (processing failed: {ticket.processing_error}); "
             f"re-run it with POST /api/tickets/{ticket_id}/retry"

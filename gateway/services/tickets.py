@@ -284,18 +284,14 @@ _STATUS_ATTEMPTS = 5
 def assign_ticket(session: Session, ticket_id: str, agent_id: str | None) -> Ticket:
     """Assign to an existing, active agent (409 for an inactive one), or unassign (None)."""
     ticket = get_ticket(session, ticket_id)
-    if agent_id is None:
-        ticket.assigned_to = None
-        ticket.updated_at = utcnow()
-        session.commit()
-        return ticket
-    agent = session.get(Agent, agent_id)
-    if agent is None:
-        raise NotFound(f"agent '{agent_id}' not found; create it with POST /api/agents")
-    # Held active until commit, so a deactivation racing this assignment comes before it (409) or after.
-    if not agent.active or not claim_row(session, Agent, agent_id, active=True):
-        raise Conflict(f"agent '{agent_id}' is inactive; reactivate it with PATCH /api/agents/{agent_id}")
-    ticket.assigned_to = agent.agent_id
+    if agent_id is not None:
+        agent = session.get(Agent, agent_id)
+        if agent is None:
+            raise NotFound(f"agent '{agent_id}' not found; create it with POST /api/agents")
+        # Held active until commit, so a deactivation racing this assignment comes before it (409) or after.
+        if not agent.active or not claim_row(session, Agent, agent_id, active=True):
+            raise Conflict(f"agent '{agent_id}' is inactive; reactivate it with PATCH /api/agents/{agent_id}")
+    ticket.assigned_to = agent_id
     ticket.updated_at = utcnow()
     session.commit()
     return ticket
@@ -303,10 +299,9 @@ def assign_ticket(session: Session, ticket_id: str, agent_id: str | None) -> Tic
 
 def retry_ticket(session: Session, ticket_id: str) -> ProcessingState:
     """Re-run the AI step a `failed` ticket did not finish (409 for any other state)."""
-    ticket = get_ticket(session, ticket_id)
     step = retry_failed(session, ticket_id)
     if step is None:
-        state = ticket.processing_state
+        state = get_ticket(session, ticket_id).processing_state  # NotFound if there is no such ticket
         hint = {
             ProcessingState.done.value: f"for a new reply draft use POST /api/tickets/{ticket_id}/draft",
         }.get(state, "it is still being processed (the sweeper re-sends a stuck one)")
