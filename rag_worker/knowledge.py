@@ -55,7 +55,7 @@ def upsert_rows(session: Session, articles: list[Article]) -> int:
 def index_article(session: Session, retriever: Retriever, article_id: str) -> str:
     """Bring the index in line with one article row: `indexed`, `unchanged`, `deleted` (row gone), or
     `superseded`: saved again while this ran, so left `pending` for the task that save sent."""
-    row = session.get(KBArticle, article_id)
+    row = session.get(KBArticle, article_id, populate_existing=True)  # as committed now, not as first read
     if row is None:
         retriever.delete_article(article_id)
         return "deleted"
@@ -76,7 +76,12 @@ def delete_article(session: Session, retriever: Retriever, article_id: str) -> s
 
 
 def sync_index(session: Session, retriever: Retriever, *, seed_dir: Path | None) -> dict[str, int]:
-    """Make the index match the table; an empty table is first seeded from `seed_dir` (the shipped KB)."""
+    """Make the index match the table; an empty table is first seeded from `seed_dir` (the shipped KB).
+
+    The gateway keeps saving and deleting while a worker starts, and the tasks those send can run
+    in between: an article created meanwhile is not dropped, and one saved again or deleted after
+    the table was read is indexed as it is now (the bulk load may have put the version read back).
+    """
     rows = list(session.scalars(select(KBArticle)))
     seeded = 0
     if not rows and seed_dir is not None:
@@ -84,17 +89,21 @@ def sync_index(session: Session, retriever: Retriever, *, seed_dir: Path | None)
         session.flush()
         rows = list(session.scalars(select(KBArticle)))
     wanted = {row.article_id for row in rows}
-    removed = 0
-    for article_id in set(retriever.index.article_hashes()) - wanted:
-        retriever.delete_article(article_id)
-        removed += 1
+    unknown = set(retriever.index.article_hashes()) - wanted
+    removed = sum(delete_article(session, retriever, article_id) == "deleted" for article_id in unknown)
     counts = retriever.index.load_articles(to_article(row) for row in rows)
+    versions = dict(session.execute(select(KBArticle.article_id, KBArticle.updated_at)).tuples().all())
     now = utcnow()
+    redone = 0
     for row in rows:
-        if row.index_state != "indexed":
+        seen = row.updated_at
+        if versions.get(row.article_id) != seen:
+            index_article(session, retriever, row.article_id)
+            redone += 1
+        elif row.index_state != "indexed" and claim_row(session, KBArticle, row.article_id, updated_at=seen):
             row.index_state, row.indexed_at = "indexed", now
     retriever.refresh(force=True)
-    return {"seeded": seeded, "removed": removed, **counts}
+    return {"seeded": seeded, "removed": removed, "redone": redone, **counts}
 
 
 def hits_payload(hits: list[Any]) -> list[dict[str, Any]]:
