@@ -1,5 +1,6 @@
 """Re-enqueue stuck tickets: a loop inside the gateway, and `python -m gateway.sweeper --once` for cron.
 
+Each pass also sends the index task again for knowledge-base articles left `pending`.
 `--retry-failed` re-runs the tickets that gave up after their retries, once the outage is fixed.
 
 Only one gateway replica sweeps per interval (a Redis lock); duplicates would be harmless anyway,
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from typing import NamedTuple
 
 import redis.asyncio as aioredis
 from fastapi.concurrency import run_in_threadpool
@@ -18,16 +20,24 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings, get_settings
 from shared.db import get_sessionmaker
+from shared.kb import resend_pending_articles
 from shared.pipeline import failed_ticket_ids, retry_failed, sweep_stale
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "copilot:sweeper:lock"
 
 
-def sweep_once(factory: sessionmaker[Session], settings: Settings) -> list[str]:
-    """One pass; returns the re-enqueued ticket ids."""
+class Swept(NamedTuple):
+    tickets: list[str]  # re-enqueued ticket ids
+    articles: list[str]  # article ids whose index task was sent again
+
+
+def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
+    """One pass over stuck tickets and pending knowledge-base articles."""
     with factory() as session:
-        return sweep_stale(session, older_than_s=settings.sweep_stale_after_s)
+        tickets = sweep_stale(session, older_than_s=settings.sweep_stale_after_s)
+        articles = resend_pending_articles(session, older_than_s=settings.sweep_stale_after_s)
+    return Swept(tickets, articles)
 
 
 async def sweep_forever(factory: sessionmaker[Session], client: aioredis.Redis, settings: Settings) -> None:
@@ -49,7 +59,9 @@ def retry_all_failed(factory: sessionmaker[Session]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Re-enqueue tickets stuck in queued/classified; re-run failed ones.")
+    parser = argparse.ArgumentParser(
+        description="Re-enqueue tickets stuck in queued/classified and KB articles left pending; re-run failed tickets."
+    )
     parser.add_argument("--once", action="store_true", help="one pass, then exit (default: loop)")
     parser.add_argument(
         "--retry-failed",
@@ -64,7 +76,8 @@ def main() -> None:
         print(f"re-ran {len(retry_all_failed(factory))} failed ticket(s)")
         return
     if args.once:
-        print(f"re-enqueued {len(sweep_once(factory, settings))} ticket(s)")
+        swept = sweep_once(factory, settings)
+        print(f"re-enqueued {len(swept.tickets)} ticket(s); re-sent {len(swept.articles)} pending KB article(s)")
         return
     client = aioredis.Redis.from_url(settings.redis_url)
     asyncio.run(sweep_forever(factory, client, settings))

@@ -8,6 +8,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import session_scope
+from shared.kb import live_hits
 from shared.models import Ticket
 from shared.pipeline import announce, claim_ticket, set_state, ticket_context
 from shared.schemas import Draft, KBHit, ProcessingState, TicketContext
@@ -41,6 +42,8 @@ def draft_reply(
         context = ticket_context(session, ticket)
 
     hits = retriever.search(f"{context.subject}\n{context.description}", category=context.category, n=3)
+    with session_scope(factory) as session:  # an article deleted while its delete task was lost is not cited
+        hits = live_hits(session, hits)
     draft = drafter.draft(context, hits)
 
     with session_scope(factory) as session:

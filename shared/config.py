@@ -124,9 +124,13 @@ class Settings(BaseSettings):
     rate_limit_window_s: int = Field(60, ge=1, description="Length of the fixed rate-limit window")
 
     # Pipeline robustness
-    sweep_interval_s: float = Field(30.0, gt=0, description="How often the sweeper looks for stuck tickets")
+    sweep_interval_s: float = Field(
+        30.0, gt=0, description="How often the sweeper looks for stuck tickets and pending KB articles"
+    )
     sweep_stale_after_s: float = Field(
-        120.0, gt=0, description="A ticket queued/classified this long without progress is re-enqueued"
+        120.0,
+        gt=0,
+        description="A ticket queued/classified, or a KB article pending, this long without progress is sent again",
     )
     task_max_retries: int = Field(5, ge=0, description="Retries of a pipeline task on transient errors")
     broker_visibility_timeout_s: int = Field(

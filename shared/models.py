@@ -212,6 +212,8 @@ class KBArticle(Base):
     # pending (saved, not yet searchable) -> indexed; the worker sets it after indexing.
     index_state: Mapped[str] = mapped_column(String(20), default="pending")
     indexed_at: Mapped[datetime | None] = mapped_column()
+    # When an index task was last sent for it: the sweeper sends one again if it stays pending.
+    index_requested_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

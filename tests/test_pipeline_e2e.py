@@ -97,7 +97,7 @@ def test_lost_message_is_swept_and_the_ticket_completes(client_for, start_worker
 
     engine = make_engine(pg)
     factory = sa.orm.sessionmaker(bind=engine, expire_on_commit=False)
-    assert sweep_once(factory, settings) == [ticket_id]
+    assert sweep_once(factory, settings).tickets == [ticket_id]
     engine.dispose()
 
     wait_until(lambda: _state(pg, ticket_id) == "done", timeout=90)
@@ -164,6 +164,6 @@ def test_whole_worker_killed_mid_task_then_sweeper_recovers(client_for, start_wo
 
     db = make_engine(pg)
     factory = sa.orm.sessionmaker(bind=db, expire_on_commit=False)
-    assert sweep_once(factory, settings_for(pg, sweep_stale_after_s=0.001)) == [ticket_id]
+    assert sweep_once(factory, settings_for(pg, sweep_stale_after_s=0.001)).tickets == [ticket_id]
     db.dispose()
     wait_until(lambda: _state(pg, ticket_id) == "done", timeout=120)

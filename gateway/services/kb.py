@@ -19,7 +19,8 @@ from gateway.services.tickets import get_ticket
 from shared.celery import KB_DELETE_TASK, KB_INDEX_TASK, KB_QUEUE, KB_SEARCH_TASK, get_producer
 from shared.config import Settings
 from shared.errors import Conflict, InvalidInput, NotFound, Unavailable
-from shared.models import KBArticle, Ticket
+from shared.kb import live_hits
+from shared.models import KBArticle, Ticket, utcnow
 from shared.pipeline import announce, enqueue, never_classified, set_state
 from shared.schemas import KBArticleCreate, KBHit, KBSearchResult, ProcessingState, clean_text
 
@@ -57,8 +58,9 @@ def save_article(session: Session, data: KBArticleCreate, *, settings: Settings)
     article.category = data.category.value if data.category else None
     article.tags = sorted({t.strip().lower() for t in data.tags if t.strip()})
     article.index_state = "pending"
+    article.index_requested_at = utcnow()
     session.commit()
-    _run_on_worker(KB_INDEX_TASK, [article_id], settings=settings)
+    _run_on_worker(KB_INDEX_TASK, [article_id], settings=settings)  # if it is not sent, the sweeper sends it
     session.refresh(article)
     return article, created
 
@@ -78,12 +80,7 @@ def search(session: Session, query: str, *, category: str | None, n: int, settin
     if not 1 <= n <= MAX_N:
         raise InvalidInput(f"n must be between 1 and {MAX_N}")
     result = _run_on_worker(KB_SEARCH_TASK, [query, category, n], settings=settings, required=True)
-    hits = [KBHit.model_validate(h) for h in result or []]
-    if hits:
-        alive = set(
-            session.scalars(select(KBArticle.article_id).where(KBArticle.article_id.in_(h.article_id for h in hits)))
-        )
-        hits = [h for h in hits if h.article_id in alive]
+    hits = live_hits(session, [KBHit.model_validate(h) for h in result or []])
     return KBSearchResult(query=query, category=category, hits=hits)
 
 

@@ -166,3 +166,59 @@ def test_redraft_sends_a_classified_ticket_back_to_the_worker(api, kb_env) -> No
     assert done["ai_suggested_reply"].startswith("Hi Sam,")
     assert "order #5150" in done["ai_suggested_reply"]
     assert {a["article_id"] for a in done["kb_article_ids"]} & {"kb_001", "kb_006"}
+
+
+def test_an_article_saved_or_deleted_while_the_broker_is_down_catches_up(api, kb_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The save's index task could not be sent: the sweeper sends it. The delete's task could not be
+    sent either, so the worker's index still holds the article: drafts must not cite it."""
+    from sqlalchemy.orm import sessionmaker
+
+    from gateway.services import kb as kb_service
+    from gateway.sweeper import sweep_once
+    from shared.celery import make_producer
+    from shared.config import Settings
+    from shared.db import make_engine
+    from tests.conftest import REDIS_URL
+
+    url, _ = kb_env
+    unreachable = make_producer(Settings(redis_url="redis://127.0.0.1:1/0"))
+    article = {**ARTICLE, "article_id": "kb_offline"}
+    monkeypatch.setattr(kb_service, "get_producer", lambda: unreachable)
+    saved = api.post("/api/kb/articles", json=article)
+    monkeypatch.undo()
+    assert saved.status_code == 201 and saved.json()["index_state"] == "pending"
+
+    engine = make_engine(url)
+    swept = sweep_once(sessionmaker(engine), Settings(database_url=url, redis_url=REDIS_URL, sweep_stale_after_s=0.001))
+    engine.dispose()
+    assert swept.articles == ["kb_offline"]
+    wait_until(lambda: api.get("/api/kb/articles/kb_offline").json()["index_state"] == "indexed", timeout=60)
+    hits = api.get("/api/kb/search", params={"q": "can you gift wrap my order?", "n": 1}).json()["hits"]
+    assert hits[0]["article_id"] == "kb_offline"
+
+    ticket_id = api.post(
+        "/api/tickets/create",
+        json={
+            "customer_email": "gift@example.com",
+            "subject": "Gift wrap",
+            "description": "Can you gift wrap order #5151 and add a card? It is a birthday present.",
+        },
+    ).json()["ticket"]["ticket_id"]
+    force_ticket(url, ticket_id, processing_state="classified", ai_suggested_category="order", category="order")
+
+    def drafted_citations() -> set[str]:
+        assert api.post(f"/api/tickets/{ticket_id}/draft").status_code == 202
+        done = wait_until(
+            lambda: (
+                (t := api.get(f"/api/tickets/{ticket_id}", params={"wait": 5}).json())["processing_state"] == "done"
+                and t
+            ),
+            timeout=60,
+        )
+        return {a["article_id"] for a in done["kb_article_ids"]}
+
+    assert "kb_offline" in drafted_citations()
+    monkeypatch.setattr(kb_service, "get_producer", lambda: unreachable)
+    assert api.delete("/api/kb/articles/kb_offline").status_code == 204
+    monkeypatch.undo()
+    assert "kb_offline" not in drafted_citations()

@@ -9,8 +9,8 @@ import pytest
 
 from gateway.services.tickets import create_ticket
 from rag_worker.drafting import load_drafter
-from rag_worker.kb import Article
-from rag_worker.knowledge import index_article
+from rag_worker.kb import Article, read_articles
+from rag_worker.knowledge import index_article, upsert_rows
 from rag_worker.service import draft_reply
 from shared.config import Settings
 from shared.models import KBArticle, Ticket
@@ -38,8 +38,9 @@ class ArmsOnDraft:
 
 
 @pytest.fixture
-def classified_id(session_factory, redis_client) -> str:  # type: ignore[no-untyped-def]
+def classified_id(session_factory, redis_client, kb_dir) -> str:  # type: ignore[no-untyped-def]
     with session_factory() as session:
+        upsert_rows(session, read_articles(kb_dir))  # the table the index was built from: drafts cite only its articles
         ticket_id = create_ticket(session, NEW).ticket_id
         ticket = session.get(Ticket, ticket_id)
         ticket.category = ticket.ai_suggested_category = "shipping"
