@@ -24,6 +24,7 @@ from shared.db import get_engine, make_engine
 from shared.fastapi_auth import require
 from shared.fastapi_db import install_db_error_handlers
 from shared.fastapi_errors import document_errors, install_validation_handler
+from shared.fastapi_http import HeadAsGet
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Support Copilot forecast service", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings  # the auth dependency reads AUTH_DISABLED, the DB and Redis from it
+    app.add_middleware(HeadAsGet)
     install_validation_handler(app)
     install_db_error_handlers(app)
     document_errors(app)

@@ -107,7 +107,8 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     matches = [(template, methods) for template, regex, methods in table if regex.match(path)]
     # A literal path wins over a template that happens to match it (/api/tickets/create is not a ticket id).
     literal = [methods for template, methods in matches if "{" not in template]
-    return sorted({m for methods in (literal or [methods for _, methods in matches]) for m in methods})
+    allowed = {m for methods in (literal or [methods for _, methods in matches]) for m in methods}
+    return sorted(allowed | {"HEAD"} if "GET" in allowed else allowed)  # HeadAsGet serves HEAD for every GET
 
 
 class BodySizeLimit:

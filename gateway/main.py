@@ -19,6 +19,7 @@ from gateway.routes import access, agents, corrections, forecast, health, kb, ti
 from gateway.sweeper import sweep_forever
 from shared.config import Settings, get_settings
 from shared.db import make_engine
+from shared.fastapi_http import HeadAsGet
 
 
 def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> FastAPI:
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     )
     app.add_middleware(NulPathGuard, relayed_prefix=f"{forecast.router.prefix}/")
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(HeadAsGet)
     install_error_handlers(app)
     document_errors(app)
     app.include_router(health.router)

@@ -108,3 +108,22 @@ def test_bodies_over_max_body_bytes_get_413_before_they_are_read(client_for, db_
         "/api/tickets/webhook/zendesk", json={"ticket": {"id": 7, "subject": "s", "description": "d" * 100_000}}
     )
     assert hook.status_code != 413, hook.text
+
+
+def test_head_is_answered_wherever_get_is(api, client_for, db_url):
+    """Uptime monitors and load balancers probe with HEAD: GET's status and headers, no body."""
+    ticket_id = _post(api).json()["ticket"]["ticket_id"]
+    for path in ("/health", f"/api/tickets/{ticket_id}", "/api/tickets/?limit=5", "/api/kb/articles"):
+        got, head = api.get(path), api.head(path)
+        assert head.status_code == got.status_code == 200, (path, head.status_code)
+        assert head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"] == "application/json"
+        assert head.headers["content-length"] == got.headers["content-length"], path
+
+    missing = api.head("/api/tickets/TKT-NOPE")
+    assert missing.status_code == 404 and missing.content == b""
+    post_only = api.head("/api/tickets/webhook/zendesk")  # a 405 lists what the path serves
+    assert post_only.status_code == 405 and post_only.headers["allow"] == "POST"
+    # HEAD is a GET in all but the body: it needs the same key.
+    locked = client_for(db_url, auth_disabled=False).head("/api/tickets/")
+    assert locked.status_code == 401 and locked.headers["www-authenticate"] == "Bearer" and locked.content == b""

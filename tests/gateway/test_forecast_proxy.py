@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -79,6 +80,16 @@ def test_the_gateway_answers_forecast_paths_as_the_forecast_service_does(
         assert relayed.json()["model"]["status"] == "baseline"  # the forecast service's own answer, not a copy
         assert len(gateway.get("/api/forecast/daily/7", headers=manager).json()["predictions"]) == 7
 
+        # HEAD, relayed as the GET it stands for, and answered by the real server directly: no body.
+        info = gateway.get("/api/forecast/model/info", headers=manager)
+        for head in (
+            gateway.head("/api/forecast/model/info", headers=manager),
+            httpx.head(f"{url}/api/forecast/model/info", headers=manager),
+        ):
+            assert head.status_code == 200 and head.content == b""
+            assert head.headers["content-length"] == info.headers["content-length"]
+        assert httpx.head(f"{url}/api/forecast/model/info").status_code == 401
+
         # The X-API-Key form of the credential is passed on too.
         assert gateway.get("/api/forecast/model/info", headers={"X-API-Key": keys[Role.manager]}).status_code == 200
 
@@ -97,7 +108,7 @@ def test_the_gateway_answers_forecast_paths_as_the_forecast_service_does(
             answer = gateway.get(odd, headers=manager)
             assert answer.status_code == 422 and answer.json()["detail"].startswith("path.days: "), (odd, answer.text)
         options = gateway.options("/api/forecast/hourly/3", headers=manager)
-        assert options.status_code == 405 and options.headers["allow"] == "GET"
+        assert options.status_code == 405 and options.headers["allow"] == "GET, HEAD"
         # POSTs go through too: a manager may read but not retrain (test_routes covers the 202 for an admin).
         refused = gateway.post("/api/forecast/train", headers=manager)
         assert refused.status_code == 403 and "'admin' role" in refused.json()["detail"]

@@ -53,4 +53,4 @@ def test_offsets_are_bounded(api):
 def test_405_lists_every_documented_method_of_the_path(api):
     response = api.patch("/api/kb/articles/kb_001")
     assert response.status_code == 405
-    assert response.headers["allow"] == "DELETE, GET" and "PATCH" in response.json()["detail"]
+    assert response.headers["allow"] == "DELETE, GET, HEAD" and "PATCH" in response.json()["detail"]
