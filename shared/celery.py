@@ -95,7 +95,9 @@ def make_producer(settings: Settings | None = None) -> Celery:
     """An app for producers (gateway, sweeper, workers chaining a step) to send tasks by name.
 
     It fails fast when the broker is down instead of blocking the request for seconds: the ticket is
-    already committed, and the sweeper sends it once Redis is back.
+    already committed, and the sweeper sends it once Redis is back. The result backend (the same
+    Redis, used by the knowledge-base calls that wait for an answer) fails fast too: its default
+    reconnect policy held each such request for 19 s, a threadpool thread each, while Redis was down.
     """
     settings = settings or get_settings()
     app = make_celery("support_copilot", settings)
@@ -108,6 +110,11 @@ def make_producer(settings: Settings | None = None) -> Celery:
         "interval_start": 0,
         "interval_step": 0.2,
     }
+    app.conf.result_backend_transport_options = {
+        **app.conf.result_backend_transport_options,
+        "retry_policy": {"max_retries": 0},
+    }
+    app.conf.redis_socket_connect_timeout = 1
     return app
 
 
