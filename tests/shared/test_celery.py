@@ -6,7 +6,7 @@ import json
 
 import redis
 
-from shared.celery import CLASSIFY_QUEUE, DRAFT_QUEUE, KB_QUEUE, KB_SEARCH_TASK, make_celery
+from shared.celery import CLASSIFY_QUEUE, DRAFT_QUEUE, KB_QUEUE, KB_SEARCH_TASK, make_celery, retry_countdown
 from shared.config import Settings
 from shared.pipeline import enqueue
 from tests.conftest import REDIS_URL
@@ -39,3 +39,45 @@ def test_each_step_lands_in_its_own_queue_only(redis_client: redis.Redis) -> Non
     assert {q: redis_client.llen(q) for q in QUEUES} == dict.fromkeys(QUEUES, 1)
     tasks = {q: json.loads(redis_client.lindex(q, 0))["headers"]["task"] for q in (CLASSIFY_QUEUE, DRAFT_QUEUE)}
     assert tasks == {CLASSIFY_QUEUE: "classifier_worker.classify_ticket", DRAFT_QUEUE: "rag_worker.draft_reply"}
+
+
+def test_retries_are_spaced_to_ride_out_a_database_restart() -> None:
+    """Each wait is at least half its backoff (full jitter spent 5 retries in 3.5 s on a PostgreSQL
+    restart), at most the backoff, capped at 60 s."""
+    for retries, backoff in enumerate((2, 4, 8, 16, 32, 60, 60)):
+        waits = [retry_countdown(retries) for _ in range(500)]
+        assert backoff / 2 <= min(waits) and max(waits) <= backoff, (retries, min(waits), max(waits))
+        assert max(waits) - min(waits) > backoff / 4  # still jittered: workers do not retry in lockstep
+    assert sum(retry_countdown(r) for r in range(5)) >= 31
+
+
+def test_a_step_that_keeps_failing_transiently_is_retried_task_max_retries_times_then_recorded_failed(
+    session_factory, redis_client, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Run eagerly (retries inline, countdowns skipped) against a real database: 1 try + 5 retries,
+    then the ticket is `failed` with the reason. Celery's default max_retries (3) had ended it after
+    4 tries with the error re-raised, so the ticket was never recorded failed."""
+    from gateway.services.tickets import create_ticket
+    from shared import db
+    from shared.celery import pipeline_task
+    from shared.errors import TransientError
+    from shared.models import Ticket
+    from shared.schemas import TicketCreate
+
+    with session_factory() as session:
+        new = TicketCreate(customer_email="r@example.com", subject="Refund", description="Refund order 5.")
+        ticket_id = create_ticket(session, new).ticket_id
+    monkeypatch.setattr(db, "get_sessionmaker", lambda: session_factory)
+    attempts: list[str] = []
+    app = make_celery("t", Settings(redis_url=REDIS_URL))
+
+    @pipeline_task(app, "tests.always_transient", Settings(redis_url=REDIS_URL, task_max_retries=5))
+    def always_transient(ticket_id: str) -> str:
+        attempts.append(ticket_id)
+        raise TransientError("lock timeout")
+
+    assert always_transient.apply(args=[ticket_id]).get() == "failed"
+    assert len(attempts) == 6
+    with session_factory() as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket.processing_state == "failed" and "lock timeout" in ticket.processing_error
