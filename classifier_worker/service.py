@@ -3,7 +3,9 @@
 Opportunistic batching: when a task runs, it also takes up to `classify_batch_size - 1` other tickets
 still `queued` and classifies them in the same model call. Idle, a ticket is classified alone the
 moment it arrives; under load the embedding runs on batches, which is several times faster per
-ticket. The tasks of tickets already classified this way find them `classified` and skip.
+ticket. The tasks of tickets already classified this way find them `classified` and skip. A batch
+the model fails on (not transiently) is tried again with the task's own ticket alone, so one ticket
+the model cannot take fails only its own task.
 
 The model call runs outside any transaction; each result is written only if its ticket is still
 waiting for it, so duplicate deliveries, sweeper re-sends and overlapping batches never double-apply,
@@ -19,6 +21,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.celery import transient_errors
 from shared.db import session_scope
 from shared.models import Ticket
 from shared.pipeline import announce, claim_ticket, enqueue, set_state, ticket_context
@@ -75,7 +78,19 @@ def classify_ticket(
         ).all()
         contexts = [ticket_context(session, t) for t in (ticket, *others)]
 
-    results = classifier.classify_batch(contexts)
+    try:
+        results = classifier.classify_batch(contexts)
+    except transient_errors():
+        raise
+    except Exception:
+        if len(contexts) == 1:
+            raise
+        # One ticket the model cannot take must not fail the tickets batched with it: each of their
+        # tasks would take it again. Only this task's own ticket is classified; the others keep
+        # their own tasks, and the culprit's fails on its own.
+        log.exception("classifying a batch of %d failed; classifying %s alone", len(contexts), ticket_id)
+        contexts = contexts[:1]
+        results = classifier.classify_batch(contexts)
 
     stored: list[str] = []
     with session_scope(factory) as session:
