@@ -7,7 +7,16 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import email_validator
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
 
@@ -240,7 +249,7 @@ class AgentCreate(StrictModel):
     agent_id: str | None = Field(None, min_length=1, max_length=20, pattern=AGENT_ID_PATTERN)
     name: FreeText = Field(..., min_length=1, max_length=255, json_schema_extra=NON_BLANK)
     email: Email | None = None
-    active: bool = True
+    active: StrictBool = True  # the documented type: 0, 1, "yes" are refused, not read as booleans
 
     _strip = field_validator("name")(_strip_nonempty)
 
@@ -254,7 +263,7 @@ class AgentUpdate(StrictModel):
         Field(None, min_length=1, max_length=255)
     )
     email: Email | None = None
-    active: Annotated[bool | None, WithJsonSchema({"type": "boolean"})] = None
+    active: Annotated[StrictBool | None, WithJsonSchema({"type": "boolean"})] = None
 
     @field_validator("name", "active", mode="before")
     @classmethod

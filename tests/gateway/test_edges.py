@@ -127,3 +127,15 @@ def test_head_is_answered_wherever_get_is(api, client_for, db_url):
     # HEAD is a GET in all but the body: it needs the same key.
     locked = client_for(db_url, auth_disabled=False).head("/api/tickets/")
     assert locked.status_code == 401 and locked.headers["www-authenticate"] == "Bearer" and locked.content == b""
+
+
+def test_booleans_in_bodies_are_json_booleans(api):
+    """Found by schemathesis: `"active": 0` was read as false. The schema says boolean, so 0, 1 and
+    "yes" are refused with the field named, as any other type mismatch is."""
+    for active in (0, 1, "yes", "false"):
+        created = api.post("/api/agents", json={"agent_id": "AG-BOOL", "name": "Bo", "active": active})
+        assert created.status_code == 422 and "active" in created.json()["detail"], (active, created.text)
+    assert api.post("/api/agents", json={"agent_id": "AG-BOOL", "name": "Bo", "active": False}).status_code == 201
+    patched = api.patch("/api/agents/AG-BOOL", json={"active": 1})
+    assert patched.status_code == 422 and "active" in patched.json()["detail"]
+    assert api.patch("/api/agents/AG-BOOL", json={"active": True}).json()["active"] is True
