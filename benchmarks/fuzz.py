@@ -191,7 +191,10 @@ def main() -> int:
             return cmd
 
         started = time.monotonic()
-        gateway_cmd = schemathesis(f"{base}/openapi.json", tmp / "events.ndjson", args.max_time)
+        # The gateway's document lists the relayed paths too; the second run, on its own budget, covers them.
+        gateway_cmd = schemathesis(
+            f"{base}/openapi.json", tmp / "events.ndjson", args.max_time, "--exclude-path-regex", "^/api/forecast/"
+        )
         run = subprocess.run(gateway_cmd, cwd=tmp, env=env, capture_output=True, text=True)  # cache stays in tmp
         # The forecast service's own document, sent to the gateway's address (`--url`): the relay's answers.
         (tmp / "forecast_openapi.json").write_bytes(httpx.get(f"{forecast_base}/openapi.json").content)

@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
         version="0.1.0",
         description=(
             "Ticket intake and query API. AI results arrive asynchronously; poll with `?wait=N`. "
-            "`/api/forecast/*` is relayed to the forecast service (FORECAST_URL; its own `/docs` list those paths)."
+            "`/api/forecast/*` is relayed to the forecast service (FORECAST_URL), which answers those paths."
         ),
         lifespan=lifespan,
     )
@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.add_middleware(HeadAsGet)
     install_error_handlers(app)
     document_errors(app)
+    forecast.document_relayed(app)
     app.include_router(health.router)
     app.include_router(tickets.router)
     app.include_router(agents.router)

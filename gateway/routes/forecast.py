@@ -1,9 +1,14 @@
 """`/api/forecast/*` on the gateway: relayed to the forecast service (FORECAST_URL), which owns the
-paths, the checks and the answers; see forecast_service/routes.py and :8001/docs."""
+paths, the checks and the answers; see forecast_service/routes.py. The gateway's OpenAPI document
+lists them from gateway/forecast_openapi.json (`python -m forecast_service.openapi` writes it)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.convertors import Convertor, register_url_convertor
 
 from gateway.services import forecast as service
@@ -41,3 +46,50 @@ async def forward(request: Request) -> Response:
         body=await request.body(),
     )
     return Response(content=answer.content, status_code=answer.status_code, headers=answer.headers)
+
+
+RELAYED_DOCUMENT = Path(__file__).resolve().parent.parent / "forecast_openapi.json"
+# What the relay itself may answer, on top of the forecast service's own answers.
+RELAY_ANSWERS = {
+    "502": "The forecast service broke off its answer",
+    "503": "The forecast service (FORECAST_URL) or its database is unavailable, or lacks migrations; retry",
+    "504": "The forecast service did not answer within FORECAST_TIMEOUT_S",
+}
+
+
+def merge_relayed(schema: dict[str, Any], relayed: dict[str, Any]) -> None:
+    """Add the forecast service's `/api/forecast/*` operations to the gateway's document, in place.
+
+    Components are shared by name (the same error shapes and key schemes); one that differs between
+    the two documents is an error, not a silent overwrite.
+    """
+    error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in relayed.get("paths", {}).items():
+        if not path.startswith(f"{router.prefix}/"):
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for code, description in RELAY_ANSWERS.items():
+                responses[code] = {"description": description, "content": error_ref}
+        schema.setdefault("paths", {})[path] = operations
+    ours = schema.setdefault("components", {})
+    for kind, entries in relayed.get("components", {}).items():
+        for name, value in entries.items():
+            existing = ours.setdefault(kind, {}).setdefault(name, value)
+            if existing != value:
+                raise RuntimeError(f"components.{kind}.{name} differs between the gateway and the forecast service")
+
+
+def document_relayed(app: FastAPI) -> None:
+    """List the relayed operations in the gateway's OpenAPI document, with the relay's own answers."""
+    build = app.openapi
+    merged: list[bool] = []
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        if not merged:
+            merge_relayed(schema, json.loads(RELAYED_DOCUMENT.read_text()))
+            merged.append(True)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
