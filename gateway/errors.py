@@ -17,6 +17,7 @@ from shared.errors import CopilotError
 from shared.fastapi_db import install_db_error_handlers
 from shared.fastapi_errors import document_errors as shared_document_errors
 from shared.fastapi_errors import install_validation_handler
+from shared.fastapi_http import with_head
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def document_errors(app: FastAPI) -> None:
 
 
 def _allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """Methods the OpenAPI document lists for every operation whose path template matches `path`."""
+    """Methods the OpenAPI document lists for the operations whose path template matches `path`, HEAD beside GET."""
     table = getattr(app.state, "allowed_methods_table", None)
     if table is None:
         table = [
@@ -107,8 +108,7 @@ def _allowed_methods(app: FastAPI, path: str) -> list[str]:
     matches = [(template, methods) for template, regex, methods in table if regex.match(path)]
     # A literal path wins over a template that happens to match it (/api/tickets/create is not a ticket id).
     literal = [methods for template, methods in matches if "{" not in template]
-    allowed = {m for methods in (literal or [methods for _, methods in matches]) for m in methods}
-    return sorted(allowed | {"HEAD"} if "GET" in allowed else allowed)  # HeadAsGet serves HEAD for every GET
+    return with_head([m for methods in (literal or [methods for _, methods in matches]) for m in methods])
 
 
 class BodySizeLimit:

@@ -6,6 +6,11 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+def with_head(methods: list[str]) -> list[str]:
+    """The methods a path serves, sorted, with HEAD wherever GET is (what `HeadAsGet` makes true)."""
+    return sorted({*methods, "HEAD"} if "GET" in methods else set(methods))
+
+
 class HeadAsGet:
     """Answer `HEAD` wherever `GET` is served: the same status and headers, no body.
 
@@ -28,7 +33,7 @@ class HeadAsGet:
                 headers = MutableHeaders(scope=message)
                 allowed = [m.strip() for m in headers.get("allow", "").split(",") if m.strip()]
                 if "GET" in allowed and "HEAD" not in allowed:
-                    headers["allow"] = ", ".join(sorted([*allowed, "HEAD"]))
+                    headers["allow"] = ", ".join(with_head(allowed))
             elif head and message["type"] == "http.response.body":
                 if message.get("more_body", False):
                     return

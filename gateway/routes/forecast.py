@@ -30,7 +30,8 @@ class _AnyPath(Convertor[str]):
 register_url_convertor("anypath", _AnyPath())
 router = APIRouter(prefix="/api/forecast", tags=["forecast"])
 # Every method, so a 405 and its Allow header come from the forecast service, which knows its routes.
-_EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+# HEAD never reaches routing: `HeadAsGet` has made it a GET.
+_EVERY_METHOD = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 @router.api_route("/{path:anypath}", methods=_EVERY_METHOD, include_in_schema=False)
