@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 from rag_worker.kb import Article, read_articles
 from rag_worker.retrieval import Retriever
 from shared.db import claim_row
+from shared.kb import live_hits
 from shared.models import KBArticle, utcnow
+from shared.schemas import KBHit
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,30 @@ def delete_article(session: Session, retriever: Retriever, article_id: str) -> s
     if session.get(KBArticle, article_id) is not None:
         return "kept"
     return "deleted" if retriever.delete_article(article_id) else "absent"
+
+
+HEAL_ROUNDS = 3
+
+
+def live_search(session: Session, retriever: Retriever, query: str, **options: Any) -> list[KBHit]:
+    """`retriever.search`, minus articles the table no longer holds, which are dropped from the index.
+
+    Such an article's delete task was lost (broker down, Redis restart, retries spent), and nothing
+    sends it again: the row it would be found by is gone. The search that meets it removes it and
+    searches again, so the places it took go to live articles; a few rounds cover several at once.
+    """
+    hits: list[KBHit] = []
+    for _ in range(HEAL_ROUNDS):
+        found = retriever.search(query, **options)
+        hits = live_hits(session, found)
+        stale = {hit.article_id for hit in found} - {hit.article_id for hit in hits}
+        if not stale:
+            break
+        removed = [
+            article_id for article_id in sorted(stale) if delete_article(session, retriever, article_id) == "deleted"
+        ]
+        log.warning("dropped %d deleted article(s) still in the index: %s", len(removed), ", ".join(removed))
+    return hits
 
 
 def sync_index(session: Session, retriever: Retriever, *, seed_dir: Path | None) -> dict[str, int]:

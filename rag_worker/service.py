@@ -7,17 +7,14 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from rag_worker.knowledge import live_search
+from rag_worker.retrieval import Retriever
 from shared.db import session_scope
-from shared.kb import live_hits
 from shared.models import Ticket
 from shared.pipeline import announce, claim_ticket, set_state, ticket_context
 from shared.schemas import Draft, KBHit, ProcessingState, TicketContext
 
 log = logging.getLogger(__name__)
-
-
-class Retriever(Protocol):
-    def search(self, query: str, *, category: str | None = None, n: int = 3) -> list[KBHit]: ...
 
 
 class Drafter(Protocol):
@@ -41,9 +38,10 @@ def draft_reply(
             return "skipped"
         context = ticket_context(session, ticket)
 
-    hits = retriever.search(f"{context.subject}\n{context.description}", category=context.category, n=3)
     with session_scope(factory) as session:  # an article deleted while its delete task was lost is not cited
-        hits = live_hits(session, hits)
+        hits = live_search(
+            session, retriever, f"{context.subject}\n{context.description}", category=context.category, n=3
+        )
     draft = drafter.draft(context, hits)
 
     with session_scope(factory) as session:

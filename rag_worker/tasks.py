@@ -55,7 +55,12 @@ def delete_article(article_id: str) -> str:
 @app.task(name=KB_SEARCH_TASK, ignore_result=False)
 def search(query: str, category: str | None = None, n: int = 3) -> list[dict]:
     """The hits for a query as JSON (what `GET /api/kb/search` returns); strict category filter."""
-    hits = get_retriever().search(query, category=category, n=n, strict_category=bool(category))
+    from shared.db import session_scope
+
+    with session_scope() as session:
+        hits = knowledge.live_search(
+            session, get_retriever(), query, category=category, n=n, strict_category=bool(category)
+        )
     return knowledge.hits_payload(hits)
 
 

@@ -3,8 +3,9 @@
 `kb_articles` is the source of truth; the rag_worker's Chroma index follows it through the
 `rag_worker.kb.*` tasks the gateway sends on every save and delete. A task sent while the broker was
 down, lost with a Redis restart, or given up after its retries would leave the two apart until a
-worker restarted: so every search and draft drops hits of articles the table no longer has, and the
-sweeper sends the index task again for articles left `pending`.
+worker restarted: so every search and draft drops hits of articles the table no longer has (the
+rag_worker also drops them from its index then), and the sweeper sends the index task again for
+articles left `pending`.
 """
 
 from __future__ import annotations

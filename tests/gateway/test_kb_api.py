@@ -230,3 +230,9 @@ def test_an_article_saved_or_deleted_while_the_broker_is_down_catches_up(api, kb
     assert api.delete("/api/kb/articles/kb_offline").status_code == 204
     monkeypatch.undo()
     assert "kb_offline" not in drafted_citations()
+    # The draft's search met it and dropped it from the worker's index: its lost delete is healed.
+    from rag_worker.retrieval import KBIndex
+
+    index = KBIndex(Settings(chroma_path=str(kb_env[1] / "chroma"), chroma_host=None), embedder=None)
+    assert "kb_offline" not in index.article_hashes()
+    assert "kb_006" in index.article_hashes()
