@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from celery.signals import worker_process_init
 
 from rag_worker import knowledge, service
 from rag_worker.worker import app, get_drafter, get_retriever
-from shared.celery import DRAFT_TASK, KB_DELETE_TASK, KB_INDEX_TASK, KB_SEARCH_TASK, pipeline_task, transient_errors
+from shared.celery import (
+    DRAFT_TASK,
+    KB_DELETE_TASK,
+    KB_INDEX_TASK,
+    KB_SEARCH_TASK,
+    pipeline_task,
+    retry_transient,
+    transient_errors,
+)
+from shared.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -22,18 +30,33 @@ def draft_reply(ticket_id: str) -> str:
 
 # --------------------------------------------------------------------------- knowledge base (queue `kb`)
 
-# Index writes must not be lost: late ack, redelivered if the worker dies, transient errors retried.
-KB_WRITE_OPTIONS: dict[str, Any] = {
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "autoretry_for": transient_errors(),
-    "retry_backoff": True,
-    "max_retries": 5,
-    "ignore_result": False,
-}
+
+def kb_write_task(name: str, settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    """Register an index write keyed by article id: late ack, requeued if the worker dies, transient
+    errors retried with the pipeline's spacing (`retry_countdown`, `TASK_MAX_RETRIES`).
+
+    Celery's autoretry with full jitter could spend every retry within seconds of an outage. After
+    the last retry the error is raised: a save stays `pending` and the sweeper sends it again; a
+    delete is healed by the next search that meets the article.
+    """
+    settings = settings or get_settings()
+    retryable = transient_errors()
+
+    def decorator(fn):  # type: ignore[no-untyped-def]
+        @app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=False)
+        def write(self, article_id: str) -> str:  # type: ignore[no-untyped-def]
+            try:
+                return fn(article_id)
+            except retryable as exc:
+                retry_transient(self, exc, settings)
+                raise
+
+        return write
+
+    return decorator
 
 
-@app.task(name=KB_INDEX_TASK, **KB_WRITE_OPTIONS)
+@kb_write_task(KB_INDEX_TASK)
 def index_article(article_id: str) -> str:
     """Index (or re-index) one article from the `kb_articles` table; marks the row indexed."""
     from shared.db import session_scope
@@ -42,7 +65,7 @@ def index_article(article_id: str) -> str:
         return knowledge.index_article(session, get_retriever(), article_id)
 
 
-@app.task(name=KB_DELETE_TASK, **KB_WRITE_OPTIONS)
+@kb_write_task(KB_DELETE_TASK)
 def delete_article(article_id: str) -> str:
     """Remove a deleted article from the index (kept if it was re-created meanwhile)."""
     from shared.db import session_scope

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from functools import cached_property, lru_cache
 from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 from kombu import Exchange, Queue
 from kombu.transport import redis as redis_transport
 
@@ -158,6 +158,15 @@ def retry_countdown(retries: int, *, factor: float = 2.0, maximum: float = 60.0)
     return backoff / 2 + random.uniform(0, backoff / 2)
 
 
+def retry_transient(task: Task, exc: BaseException, settings: Settings) -> None:
+    """Schedule the next try of the running `task` (raises celery's Retry) while `TASK_MAX_RETRIES`
+    allows; returns once they are spent, for the caller to give up its own way."""
+    if task.request.retries < settings.task_max_retries:
+        # max_retries: Celery's own default (3) would otherwise end the retries first.
+        countdown = retry_countdown(task.request.retries)
+        raise task.retry(exc=exc, countdown=countdown, max_retries=settings.task_max_retries) from exc
+
+
 def pipeline_task(app: Celery, name: str, settings: Settings | None = None):  # type: ignore[no-untyped-def]
     """Register a ticket-pipeline step: late ack, requeue on worker loss, bounded exponential retries.
 
@@ -176,11 +185,7 @@ def pipeline_task(app: Celery, name: str, settings: Settings | None = None):  # 
             try:
                 return fn(ticket_id)
             except retryable as exc:
-                if self.request.retries < settings.task_max_retries:
-                    # max_retries: Celery's own default (3) would otherwise end the retries first, and
-                    # re-raise instead of letting the ticket be recorded failed below.
-                    countdown = retry_countdown(self.request.retries)
-                    raise self.retry(exc=exc, countdown=countdown, max_retries=settings.task_max_retries) from exc
+                retry_transient(self, exc, settings)
                 with session_scope() as session:
                     record_failure(ticket_id, exc, session)
                 return "failed"

@@ -132,7 +132,9 @@ class Settings(BaseSettings):
         gt=0,
         description="A ticket queued/classified, or a KB article pending, this long without progress is sent again",
     )
-    task_max_retries: int = Field(5, ge=0, description="Retries of a pipeline task on transient errors")
+    task_max_retries: int = Field(
+        5, ge=0, description="Retries of a pipeline or KB index task on transient errors (31-62 s in all at 5)"
+    )
     broker_visibility_timeout_s: int = Field(
         600, ge=10, description="Unacked messages of a dead worker return to the queue after this"
     )
