@@ -196,6 +196,21 @@ class AuditLog(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AgentAuditLog(Base):
+    """Who renamed, re-addressed, deactivated or reactivated an agent, and when (written by `shared.audit`)."""
+
+    __tablename__ = "agent_audit_log"
+    __table_args__ = (Index("idx_agent_audit_log_agent", "agent_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.agent_id"))
+    field: Mapped[str] = mapped_column(String(30))
+    old_value: Mapped[str | None] = mapped_column(String(255))
+    new_value: Mapped[str | None] = mapped_column(String(255))
+    actor: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # --------------------------------------------------------------------------- audit trail
 
 
@@ -240,19 +255,36 @@ class TicketCorrection(Base):
 
 
 AUDITED_FIELDS = ("status", "assigned_to", "category", "priority")
+AGENT_AUDITED_FIELDS = ("name", "email", "active")
+# Audited entity -> (its log, the log's key column, the fields whose changes are logged).
+_AUDITED: dict[type[Base], tuple[type[AuditLog] | type[AgentAuditLog], str, tuple[str, ...]]] = {
+    Ticket: (AuditLog, "ticket_id", AUDITED_FIELDS),
+    Agent: (AgentAuditLog, "agent_id", AGENT_AUDITED_FIELDS),
+}
 
 # Who is acting in the current request/task; the gateway's auth dependency sets it per request.
 audit_actor: ContextVar[str] = ContextVar("audit_actor", default="system")
 
 
+def _audit_value(value: object) -> str | None:
+    """A logged value as text; booleans as JSON spells them."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)[:255]
+
+
 @event.listens_for(Session, "before_flush")
-def _audit_ticket_changes(session: Session, _context: object, _instances: object) -> None:
-    """Record every change of an audited ticket field, whichever code path made it."""
+def _audit_changes(session: Session, _context: object, _instances: object) -> None:
+    """Record every change of an audited ticket or agent field, whichever code path made it."""
     for obj in list(session.dirty):
-        if not isinstance(obj, Ticket):
+        audited = _AUDITED.get(type(obj))
+        if audited is None:
             continue
+        log, key, fields = audited
         attrs = inspect(obj).attrs
-        for field in AUDITED_FIELDS:
+        for field in fields:
             history = attrs[field].history
             if not history.has_changes():
                 continue
@@ -261,11 +293,11 @@ def _audit_ticket_changes(session: Session, _context: object, _instances: object
             if old == new:
                 continue
             session.add(
-                AuditLog(
-                    ticket_id=obj.ticket_id,
+                log(
+                    **{key: getattr(obj, key)},
                     field=field,
-                    old_value=None if old is None else str(old)[:255],
-                    new_value=None if new is None else str(new)[:255],
+                    old_value=_audit_value(old),
+                    new_value=_audit_value(new),
                     actor=audit_actor.get()[:120],
                 )
             )

@@ -425,6 +425,18 @@ class AuditEntryRead(BaseModel):
     created_at: datetime
 
 
+class AgentAuditEntryRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    agent_id: str
+    field: str = Field(..., description="name, email or active")
+    old_value: str | None
+    new_value: str | None
+    actor: str
+    created_at: datetime
+
+
 class ApiKeyCreate(StrictModel):
     name: FreeText = Field(..., min_length=1, max_length=100, json_schema_extra=NON_BLANK)
     role: str = Field(..., pattern=r"^(integration|agent|manager|admin)$")

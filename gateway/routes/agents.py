@@ -8,7 +8,7 @@ from gateway.deps import SessionDep
 from gateway.services import agents as service
 from shared.auth import Role
 from shared.fastapi_auth import require
-from shared.schemas import AgentCreate, AgentRead, AgentUpdate
+from shared.schemas import AgentAuditEntryRead, AgentCreate, AgentRead, AgentUpdate
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
@@ -46,3 +46,14 @@ def get_agent(agent_id: str, session: SessionDep) -> AgentRead:
 def update_agent(agent_id: str, data: AgentUpdate, session: SessionDep) -> AgentRead:
     """Rename, change the email, or deactivate (no new assignments; existing ones stay) or reactivate."""
     return AgentRead.model_validate(service.update_agent(session, agent_id, data))
+
+
+@router.get(
+    "/{agent_id}/history",
+    response_model=list[AgentAuditEntryRead],
+    dependencies=[require(Role.agent)],
+    responses={404: {"description": "Unknown agent"}},
+)
+def get_agent_history(agent_id: str, session: SessionDep) -> list[AgentAuditEntryRead]:
+    """Who renamed, re-addressed, deactivated or reactivated the agent, and when; oldest first."""
+    return [AgentAuditEntryRead.model_validate(row) for row in service.agent_history(session, agent_id)]

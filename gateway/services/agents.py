@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.errors import Conflict, NotFound
-from shared.models import Agent
+from shared.models import Agent, AgentAuditLog
 from shared.schemas import AgentCreate, AgentUpdate
 
 
@@ -51,6 +51,13 @@ def update_agent(session: Session, agent_id: str, data: AgentUpdate) -> Agent:
         setattr(agent, field, value)
     session.commit()
     return agent
+
+
+def agent_history(session: Session, agent_id: str) -> list[AgentAuditLog]:
+    """Changes of name, email and active flag, oldest first (NotFound for an unknown agent)."""
+    get_agent(session, agent_id)
+    query = select(AgentAuditLog).where(AgentAuditLog.agent_id == agent_id).order_by(AgentAuditLog.id)
+    return list(session.scalars(query))
 
 
 def _free_email(session: Session, email: str | None, *, agent_id: str | None = None) -> str | None:

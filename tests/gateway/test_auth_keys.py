@@ -132,6 +132,36 @@ def test_admin_creates_keys_over_http_and_the_answer_is_the_only_copy(
     assert bad_role.status_code == 422
 
 
+def test_agent_history_records_who_renamed_deactivated_and_reactivated_an_agent(
+    client_for, db_url, redis_client, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    api = client_for(db_url, auth_disabled=False)
+    with session_factory() as session:
+        root_row, admin_key = create_key(session, name="root", role=Role.admin)
+        alice_key = create_key(session, name="alice", role=Role.agent)[1]
+    admin, alice = {"X-API-Key": admin_key}, {"X-API-Key": alice_key}
+    new = {"agent_id": "AG-8", "name": "Bo", "email": "bo@example.com"}
+    assert api.post("/api/agents", json=new, headers=admin).status_code == 201
+    assert api.get("/api/agents/AG-8/history", headers=alice).json() == []  # creation is the agent's created_at
+
+    for change in ({"name": "Bo Chen", "email": "BO.CHEN@example.com"}, {"active": False}, {"name": "Bo Chen"}):
+        assert api.patch("/api/agents/AG-8", json=change, headers=admin).status_code == 200
+    assert api.patch("/api/agents/AG-8", json={"active": True}, headers=admin).status_code == 200
+
+    history = api.get("/api/agents/AG-8/history", headers=alice)
+    assert history.status_code == 200
+    actor = f"key:{root_row.id}:root"
+    assert [(e["agent_id"], e["field"], e["old_value"], e["new_value"], e["actor"]) for e in history.json()] == [
+        ("AG-8", "name", "Bo", "Bo Chen", actor),
+        ("AG-8", "email", "bo@example.com", "bo.chen@example.com", actor),
+        ("AG-8", "active", "true", "false", actor),
+        ("AG-8", "active", "false", "true", actor),  # the repeated name was no change: not logged
+    ]
+    missing = api.get("/api/agents/AG-404/history", headers=alice)
+    assert missing.status_code == 404 and "AG-404" in missing.json()["detail"]
+    assert api.get("/api/agents/AG-8/history").status_code == 401
+
+
 def test_history_records_who_changed_status_and_assignment(client_for, db_url, redis_client, session_factory) -> None:
     api = client_for(db_url, auth_disabled=False)
     with session_factory() as session:
