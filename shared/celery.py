@@ -6,6 +6,7 @@ the names and queues below are the contract.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from kombu import Exchange, Queue
 from kombu.transport import redis as redis_transport
 
 from shared.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 CLASSIFY_QUEUE = "classify"
 DRAFT_QUEUE = "draft"
@@ -123,6 +126,32 @@ def make_producer(settings: Settings | None = None) -> Celery:
 def get_producer() -> Celery:
     """The process-wide producer for the configured REDIS_URL."""
     return make_producer()
+
+
+def send_quietly(task: str, key: str, queue: str) -> bool:
+    """Send `task(key)` to `queue` without waiting, retrying or raising; False (logged) when not sent.
+
+    Callers commit first and leave what was not sent to the sweeper, which sends it again once the
+    broker is back (tickets left queued or classified, articles left pending).
+    """
+    try:
+        # declare=[]: the workers declare their queues, and declaring again per message costs a fifth
+        # of the publish (a message sent to a fresh Redis before any worker did is swept). argsrepr
+        # skips saferepr.
+        get_producer().send_task(
+            task,
+            args=[key],
+            queue=queue,
+            retry=False,
+            ignore_result=True,
+            declare=[],
+            argsrepr=repr([key]),
+            kwargsrepr="{}",
+        )
+    except Exception as exc:  # kombu raises several types; every one means "not sent"
+        log.warning("could not send %s for %s (the sweeper sends it again): %s", task, key, exc)
+        return False
+    return True
 
 
 def transient_errors() -> tuple[type[BaseException], ...]:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.celery import KB_INDEX_TASK, KB_QUEUE, get_producer
+from shared.celery import KB_INDEX_TASK, KB_QUEUE, send_quietly
 from shared.models import KBArticle, utcnow
 from shared.schemas import KBHit
 
@@ -31,16 +31,6 @@ def live_hits(session: Session, hits: Sequence[KBHit]) -> list[KBHit]:
     ids = {hit.article_id for hit in hits}
     alive = set(session.scalars(select(KBArticle.article_id).where(KBArticle.article_id.in_(ids))))
     return [hit for hit in hits if hit.article_id in alive]
-
-
-def request_index(article_id: str) -> bool:
-    """Send the index task for one article without waiting; False (logged) when the broker is unreachable."""
-    try:
-        get_producer().send_task(KB_INDEX_TASK, args=[article_id], queue=KB_QUEUE, retry=False, ignore_result=True)
-    except Exception as exc:  # kombu raises several types; every one means "not sent"
-        log.warning("could not send the index task for %s (the sweeper will retry): %s", article_id, exc)
-        return False
-    return True
 
 
 def resend_pending_articles(
@@ -64,7 +54,7 @@ def resend_pending_articles(
     ).all()
     sent: list[str] = []
     for article_id in due:
-        if request_index(article_id):
+        if send_quietly(KB_INDEX_TASK, article_id, KB_QUEUE):
             session.execute(
                 update(KBArticle)
                 .where(KBArticle.article_id == article_id)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from shared.celery import CLASSIFY_QUEUE, CLASSIFY_TASK, DRAFT_QUEUE, DRAFT_TASK, get_producer
+from shared.celery import CLASSIFY_QUEUE, CLASSIFY_TASK, DRAFT_QUEUE, DRAFT_TASK, send_quietly
 from shared.db import claim_row
 from shared.errors import TransientError
 from shared.events import publish_state
@@ -36,23 +36,7 @@ def enqueue(ticket_id: str, state: ProcessingState | str) -> bool:
     picks it up once the broker is back.
     """
     task, queue = NEXT_STEP[ProcessingState(state)]
-    try:
-        # declare=[]: the queue is addressed by name on the default exchange and the workers declare
-        # it; declaring again per message costs a fifth of the publish. argsrepr skips saferepr.
-        get_producer().send_task(
-            task,
-            args=[ticket_id],
-            queue=queue,
-            retry=False,
-            ignore_result=True,
-            declare=[],
-            argsrepr=repr([ticket_id]),
-            kwargsrepr="{}",
-        )
-    except Exception as exc:  # kombu raises several types; every one means "not sent"
-        log.warning("could not enqueue %s for %s (the sweeper will retry): %s", task, ticket_id, exc)
-        return False
-    return True
+    return send_quietly(task, ticket_id, queue)
 
 
 def set_state(session: Session, ticket: Ticket, state: ProcessingState, error: str | None = None) -> None:

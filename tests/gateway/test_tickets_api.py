@@ -224,12 +224,12 @@ def test_health_and_ready(api, client_for, db_url):
 
 
 def test_ticket_accepted_while_broker_is_down_is_sent_by_the_sweeper(api, db_url, redis_client, monkeypatch):
-    from shared import pipeline
+    from shared import celery, pipeline
     from shared.celery import make_producer
     from shared.config import Settings
 
     unreachable = make_producer(Settings(redis_url="redis://127.0.0.1:1/0"))
-    monkeypatch.setattr(pipeline, "get_producer", lambda: unreachable)
+    monkeypatch.setattr(celery, "get_producer", lambda: unreachable)
     started = time.monotonic()
     ticket = _create(api)  # accepted and stored although nothing could be enqueued
     assert time.monotonic() - started < 5

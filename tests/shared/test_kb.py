@@ -50,7 +50,7 @@ def test_pending_articles_are_sent_again_once_per_interval(session_factory, redi
 
 
 def test_an_unreachable_broker_leaves_the_article_due(session_factory, redis_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from shared import kb
+    from shared import celery
     from shared.celery import make_producer
     from shared.config import Settings
 
@@ -58,7 +58,7 @@ def test_an_unreachable_broker_leaves_the_article_due(session_factory, redis_cli
         session.add(_article("kb_lost", index_state="pending"))
         session.commit()
     unreachable = make_producer(Settings(redis_url="redis://127.0.0.1:1/0"))
-    monkeypatch.setattr(kb, "get_producer", lambda: unreachable)
+    monkeypatch.setattr(celery, "get_producer", lambda: unreachable)
     with session_factory() as session:
         assert resend_pending_articles(session, older_than_s=0) == []
     monkeypatch.undo()
