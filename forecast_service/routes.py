@@ -10,6 +10,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
 from forecast_service import staffing
+from forecast_service.schemas import CurrentStaffing, DailyForecast, HourlyForecast, ModelInfo, TrainAccepted
 from forecast_service.service import MAX_DAYS, ForecastService, RetrainBusyError, ServedForecast
 
 router = APIRouter(prefix="/api/forecast", tags=["forecast"])
@@ -49,7 +50,7 @@ def _upcoming(served: ServedForecast) -> pd.DataFrame:
     return served.frame.iloc[1:] if served.live else served.frame
 
 
-@router.get("/hourly/{hours}")
+@router.get("/hourly/{hours}", response_model=HourlyForecast)
 def hourly_forecast(
     service: ServiceDep,
     hours: Annotated[int, Path(ge=1, le=MAX_HOURS, description="Hours ahead, 1-168")],
@@ -89,7 +90,7 @@ def hourly_forecast(
     }
 
 
-@router.get("/daily/{days}")
+@router.get("/daily/{days}", response_model=DailyForecast)
 def daily_forecast(
     service: ServiceDep,
     days: Annotated[int, Path(ge=1, le=MAX_DAYS, description="Days ahead, 1-30")],
@@ -135,7 +136,7 @@ def daily_forecast(
     }
 
 
-@router.get("/staffing/current")
+@router.get("/staffing/current", response_model=CurrentStaffing)
 def current_staffing(service: ServiceDep) -> dict[str, Any]:
     """Next hour's forecast and Erlang C staffing for it and for the shift starting then."""
     served = service.served()
@@ -173,7 +174,7 @@ def current_staffing(service: ServiceDep) -> dict[str, Any]:
     }
 
 
-@router.get("/model/info")
+@router.get("/model/info", response_model=ModelInfo, response_model_exclude_unset=True)
 def model_info(service: ServiceDep) -> dict[str, Any]:
     """Model status (`ready` or `baseline`), training source and date range, validation metrics."""
     return service.info()
@@ -182,6 +183,7 @@ def model_info(service: ServiceDep) -> dict[str, Any]:
 @admin_router.post(
     "/train",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=TrainAccepted,
     responses={409: {"description": "A retrain is already running; see GET /api/forecast/model/info"}},
 )
 async def train(service: ServiceDep, request: Request) -> dict[str, Any]:

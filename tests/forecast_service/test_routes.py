@@ -40,6 +40,25 @@ def test_without_a_model_the_service_serves_seasonal_naive_and_says_so(client: T
     assert len(body["predictions"]) == 24
 
 
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("/api/forecast/hourly/168", "/api/forecast/hourly/{hours}"),
+        ("/api/forecast/daily/30", "/api/forecast/daily/{days}"),
+        ("/api/forecast/staffing/current", "/api/forecast/staffing/current"),
+        ("/api/forecast/model/info", "/api/forecast/model/info"),
+    ],
+)
+def test_answers_match_their_typed_documentation(client: TestClient, url: str, path: str) -> None:
+    """Each answer has a named schema in the service's OpenAPI (and so in the gateway's copy)."""
+    import jsonschema
+
+    spec = client.get("/openapi.json").json()
+    schema = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert "$ref" in schema, f"{path} is documented as a free-form object"
+    jsonschema.validate(client.get(url).json(), {**schema, "components": spec["components"]})
+
+
 def test_hourly_shape(client: TestClient) -> None:
     body = client.get("/api/forecast/hourly/168").json()
     predictions = body["predictions"]

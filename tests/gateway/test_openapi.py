@@ -62,6 +62,9 @@ def test_relayed_forecast_operations_are_listed_with_the_relays_own_answers(spec
     for path in relayed:
         for operation in spec["paths"][path].values():
             assert {"401", "403", "429", "502", "503", "504"} <= set(operation["responses"]), path
+            ok = operation["responses"]["200" if "get" in spec["paths"][path] else "202"]
+            ref = ok["content"]["application/json"]["schema"]["$ref"]  # typed, not a free-form object
+            assert ref.rsplit("/", 1)[-1] in spec["components"]["schemas"], (path, ref)
     (hours,) = spec["paths"]["/api/forecast/hourly/{hours}"]["get"]["parameters"]
     assert (hours["schema"]["minimum"], hours["schema"]["maximum"]) == (1, 168)
     assert "post" in spec["paths"]["/api/forecast/train"]
