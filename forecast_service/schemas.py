@@ -7,18 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from forecast_service.staffing import StaffingInputs
+
 Urgency = Literal["low", "medium", "high"]
-
-
-class StaffingInputsRead(BaseModel):
-    """The queueing assumptions behind every agent count (from config), echoed so a number can be checked."""
-
-    aht_minutes: float
-    service_level: float
-    answer_time_seconds: float
-    shrinkage: float
-    max_occupancy: float
-    shift_hours: int
 
 
 class ModelRef(BaseModel):
@@ -70,7 +61,7 @@ class HourlySummary(BaseModel):
 class HourlyForecast(BaseModel):
     predictions: list[HourlyPrediction]
     summary: HourlySummary
-    staffing_inputs: StaffingInputsRead
+    staffing_inputs: StaffingInputs
     model: ModelRef
 
 
@@ -93,7 +84,7 @@ class DailySummary(BaseModel):
 class DailyForecast(BaseModel):
     predictions: list[DailyPrediction]
     summary: DailySummary
-    staffing_inputs: StaffingInputsRead
+    staffing_inputs: StaffingInputs
     model: ModelRef
 
 
@@ -117,7 +108,7 @@ class CurrentStaffing(BaseModel):
     next_hour_prediction: NextHourPrediction
     shift_prediction: ShiftPrediction
     staffing: StaffingAdvice = Field(..., description="for the shift starting with the next hour")
-    staffing_inputs: StaffingInputsRead
+    staffing_inputs: StaffingInputs
     model: ModelRef
 
 
@@ -132,7 +123,7 @@ class ModelInfo(BaseModel):
     model_type: str
     sequence_length: int
     features: list[str]
-    staffing_inputs: StaffingInputsRead
+    staffing_inputs: StaffingInputs
     retrain: dict[str, Any] = Field(..., description="the last retrain: running, done (with its scores) or failed")
     message: str | None = Field(None, description="set while serving the seasonal-naive baseline")
 
