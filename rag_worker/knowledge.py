@@ -97,7 +97,8 @@ def live_search(session: Session, retriever: Retriever, query: str, **options: A
         removed = [
             article_id for article_id in sorted(stale) if delete_article(session, retriever, article_id) == "deleted"
         ]
-        log.warning("dropped %d deleted article(s) still in the index: %s", len(removed), ", ".join(removed))
+        if removed:  # "kept" ones were re-created meanwhile and are found live on the next round
+            log.warning("dropped %d deleted article(s) still in the index: %s", len(removed), ", ".join(removed))
     return hits
 
 

@@ -182,7 +182,7 @@ class ApiKey(Base):
 
 
 class AuditLog(Base):
-    """Who changed an audited ticket field, from what to what, and when (written by `shared.audit`)."""
+    """Who changed an audited ticket field, from what to what, and when (written by `_audit_changes`)."""
 
     __tablename__ = "audit_log"
     __table_args__ = (Index("idx_audit_log_ticket", "ticket_id", "id"),)
@@ -197,7 +197,7 @@ class AuditLog(Base):
 
 
 class AgentAuditLog(Base):
-    """Who renamed, re-addressed, deactivated or reactivated an agent, and when (written by `shared.audit`)."""
+    """Who renamed, re-addressed, deactivated or reactivated an agent, and when (written by `_audit_changes`)."""
 
     __tablename__ = "agent_audit_log"
     __table_args__ = (Index("idx_agent_audit_log_agent", "agent_id", "id"),)
