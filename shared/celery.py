@@ -135,9 +135,10 @@ def send_quietly(task: str, key: str, queue: str) -> bool:
     broker is back (tickets left queued or classified, articles left pending).
     """
     try:
-        # declare=[]: the workers declare their queues, and declaring again per message costs a fifth
-        # of the publish (a message sent to a fresh Redis before any worker did is swept). argsrepr
-        # skips saferepr.
+        # declare=[]: Celery publishes to a direct queue on the default exchange, keyed by the queue's
+        # name, so the message reaches the queue's list with no binding declared (a Redis restarted
+        # empty included); declaring per message would cost a fifth of the publish. argsrepr skips
+        # saferepr.
         get_producer().send_task(
             task,
             args=[key],

@@ -41,6 +41,19 @@ def test_each_step_lands_in_its_own_queue_only(redis_client: redis.Redis) -> Non
     assert tasks == {CLASSIFY_QUEUE: "classifier_worker.classify_ticket", DRAFT_QUEUE: "rag_worker.draft_reply"}
 
 
+def test_a_task_sent_to_an_empty_redis_reaches_its_queue(redis_client: redis.Redis) -> None:
+    """No queue or binding declared (as right after a Redis restart without persistence): the
+    message still lands in its queue's list, where a worker that declares it later finds it."""
+    from shared.celery import CLASSIFY_TASK, KB_INDEX_TASK, send_quietly
+
+    assert redis_client.keys() == []
+    assert send_quietly(CLASSIFY_TASK, "TKT-1", CLASSIFY_QUEUE) and send_quietly(KB_INDEX_TASK, "kb_1", KB_QUEUE)
+    assert {q: redis_client.llen(q) for q in QUEUES} == {CLASSIFY_QUEUE: 1, DRAFT_QUEUE: 0, KB_QUEUE: 1}
+    assert redis_client.keys("_kombu.binding*") == []
+    headers = json.loads(redis_client.lindex(KB_QUEUE, 0))["headers"]
+    assert (headers["task"], headers["argsrepr"]) == (KB_INDEX_TASK, "['kb_1']")
+
+
 def test_retries_are_spaced_to_ride_out_a_database_restart() -> None:
     """Each wait is at least half its backoff (full jitter spent 5 retries in 3.5 s on a PostgreSQL
     restart), at most the backoff, capped at 60 s."""
