@@ -7,13 +7,16 @@ else to stderr. Only the key's SHA-256 is stored: a lost key cannot be shown aga
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
+from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
 
 from shared import auth
 from shared.db import describe_db_error, run_migrations, session_scope
 from shared.errors import CopilotError
+from shared.models import audit_actor
 
 
 def _print_new(name: str, role: str, key: str) -> None:
@@ -29,15 +32,20 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(moment: datetime | None, by: str | None = None) -> str:
+    if moment is None:
+        return "-"
+    return f"{moment:%Y-%m-%d %H:%M:%S}" + (f" by {by}" if by else "")
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     with session_scope() as session:
         rows = auth.list_keys(session, include_revoked=args.all)
-        print(f"{'id':>4}  {'name':<24} {'role':<12} {'prefix':<12} {'created':<20} {'last used':<20} revoked")
+        print(f"{'id':>4}  {'name':<24} {'role':<12} {'prefix':<12} {'last used':<20} created; revoked")
         for r in rows:
-            last = f"{r.last_used_at:%Y-%m-%d %H:%M:%S}" if r.last_used_at else "-"
-            revoked = f"{r.revoked_at:%Y-%m-%d %H:%M:%S}" if r.revoked_at else "-"
-            created = f"{r.created_at:%Y-%m-%d %H:%M:%S}"
-            print(f"{r.id:>4}  {r.name:<24} {r.role:<12} {r.key_prefix + '…':<12} {created:<20} {last:<20} {revoked}")
+            made, revoked = _when(r.created_at, r.created_by), _when(r.revoked_at, r.revoked_by)
+            line = f"{r.id:>4}  {r.name:<24} {r.role:<12} {r.key_prefix + '…':<12} {_when(r.last_used_at):<20} {made}"
+            print(line + (f"; revoked {revoked}" if r.revoked_at else ""))
     return 0
 
 
@@ -82,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure.set_defaults(func=cmd_ensure_admin)
 
     args = parser.parse_args(argv)
+    actor = audit_actor.set(f"cli:{_os_user()}")  # keys made or revoked here say so
     try:
         return int(args.func(args))
     except CopilotError as exc:
@@ -90,6 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     except DBAPIError as exc:
         print(f"error: {describe_db_error(exc)}", file=sys.stderr)
         return 2
+    finally:
+        audit_actor.reset(actor)
+
+
+def _os_user() -> str:
+    """The login running the CLI; a container may have no name for its uid."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 if __name__ == "__main__":

@@ -179,6 +179,9 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column()
     revoked_at: Mapped[datetime | None] = mapped_column()
+    # Who made and who revoked the key, named as the audit log names actors (`audit_actor`).
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    revoked_by: Mapped[str | None] = mapped_column(String(120))
 
 
 class AuditLog(Base):

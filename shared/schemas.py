@@ -454,6 +454,8 @@ class ApiKeyRead(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    created_by: str | None = Field(None, description="Who created the key: an API key (`key:ID:NAME`) or `cli:USER`")
+    revoked_by: str | None = Field(None, description="Who revoked the key, named the same way")
 
 
 class ApiKeyCreated(ApiKeyRead):

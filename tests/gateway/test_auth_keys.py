@@ -77,9 +77,14 @@ def test_cli_revoke_and_ensure_admin(cli_db: str, capsys, session_factory) -> No
     assert capsys.readouterr().out.strip() == ""  # an admin exists: no second key printed
     with session_factory() as session:
         row = session.scalars(select(ApiKey)).one()
+    user = keys_cli._os_user()
+    assert row.created_by == f"cli:{user}" and row.revoked_by is None
     assert keys_cli.main(["revoke", str(row.id)]) == 0
     with session_factory() as session:
         assert authenticate(session, admin_key) is None
+        assert session.get(ApiKey, row.id).revoked_by == f"cli:{user}"
+    assert keys_cli.main(["list", "--all"]) == 0
+    assert f"by cli:{user}; revoked " in capsys.readouterr().out
     assert keys_cli.main(["ensure-admin"]) == 0  # the only admin was revoked: a new one is made
     assert capsys.readouterr().out.strip().startswith("sc_")
     assert keys_cli.main(["revoke", "9999"]) == 2
@@ -126,6 +131,8 @@ def test_admin_creates_keys_over_http_and_the_answer_is_the_only_copy(
     new_key = made.json()["key"]
     listed = api.get("/api/keys", headers={"X-API-Key": admin}).json()
     assert {k["name"] for k in listed} == {"root", "zendesk"} and all("key" not in k for k in listed)
+    root_id = listed[0]["id"]
+    assert [k["created_by"] for k in listed] == ["system", f"key:{root_id}:root"]  # root was made in code
     with session_factory() as session:
         assert session.scalars(select(ApiKey.key_hash).where(ApiKey.name == "zendesk")).one() == hash_key(new_key)
     bad_role = api.post("/api/keys", json={"name": "x", "role": "root"}, headers={"X-API-Key": admin})
@@ -198,10 +205,12 @@ def test_a_key_cannot_revoke_itself_but_another_admin_can(client_for, db_url, re
     api = client_for(db_url, auth_disabled=False)
     with session_factory() as session:
         first, first_key = create_key(session, name="root", role=Role.admin)
-        second_key = create_key(session, name="backup", role=Role.admin)[1]
+        second, second_key = create_key(session, name="backup", role=Role.admin)
     own = api.delete(f"/api/keys/{first.id}", headers={"X-API-Key": first_key})
     assert own.status_code == 409 and "cannot revoke itself" in own.json()["detail"]
     assert api.get("/api/keys", headers={"X-API-Key": first_key}).status_code == 200
+    assert api.get("/api/keys", headers={"X-API-Key": first_key}).json()[0]["revoked_by"] is None
     other = api.delete(f"/api/keys/{first.id}", headers={"X-API-Key": second_key})
     assert other.status_code == 200 and other.json()["revoked_at"] is not None
+    assert other.json()["revoked_by"] == f"key:{second.id}:backup"
     assert api.get("/api/keys", headers={"X-API-Key": first_key}).status_code == 401
