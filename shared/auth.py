@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.errors import Conflict, InvalidInput, NotFound
-from shared.models import ApiKey, audit_actor, utcnow
+from shared.models import ApiKey, current_actor, utcnow
 from shared.schemas import clean_text
 
 KEY_PREFIX = "sc_"
@@ -89,7 +89,7 @@ def create_key(session: Session, *, name: str, role: Role | str) -> tuple[ApiKey
         role=parse_role(role).value,
         key_prefix=key[:PREFIX_SHOWN],
         key_hash=hash_key(key),
-        created_by=audit_actor.get()[:120],
+        created_by=current_actor(),
     )
     session.add(row)
     session.commit()
@@ -133,7 +133,7 @@ def revoke_key(session: Session, *, key_id: int, caller_key_id: int | None = Non
         )
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-        row.revoked_by = audit_actor.get()[:120]
+        row.revoked_by = current_actor()
         session.commit()
     return row
 

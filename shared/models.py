@@ -269,6 +269,11 @@ _AUDITED: dict[type[Base], tuple[type[AuditLog] | type[AgentAuditLog], str, tupl
 audit_actor: ContextVar[str] = ContextVar("audit_actor", default="system")
 
 
+def current_actor() -> str:
+    """`audit_actor`, cut to the 120 characters every actor column holds."""
+    return audit_actor.get()[:120]
+
+
 def _audit_value(value: object) -> str | None:
     """A logged value as text; booleans as JSON spells them."""
     if value is None:
@@ -301,6 +306,6 @@ def _audit_changes(session: Session, _context: object, _instances: object) -> No
                     field=field,
                     old_value=_audit_value(old),
                     new_value=_audit_value(new),
-                    actor=audit_actor.get()[:120],
+                    actor=current_actor(),
                 )
             )
