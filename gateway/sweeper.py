@@ -1,6 +1,8 @@
 """Re-enqueue stuck tickets: a loop inside the gateway, and `python -m gateway.sweeper --once` for cron.
 
-Each pass also sends the index task again for knowledge-base articles left `pending`.
+Each pass also sends the index task again for knowledge-base articles left `pending`, and once per
+`KB_RECONCILE_INTERVAL_S` asks a rag_worker to check its whole index against the table: a delete
+whose task was lost leaves no row to sweep for.
 `--retry-failed` re-runs the tickets that gave up after their retries, once the outage is fixed.
 
 Only one gateway replica sweeps per interval (a Redis lock); duplicates would be harmless anyway,
@@ -14,30 +16,52 @@ import asyncio
 import logging
 from typing import NamedTuple
 
+import redis
 import redis.asyncio as aioredis
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings, get_settings
 from shared.db import get_sessionmaker
-from shared.kb import resend_pending_articles
+from shared.kb import request_reconcile, resend_pending_articles
 from shared.pipeline import failed_ticket_ids, retry_failed, sweep_stale
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "copilot:sweeper:lock"
+RECONCILE_KEY = "copilot:sweeper:kb-reconciled"
 
 
 class Swept(NamedTuple):
     tickets: list[str]  # re-enqueued ticket ids
     articles: list[str]  # article ids whose index task was sent again
+    reconcile: bool = False  # whether an index check was requested
 
 
-def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
-    """One pass over stuck tickets and pending knowledge-base articles."""
+def reconcile_due(settings: Settings) -> bool:
+    """True at most once per `kb_reconcile_interval_s` across every sweeper (a key that expires);
+    False while Redis is down, when the request could not be sent anyway."""
+    try:
+        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+        with client:
+            return bool(client.set(RECONCILE_KEY, "1", nx=True, px=int(settings.kb_reconcile_interval_s * 1000)))
+    except redis.RedisError as exc:
+        log.warning("index check not requested: %s", exc)
+        return False
+
+
+def sweep_once(factory: sessionmaker[Session], settings: Settings, *, reconcile: bool = False) -> Swept:
+    """One pass over stuck tickets and pending knowledge-base articles; with `reconcile`, also ask a
+    rag_worker to check its index against the table."""
     with factory() as session:
         tickets = sweep_stale(session, older_than_s=settings.sweep_stale_after_s)
         articles = resend_pending_articles(session, older_than_s=settings.sweep_stale_after_s)
-    return Swept(tickets, articles)
+    sent = reconcile and request_reconcile(expires=settings.kb_reconcile_interval_s)
+    return Swept(tickets, articles, sent)
+
+
+def sweep_when_due(factory: sessionmaker[Session], settings: Settings) -> Swept:
+    """`sweep_once`, with the index check when its interval has passed."""
+    return sweep_once(factory, settings, reconcile=reconcile_due(settings))
 
 
 async def sweep_forever(factory: sessionmaker[Session], client: aioredis.Redis, settings: Settings) -> None:
@@ -47,7 +71,7 @@ async def sweep_forever(factory: sessionmaker[Session], client: aioredis.Redis, 
         try:
             ttl_ms = max(int(settings.sweep_interval_s * 900), 100)
             if await client.set(LOCK_KEY, "1", nx=True, px=ttl_ms):
-                await run_in_threadpool(sweep_once, factory, settings)
+                await run_in_threadpool(sweep_when_due, factory, settings)
         except Exception as exc:  # Redis or DB down: try again next interval
             log.warning("sweep skipped: %s", exc)
 
@@ -76,8 +100,11 @@ def main() -> None:
         print(f"re-ran {len(retry_all_failed(factory))} failed ticket(s)")
         return
     if args.once:
-        swept = sweep_once(factory, settings)
-        print(f"re-enqueued {len(swept.tickets)} ticket(s); re-sent {len(swept.articles)} pending KB article(s)")
+        swept = sweep_when_due(factory, settings)
+        checked = "; requested an index check" if swept.reconcile else ""
+        print(
+            f"re-enqueued {len(swept.tickets)} ticket(s); re-sent {len(swept.articles)} pending KB article(s){checked}"
+        )
         return
     client = aioredis.Redis.from_url(settings.redis_url)
     asyncio.run(sweep_forever(factory, client, settings))

@@ -1,13 +1,15 @@
 """The knowledge base's database side, as the rag_worker sees it.
 
 The `kb_articles` table is the source of truth (the gateway writes it); the Chroma index is derived
-from it. Each worker process reconciles the index with the table at start, and the `rag_worker.kb.*`
-tasks keep them in step as articles are created, changed and deleted.
+from it. Each worker process reconciles the index with the table at start, the `rag_worker.kb.*`
+tasks keep them in step as articles are created, changed and deleted, and the sweeper asks for a
+reconciliation every `KB_RECONCILE_INTERVAL_S` to catch a delete whose task was lost.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,39 @@ def delete_article(session: Session, retriever: Retriever, article_id: str) -> s
     return "deleted" if retriever.delete_article(article_id) else "absent"
 
 
+def drop_orphans(session: Session, retriever: Retriever, indexed: Iterable[str], wanted: set[str]) -> list[str]:
+    """Drop indexed articles missing from `wanted` (the table as read) that the table still lacks."""
+    unknown = sorted(set(indexed) - wanted)
+    return [article_id for article_id in unknown if delete_article(session, retriever, article_id) == "deleted"]
+
+
+def reconcile_index(session: Session, retriever: Retriever) -> dict[str, list[str]]:
+    """Bring the running index back in line with the table: drop articles the table no longer has,
+    re-index `indexed` rows whose index entry is missing or differs.
+
+    It catches what no task will: a delete whose task was lost (no row is left to sweep for), and
+    an index that lost entries (a Chroma volume restored from an older copy). `pending` rows are
+    left to their own task and the sweeper. The table is read before the index, so an article
+    saved or deleted in between is judged again live (`delete_article`, `index_article`).
+    """
+    rows = {row.article_id: row for row in session.scalars(select(KBArticle))}
+    indexed = retriever.index.article_hashes()
+    removed = drop_orphans(session, retriever, indexed, set(rows))
+    differs = [
+        article_id
+        for article_id, row in sorted(rows.items())
+        if row.index_state == "indexed" and indexed.get(article_id) != to_article(row).content_hash
+    ]
+    redone = [article_id for article_id in differs if index_article(session, retriever, article_id) == "indexed"]
+    if removed or redone:
+        log.warning(
+            "index reconciled with the table: dropped %s; re-indexed %s",
+            ", ".join(removed) or "none",
+            ", ".join(redone) or "none",
+        )
+    return {"removed": removed, "reindexed": redone}
+
+
 HEAL_ROUNDS = 3
 
 
@@ -115,9 +150,7 @@ def sync_index(session: Session, retriever: Retriever, *, seed_dir: Path | None)
         seeded = upsert_rows(session, read_articles(seed_dir))
         session.flush()
         rows = list(session.scalars(select(KBArticle)))
-    wanted = {row.article_id for row in rows}
-    unknown = set(retriever.index.article_hashes()) - wanted
-    removed = sum(delete_article(session, retriever, article_id) == "deleted" for article_id in unknown)
+    removed = len(drop_orphans(session, retriever, retriever.index.article_hashes(), {r.article_id for r in rows}))
     counts = retriever.index.load_articles(to_article(row) for row in rows)
     versions = dict(session.execute(select(KBArticle.article_id, KBArticle.updated_at)).tuples().all())
     now = utcnow()

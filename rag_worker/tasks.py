@@ -12,6 +12,7 @@ from shared.celery import (
     DRAFT_TASK,
     KB_DELETE_TASK,
     KB_INDEX_TASK,
+    KB_RECONCILE_TASK,
     KB_SEARCH_TASK,
     pipeline_task,
     retry_transient,
@@ -37,7 +38,7 @@ def kb_write_task(name: str, settings: Settings | None = None):  # type: ignore[
 
     Celery's autoretry with full jitter could spend every retry within seconds of an outage. After
     the last retry the error is raised: a save stays `pending` and the sweeper sends it again; a
-    delete is healed by the next search that meets the article.
+    delete is healed by the next search that meets the article, or by the sweeper's reconcile.
     """
     settings = settings or get_settings()
     retryable = transient_errors()
@@ -72,6 +73,18 @@ def delete_article(article_id: str) -> str:
 
     with session_scope() as session:
         return knowledge.delete_article(session, get_retriever(), article_id)
+
+
+@app.task(name=KB_RECONCILE_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=False)
+def reconcile(requested_at: str) -> dict[str, list[str]]:
+    """Check the whole index against `kb_articles` (sent by the sweeper; `requested_at` is for the logs).
+
+    Not retried: the next request, one `KB_RECONCILE_INTERVAL_S` later, does the whole job again.
+    """
+    from shared.db import session_scope
+
+    with session_scope() as session:
+        return knowledge.reconcile_index(session, get_retriever())
 
 
 # Search is a read the gateway waits for: a lost message just times out, so no late ack.

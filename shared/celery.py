@@ -30,6 +30,7 @@ DRAFT_TASK = "rag_worker.draft_reply"
 KB_INDEX_TASK = "rag_worker.kb.index_article"
 KB_DELETE_TASK = "rag_worker.kb.delete_article"
 KB_SEARCH_TASK = "rag_worker.kb.search"
+KB_RECONCILE_TASK = "rag_worker.kb.reconcile"
 
 TASK_ROUTES = {
     CLASSIFY_TASK: {"queue": CLASSIFY_QUEUE},
@@ -128,11 +129,12 @@ def get_producer() -> Celery:
     return make_producer()
 
 
-def send_quietly(task: str, key: str, queue: str) -> bool:
+def send_quietly(task: str, key: str, queue: str, *, expires: float | None = None) -> bool:
     """Send `task(key)` to `queue` without waiting, retrying or raising; False (logged) when not sent.
 
     Callers commit first and leave what was not sent to the sweeper, which sends it again once the
-    broker is back (tickets left queued or classified, articles left pending).
+    broker is back (tickets left queued or classified, articles left pending). A message not started
+    within `expires` seconds is discarded by the worker (for requests a later one supersedes).
     """
     try:
         # declare=[]: Celery publishes to a direct queue on the default exchange, keyed by the queue's
@@ -148,6 +150,7 @@ def send_quietly(task: str, key: str, queue: str) -> bool:
             declare=[],
             argsrepr=repr([key]),
             kwargsrepr="{}",
+            expires=expires,
         )
     except Exception as exc:  # kombu raises several types; every one means "not sent"
         log.warning("could not send %s for %s (the sweeper sends it again): %s", task, key, exc)

@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         gt=0,
         description="A ticket queued/classified, or a KB article pending, this long without progress is sent again",
     )
+    kb_reconcile_interval_s: float = Field(
+        600.0,
+        gt=0,
+        description="How often the sweeper has a rag_worker check its index against kb_articles (lost deletes)",
+    )
     task_max_retries: int = Field(
         5, ge=0, description="Retries of a pipeline or KB index task on transient errors (31-62 s in all at 5)"
     )

@@ -5,7 +5,8 @@
 down, lost with a Redis restart, or given up after its retries would leave the two apart until a
 worker restarted: so every search and draft drops hits of articles the table no longer has (the
 rag_worker also drops them from its index then), and the sweeper sends the index task again for
-articles left `pending`.
+articles left `pending`. A lost delete leaves no row to sweep for, so the sweeper also asks a
+rag_worker to check its whole index against the table now and then (`request_reconcile`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.celery import KB_INDEX_TASK, KB_QUEUE, send_quietly
+from shared.celery import KB_INDEX_TASK, KB_QUEUE, KB_RECONCILE_TASK, send_quietly
 from shared.models import KBArticle, utcnow
 from shared.schemas import KBHit
 
@@ -65,3 +66,9 @@ def resend_pending_articles(
     if sent:
         log.info("sweeper re-sent the index task for %d pending article(s)", len(sent))
     return sent
+
+
+def request_reconcile(*, expires: float) -> bool:
+    """Ask one rag_worker to check its index against the table; the request lapses after `expires`
+    seconds, so requests piled up while no worker ran do not each scan the whole index."""
+    return send_quietly(KB_RECONCILE_TASK, utcnow().isoformat(), KB_QUEUE, expires=expires)

@@ -236,3 +236,36 @@ def test_an_article_saved_or_deleted_while_the_broker_is_down_catches_up(api, kb
     index = KBIndex(Settings(chroma_path=str(kb_env[1] / "chroma"), chroma_host=None), embedder=None)
     assert "kb_offline" not in index.article_hashes()
     assert "kb_006" in index.article_hashes()
+
+
+def test_a_delete_lost_with_the_broker_is_healed_by_the_sweepers_index_check(api, kb_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """No search meets the article: the worker drops it when the sweeper's periodic check arrives."""
+    from sqlalchemy.orm import sessionmaker
+
+    from gateway.services import kb as kb_service
+    from gateway.sweeper import sweep_once
+    from rag_worker.retrieval import KBIndex
+    from shared.celery import make_producer
+    from shared.config import Settings
+    from shared.db import make_engine
+    from tests.conftest import REDIS_URL
+
+    url, tmp = kb_env
+    article = {**ARTICLE, "article_id": "kb_unseen", "title": "Engraving"}
+    assert api.post("/api/kb/articles", json=article).status_code == 201
+    wait_until(lambda: api.get("/api/kb/articles/kb_unseen").json()["index_state"] == "indexed", timeout=60)
+    unreachable = make_producer(Settings(redis_url="redis://127.0.0.1:1/0"))
+    monkeypatch.setattr(kb_service, "get_producer", lambda: unreachable)
+    assert api.delete("/api/kb/articles/kb_unseen").status_code == 204
+    monkeypatch.undo()
+    index = KBIndex(Settings(chroma_path=str(tmp / "chroma"), chroma_host=None), embedder=None)
+    assert "kb_unseen" in index.article_hashes()  # the delete task was never sent
+
+    engine = make_engine(url)
+    settings = Settings(database_url=url, redis_url=REDIS_URL, sweep_stale_after_s=0.001)
+    swept = sweep_once(sessionmaker(engine), settings, reconcile=True)
+    engine.dispose()
+
+    assert swept.reconcile is True
+    wait_until(lambda: "kb_unseen" not in index.article_hashes(), timeout=60)
+    assert "kb_006" in index.article_hashes()
