@@ -52,6 +52,48 @@ def synthetic_articles(count: int, seed: int = 7) -> list[Article]:
     ]  # fmt: skip
 
 
+def measure_reconcile(tmp: Path, articles: list[Article]) -> dict[str, float]:
+    """The sweeper's periodic index check over the 1,000 indexed articles (SQLite table): in step,
+    and with one article whose delete task was lost."""
+    from sqlalchemy.orm import sessionmaker
+
+    from rag_worker.knowledge import reconcile_index, upsert_rows
+    from rag_worker.retrieval import Retriever
+    from shared.db import make_engine, run_migrations
+    from shared.models import KBArticle
+
+    url = f"sqlite:///{tmp / 'reconcile.db'}"
+    run_migrations(url)
+    engine = make_engine(url)
+    factory = sessionmaker(engine)
+    with factory() as session:
+        upsert_rows(session, articles)
+        session.query(KBArticle).update({"index_state": "indexed"})
+        session.commit()
+    index = KBIndex(Settings(chroma_path=str(tmp / "syn"), chroma_host=None), get_embedder())
+    retriever = Retriever(index, get_embedder(), threshold=Settings().kb_relevance_threshold)
+
+    def timed() -> tuple[float, dict[str, list[str]]]:
+        with factory() as session:
+            start = time.perf_counter()
+            result = reconcile_index(session, retriever)
+            session.commit()
+        return (time.perf_counter() - start) * 1000, result
+
+    in_step = [timed() for _ in range(5)]
+    assert all(result == {"removed": [], "reindexed": []} for _, result in in_step), in_step
+    with factory() as session:
+        session.query(KBArticle).filter_by(article_id=articles[0].article_id).delete()
+        session.commit()
+    lost_ms, result = timed()
+    assert result["removed"] == [articles[0].article_id], result
+    engine.dispose()
+    return {
+        "in_step_ms_p50": round(percentile([ms for ms, _ in in_step], 0.5), 1),
+        "one_lost_delete_ms": round(lost_ms, 1),
+    }
+
+
 def main() -> None:
     queries = read_queries(DATA / "retrieval_queries.csv")
     with open(DATA / "offtopic_queries.csv", newline="") as handle:
@@ -121,6 +163,7 @@ def main() -> None:
         start = time.perf_counter()
         counts = index.load_articles(articles)
         results["index_1000_articles"] = {"seconds": round(time.perf_counter() - start, 1), **counts}
+        results["reconcile_1000_articles"] = measure_reconcile(Path(tmp), articles)
 
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
@@ -143,6 +186,11 @@ def main() -> None:
     )
     idx = results["index_1000_articles"]
     print(f"index 1,000 articles    {idx['seconds']} s ({idx['passages']} passages)")  # type: ignore[index]
+    rec = results["reconcile_1000_articles"]
+    print(
+        f"index check, 1,000      in step p50 {rec['in_step_ms_p50']} ms; "  # type: ignore[index]
+        f"one lost delete {rec['one_lost_delete_ms']} ms"  # type: ignore[index]
+    )
     print(f"\nwrote {RESULTS.relative_to(ROOT)}")
 
 
