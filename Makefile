@@ -48,6 +48,7 @@ bench: install migrate models redis
 	@mkdir -p benchmarks/results
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/classify.py
+	$(BIN)/python benchmarks/classify_poison.py
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/forecast.py
 	$(BIN)/python benchmarks/forecast_origins.py

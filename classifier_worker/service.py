@@ -4,8 +4,9 @@ Opportunistic batching: when a task runs, it also takes up to `classify_batch_si
 still `queued` and classifies them in the same model call. Idle, a ticket is classified alone the
 moment it arrives; under load the embedding runs on batches, which is several times faster per
 ticket. The tasks of tickets already classified this way find them `classified` and skip. A batch
-the model fails on (not transiently) is tried again with the task's own ticket alone, so one ticket
-the model cannot take fails only its own task.
+the model fails on (not transiently) is split in halves until the tickets it cannot take stand alone:
+the others are stored, and a ticket that fails even alone is recorded `failed` there, so later
+batches, which take only `queued` tickets, no longer stumble on it.
 
 The model call runs outside any transaction; each result is written only if its ticket is still
 waiting for it, so duplicate deliveries, sweeper re-sends and overlapping batches never double-apply,
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.celery import transient_errors
 from shared.db import session_scope
 from shared.models import Ticket
-from shared.pipeline import announce, claim_ticket, enqueue, set_state, ticket_context
+from shared.pipeline import announce, claim_ticket, enqueue, record_failure, set_state, ticket_context
 from shared.schemas import Classification, ProcessingState, TicketContext
 
 log = logging.getLogger(__name__)
@@ -78,24 +79,11 @@ def classify_ticket(
         ).all()
         contexts = [ticket_context(session, t) for t in (ticket, *others)]
 
-    try:
-        results = classifier.classify_batch(contexts)
-    except transient_errors():
-        raise
-    except Exception:
-        if len(contexts) == 1:
-            raise
-        # One ticket the model cannot take must not fail the tickets batched with it: each of their
-        # tasks would take it again. Only this task's own ticket is classified; the others keep
-        # their own tasks, and the culprit's fails on its own.
-        log.exception("classifying a batch of %d failed; classifying %s alone", len(contexts), ticket_id)
-        contexts = contexts[:1]
-        results = classifier.classify_batch(contexts)
-
+    pairs, rejected = _split(classifier, contexts)
     stored: list[str] = []
     with session_scope(factory) as session:
         # In ticket id order, so two workers storing overlapping batches lock the rows in the same order.
-        for context, result in sorted(zip(contexts, results, strict=True), key=lambda pair: pair[0].ticket_id):
+        for context, result in sorted(pairs, key=lambda pair: pair[0].ticket_id):
             row = claim_ticket(session, context.ticket_id, _waiting, fields=_DECIDED_ON)
             if row is None:
                 continue
@@ -107,4 +95,31 @@ def classify_ticket(
         enqueue(done_id, ProcessingState.classified)
     if len(contexts) > 1:
         log.info("classified a batch of %d (%d stored)", len(contexts), len(stored))
+    for other_id, error in rejected.items():
+        if other_id != ticket_id:
+            with session_scope(factory) as session:  # only if still queued: its own task may be under way
+                if record_failure(other_id, error, session, only_from=ProcessingState.queued):
+                    log.warning("ticket %s failed classification alone: %s", other_id, error)
+    if ticket_id in rejected:
+        raise rejected[ticket_id]  # this task's own ticket: the task records it
     return "classified" if ticket_id in stored else "skipped"
+
+
+def _split(
+    classifier: Classifier, contexts: Sequence[TicketContext]
+) -> tuple[list[tuple[TicketContext, Classification]], dict[str, Exception]]:
+    """Classify `contexts`, halving a batch that fails; returns the results, and the error of each
+    ticket that failed alone. One bad ticket in 32 costs about 10 more model calls, not 32.
+    A transient error is raised: the task retries its whole batch later."""
+    try:
+        return list(zip(contexts, classifier.classify_batch(contexts), strict=True)), {}
+    except transient_errors():
+        raise
+    except Exception as exc:
+        if len(contexts) == 1:
+            return [], {contexts[0].ticket_id: exc}
+        log.warning("classifying a batch of %d failed (%s); splitting it", len(contexts), exc)
+    middle = len(contexts) // 2
+    pairs, rejected = _split(classifier, contexts[:middle])
+    more, rejected_more = _split(classifier, contexts[middle:])
+    return pairs + more, rejected | rejected_more

@@ -167,14 +167,25 @@ def failed_ticket_ids(session: Session, limit: int = 10_000) -> list[str]:
     return list(session.scalars(query.order_by(Ticket.processing_updated_at).limit(limit)))
 
 
-def record_failure(ticket_id: str, error: BaseException, session: Session) -> None:
-    """Mark a ticket `failed` with a readable reason, after the last retry or on a non-transient error.
+def record_failure(
+    ticket_id: str, error: BaseException, session: Session, *, only_from: ProcessingState | None = None
+) -> bool:
+    """Mark a ticket `failed` with a readable reason, after the last retry or on a non-transient error;
+    False when it was not (left as it was).
 
-    Never over a `done` a duplicate delivery wrote meanwhile: the ticket has its draft.
+    Never over a `done` a duplicate delivery wrote meanwhile: the ticket has its draft. With
+    `only_from`, only a ticket still in that state (a caller that is not the ticket's own task).
     """
-    ticket = claim_ticket(session, ticket_id, lambda t: t.processing_state != ProcessingState.done.value)
+
+    def may_fail(ticket: Ticket) -> bool:
+        if only_from is not None:
+            return ticket.processing_state == only_from.value
+        return ticket.processing_state != ProcessingState.done.value
+
+    ticket = claim_ticket(session, ticket_id, may_fail)
     if ticket is None:
-        return
+        return False
     set_state(session, ticket, ProcessingState.failed, f"{type(error).__name__}: {error}"[:2000])
     session.commit()
     announce(ticket_id, ProcessingState.failed)
+    return True

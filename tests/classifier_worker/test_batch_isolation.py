@@ -44,17 +44,72 @@ def tickets(session_factory, redis_client) -> tuple[str, str]:  # type: ignore[n
     return good, poison
 
 
-def test_a_batch_that_fails_is_retried_with_the_tasks_own_ticket_alone(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_that_fails_is_retried_one_ticket_at_a_time(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
     good, poison = tickets
     classifier = FailsOn(TicketClassifier(Settings(groq_api_key=None), local_model), "POISON", ValueError("bad input"))
 
     assert classify_ticket(good, classifier=classifier, factory=session_factory) == "classified"
-    assert classifier.calls == [2, 1]  # the batch with the poison ticket, then the good one alone
-    with pytest.raises(ValueError, match="bad input"):  # the poison ticket's own task fails (and records it)
-        classify_ticket(poison, classifier=classifier, factory=session_factory)
+
+    assert classifier.calls == [2, 1, 1]  # the batch with the poison ticket, then each alone
     with session_factory() as session:
         assert session.get(Ticket, good).processing_state == "classified"
+        rejected = session.get(Ticket, poison)
+        assert rejected.processing_state == "failed"  # recorded where it failed alone
+        assert rejected.processing_error == "ValueError: bad input"
+    with pytest.raises(ValueError, match="bad input"):  # its own task tries it alone, and fails too
+        classify_ticket(poison, classifier=classifier, factory=session_factory)
+    assert classifier.calls[3:] == [1]
+
+
+def test_later_batches_no_longer_take_the_rejected_ticket(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
+    """With a backlog, the oldest queued tickets join every batch: a poison ticket left queued would
+    make every later batch fail once before its tickets were classified."""
+    good, _ = tickets
+    classifier = FailsOn(TicketClassifier(Settings(groq_api_key=None), local_model), "POISON", ValueError("bad input"))
+    classify_ticket(good, classifier=classifier, factory=session_factory)
+    with session_factory() as session:
+        later = [
+            create_ticket(
+                session,
+                TicketCreate(customer_email=f"c{i}@example.com", subject="Late", description=f"Order #{i} late"),
+            ).ticket_id
+            for i in range(3)
+        ]
+    classifier.calls.clear()
+
+    assert classify_ticket(later[0], classifier=classifier, factory=session_factory) == "classified"
+
+    assert classifier.calls == [3]  # one batch of the three new tickets, the poison one not among them
+    with session_factory() as session:
+        assert {session.get(Ticket, t).processing_state for t in later} == {"classified"}
+
+
+def test_the_tasks_own_poison_ticket_fails_after_the_others_are_stored(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
+    good, poison = tickets
+    classifier = FailsOn(TicketClassifier(Settings(groq_api_key=None), local_model), "POISON", ValueError("bad input"))
+
+    with pytest.raises(ValueError, match="bad input"):
+        classify_ticket(poison, classifier=classifier, factory=session_factory)
+
+    assert classifier.calls == [2, 1, 1]
+    with session_factory() as session:
+        assert session.get(Ticket, good).processing_state == "classified"  # stored before the raise
+        # left for the task's wrapper to record (pipeline_task), as for any failing step
         assert session.get(Ticket, poison).processing_state == "queued"
+
+
+def test_a_rejected_ticket_whose_own_task_moved_on_is_not_marked_failed(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
+    """Only a ticket still `queued` is recorded failed by another ticket's task."""
+    from shared.pipeline import record_failure
+    from shared.schemas import ProcessingState
+
+    _, poison = tickets
+    with session_factory() as session:
+        session.get(Ticket, poison).processing_state = "classified"
+        session.commit()
+        assert record_failure(poison, ValueError("x"), session, only_from=ProcessingState.queued) is False
+        assert session.get(Ticket, poison).processing_state == "classified"
+        assert record_failure(poison, ValueError("x"), session) is True
 
 
 def test_a_transient_failure_of_the_batch_is_retried_whole(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
