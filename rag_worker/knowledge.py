@@ -85,6 +85,21 @@ def drop_orphans(session: Session, retriever: Retriever, indexed: Iterable[str],
     return [article_id for article_id in unknown if delete_article(session, retriever, article_id) == "deleted"]
 
 
+def load_as_read(session: Session, retriever: Retriever, rows: list[KBArticle]) -> tuple[dict[str, int], set[str]]:
+    """Bulk-index `rows` as read, then index each one saved again or deleted since as it is now (the
+    bulk load may have put back the version read); returns the load's counts and those ids.
+
+    One embedding pass and no search reload per article: re-indexing one at a time reloads the
+    worker's passages (and rebuilds BM25) after each.
+    """
+    counts = retriever.index.load_articles(to_article(row) for row in rows)
+    versions = dict(session.execute(select(KBArticle.article_id, KBArticle.updated_at)).tuples().all())
+    moved = {row.article_id for row in rows if versions.get(row.article_id) != row.updated_at}
+    for article_id in sorted(moved):
+        index_article(session, retriever, article_id)
+    return counts, moved
+
+
 def reconcile_index(session: Session, retriever: Retriever) -> dict[str, list[str]]:
     """Bring the running index back in line with the table: drop articles the table no longer has,
     re-index `indexed` rows whose index entry is missing or differs.
@@ -92,7 +107,7 @@ def reconcile_index(session: Session, retriever: Retriever) -> dict[str, list[st
     It catches what no task will: a delete whose task was lost (no row is left to sweep for), and
     an index that lost entries (a Chroma volume restored from an older copy). `pending` rows are
     left to their own task and the sweeper. The table is read before the index, so an article
-    saved or deleted in between is judged again live (`delete_article`, `index_article`).
+    saved or deleted in between is judged again live (`delete_article`, `load_as_read`).
     """
     rows = {row.article_id: row for row in session.scalars(select(KBArticle))}
     indexed = retriever.index.article_hashes()
@@ -102,14 +117,16 @@ def reconcile_index(session: Session, retriever: Retriever) -> dict[str, list[st
         for article_id, row in sorted(rows.items())
         if row.index_state == "indexed" and indexed.get(article_id) != to_article(row).content_hash
     ]
-    redone = [article_id for article_id in differs if index_article(session, retriever, article_id) == "indexed"]
-    if removed or redone:
+    if differs:
+        load_as_read(session, retriever, [rows[article_id] for article_id in differs])
+        retriever.refresh(force=True)
+    if removed or differs:
         log.warning(
             "index reconciled with the table: dropped %s; re-indexed %s",
             ", ".join(removed) or "none",
-            ", ".join(redone) or "none",
+            ", ".join(differs) or "none",
         )
-    return {"removed": removed, "reindexed": redone}
+    return {"removed": removed, "reindexed": differs}
 
 
 HEAL_ROUNDS = 3
@@ -151,19 +168,15 @@ def sync_index(session: Session, retriever: Retriever, *, seed_dir: Path | None)
         session.flush()
         rows = list(session.scalars(select(KBArticle)))
     removed = len(drop_orphans(session, retriever, retriever.index.article_hashes(), {r.article_id for r in rows}))
-    counts = retriever.index.load_articles(to_article(row) for row in rows)
-    versions = dict(session.execute(select(KBArticle.article_id, KBArticle.updated_at)).tuples().all())
+    counts, moved = load_as_read(session, retriever, rows)
     now = utcnow()
-    redone = 0
     for row in rows:
-        seen = row.updated_at
-        if versions.get(row.article_id) != seen:
-            index_article(session, retriever, row.article_id)
-            redone += 1
-        elif row.index_state != "indexed" and claim_row(session, KBArticle, row.article_id, updated_at=seen):
+        if row.article_id in moved or row.index_state == "indexed":
+            continue
+        if claim_row(session, KBArticle, row.article_id, updated_at=row.updated_at):
             row.index_state, row.indexed_at = "indexed", now
     retriever.refresh(force=True)
-    return {"seeded": seeded, "removed": removed, "redone": redone, **counts}
+    return {"seeded": seeded, "removed": removed, "redone": len(moved), **counts}
 
 
 def hits_payload(hits: list[Any]) -> list[dict[str, Any]]:

@@ -75,7 +75,7 @@ def delete_article(article_id: str) -> str:
         return knowledge.delete_article(session, get_retriever(), article_id)
 
 
-@app.task(name=KB_RECONCILE_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=False)
+@app.task(name=KB_RECONCILE_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def reconcile(requested_at: str) -> dict[str, list[str]]:
     """Check the whole index against `kb_articles` (sent by the sweeper; `requested_at` is for the logs).
 

@@ -97,3 +97,48 @@ def test_an_article_created_after_the_table_was_read_is_kept(session_factory, re
     assert _reconcile(session_factory, retriever) == {"removed": [], "reindexed": []}
     monkeypatch.undo()
     assert LOST.article_id in retriever.index.article_hashes()
+
+
+def test_many_lost_entries_are_indexed_in_one_load(session_factory, retriever, shipped, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A Chroma server that lost its volume: one embedding pass and one search reload, not one per article."""
+    lost = ["kb_001", "kb_004", "kb_006", "kb_009"]
+    for article_id in lost:
+        retriever.delete_article(article_id)
+    refreshes: list[bool] = []
+    refresh = retriever.refresh
+    monkeypatch.setattr(retriever, "refresh", lambda force=False: refreshes.append(force) or refresh(force=force))
+
+    assert _reconcile(session_factory, retriever) == {"removed": [], "reindexed": lost}
+
+    assert refreshes == [True]
+    assert set(lost) <= set(retriever.index.article_hashes())
+
+
+def test_a_lost_entry_saved_again_during_the_check_is_indexed_as_saved(
+    session_factory, retriever, shipped, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The check read the old version; a save (and its index task) lands before the bulk load puts that
+    version back: the article is indexed again as it is now."""
+    from dataclasses import replace
+
+    retriever.delete_article("kb_006")
+    newer = replace(to_article_row(session_factory, "kb_006"), content="## Tracking\nTracking links now update hourly.")
+    load = retriever.index.load_articles
+
+    def save_then_load(articles, **options):  # type: ignore[no-untyped-def]
+        with session_factory() as other:
+            upsert_rows(other, [newer])
+            other.commit()
+        retriever.index_article(newer)  # the save's own task
+        return load(articles, **options)
+
+    monkeypatch.setattr(retriever.index, "load_articles", save_then_load)
+
+    _reconcile(session_factory, retriever)
+
+    assert retriever.index.article_hashes()["kb_006"] == newer.content_hash
+
+
+def to_article_row(session_factory, article_id: str) -> Article:  # type: ignore[no-untyped-def]
+    with session_factory() as session:
+        return to_article(session.get(KBArticle, article_id))
