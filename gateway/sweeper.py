@@ -60,8 +60,12 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings, *, reconcile:
 
 
 def sweep_when_due(factory: sessionmaker[Session], settings: Settings) -> Swept:
-    """`sweep_once`, with the index check when its interval has passed."""
-    return sweep_once(factory, settings, reconcile=reconcile_due(settings))
+    """`sweep_once`, with the index check when its interval has passed. Asked after the pass, so a
+    pass that fails (database down) does not use up the interval's check."""
+    swept = sweep_once(factory, settings)
+    if not reconcile_due(settings):
+        return swept
+    return swept._replace(reconcile=request_reconcile(expires=settings.kb_reconcile_interval_s))
 
 
 async def sweep_forever(factory: sessionmaker[Session], client: aioredis.Redis, settings: Settings) -> None:

@@ -59,3 +59,20 @@ def test_passes_in_one_interval_send_one_check(session_factory, redis_client) ->
 
     assert swept == [True, False, False]
     assert len(_messages(redis_client)) == 1
+
+
+def test_a_pass_that_fails_leaves_the_check_due(redis_client) -> None:  # type: ignore[no-untyped-def]
+    """Database down: the pass raises (the loop logs it and tries next interval) before the check is
+    taken, so the next pass that works still sends it."""
+    import pytest
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import sessionmaker
+
+    from shared.db import make_engine
+
+    down = sessionmaker(make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none"))
+    with pytest.raises(OperationalError):
+        sweep_when_due(down, _settings(kb_reconcile_interval_s=600))
+
+    assert redis_client.exists(RECONCILE_KEY) == 0
+    assert reconcile_due(_settings(kb_reconcile_interval_s=600)) is True
