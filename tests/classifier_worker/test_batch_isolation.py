@@ -44,13 +44,15 @@ def tickets(session_factory, redis_client) -> tuple[str, str]:  # type: ignore[n
     return good, poison
 
 
-def test_a_batch_that_fails_is_retried_one_ticket_at_a_time(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
+def test_a_batch_that_fails_is_split_until_the_poison_ticket_stands_alone(
+    local_model, session_factory, tickets
+) -> None:  # type: ignore[no-untyped-def]
     good, poison = tickets
     classifier = FailsOn(TicketClassifier(Settings(groq_api_key=None), local_model), "POISON", ValueError("bad input"))
 
     assert classify_ticket(good, classifier=classifier, factory=session_factory) == "classified"
 
-    assert classifier.calls == [2, 1, 1]  # the batch with the poison ticket, then each alone
+    assert classifier.calls == [2, 1, 1]  # the batch with the poison ticket, then its halves
     with session_factory() as session:
         assert session.get(Ticket, good).processing_state == "classified"
         rejected = session.get(Ticket, poison)
@@ -59,6 +61,28 @@ def test_a_batch_that_fails_is_retried_one_ticket_at_a_time(local_model, session
     with pytest.raises(ValueError, match="bad input"):  # its own task tries it alone, and fails too
         classify_ticket(poison, classifier=classifier, factory=session_factory)
     assert classifier.calls[3:] == [1]
+
+
+def test_a_large_batch_is_halved_not_taken_apart(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
+    """Eight tickets, one poison: the halves without it are classified whole (7 calls, not 1 + 8)."""
+    good, poison = tickets
+    with session_factory() as session:
+        more = [
+            create_ticket(
+                session,
+                TicketCreate(customer_email=f"m{i}@example.com", subject="Late", description=f"Order #{i} late"),
+            ).ticket_id
+            for i in range(6)
+        ]
+    classifier = FailsOn(TicketClassifier(Settings(groq_api_key=None), local_model), "POISON", ValueError("bad input"))
+
+    assert classify_ticket(good, classifier=classifier, factory=session_factory) == "classified"
+
+    # [good, poison, m0, m1 | m2..m5] -> [good, poison | m0, m1] -> [good | poison]
+    assert classifier.calls == [8, 4, 2, 1, 1, 2, 4]
+    with session_factory() as session:
+        assert {session.get(Ticket, t).processing_state for t in [good, *more]} == {"classified"}
+        assert session.get(Ticket, poison).processing_state == "failed"
 
 
 def test_later_batches_no_longer_take_the_rejected_ticket(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
