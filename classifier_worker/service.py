@@ -71,11 +71,13 @@ def classify_ticket(
             return "missing"
         if ticket.processing_state not in WAITING:
             return "skipped"  # done by an earlier delivery or another task's batch
+        # A ticket another task's batch already found the model cannot take is tried alone.
+        room = batch_size - 1 if ticket.processing_state == ProcessingState.queued.value else 0
         others = session.scalars(
             select(Ticket)
             .where(Ticket.processing_state == ProcessingState.queued.value, Ticket.ticket_id != ticket_id)
             .order_by(Ticket.processing_updated_at)
-            .limit(max(batch_size - 1, 0))
+            .limit(max(room, 0))
         ).all()
         contexts = [ticket_context(session, t) for t in (ticket, *others)]
 

@@ -58,9 +58,11 @@ def test_a_batch_that_fails_is_split_until_the_poison_ticket_stands_alone(
         rejected = session.get(Ticket, poison)
         assert rejected.processing_state == "failed"  # recorded where it failed alone
         assert rejected.processing_error == "ValueError: bad input"
+    with session_factory() as session:
+        create_ticket(session, TicketCreate(customer_email="n@example.com", subject="New", description="Order #7 late"))
     with pytest.raises(ValueError, match="bad input"):  # its own task tries it alone, and fails too
         classify_ticket(poison, classifier=classifier, factory=session_factory)
-    assert classifier.calls[3:] == [1]
+    assert classifier.calls[3:] == [1]  # not batched with the new ticket: no second split
 
 
 def test_a_large_batch_is_halved_not_taken_apart(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
