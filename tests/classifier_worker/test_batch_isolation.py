@@ -44,87 +44,84 @@ def tickets(session_factory, redis_client) -> tuple[str, str]:  # type: ignore[n
     return good, poison
 
 
-def test_a_batch_that_fails_is_split_until_the_poison_ticket_stands_alone(
-    local_model, session_factory, tickets
-) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def poisoned(local_model) -> FailsOn:  # type: ignore[no-untyped-def]
+    """The real classifier, failing (not transiently) on any batch that holds the poison ticket."""
+    return FailsOn(TicketClassifier(Settings(groq_api_key=None), local_model), "POISON", ValueError("bad input"))
+
+
+def _queue(session_factory, prefix: str, count: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """`count` more ordinary tickets, queued after the fixture's two."""
+    with session_factory() as session:
+        return [
+            create_ticket(
+                session,
+                TicketCreate(customer_email=f"{prefix}{i}@example.com", subject="Late", description=f"Order #{i} late"),
+            ).ticket_id
+            for i in range(count)
+        ]
+
+
+def test_a_batch_that_fails_is_split_until_the_poison_ticket_stands_alone(poisoned, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
     good, poison = tickets
-    classifier = FailsOn(TicketClassifier(Settings(groq_api_key=None), local_model), "POISON", ValueError("bad input"))
 
-    assert classify_ticket(good, classifier=classifier, factory=session_factory) == "classified"
+    assert classify_ticket(good, classifier=poisoned, factory=session_factory) == "classified"
 
-    assert classifier.calls == [2, 1, 1]  # the batch with the poison ticket, then its halves
+    assert poisoned.calls == [2, 1, 1]  # the batch with the poison ticket, then its halves
     with session_factory() as session:
         assert session.get(Ticket, good).processing_state == "classified"
         rejected = session.get(Ticket, poison)
         assert rejected.processing_state == "failed"  # recorded where it failed alone
         assert rejected.processing_error == "ValueError: bad input"
-    with session_factory() as session:
-        create_ticket(session, TicketCreate(customer_email="n@example.com", subject="New", description="Order #7 late"))
+    _queue(session_factory, "n", 1)
     with pytest.raises(ValueError, match="bad input"):  # its own task tries it alone, and fails too
-        classify_ticket(poison, classifier=classifier, factory=session_factory)
-    assert classifier.calls[3:] == [1]  # not batched with the new ticket: no second split
+        classify_ticket(poison, classifier=poisoned, factory=session_factory)
+    assert poisoned.calls[3:] == [1]  # not batched with the new ticket: no second split
 
 
-def test_a_large_batch_is_halved_not_taken_apart(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
+def test_a_large_batch_is_halved_not_taken_apart(poisoned, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
     """Eight tickets, one poison: the halves without it are classified whole (7 calls, not 1 + 8)."""
     good, poison = tickets
-    with session_factory() as session:
-        more = [
-            create_ticket(
-                session,
-                TicketCreate(customer_email=f"m{i}@example.com", subject="Late", description=f"Order #{i} late"),
-            ).ticket_id
-            for i in range(6)
-        ]
-    classifier = FailsOn(TicketClassifier(Settings(groq_api_key=None), local_model), "POISON", ValueError("bad input"))
+    more = _queue(session_factory, "m", 6)
 
-    assert classify_ticket(good, classifier=classifier, factory=session_factory) == "classified"
+    assert classify_ticket(good, classifier=poisoned, factory=session_factory) == "classified"
 
     # [good, poison, m0, m1 | m2..m5] -> [good, poison | m0, m1] -> [good | poison]
-    assert classifier.calls == [8, 4, 2, 1, 1, 2, 4]
+    assert poisoned.calls == [8, 4, 2, 1, 1, 2, 4]
     with session_factory() as session:
         assert {session.get(Ticket, t).processing_state for t in [good, *more]} == {"classified"}
         assert session.get(Ticket, poison).processing_state == "failed"
 
 
-def test_later_batches_no_longer_take_the_rejected_ticket(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
+def test_later_batches_no_longer_take_the_rejected_ticket(poisoned, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
     """With a backlog, the oldest queued tickets join every batch: a poison ticket left queued would
     make every later batch fail once before its tickets were classified."""
     good, _ = tickets
-    classifier = FailsOn(TicketClassifier(Settings(groq_api_key=None), local_model), "POISON", ValueError("bad input"))
-    classify_ticket(good, classifier=classifier, factory=session_factory)
-    with session_factory() as session:
-        later = [
-            create_ticket(
-                session,
-                TicketCreate(customer_email=f"c{i}@example.com", subject="Late", description=f"Order #{i} late"),
-            ).ticket_id
-            for i in range(3)
-        ]
-    classifier.calls.clear()
+    classify_ticket(good, classifier=poisoned, factory=session_factory)
+    later = _queue(session_factory, "c", 3)
+    poisoned.calls.clear()
 
-    assert classify_ticket(later[0], classifier=classifier, factory=session_factory) == "classified"
+    assert classify_ticket(later[0], classifier=poisoned, factory=session_factory) == "classified"
 
-    assert classifier.calls == [3]  # one batch of the three new tickets, the poison one not among them
+    assert poisoned.calls == [3]  # one batch of the three new tickets, the poison one not among them
     with session_factory() as session:
         assert {session.get(Ticket, t).processing_state for t in later} == {"classified"}
 
 
-def test_the_tasks_own_poison_ticket_fails_after_the_others_are_stored(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
+def test_the_tasks_own_poison_ticket_fails_after_the_others_are_stored(poisoned, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
     good, poison = tickets
-    classifier = FailsOn(TicketClassifier(Settings(groq_api_key=None), local_model), "POISON", ValueError("bad input"))
 
     with pytest.raises(ValueError, match="bad input"):
-        classify_ticket(poison, classifier=classifier, factory=session_factory)
+        classify_ticket(poison, classifier=poisoned, factory=session_factory)
 
-    assert classifier.calls == [2, 1, 1]
+    assert poisoned.calls == [2, 1, 1]
     with session_factory() as session:
         assert session.get(Ticket, good).processing_state == "classified"  # stored before the raise
         # left for the task's wrapper to record (pipeline_task), as for any failing step
         assert session.get(Ticket, poison).processing_state == "queued"
 
 
-def test_a_rejected_ticket_whose_own_task_moved_on_is_not_marked_failed(local_model, session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
+def test_a_rejected_ticket_whose_own_task_moved_on_is_not_marked_failed(session_factory, tickets) -> None:  # type: ignore[no-untyped-def]
     """Only a ticket still `queued` is recorded failed by another ticket's task."""
     from shared.pipeline import record_failure
     from shared.schemas import ProcessingState
