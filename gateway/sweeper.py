@@ -49,14 +49,12 @@ def reconcile_due(settings: Settings) -> bool:
         return False
 
 
-def sweep_once(factory: sessionmaker[Session], settings: Settings, *, reconcile: bool = False) -> Swept:
-    """One pass over stuck tickets and pending knowledge-base articles; with `reconcile`, also ask a
-    rag_worker to check its index against the table."""
+def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
+    """One pass over stuck tickets and pending knowledge-base articles."""
     with factory() as session:
         tickets = sweep_stale(session, older_than_s=settings.sweep_stale_after_s)
         articles = resend_pending_articles(session, older_than_s=settings.sweep_stale_after_s)
-    sent = reconcile and request_reconcile(expires=settings.kb_reconcile_interval_s)
-    return Swept(tickets, articles, sent)
+    return Swept(tickets, articles)
 
 
 def sweep_when_due(factory: sessionmaker[Session], settings: Settings) -> Swept:

@@ -243,7 +243,7 @@ def test_a_delete_lost_with_the_broker_is_healed_by_the_sweepers_index_check(api
     from sqlalchemy.orm import sessionmaker
 
     from gateway.services import kb as kb_service
-    from gateway.sweeper import sweep_once
+    from gateway.sweeper import sweep_when_due
     from rag_worker.retrieval import KBIndex
     from shared.celery import make_producer
     from shared.config import Settings
@@ -263,7 +263,7 @@ def test_a_delete_lost_with_the_broker_is_healed_by_the_sweepers_index_check(api
 
     engine = make_engine(url)
     settings = Settings(database_url=url, redis_url=REDIS_URL, sweep_stale_after_s=0.001)
-    swept = sweep_once(sessionmaker(engine), settings, reconcile=True)
+    swept = sweep_when_due(sessionmaker(engine), settings)  # the first pass of an interval
     engine.dispose()
 
     assert swept.reconcile is True

@@ -7,8 +7,13 @@ import base64
 import json
 from datetime import datetime
 
+import pytest
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
+
 from gateway.sweeper import RECONCILE_KEY, reconcile_due, sweep_once, sweep_when_due
 from shared.config import Settings
+from shared.db import make_engine
 from shared.models import utcnow
 from tests.conftest import REDIS_URL
 
@@ -35,14 +40,14 @@ def test_no_check_is_due_while_redis_is_down() -> None:
     assert reconcile_due(Settings(redis_url="redis://127.0.0.1:1/0")) is False
 
 
-def test_a_pass_sends_the_check_with_an_expiry_only_when_asked(session_factory, redis_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_pass_sends_the_check_with_an_expiry_only_when_due(session_factory, redis_client) -> None:  # type: ignore[no-untyped-def]
     settings = _settings(kb_reconcile_interval_s=600)
 
     assert sweep_once(session_factory, settings).reconcile is False
     assert _messages(redis_client) == []
 
     before = utcnow()
-    assert sweep_once(session_factory, settings, reconcile=True).reconcile is True
+    assert sweep_when_due(session_factory, settings).reconcile is True
 
     [message] = _messages(redis_client)
     assert message["headers"]["task"] == "rag_worker.kb.reconcile"
@@ -64,12 +69,6 @@ def test_passes_in_one_interval_send_one_check(session_factory, redis_client) ->
 def test_a_pass_that_fails_leaves_the_check_due(redis_client) -> None:  # type: ignore[no-untyped-def]
     """Database down: the pass raises (the loop logs it and tries next interval) before the check is
     taken, so the next pass that works still sends it."""
-    import pytest
-    from sqlalchemy.exc import OperationalError
-    from sqlalchemy.orm import sessionmaker
-
-    from shared.db import make_engine
-
     down = sessionmaker(make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none"))
     with pytest.raises(OperationalError):
         sweep_when_due(down, _settings(kb_reconcile_interval_s=600))
