@@ -39,6 +39,12 @@ def _reconcile(session_factory, retriever) -> dict[str, list[str]]:  # type: ign
     return result
 
 
+def _stored(session_factory, article_id: str) -> Article:  # type: ignore[no-untyped-def]
+    """The article as its table row holds it."""
+    with session_factory() as session:
+        return to_article(session.get(KBArticle, article_id))
+
+
 def test_an_index_in_step_with_the_table_is_left_alone(session_factory, retriever, shipped) -> None:  # type: ignore[no-untyped-def]
     version = retriever.index.version()
 
@@ -122,7 +128,7 @@ def test_a_lost_entry_saved_again_during_the_check_is_indexed_as_saved(
     from dataclasses import replace
 
     retriever.delete_article("kb_006")
-    newer = replace(to_article_row(session_factory, "kb_006"), content="## Tracking\nTracking links now update hourly.")
+    newer = replace(_stored(session_factory, "kb_006"), content="## Tracking\nTracking links now update hourly.")
     load = retriever.index.load_articles
 
     def save_then_load(articles, **options):  # type: ignore[no-untyped-def]
@@ -137,8 +143,3 @@ def test_a_lost_entry_saved_again_during_the_check_is_indexed_as_saved(
     _reconcile(session_factory, retriever)
 
     assert retriever.index.article_hashes()["kb_006"] == newer.content_hash
-
-
-def to_article_row(session_factory, article_id: str) -> Article:  # type: ignore[no-untyped-def]
-    with session_factory() as session:
-        return to_article(session.get(KBArticle, article_id))
