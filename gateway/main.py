@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.orm import sessionmaker
 
 from gateway.errors import BodySizeLimit, NulPathGuard, document_errors, install_error_handlers
-from gateway.routes import access, agents, corrections, forecast, health, kb, tickets, webhooks
+from gateway.routes import access, agents, corrections, forecast, health, kb, overview, tickets, webhooks
 from gateway.sweeper import sweep_forever
 from shared.config import Settings, get_settings
 from shared.db import make_engine
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     forecast.document_relayed(app)
     app.include_router(health.router)
     app.include_router(tickets.router)
+    app.include_router(overview.router)
     app.include_router(agents.router)
     app.include_router(webhooks.router)
     app.include_router(access.tickets_router)

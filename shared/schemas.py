@@ -437,6 +437,43 @@ class AgentAuditEntryRead(BaseModel):
     created_at: datetime
 
 
+class WaitingTicket(BaseModel):
+    """The oldest ticket still waiting for its AI results."""
+
+    ticket_id: str
+    processing_state: str = Field(..., description="queued (waiting to be classified) or classified (for a draft)")
+    created_at: datetime
+    age_s: float = Field(..., description="Seconds since the ticket was created")
+
+
+class TicketOverview(BaseModel):
+    """The queue at a glance: what a shift lead reads first, and what an alert watches.
+
+    Every status, priority, category and processing state is listed, zeros included, so a dashboard
+    or an alert rule never has to tell a missing key from an empty queue.
+    """
+
+    as_of: datetime
+    total: int
+    by_status: dict[str, int] = Field(..., description="Every ticket, by status")
+    unresolved: int = Field(..., description="Tickets new, open, in_progress or pending")
+    unresolved_by_priority: dict[str, int] = Field(
+        ..., description="Unresolved tickets by priority; `unclassified`: not classified yet"
+    )
+    unresolved_by_category: dict[str, int] = Field(
+        ..., description="Unresolved tickets by category; `unclassified`: not classified yet"
+    )
+    unresolved_unassigned: int = Field(..., description="Unresolved tickets no agent holds")
+    unresolved_needs_review: int = Field(..., description="Unresolved tickets the AI flagged for review")
+    unresolved_by_agent: dict[str, int] = Field(..., description="Each agent holding unresolved tickets: how many")
+    processing: dict[str, int] = Field(..., description="Every ticket, by processing state (`failed`: see /retry)")
+    oldest_waiting: WaitingTicket | None = Field(
+        ..., description="The oldest ticket not yet done or failed; null when none waits"
+    )
+    created_last_hour: int
+    created_last_24h: int
+
+
 class ApiKeyCreate(StrictModel):
     name: FreeText = Field(..., min_length=1, max_length=100, json_schema_extra=NON_BLANK)
     role: str = Field(..., pattern=r"^(integration|agent|manager|admin)$")

@@ -27,6 +27,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
      {"conversation_id": "c-77", "user": {"email": "i@example.com"}, "conversation_parts": [{"body": "Help"}]}),
     ("GET", "/api/tickets/", Role.agent, None),
     ("GET", "/api/tickets/{ticket}", Role.agent, None),
+    ("GET", "/api/overview", Role.agent, None),
     ("PUT", "/api/tickets/{ticket}/status", Role.agent, {"status": "open"}),
     ("PUT", "/api/tickets/{ticket}/assign", Role.agent, {"agent_id": "AG-1"}),
     ("GET", "/api/tickets/{ticket}/history", Role.agent, None),

@@ -1,0 +1,21 @@
+"""`GET /api/overview`: the ticket queue at a glance."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from gateway.deps import SessionDep
+from gateway.services import overview as service
+from shared.auth import Role
+from shared.fastapi_auth import require
+from shared.schemas import TicketOverview
+
+router = APIRouter(prefix="/api/overview", tags=["tickets"])
+
+
+@router.get("", response_model=TicketOverview, dependencies=[require(Role.agent)])
+def ticket_overview(session: SessionDep) -> TicketOverview:
+    """Counts by status and processing state, the unresolved queue by priority, category and agent,
+    the unassigned and flagged ones, tickets created in the last hour and day, and the oldest ticket
+    still waiting for its AI results."""
+    return service.ticket_overview(session)

@@ -1,0 +1,125 @@
+"""The ticket queue at a glance: counts a shift lead reads first and an alert rule watches.
+
+Aggregates run in the database (GROUP BY over indexed columns), never over loaded rows, so the answer
+costs the same few queries at 200 tickets or 200,000.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from shared.models import Ticket, utcnow
+from shared.schemas import Category, Priority, ProcessingState, Status, TicketOverview, WaitingTicket
+
+UNRESOLVED = (Status.new, Status.open, Status.in_progress, Status.pending)
+WAITING = (ProcessingState.queued, ProcessingState.classified)
+UNCLASSIFIED = "unclassified"
+
+
+def _every(keys: Iterable[str], counts: Mapping[str, int]) -> dict[str, int]:
+    """Every key in order, zeros included, then any value the enum does not list (none in practice)."""
+    keys = [str(k) for k in keys]
+    return {k: counts.get(k, 0) for k in keys} | {k: n for k, n in counts.items() if k not in keys}
+
+
+def _counted(
+    session: Session, column: InstrumentedAttribute[str], among: Iterable[str] | None = None
+) -> dict[str, int]:
+    """`column`'s values (only those `among`, if given) and how many tickets hold each."""
+    query = select(column, func.count()).group_by(column)
+    if among is not None:
+        query = query.where(column.in_([str(v) for v in among]))
+    return {str(v): n for v, n in session.execute(query).tuples()}
+
+
+def _one_snapshot(session: Session) -> None:
+    """Read every count from one snapshot on PostgreSQL, so they add up while tickets keep arriving.
+
+    Its default isolation gives each statement its own. SQLite's driver reads each statement as of its own
+    start too; there the counts may differ by the tickets that changed during the call's few milliseconds.
+    """
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def _oldest_waiting(session: Session, firsts: list[tuple[datetime, str]]) -> WaitingTicket | None:
+    """The ticket behind the earliest of each waiting state's first `created_at`.
+
+    Looked up by that exact time rather than by `ORDER BY created_at LIMIT 1` over the waiting states: with
+    the limit bound as a parameter, SQLite walks the creation index from the oldest ticket to the first
+    waiting one, the whole history when the backlog is recent (386 ms at 200,000 tickets, now under 1 ms).
+    Where a ticket moved on between the two reads (SQLite, see `_one_snapshot`), the next state's is taken.
+    """
+    now = utcnow()
+    for created_at, state in sorted(firsts):
+        ticket_id = session.scalar(
+            select(Ticket.ticket_id)
+            .where(Ticket.processing_state == state, Ticket.created_at == created_at)
+            .order_by(Ticket.ticket_id)
+            .limit(1)
+        )
+        if ticket_id is not None:
+            age_s = round((now - created_at).total_seconds(), 3)
+            return WaitingTicket(ticket_id=ticket_id, processing_state=state, created_at=created_at, age_s=age_s)
+    return None
+
+
+def ticket_overview(session: Session) -> TicketOverview:
+    """Counts by status and processing state, the unresolved queue broken down, and the oldest waiting ticket."""
+    _one_snapshot(session)
+    now = utcnow()
+    by_status = _every(Status, _counted(session, Ticket.status))
+    # Nearly every ticket is `done`: count the few others through the index and take `done` as the rest,
+    # rather than scanning the table a second time (80 -> 56 ms at 200,000 tickets on PostgreSQL).
+    others = session.execute(
+        select(Ticket.processing_state, func.count(), func.min(Ticket.created_at))
+        .where(Ticket.processing_state.in_([*WAITING, ProcessingState.failed]))
+        .group_by(Ticket.processing_state)
+    ).all()
+    done = max(0, sum(by_status.values()) - sum(n for _, n, _ in others))
+    processing = _every(ProcessingState, {state: n for state, n, _ in others} | {ProcessingState.done.value: done})
+
+    priority, category, agents = Counter[str](), Counter[str](), Counter[str]()
+    unassigned = review = 0
+    # Grouped by status first: grouped by priority first, SQLite walks the whole priority index to skip a
+    # sort instead of reading the unresolved tickets through the status index (152 -> 61 ms at 200,000).
+    columns = (Ticket.status, Ticket.priority, Ticket.category, Ticket.assigned_to, Ticket.needs_review)
+    rows = session.execute(
+        select(*columns, func.count()).where(Ticket.status.in_([s.value for s in UNRESOLVED])).group_by(*columns)
+    )
+    for _, prio, cat, agent, needs_review, n in rows:
+        priority[prio or UNCLASSIFIED] += n
+        category[cat or UNCLASSIFIED] += n
+        if agent is None:
+            unassigned += n
+        else:
+            agents[agent] += n
+        review += n if needs_review else 0
+
+    oldest = _oldest_waiting(session, [(first, state) for state, _, first in others if state in WAITING])
+    day, hour = session.execute(
+        select(func.count(), func.count().filter(Ticket.created_at >= now - timedelta(hours=1))).where(
+            Ticket.created_at >= now - timedelta(hours=24)
+        )
+    ).one()
+
+    return TicketOverview(
+        as_of=now,
+        total=sum(by_status.values()),
+        by_status=by_status,
+        unresolved=sum(by_status[s.value] for s in UNRESOLVED),
+        unresolved_by_priority=_every([*Priority, UNCLASSIFIED], priority),
+        unresolved_by_category=_every([*Category, UNCLASSIFIED], category),
+        unresolved_unassigned=unassigned,
+        unresolved_needs_review=review,
+        unresolved_by_agent=dict(sorted(agents.items())),
+        processing=processing,
+        oldest_waiting=oldest,
+        created_last_hour=hour,
+        created_last_24h=day,
+    )

@@ -1,0 +1,99 @@
+"""`GET /api/overview` on SQLite and PostgreSQL: every count checked against tickets set up by hand."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from shared.models import utcnow
+from tests.conftest import force_ticket
+
+TICKET = {
+    "customer_email": "queue@example.com",
+    "subject": "Where is my parcel?",
+    "description": "Order #5521 has not arrived.",
+}
+
+
+def _create(api, **forced):  # type: ignore[no-untyped-def]
+    response = api.post("/api/tickets/create", json=TICKET)
+    assert response.status_code == 201, response.text
+    ticket_id = response.json()["ticket"]["ticket_id"]
+    if forced:
+        force_ticket(api.app.state.settings.database_url, ticket_id, **forced)
+    return ticket_id
+
+
+def _overview(api):  # type: ignore[no-untyped-def]
+    response = api.get("/api/overview")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_empty_queue_lists_every_key_at_zero(api):
+    body = _overview(api)
+    assert body["total"] == body["unresolved"] == body["unresolved_unassigned"] == 0
+    assert body["by_status"] == dict.fromkeys(["new", "open", "in_progress", "pending", "resolved", "closed"], 0)
+    assert body["processing"] == dict.fromkeys(["queued", "classified", "done", "failed"], 0)
+    assert body["unresolved_by_priority"] == dict.fromkeys(["low", "medium", "high", "critical", "unclassified"], 0)
+    assert list(body["unresolved_by_category"]) == [
+        "shipping", "billing", "refund", "account", "order", "product", "subscription", "technical", "general",
+        "unclassified",
+    ]  # fmt: skip
+    assert body["unresolved_by_agent"] == {} and body["oldest_waiting"] is None
+    assert body["created_last_hour"] == body["created_last_24h"] == 0
+
+
+def test_counts_break_the_unresolved_queue_down(api):
+    assert api.post("/api/agents", json={"agent_id": "AG-1", "name": "Ann"}).status_code == 201
+    assert api.post("/api/agents", json={"agent_id": "AG-2", "name": "Bo"}).status_code == 201
+    done = {"processing_state": "done"}
+    a = _create(api, priority="high", category="shipping", needs_review=True, **done)
+    b = _create(api, priority="high", category="billing", status="open", **done)
+    c = _create(api, priority="low", category="billing", status="pending", **done)
+    _create(api, priority="critical", category="billing", status="resolved", needs_review=True, **done)
+    _create(api, priority="critical", category="refund", status="closed", processing_state="failed")
+    _create(api)  # still queued: neither priority nor category yet
+    for ticket_id, agent in ((a, "AG-1"), (b, "AG-1"), (c, "AG-2")):
+        assert api.put(f"/api/tickets/{ticket_id}/assign", json={"agent_id": agent}).status_code == 200
+
+    body = _overview(api)
+    assert body["total"] == 6
+    assert body["by_status"] == {"new": 2, "open": 1, "in_progress": 0, "pending": 1, "resolved": 1, "closed": 1}
+    assert body["unresolved"] == 4
+    assert body["unresolved_by_priority"] == {"low": 1, "medium": 0, "high": 2, "critical": 0, "unclassified": 1}
+    categories = {k: v for k, v in body["unresolved_by_category"].items() if v}
+    assert categories == {"shipping": 1, "billing": 2, "unclassified": 1}
+    assert body["unresolved_by_agent"] == {"AG-1": 2, "AG-2": 1}
+    assert body["unresolved_unassigned"] == 1
+    assert body["unresolved_needs_review"] == 1  # the resolved flagged one is not in the queue
+    assert body["processing"] == {"queued": 1, "classified": 0, "done": 4, "failed": 1}
+    assert body["created_last_hour"] == body["created_last_24h"] == 6
+
+
+def test_oldest_waiting_ticket_and_recent_arrivals(api):
+    now = utcnow()
+    _create(api, created_at=now - timedelta(days=3), processing_state="done")  # older, but finished
+    _create(api, created_at=now - timedelta(days=2), processing_state="failed")
+    classified = _create(api, created_at=now - timedelta(hours=5), processing_state="classified")
+    _create(api, created_at=now - timedelta(minutes=90))  # queued, newer than the classified one
+    _create(api)
+
+    body = _overview(api)
+    oldest = body["oldest_waiting"]
+    assert oldest["ticket_id"] == classified and oldest["processing_state"] == "classified"
+    assert 5 * 3600 <= oldest["age_s"] < 5 * 3600 + 60
+    assert body["created_last_hour"] == 1 and body["created_last_24h"] == 3
+    assert body["processing"] == {"queued": 2, "classified": 1, "done": 1, "failed": 1}
+
+
+def test_oldest_waiting_skips_a_ticket_that_moved_on_between_the_reads(api, session_factory):
+    """Per-statement reads (SQLite): the state's first time may name a ticket already classified; take the next."""
+    from gateway.services.overview import _oldest_waiting
+
+    now = utcnow()
+    queued = _create(api, created_at=now - timedelta(minutes=10))
+    with session_factory() as session:
+        gone = (now - timedelta(hours=1), "classified")  # what the count read saw, before that ticket was done
+        oldest = _oldest_waiting(session, [(now - timedelta(minutes=10), "queued"), gone])
+        assert oldest is not None and oldest.ticket_id == queued and oldest.processing_state == "queued"
+        assert _oldest_waiting(session, [gone]) is None
