@@ -47,6 +47,7 @@ test-fast: install
 bench: install migrate models redis
 	@mkdir -p benchmarks/results
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/queue_reads.py
 	$(BIN)/python benchmarks/classify.py
 	$(BIN)/python benchmarks/classify_poison.py
 	$(BIN)/python benchmarks/retrieval.py

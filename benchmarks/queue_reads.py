@@ -1,0 +1,157 @@
+"""What the agents' and shift lead's reads cost on a large, mostly closed history.
+
+Fills a fresh SQLite file and a fresh PostgreSQL database (`copilot_bench_reads`) with N tickets shaped
+like a year of production (90% resolved or closed, 0.5% failed, 20 agents, and the last 3 hours'
+arrivals mostly still waiting for the AI), then times,
+in process against each database, `GET /api/overview`'s service call and the ticket list's common views
+(newest, the unassigned queue, one agent's queue, flagged for review, failed). Prints a table and writes
+benchmarks/results/queue_reads.json.
+
+    python benchmarks/queue_reads.py [--tickets 200000] [--runs 30] [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.support import fresh_database, print_table  # noqa: E402
+from gateway.services.overview import ticket_overview  # noqa: E402
+from gateway.services.tickets import list_tickets  # noqa: E402
+from shared.db import make_engine, run_migrations  # noqa: E402
+from shared.models import Agent, Customer, Ticket, utcnow  # noqa: E402
+from shared.schemas import Category, Priority, TicketFilters  # noqa: E402
+
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+STATUSES = (["closed"] * 70) + (["resolved"] * 20) + (["new"] * 4) + (["open"] * 3) + ["in_progress"] * 2 + ["pending"]
+AGENTS = [f"AG-{i:02d}" for i in range(20)]
+
+
+def fill(url: str, n: int, seed: int = 7) -> None:
+    """N tickets over the last year, 2,000 customers, 20 agents; inserted in chunks, one transaction each."""
+    rng = random.Random(seed)
+    now = utcnow()
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Agent), [{"agent_id": a, "name": a, "active": True, "created_at": now} for a in AGENTS])
+        conn.execute(
+            sa.insert(Customer),
+            [{"customer_id": f"CUST-{i:012d}", "email": f"c{i}@example.com", "created_at": now} for i in range(2000)],
+        )
+    chunk: list[dict[str, object]] = []
+    for i in range(n):
+        created = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
+        status = rng.choice(STATUSES)
+        roll = rng.random()
+        if now - created < timedelta(hours=3):  # a backlog the workers have not reached yet
+            processing = "queued" if roll < 0.6 else "classified" if roll < 0.8 else "done"
+        else:
+            processing = "failed" if roll < 0.005 else "done"
+        classified = processing in ("done", "classified")
+        chunk.append(
+            {
+                "ticket_id": f"TKT-{created:%Y%m%d}-{i:08X}",
+                "customer_id": f"CUST-{rng.randrange(2000):012d}",
+                "subject": "Where is my order?",
+                "description": "It has not arrived yet.",
+                "category": rng.choice(list(Category)).value if classified else None,
+                "priority": rng.choice(list(Priority)).value if classified else None,
+                "status": status,
+                "needs_review": rng.random() < 0.02,
+                "urgency_keywords": [],
+                "extracted_metadata": {},
+                "kb_article_ids": [],
+                "assigned_to": None if status == "new" or rng.random() < 0.1 else rng.choice(AGENTS),
+                "source": "api",
+                "processing_state": processing,
+                "processing_updated_at": created,
+                "created_at": created,
+                "updated_at": created,
+            }
+        )
+        if len(chunk) == 10_000 or i == n - 1:
+            with engine.begin() as conn:
+                conn.execute(sa.insert(Ticket), chunk)
+            chunk = []
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE tickets"))
+    else:
+        with engine.begin() as conn:
+            conn.execute(sa.text("ANALYZE"))
+    engine.dispose()
+
+
+def timed(factory: sessionmaker[Session], call: Callable[[Session], object], runs: int) -> tuple[float, float]:
+    """p50 and max milliseconds of `call` over `runs` fresh sessions (after one warm-up)."""
+    samples = []
+    for i in range(runs + 1):
+        with factory() as session:
+            start = time.perf_counter()
+            call(session)
+            if i:
+                samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples), max(samples)
+
+
+VIEWS: dict[str, Callable[[Session], object]] = {
+    "overview": ticket_overview,
+    "list newest 50": lambda s: list_tickets(s, TicketFilters()),
+    "list unassigned new": lambda s: list_tickets(s, TicketFilters(assigned=False, status="new")),
+    "list one agent's": lambda s: list_tickets(s, TicketFilters(assigned_to="AG-07")),
+    "list needs_review": lambda s: list_tickets(s, TicketFilters(needs_review=True)),
+    "list failed": lambda s: list_tickets(s, TicketFilters(processing_state="failed")),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in args.backends.split(","):
+            url = fresh_database(backend, Path(tmp), "copilot_bench_reads", PG_ADMIN)
+            run_migrations(url)
+            start = time.perf_counter()
+            fill(url, args.tickets)
+            fill_s = time.perf_counter() - start
+            engine = make_engine(url)
+            factory = sessionmaker(bind=engine, expire_on_commit=False)
+            for view, call in VIEWS.items():
+                p50, worst = timed(factory, call, args.runs)
+                rows.append({"backend": backend, "tickets": args.tickets, "view": view, "p50_ms": p50, "max_ms": worst,
+                             "fill_s": round(fill_s, 1)})  # fmt: skip
+            engine.dispose()
+
+    print_table(
+        ["backend", "tickets", "view", "p50 ms", "max ms"],
+        [[r["backend"], r["tickets"], r["view"], r["p50_ms"], r["max_ms"]] for r in rows],
+        floats=".2f",
+    )
+    out = ROOT / "benchmarks" / "results" / "queue_reads.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"benchmark": "queue_reads", "rows": rows}, indent=2))
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
