@@ -1,7 +1,8 @@
 """The ticket queue at a glance: counts a shift lead reads first and an alert rule watches.
 
-Aggregates run in the database (GROUP BY over indexed columns), never over loaded rows, so the answer
-costs the same few queries at 200 tickets or 200,000.
+Aggregates run in the database (GROUP BY, mostly over indexes), never over loaded rows: a fixed handful of
+queries whatever the history's size, 70 ms on SQLite and 58 ms on PostgreSQL at 200,000 tickets
+(benchmarks/queue_reads.py).
 """
 
 from __future__ import annotations
@@ -27,14 +28,9 @@ def _every(keys: Iterable[str], counts: Mapping[str, int]) -> dict[str, int]:
     return {k: counts.get(k, 0) for k in keys} | {k: n for k, n in counts.items() if k not in keys}
 
 
-def _counted(
-    session: Session, column: InstrumentedAttribute[str], among: Iterable[str] | None = None
-) -> dict[str, int]:
-    """`column`'s values (only those `among`, if given) and how many tickets hold each."""
-    query = select(column, func.count()).group_by(column)
-    if among is not None:
-        query = query.where(column.in_([str(v) for v in among]))
-    return {str(v): n for v, n in session.execute(query).tuples()}
+def _counted(session: Session, column: InstrumentedAttribute[str]) -> dict[str, int]:
+    """`column`'s values and how many tickets hold each."""
+    return {str(v): n for v, n in session.execute(select(column, func.count()).group_by(column)).tuples()}
 
 
 def _one_snapshot(session: Session) -> None:
