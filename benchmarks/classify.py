@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import resource
 import statistics
@@ -30,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.support import write_results  # noqa: E402
 from classifier_worker import train  # noqa: E402
 from classifier_worker.classifier import EMBED_BATCH, load_classifier  # noqa: E402
 from classifier_worker.entities import extract_order_ids  # noqa: E402
@@ -38,8 +38,6 @@ from shared.config import Settings  # noqa: E402
 from shared.schemas import TicketContext  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
-OUT = ROOT / "benchmarks" / "results" / "classify.json"
-SPEED_OUT = ROOT / "benchmarks" / "results" / "classify_speed.json"
 
 
 def tickets(texts: list[str]) -> list[TicketContext]:
@@ -115,8 +113,7 @@ def main() -> None:
     if args.speed_only:
         _, held_out = train.split_examples(train.load_category_examples())
         speed = measure_speed(classifier, [e.text for e in held_out[:640]])
-        SPEED_OUT.parent.mkdir(parents=True, exist_ok=True)
-        SPEED_OUT.write_text(json.dumps({"model": classifier.local.name, "speed": speed}, indent=2))
+        write_results("classify_speed", {"model": classifier.local.name, "speed": speed})
         print_speed(speed)
         return
     report: dict[str, object] = {"model": classifier.local.name, "artifact": classifier.local.metadata}
@@ -195,8 +192,7 @@ def main() -> None:
 
     report["speed"] = measure_speed(classifier, [e.text for e in held_out[:640]])
 
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(report, indent=2))
+    write_results("classify", report)
     print(f"{'metric':<60}{'value':>10}")
     for part, values in category.items():
         print(f"{'category macro-F1 held-out ' + part:<60}{values['macro_f1']:>10}")  # type: ignore[index]

@@ -13,7 +13,6 @@ table and writes benchmarks/results/classify_poison.json.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import tempfile
@@ -24,9 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.support import print_table  # noqa: E402
+from benchmarks.support import print_table, write_results  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "classify_poison.json"
 POISON = "POISON: the model rejects this text"
 
 
@@ -108,11 +106,10 @@ def main() -> None:
         run(order, args.tickets, classifier)
         for order in ("oldest, task first", "oldest, task last", "arrives after 100")
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
+    out = write_results("classify_poison", rows)
     header = list(rows[0])
     print_table(header, [[row[key] for key in header] for row in rows], floats=".2f")
-    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    print(f"\nwrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Prints a table and writes benchmarks/results/forecast.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.support import print_table  # noqa: E402
+from benchmarks.support import print_table, write_results  # noqa: E402
 from forecast_service import backtest, baseline, model  # noqa: E402
 from forecast_service.data import History, read_history_csv, synthetic_history  # noqa: E402
 from shared.config import get_settings  # noqa: E402
@@ -274,21 +273,17 @@ def main() -> int:
     load = {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in os.getloadavg()]}
     print(f"load average (1/5/15 min) before: {load['before']}, after: {load['after']} on {os.cpu_count()} cpus")
 
-    out = ROOT / "benchmarks" / "results" / "forecast.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        json.dumps(
-            {
-                "benchmark": "forecast",
-                "holdout_days": args.holdout_days,
-                "cpus": os.cpu_count(),
-                "load_average": load,
-                "rows": rows,
-                "models": models,
-                "latency": timing,
-            },
-            indent=2,
-        )
+    out = write_results(
+        "forecast",
+        {
+            "benchmark": "forecast",
+            "holdout_days": args.holdout_days,
+            "cpus": os.cpu_count(),
+            "load_average": load,
+            "rows": rows,
+            "models": models,
+            "latency": timing,
+        },
     )
     print(f"wrote {out}")
     return 0

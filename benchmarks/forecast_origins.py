@@ -28,7 +28,6 @@ Prints a table and writes benchmarks/results/forecast_origins.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -43,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks.forecast import BANK, SYNTHETIC_END  # noqa: E402
-from benchmarks.support import print_table  # noqa: E402
+from benchmarks.support import print_table, write_results  # noqa: E402
 from forecast_service import backtest, baseline, model  # noqa: E402
 from forecast_service.data import History, read_history_csv, synthetic_history  # noqa: E402
 from shared.config import get_settings  # noqa: E402
@@ -174,9 +173,7 @@ def main() -> int:
         )
         print(f"chosen on each cut's selection days: {choices}")
     report["seconds"] = round(time.perf_counter() - started, 1)
-    out = ROOT / "benchmarks" / "results" / "forecast_origins.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    out = write_results("forecast_origins", report)
     print(f"\n{report['seconds']} s; wrote {out}")
     return 0
 

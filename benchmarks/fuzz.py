@@ -35,13 +35,12 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-RESULTS = ROOT / "benchmarks" / "results"
 REDIS_BASE = os.environ.get("FUZZ_REDIS_BASE", "redis://127.0.0.1:6379")
 PG_ADMIN = os.environ.get("FUZZ_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"  # which statuses count as a rejection
 
-from benchmarks.support import free_port, fresh_database, stop_group  # noqa: E402
+from benchmarks.support import free_port, fresh_database, stop_group, write_results  # noqa: E402
 
 
 def claim_redis_db(tag: str) -> int:
@@ -225,8 +224,7 @@ def main() -> int:
                 stop_group(proc)
         release_redis_db(redis_db, tag)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fuzz.json").write_text(json.dumps(result, indent=2))
+    out = write_results("fuzz", result)
     print(f"schemathesis: {result['cases']} generated cases over {len(result['operations'])} operations "
           f"in {result['seconds']}s (seed {args.seed}, max {args.max_examples} examples/operation)")  # fmt: skip
     print(f"{'check':<38} {'operation':<48} {'status':>6}  count")
@@ -238,7 +236,7 @@ def main() -> int:
     for row in result["waived"]:
         print(f"waived: {row['check']} on {row['operation']} ({row['count']}): {row['reason']}")
     print(f"gateway and forecast service tracebacks logged: {result['server_errors_logged']}; "
-          f"results in {RESULTS / 'fuzz.json'}")  # fmt: skip
+          f"results in {out}")  # fmt: skip
     return 0 if not result["failures"] else 1
 
 

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.support import free_port, fresh_database, print_table  # noqa: E402
+from benchmarks.support import free_port, fresh_database, print_table, write_results  # noqa: E402
 from shared.db import run_migrations  # noqa: E402
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -190,10 +190,7 @@ def main() -> None:
     cols = ["backend", "clients", "uvicorn_workers", "accepted", "accepted_per_s", "p50_ms", "p99_ms",
             "server_cpu_ms_per_ticket", "errors", "lost", "enqueued"]  # fmt: skip
     print_table(cols, ([row[c] for c in cols] for row in rows), align=">", floats="")
-    out = ROOT / "benchmarks" / "results" / "ingest.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "ingest", "rows": rows}, indent=2))
-    print(f"wrote {out}")
+    print(f"wrote {write_results('ingest', {'benchmark': 'ingest', 'rows': rows})}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ benchmarks/results/queue_reads.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -30,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.support import fresh_database, print_table  # noqa: E402
+from benchmarks.support import fresh_database, print_table, write_results  # noqa: E402
 from gateway.services.overview import ticket_overview  # noqa: E402
 from gateway.services.tickets import list_tickets  # noqa: E402
 from shared.db import make_engine, run_migrations  # noqa: E402
@@ -147,10 +146,7 @@ def main() -> None:
         [[r["backend"], r["tickets"], r["view"], r["p50_ms"], r["max_ms"]] for r in rows],
         floats=".2f",
     )
-    out = ROOT / "benchmarks" / "results" / "queue_reads.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "queue_reads", "rows": rows}, indent=2))
-    print(f"wrote {out.relative_to(ROOT)}")
+    print(f"wrote {write_results('queue_reads', {'benchmark': 'queue_reads', 'rows': rows})}")
 
 
 if __name__ == "__main__":

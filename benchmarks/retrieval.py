@@ -10,7 +10,6 @@ writes benchmarks/results/retrieval.json.
 from __future__ import annotations
 
 import csv
-import json
 import random
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.support import write_results  # noqa: E402
 from rag_worker.drafting import LocalDrafter  # noqa: E402
 from rag_worker.evaluate import evaluate, read_queries  # noqa: E402
 from rag_worker.kb import Article, read_articles  # noqa: E402
@@ -29,7 +29,6 @@ from shared.embeddings import get_embedder  # noqa: E402
 from shared.schemas import TicketContext  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"
-RESULTS = ROOT / "benchmarks" / "results" / "retrieval.json"
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 
 
@@ -165,8 +164,7 @@ def main() -> None:
         results["index_1000_articles"] = {"seconds": round(time.perf_counter() - start, 1), **counts}
         results["reconcile_1000_articles"] = measure_reconcile(Path(tmp), articles)
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    out = write_results("retrieval", results)
 
     print(f"{'mode':<8} {'recall@1':>9} {'recall@3':>9} {'MRR':>6}  ({len(queries)} queries)")
     for mode, m in modes.items():
@@ -191,7 +189,7 @@ def main() -> None:
         f"index check, 1,000      in step p50 {rec['in_step_ms_p50']} ms; "  # type: ignore[index]
         f"one lost delete {rec['one_lost_delete_ms']} ms"  # type: ignore[index]
     )
-    print(f"\nwrote {RESULTS.relative_to(ROOT)}")
+    print(f"\nwrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

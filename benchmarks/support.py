@@ -4,12 +4,23 @@ processes they start, and the printed table."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def write_results(name: str, payload: object) -> Path:
+    """Write `payload` as benchmarks/results/<name>.json (the folder made if missing); return the path."""
+    out = RESULTS_DIR / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    return out
 
 
 def free_port() -> int:
