@@ -152,6 +152,9 @@ class TicketFilters(BaseModel):
     category: Category | None = None
     assigned_to: str | None = Field(None, max_length=20, pattern=AGENT_ID_PATTERN)
     customer_id: str | None = Field(None, max_length=20, pattern=ID_PATTERN, description="The customer's other tickets")
+    customer_email: Email | None = Field(
+        None, max_length=255, description="The tickets of the customer with this email (any letter case)"
+    )
     assigned: bool | None = Field(None, description="`false`: the unassigned queue; `true`: assigned to anyone")
     needs_review: bool | None = Field(None, description="Only tickets the AI flagged for review (or only the others)")
     processing_state: ProcessingState | None = Field(

@@ -1,7 +1,7 @@
 """The ticket queue at a glance: counts a shift lead reads first and an alert rule watches.
 
 Aggregates run in the database (GROUP BY, mostly over indexes), never over loaded rows: a fixed handful of
-queries whatever the history's size, 70 ms on SQLite and 58 ms on PostgreSQL at 200,000 tickets
+queries whatever the history's size, 70-99 ms on SQLite and 55-65 ms on PostgreSQL at 200,000 tickets
 (benchmarks/queue_reads.py).
 """
 

@@ -243,6 +243,9 @@ def list_tickets(session: Session, filters: TicketFilters | None = None) -> list
             query = query.where(column == value)
     if f.assigned is not None:
         query = query.where(Ticket.assigned_to.isnot(None) if f.assigned else Ticket.assigned_to.is_(None))
+    if f.customer_email is not None:  # stored lower-cased; unique, so at most one customer
+        customer = select(Customer.customer_id).where(Customer.email == f.customer_email.lower())
+        query = query.where(Ticket.customer_id.in_(customer))
     query = query.order_by(Ticket.created_at.desc(), Ticket.ticket_id.desc()).limit(f.limit).offset(f.offset)
     return list(session.scalars(query).unique())
 

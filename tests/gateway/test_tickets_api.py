@@ -155,6 +155,26 @@ def test_queues_by_assignment_and_review_flag_and_unassigning(api, session_facto
     assert api.put(f"/api/tickets/{first}/assign", json={}).status_code == 422  # null unassigns; absent is an error
 
 
+def test_a_customers_tickets_are_found_by_email_whatever_the_channel_and_case(api):
+    mine = _create(api, customer_email="Pat.Doe@Example.com")["ticket_id"]
+    _create(api, customer_email="someone.else@example.com")
+    zendesk = {"ticket": {"id": 4077, "subject": "Still waiting", "description": "Any news on my refund?",
+                          "requester": {"email": "PAT.DOE@example.com", "name": "Pat"}}}  # fmt: skip
+    hook = api.post("/api/tickets/webhook/zendesk", json=zendesk)
+    assert hook.status_code in (200, 201), hook.text
+
+    def ids(email: str) -> list[str]:
+        response = api.get("/api/tickets/", params={"customer_email": email})
+        assert response.status_code == 200, response.text
+        return [t["ticket_id"] for t in response.json()]
+
+    assert ids("pat.doe@example.com") == [hook.json()["ticket"]["ticket_id"], mine]  # newest first
+    assert ids("PAT.DOE@EXAMPLE.COM") == ids("pat.doe@example.com")
+    assert ids("nobody@example.com") == []
+    bad = api.get("/api/tickets/", params={"customer_email": "not-an-email"})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("query.customer_email:"), bad.text
+
+
 def test_agents_are_renamed_deactivated_and_reactivated(api):
     ticket = _create(api)
     assign = f"/api/tickets/{ticket['ticket_id']}/assign"
