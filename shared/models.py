@@ -135,6 +135,25 @@ class TicketMetadata(Base):
     ticket: Mapped[Ticket] = relationship(back_populates="metadata_rows")
 
 
+class TicketReference(Base):
+    """An order id a ticket is about, normalised, so an agent finds the ticket by it (`?order_id=`).
+
+    Kept beside `ticket_metadata`, whose values are free text and shown as the ticket's metadata: these
+    rows are lookup keys, one per id, indexed by value. `kind` says where the id came from.
+    """
+
+    __tablename__ = "ticket_references"
+    __table_args__ = (
+        Index("idx_ticket_references_value", "value", "kind"),
+        Index("idx_ticket_references_ticket", "ticket_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))  # order_id: given on the form; order_id_found: in the text
+    value: Mapped[str] = mapped_column(String(100))
+
+
 class Agent(Base):
     __tablename__ = "agents"
 

@@ -13,12 +13,15 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StringConstraints,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
+
+from shared.text import ORDER_ID_MAX_LENGTH, normalize_order_id
 
 MAX_DESCRIPTION = 20_000
 MAX_SUBJECT = 500
@@ -126,6 +129,18 @@ def _email(value: str) -> str:
 Email = Annotated[str, AfterValidator(_email), WithJsonSchema({"type": "string", "format": "email"})]
 
 
+def _order_id(value: str) -> str:
+    if normalize_order_id(value) is None:
+        raise PydanticCustomError("value_error", "must hold an order id besides spaces and a leading '#'")
+    return value
+
+
+# An order id to search by: anything that normalises to a lookup key (see shared.text.normalize_order_id).
+OrderIdQuery = Annotated[
+    str, StringConstraints(max_length=ORDER_ID_MAX_LENGTH), AfterValidator(without_nul), AfterValidator(_order_id)
+]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=MAX_DESCRIPTION)
 
@@ -154,6 +169,11 @@ class TicketFilters(BaseModel):
     customer_id: str | None = Field(None, max_length=20, pattern=ID_PATTERN, description="The customer's other tickets")
     customer_email: Email | None = Field(
         None, max_length=255, description="The tickets of the customer with this email (any letter case)"
+    )
+    order_id: OrderIdQuery | None = Field(
+        None,
+        description="Tickets given this order id on the form or mentioning it in the text (case and a leading "
+        "'#' ignored)",
     )
     assigned: bool | None = Field(None, description="`false`: the unassigned queue; `true`: assigned to anyone")
     needs_review: bool | None = Field(None, description="Only tickets the AI flagged for review (or only the others)")

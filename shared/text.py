@@ -1,4 +1,5 @@
-"""Ticket text as the classifier sees it, shared so the gateway's stored corrections match the worker's input."""
+"""Ticket text as the classifier sees it, shared so the gateway's stored corrections match the worker's input,
+and order ids in the one form the gateway and the worker both write and search them in."""
 
 from __future__ import annotations
 
@@ -11,3 +12,15 @@ def ticket_text(subject: str | None, description: str | None) -> str:
     if not description:
         return subject
     return f"{subject}. {description}"
+
+
+ORDER_ID_MAX_LENGTH = 100
+
+
+def normalize_order_id(value: str) -> str | None:
+    """The lookup form of an order id: trimmed, without a leading '#', upper-cased ("#a12 " -> "A12").
+
+    None when nothing is left, or when it is longer than an order id could be.
+    """
+    key = value.strip().lstrip("#").strip().upper()
+    return key if key and len(key) <= ORDER_ID_MAX_LENGTH else None

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from shared.db import claim_row
 from shared.errors import Conflict, NotFound
-from shared.models import Agent, Customer, Ticket, TicketMetadata, UTCDateTime, utcnow
+from shared.models import Agent, Customer, Ticket, TicketMetadata, TicketReference, UTCDateTime, utcnow
 from shared.pipeline import enqueue, retry_failed
+from shared.references import GIVEN, order_keys, tickets_about_order
 from shared.schemas import STATUS_TRANSITIONS, ProcessingState, Status, TicketCreate, TicketFilters, TicketRead
 
 FINISHED_STATES = frozenset({ProcessingState.done.value, ProcessingState.failed.value})
@@ -99,11 +100,14 @@ def create_ticket(
         source=data.source,
         external_id=external_id,
     )
+    orders = order_keys([data.order_id] if data.order_id else [])
     if session.get_bind().dialect.name == "postgresql":
-        customer = _write_ticket_postgresql(session, values, email=email, name=data.customer_name, metadata=extra)
+        customer = _write_ticket_postgresql(
+            session, values, email=email, name=data.customer_name, metadata=extra, orders=orders
+        )
     else:
         customer = _upsert_customer(session, email=email, name=data.customer_name, key=customer_key)
-        _write_ticket(session, values, extra)
+        _write_ticket(session, values, extra, orders)
     enqueue(values["ticket_id"], ProcessingState.queued)
     # Answer from what was written and the upsert's RETURNING: no read-back.
     return TicketRead.model_validate(
@@ -132,18 +136,32 @@ _CREATE_PG = text(
     ), m AS (
         INSERT INTO ticket_metadata (ticket_id, key, value)
         SELECT t.ticket_id, kv.key, kv.value FROM t, jsonb_each_text(CAST(:metadata AS jsonb)) AS kv
+    ), r AS (
+        INSERT INTO ticket_references (ticket_id, kind, value)
+        SELECT t.ticket_id, :given, o.value FROM t, jsonb_array_elements_text(CAST(:orders AS jsonb)) AS o
     )
     SELECT customer_id, email, name FROM c
     """
-).bindparams(bindparam("created_at", type_=UTCDateTime()), bindparam("metadata", type_=JSON()))
+).bindparams(
+    bindparam("created_at", type_=UTCDateTime()),
+    bindparam("metadata", type_=JSON()),
+    bindparam("orders", type_=JSON()),
+    given=GIVEN,
+)
 
 
 def _write_ticket_postgresql(
-    session: Session, values: dict[str, Any], *, email: str, name: str | None, metadata: dict[str, str]
+    session: Session,
+    values: dict[str, Any],
+    *,
+    email: str,
+    name: str | None,
+    metadata: dict[str, str],
+    orders: list[str],
 ) -> Row[str, str | None, str | None]:
     """The PostgreSQL path's single statement, RETURNING (customer_id, email, name) as stored."""
     params = {key: values[key] for key in _CREATE_PG_TICKET_KEYS}
-    params.update(email=email, name=name, metadata=metadata)
+    params.update(email=email, name=name, metadata=metadata, orders=orders)
     if session.in_transaction():  # a caller's open transaction: join it, then commit it as the other path does
         row = session.execute(_CREATE_PG, params).one()
         session.commit()
@@ -184,19 +202,23 @@ def _ticket_values(
     return values
 
 
-def _write_ticket(session: Session, values: dict[str, Any], metadata: dict[str, str]) -> None:
-    """Insert the ticket row and its metadata with Core statements (no unit of work) and commit."""
+def _write_ticket(
+    session: Session, values: dict[str, Any], metadata: dict[str, str], orders: list[str] | None = None
+) -> None:
+    """Insert the ticket row, its metadata and its given order ids (Core statements, no unit of work); commit."""
+    ticket_id = values["ticket_id"]
     session.execute(_INSERT_TICKET, values)
     if metadata:
-        session.execute(
-            _INSERT_METADATA, [{"ticket_id": values["ticket_id"], "key": k, "value": v} for k, v in metadata.items()]
-        )
+        session.execute(_INSERT_METADATA, [{"ticket_id": ticket_id, "key": k, "value": v} for k, v in metadata.items()])
+    if orders:
+        session.execute(_INSERT_REFERENCE, [{"ticket_id": ticket_id, "kind": GIVEN, "value": v} for v in orders])
     session.commit()
 
 
 _TICKET_COLUMNS = tuple(c.key for c in Ticket.__table__.columns)
 _INSERT_TICKET = cast(Table, Ticket.__table__).insert()
 _INSERT_METADATA = cast(Table, TicketMetadata.__table__).insert()
+_INSERT_REFERENCE = cast(Table, TicketReference.__table__).insert()
 
 
 def store_ticket(
@@ -246,6 +268,8 @@ def list_tickets(session: Session, filters: TicketFilters | None = None) -> list
     if f.customer_email is not None:  # stored lower-cased; unique, so at most one customer
         customer = select(Customer.customer_id).where(Customer.email == f.customer_email.lower())
         query = query.where(Ticket.customer_id.in_(customer))
+    if f.order_id is not None:
+        query = query.where(Ticket.ticket_id.in_(tickets_about_order(f.order_id)))
     query = query.order_by(Ticket.created_at.desc(), Ticket.ticket_id.desc()).limit(f.limit).offset(f.offset)
     return list(session.scalars(query).unique())
 
