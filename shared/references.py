@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, false, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -36,7 +36,10 @@ def replace_found_order_ids(session: Session, ticket_id: str, values: Iterable[o
 
 
 def tickets_about_order(order_id: str) -> Select[str]:
-    """The ids of tickets given or mentioning `order_id` (already validated to normalise to a key)."""
+    """The ids of tickets given or mentioning `order_id`; none when it normalises to nothing."""
+    key = normalize_order_id(order_id)
+    if key is None:  # only characters str.strip() drops that the API's pattern let through
+        return select(TicketReference.ticket_id).where(false())
     return select(TicketReference.ticket_id).where(
-        TicketReference.value == normalize_order_id(order_id), TicketReference.kind.in_((GIVEN, FOUND))
+        TicketReference.value == key, TicketReference.kind.in_((GIVEN, FOUND))
     )
