@@ -66,8 +66,8 @@ async def create_ticket(
 
 @router.get("/", response_model=list[TicketRead], dependencies=[require(Role.agent)])
 def list_tickets(session: SessionDep, filters: Annotated[TicketFilters, Query()]) -> list[TicketRead]:
-    """Newest first, filtered by status, priority, category, assignee, customer (id or email), review flag,
-    processing state."""
+    """Newest first, filtered by status, priority, category, assignee, customer (id or email), order id,
+    review flag, processing state."""
     return [service.to_read(t) for t in service.list_tickets(session, filters)]
 
 

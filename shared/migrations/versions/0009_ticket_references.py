@@ -23,7 +23,7 @@ BATCH = 5000
 
 
 def _key(value: Any) -> str | None:
-    """shared.references.normalize_order_id as of this revision (a migration does not follow later code)."""
+    """shared.text.normalize_order_id as of this revision (a migration does not follow later code)."""
     if not isinstance(value, str):
         return None
     key = value.strip().lstrip("#").strip().upper()
