@@ -94,7 +94,7 @@ def fill(url: str, n: int, seed: int = 7) -> None:
             chunk = []
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text("VACUUM ANALYZE tickets"))
+            conn.execute(sa.text("VACUUM ANALYZE"))  # every table: ticket_references too
     else:
         with engine.begin() as conn:
             conn.execute(sa.text("ANALYZE"))
