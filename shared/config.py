@@ -7,12 +7,15 @@ local models and Redis on localhost.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.schemas import Priority
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +62,14 @@ class Settings(BaseSettings):
     classifier_corrections_refresh_s: float = Field(
         5.0, ge=0, description="How often a classifier worker re-reads agents' corrections"
     )
+
+    # Resolution targets by priority: the overview's overdue counts and the ticket list's ?overdue=
+    sla_critical_hours: float = Field(
+        4.0, gt=0, le=8760, description="A critical ticket still unresolved this long after it arrived is overdue"
+    )
+    sla_high_hours: float = Field(24.0, gt=0, le=8760, description="Resolution target of a high-priority ticket")
+    sla_medium_hours: float = Field(72.0, gt=0, le=8760, description="Resolution target of a medium-priority ticket")
+    sla_low_hours: float = Field(168.0, gt=0, le=8760, description="Resolution target of a low-priority ticket")
 
     # Services
     gateway_port: int = Field(8000, description="Gateway HTTP port")
@@ -197,6 +208,17 @@ class Settings(BaseSettings):
     def groq_key(self) -> str | None:
         """The LLM key in clear, or None when the local providers are to be used."""
         return self.groq_api_key.get_secret_value() if self.groq_api_key else None
+
+    @property
+    def resolution_targets(self) -> dict[str, timedelta]:
+        """Each priority's resolution target, by the priority's stored value."""
+        hours = {
+            Priority.low: self.sla_low_hours,
+            Priority.medium: self.sla_medium_hours,
+            Priority.high: self.sla_high_hours,
+            Priority.critical: self.sla_critical_hours,
+        }
+        return {p.value: timedelta(hours=h) for p, h in hours.items()}
 
     def resolved_path(self, value: str) -> Path:
         """A configured path, relative ones taken from the repository root."""

@@ -79,6 +79,8 @@ class Ticket(Base):
         Index("idx_tickets_customer", "customer_id"),
         Index("idx_tickets_processing", "processing_state", "processing_updated_at"),
         Index("idx_tickets_assigned_created", "assigned_to", "created_at"),  # an agent's own queue, newest first
+        # the overview's resolution times, read from the index alone
+        Index("idx_tickets_resolved", "resolved_at", "created_at", "priority"),
     )
 
     ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)

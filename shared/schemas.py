@@ -176,6 +176,11 @@ class TicketFilters(BaseModel):
     processing_state: ProcessingState | None = Field(
         None, description="e.g. `failed`: the tickets to re-run with POST /api/tickets/{id}/retry"
     )
+    overdue: bool | None = Field(
+        None,
+        description="`true`: unresolved tickets past their priority's resolution target (SLA_*_HOURS); "
+        "`false`: every other ticket",
+    )
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
 
@@ -465,6 +470,19 @@ class WaitingTicket(BaseModel):
     age_s: float = Field(..., description="Seconds since the ticket was created")
 
 
+class ResolutionTimes(BaseModel):
+    """How long the tickets resolved in a window took, from arrival to `resolved_at`."""
+
+    resolved: int = Field(..., description="Tickets resolved in the window (and not reopened since)")
+    p50_hours: float | None = Field(..., description="Median hours to resolution; null when none was resolved")
+    p90_hours: float | None = Field(..., description="90th percentile hours to resolution")
+    within_target: float | None = Field(
+        ...,
+        description="Share of them, among those with a priority, resolved within their priority's target; "
+        "null when none had one",
+    )
+
+
 class TicketOverview(BaseModel):
     """The queue at a glance: what a shift lead reads first, and what an alert watches.
 
@@ -491,6 +509,15 @@ class TicketOverview(BaseModel):
     )
     created_last_hour: int
     created_last_24h: int
+    resolution_targets_hours: dict[str, float] = Field(
+        ..., description="Each priority's resolution target in hours, from arrival (SLA_*_HOURS)"
+    )
+    unresolved_overdue: int = Field(
+        ..., description="Unresolved tickets past their priority's target (listed by /api/tickets/?overdue=true)"
+    )
+    unresolved_overdue_by_priority: dict[str, int]
+    resolved_last_24h: int
+    resolved_last_7d: ResolutionTimes
 
 
 class ApiKeyCreate(StrictModel):

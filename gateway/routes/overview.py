@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.deps import SessionDep
+from gateway.deps import SessionDep, SettingsDep
 from gateway.services import overview as service
 from shared.auth import Role
 from shared.fastapi_auth import require
@@ -14,8 +14,8 @@ router = APIRouter(prefix="/api/overview", tags=["tickets"])
 
 
 @router.get("", response_model=TicketOverview, dependencies=[require(Role.agent)])
-def ticket_overview(session: SessionDep) -> TicketOverview:
+def ticket_overview(session: SessionDep, settings: SettingsDep) -> TicketOverview:
     """Counts by status and processing state, the unresolved queue by priority, category and agent,
-    the unassigned and flagged ones, tickets created in the last hour and day, and the oldest ticket
-    still waiting for its AI results."""
-    return service.ticket_overview(session)
+    the unassigned, flagged and overdue ones, tickets created in the last hour and day, the oldest ticket
+    still waiting for its AI results, and how fast the last week's tickets were resolved."""
+    return service.ticket_overview(session, settings.resolution_targets)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
-from gateway.deps import SessionDep, SessionFactoryDep
+from gateway.deps import SessionDep, SessionFactoryDep, SettingsDep
 from gateway.services import tickets as service
 from gateway.services.waiting import wait_for_ticket
 from shared.auth import Role
@@ -65,10 +65,12 @@ async def create_ticket(
 
 
 @router.get("/", response_model=list[TicketRead], dependencies=[require(Role.agent)])
-def list_tickets(session: SessionDep, filters: Annotated[TicketFilters, Query()]) -> list[TicketRead]:
+def list_tickets(
+    session: SessionDep, settings: SettingsDep, filters: Annotated[TicketFilters, Query()]
+) -> list[TicketRead]:
     """Newest first, filtered by status, priority, category, assignee, customer (id or email), order id,
-    review flag, processing state."""
-    return [service.to_read(t) for t in service.list_tickets(session, filters)]
+    review flag, processing state, overdue."""
+    return [service.to_read(t) for t in service.list_tickets(session, filters, settings.resolution_targets)]
 
 
 @router.get("/{ticket_id}", response_model=TicketRead, dependencies=[require(Role.agent)])

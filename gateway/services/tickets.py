@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import JSON, Row, Table, bindparam, func, select, text
+from sqlalchemy import JSON, Row, Table, bindparam, func, not_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from gateway.services.sla import overdue
+from shared.config import get_settings
 from shared.db import claim_row
 from shared.errors import Conflict, NotFound
 from shared.models import Agent, Customer, Ticket, TicketMetadata, TicketReference, UTCDateTime, utcnow
@@ -248,8 +251,10 @@ def get_ticket(session: Session, ticket_id: str) -> Ticket:
     return ticket
 
 
-def list_tickets(session: Session, filters: TicketFilters | None = None) -> list[Ticket]:
-    """Newest first, narrowed by every field given in `filters`."""
+def list_tickets(
+    session: Session, filters: TicketFilters | None = None, targets: Mapping[str, timedelta] | None = None
+) -> list[Ticket]:
+    """Newest first, narrowed by every field given in `filters`; `overdue` against `targets` (SLA_*_HOURS)."""
     f = filters or TicketFilters()
     query = select(Ticket)
     for column, value in (
@@ -270,6 +275,9 @@ def list_tickets(session: Session, filters: TicketFilters | None = None) -> list
         query = query.where(Ticket.customer_id.in_(customer))
     if f.order_id is not None:
         query = query.where(Ticket.ticket_id.in_(tickets_about_order(f.order_id)))
+    if f.overdue is not None:
+        late = overdue(targets if targets is not None else get_settings().resolution_targets, utcnow())
+        query = query.where(late if f.overdue else not_(late))
     query = query.order_by(Ticket.created_at.desc(), Ticket.ticket_id.desc()).limit(f.limit).offset(f.offset)
     return list(session.scalars(query).unique())
 

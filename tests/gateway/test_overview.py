@@ -97,3 +97,77 @@ def test_oldest_waiting_skips_a_ticket_that_moved_on_between_the_reads(api, sess
         oldest = _oldest_waiting(session, [(now - timedelta(minutes=10), "queued"), gone])
         assert oldest is not None and oldest.ticket_id == queued and oldest.processing_state == "queued"
         assert _oldest_waiting(session, [gone]) is None
+
+
+def _ids(api, query):  # type: ignore[no-untyped-def]
+    response = api.get(f"/api/tickets/?{query}")
+    assert response.status_code == 200, response.text
+    return [t["ticket_id"] for t in response.json()]
+
+
+def test_overdue_is_unresolved_past_its_prioritys_target(api):
+    """Default targets: critical 4 h, high 24 h, medium 72 h, low 168 h, from arrival, pending included."""
+    now = utcnow()
+    ago = lambda hours: {"created_at": now - timedelta(hours=hours), "processing_state": "done"}  # noqa: E731
+    medium = _create(api, priority="medium", status="in_progress", **ago(100))
+    _create(api, priority="low", status="open", **ago(99))  # within its 168 h
+    high = _create(api, priority="high", status="pending", **ago(30))
+    _create(api, priority="high", status="resolved", resolved_at=now, **ago(29))  # resolved: not chased
+    critical = _create(api, priority="critical", **ago(5))
+    _create(api, priority="critical", **ago(3))
+    _create(api, created_at=now - timedelta(days=10))  # no priority yet: no target
+
+    body = _overview(api)
+    assert body["resolution_targets_hours"] == {"low": 168.0, "medium": 72.0, "high": 24.0, "critical": 4.0}
+    assert body["unresolved_overdue"] == 3
+    assert body["unresolved_overdue_by_priority"] == {"low": 0, "medium": 1, "high": 1, "critical": 1}
+    assert _ids(api, "overdue=true") == [critical, high, medium]  # newest first
+    assert _ids(api, "overdue=true&priority=critical") == [critical]
+    others = _ids(api, "overdue=false")
+    assert len(others) == 4 and not {critical, high, medium} & set(others)  # the untargeted ticket among them
+
+
+def test_targets_come_from_settings(client_for, db_url):
+    api = client_for(db_url, sla_critical_hours=6, sla_low_hours=0.5)
+    now = utcnow()
+    _create(api, priority="critical", created_at=now - timedelta(hours=5))
+    low = _create(api, priority="low", created_at=now - timedelta(hours=1))
+
+    body = _overview(api)
+    assert body["resolution_targets_hours"]["critical"] == 6.0 and body["resolution_targets_hours"]["low"] == 0.5
+    assert body["unresolved_overdue_by_priority"] == {"low": 1, "medium": 0, "high": 0, "critical": 0}
+    assert _ids(api, "overdue=true") == [low]
+
+
+def test_resolution_times_of_the_last_week(api):
+    now = utcnow()
+
+    def resolved(priority, took_h, hours_ago, status="resolved"):  # type: ignore[no-untyped-def]
+        at = now - timedelta(hours=hours_ago)
+        return _create(api, priority=priority, status=status, created_at=at - timedelta(hours=took_h), resolved_at=at)
+
+    resolved("critical", 2, 8)  # within 4 h
+    resolved("critical", 10, 20)  # late
+    resolved("high", 24, 48)  # exactly on its 24 h target: within
+    resolved("low", 1, 5, status="closed")  # closed after being resolved: still counted
+    resolved(None, 1, 1)  # resolved before classification: a time, but no target
+    resolved("high", 1, 8 * 24)  # resolved 8 days ago: outside the week
+    via_api = _create(api, priority="medium")
+    assert api.put(f"/api/tickets/{via_api}/status", json={"status": "resolved"}).status_code == 200
+    reopened = _create(api, priority="medium")
+    for step in ("resolved", "open"):  # reopening clears resolved_at
+        assert api.put(f"/api/tickets/{reopened}/status", json={"status": step}).status_code == 200
+
+    body = _overview(api)
+    week = body["resolved_last_7d"]
+    assert week["resolved"] == 6  # durations 0 (via the API), 1, 1, 2, 10, 24 hours
+    assert week["p50_hours"] == 1.0 and week["p90_hours"] == 24.0
+    assert week["within_target"] == 0.8  # 4 of the 5 with a priority
+    assert body["resolved_last_24h"] == 5
+    assert body["unresolved_overdue"] == 0
+
+
+def test_no_resolution_in_the_week_is_null_not_zero(api):
+    _create(api, priority="low")
+    week = _overview(api)["resolved_last_7d"]
+    assert week == {"resolved": 0, "p50_hours": None, "p90_hours": None, "within_target": None}
