@@ -4,8 +4,8 @@ Fills a fresh SQLite file and a fresh PostgreSQL database (`copilot_bench_reads`
 like a year of production (90% resolved or closed, 0.5% failed, 20 agents, 2,000 customers, and the last
 3 hours' arrivals mostly still waiting for the AI; resolution took about 20 h on average), then times, in
 process against each database, `GET /api/overview`'s service call and the ticket list's common views
-(newest, the unassigned queue, one agent's queue, one customer's by email, one order's, flagged for review,
-failed, overdue). Prints a table and writes benchmarks/results/queue_reads.json.
+(newest, the unassigned queue, one agent's queue, one customer's by email, one order's, one tracking
+number's, flagged for review, failed, overdue). Prints a table and writes benchmarks/results/queue_reads.json.
 
     python benchmarks/queue_reads.py [--tickets 200000] [--runs 30] [--backends sqlite,postgresql]
 """
@@ -35,7 +35,7 @@ from gateway.services.tickets import list_tickets  # noqa: E402
 from shared.config import get_settings  # noqa: E402
 from shared.db import make_engine, run_migrations  # noqa: E402
 from shared.models import Agent, Customer, Ticket, TicketReference, utcnow  # noqa: E402
-from shared.references import FOUND  # noqa: E402
+from shared.references import FOUND, TRACKING  # noqa: E402
 from shared.schemas import Category, Priority, TicketFilters  # noqa: E402
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -92,9 +92,12 @@ def fill(url: str, n: int, seed: int = 7) -> None:
         if len(chunk) == 10_000 or i == n - 1:
             with engine.begin() as conn:
                 conn.execute(sa.insert(Ticket), chunk)
-                # one order id per classified ticket, as the classifier would have found it in the text
+                # one order id per classified ticket, as the classifier would have found it in the text,
+                # and a tracking number in every fourth
                 found = [{"ticket_id": t["ticket_id"], "kind": FOUND, "value": f"ORD-{t['ticket_id'][-6:]}"}
                          for t in chunk if t["category"]]  # fmt: skip
+                found += [{"ticket_id": t["ticket_id"], "kind": TRACKING, "value": f"1Z{t['ticket_id'][-8:]}00000000"}
+                          for t in chunk[::4] if t["category"]]  # fmt: skip
                 conn.execute(sa.insert(TicketReference), found)
             chunk = []
     if engine.dialect.name == "postgresql":
@@ -126,6 +129,7 @@ VIEWS: dict[str, Callable[[Session], object]] = {
     "list one agent's": lambda s: list_tickets(s, TicketFilters(assigned_to="AG-07")),
     "list by customer email": lambda s: list_tickets(s, TicketFilters(customer_email="c7@example.com")),
     "list by order id": lambda s: list_tickets(s, TicketFilters(order_id="#ord-000777")),
+    "list by tracking no.": lambda s: list_tickets(s, TicketFilters(tracking_number="1z 0000 0778 0000 0000")),
     "list needs_review": lambda s: list_tickets(s, TicketFilters(needs_review=True)),
     "list failed": lambda s: list_tickets(s, TicketFilters(processing_state="failed")),
     "list overdue": lambda s: list_tickets(s, TicketFilters(overdue=True), TARGETS),

@@ -26,7 +26,7 @@ from shared.celery import transient_errors
 from shared.db import session_scope
 from shared.models import Ticket
 from shared.pipeline import announce, claim_ticket, enqueue, record_failure, set_state, ticket_context
-from shared.references import replace_found_order_ids
+from shared.references import replace_found_references
 from shared.schemas import Classification, ProcessingState, TicketContext
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def classify_ticket(
             if row is None:
                 continue
             apply_classification(row, result)
-            replace_found_order_ids(session, row.ticket_id, result.extracted_metadata.get("order_ids") or [])
+            replace_found_references(session, row.ticket_id, result.extracted_metadata)
             set_state(session, row, ProcessingState.classified)
             stored.append(row.ticket_id)
     for done_id in stored:

@@ -138,10 +138,11 @@ class TicketMetadata(Base):
 
 
 class TicketReference(Base):
-    """An order id a ticket is about, normalised, so an agent finds the ticket by it (`?order_id=`).
+    """An order id or tracking number a ticket is about, normalised, so an agent finds the ticket by it
+    (`?order_id=`, `?tracking_number=`).
 
     Kept beside `ticket_metadata`, whose values are free text and shown as the ticket's metadata: these
-    rows are lookup keys, one per id, indexed by value. `kind` says where the id came from.
+    rows are lookup keys, one per value, indexed by value. `kind` says what it is and where it came from.
     """
 
     __tablename__ = "ticket_references"
@@ -152,7 +153,7 @@ class TicketReference(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(20))  # order_id: given on the form; order_id_found: in the text
+    kind: Mapped[str] = mapped_column(String(20))  # order_id (given on the form), order_id_found, tracking_found
     value: Mapped[str] = mapped_column(String(100))
 
 

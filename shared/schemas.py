@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
 
-from shared.text import ORDER_ID_MAX_LENGTH
+from shared.text import REFERENCE_MAX_LENGTH
 
 MAX_DESCRIPTION = 20_000
 MAX_SUBJECT = 500
@@ -133,7 +133,12 @@ Email = Annotated[str, AfterValidator(_email), WithJsonSchema({"type": "string",
 # An order id to search by: something besides spaces and leading '#'s (see shared.text.normalize_order_id),
 # said as a pattern so the OpenAPI document states exactly what is accepted.
 OrderIdQuery = Annotated[
-    str, StringConstraints(max_length=ORDER_ID_MAX_LENGTH, pattern=r"^\s*#*\s*[^\s#]"), AfterValidator(without_nul)
+    str, StringConstraints(max_length=REFERENCE_MAX_LENGTH, pattern=r"^\s*#*\s*[^\s#]"), AfterValidator(without_nul)
+]
+
+# A tracking number to search by: something besides spaces and hyphens (see shared.text.normalize_tracking_number).
+TrackingNumberQuery = Annotated[
+    str, StringConstraints(max_length=REFERENCE_MAX_LENGTH, pattern=r"^[\s-]*[^\s-]"), AfterValidator(without_nul)
 ]
 
 
@@ -170,6 +175,11 @@ class TicketFilters(BaseModel):
         None,
         description="Tickets given this order id on the form or mentioning it in the text (case and a leading "
         "'#' ignored)",
+    )
+    tracking_number: TrackingNumberQuery | None = Field(
+        None,
+        description="Tickets mentioning this carrier tracking number in the text, found once classified (case, "
+        "spaces and hyphens ignored)",
     )
     assigned: bool | None = Field(None, description="`false`: the unassigned queue; `true`: assigned to anyone")
     needs_review: bool | None = Field(None, description="Only tickets the AI flagged for review (or only the others)")

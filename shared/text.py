@@ -1,5 +1,5 @@
 """Ticket text as the classifier sees it, shared so the gateway's stored corrections match the worker's input,
-and order ids in the one form the gateway and the worker both write and search them in."""
+and order ids and tracking numbers in the one form the gateway and the worker both write and search them in."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def ticket_text(subject: str | None, description: str | None) -> str:
     return f"{subject}. {description}"
 
 
-ORDER_ID_MAX_LENGTH = 100
+REFERENCE_MAX_LENGTH = 100  # of an order id or tracking number as a lookup key (ticket_references.value)
 
 
 def normalize_order_id(value: str) -> str | None:
@@ -23,4 +23,14 @@ def normalize_order_id(value: str) -> str | None:
     None when nothing is left, or when it is longer than an order id could be.
     """
     key = value.strip().lstrip("#").strip().upper()
-    return key if key and len(key) <= ORDER_ID_MAX_LENGTH else None
+    return key if key and len(key) <= REFERENCE_MAX_LENGTH else None
+
+
+def normalize_tracking_number(value: str) -> str | None:
+    """The lookup form of a carrier tracking number: without spaces or hyphens, upper-cased, as customers
+    and carriers group its characters differently ("1z 999-aa1" -> "1Z999AA1").
+
+    None when nothing is left, or when it is longer than a lookup key may be.
+    """
+    key = "".join(value.split()).replace("-", "").upper()
+    return key if key and len(key) <= REFERENCE_MAX_LENGTH else None

@@ -69,7 +69,7 @@ def list_tickets(
     session: SessionDep, settings: SettingsDep, filters: Annotated[TicketFilters, Query()]
 ) -> list[TicketRead]:
     """Newest first, filtered by status, priority, category, assignee, customer (id or email), order id,
-    review flag, processing state, overdue."""
+    tracking number, review flag, processing state, overdue."""
     return [service.to_read(t) for t in service.list_tickets(session, filters, settings.resolution_targets)]
 
 

@@ -18,7 +18,7 @@ from shared.db import claim_row
 from shared.errors import Conflict, NotFound
 from shared.models import Agent, Customer, Ticket, TicketMetadata, TicketReference, UTCDateTime, utcnow
 from shared.pipeline import enqueue, retry_failed
-from shared.references import GIVEN, order_keys, tickets_about_order
+from shared.references import GIVEN, order_keys, tickets_about_order, tickets_with_tracking_number
 from shared.schemas import STATUS_TRANSITIONS, ProcessingState, Status, TicketCreate, TicketFilters, TicketRead
 
 FINISHED_STATES = frozenset({ProcessingState.done.value, ProcessingState.failed.value})
@@ -275,6 +275,8 @@ def list_tickets(
         query = query.where(Ticket.customer_id.in_(customer))
     if f.order_id is not None:
         query = query.where(Ticket.ticket_id.in_(tickets_about_order(f.order_id)))
+    if f.tracking_number is not None:
+        query = query.where(Ticket.ticket_id.in_(tickets_with_tracking_number(f.tracking_number)))
     if f.overdue is not None:
         late = overdue(targets if targets is not None else get_settings().resolution_targets, utcnow())
         query = query.where(late if f.overdue else not_(late))
