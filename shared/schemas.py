@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import email_validator
 from pydantic import (
@@ -161,7 +161,7 @@ class TicketCreate(StrictModel):
 
 
 class TicketFilters(BaseModel):
-    """The ticket list's query: each given field narrows it; newest first."""
+    """The ticket list's query: each given field narrows it; newest first unless `sort=oldest`."""
 
     status: Status | None = None
     priority: Priority | None = None
@@ -190,6 +190,9 @@ class TicketFilters(BaseModel):
         None,
         description="`true`: unresolved tickets past their priority's resolution target (SLA_*_HOURS); "
         "`false`: every other ticket",
+    )
+    sort: Literal["newest", "oldest"] = Field(
+        "newest", description="`oldest`: the longest-waiting first, e.g. the most overdue with `overdue=true`"
     )
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)

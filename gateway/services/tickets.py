@@ -254,7 +254,8 @@ def get_ticket(session: Session, ticket_id: str) -> Ticket:
 def list_tickets(
     session: Session, filters: TicketFilters | None = None, targets: Mapping[str, timedelta] | None = None
 ) -> list[Ticket]:
-    """Newest first, narrowed by every field given in `filters`; `overdue` against `targets` (SLA_*_HOURS)."""
+    """Newest (or oldest) first, narrowed by every field given in `filters`; `overdue` against `targets`
+    (SLA_*_HOURS)."""
     f = filters or TicketFilters()
     query = select(Ticket)
     for column, value in (
@@ -280,7 +281,12 @@ def list_tickets(
     if f.overdue is not None:
         late = overdue(targets if targets is not None else get_settings().resolution_targets, utcnow())
         query = query.where(late if f.overdue else not_(late))
-    query = query.order_by(Ticket.created_at.desc(), Ticket.ticket_id.desc()).limit(f.limit).offset(f.offset)
+    order = (
+        (Ticket.created_at, Ticket.ticket_id)
+        if f.sort == "oldest"
+        else (Ticket.created_at.desc(), Ticket.ticket_id.desc())
+    )
+    query = query.order_by(*order).limit(f.limit).offset(f.offset)
     return list(session.scalars(query).unique())
 
 

@@ -122,6 +122,10 @@ def test_overdue_is_unresolved_past_its_prioritys_target(api):
     assert body["unresolved_overdue"] == 3
     assert body["unresolved_overdue_by_priority"] == {"low": 0, "medium": 1, "high": 1, "critical": 1}
     assert _ids(api, "overdue=true") == [critical, high, medium]  # newest first
+    assert _ids(api, "overdue=true&sort=oldest") == [medium, high, critical]  # the most overdue first
+    assert _ids(api, "overdue=true&sort=oldest&limit=1&offset=1") == [high]
+    response = api.get("/api/tickets/?sort=priority")
+    assert response.status_code == 422 and response.json()["detail"].startswith("query.sort:"), response.text
     assert _ids(api, "overdue=true&priority=critical") == [critical]
     others = _ids(api, "overdue=false")
     assert len(others) == 4 and not {critical, high, medium} & set(others)  # the untargeted ticket among them
