@@ -129,14 +129,16 @@ def test_the_classifier_worker_writes_the_ids_it_finds(client_for, start_worker,
     assert _found(api, "1z999 aa1 0123 4567 84", by="tracking_number") == [ticket_id]
 
 
-def test_migration_backfills_given_and_found_ids(bare_db_url):
-    command.upgrade(alembic_config(bare_db_url), "0008_key_actors")
-    engine = sa.create_engine(bare_db_url)
+def _history_at(url: str, revision: str, extracted: dict[str, object], *statements: str) -> None:
+    """A database migrated to `revision` holding one classified ticket per `extracted` entry (its
+    extracted_metadata), then `statements` run as they are."""
+    command.upgrade(alembic_config(url), revision)
+    engine = sa.create_engine(url)
     now = "2026-12-01 10:00:00+00:00"
     with engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO customers (customer_id, email, created_at) VALUES ('C1', 'c@x.io', :n)"),
                      {"n": now})  # fmt: skip
-        for ticket_id, extracted in (("T1", {"order_ids": ["#77", "ord-1", "ord-1"]}), ("T2", {}), ("T3", None)):
+        for ticket_id, metadata in extracted.items():
             conn.execute(
                 sa.text(
                     "INSERT INTO tickets (ticket_id, customer_id, subject, description, status, needs_review,"
@@ -144,11 +146,21 @@ def test_migration_backfills_given_and_found_ids(bare_db_url):
                     " processing_updated_at, created_at, updated_at) VALUES (:t, 'C1', 's', 'd', 'new', false,"
                     " '[]', :e, '[]', 'api', 'done', :n, :n, :n)"
                 ),
-                {"t": ticket_id, "e": json.dumps(extracted), "n": now},
+                {"t": ticket_id, "e": json.dumps(metadata), "n": now},
             )
-        conn.execute(sa.text("INSERT INTO ticket_metadata (ticket_id, key, value) VALUES ('T2', 'order_id', ' #a9 '),"
-                             " ('T2', 'zendesk_tags', 'vip'), ('T3', 'order_id', '#')"))  # fmt: skip
+        for statement in statements:
+            conn.execute(sa.text(statement))
     engine.dispose()
+
+
+def test_migration_backfills_given_and_found_ids(bare_db_url):
+    _history_at(
+        bare_db_url,
+        "0008_key_actors",
+        {"T1": {"order_ids": ["#77", "ord-1", "ord-1"]}, "T2": {}, "T3": None},
+        "INSERT INTO ticket_metadata (ticket_id, key, value) VALUES ('T2', 'order_id', ' #a9 '),"
+        " ('T2', 'zendesk_tags', 'vip'), ('T3', 'order_id', '#')",
+    )
 
     run_migrations(bare_db_url)
 
@@ -160,30 +172,17 @@ def test_migration_backfills_given_and_found_ids(bare_db_url):
 
 
 def test_migration_backfills_found_tracking_numbers(bare_db_url):
-    command.upgrade(alembic_config(bare_db_url), "0010_resolution_times")
-    engine = sa.create_engine(bare_db_url)
-    now = "2026-12-01 10:00:00+00:00"
-    extracted = (
-        ("T1", {"order_ids": ["77"], "tracking_numbers": ["1Z999AA10123456784", "1z999aa1-0123456784"]}),
-        ("T2", {"tracking_numbers": "not a list"}),
-        ("T3", {"tracking_numbers": [None, " - ", "940011189922385" + "1234567"]}),
+    extracted = {
+        "T1": {"order_ids": ["77"], "tracking_numbers": ["1Z999AA10123456784", "1z999aa1-0123456784"]},
+        "T2": {"tracking_numbers": "not a list"},
+        "T3": {"tracking_numbers": [None, " - ", "940011189922385" + "1234567"]},
+    }
+    _history_at(
+        bare_db_url,
+        "0010_resolution_times",
+        extracted,
+        f"INSERT INTO ticket_references (ticket_id, kind, value) VALUES ('T1', '{FOUND}', '77')",
     )
-    with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO customers (customer_id, email, created_at) VALUES ('C1', 'c@x.io', :n)"),
-                     {"n": now})  # fmt: skip
-        for ticket_id, metadata in extracted:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO tickets (ticket_id, customer_id, subject, description, status, needs_review,"
-                    " urgency_keywords, extracted_metadata, kb_article_ids, source, processing_state,"
-                    " processing_updated_at, created_at, updated_at) VALUES (:t, 'C1', 's', 'd', 'new', false,"
-                    " '[]', :e, '[]', 'api', 'done', :n, :n, :n)"
-                ),
-                {"t": ticket_id, "e": json.dumps(metadata), "n": now},
-            )
-        conn.execute(sa.text("INSERT INTO ticket_references (ticket_id, kind, value) VALUES ('T1', :k, '77')"),
-                     {"k": FOUND})  # fmt: skip
-    engine.dispose()
 
     run_migrations(bare_db_url)
 
