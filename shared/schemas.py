@@ -85,6 +85,10 @@ STATUS_TRANSITIONS: dict[Status, frozenset[Status]] = {
 # What JSON Schema's (ECMAScript's) `\s` matches. Python's str.strip() also strips \x1c-\x1f and \x85,
 # so a value the documented pattern accepts would be refused; stripping exactly this set keeps the two equal.
 _SPACE = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(map(chr, range(0x2000, 0x200B)))
+# The same set inside an enforced pattern's character class. pydantic checks patterns with Rust's regex,
+# whose `\s` is Unicode White_Space: it adds U+0085 and lacks U+FEFF, so a `\s` there refused values the
+# document accepts (make fuzz: an order id of '#' then U+0085).
+_WS = r"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 
 # Documents what `_strip_nonempty` enforces (JSON Schema patterns search: "has a character other than
 # whitespace and NUL"; NUL is dropped from free text, see FreeText).
@@ -133,12 +137,16 @@ Email = Annotated[str, AfterValidator(_email), WithJsonSchema({"type": "string",
 # An order id to search by: something besides spaces and leading '#'s (see shared.text.normalize_order_id),
 # said as a pattern so the OpenAPI document states exactly what is accepted.
 OrderIdQuery = Annotated[
-    str, StringConstraints(max_length=REFERENCE_MAX_LENGTH, pattern=r"^\s*#*\s*[^\s#]"), AfterValidator(without_nul)
+    str,
+    StringConstraints(max_length=REFERENCE_MAX_LENGTH, pattern=rf"^[{_WS}]*#*[{_WS}]*[^{_WS}#]"),
+    AfterValidator(without_nul),
 ]
 
 # A tracking number to search by: something besides spaces and hyphens (see shared.text.normalize_tracking_number).
 TrackingNumberQuery = Annotated[
-    str, StringConstraints(max_length=REFERENCE_MAX_LENGTH, pattern=r"^[\s-]*[^\s-]"), AfterValidator(without_nul)
+    str,
+    StringConstraints(max_length=REFERENCE_MAX_LENGTH, pattern=rf"^[{_WS}-]*[^{_WS}-]"),
+    AfterValidator(without_nul),
 ]
 
 

@@ -19,3 +19,13 @@ from shared.text import ticket_text
 )
 def test_ticket_text(subject: str | None, description: str | None, expected: str) -> None:
     assert ticket_text(subject, description) == expected
+
+
+def test_the_enforced_patterns_whitespace_is_json_schemas():
+    """The character class spelled into enforced patterns is exactly ECMAScript's `\\s` (`_SPACE`)."""
+    import re
+
+    from shared.schemas import _SPACE, _WS
+
+    every_bmp_character = "".join(map(chr, range(0x10000)))
+    assert set(re.findall(f"[{_WS}]", every_bmp_character)) == set(_SPACE)
