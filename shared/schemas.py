@@ -239,6 +239,11 @@ class TicketRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+    due_at: datetime | None = Field(
+        default=None,
+        description="When its priority's resolution target (SLA_*_HOURS) runs out, counted from arrival; "
+        "null until it has a priority. Past it and not resolved or closed, the ticket is overdue.",
+    )
 
 
 class TicketEnvelope(BaseModel):

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from gateway.deps import SessionDep
+from gateway.deps import SessionDep, SettingsDep
 from gateway.services import corrections as service
 from gateway.services.tickets import to_read
 from shared.auth import Role
@@ -20,21 +20,25 @@ _RACED: dict[int | str, dict[str, Any]] = {
 
 
 @router.put("/{ticket_id}/category", response_model=TicketRead, responses=_RACED)
-def correct_category(ticket_id: str, data: CategoryUpdate, session: SessionDep, principal: AgentDep) -> TicketRead:
+def correct_category(
+    ticket_id: str, data: CategoryUpdate, session: SessionDep, settings: SettingsDep, principal: AgentDep
+) -> TicketRead:
     """Set the category; stored as a correction that similar future tickets follow."""
     ticket = service.correct_ticket(
         session, ticket_id, field="category", value=data.category.value, actor=principal.actor
     )
-    return to_read(ticket)
+    return to_read(ticket, settings.resolution_targets)
 
 
 @router.put("/{ticket_id}/priority", response_model=TicketRead, responses=_RACED)
-def correct_priority(ticket_id: str, data: PriorityUpdate, session: SessionDep, principal: AgentDep) -> TicketRead:
+def correct_priority(
+    ticket_id: str, data: PriorityUpdate, session: SessionDep, settings: SettingsDep, principal: AgentDep
+) -> TicketRead:
     """Set the priority; stored as a correction that similar future tickets follow."""
     ticket = service.correct_ticket(
         session, ticket_id, field="priority", value=data.priority.value, actor=principal.actor
     )
-    return to_read(ticket)
+    return to_read(ticket, settings.resolution_targets)
 
 
 @router.get("/{ticket_id}/corrections", response_model=list[CorrectionRead], dependencies=[require(Role.agent)])

@@ -40,7 +40,7 @@ async def _waited(request: Request, factory: SessionFactoryDep, ticket_id: str, 
 
     wait = min(wait, request.app.state.settings.max_wait_s)  # an operator's cap below the documented 30 s
     ticket = await wait_for_ticket(request.app.state.redis, ticket_id, wait, aload)
-    return service.to_read(ticket)
+    return service.to_read(ticket, request.app.state.settings.resolution_targets)
 
 
 @router.post(
@@ -70,7 +70,8 @@ def list_tickets(
 ) -> list[TicketRead]:
     """Newest first, filtered by status, priority, category, assignee, customer (id or email), order id,
     tracking number, review flag, processing state, overdue."""
-    return [service.to_read(t) for t in service.list_tickets(session, filters, settings.resolution_targets)]
+    targets = settings.resolution_targets
+    return [service.to_read(t, targets) for t in service.list_tickets(session, filters, targets)]
 
 
 @router.get("/{ticket_id}", response_model=TicketRead, dependencies=[require(Role.agent)])
@@ -99,9 +100,9 @@ def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep) -> St
     dependencies=[require(Role.agent)],
     responses={404: {"description": "Unknown ticket or agent"}, 409: {"description": "The agent is inactive"}},
 )
-def assign_ticket(ticket_id: str, data: AssignUpdate, session: SessionDep) -> TicketRead:
+def assign_ticket(ticket_id: str, data: AssignUpdate, session: SessionDep, settings: SettingsDep) -> TicketRead:
     """Assign to an existing, active agent; `{"agent_id": null}` unassigns."""
-    return service.to_read(service.assign_ticket(session, ticket_id, data.agent_id))
+    return service.to_read(service.assign_ticket(session, ticket_id, data.agent_id), settings.resolution_targets)
 
 
 @router.post(

@@ -25,6 +25,12 @@ def past_target(targets: Mapping[str, timedelta], now: datetime) -> ColumnElemen
     return case(*((Ticket.priority == p, Ticket.created_at < now - t) for p, t in targets.items()), else_=false())
 
 
+def due_at(priority: str | None, created_at: datetime, targets: Mapping[str, timedelta]) -> datetime | None:
+    """When a ticket's resolution target runs out: what an agent's view counts down to (None without a priority)."""
+    target = targets.get(priority) if priority is not None else None
+    return created_at + target if target is not None else None
+
+
 def overdue(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement[bool]:
     """Unresolved and past its priority's target: the tickets a shift lead chases first."""
     return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), past_target(targets, now))

@@ -12,7 +12,7 @@ from sqlalchemy import JSON, Row, Table, bindparam, func, not_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from gateway.services.sla import overdue
+from gateway.services.sla import due_at, overdue
 from shared.config import get_settings
 from shared.db import claim_row
 from shared.errors import Conflict, NotFound
@@ -352,14 +352,15 @@ def retry_ticket(session: Session, ticket_id: str) -> ProcessingState:
     return step
 
 
-def to_read(ticket: Ticket) -> TicketRead:
-    """The API view of a ticket, customer fields and metadata included."""
+def to_read(ticket: Ticket, targets: Mapping[str, timedelta]) -> TicketRead:
+    """The API view of a ticket, customer fields, metadata and due time (against `targets`) included."""
     return TicketRead.model_validate(
         {
             **{key: getattr(ticket, key) for key in _TICKET_COLUMNS},
             "customer_email": ticket.customer.email,
             "customer_name": ticket.customer.name,
             "metadata": {row.key: row.value for row in ticket.metadata_rows},
+            "due_at": due_at(ticket.priority, ticket.created_at, targets),
         }
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.models import utcnow
 from tests.conftest import force_ticket
@@ -131,6 +131,27 @@ def test_overdue_is_unresolved_past_its_prioritys_target(api):
     assert len(others) == 4 and not {critical, high, medium} & set(others)  # the untargeted ticket among them
 
 
+def _due(api, ticket_id):  # type: ignore[no-untyped-def]
+    """The ticket's due time less its arrival, in hours (None without one)."""
+    body = api.get(f"/api/tickets/{ticket_id}").json()
+    if body["due_at"] is None:
+        return None
+    return (datetime.fromisoformat(body["due_at"]) - datetime.fromisoformat(body["created_at"])) / timedelta(hours=1)
+
+
+def test_each_ticket_says_when_it_is_due(api):
+    medium = _create(api, priority="medium", processing_state="done")
+    untargeted = _create(api)
+    assert _due(api, medium) == 72.0 and _due(api, untargeted) is None
+    listed = {t["ticket_id"]: t["due_at"] for t in api.get("/api/tickets/").json()}
+    assert listed[untargeted] is None and listed[medium] == api.get(f"/api/tickets/{medium}").json()["due_at"]
+    corrected = api.put(f"/api/tickets/{medium}/priority", json={"priority": "critical"})
+    assert corrected.status_code == 200, corrected.text
+    body = corrected.json()
+    assert datetime.fromisoformat(body["due_at"]) - datetime.fromisoformat(body["created_at"]) == timedelta(hours=4)
+    assert _due(api, medium) == 4.0
+
+
 def test_targets_come_from_settings(client_for, db_url):
     api = client_for(db_url, sla_critical_hours=6, sla_low_hours=0.5)
     now = utcnow()
@@ -141,6 +162,7 @@ def test_targets_come_from_settings(client_for, db_url):
     assert body["resolution_targets_hours"]["critical"] == 6.0 and body["resolution_targets_hours"]["low"] == 0.5
     assert body["unresolved_overdue_by_priority"] == {"low": 1, "medium": 0, "high": 0, "critical": 0}
     assert _ids(api, "overdue=true") == [low]
+    assert _due(api, low) == 0.5
 
 
 def test_resolution_times_of_the_last_week(api):

@@ -34,8 +34,9 @@ def test_create_stores_ticket_customer_and_metadata(session_factory, redis_clien
     assert ticket_id.startswith("TKT-") and len(ticket_id) == len("TKT-YYYYMMDD-XXXXXXXX")
     with session_factory() as session:
         stored = service.get_ticket(session, ticket_id)
-        view = service.to_read(stored)
+        view = service.to_read(stored, {"high": timedelta(hours=1)})
     assert view.status == "new" and view.processing_state == "queued"
+    assert view.priority is None and view.due_at is None  # no priority before classification: no target
     assert view.customer_email == "jane.doe@example.com"
     assert view.metadata == {"order_id": "2021"}
     assert view.created_at.tzinfo is not None
