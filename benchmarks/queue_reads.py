@@ -67,6 +67,12 @@ def fill(url: str, n: int, seed: int = 7) -> None:
         resolved_at = None  # a closed ticket was mostly resolved first; some were closed without it
         if status == "resolved" or (status == "closed" and rng.random() < 0.9):
             resolved_at = min(now, created + timedelta(hours=rng.expovariate(1 / 20)))
+        # half the tickets came through a vendor whose agent replies reach us; most of those were answered
+        first_response_at = None
+        if status != "new" and rng.random() < 0.45:
+            first_response_at = min(now, created + timedelta(hours=rng.expovariate(1 / 3)))
+            if resolved_at is not None:
+                first_response_at = min(first_response_at, resolved_at)
         chunk.append(
             {
                 "ticket_id": f"TKT-{created:%Y%m%d}-{i:08X}",
@@ -87,6 +93,7 @@ def fill(url: str, n: int, seed: int = 7) -> None:
                 "created_at": created,
                 "updated_at": created,
                 "resolved_at": resolved_at,
+                "first_response_at": first_response_at,
             }
         )
         if len(chunk) == 10_000 or i == n - 1:

@@ -93,6 +93,7 @@ class InboundEvent(BaseModel):
     author_type: Literal["customer", "agent", "system"] = "customer"
     author_name: str | None = None
     author_email: str | None = None
+    internal: bool = False  # a note only agents see (Zendesk private comment, Intercom note): no answer to anyone
     metadata: dict[str, str] = Field(default_factory=dict)
     reason: str | None = None  # why an event is ignored
 
@@ -379,6 +380,7 @@ def _zendesk_comment(body: ZendeskCommentAdded, payload: dict[str, Any]) -> Inbo
             "message_body": _first_text(comment.body, comment.html_body, html=True) or "",
             "author_type": "agent" if staff else "customer",
             "author_name": _name(author.name),
+            "internal": is_public is False or str(is_public).lower() == "false",
             "metadata": {
                 **base.metadata,
                 **({"zendesk_comment_public": str(is_public).lower()} if is_public is not None else {}),
@@ -481,5 +483,6 @@ def _intercom_notification(body: IntercomCreated | IntercomReplied, raw: dict[st
             "author_type": "customer" if p_type in _CUSTOMER_TYPES else "agent",
             "author_name": p_name,
             "author_email": p_email,
+            "internal": topic == "conversation.admin.noted" or (part.model_extra or {}).get("part_type") == "note",
         }
     )

@@ -81,6 +81,7 @@ class Ticket(Base):
         Index("idx_tickets_assigned_created", "assigned_to", "created_at"),  # an agent's own queue, newest first
         # the overview's resolution times, read from the index alone
         Index("idx_tickets_resolved", "resolved_at", "created_at", "priority"),
+        Index("idx_tickets_first_response", "first_response_at", "created_at"),  # first response times, likewise
     )
 
     ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)
@@ -116,6 +117,8 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
+    # When the first agent reply arrived (through a vendor webhook); the product records no other replies.
+    first_response_at: Mapped[datetime | None] = mapped_column()
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
     metadata_rows: Mapped[list[TicketMetadata]] = relationship(

@@ -239,6 +239,10 @@ class TicketRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+    first_response_at: datetime | None = Field(
+        default=None,
+        description="When the first agent reply arrived through the Zendesk or Intercom webhook; null until then",
+    )
     due_at: datetime | None = Field(
         default=None,
         description="When its priority's resolution target (SLA_*_HOURS) runs out, counted from arrival; "
@@ -509,6 +513,16 @@ class ResolutionTimes(BaseModel):
     )
 
 
+class FirstResponseTimes(BaseModel):
+    """How long the tickets first answered in a window waited, from arrival to the first agent reply."""
+
+    answered: int = Field(
+        ..., description="Tickets whose first agent reply (received through a vendor webhook) came in the window"
+    )
+    p50_hours: float | None = Field(..., description="Median hours to the first reply; null when none came")
+    p90_hours: float | None = Field(..., description="90th percentile hours to the first reply")
+
+
 class TicketOverview(BaseModel):
     """The queue at a glance: what a shift lead reads first, and what an alert watches.
 
@@ -544,6 +558,7 @@ class TicketOverview(BaseModel):
     unresolved_overdue_by_priority: dict[str, int]
     resolved_last_24h: int
     resolved_last_7d: ResolutionTimes
+    first_response_last_7d: FirstResponseTimes
 
 
 class ApiKeyCreate(StrictModel):

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from gateway.services.sla import UNRESOLVED, past_target, resolution_times
+from gateway.services.sla import UNRESOLVED, first_response_times, past_target, resolution_times
 from shared.models import Ticket, utcnow
 from shared.schemas import Category, Priority, ProcessingState, Status, TicketOverview, WaitingTicket
 
@@ -67,7 +67,8 @@ def _oldest_waiting(session: Session, firsts: list[tuple[datetime, str]]) -> Wai
 
 def ticket_overview(session: Session, targets: Mapping[str, timedelta]) -> TicketOverview:
     """Counts by status and processing state, the unresolved queue broken down (overdue against `targets`,
-    each priority's resolution target, included), the oldest waiting ticket and the week's resolution times."""
+    each priority's resolution target, included), the oldest waiting ticket and the week's resolution and
+    first response times."""
     _one_snapshot(session)
     now = utcnow()
     by_status = _every(Status, _counted(session, Ticket.status))
@@ -110,6 +111,7 @@ def ticket_overview(session: Session, targets: Mapping[str, timedelta]) -> Ticke
         )
     ).one()
     week, resolved_last_24h = resolution_times(session, targets, now - timedelta(days=7), now - timedelta(hours=24))
+    answered = first_response_times(session, now - timedelta(days=7))
 
     return TicketOverview(
         as_of=now,
@@ -130,4 +132,5 @@ def ticket_overview(session: Session, targets: Mapping[str, timedelta]) -> Ticke
         unresolved_overdue_by_priority=_every(Priority, overdue),
         resolved_last_24h=resolved_last_24h,
         resolved_last_7d=week,
+        first_response_last_7d=answered,
     )

@@ -1,5 +1,5 @@
-"""Resolution targets by priority (SLA_*_HOURS): which unresolved tickets are past theirs, and how fast
-tickets were resolved.
+"""Resolution targets by priority (SLA_*_HOURS): which unresolved tickets are past theirs, how fast tickets
+were resolved, and how long they waited for an agent's first reply.
 
 The clock runs from a ticket's arrival (`created_at`) to its `resolved_at`, through every unresolved status,
 `pending` included: a target a team reports against is simplest to check when nothing pauses it. A ticket
@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Float, and_, case, cast, false, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shared.models import Ticket
-from shared.schemas import ResolutionTimes, Status
+from shared.schemas import FirstResponseTimes, ResolutionTimes, Status
 
 UNRESOLVED = (Status.new, Status.open, Status.in_progress, Status.pending)
 
@@ -36,16 +36,28 @@ def overdue(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement[bo
     return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), past_target(targets, now))
 
 
-def _seconds(session: Session) -> ColumnElement[float]:
-    """Seconds from arrival to resolution, computed by the database.
+def _seconds(session: Session, end: InstrumentedAttribute[datetime | None]) -> ColumnElement[float]:
+    """Seconds from arrival to `end`, computed by the database.
 
     PostgreSQL's exact interval, as a float (sorting its numeric epoch took twice as long); on SQLite,
     rounded to the millisecond, or julianday's floating point would put a ticket resolved exactly on its
     target a few microseconds past it.
     """
     if session.get_bind().dialect.name == "postgresql":
-        return cast(func.extract("epoch", Ticket.resolved_at - Ticket.created_at), Float)
-    return func.round((func.julianday(Ticket.resolved_at) - func.julianday(Ticket.created_at)) * 86400, 3)
+        return cast(func.extract("epoch", end - Ticket.created_at), Float)
+    return func.round((func.julianday(end) - func.julianday(Ticket.created_at)) * 86400, 3)
+
+
+def _percentile_hours(
+    session: Session, seconds: ColumnElement[float], window: ColumnElement[bool], n: int, q: int
+) -> float | None:
+    """The nearest-rank q-th percentile of `seconds` over the `n` tickets in `window`, in hours: a duration
+    that really occurred, read by one ordered query."""
+    if not n:
+        return None
+    rank = -(-q * n // 100)  # ceil(q% of n), 1-based
+    value = session.scalar(select(seconds).where(window).order_by(seconds).limit(1).offset(rank - 1))
+    return round(max(float(value or 0), 0.0) / 3600, 3)
 
 
 def resolution_times(
@@ -55,11 +67,10 @@ def resolution_times(
 
     Computed in the database over `idx_tickets_resolved` (an index-only scan on PostgreSQL), so the cost
     does not grow with Python's per-row work: at 3,600 tickets a week, loading them to compute this in
-    Python took 15-18 ms on PostgreSQL, these three queries 9-11 ms. Percentiles are nearest-rank (a
-    duration that really occurred), one ordered query each. A reopened ticket lost its `resolved_at`, and
-    one closed without being resolved never had one.
+    Python took 15-18 ms on PostgreSQL, these three queries 9-11 ms. A reopened ticket lost its
+    `resolved_at`, and one closed without being resolved never had one.
     """
-    seconds = _seconds(session)
+    seconds = _seconds(session, Ticket.resolved_at)
     window = Ticket.resolved_at >= since
     within = or_(*(and_(Ticket.priority == p, seconds <= t.total_seconds()) for p, t in targets.items()))
     resolved, targeted, in_time, lately = session.execute(
@@ -70,18 +81,22 @@ def resolution_times(
             func.count().filter(Ticket.resolved_at >= recent),
         ).where(window)
     ).one()
-
-    def percentile_hours(q: int) -> float | None:
-        if not resolved:
-            return None
-        rank = -(-q * resolved // 100)  # nearest rank: ceil(q% of n), 1-based
-        value = session.scalar(select(seconds).where(window).order_by(seconds).limit(1).offset(rank - 1))
-        return round(max(float(value or 0), 0.0) / 3600, 3)
-
     times = ResolutionTimes(
         resolved=resolved,
-        p50_hours=percentile_hours(50),
-        p90_hours=percentile_hours(90),
+        p50_hours=_percentile_hours(session, seconds, window, resolved, 50),
+        p90_hours=_percentile_hours(session, seconds, window, resolved, 90),
         within_target=round(in_time / targeted, 4) if targeted else None,
     )
     return times, lately
+
+
+def first_response_times(session: Session, since: datetime) -> FirstResponseTimes:
+    """How long the tickets first answered since `since` waited for that answer, over `idx_tickets_first_response`."""
+    seconds = _seconds(session, Ticket.first_response_at)
+    window = Ticket.first_response_at >= since
+    answered = session.scalar(select(func.count()).where(window)) or 0
+    return FirstResponseTimes(
+        answered=answered,
+        p50_hours=_percentile_hours(session, seconds, window, answered, 50),
+        p90_hours=_percentile_hours(session, seconds, window, answered, 90),
+    )

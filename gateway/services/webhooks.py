@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,7 +46,7 @@ def ingest(session: Session, event: InboundEvent) -> IngestResult:
     if event.kind == EventKind.ticket:
         return IngestResult("created" if created else "duplicate", ticket=ticket)
 
-    message, appended = _append_message(session, ticket, event)
+    message, appended = _append_message(session, ticket, event, opened_ticket=created)
     if created:
         return IngestResult("created", ticket=ticket, message=message, detail="ticket created from a reply")
     return IngestResult("appended" if appended else "duplicate", ticket=ticket, message=message)
@@ -91,7 +91,12 @@ def _create_ticket(session: Session, event: InboundEvent) -> tuple[Ticket, bool]
     return ticket, True
 
 
-def _append_message(session: Session, ticket: Ticket, event: InboundEvent) -> tuple[TicketMessage, bool]:
+def _append_message(
+    session: Session, ticket: Ticket, event: InboundEvent, *, opened_ticket: bool
+) -> tuple[TicketMessage, bool]:
+    """Store the reply once; an agent's first one on a ticket that was waiting sets `first_response_at`
+    (not an internal note, which the customer never sees, nor the message a ticket was just created from:
+    an agent opening a conversation answered nobody)."""
     external_id = event.message_id or event.delivery_id
     if external_id:
         found = session.scalars(
@@ -109,6 +114,15 @@ def _append_message(session: Session, ticket: Ticket, event: InboundEvent) -> tu
         body=event.message_body,
     )
     session.add(message)
+    if event.author_type == "agent" and not event.internal and not opened_ticket:
+        session.flush()  # the message's arrival time, written in the same transaction
+        # Only if none is set yet, decided by the database: of two concurrent first replies, the first wins.
+        session.execute(
+            update(Ticket)
+            .where(Ticket.ticket_id == ticket.ticket_id, Ticket.first_response_at.is_(None))
+            .values(first_response_at=message.created_at)
+            .execution_options(synchronize_session=False)
+        )
     try:
         session.commit()
     except IntegrityError:
@@ -119,4 +133,5 @@ def _append_message(session: Session, ticket: Ticket, event: InboundEvent) -> tu
         if found is None:
             raise
         return found, False
+    session.refresh(ticket, ["first_response_at"])
     return message, True

@@ -115,6 +115,42 @@ def test_zendesk_comment_appends_a_message_once(signed_api, session_factory) -> 
         assert message.body == "I reinstalled the app and it still says 'invalid session'."
 
 
+def _comment(comment_id: str, *, staff: bool, public: bool = True) -> bytes:
+    body = json.loads(raw("zendesk_event_comment_added.json"))
+    body["id"] = f"delivery-{comment_id}"
+    author = {"id": "1", "is_staff": staff, "name": "Someone"}
+    body["event"]["comment"].update(id=comment_id, author=author, is_public=public)
+    return json.dumps(body).encode()
+
+
+def test_the_first_agent_reply_sets_first_response_at_once(signed_api, session_factory) -> None:
+    created = raw("zendesk_event_ticket_created.json")
+    ticket_id = signed_api.post(ZD, content=created, headers=zendesk_headers(created)).json()["ticket"]["ticket_id"]
+
+    def post(comment_id: str, *, staff: bool, public: bool = True) -> dict:  # type: ignore[type-arg]
+        body = _comment(comment_id, staff=staff, public=public)
+        response = signed_api.post(ZD, content=body, headers=zendesk_headers(body))
+        assert response.status_code == 200 and response.json()["status"] == "appended", response.text
+        return response.json()["ticket"]
+
+    assert post("c1", staff=False)["first_response_at"] is None  # the customer again: no answer yet
+    assert post("n1", staff=True, public=False)["first_response_at"] is None  # an internal note answers nobody
+    first = post("c2", staff=True)["first_response_at"]
+    assert first is not None
+    assert post("c3", staff=True)["first_response_at"] == first  # later replies do not move it
+    with session_factory() as session:
+        reply = session.scalars(select(TicketMessage).where(TicketMessage.external_id == "c2")).one()
+        assert datetime.fromisoformat(first) == reply.created_at
+    key = {"X-API-Key": _key(session_factory, "agent")}
+    assert signed_api.get(f"/api/tickets/{ticket_id}", headers=key).json()["first_response_at"] == first
+
+
+def test_a_ticket_opened_by_an_agent_reply_has_no_first_response(signed_api) -> None:
+    body = _comment("c9", staff=True)
+    response = signed_api.post(ZD, content=body, headers=zendesk_headers(body))
+    assert response.status_code == 201 and response.json()["ticket"]["first_response_at"] is None
+
+
 def test_zendesk_comment_for_an_unknown_ticket_creates_it(signed_api, session_factory) -> None:
     comment = raw("zendesk_event_comment_added.json")
     resp = signed_api.post(ZD, content=comment, headers=zendesk_headers(comment))

@@ -55,6 +55,27 @@ def test_zendesk_comment_added_is_a_message_on_the_ticket() -> None:
     assert event.author_type == "customer" and event.author_name == "Ari Novak"
 
 
+def test_internal_notes_are_told_from_replies() -> None:
+    """A note only agents see answers nobody: it must not count as a first response."""
+    assert parse_zendesk(load("zendesk_event_comment_added.json")).internal is False
+    for is_public in (False, "false"):
+        private = load("zendesk_event_comment_added.json")
+        private["event"]["comment"]["is_public"] = is_public
+        assert parse_zendesk(private).internal is True
+    reply = load("intercom_conversation_user_replied_v2.json")
+    assert parse_intercom(reply).internal is False
+    admin = {"type": "admin", "id": "814860", "name": "Ann"}
+    reply["data"]["item"]["conversation_parts"]["conversation_parts"][0]["author"] = admin
+    reply["topic"] = "conversation.admin.replied"
+    answer = parse_intercom(reply)
+    assert answer.author_type == "agent" and answer.internal is False
+    reply["topic"] = "conversation.admin.noted"
+    reply["data"]["item"]["conversation_parts"]["conversation_parts"][0]["part_type"] = "note"
+    assert parse_intercom(reply).internal is True
+    reply["topic"] = "conversation.admin.replied"  # a note delivered under another topic: its part says so
+    assert parse_intercom(reply).internal is True
+
+
 def test_zendesk_comment_ticket_id_falls_back_to_the_event_subject() -> None:
     payload = load("zendesk_event_comment_added.json")
     payload["detail"] = {}
