@@ -114,9 +114,11 @@ def _append_message(
         body=event.message_body,
     )
     session.add(message)
-    if event.author_type == "agent" and not event.internal and not opened_ticket:
+    answers = event.author_type == "agent" and not event.internal and not opened_ticket
+    if answers:
         session.flush()  # the message's arrival time, written in the same transaction
-        # Only if none is set yet, decided by the database: of two concurrent first replies, the first wins.
+        # Only if none is set yet, decided by the database: of two concurrent first replies, the first to
+        # commit wins (the other's UPDATE waits on the row, then finds it set).
         session.execute(
             update(Ticket)
             .where(Ticket.ticket_id == ticket.ticket_id, Ticket.first_response_at.is_(None))
@@ -133,5 +135,6 @@ def _append_message(
         if found is None:
             raise
         return found, False
-    session.refresh(ticket, ["first_response_at"])
+    if answers:  # the UPDATE went around the ORM; the answer shows what it wrote
+        session.refresh(ticket, ["first_response_at", "updated_at"])
     return message, True

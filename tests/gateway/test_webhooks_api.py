@@ -135,14 +135,16 @@ def test_the_first_agent_reply_sets_first_response_at_once(signed_api, session_f
 
     assert post("c1", staff=False)["first_response_at"] is None  # the customer again: no answer yet
     assert post("n1", staff=True, public=False)["first_response_at"] is None  # an internal note answers nobody
-    first = post("c2", staff=True)["first_response_at"]
+    answered = post("c2", staff=True)
+    first = answered["first_response_at"]
     assert first is not None
     assert post("c3", staff=True)["first_response_at"] == first  # later replies do not move it
     with session_factory() as session:
         reply = session.scalars(select(TicketMessage).where(TicketMessage.external_id == "c2")).one()
         assert datetime.fromisoformat(first) == reply.created_at
     key = {"X-API-Key": _key(session_factory, "agent")}
-    assert signed_api.get(f"/api/tickets/{ticket_id}", headers=key).json()["first_response_at"] == first
+    stored = signed_api.get(f"/api/tickets/{ticket_id}", headers=key).json()
+    assert stored["first_response_at"] == first and stored["updated_at"] == answered["updated_at"]
 
 
 def test_a_ticket_opened_by_an_agent_reply_has_no_first_response(signed_api) -> None:
