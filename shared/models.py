@@ -188,6 +188,8 @@ class TicketMessage(Base):
     author_name: Mapped[str | None] = mapped_column(String(255))
     author_email: Mapped[str | None] = mapped_column(String(255))
     body: Mapped[str] = mapped_column(Text)
+    # A note only agents see; NULL on messages stored before migration 0012, when nobody recorded it.
+    internal: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

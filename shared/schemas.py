@@ -464,6 +464,11 @@ class TicketMessageRead(BaseModel):
     author_name: str | None
     author_email: str | None
     body: str
+    internal: bool | None = Field(
+        default=None,
+        description="An internal note only agents see (Zendesk private comment, Intercom note); null for "
+        "messages stored before this was recorded",
+    )
     created_at: datetime
 
 

@@ -112,6 +112,7 @@ def _append_message(
         author_name=event.author_name,
         author_email=event.author_email,
         body=event.message_body,
+        internal=event.internal,
     )
     session.add(message)
     answers = event.author_type == "agent" and not event.internal and not opened_ticket

@@ -143,6 +143,10 @@ def test_the_first_agent_reply_sets_first_response_at_once(signed_api, session_f
         reply = session.scalars(select(TicketMessage).where(TicketMessage.external_id == "c2")).one()
         assert datetime.fromisoformat(first) == reply.created_at
     key = {"X-API-Key": _key(session_factory, "agent")}
+    thread = signed_api.get(f"/api/tickets/{ticket_id}/messages", headers=key).json()
+    assert [(m["external_id"], m["internal"]) for m in thread] == [
+        ("c1", False), ("n1", True), ("c2", False), ("c3", False),
+    ]  # fmt: skip
     stored = signed_api.get(f"/api/tickets/{ticket_id}", headers=key).json()
     assert stored["first_response_at"] == first and stored["updated_at"] == answered["updated_at"]
 
