@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.support import fresh_database, print_table, write_results  # noqa: E402
 from gateway.services.overview import ticket_overview  # noqa: E402
+from gateway.services.sla import first_response_times, resolution_times  # noqa: E402
 from gateway.services.tickets import list_tickets  # noqa: E402
 from shared.config import get_settings  # noqa: E402
 from shared.db import make_engine, run_migrations  # noqa: E402
@@ -131,6 +132,11 @@ def timed(factory: sessionmaker[Session], call: Callable[[Session], object], run
 TARGETS = get_settings().resolution_targets
 VIEWS: dict[str, Callable[[Session], object]] = {
     "overview": lambda s: ticket_overview(s, TARGETS),
+    # two of its parts on their own, to see what each costs
+    "  its week of resolutions": lambda s: resolution_times(
+        s, TARGETS, utcnow() - timedelta(days=7), utcnow() - timedelta(hours=24)
+    ),
+    "  its week of first responses": lambda s: first_response_times(s, utcnow() - timedelta(days=7)),
     "list newest 50": lambda s: list_tickets(s, TicketFilters()),
     "list unassigned new": lambda s: list_tickets(s, TicketFilters(assigned=False, status="new")),
     "list one agent's": lambda s: list_tickets(s, TicketFilters(assigned_to="AG-07")),
