@@ -380,7 +380,7 @@ def _zendesk_comment(body: ZendeskCommentAdded, payload: dict[str, Any]) -> Inbo
             "message_body": _first_text(comment.body, comment.html_body, html=True) or "",
             "author_type": "agent" if staff else "customer",
             "author_name": _name(author.name),
-            "internal": is_public is False or str(is_public).lower() == "false",
+            "internal": str(is_public).lower() == "false",  # a JSON false or the string "false"
             "metadata": {
                 **base.metadata,
                 **({"zendesk_comment_public": str(is_public).lower()} if is_public is not None else {}),
