@@ -28,6 +28,7 @@ MAX_SUBJECT = 500
 # Ids clients may choose or send back (agents, articles, customers): URL-safe, no spaces.
 ID_PATTERN = r"^[A-Za-z0-9_\-]+$"
 AGENT_ID_PATTERN = ID_PATTERN
+SOURCE_PATTERN = r"^[a-z0-9_\-]+$"  # a ticket's channel: lower case, so one channel is never listed under two names
 
 
 class Category(StrEnum):
@@ -163,13 +164,13 @@ class TicketCreate(StrictModel):
     subject: FreeText = Field(..., min_length=1, max_length=MAX_SUBJECT, json_schema_extra=NON_BLANK)
     description: FreeText = Field(..., min_length=1, max_length=MAX_DESCRIPTION, json_schema_extra=NON_BLANK)
     order_id: FreeText | None = Field(None, max_length=100)
-    source: str = Field("api", min_length=1, max_length=20, pattern=r"^[a-z0-9_\-]+$")
+    source: str = Field("api", min_length=1, max_length=20, pattern=SOURCE_PATTERN)
 
     _strip = field_validator("subject", "description")(_strip_nonempty)
 
 
 class TicketFilters(BaseModel):
-    """The ticket list's query: each given field narrows it; newest first unless `sort=oldest`."""
+    """The ticket list's query: each given field narrows it; newest first unless `sort` says otherwise."""
 
     status: Status | None = None
     priority: Priority | None = None
@@ -189,6 +190,18 @@ class TicketFilters(BaseModel):
         description="Tickets mentioning this carrier tracking number in the text, found once classified (case, "
         "spaces and hyphens ignored)",
     )
+    source: str | None = Field(
+        None,
+        max_length=20,
+        pattern=SOURCE_PATTERN,
+        description="Where tickets came from: `zendesk`, `intercom`, or the `source` given on create (`api` unless "
+        "said)",
+    )
+    answered: bool | None = Field(
+        None,
+        description="`false`: no agent reply recorded yet (`first_response_at` null); `true`: answered. Replies are "
+        "recorded only from the Zendesk and Intercom webhooks, so pair `false` with `source=zendesk` or `intercom`",
+    )
     assigned: bool | None = Field(None, description="`false`: the unassigned queue; `true`: assigned to anyone")
     needs_review: bool | None = Field(None, description="Only tickets the AI flagged for review (or only the others)")
     processing_state: ProcessingState | None = Field(
@@ -199,8 +212,10 @@ class TicketFilters(BaseModel):
         description="`true`: unresolved tickets past their priority's resolution target (SLA_*_HOURS); "
         "`false`: every other ticket",
     )
-    sort: Literal["newest", "oldest"] = Field(
-        "newest", description="`oldest`: the longest-waiting first, e.g. the most overdue with `overdue=true`"
+    sort: Literal["newest", "oldest", "due"] = Field(
+        "newest",
+        description="`oldest`: the longest-waiting first; `due`: by `due_at`, the furthest past its target first "
+        "and tickets without a priority last (e.g. with `overdue=true`, or a `status` to see what runs out next)",
     )
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)

@@ -68,8 +68,8 @@ async def create_ticket(
 def list_tickets(
     session: SessionDep, settings: SettingsDep, filters: Annotated[TicketFilters, Query()]
 ) -> list[TicketRead]:
-    """Newest first, filtered by status, priority, category, assignee, customer (id or email), order id,
-    tracking number, review flag, processing state, overdue."""
+    """Newest first (or oldest, or soonest due), filtered by status, priority, category, assignee, customer
+    (id or email), order id, tracking number, source, answered, review flag, processing state, overdue."""
     targets = settings.resolution_targets
     return [service.to_read(t, targets) for t in service.list_tickets(session, filters, targets)]
 

@@ -31,6 +31,21 @@ def due_at(priority: str | None, created_at: datetime, targets: Mapping[str, tim
     return created_at + target if target is not None else None
 
 
+def due_order(session: Session, targets: Mapping[str, timedelta]) -> ColumnElement[float | None]:
+    """A sort key that orders tickets by `due_at` (NULL without a priority), computed by the database.
+
+    Seconds on a dialect's own scale (the epoch on PostgreSQL, julianday on SQLite), so only its order
+    means anything. The queue sorted by it shows what runs out next, the furthest past its target first;
+    arrival order does not, since a critical ticket runs out 20 hours before a high one of the same age.
+    """
+    arrival: ColumnElement[float]
+    if session.get_bind().dialect.name == "postgresql":
+        arrival = cast(func.extract("epoch", Ticket.created_at), Float)
+    else:
+        arrival = func.julianday(Ticket.created_at) * 86400
+    return case(*((Ticket.priority == p, arrival + t.total_seconds()) for p, t in targets.items()), else_=None)
+
+
 def overdue(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement[bool]:
     """Unresolved and past its priority's target: the tickets a shift lead chases first."""
     return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), past_target(targets, now))

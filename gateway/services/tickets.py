@@ -12,7 +12,7 @@ from sqlalchemy import JSON, Row, Table, bindparam, func, not_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from gateway.services.sla import due_at, overdue
+from gateway.services.sla import due_at, due_order, overdue
 from shared.config import get_settings
 from shared.db import claim_row
 from shared.errors import Conflict, NotFound
@@ -254,8 +254,8 @@ def get_ticket(session: Session, ticket_id: str) -> Ticket:
 def list_tickets(
     session: Session, filters: TicketFilters | None = None, targets: Mapping[str, timedelta] | None = None
 ) -> list[Ticket]:
-    """Newest (or oldest) first, narrowed by every field given in `filters`; `overdue` against `targets`
-    (SLA_*_HOURS)."""
+    """Newest first (or oldest, or soonest due), narrowed by every field given in `filters`; `overdue` and
+    `due` against `targets` (SLA_*_HOURS)."""
     f = filters or TicketFilters()
     query = select(Ticket)
     for column, value in (
@@ -266,11 +266,14 @@ def list_tickets(
         (Ticket.customer_id, f.customer_id),
         (Ticket.processing_state, f.processing_state),
         (Ticket.needs_review, f.needs_review),
+        (Ticket.source, f.source),
     ):
         if value is not None:
             query = query.where(column == value)
     if f.assigned is not None:
         query = query.where(Ticket.assigned_to.isnot(None) if f.assigned else Ticket.assigned_to.is_(None))
+    if f.answered is not None:
+        query = query.where(Ticket.first_response_at.isnot(None) if f.answered else Ticket.first_response_at.is_(None))
     if f.customer_email is not None:  # stored lower-cased; unique, so at most one customer
         customer = select(Customer.customer_id).where(Customer.email == f.customer_email.lower())
         query = query.where(Ticket.customer_id.in_(customer))
@@ -278,16 +281,22 @@ def list_tickets(
         query = query.where(Ticket.ticket_id.in_(tickets_about_order(f.order_id)))
     if f.tracking_number is not None:
         query = query.where(Ticket.ticket_id.in_(tickets_with_tracking_number(f.tracking_number)))
+    targets = targets if targets is not None else get_settings().resolution_targets
     if f.overdue is not None:
-        late = overdue(targets if targets is not None else get_settings().resolution_targets, utcnow())
+        late = overdue(targets, utcnow())
         query = query.where(late if f.overdue else not_(late))
-    order = (
-        (Ticket.created_at, Ticket.ticket_id)
-        if f.sort == "oldest"
-        else (Ticket.created_at.desc(), Ticket.ticket_id.desc())
-    )
-    query = query.order_by(*order).limit(f.limit).offset(f.offset)
-    return list(session.scalars(query).unique())
+    if f.sort == "newest":
+        query = query.order_by(Ticket.created_at.desc(), Ticket.ticket_id.desc())
+    elif f.sort == "oldest":
+        query = query.order_by(Ticket.created_at, Ticket.ticket_id)
+    else:
+        # No index gives due order, so every match is sorted: the page's ids first, without the customer join
+        # and the wide rows (at 200,000 tickets, 20,000 overdue: 850 -> 70 ms on SQLite, whose planner then
+        # stopped walking every customer's tickets; 97 -> 70 ms on PostgreSQL). Arrival breaks ties.
+        order = (due_order(session, targets).asc().nulls_last(), Ticket.created_at, Ticket.ticket_id)
+        page = query.with_only_columns(Ticket.ticket_id).order_by(*order).limit(f.limit).offset(f.offset)
+        return list(session.scalars(select(Ticket).where(Ticket.ticket_id.in_(page)).order_by(*order)).unique())
+    return list(session.scalars(query.limit(f.limit).offset(f.offset)).unique())
 
 
 def change_status(session: Session, ticket_id: str, new_status: Status) -> Ticket:

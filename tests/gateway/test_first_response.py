@@ -29,3 +29,33 @@ def test_overview_reports_the_weeks_first_response_times(api):
     answered(None, 2)  # never answered
     week = api.get("/api/overview").json()["first_response_last_7d"]
     assert week == {"answered": 4, "p50_hours": 1.0, "p90_hours": 8.0}  # of 0.5, 1, 2, 8 hours
+
+
+def _ids(api, query):  # type: ignore[no-untyped-def]
+    response = api.get(f"/api/tickets/?{query}")
+    assert response.status_code == 200, response.text
+    return [t["ticket_id"] for t in response.json()]
+
+
+def test_the_list_finds_tickets_still_waiting_for_an_answer_by_source(api):
+    def ticket(source: str, answered: bool = False) -> str:
+        response = api.post("/api/tickets/create", json={**TICKET, "source": source})
+        assert response.status_code == 201, response.text
+        ticket_id = response.json()["ticket"]["ticket_id"]
+        if answered:
+            force_ticket(api.app.state.settings.database_url, ticket_id, first_response_at=utcnow())
+        return ticket_id
+
+    waiting = ticket("zendesk")
+    replied = ticket("zendesk", answered=True)
+    chat = ticket("intercom")
+    form = ticket("web")
+
+    assert _ids(api, "source=zendesk&answered=false") == [waiting]
+    assert _ids(api, "answered=true") == [replied]
+    assert _ids(api, "answered=false") == [form, chat, waiting]  # newest first
+    assert _ids(api, "source=zendesk") == [replied, waiting]
+    assert _ids(api, "source=web") == [form] and _ids(api, "source=email") == []
+    for query, field in (("source=Zendesk", "source"), ("answered=maybe", "answered")):
+        response = api.get(f"/api/tickets/?{query}")
+        assert response.status_code == 422 and response.json()["detail"].startswith(f"query.{field}:"), response.text

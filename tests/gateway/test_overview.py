@@ -131,6 +131,28 @@ def test_overdue_is_unresolved_past_its_prioritys_target(api):
     assert len(others) == 4 and not {critical, high, medium} & set(others)  # the untargeted ticket among them
 
 
+def test_due_sort_puts_what_runs_out_first_first(api):
+    """`sort=due` ranks by due time, which arrival order does not give: priorities have different targets."""
+    now = utcnow()
+    ago = lambda hours: {"created_at": now - timedelta(hours=hours), "processing_state": "done"}  # noqa: E731
+    high = _create(api, priority="high", status="open", **ago(20))  # due in 4 h
+    critical = _create(api, priority="critical", **ago(10))  # 6 h past its 4 h
+    low = _create(api, priority="low", status="pending", **ago(200))  # 32 h past its 168 h
+    medium = _create(api, priority="medium", **ago(1))  # due in 71 h
+    older_untargeted = _create(api, created_at=now - timedelta(days=30))  # no priority, so no due time: last
+    untargeted = _create(api, created_at=now - timedelta(days=2))
+    resolved = _create(api, priority="critical", status="resolved", resolved_at=now, **ago(2))  # due in 2 h
+
+    assert _ids(api, "sort=due") == [low, critical, resolved, high, medium, older_untargeted, untargeted]
+    assert _ids(api, "sort=oldest") == [older_untargeted, low, untargeted, high, critical, resolved, medium]
+    assert _ids(api, "overdue=true&sort=due") == [low, critical]
+    assert _ids(api, "overdue=false&sort=due") == [resolved, high, medium, older_untargeted, untargeted]
+    assert _ids(api, "status=new&sort=due&limit=2&offset=1") == [medium, older_untargeted]
+    listed = api.get("/api/tickets/?sort=due").json()
+    due = [datetime.fromisoformat(t["due_at"]) for t in listed if t["due_at"] is not None]
+    assert due == sorted(due) and len(due) == 5  # the order agrees with the due_at each ticket shows
+
+
 def _due(api, ticket_id):  # type: ignore[no-untyped-def]
     """The ticket's due time less its arrival, in hours (None without one)."""
     body = api.get(f"/api/tickets/{ticket_id}").json()
@@ -155,7 +177,7 @@ def test_each_ticket_says_when_it_is_due(api):
 def test_targets_come_from_settings(client_for, db_url):
     api = client_for(db_url, sla_critical_hours=6, sla_low_hours=0.5)
     now = utcnow()
-    _create(api, priority="critical", created_at=now - timedelta(hours=5))
+    critical = _create(api, priority="critical", created_at=now - timedelta(hours=5))
     low = _create(api, priority="low", created_at=now - timedelta(hours=1))
 
     body = _overview(api)
@@ -163,6 +185,7 @@ def test_targets_come_from_settings(client_for, db_url):
     assert body["unresolved_overdue_by_priority"] == {"low": 1, "medium": 0, "high": 0, "critical": 0}
     assert _ids(api, "overdue=true") == [low]
     assert _due(api, low) == 0.5
+    assert _ids(api, "sort=due") == [low, critical]  # by the defaults (4 h and 168 h), critical would come first
 
 
 def test_resolution_times_of_the_last_week(api):
