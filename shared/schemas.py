@@ -199,8 +199,8 @@ class TicketFilters(BaseModel):
     )
     answered: bool | None = Field(
         None,
-        description="`false`: no agent reply recorded yet (`first_response_at` null); `true`: answered. Replies are "
-        "recorded only from the Zendesk and Intercom webhooks, so pair `false` with `source=zendesk` or `intercom`",
+        description="`false`: no public agent reply yet (`first_response_at` null), whether posted here or brought "
+        "in by the Zendesk or Intercom webhook; `true`: answered",
     )
     assigned: bool | None = Field(None, description="`false`: the unassigned queue; `true`: assigned to anyone")
     needs_review: bool | None = Field(None, description="Only tickets the AI flagged for review (or only the others)")
@@ -256,7 +256,8 @@ class TicketRead(BaseModel):
     resolved_at: datetime | None
     first_response_at: datetime | None = Field(
         default=None,
-        description="When the first agent reply arrived through the Zendesk or Intercom webhook; null until then",
+        description="When the first public agent reply was posted here (POST /api/tickets/{id}/messages) or "
+        "arrived through the Zendesk or Intercom webhook; null until then",
     )
     due_at: datetime | None = Field(
         default=None,
@@ -487,6 +488,28 @@ class TicketMessageRead(BaseModel):
     created_at: datetime
 
 
+class ReplyCreate(StrictModel):
+    """An agent's reply, or an internal note, written in Support Copilot (e.g. from the AI's draft)."""
+
+    body: FreeText = Field(..., min_length=1, max_length=MAX_DESCRIPTION, json_schema_extra=NON_BLANK)
+    internal: bool = Field(False, description="A note only agents see: it answers nobody")
+    client_message_id: str | None = Field(
+        None,
+        max_length=100,
+        pattern=ID_PATTERN,
+        description="The caller's id for this reply: sent again (a retry), it stores nothing new",
+    )
+
+    _strip = field_validator("body")(_strip_nonempty)
+
+
+class ReplyRead(BaseModel):
+    """The stored reply and the ticket after it (`first_response_at` set by a first public reply)."""
+
+    message: TicketMessageRead
+    ticket: TicketRead
+
+
 class AuditEntryRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -536,9 +559,7 @@ class ResolutionTimes(BaseModel):
 class FirstResponseTimes(BaseModel):
     """How long the tickets first answered in a window waited, from arrival to the first agent reply."""
 
-    answered: int = Field(
-        ..., description="Tickets whose first agent reply (received through a vendor webhook) came in the window"
-    )
+    answered: int = Field(..., description="Tickets whose first public agent reply came in the window")
     p50_hours: float | None = Field(..., description="Median hours to the first reply; null when none came")
     p90_hours: float | None = Field(..., description="90th percentile hours to the first reply")
 

@@ -1,17 +1,27 @@
-"""Ticket history (audit log), ticket messages, and API-key administration."""
+"""Ticket history (audit log), ticket messages and agents' replies, and API-key administration."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Response, status
 
-from gateway.deps import SessionDep
+from gateway.deps import SessionDep, SettingsDep
 from gateway.services.history import ticket_history, ticket_messages
+from gateway.services.replies import add_reply
+from gateway.services.tickets import to_read
 from shared import auth
 from shared.auth import Role
-from shared.fastapi_auth import AdminDep, require
-from shared.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, AuditEntryRead, TicketMessageRead
+from shared.fastapi_auth import AdminDep, AgentDep, require
+from shared.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    AuditEntryRead,
+    ReplyCreate,
+    ReplyRead,
+    TicketMessageRead,
+)
 
 tickets_router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 keys_router = APIRouter(prefix="/api/keys", tags=["keys"], dependencies=[require(Role.admin)])
@@ -35,8 +45,32 @@ def get_history(ticket_id: str, session: SessionDep) -> list[AuditEntryRead]:
     responses={404: {"description": "Unknown ticket"}},
 )
 def get_messages(ticket_id: str, session: SessionDep) -> list[TicketMessageRead]:
-    """Replies received after the ticket was opened (e.g. from Zendesk comments, Intercom parts)."""
+    """Replies after the ticket was opened, oldest first: the customer's and agents' from Zendesk comments and
+    Intercom parts, and agents' replies and notes posted here."""
     return [TicketMessageRead.model_validate(row) for row in ticket_messages(session, ticket_id)]
+
+
+@tickets_router.post(
+    "/{ticket_id}/messages",
+    response_model=ReplyRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "A retry: a reply with this `client_message_id` is stored already", "model": ReplyRead},
+        404: {"description": "Unknown ticket"},
+        409: {"description": "A public reply to a Zendesk or Intercom ticket, or a reused `client_message_id`"},
+    },
+)
+def post_message(
+    ticket_id: str, data: ReplyCreate, response: Response, session: SessionDep, settings: SettingsDep, caller: AgentDep
+) -> ReplyRead:
+    """An agent's reply (or, with `internal`, a note), named after the caller's key; the first public reply
+    sets the ticket's `first_response_at`. The channel's backend delivers it, reading the messages."""
+    message, ticket, created = add_reply(session, ticket_id, data, author=caller.name)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return ReplyRead(
+        message=TicketMessageRead.model_validate(message), ticket=to_read(ticket, settings.resolution_targets)
+    )
 
 
 @keys_router.get("", response_model=list[ApiKeyRead])

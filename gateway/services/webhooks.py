@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.services.replies import mark_answered
 from gateway.services.tickets import store_ticket, upsert_customer
 from gateway.webhooks import EventKind, InboundEvent
 from shared.models import Ticket, TicketMessage
@@ -118,14 +119,7 @@ def _append_message(
     answers = event.author_type == "agent" and not event.internal and not opened_ticket
     if answers:
         session.flush()  # the message's arrival time, written in the same transaction
-        # Only if none is set yet, decided by the database: of two concurrent first replies, the first to
-        # commit wins (the other's UPDATE waits on the row, then finds it set).
-        session.execute(
-            update(Ticket)
-            .where(Ticket.ticket_id == ticket.ticket_id, Ticket.first_response_at.is_(None))
-            .values(first_response_at=message.created_at)
-            .execution_options(synchronize_session=False)
-        )
+        mark_answered(session, ticket.ticket_id, message.created_at)
     try:
         session.commit()
     except IntegrityError:
