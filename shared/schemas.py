@@ -488,23 +488,29 @@ class TicketMessageRead(BaseModel):
     created_at: datetime
 
 
-class ReplyCreate(StrictModel):
-    """An agent's reply, or an internal note, written in Support Copilot (e.g. from the AI's draft)."""
+class MessageCreate(StrictModel):
+    """A customer's message on a web or API ticket, relayed by the channel's backend."""
 
     body: FreeText = Field(..., min_length=1, max_length=MAX_DESCRIPTION, json_schema_extra=NON_BLANK)
-    internal: bool = Field(False, description="A note only agents see: it answers nobody")
     client_message_id: str | None = Field(
         None,
         max_length=100,
         pattern=ID_PATTERN,
-        description="The caller's id for this reply: sent again (a retry), it stores nothing new",
+        description="The caller's id for this message: sent again (a retry), it stores nothing new",
     )
 
     _strip = field_validator("body")(_strip_nonempty)
 
 
+class ReplyCreate(MessageCreate):
+    """An agent's reply, or an internal note, written in Support Copilot (e.g. from the AI's draft)."""
+
+    internal: bool = Field(False, description="A note only agents see: it answers nobody")
+
+
 class ReplyRead(BaseModel):
-    """The stored reply and the ticket after it (`first_response_at` set by a first public reply)."""
+    """The stored message and the ticket after it (`first_response_at` set by a first public reply, `status`
+    reopened by a customer's message)."""
 
     message: TicketMessageRead
     ticket: TicketRead

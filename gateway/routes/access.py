@@ -1,4 +1,4 @@
-"""Ticket history (audit log), ticket messages and agents' replies, and API-key administration."""
+"""Ticket history (audit log), ticket messages (agents' replies, customers' answers), and API-key administration."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from fastapi import APIRouter, Path, Response, status
 
 from gateway.deps import SessionDep, SettingsDep
 from gateway.services.history import ticket_history, ticket_messages
-from gateway.services.replies import add_reply
+from gateway.services.replies import add_message
 from gateway.services.tickets import to_read
 from shared import auth
 from shared.auth import Role
-from shared.fastapi_auth import AdminDep, AgentDep, require
+from shared.config import Settings
+from shared.fastapi_auth import AdminDep, AgentDep, IntegrationDep, require
+from shared.models import Ticket, TicketMessage
 from shared.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyRead,
     AuditEntryRead,
+    MessageCreate,
     ReplyCreate,
     ReplyRead,
     TicketMessageRead,
@@ -65,7 +68,35 @@ def post_message(
 ) -> ReplyRead:
     """An agent's reply (or, with `internal`, a note), named after the caller's key; the first public reply
     sets the ticket's `first_response_at`. The channel's backend delivers it, reading the messages."""
-    message, ticket, created = add_reply(session, ticket_id, data, author=caller.name)
+    message, ticket, created = add_message(session, ticket_id, data, author_type="agent", author=caller.name)
+    return _posted(message, ticket, created, response, settings)
+
+
+@tickets_router.post(
+    "/{ticket_id}/customer-messages",
+    response_model=ReplyRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"description": "A retry: a message with this `client_message_id` is stored already", "model": ReplyRead},
+        404: {"description": "Unknown ticket"},
+        409: {"description": "A Zendesk or Intercom ticket (its webhook brings them), or a reused `client_message_id`"},
+    },
+)
+def post_customer_message(
+    ticket_id: str,
+    data: MessageCreate,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    caller: IntegrationDep,
+) -> ReplyRead:
+    """The customer's answer on a web or API ticket, relayed by the channel's backend; it reopens a ticket
+    that was `pending` (waiting for them) or `resolved`."""
+    message, ticket, created = add_message(session, ticket_id, data, author_type="customer", author=caller.name)
+    return _posted(message, ticket, created, response, settings)
+
+
+def _posted(message: TicketMessage, ticket: Ticket, created: bool, response: Response, settings: Settings) -> ReplyRead:
     if not created:
         response.status_code = status.HTTP_200_OK
     return ReplyRead(

@@ -1,11 +1,11 @@
-"""Agents' replies written in Support Copilot: stored as the ticket's messages; the first public one is the
-ticket's first response.
+"""A ticket's conversation after it was opened: agents' replies and notes, and customers' messages.
 
-Delivering a reply is the channel's job: a web form's or an API client's backend reads the thread
-(`GET /api/tickets/{id}/messages`). A public reply to a Zendesk or Intercom ticket is refused: its customer
-reads the conversation in that tool, where a reply stored only here would never arrive. Agents answer
-there, and the vendor's webhook brings the reply (and its first response time) back. Internal notes are
-taken on any ticket: they answer nobody.
+The first public agent reply is the ticket's first response. A customer writing back to a ticket that
+waits on them (`pending`) or was `resolved` reopens it. Here for web and API tickets, whose channel's
+backend delivers the replies (reading `GET /api/tickets/{id}/messages`) and relays the customer's answers;
+by the webhooks for Zendesk and Intercom. A Zendesk or Intercom ticket's public replies and customer
+messages are refused here: its customer reads and writes in that tool, where a reply stored only here
+would never arrive, and the vendor's webhook brings both back. Internal notes are taken on any ticket.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.services.tickets import get_ticket
+from shared.db import claim_row
 from shared.errors import Conflict
-from shared.models import Ticket, TicketMessage
-from shared.schemas import ReplyCreate
+from shared.models import Ticket, TicketMessage, utcnow
+from shared.schemas import MessageCreate, ReplyCreate, Status
 
 VENDOR_SOURCES = frozenset({"zendesk", "intercom"})  # the channels whose replies come in by webhook
-REPLY_SOURCE = "api"  # the stored replies' source, so `client_message_id`s never meet a vendor's ids
+REPLY_SOURCE = "api"  # the source of messages posted here, so `client_message_id`s never meet a vendor's ids
 
 
 def mark_answered(session: Session, ticket_id: str, at: datetime) -> None:
@@ -39,33 +40,50 @@ def mark_answered(session: Session, ticket_id: str, at: datetime) -> None:
     )
 
 
-def add_reply(session: Session, ticket_id: str, data: ReplyCreate, author: str) -> tuple[TicketMessage, Ticket, bool]:
-    """Store the reply (and commit); the message, the ticket after it, and whether anything new was stored.
+def reopen_for_customer(session: Session, ticket: Ticket) -> None:
+    """A customer's message on a `pending` (waiting for the customer) or `resolved` ticket moves it back to
+    `open`, in the caller's transaction, so the message and the move are stored together or not at all.
 
-    A `client_message_id` sent again finds the reply stored the first time, so a client may retry a
-    reply whose answer it lost without posting it twice.
+    The row is claimed at the status read: if an agent moved the ticket meanwhile, their change stands.
+    A closed ticket stays closed (a final state); the message is still kept on it.
+    """
+    current = ticket.status
+    if current in REOPENED_BY_CUSTOMER and claim_row(session, Ticket, ticket.ticket_id, status=current):
+        ticket.status = Status.open.value  # through the ORM, so the audit trail records it
+        ticket.updated_at = utcnow()
+        ticket.resolved_at = None
+
+
+def add_message(
+    session: Session, ticket_id: str, data: MessageCreate, *, author_type: str, author: str
+) -> tuple[TicketMessage, Ticket, bool]:
+    """Store an agent's reply or note, or a customer's message (and commit); the message, the ticket after it,
+    and whether anything new was stored.
+
+    A `client_message_id` sent again finds the message stored the first time, so a client may retry a
+    message whose answer it lost without posting it twice.
     """
     ticket = get_ticket(session, ticket_id)
     if data.client_message_id is not None and (stored := _stored(session, ticket_id, data.client_message_id)):
         return stored, ticket, False
-    if not data.internal and ticket.source in VENDOR_SOURCES:
-        raise Conflict(
-            f"ticket '{ticket_id}' came from {ticket.source}: reply there, where its customer reads the "
-            "conversation (the reply comes back through the webhook); only an internal note can be added here"
-        )
+    internal = isinstance(data, ReplyCreate) and data.internal
+    if not internal and ticket.source in VENDOR_SOURCES:
+        raise Conflict(_VENDOR_ONLY[author_type].format(ticket_id=ticket_id, source=ticket.source))
     message = TicketMessage(
         ticket_id=ticket_id,
         source=REPLY_SOURCE,
         external_id=data.client_message_id,
-        author_type="agent",
+        author_type=author_type,
         author_name=author,
         body=data.body,
-        internal=data.internal,
+        internal=internal,
     )
     session.add(message)
     try:
         session.flush()  # the message's time, written in this transaction
-        if not data.internal:
+        if author_type == "customer":
+            reopen_for_customer(session, ticket)
+        elif not internal:
             mark_answered(session, ticket_id, message.created_at)
         session.commit()
     except IntegrityError:  # the same client_message_id, stored by a concurrent request
@@ -78,12 +96,20 @@ def add_reply(session: Session, ticket_id: str, data: ReplyCreate, author: str) 
     return message, ticket, True
 
 
+REOPENED_BY_CUSTOMER = frozenset({Status.pending.value, Status.resolved.value})
+_VENDOR_ONLY = {
+    "agent": "ticket '{ticket_id}' came from {source}: reply there, where its customer reads the conversation "
+    "(the reply comes back through the webhook); only an internal note can be added here",
+    "customer": "ticket '{ticket_id}' came from {source}: its customer's messages come in through the {source} webhook",
+}
+
+
 def _stored(session: Session, ticket_id: str, client_message_id: str) -> TicketMessage | None:
-    """The reply already stored under this id; Conflict if that reply is on another ticket."""
+    """The message already stored under this id; Conflict if it is on another ticket."""
     query = select(TicketMessage).where(
         TicketMessage.source == REPLY_SOURCE, TicketMessage.external_id == client_message_id
     )
     found = session.scalars(query).first()
     if found is not None and found.ticket_id != ticket_id:
-        raise Conflict(f"client_message_id '{client_message_id}' is already a reply on ticket '{found.ticket_id}'")
+        raise Conflict(f"client_message_id '{client_message_id}' is already a message on ticket '{found.ticket_id}'")
     return found

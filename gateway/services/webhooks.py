@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.services.replies import mark_answered
+from gateway.services.replies import mark_answered, reopen_for_customer
 from gateway.services.tickets import store_ticket, upsert_customer
 from gateway.webhooks import EventKind, InboundEvent
 from shared.models import Ticket, TicketMessage
@@ -97,7 +97,7 @@ def _append_message(
 ) -> tuple[TicketMessage, bool]:
     """Store the reply once; an agent's first one on a ticket that was waiting sets `first_response_at`
     (not an internal note, which the customer never sees, nor the message a ticket was just created from:
-    an agent opening a conversation answered nobody)."""
+    an agent opening a conversation answered nobody); a customer's reopens a `pending` or `resolved` one."""
     external_id = event.message_id or event.delivery_id
     if external_id:
         found = session.scalars(
@@ -120,6 +120,8 @@ def _append_message(
     if answers:
         session.flush()  # the message's arrival time, written in the same transaction
         mark_answered(session, ticket.ticket_id, message.created_at)
+    elif event.author_type == "customer" and not opened_ticket:
+        reopen_for_customer(session, ticket)
     try:
         session.commit()
     except IntegrityError:

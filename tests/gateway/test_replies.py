@@ -100,3 +100,65 @@ def test_the_reply_is_named_after_the_callers_key(client_for, db_url, redis_clie
     assert denied.status_code == 403
     response = api.post(f"/api/tickets/{ticket_id}/messages", json={"body": "Hi"}, headers={"X-API-Key": agent})
     assert response.status_code == 201 and response.json()["message"]["author_name"] == "ann-laptop", response.text
+
+
+def _customer(api, ticket_id: str, expected: int = 201, **body):  # type: ignore[no-untyped-def]
+    response = api.post(f"/api/tickets/{ticket_id}/customer-messages", json=body)
+    assert response.status_code == expected, response.text
+    return response.json()
+
+
+def _move(api, ticket_id: str, *steps: str) -> None:  # type: ignore[no-untyped-def]
+    for step in steps:
+        response = api.put(f"/api/tickets/{ticket_id}/status", json={"status": step})
+        assert response.status_code == 200, response.text
+
+
+def test_a_customers_answer_reopens_a_ticket_waiting_for_them(api):
+    ticket_id = _ticket(api, source="web")
+    _customer(api, ticket_id, body="Also, the box was damaged.")
+    assert api.get(f"/api/tickets/{ticket_id}").json()["status"] == "new"  # not waiting for them: unchanged
+
+    _move(api, ticket_id, "pending")
+    answer = _customer(api, ticket_id, body="Here is the photo you asked for.", client_message_id="web-7")
+    assert answer["ticket"]["status"] == "open" and answer["message"]["author_type"] == "customer"
+    assert answer["ticket"]["first_response_at"] is None  # a customer's message answers nobody
+    history = api.get(f"/api/tickets/{ticket_id}/history").json()
+    assert (history[-1]["field"], history[-1]["old_value"], history[-1]["new_value"]) == ("status", "pending", "open")
+    _move(api, ticket_id, "pending")
+    again = _customer(api, ticket_id, 200, body="Here is the photo you asked for.", client_message_id="web-7")
+    assert again["ticket"]["status"] == "pending"  # a retry stores nothing and moves nothing
+
+    _move(api, ticket_id, "resolved")
+    reopened = _customer(api, ticket_id, body="It still does not work.")["ticket"]
+    assert reopened["status"] == "open" and reopened["resolved_at"] is None
+
+    _move(api, ticket_id, "resolved", "closed")
+    assert _customer(api, ticket_id, body="Thanks!")["ticket"]["status"] == "closed"  # final: kept, not reopened
+    thread = api.get(f"/api/tickets/{ticket_id}/messages").json()
+    assert [m["author_type"] for m in thread] == ["customer"] * 4 and thread[-1]["body"] == "Thanks!"
+
+
+def test_a_vendor_tickets_customer_writes_in_the_vendors_tool(api):
+    ticket_id = _ticket(api, source="intercom")
+    response = api.post(f"/api/tickets/{ticket_id}/customer-messages", json={"body": "Hello?"})
+    assert response.status_code == 409 and "intercom webhook" in response.json()["detail"], response.text
+    response = api.post(f"/api/tickets/{ticket_id}/customer-messages", json={"body": "Hi", "internal": True})
+    assert response.status_code == 422 and response.json()["detail"].startswith("internal"), response.text
+
+
+def test_an_agents_move_made_meanwhile_stands(api, session_factory):
+    """The reopen claims the row at the status it read: a ticket moved since then is left as the agent set it."""
+    from gateway.services.replies import reopen_for_customer
+    from shared.models import Ticket
+
+    ticket_id = _ticket(api)
+    _move(api, ticket_id, "pending")
+    with session_factory() as session:
+        stale = session.get(Ticket, ticket_id)
+        assert stale is not None and stale.status == "pending"
+        session.commit()  # the read is done; the agent moves the ticket before the reopen
+        _move(api, ticket_id, "in_progress")
+        reopen_for_customer(session, stale)
+        session.commit()
+    assert api.get(f"/api/tickets/{ticket_id}").json()["status"] == "in_progress"

@@ -157,6 +157,28 @@ def test_a_ticket_opened_by_an_agent_reply_has_no_first_response(signed_api) -> 
     assert response.status_code == 201 and response.json()["ticket"]["first_response_at"] is None
 
 
+def test_the_customers_comment_reopens_a_ticket_waiting_for_them(signed_api, session_factory) -> None:
+    created = raw("zendesk_event_ticket_created.json")
+    ticket_id = signed_api.post(ZD, content=created, headers=zendesk_headers(created)).json()["ticket"]["ticket_id"]
+    key = {"X-API-Key": _key(session_factory, "agent")}
+    moved = signed_api.put(f"/api/tickets/{ticket_id}/status", json={"status": "pending"}, headers=key)
+    assert moved.status_code == 200, moved.text
+
+    def post(comment_id: str, *, staff: bool) -> str:
+        body = _comment(comment_id, staff=staff)
+        response = signed_api.post(ZD, content=body, headers=zendesk_headers(body))
+        assert response.status_code == 200 and response.json()["status"] == "appended", response.text
+        return response.json()["ticket"]["status"]
+
+    assert post("c1", staff=True) == "pending"  # the agent's reply: still waiting for the customer
+    assert post("c2", staff=False) == "open"  # the customer answered
+    assert signed_api.get(f"/api/tickets/{ticket_id}", headers=key).json()["status"] == "open"
+    history = signed_api.get(f"/api/tickets/{ticket_id}/history", headers=key).json()
+    assert [(h["old_value"], h["new_value"]) for h in history if h["field"] == "status"] == [
+        ("new", "pending"), ("pending", "open"),
+    ]  # fmt: skip
+
+
 def test_zendesk_comment_for_an_unknown_ticket_creates_it(signed_api, session_factory) -> None:
     comment = raw("zendesk_event_comment_added.json")
     resp = signed_api.post(ZD, content=comment, headers=zendesk_headers(comment))
