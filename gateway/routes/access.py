@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Response, status
 
@@ -27,6 +28,7 @@ from shared.schemas import (
 )
 
 tickets_router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+_Route = TypeVar("_Route", bound=Callable[..., Any])
 keys_router = APIRouter(prefix="/api/keys", tags=["keys"], dependencies=[require(Role.admin)])
 
 
@@ -53,35 +55,36 @@ def get_messages(ticket_id: str, session: SessionDep) -> list[TicketMessageRead]
     return [TicketMessageRead.model_validate(row) for row in ticket_messages(session, ticket_id)]
 
 
-@tickets_router.post(
-    "/{ticket_id}/messages",
-    response_model=ReplyRead,
-    status_code=status.HTTP_201_CREATED,
-    responses={
-        200: {"description": "A retry: a reply with this `client_message_id` is stored already", "model": ReplyRead},
-        404: {"description": "Unknown ticket"},
-        409: {"description": "A public reply to a Zendesk or Intercom ticket, or a reused `client_message_id`"},
-    },
-)
+def _posting(path: str, refused: str) -> Callable[[_Route], _Route]:
+    """A route that stores a message: 201, or 200 for a retry; 409 for `refused` or a reused client id."""
+    return tickets_router.post(
+        path,
+        response_model=ReplyRead,
+        status_code=status.HTTP_201_CREATED,
+        responses={
+            200: {
+                "description": "A retry: a message with this `client_message_id` is stored already",
+                "model": ReplyRead,
+            },
+            404: {"description": "Unknown ticket"},
+            409: {"description": f"{refused}, or a `client_message_id` used on another ticket"},
+        },
+    )
+
+
+@_posting("/{ticket_id}/messages", "A public reply to a Zendesk or Intercom ticket")
 def post_message(
     ticket_id: str, data: ReplyCreate, response: Response, session: SessionDep, settings: SettingsDep, caller: AgentDep
 ) -> ReplyRead:
     """An agent's reply (or, with `internal`, a note), named after the caller's key; the first public reply
     sets the ticket's `first_response_at`. The channel's backend delivers it, reading the messages."""
-    message, ticket, created = add_message(session, ticket_id, data, author_type="agent", author=caller.name)
+    message, ticket, created = add_message(
+        session, ticket_id, data, author_type="agent", author=caller.name, internal=data.internal
+    )
     return _posted(message, ticket, created, response, settings)
 
 
-@tickets_router.post(
-    "/{ticket_id}/customer-messages",
-    response_model=ReplyRead,
-    status_code=status.HTTP_201_CREATED,
-    responses={
-        200: {"description": "A retry: a message with this `client_message_id` is stored already", "model": ReplyRead},
-        404: {"description": "Unknown ticket"},
-        409: {"description": "A Zendesk or Intercom ticket (its webhook brings them), or a reused `client_message_id`"},
-    },
-)
+@_posting("/{ticket_id}/customer-messages", "A Zendesk or Intercom ticket (its webhook brings them)")
 def post_customer_message(
     ticket_id: str,
     data: MessageCreate,

@@ -20,7 +20,7 @@ from gateway.services.tickets import get_ticket
 from shared.db import claim_row
 from shared.errors import Conflict
 from shared.models import Ticket, TicketMessage, utcnow
-from shared.schemas import MessageCreate, ReplyCreate, Status
+from shared.schemas import MessageCreate, Status
 
 VENDOR_SOURCES = frozenset({"zendesk", "intercom"})  # the channels whose replies come in by webhook
 REPLY_SOURCE = "api"  # the source of messages posted here, so `client_message_id`s never meet a vendor's ids
@@ -55,7 +55,7 @@ def reopen_for_customer(session: Session, ticket: Ticket) -> None:
 
 
 def add_message(
-    session: Session, ticket_id: str, data: MessageCreate, *, author_type: str, author: str
+    session: Session, ticket_id: str, data: MessageCreate, *, author_type: str, author: str, internal: bool = False
 ) -> tuple[TicketMessage, Ticket, bool]:
     """Store an agent's reply or note, or a customer's message (and commit); the message, the ticket after it,
     and whether anything new was stored.
@@ -66,7 +66,6 @@ def add_message(
     ticket = get_ticket(session, ticket_id)
     if data.client_message_id is not None and (stored := _stored(session, ticket_id, data.client_message_id)):
         return stored, ticket, False
-    internal = isinstance(data, ReplyCreate) and data.internal
     if not internal and ticket.source in VENDOR_SOURCES:
         raise Conflict(_VENDOR_ONLY[author_type].format(ticket_id=ticket_id, source=ticket.source))
     message = TicketMessage(
