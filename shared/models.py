@@ -117,7 +117,7 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
-    # When the first agent reply arrived (through a vendor webhook); the product records no other replies.
+    # When the first public agent reply was posted here or arrived through a vendor webhook (replies.store_message).
     first_response_at: Mapped[datetime | None] = mapped_column()
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)

@@ -54,6 +54,44 @@ def reopen_for_customer(session: Session, ticket: Ticket) -> None:
         ticket.resolved_at = None
 
 
+def store_message(
+    session: Session, ticket: Ticket, message: TicketMessage, *, effects: bool = True
+) -> tuple[TicketMessage, bool]:
+    """Store `message` on `ticket` once (and commit); the stored message and whether it is new.
+
+    A message whose `(source, external_id)` is known already is not stored again: the one stored first is
+    returned, whether found before the insert or, for a concurrent duplicate, by its unique key after it.
+    With `effects`, in the same transaction, so both are stored or neither: an agent's public reply sets
+    `first_response_at`; a customer's message reopens a `pending` or `resolved` ticket.
+    """
+    if message.external_id and (found := find_message(session, message.source, message.external_id)):
+        return found, False
+    session.add(message)
+    answers = effects and message.author_type == "agent" and not message.internal
+    try:
+        session.flush()  # the message's time, written in this transaction
+        if answers:
+            mark_answered(session, ticket.ticket_id, message.created_at)
+        elif effects and message.author_type == "customer":
+            reopen_for_customer(session, ticket)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        found = find_message(session, message.source, message.external_id) if message.external_id else None
+        if found is None:
+            raise
+        return found, False
+    if answers:  # the UPDATE went around the ORM; the answer shows what it wrote
+        session.refresh(ticket, ["first_response_at", "updated_at"])
+    return message, True
+
+
+def find_message(session: Session, source: str, external_id: str) -> TicketMessage | None:
+    """The message a channel's id maps to, if any."""
+    query = select(TicketMessage).where(TicketMessage.source == source, TicketMessage.external_id == external_id)
+    return session.scalars(query).first()
+
+
 def add_message(
     session: Session, ticket_id: str, data: MessageCreate, *, author_type: str, author: str, internal: bool = False
 ) -> tuple[TicketMessage, Ticket, bool]:
@@ -61,38 +99,29 @@ def add_message(
     and whether anything new was stored.
 
     A `client_message_id` sent again finds the message stored the first time, so a client may retry a
-    message whose answer it lost without posting it twice.
+    message whose answer it lost without posting it twice (even one the vendor rule would refuse now).
     """
     ticket = get_ticket(session, ticket_id)
-    if data.client_message_id is not None and (stored := _stored(session, ticket_id, data.client_message_id)):
-        return stored, ticket, False
-    if not internal and ticket.source in VENDOR_SOURCES:
+    known = find_message(session, REPLY_SOURCE, data.client_message_id) if data.client_message_id else None
+    if known is None and not internal and ticket.source in VENDOR_SOURCES:
         raise Conflict(_VENDOR_ONLY[author_type].format(ticket_id=ticket_id, source=ticket.source))
-    message = TicketMessage(
-        ticket_id=ticket_id,
-        source=REPLY_SOURCE,
-        external_id=data.client_message_id,
-        author_type=author_type,
-        author_name=author,
-        body=data.body,
-        internal=internal,
-    )
-    session.add(message)
-    try:
-        session.flush()  # the message's time, written in this transaction
-        if author_type == "customer":
-            reopen_for_customer(session, ticket)
-        elif not internal:
-            mark_answered(session, ticket_id, message.created_at)
-        session.commit()
-    except IntegrityError:  # the same client_message_id, stored by a concurrent request
-        session.rollback()
-        stored = _stored(session, ticket_id, data.client_message_id) if data.client_message_id else None
-        if stored is None:
-            raise
-        return stored, get_ticket(session, ticket_id), False
-    session.refresh(ticket, ["first_response_at", "updated_at"])  # the UPDATE went around the ORM
-    return message, ticket, True
+    message, created = known, False
+    if message is None:
+        message = TicketMessage(
+            ticket_id=ticket_id,
+            source=REPLY_SOURCE,
+            external_id=data.client_message_id,
+            author_type=author_type,
+            author_name=author,
+            body=data.body,
+            internal=internal,
+        )
+        message, created = store_message(session, ticket, message)
+    if message.ticket_id != ticket_id:
+        raise Conflict(
+            f"client_message_id '{data.client_message_id}' is already a message on ticket '{message.ticket_id}'"
+        )
+    return message, ticket, created
 
 
 REOPENED_BY_CUSTOMER = frozenset({Status.pending.value, Status.resolved.value})
@@ -101,14 +130,3 @@ _VENDOR_ONLY = {
     "(the reply comes back through the webhook); only an internal note can be added here",
     "customer": "ticket '{ticket_id}' came from {source}: its customer's messages come in through the {source} webhook",
 }
-
-
-def _stored(session: Session, ticket_id: str, client_message_id: str) -> TicketMessage | None:
-    """The message already stored under this id; Conflict if it is on another ticket."""
-    query = select(TicketMessage).where(
-        TicketMessage.source == REPLY_SOURCE, TicketMessage.external_id == client_message_id
-    )
-    found = session.scalars(query).first()
-    if found is not None and found.ticket_id != ticket_id:
-        raise Conflict(f"client_message_id '{client_message_id}' is already a message on ticket '{found.ticket_id}'")
-    return found

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.services.replies import mark_answered, reopen_for_customer
+from gateway.services.replies import store_message
 from gateway.services.tickets import store_ticket, upsert_customer
 from gateway.webhooks import EventKind, InboundEvent
 from shared.models import Ticket, TicketMessage
@@ -98,40 +98,14 @@ def _append_message(
     """Store the reply once; an agent's first one on a ticket that was waiting sets `first_response_at`
     (not an internal note, which the customer never sees, nor the message a ticket was just created from:
     an agent opening a conversation answered nobody); a customer's reopens a `pending` or `resolved` one."""
-    external_id = event.message_id or event.delivery_id
-    if external_id:
-        found = session.scalars(
-            select(TicketMessage).where(TicketMessage.source == event.source, TicketMessage.external_id == external_id)
-        ).first()
-        if found is not None:
-            return found, False
     message = TicketMessage(
         ticket_id=ticket.ticket_id,
         source=event.source,
-        external_id=external_id,
+        external_id=event.message_id or event.delivery_id,
         author_type=event.author_type,
         author_name=event.author_name,
         author_email=event.author_email,
         body=event.message_body,
         internal=event.internal,
     )
-    session.add(message)
-    answers = event.author_type == "agent" and not event.internal and not opened_ticket
-    if answers:
-        session.flush()  # the message's arrival time, written in the same transaction
-        mark_answered(session, ticket.ticket_id, message.created_at)
-    elif event.author_type == "customer" and not opened_ticket:
-        reopen_for_customer(session, ticket)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        found = session.scalars(
-            select(TicketMessage).where(TicketMessage.source == event.source, TicketMessage.external_id == external_id)
-        ).first()
-        if found is None:
-            raise
-        return found, False
-    if answers:  # the UPDATE went around the ORM; the answer shows what it wrote
-        session.refresh(ticket, ["first_response_at", "updated_at"])
-    return message, True
+    return store_message(session, ticket, message, effects=not opened_ticket)
