@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,27 @@ def order_reference(ticket: TicketContext) -> str | None:
     return match.group(1) if match else None
 
 
+def search_text(ticket: TicketContext) -> str:
+    """The ticket's text as a query, the customer's latest messages (if they wrote back) first: the embedding
+    reads only the first 256 tokens, and the newest question is the one to answer."""
+    if ticket.follow_up:
+        return f"{ticket.subject}\n{ticket.follow_up}\n{ticket.description}"
+    return f"{ticket.subject}\n{ticket.description}"
+
+
+def grounding(search: Callable[..., list[KBHit]], ticket: TicketContext, n: int = 3) -> list[KBHit]:
+    """The passages a draft is written from; `search(query, **options)` is the retriever's (thresholded).
+
+    A follow-up is searched on its own first, without the category hint (the classifier labelled the
+    opening message, and a customer who moves on to another topic must not be pulled back to it). If it
+    finds nothing relevant on its own ("any update?" means something only with the ticket), the ticket's
+    text is searched with the follow-up first. `benchmarks/follow_ups.py` measured the alternatives.
+    """
+    if ticket.follow_up and (alone := search(ticket.follow_up, n=n)):
+        return alone
+    return search(search_text(ticket), category=ticket.category, n=n)
+
+
 def split_units(passage: str, hit: int) -> list[_Unit]:
     """A passage as sentences, numbered steps and bullets, in reading order."""
     units: list[_Unit] = []
@@ -141,6 +163,10 @@ def split_units(passage: str, hit: int) -> list[_Unit]:
     return units
 
 
+def _normalized(text: str) -> str:
+    return " ".join(text.split()).rstrip(".!?:;,").lower()
+
+
 def _with_period(text: str) -> str:
     text = text.rstrip()
     return text if text.endswith((".", "!", "?", ":")) else text.rstrip(";,") + "."
@@ -157,9 +183,11 @@ class LocalDrafter:
         self._cache: dict[str, np.ndarray] = {}
 
     def draft(self, ticket: TicketContext, hits: list[KBHit]) -> Draft:
-        """A reply citing the articles it quotes; needs_review when nothing relevant was retrieved."""
+        """A reply citing the articles it quotes; needs_review when nothing relevant was retrieved (or all
+        of it was in the reply the customer is answering)."""
         greeting = f"Hi {name}," if (name := first_name(ticket.customer_name)) else "Hello,"
-        if not hits:
+        chosen = self._select(ticket, hits) if hits else []
+        if not chosen:
             acknowledgement = self._acknowledge(ticket, grounded=False)
             return Draft(
                 reply="\n\n".join([greeting, acknowledgement, self._ask_for_details(ticket), self._sign_off()]),
@@ -168,7 +196,6 @@ class LocalDrafter:
                 model=self.model,
             )
         acknowledgement = self._acknowledge(ticket, grounded=True)
-        chosen = self._select(ticket, hits)
         used = sorted({u.hit for u in chosen})
         cited = [hits[i] for i in used]
         body = self._render(chosen, hits)
@@ -191,6 +218,10 @@ class LocalDrafter:
         else:
             issue = ISSUE.get(category, "your request")
         subject = ticket.subject.strip().rstrip(".!?")
+        if ticket.follow_up:  # the category named the opening message's issue, maybe not this one's
+            about = f" about order #{order}" if order else ""
+            follow = "here is what I can add." if grounded else "I need a few more details to help."
+            return f"Thank you for getting back to us{about}. I've read your latest message and {follow}"
         if ticket.sentiment == "negative" or ticket.priority in ("high", "critical"):
             opening = f"I'm sorry about the trouble with {issue}, and I understand how frustrating this is."
         elif ticket.sentiment == "positive":
@@ -207,9 +238,12 @@ class LocalDrafter:
         as two pieces; at most one procedure is quoted so the reply stays short.
         """
         units = [u for i, h in enumerate(hits) for u in split_units(h.passage, i)]
+        if ticket.last_reply:  # what the customer was already sent is not worth sending again
+            sent = _normalized(ticket.last_reply)
+            units = [u for u in units if _normalized(u.text) not in sent]
         if not units:
             return []
-        query = self.embedder.encode([f"{ticket.subject}\n{ticket.description}"])[0]
+        query = self.embedder.encode([search_text(ticket)])[0]
         similarity = self._unit_vectors([u.text for u in units]) @ query
         weight = np.array([hits[u.hit].relevance_score for u in units])
         score = similarity * (0.5 + 0.5 * weight)
@@ -288,7 +322,7 @@ Subject: {subject}
 Description: {description}
 Category: {category}
 Customer name: {name}
-{entities}
+{entities}{conversation}
 Relevant Knowledge Base:
 {kb_context}
 
@@ -300,6 +334,13 @@ Write a helpful, empathetic response that:
 
 Use only facts from the knowledge base above. End with a line "Sources:" listing the ids of the
 articles you used, e.g. "Sources: kb_001, kb_006"."""
+
+# Added to the prompt when the customer wrote back after the ticket was opened.
+FOLLOW_UP_PROMPT = """{last_reply}The customer has since written:
+{follow_up}
+
+Answer the customer's latest message; do not repeat what our last reply already said.
+"""
 
 _CITED_RE = re.compile(r"\b[A-Za-z0-9_\-]+\b")
 
@@ -348,12 +389,20 @@ class LLMDrafter:
             category=ticket.category or "unknown",
             name=ticket.customer_name or "unknown",
             entities=f"Order: #{order}\n" if order else "",
+            conversation=LLMDrafter._conversation(ticket),
             kb_context=kb_context,
         )
         return [
             {"role": "system", "content": "You are a customer-support agent writing a reply to a customer."},
             {"role": "user", "content": prompt},
         ]
+
+    @staticmethod
+    def _conversation(ticket: TicketContext) -> str:
+        if not ticket.follow_up:
+            return ""
+        last_reply = f"Our last reply to the customer:\n{ticket.last_reply}\n\n" if ticket.last_reply else ""
+        return "\n" + FOLLOW_UP_PROMPT.format(last_reply=last_reply, follow_up=ticket.follow_up)
 
 
 def load_drafter(settings: Settings) -> LocalDrafter | LLMDrafter:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from rag_worker.drafting import grounding
 from rag_worker.knowledge import live_search
 from rag_worker.retrieval import Retriever
 from shared.db import session_scope
@@ -36,16 +38,21 @@ def draft_reply(
             return "missing"
         if not _classified(ticket):
             return "skipped"
+        requested_at = ticket.processing_updated_at
         context = ticket_context(session, ticket)
 
     with session_scope(factory) as session:  # an article deleted while its delete task was lost is not cited
-        hits = live_search(
-            session, retriever, f"{context.subject}\n{context.description}", category=context.category, n=3
-        )
+        hits = grounding(partial(live_search, session, retriever), context)
     draft = drafter.draft(context, hits)
 
+    def still_wanted(ticket: Ticket) -> bool:
+        """Not drafted by a duplicate delivery meanwhile, nor sent back for a customer's newer message
+        (`request_redraft` moves `processing_updated_at`, as do a manual redraft and the sweeper's re-send:
+        the task sent with that move drafts it)."""
+        return _classified(ticket) and ticket.processing_updated_at == requested_at
+
     with session_scope(factory) as session:
-        ticket = claim_ticket(session, ticket_id, _classified)  # a duplicate delivery may have drafted it meanwhile
+        ticket = claim_ticket(session, ticket_id, still_wanted, fields=("processing_state", "processing_updated_at"))
         if ticket is None:
             return "skipped"
         ticket.ai_suggested_reply = draft.reply

@@ -17,7 +17,7 @@ from shared.celery import CLASSIFY_QUEUE, CLASSIFY_TASK, DRAFT_QUEUE, DRAFT_TASK
 from shared.db import claim_row
 from shared.errors import TransientError
 from shared.events import publish_state
-from shared.models import Ticket, utcnow
+from shared.models import Ticket, TicketMessage, utcnow
 from shared.schemas import ProcessingState, TicketContext
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ def ticket_context(session: Session, ticket: Ticket) -> TicketContext:
         )
     ).one()
     meta = {row.key: row.value for row in ticket.metadata_rows}
+    follow_up, last_reply = conversation_since_reply(session, ticket)
     return TicketContext(
         ticket_id=ticket.ticket_id,
         subject=ticket.subject,
@@ -103,7 +104,71 @@ def ticket_context(session: Session, ticket: Ticket) -> TicketContext:
         extracted_metadata=ticket.extracted_metadata or {},
         recent_tickets=int(recent or 0),
         open_tickets=int(still_open or 0),
+        follow_up=follow_up,
+        last_reply=last_reply,
     )
+
+
+def conversation_since_reply(session: Session, ticket: Ticket) -> tuple[str | None, str | None]:
+    """The customer's messages since the last public agent reply (at most `FOLLOW_UP_MESSAGES`, oldest
+    first, joined) and that reply; (None, None) while the customer has not written since the ticket opened.
+
+    A message repeating the ticket's description (the one a webhook ticket was opened from) is not a
+    follow-up. Notes are never read: a draft must not quote what the customer is not meant to see
+    (an agent message from before migration 0012, whose `internal` is unknown, counts as a note).
+    """
+    rows = session.execute(
+        select(TicketMessage.author_type, TicketMessage.body, TicketMessage.internal)
+        .where(TicketMessage.ticket_id == ticket.ticket_id)
+        .order_by(TicketMessage.created_at.desc(), TicketMessage.id.desc())
+        .limit(_CONVERSATION_ROWS)
+    ).all()
+    customer: list[str] = []
+    last_reply = None
+    for author_type, body, internal in rows:  # newest first
+        if author_type == "agent" and internal is False:
+            last_reply = body[:FOLLOW_UP_CHARS]
+            break
+        if author_type == "customer" and body.strip() != ticket.description.strip():
+            customer.append(body[:FOLLOW_UP_CHARS])
+    if not customer:
+        return None, None
+    return "\n\n".join(reversed(customer[:FOLLOW_UP_MESSAGES])), last_reply
+
+
+FOLLOW_UP_MESSAGES = 3  # a draft answers the customer's last few messages, not a whole thread
+FOLLOW_UP_CHARS = 2000  # per message: the text a draft reads (embedding and prompt stay bounded)
+_CONVERSATION_ROWS = 50  # how far back the last public reply is looked for
+
+
+def request_redraft(session: Session, ticket_id: str) -> bool:
+    """Send a drafted (`done`) or drafting (`classified`) ticket back to its draft step, in the caller's
+    transaction; whether it was. After the commit the caller announces and enqueues it (`redraft_sent`).
+
+    Called when the customer writes back: the stored draft answered an earlier message. One conditional
+    UPDATE, so a worker finishing meanwhile cannot lose it (its `done` is turned back, or its draft,
+    begun before, is refused: `processing_updated_at` moved). A `queued` ticket drafts from the whole
+    conversation anyway; a `failed` one waits for its retry. The old draft stays readable until replaced.
+    """
+    result = session.execute(
+        update(Ticket)
+        .where(
+            Ticket.ticket_id == ticket_id,
+            Ticket.processing_state.in_((ProcessingState.classified.value, ProcessingState.done.value)),
+        )
+        .values(
+            processing_state=ProcessingState.classified.value, processing_error=None, processing_updated_at=utcnow()
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def redraft_sent(ticket_id: str) -> None:
+    """After `request_redraft`'s commit: wake the pollers and send the draft task (the sweeper covers a
+    broker that is down)."""
+    announce(ticket_id, ProcessingState.classified)
+    enqueue(ticket_id, ProcessingState.classified)
 
 
 def sweep_stale(session: Session, *, older_than_s: float, now: datetime | None = None, limit: int = 500) -> list[str]:

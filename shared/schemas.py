@@ -399,6 +399,10 @@ class TicketContext(BaseModel):
     # Customer history for priority scoring: tickets in the last 30 days, of which still open.
     recent_tickets: int = 0
     open_tickets: int = 0
+    # The conversation since the ticket was opened, for a draft written after the customer wrote back:
+    # their messages since the last public agent reply (oldest first), and that reply.
+    follow_up: str | None = None
+    last_reply: str | None = None
 
 
 class KBHit(BaseModel):

@@ -94,7 +94,8 @@ def post_customer_message(
     caller: IntegrationDep,
 ) -> ReplyRead:
     """The customer's answer on a web or API ticket, relayed by the channel's backend; it reopens a ticket
-    that was `pending` (waiting for them) or `resolved`."""
+    that was `pending` (waiting for them) or `resolved`, and sends a drafted ticket back to its draft step
+    (`processing_state` `classified`; poll with `?wait=N` for the reply to this message)."""
     message, ticket, created = add_message(session, ticket_id, data, author_type="customer", author=caller.name)
     return _posted(message, ticket, created, response, settings)
 

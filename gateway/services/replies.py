@@ -1,7 +1,8 @@
 """A ticket's conversation after it was opened: agents' replies and notes, and customers' messages.
 
 The first public agent reply is the ticket's first response. A customer writing back to a ticket that
-waits on them (`pending`) or was `resolved` reopens it. Here for web and API tickets, whose channel's
+waits on them (`pending`) or was `resolved` reopens it, and the AI drafts the answer to their new message
+(unless the ticket is closed). Here for web and API tickets, whose channel's
 backend delivers the replies (reading `GET /api/tickets/{id}/messages`) and relays the customer's answers;
 by the webhooks for Zendesk and Intercom. A Zendesk or Intercom ticket's public replies and customer
 messages are refused here: its customer reads and writes in that tool, where a reply stored only here
@@ -20,6 +21,7 @@ from gateway.services.tickets import get_ticket
 from shared.db import claim_row
 from shared.errors import Conflict
 from shared.models import Ticket, TicketMessage, utcnow
+from shared.pipeline import redraft_sent, request_redraft
 from shared.schemas import MessageCreate, Status
 
 VENDOR_SOURCES = frozenset({"zendesk", "intercom"})  # the channels whose replies come in by webhook
@@ -62,18 +64,21 @@ def store_message(
     A message whose `(source, external_id)` is known already is not stored again: the one stored first is
     returned, whether found before the insert or, for a concurrent duplicate, by its unique key after it.
     With `effects`, in the same transaction, so both are stored or neither: an agent's public reply sets
-    `first_response_at`; a customer's message reopens a `pending` or `resolved` ticket.
+    `first_response_at`; a customer's message reopens a `pending` or `resolved` ticket and sends a drafted
+    one back to its draft step (the draft answered an earlier message), enqueued after the commit.
     """
     if message.external_id and (found := find_message(session, message.source, message.external_id)):
         return found, False
     session.add(message)
     answers = effects and message.author_type == "agent" and not message.internal
+    redraft = False
     try:
         session.flush()  # the message's time, written in this transaction
         if answers:
             mark_answered(session, ticket.ticket_id, message.created_at)
         elif effects and message.author_type == "customer":
             reopen_for_customer(session, ticket)
+            redraft = ticket.status != Status.closed.value and request_redraft(session, ticket.ticket_id)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -81,8 +86,11 @@ def store_message(
         if found is None:
             raise
         return found, False
-    if answers:  # the UPDATE went around the ORM; the answer shows what it wrote
+    if answers:  # the UPDATEs went around the ORM; the answer shows what they wrote
         session.refresh(ticket, ["first_response_at", "updated_at"])
+    if redraft:
+        session.refresh(ticket, ["processing_state", "processing_error", "processing_updated_at"])
+        redraft_sent(ticket.ticket_id)
     return message, True
 
 

@@ -179,6 +179,28 @@ def test_the_customers_comment_reopens_a_ticket_waiting_for_them(signed_api, ses
     ]  # fmt: skip
 
 
+def test_the_customers_comment_asks_for_a_new_draft(signed_api, session_factory, redis_client) -> None:
+    """The stored draft answered the ticket's opening message; an agent's comment leaves it, a customer's
+    sends the ticket back to its draft step."""
+    created = raw("zendesk_event_ticket_created.json")
+    ticket_id = signed_api.post(ZD, content=created, headers=zendesk_headers(created)).json()["ticket"]["ticket_id"]
+    with session_factory() as session:
+        ticket = session.get(Ticket, ticket_id)
+        ticket.ai_suggested_category, ticket.processing_state = "account", "done"
+        session.commit()
+    redis_client.delete("draft", "classify")
+
+    def post(comment_id: str, *, staff: bool) -> str:
+        body = _comment(comment_id, staff=staff)
+        response = signed_api.post(ZD, content=body, headers=zendesk_headers(body))
+        assert response.status_code == 200 and response.json()["status"] == "appended", response.text
+        return response.json()["ticket"]["processing_state"]
+
+    assert post("c1", staff=True) == "done" and redis_client.llen("draft") == 0
+    assert post("c2", staff=False) == "classified"
+    assert redis_client.llen("draft") == 1
+
+
 def test_zendesk_comment_for_an_unknown_ticket_creates_it(signed_api, session_factory) -> None:
     comment = raw("zendesk_event_comment_added.json")
     resp = signed_api.post(ZD, content=comment, headers=zendesk_headers(comment))

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rag_worker.drafting import LLMDrafter, LocalDrafter, load_drafter, order_reference
+from rag_worker.drafting import LLMDrafter, LocalDrafter, grounding, load_drafter, order_reference, search_text
 from rag_worker.retrieval import Retriever
 from shared.config import Settings
 from shared.embeddings import get_embedder
@@ -137,3 +137,70 @@ def test_llm_failure_falls_back_to_local(llm_server: str, retriever: Retriever) 
 
     assert len(_FakeLLM.requests) == 2  # one retry, then the local drafter
     assert draft.model == "local-extractive" and draft.reply.startswith("Hi Maria,")
+
+
+# ----------------------------------------------------------------------- drafts after the customer wrote back
+
+MOVED_ON = LATE.model_copy(
+    update={"follow_up": "It arrived today, thanks. But I was charged twice for it, can I get the extra charge back?"}
+)
+
+
+def test_a_follow_up_on_another_topic_is_searched_on_its_own(retriever: Retriever) -> None:
+    """The classifier's category hint belongs to the opening message: with it (and the opening's text),
+    the charge question finds the shipping articles again."""
+    assert retriever.search(search_text(MOVED_ON), category="shipping")[0].article_id in {"kb_001", "kb_006"}
+
+    hits = grounding(retriever.search, MOVED_ON)
+
+    assert hits and hits[0].article_id == "kb_005"  # Billing & Payment Problems
+
+
+def test_a_follow_up_that_needs_the_ticket_is_searched_with_it(retriever: Retriever) -> None:
+    vague = LATE.model_copy(update={"follow_up": "Any update on this? Nothing has changed."})
+    assert retriever.search("Any update on this? Nothing has changed.") == []  # nothing relevant on its own
+
+    hits = grounding(retriever.search, vague)
+
+    assert hits and hits[0].article_id in {"kb_001", "kb_006"}
+    assert search_text(vague).splitlines()[:2] == [LATE.subject, vague.follow_up]  # the newest question first
+
+
+def test_a_follow_up_draft_answers_it_and_does_not_repeat_what_was_sent(
+    local: LocalDrafter, retriever: Retriever
+) -> None:
+    sent = local.draft(LATE, grounding(retriever.search, LATE)).reply
+    again = LATE.model_copy(update={"follow_up": "The tracking still says the same. What now?", "last_reply": sent})
+
+    draft = local.draft(again, grounding(retriever.search, again))
+
+    assert "Thank you for getting back to us about order #2021. I've read your latest message" in draft.reply
+    quoted = [line for line in draft.reply.split("\n\n")[2:-3]]  # between the acknowledgement and next steps
+    assert quoted and all(part not in sent for part in quoted)
+    assert draft.articles and not draft.needs_review
+
+
+def test_a_follow_up_with_nothing_new_to_quote_is_left_for_review(local: LocalDrafter, retriever: Retriever) -> None:
+    hits = grounding(retriever.search, LATE)
+    everything = "\n".join(h.passage for h in hits)  # the last reply quoted all of it
+    again = LATE.model_copy(update={"follow_up": "Where is my lamp?", "last_reply": everything})
+
+    draft = local.draft(again, hits)
+
+    assert draft.needs_review and draft.articles == []
+    assert "could you please send us" in draft.reply
+
+
+def test_the_llm_is_given_the_conversation(llm_server: str, retriever: Retriever) -> None:
+    drafter = load_drafter(Settings(groq_api_key="test-key", llm_base_url=llm_server, llm_max_retries=0))
+    follow_up = MOVED_ON.model_copy(update={"last_reply": "Your parcel is on its way with the courier."})
+
+    drafter.draft(follow_up, grounding(retriever.search, follow_up))
+    drafter.draft(LATE, grounding(retriever.search, LATE))
+
+    with_conversation, opening = (r["messages"][1]["content"] for r in _FakeLLM.requests)
+    assert "Our last reply to the customer:\nYour parcel is on its way with the courier." in with_conversation
+    assert f"The customer has since written:\n{MOVED_ON.follow_up}" in with_conversation
+    assert "Answer the customer's latest message" in with_conversation
+    assert "[kb_005]" in with_conversation
+    assert "since written" not in opening and "last reply" not in opening

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from gateway.services.replies import add_message
 from gateway.services.tickets import create_ticket
 from rag_worker.drafting import load_drafter
 from rag_worker.kb import Article, read_articles
@@ -15,7 +16,7 @@ from rag_worker.service import draft_reply
 from shared.config import Settings
 from shared.models import KBArticle, Ticket
 from shared.pipeline import set_state
-from shared.schemas import Draft, KBHit, ProcessingState, TicketContext, TicketCreate
+from shared.schemas import Draft, KBHit, MessageCreate, ProcessingState, TicketContext, TicketCreate
 from tests.interleave import WriteBetween
 
 NEW = TicketCreate(
@@ -68,6 +69,37 @@ def test_a_draft_stored_by_another_delivery_meanwhile_is_not_stored_again(
         ticket = session.get(Ticket, classified_id)
         assert ticket.processing_state == "done"
         assert ticket.ai_suggested_reply and ticket.kb_article_ids
+
+
+def test_a_draft_begun_before_the_customer_wrote_back_is_not_stored(
+    session_factory, classified_id, retriever, redis_client
+) -> None:  # type: ignore[no-untyped-def]
+    """Delivery A drafted from the opening message; meanwhile the customer wrote back and the gateway asked
+    for a new draft. A's draft answers the older message: it must not be stored, or announce `done` while
+    the newer request is pending. The new request's task drafts from the follow-up."""
+
+    def customer_writes(session: Any) -> str:
+        body = MessageCreate(body="It came, thanks. But I was charged twice for it, can I get the extra charge back?")
+        _, ticket, _ = add_message(session, classified_id, body, author_type="customer", author="web")
+        return ticket.processing_state
+
+    between = WriteBetween(session_factory, classified_id, customer_writes)
+    drafter = ArmsOnDraft(between)
+    with between.listening():
+        first = draft_reply(classified_id, retriever=retriever, drafter=drafter, factory=session_factory)
+    assert between.fired and between.result == "classified"
+    assert first == "skipped"
+    with session_factory() as session:
+        ticket = session.get(Ticket, classified_id)
+        assert ticket.processing_state == "classified" and ticket.ai_suggested_reply is None
+    assert redis_client.llen("draft") == 1  # the newer request's task
+
+    assert draft_reply(classified_id, retriever=retriever, drafter=drafter.drafter, factory=session_factory) == "done"
+    with session_factory() as session:
+        ticket = session.get(Ticket, classified_id)
+        assert ticket.processing_state == "done"
+        assert "getting back to us about order #7781" in ticket.ai_suggested_reply
+        assert ticket.kb_article_ids[0]["article_id"] == "kb_005"  # the charge, not the parcel
 
 
 def test_an_article_saved_again_while_it_was_indexed_stays_pending(session_factory, retriever) -> None:  # type: ignore[no-untyped-def]
