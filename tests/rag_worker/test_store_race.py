@@ -3,6 +3,8 @@ indexed is not marked indexed with the old version (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from gateway.services.tickets import create_ticket
 from rag_worker.drafting import load_drafter
 from rag_worker.kb import Article, read_articles
 from rag_worker.knowledge import index_article, upsert_rows
-from rag_worker.service import draft_reply
+from rag_worker.service import Drafter, draft_reply
 from shared.config import Settings
 from shared.models import KBArticle, Ticket
 from shared.pipeline import set_state
@@ -26,16 +28,32 @@ NEW = TicketCreate(
 )
 
 
+@cache
+def local() -> Drafter:
+    """The real local drafter (loaded once, when a test first drafts)."""
+    return load_drafter(Settings(groq_api_key=None))
+
+
 class ArmsOnDraft:
     """The real local drafter; once it has drafted, the interleaved write is armed."""
 
     def __init__(self, between: WriteBetween) -> None:
-        self.drafter, self.between = load_drafter(Settings(groq_api_key=None)), between
+        self.between = between
 
     def draft(self, ticket: TicketContext, hits: list[KBHit]) -> Draft:
-        draft = self.drafter.draft(ticket, hits)
+        draft = local().draft(ticket, hits)
         self.between.armed = True
         return draft
+
+
+def _draft_with_a_write_between(
+    factory: Any, ticket_id: str, retriever: Any, write: Callable[[Any], str]
+) -> tuple[str, WriteBetween]:
+    """Run the draft step once, with `write` committed after it drafted and before it stores."""
+    between = WriteBetween(factory, ticket_id, write)
+    with between.listening():
+        result = draft_reply(ticket_id, retriever=retriever, drafter=ArmsOnDraft(between), factory=factory)
+    return result, between
 
 
 @pytest.fixture
@@ -57,12 +75,9 @@ def test_a_draft_stored_by_another_delivery_meanwhile_is_not_stored_again(
     the ticket done and skip, not store and announce a second time."""
 
     def other_delivery(_session: Any) -> str:
-        return draft_reply(classified_id, retriever=retriever, drafter=drafter.drafter, factory=session_factory)
+        return draft_reply(classified_id, retriever=retriever, drafter=local(), factory=session_factory)
 
-    between = WriteBetween(session_factory, classified_id, other_delivery)
-    drafter = ArmsOnDraft(between)
-    with between.listening():
-        first = draft_reply(classified_id, retriever=retriever, drafter=drafter, factory=session_factory)
+    first, between = _draft_with_a_write_between(session_factory, classified_id, retriever, other_delivery)
     assert between.fired and between.result == "done"
     assert first == "skipped"
     with session_factory() as session:
@@ -83,10 +98,7 @@ def test_a_draft_begun_before_the_customer_wrote_back_is_not_stored(
         _, ticket, _ = add_message(session, classified_id, body, author_type="customer", author="web")
         return ticket.processing_state
 
-    between = WriteBetween(session_factory, classified_id, customer_writes)
-    drafter = ArmsOnDraft(between)
-    with between.listening():
-        first = draft_reply(classified_id, retriever=retriever, drafter=drafter, factory=session_factory)
+    first, between = _draft_with_a_write_between(session_factory, classified_id, retriever, customer_writes)
     assert between.fired and between.result == "classified"
     assert first == "skipped"
     with session_factory() as session:
@@ -94,7 +106,7 @@ def test_a_draft_begun_before_the_customer_wrote_back_is_not_stored(
         assert ticket.processing_state == "classified" and ticket.ai_suggested_reply is None
     assert redis_client.llen("draft") == 1  # the newer request's task
 
-    assert draft_reply(classified_id, retriever=retriever, drafter=drafter.drafter, factory=session_factory) == "done"
+    assert draft_reply(classified_id, retriever=retriever, drafter=local(), factory=session_factory) == "done"
     with session_factory() as session:
         ticket = session.get(Ticket, classified_id)
         assert ticket.processing_state == "done"
