@@ -7,6 +7,7 @@ local models and Redis on localhost.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from shared.schemas import Priority
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Targets:
+    """A team's service targets by priority, as durations from a ticket's arrival: to resolve it, and to
+    answer it (the first public agent reply)."""
+
+    resolution: dict[str, timedelta]
+    first_response: dict[str, timedelta]
 
 
 class Settings(BaseSettings):
@@ -70,6 +80,20 @@ class Settings(BaseSettings):
     sla_high_hours: float = Field(24.0, gt=0, le=8760, description="Resolution target of a high-priority ticket")
     sla_medium_hours: float = Field(72.0, gt=0, le=8760, description="Resolution target of a medium-priority ticket")
     sla_low_hours: float = Field(168.0, gt=0, le=8760, description="Resolution target of a low-priority ticket")
+    # First response targets by priority: an unresolved ticket with no public agent reply this long after it
+    # arrived is past its first response target (the overview's unanswered_overdue, ?unanswered_overdue=)
+    first_response_critical_hours: float = Field(
+        1.0, gt=0, le=8760, description="A critical ticket with no agent reply this long after it arrived is late"
+    )
+    first_response_high_hours: float = Field(
+        4.0, gt=0, le=8760, description="First response target of a high-priority ticket"
+    )
+    first_response_medium_hours: float = Field(
+        8.0, gt=0, le=8760, description="First response target of a medium-priority ticket"
+    )
+    first_response_low_hours: float = Field(
+        24.0, gt=0, le=8760, description="First response target of a low-priority ticket"
+    )
 
     # Services
     gateway_port: int = Field(8000, description="Gateway HTTP port")
@@ -212,13 +236,20 @@ class Settings(BaseSettings):
     @property
     def resolution_targets(self) -> dict[str, timedelta]:
         """Each priority's resolution target, by the priority's stored value."""
-        hours = {
-            Priority.low: self.sla_low_hours,
-            Priority.medium: self.sla_medium_hours,
-            Priority.high: self.sla_high_hours,
-            Priority.critical: self.sla_critical_hours,
-        }
-        return {p.value: timedelta(hours=h) for p, h in hours.items()}
+        return self._by_priority("sla")
+
+    @property
+    def first_response_targets(self) -> dict[str, timedelta]:
+        """Each priority's first response target, by the priority's stored value."""
+        return self._by_priority("first_response")
+
+    @property
+    def targets(self) -> Targets:
+        """Both sets of targets, as the ticket views, the list and the overview read them."""
+        return Targets(resolution=self.resolution_targets, first_response=self.first_response_targets)
+
+    def _by_priority(self, prefix: str) -> dict[str, timedelta]:
+        return {p.value: timedelta(hours=getattr(self, f"{prefix}_{p.value}_hours")) for p in Priority}
 
     def resolved_path(self, value: str) -> Path:
         """A configured path, relative ones taken from the repository root."""

@@ -212,10 +212,16 @@ class TicketFilters(BaseModel):
         description="`true`: unresolved tickets past their priority's resolution target (SLA_*_HOURS); "
         "`false`: every other ticket",
     )
-    sort: Literal["newest", "oldest", "due"] = Field(
+    unanswered_overdue: bool | None = Field(
+        None,
+        description="`true`: unresolved tickets with no public agent reply yet, past their priority's first "
+        "response target (FIRST_RESPONSE_*_HOURS); `false`: every other ticket",
+    )
+    sort: Literal["newest", "oldest", "due", "first_response_due"] = Field(
         "newest",
         description="`oldest`: the longest-waiting first; `due`: by `due_at`, the furthest past its target first "
-        "and tickets without a priority last (e.g. with `overdue=true`, or a `status` to see what runs out next)",
+        "and tickets without a priority last (e.g. with `overdue=true`, or a `status` to see what runs out next); "
+        "`first_response_due`: the same by the first response target (e.g. with `answered=false`)",
     )
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
@@ -263,6 +269,11 @@ class TicketRead(BaseModel):
         default=None,
         description="When its priority's resolution target (SLA_*_HOURS) runs out, counted from arrival; "
         "null until it has a priority. Past it and not resolved or closed, the ticket is overdue.",
+    )
+    first_response_due_at: datetime | None = Field(
+        default=None,
+        description="When its priority's first response target (FIRST_RESPONSE_*_HOURS) runs out, counted from "
+        "arrival; null once answered (`first_response_at`) or while it has no priority",
     )
 
 
@@ -572,6 +583,11 @@ class FirstResponseTimes(BaseModel):
     answered: int = Field(..., description="Tickets whose first public agent reply came in the window")
     p50_hours: float | None = Field(..., description="Median hours to the first reply; null when none came")
     p90_hours: float | None = Field(..., description="90th percentile hours to the first reply")
+    within_target: float | None = Field(
+        ...,
+        description="Share of them, among those with a priority, answered within their priority's first "
+        "response target; null when none had one",
+    )
 
 
 class TicketOverview(BaseModel):
@@ -607,6 +623,15 @@ class TicketOverview(BaseModel):
         ..., description="Unresolved tickets past their priority's target (listed by /api/tickets/?overdue=true)"
     )
     unresolved_overdue_by_priority: dict[str, int]
+    first_response_targets_hours: dict[str, float] = Field(
+        ..., description="Each priority's first response target in hours, from arrival (FIRST_RESPONSE_*_HOURS)"
+    )
+    unanswered_overdue: int = Field(
+        ...,
+        description="Unresolved tickets with no public agent reply, past their priority's first response target "
+        "(listed by /api/tickets/?unanswered_overdue=true)",
+    )
+    unanswered_overdue_by_priority: dict[str, int]
     resolved_last_24h: int
     resolved_last_7d: ResolutionTimes
     first_response_last_7d: FirstResponseTimes

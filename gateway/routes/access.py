@@ -103,9 +103,7 @@ def post_customer_message(
 def _posted(message: TicketMessage, ticket: Ticket, created: bool, response: Response, settings: Settings) -> ReplyRead:
     if not created:
         response.status_code = status.HTTP_200_OK
-    return ReplyRead(
-        message=TicketMessageRead.model_validate(message), ticket=to_read(ticket, settings.resolution_targets)
-    )
+    return ReplyRead(message=TicketMessageRead.model_validate(message), ticket=to_read(ticket, settings.targets))
 
 
 @keys_router.get("", response_model=list[ApiKeyRead])

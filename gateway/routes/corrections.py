@@ -27,7 +27,7 @@ def correct_category(
     ticket = service.correct_ticket(
         session, ticket_id, field="category", value=data.category.value, actor=principal.actor
     )
-    return to_read(ticket, settings.resolution_targets)
+    return to_read(ticket, settings.targets)
 
 
 @router.put("/{ticket_id}/priority", response_model=TicketRead, responses=_RACED)
@@ -38,7 +38,7 @@ def correct_priority(
     ticket = service.correct_ticket(
         session, ticket_id, field="priority", value=data.priority.value, actor=principal.actor
     )
-    return to_read(ticket, settings.resolution_targets)
+    return to_read(ticket, settings.targets)
 
 
 @router.get("/{ticket_id}/corrections", response_model=list[CorrectionRead], dependencies=[require(Role.agent)])

@@ -18,4 +18,4 @@ def ticket_overview(session: SessionDep, settings: SettingsDep) -> TicketOvervie
     """Counts by status and processing state, the unresolved queue by priority, category and agent,
     the unassigned, flagged and overdue ones, tickets created in the last hour and day, the oldest ticket
     still waiting for its AI results, and how fast the last week's tickets were resolved."""
-    return service.ticket_overview(session, settings.resolution_targets)
+    return service.ticket_overview(session, settings.targets)

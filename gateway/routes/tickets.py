@@ -40,7 +40,7 @@ async def _waited(request: Request, factory: SessionFactoryDep, ticket_id: str, 
 
     wait = min(wait, request.app.state.settings.max_wait_s)  # an operator's cap below the documented 30 s
     ticket = await wait_for_ticket(request.app.state.redis, ticket_id, wait, aload)
-    return service.to_read(ticket, request.app.state.settings.resolution_targets)
+    return service.to_read(ticket, request.app.state.settings.targets)
 
 
 @router.post(
@@ -70,7 +70,7 @@ def list_tickets(
 ) -> list[TicketRead]:
     """Newest first (or oldest, or soonest due), filtered by status, priority, category, assignee, customer
     (id or email), order id, tracking number, source, answered, review flag, processing state, overdue."""
-    targets = settings.resolution_targets
+    targets = settings.targets
     return [service.to_read(t, targets) for t in service.list_tickets(session, filters, targets)]
 
 
@@ -102,7 +102,7 @@ def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep) -> St
 )
 def assign_ticket(ticket_id: str, data: AssignUpdate, session: SessionDep, settings: SettingsDep) -> TicketRead:
     """Assign to an existing, active agent; `{"agent_id": null}` unassigns."""
-    return service.to_read(service.assign_ticket(session, ticket_id, data.agent_id), settings.resolution_targets)
+    return service.to_read(service.assign_ticket(session, ticket_id, data.agent_id), settings.targets)
 
 
 @router.post(

@@ -118,11 +118,7 @@ async def _handle(
     def store() -> WebhookAck:
         with factory() as session:
             result = ingest(session, event)
-            ticket = (
-                tickets_service.to_read(result.ticket, settings.resolution_targets)
-                if result.ticket is not None
-                else None
-            )
+            ticket = tickets_service.to_read(result.ticket, settings.targets) if result.ticket is not None else None
             return WebhookAck(status=result.status, ticket=ticket, detail=result.detail)
 
     ack = await run_in_threadpool(store)

@@ -1,5 +1,6 @@
-"""Resolution targets by priority (SLA_*_HOURS): which unresolved tickets are past theirs, how fast tickets
-were resolved, and how long they waited for an agent's first reply.
+"""Targets by priority, to resolve a ticket (SLA_*_HOURS) and to answer it (FIRST_RESPONSE_*_HOURS): which
+unresolved tickets are past theirs, how fast tickets were resolved, and how long they waited for an agent's
+first reply.
 
 The clock runs from a ticket's arrival (`created_at`) to its `resolved_at`, through every unresolved status,
 `pending` included: a target a team reports against is simplest to check when nothing pauses it. A ticket
@@ -51,6 +52,24 @@ def overdue(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement[bo
     return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), past_target(targets, now))
 
 
+def unanswered(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement[bool]:
+    """No public agent reply yet and past its priority's first response target (not yet `UNRESOLVED`-checked)."""
+    return and_(Ticket.first_response_at.is_(None), past_target(targets, now))
+
+
+def unanswered_overdue(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement[bool]:
+    """Unresolved, never answered, and past its priority's first response target: a customer still waiting
+    for anyone to write back. A ticket resolved or closed without a reply (spam, a duplicate) is not counted."""
+    return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), unanswered(targets, now))
+
+
+def first_response_due_at(
+    priority: str | None, created_at: datetime, first_response_at: datetime | None, targets: Mapping[str, timedelta]
+) -> datetime | None:
+    """When a ticket's first response target runs out; None once answered, or without a priority."""
+    return None if first_response_at is not None else due_at(priority, created_at, targets)
+
+
 def _seconds(session: Session, end: InstrumentedAttribute[datetime | None]) -> ColumnElement[float]:
     """Seconds from arrival to `end`, computed by the database.
 
@@ -75,6 +94,11 @@ def _percentile_hours(
     return round(max(float(value or 0), 0.0) / 3600, 3)
 
 
+def _within(seconds: ColumnElement[float], targets: Mapping[str, timedelta]) -> ColumnElement[bool]:
+    """`seconds` no more than the ticket's priority's target (false without a priority)."""
+    return or_(*(and_(Ticket.priority == p, seconds <= t.total_seconds()) for p, t in targets.items()))
+
+
 def resolution_times(
     session: Session, targets: Mapping[str, timedelta], since: datetime, recent: datetime
 ) -> tuple[ResolutionTimes, int]:
@@ -87,7 +111,7 @@ def resolution_times(
     """
     seconds = _seconds(session, Ticket.resolved_at)
     window = Ticket.resolved_at >= since
-    within = or_(*(and_(Ticket.priority == p, seconds <= t.total_seconds()) for p, t in targets.items()))
+    within = _within(seconds, targets)
     resolved, targeted, in_time, lately = session.execute(
         select(
             func.count(),
@@ -105,13 +129,20 @@ def resolution_times(
     return times, lately
 
 
-def first_response_times(session: Session, since: datetime) -> FirstResponseTimes:
-    """How long the tickets first answered since `since` waited for that answer, over `idx_tickets_first_response`."""
+def first_response_times(session: Session, targets: Mapping[str, timedelta], since: datetime) -> FirstResponseTimes:
+    """How long the tickets first answered since `since` waited for that answer, and the share answered within
+    their priority's target (`targets`), over `idx_tickets_first_response`."""
     seconds = _seconds(session, Ticket.first_response_at)
     window = Ticket.first_response_at >= since
-    answered = session.scalar(select(func.count()).where(window)) or 0
+    within = _within(seconds, targets)
+    answered, targeted, in_time = session.execute(
+        select(
+            func.count(), func.count().filter(Ticket.priority.in_(list(targets))), func.count().filter(within)
+        ).where(window)
+    ).one()
     return FirstResponseTimes(
         answered=answered,
         p50_hours=_percentile_hours(session, seconds, window, answered, 50),
         p90_hours=_percentile_hours(session, seconds, window, answered, 90),
+        within_target=round(in_time / targeted, 4) if targeted else None,
     )

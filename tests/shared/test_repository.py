@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 
 from gateway.services import agents as agent_service
 from gateway.services import tickets as service
+from shared.config import Targets
 from shared.errors import Conflict, NotFound
 from shared.models import Customer, Ticket, utcnow
 from shared.pipeline import sweep_stale
@@ -34,9 +35,10 @@ def test_create_stores_ticket_customer_and_metadata(session_factory, redis_clien
     assert ticket_id.startswith("TKT-") and len(ticket_id) == len("TKT-YYYYMMDD-XXXXXXXX")
     with session_factory() as session:
         stored = service.get_ticket(session, ticket_id)
-        view = service.to_read(stored, {"high": timedelta(hours=1)})
+        view = service.to_read(stored, Targets(resolution={"high": timedelta(hours=1)}, first_response={}))
     assert view.status == "new" and view.processing_state == "queued"
     assert view.priority is None and view.due_at is None  # no priority before classification: no target
+    assert view.first_response_due_at is None
     assert view.customer_email == "jane.doe@example.com"
     assert view.metadata == {"order_id": "2021"}
     assert view.created_at.tzinfo is not None
