@@ -81,7 +81,7 @@ class Ticket(Base):
         Index("idx_tickets_assigned_created", "assigned_to", "created_at"),  # an agent's own queue, newest first
         # the overview's resolution times, read from the index alone
         Index("idx_tickets_resolved", "resolved_at", "created_at", "priority"),
-        Index("idx_tickets_first_response", "first_response_at", "created_at"),  # first response times, likewise
+        Index("idx_tickets_first_response", "first_response_at", "created_at", "priority"),  # first responses, likewise
     )
 
     ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)
