@@ -13,7 +13,7 @@ from rag_worker.knowledge import live_search
 from rag_worker.retrieval import Retriever
 from shared.db import session_scope
 from shared.models import Ticket
-from shared.pipeline import announce, claim_ticket, set_state, ticket_context
+from shared.pipeline import announce, claim_ticket, last_customer_message, set_state, ticket_context
 from shared.schemas import Draft, KBHit, ProcessingState, TicketContext
 
 log = logging.getLogger(__name__)
@@ -38,20 +38,22 @@ def draft_reply(
             return "missing"
         if not _classified(ticket):
             return "skipped"
-        requested_at = ticket.processing_updated_at
+        answering = last_customer_message(session, ticket_id)
         context = ticket_context(session, ticket)
 
     with session_scope(factory) as session:  # an article deleted while its delete task was lost is not cited
         hits = grounding(partial(live_search, session, retriever), context)
     draft = drafter.draft(context, hits)
 
-    def still_wanted(ticket: Ticket) -> bool:
-        """Not drafted by a duplicate delivery meanwhile, nor sent back for a customer's newer message
-        (`request_redraft` moves `processing_updated_at`, as do a manual redraft and the sweeper's re-send:
-        the task sent with that move drafts it)."""
-        return _classified(ticket) and ticket.processing_updated_at == requested_at
-
     with session_scope(factory) as session:
+
+        def still_wanted(ticket: Ticket) -> bool:
+            """Not drafted by a duplicate delivery meanwhile, and no customer message newer than the ones
+            drafted from: that message's own task (`request_redraft`) drafts it."""
+            return _classified(ticket) and last_customer_message(session, ticket_id) == answering
+
+        # Claimed at `processing_updated_at` too: a message committed between the check and the claim moved
+        # it (`request_redraft`), so the claim fails and the check runs again and sees the message.
         ticket = claim_ticket(session, ticket_id, still_wanted, fields=("processing_state", "processing_updated_at"))
         if ticket is None:
             return "skipped"

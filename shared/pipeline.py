@@ -136,6 +136,14 @@ def conversation_since_reply(session: Session, ticket: Ticket) -> tuple[str | No
     return "\n\n".join(reversed(customer[:FOLLOW_UP_MESSAGES])), last_reply
 
 
+def last_customer_message(session: Session, ticket_id: str) -> int | None:
+    """The id of the ticket's newest customer message (None before any): what a draft answers up to."""
+    query = select(func.max(TicketMessage.id)).where(
+        TicketMessage.ticket_id == ticket_id, TicketMessage.author_type == "customer"
+    )
+    return session.scalar(query)
+
+
 FOLLOW_UP_MESSAGES = 3  # a draft answers the customer's last few messages, not a whole thread
 FOLLOW_UP_CHARS = 2000  # per message: the text a draft reads (embedding and prompt stay bounded)
 _CONVERSATION_ROWS = 50  # how far back the last public reply is looked for
@@ -146,9 +154,10 @@ def request_redraft(session: Session, ticket_id: str) -> bool:
     transaction; whether it was. After the commit the caller announces and enqueues it (`redraft_sent`).
 
     Called when the customer writes back: the stored draft answered an earlier message. One conditional
-    UPDATE, so a worker finishing meanwhile cannot lose it (its `done` is turned back, or its draft,
-    begun before, is refused: `processing_updated_at` moved). A `queued` ticket drafts from the whole
-    conversation anyway; a `failed` one waits for its retry. The old draft stays readable until replaced.
+    UPDATE, so a worker finishing meanwhile cannot lose it: its `done` is turned back, or its draft, begun
+    before the message, is refused (the draft step checks for a newer customer message, claiming the row at
+    the `processing_updated_at` this moves). A `queued` ticket drafts from the whole conversation anyway; a
+    `failed` one waits for its retry. The old draft stays readable until replaced.
     """
     result = session.execute(
         update(Ticket)
