@@ -6,8 +6,8 @@ like a year of production (90% resolved or closed, 0.5% failed, 20 agents, 2,000
 process against each database, `GET /api/overview`'s service call and the ticket list's common views
 (newest, the unassigned queue, one agent's queue, one customer's by email, one order's, one tracking
 number's, flagged for review, failed, overdue (also soonest due first), the new ones soonest due first, a
-channel's unanswered, the unanswered past their first response target). Prints a table and writes
-benchmarks/results/queue_reads.json.
+channel's unanswered, the unanswered past their first response target, those awaiting a reply longest first).
+Prints a table and writes benchmarks/results/queue_reads.json.
 
     python benchmarks/queue_reads.py [--tickets 200000] [--runs 30] [--backends sqlite,postgresql]
 """
@@ -79,6 +79,14 @@ def fill(url: str, n: int, seed: int = 7) -> None:
         # the answered ones came through a vendor, as did half the rest (about 72% in all); chosen without the
         # generator, so every other column is as it was before tickets had a source here
         vendor = first_response_at is not None or i % 2 == 0
+        # unresolved: waiting since arrival if never answered, and a third of the answered ones since the
+        # customer wrote again an hour after the reply (chosen without the generator, like the source)
+        awaiting_since = None
+        if status in ("new", "open", "in_progress", "pending"):
+            if first_response_at is None:
+                awaiting_since = created
+            elif i % 3 == 0:
+                awaiting_since = min(now, first_response_at + timedelta(hours=1))
         source = ("zendesk" if i % 3 else "intercom") if vendor else ("web" if i % 3 else "api")
         chunk.append(
             {
@@ -101,6 +109,7 @@ def fill(url: str, n: int, seed: int = 7) -> None:
                 "updated_at": created,
                 "resolved_at": resolved_at,
                 "first_response_at": first_response_at,
+                "awaiting_reply_since": awaiting_since,
             }
         )
         if len(chunk) == 10_000 or i == n - 1:
@@ -158,6 +167,7 @@ VIEWS: dict[str, Callable[[Session], object]] = {
     "list unanswered past target": lambda s: list_tickets(
         s, TicketFilters(unanswered_overdue=True, sort="first_response_due"), TARGETS
     ),
+    "list awaiting reply, longest": lambda s: list_tickets(s, TicketFilters(awaiting_reply=True, sort="awaiting")),
     "list new, soonest due": lambda s: list_tickets(s, TicketFilters(status="new", sort="due"), TARGETS),
     "list Zendesk unanswered": lambda s: list_tickets(s, TicketFilters(source="zendesk", answered=False)),
 }

@@ -82,6 +82,7 @@ class Ticket(Base):
         # the overview's resolution times, read from the index alone
         Index("idx_tickets_resolved", "resolved_at", "created_at", "priority"),
         Index("idx_tickets_first_response", "first_response_at", "created_at", "priority"),  # first responses, likewise
+        Index("idx_tickets_awaiting", "awaiting_reply_since"),  # who has waited longest for a reply
     )
 
     ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)
@@ -119,6 +120,9 @@ class Ticket(Base):
     resolved_at: Mapped[datetime | None] = mapped_column()
     # When the first public agent reply was posted here or arrived through a vendor webhook (replies.store_message).
     first_response_at: Mapped[datetime | None] = mapped_column()
+    # The customer's oldest message no public agent reply has followed: the ticket's arrival, then each
+    # customer message after a reply; NULL once an agent replies or the ticket is resolved (replies.py).
+    awaiting_reply_since: Mapped[datetime | None] = mapped_column()
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
     metadata_rows: Mapped[list[TicketMetadata]] = relationship(

@@ -217,11 +217,17 @@ class TicketFilters(BaseModel):
         description="`true`: unresolved tickets with no public agent reply yet, past their priority's first "
         "response target (FIRST_RESPONSE_*_HOURS); `false`: every other ticket",
     )
-    sort: Literal["newest", "oldest", "due", "first_response_due"] = Field(
+    awaiting_reply: bool | None = Field(
+        None,
+        description="`true`: unresolved tickets whose customer is waiting for a reply (`awaiting_reply_since` set: "
+        "never answered, or wrote again since the last public agent reply); `false`: every other ticket",
+    )
+    sort: Literal["newest", "oldest", "due", "first_response_due", "awaiting"] = Field(
         "newest",
         description="`oldest`: the longest-waiting first; `due`: by `due_at`, the furthest past its target first "
         "and tickets without a priority last (e.g. with `overdue=true`, or a `status` to see what runs out next); "
-        "`first_response_due`: the same by the first response target (e.g. with `answered=false`)",
+        "`first_response_due`: the same by the first response target (e.g. with `answered=false`); `awaiting`: "
+        "by `awaiting_reply_since`, the customer waiting longest for a reply first, those awaiting none last",
     )
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
@@ -269,6 +275,11 @@ class TicketRead(BaseModel):
         default=None,
         description="When its priority's resolution target (SLA_*_HOURS) runs out, counted from arrival; "
         "null until it has a priority. Past it and not resolved or closed, the ticket is overdue.",
+    )
+    awaiting_reply_since: datetime | None = Field(
+        default=None,
+        description="Since when the customer has waited for an agent's reply: the ticket's arrival, or their first "
+        "message after the last public agent reply; null once an agent replies publicly or the ticket is resolved",
     )
     first_response_due_at: datetime | None = Field(
         default=None,
@@ -632,6 +643,12 @@ class TicketOverview(BaseModel):
         "(listed by /api/tickets/?unanswered_overdue=true)",
     )
     unanswered_overdue_by_priority: dict[str, int]
+    awaiting_reply: int = Field(
+        ..., description="Unresolved tickets whose customer is waiting for a reply (/api/tickets/?awaiting_reply=true)"
+    )
+    oldest_awaiting_reply_since: datetime | None = Field(
+        ..., description="The longest such wait's start (sort=awaiting lists that ticket first); null when none"
+    )
     resolved_last_24h: int
     resolved_last_7d: ResolutionTimes
     first_response_last_7d: FirstResponseTimes

@@ -16,7 +16,8 @@ router = APIRouter(prefix="/api/overview", tags=["tickets"])
 @router.get("", response_model=TicketOverview, dependencies=[require(Role.agent)])
 def ticket_overview(session: SessionDep, settings: SettingsDep) -> TicketOverview:
     """Counts by status and processing state, the unresolved queue by priority, category and agent,
-    the unassigned, flagged and overdue ones and those unanswered past their first response target, tickets
+    the unassigned, flagged and overdue ones, those unanswered past their first response target and those
+    awaiting a reply, tickets
     created in the last hour and day, the oldest ticket still waiting for its AI results, and how fast the
     last week's tickets were resolved and first answered."""
     return service.ticket_overview(session, settings.targets)

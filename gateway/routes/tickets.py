@@ -70,7 +70,7 @@ def list_tickets(
 ) -> list[TicketRead]:
     """Newest first (or oldest, or soonest due to resolve or to answer), filtered by status, priority, category,
     assignee, customer (id or email), order id, tracking number, source, answered, review flag, processing
-    state, overdue, unanswered past the first response target."""
+    state, overdue, unanswered past the first response target, awaiting a reply (longest wait first)."""
     targets = settings.targets
     return [service.to_read(t, targets) for t in service.list_tickets(session, filters, targets)]
 

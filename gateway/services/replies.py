@@ -42,6 +42,27 @@ def mark_answered(session: Session, ticket_id: str, at: datetime) -> None:
     )
 
 
+def mark_replied(session: Session, ticket_id: str) -> None:
+    """An agent's public reply: the customer waits for nobody now (`awaiting_reply_since` cleared)."""
+    session.execute(
+        update(Ticket)
+        .where(Ticket.ticket_id == ticket_id, Ticket.awaiting_reply_since.is_not(None))
+        .values(awaiting_reply_since=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mark_awaiting(session: Session, ticket_id: str, since: datetime) -> None:
+    """A customer's message: they wait for a reply from `since`, unless already waiting from earlier (the
+    clock runs from their oldest unanswered message)."""
+    session.execute(
+        update(Ticket)
+        .where(Ticket.ticket_id == ticket_id, Ticket.awaiting_reply_since.is_(None))
+        .values(awaiting_reply_since=since)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def reopen_for_customer(session: Session, ticket: Ticket) -> None:
     """A customer's message on a `pending` (waiting for the customer) or `resolved` ticket moves it back to
     `open`, in the caller's transaction, so the message and the move are stored together or not at all.
@@ -76,9 +97,12 @@ def store_message(
         session.flush()  # the message's time, written in this transaction
         if answers:
             mark_answered(session, ticket.ticket_id, message.created_at)
+            mark_replied(session, ticket.ticket_id)
         elif effects and message.author_type == "customer":
             reopen_for_customer(session, ticket)
-            redraft = ticket.status != Status.closed.value and request_redraft(session, ticket.ticket_id)
+            if ticket.status != Status.closed.value:  # a closed ticket keeps the message, nothing more
+                mark_awaiting(session, ticket.ticket_id, message.created_at)
+                redraft = request_redraft(session, ticket.ticket_id)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -86,10 +110,9 @@ def store_message(
         if found is None:
             raise
         return found, False
-    if answers:  # the UPDATEs went around the ORM; the answer shows what they wrote
-        session.refresh(ticket, ["first_response_at", "updated_at"])
+    if effects:  # the UPDATEs went around the ORM; the answer shows what they wrote
+        session.refresh(ticket, [*_EFFECTS, "updated_at"])
     if redraft:
-        session.refresh(ticket, ["processing_state", "processing_error", "processing_updated_at"])
         redraft_sent(ticket.ticket_id)
     return message, True
 
@@ -132,6 +155,13 @@ def add_message(
     return message, ticket, created
 
 
+_EFFECTS = (
+    "first_response_at",
+    "awaiting_reply_since",
+    "processing_state",
+    "processing_error",
+    "processing_updated_at",
+)
 REOPENED_BY_CUSTOMER = frozenset({Status.pending.value, Status.resolved.value})
 _VENDOR_ONLY = {
     "agent": "ticket '{ticket_id}' came from {source}: reply there, where its customer reads the conversation "

@@ -180,8 +180,8 @@ def test_the_customers_comment_reopens_a_ticket_waiting_for_them(signed_api, ses
 
 
 def test_the_customers_comment_asks_for_a_new_draft(signed_api, session_factory, redis_client) -> None:
-    """The stored draft answered the ticket's opening message; an agent's comment leaves it, a customer's
-    sends the ticket back to its draft step."""
+    """The stored draft answered the ticket's opening message; an agent's comment leaves it (and stops the
+    customer's wait), a customer's sends the ticket back to its draft step (and starts it again)."""
     created = raw("zendesk_event_ticket_created.json")
     ticket_id = signed_api.post(ZD, content=created, headers=zendesk_headers(created)).json()["ticket"]["ticket_id"]
     with session_factory() as session:
@@ -197,8 +197,11 @@ def test_the_customers_comment_asks_for_a_new_draft(signed_api, session_factory,
         return response.json()["ticket"]["processing_state"]
 
     assert post("c1", staff=True) == "done" and redis_client.llen("draft") == 0
+    key = {"X-API-Key": _key(session_factory, "agent")}
+    assert signed_api.get(f"/api/tickets/{ticket_id}", headers=key).json()["awaiting_reply_since"] is None  # replied
     assert post("c2", staff=False) == "classified"
     assert redis_client.llen("draft") == 1
+    assert signed_api.get(f"/api/tickets/{ticket_id}", headers=key).json()["awaiting_reply_since"] is not None
 
 
 def test_zendesk_comment_for_an_unknown_ticket_creates_it(signed_api, session_factory) -> None:
