@@ -32,7 +32,7 @@ def mark_answered(session: Session, ticket_id: str, at: datetime) -> None:
     """Set the ticket's `first_response_at` to `at` unless it is set, in the caller's transaction.
 
     The database decides: of two concurrent first replies, the first to commit wins (the other's UPDATE
-    waits on the row, then finds it set). The UPDATE bumps `updated_at` only when it sets the time.
+    waits on the row, then finds it set).
     """
     session.execute(
         update(Ticket)
@@ -85,8 +85,9 @@ def store_message(
     A message whose `(source, external_id)` is known already is not stored again: the one stored first is
     returned, whether found before the insert or, for a concurrent duplicate, by its unique key after it.
     With `effects`, in the same transaction, so both are stored or neither: an agent's public reply sets
-    `first_response_at`; a customer's message reopens a `pending` or `resolved` ticket and sends a drafted
-    one back to its draft step (the draft answered an earlier message), enqueued after the commit.
+    `first_response_at` and ends the customer's wait (`awaiting_reply_since`); a customer's message reopens a
+    `pending` or `resolved` ticket, starts their wait unless they are waiting already, and sends a drafted
+    ticket back to its draft step (the draft answered an earlier message), enqueued after the commit.
     """
     if message.external_id and (found := find_message(session, message.source, message.external_id)):
         return found, False
