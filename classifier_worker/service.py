@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.celery import transient_errors
 from shared.db import session_scope
 from shared.models import Ticket
-from shared.pipeline import announce, claim_ticket, enqueue, record_failure, set_state, ticket_context
+from shared.pipeline import claim_ticket, record_failure, send_next, set_state, ticket_context
 from shared.references import replace_found_references
 from shared.schemas import Classification, ProcessingState, TicketContext
 
@@ -95,8 +95,7 @@ def classify_ticket(
             set_state(session, row, ProcessingState.classified)
             stored.append(row.ticket_id)
     for done_id in stored:
-        announce(done_id, ProcessingState.classified)
-        enqueue(done_id, ProcessingState.classified)
+        send_next(done_id, ProcessingState.classified)
     if len(contexts) > 1:
         log.info("classified a batch of %d (%d stored)", len(contexts), len(stored))
     for other_id, error in rejected.items():

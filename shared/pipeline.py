@@ -151,7 +151,7 @@ _CONVERSATION_ROWS = 50  # how far back the last public reply is looked for
 
 def request_redraft(session: Session, ticket_id: str) -> bool:
     """Send a drafted (`done`) or drafting (`classified`) ticket back to its draft step, in the caller's
-    transaction; whether it was. After the commit the caller announces and enqueues it (`redraft_sent`).
+    transaction; whether it was. After the commit the caller sends it on (`send_next`).
 
     Called when the customer writes back: the stored draft answered an earlier message. One conditional
     UPDATE, so a worker finishing meanwhile cannot lose it: its `done` is turned back, or its draft, begun
@@ -173,11 +173,11 @@ def request_redraft(session: Session, ticket_id: str) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def redraft_sent(ticket_id: str) -> None:
-    """After `request_redraft`'s commit: wake the pollers and send the draft task (the sweeper covers a
-    broker that is down)."""
-    announce(ticket_id, ProcessingState.classified)
-    enqueue(ticket_id, ProcessingState.classified)
+def send_next(ticket_id: str, state: ProcessingState) -> None:
+    """After the commit that left a ticket in `state`: wake its long-polling readers and send the step that
+    takes it on (a broker that is down leaves it for the sweeper)."""
+    announce(ticket_id, state)
+    enqueue(ticket_id, state)
 
 
 def sweep_stale(session: Session, *, older_than_s: float, now: datetime | None = None, limit: int = 500) -> list[str]:
@@ -230,8 +230,7 @@ def retry_failed(session: Session, ticket_id: str) -> ProcessingState | None:
     step = ProcessingState.queued if never_classified(ticket) else ProcessingState.classified
     set_state(session, ticket, step)
     session.commit()
-    announce(ticket_id, step)
-    enqueue(ticket_id, step)
+    send_next(ticket_id, step)
     return step
 
 

@@ -21,7 +21,7 @@ from shared.config import Settings
 from shared.errors import Conflict, InvalidInput, NotFound, Unavailable
 from shared.kb import live_hits
 from shared.models import KBArticle, Ticket, utcnow
-from shared.pipeline import announce, enqueue, never_classified, set_state
+from shared.pipeline import never_classified, send_next, set_state
 from shared.schemas import KBArticleCreate, KBHit, KBSearchResult, ProcessingState, clean_text
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,7 @@ def request_draft(session: Session, ticket_id: str) -> Ticket:
         )
     set_state(session, ticket, ProcessingState.classified)
     session.commit()
-    announce(ticket_id, ProcessingState.classified)
-    enqueue(ticket_id, ProcessingState.classified)  # if the broker is down, the sweeper re-sends it
+    send_next(ticket_id, ProcessingState.classified)  # if the broker is down, the sweeper re-sends it
     return ticket
 
 

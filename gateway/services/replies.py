@@ -21,8 +21,8 @@ from gateway.services.tickets import get_ticket
 from shared.db import claim_row
 from shared.errors import Conflict
 from shared.models import Ticket, TicketMessage, utcnow
-from shared.pipeline import redraft_sent, request_redraft
-from shared.schemas import MessageCreate, Status
+from shared.pipeline import request_redraft, send_next
+from shared.schemas import MessageCreate, ProcessingState, Status
 
 VENDOR_SOURCES = frozenset({"zendesk", "intercom"})  # the channels whose replies come in by webhook
 REPLY_SOURCE = "api"  # the source of messages posted here, so `client_message_id`s never meet a vendor's ids
@@ -114,7 +114,7 @@ def store_message(
     if effects:  # the UPDATEs went around the ORM; the answer shows what they wrote
         session.refresh(ticket, [*_EFFECTS, "updated_at"])
     if redraft:
-        redraft_sent(ticket.ticket_id)
+        send_next(ticket.ticket_id, ProcessingState.classified)
     return message, True
 
 

@@ -10,11 +10,11 @@ from collections.abc import Sequence
 import pytest
 from sqlalchemy import select
 
-from classifier_worker import service
 from classifier_worker.classifier import TicketClassifier
 from classifier_worker.service import classify_ticket
 from gateway.services.corrections import correct_ticket
 from gateway.services.tickets import create_ticket
+from shared import pipeline
 from shared.config import Settings
 from shared.models import AuditLog, Ticket, TicketCorrection
 from shared.schemas import Classification, TicketContext, TicketCreate
@@ -115,7 +115,7 @@ def test_workers_storing_overlapping_batches_store_each_ticket_once(
             for n in range(8)
         ]
     announced: Counter[str] = Counter()
-    monkeypatch.setattr(service, "announce", lambda ticket_id, _state: announced.update([ticket_id]))
+    monkeypatch.setattr(pipeline, "announce", lambda ticket_id, _state: announced.update([ticket_id]))
     barrier = threading.Barrier(4)
     outcomes: list[str] = []
 
