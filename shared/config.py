@@ -23,11 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Targets:
-    """A team's service targets by priority, as durations from a ticket's arrival: to resolve it, and to
-    answer it (the first public agent reply)."""
+    """A team's service targets by priority: to resolve a ticket and to answer it (the first public agent
+    reply), both from its arrival, and to answer its customer again (from their first message after the last
+    public agent reply)."""
 
     resolution: dict[str, timedelta]
     first_response: dict[str, timedelta]
+    next_reply: dict[str, timedelta]
 
 
 class Settings(BaseSettings):
@@ -94,6 +96,16 @@ class Settings(BaseSettings):
     first_response_low_hours: float = Field(
         24.0, gt=0, le=8760, description="First response target of a low-priority ticket"
     )
+    # Next reply targets by priority: once a ticket has been answered, a customer who writes again and has had
+    # no public agent reply this long is past it (reply_due_at, the overview's reply_overdue, ?reply_overdue=)
+    next_reply_critical_hours: float = Field(
+        2.0, gt=0, le=8760, description="An answered critical ticket whose customer wrote again is late this long after"
+    )
+    next_reply_high_hours: float = Field(8.0, gt=0, le=8760, description="Next reply target of a high-priority ticket")
+    next_reply_medium_hours: float = Field(
+        16.0, gt=0, le=8760, description="Next reply target of a medium-priority ticket"
+    )
+    next_reply_low_hours: float = Field(24.0, gt=0, le=8760, description="Next reply target of a low-priority ticket")
 
     # Services
     gateway_port: int = Field(8000, description="Gateway HTTP port")
@@ -245,8 +257,12 @@ class Settings(BaseSettings):
 
     @property
     def targets(self) -> Targets:
-        """Both sets of targets, as the ticket views, the list and the overview read them."""
-        return Targets(resolution=self.resolution_targets, first_response=self.first_response_targets)
+        """Every set of targets, as the ticket views, the list and the overview read them."""
+        return Targets(
+            resolution=self.resolution_targets,
+            first_response=self.first_response_targets,
+            next_reply=self._by_priority("next_reply"),
+        )
 
     def _by_priority(self, prefix: str) -> dict[str, timedelta]:
         return {p.value: timedelta(hours=getattr(self, f"{prefix}_{p.value}_hours")) for p in Priority}

@@ -222,12 +222,18 @@ class TicketFilters(BaseModel):
         description="`true`: unresolved tickets whose customer is waiting for a reply (`awaiting_reply_since` set: "
         "never answered, or wrote again since the last public agent reply); `false`: every other ticket",
     )
-    sort: Literal["newest", "oldest", "due", "first_response_due", "awaiting"] = Field(
+    reply_overdue: bool | None = Field(
+        None,
+        description="`true`: unresolved tickets whose customer has waited past `reply_due_at` (the first response "
+        "target before any reply, the next reply target, NEXT_REPLY_*_HOURS, after); `false`: every other ticket",
+    )
+    sort: Literal["newest", "oldest", "due", "first_response_due", "awaiting", "reply_due"] = Field(
         "newest",
         description="`oldest`: the longest-waiting first; `due`: by `due_at`, the furthest past its target first "
         "and tickets without a priority last (e.g. with `overdue=true`, or a `status` to see what runs out next); "
         "`first_response_due`: the same by the first response target (e.g. with `answered=false`); `awaiting`: "
-        "by `awaiting_reply_since`, the customer waiting longest for a reply first, those awaiting none last",
+        "by `awaiting_reply_since`, the customer waiting longest for a reply first, those awaiting none last; "
+        "`reply_due`: by `reply_due_at`, the reply that runs out next first (e.g. with `awaiting_reply=true`)",
     )
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
@@ -285,6 +291,12 @@ class TicketRead(BaseModel):
         default=None,
         description="When its priority's first response target (FIRST_RESPONSE_*_HOURS) runs out, counted from "
         "arrival; null once answered (`first_response_at`) or while it has no priority",
+    )
+    reply_due_at: datetime | None = Field(
+        default=None,
+        description="When the customer's current wait (`awaiting_reply_since`) runs past its target: the first "
+        "response target until the ticket is first answered, then the next reply target (NEXT_REPLY_*_HOURS); "
+        "null while nobody waits for a reply or while it has no priority",
     )
 
 
@@ -649,6 +661,17 @@ class TicketOverview(BaseModel):
     oldest_awaiting_reply_since: datetime | None = Field(
         ..., description="The longest such wait's start (sort=awaiting lists that ticket first); null when none"
     )
+    next_reply_targets_hours: dict[str, float] = Field(
+        ...,
+        description="Each priority's next reply target in hours, from the customer's first message after the last "
+        "public agent reply (NEXT_REPLY_*_HOURS)",
+    )
+    reply_overdue: int = Field(
+        ...,
+        description="Unresolved tickets whose customer has waited for a reply past its target, answered before or "
+        "not (listed by /api/tickets/?reply_overdue=true&sort=reply_due)",
+    )
+    reply_overdue_by_priority: dict[str, int]
     resolved_last_24h: int
     resolved_last_7d: ResolutionTimes
     first_response_last_7d: FirstResponseTimes

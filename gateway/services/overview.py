@@ -14,7 +14,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from gateway.services.sla import UNRESOLVED, first_response_times, past_target, resolution_times, unanswered
+from gateway.services.sla import (
+    UNRESOLVED,
+    first_response_times,
+    past_target,
+    reply_late,
+    resolution_times,
+    unanswered,
+)
 from shared.config import Targets
 from shared.models import Ticket, utcnow
 from shared.schemas import Category, Priority, ProcessingState, Status, TicketOverview, WaitingTicket
@@ -68,7 +75,8 @@ def _oldest_waiting(session: Session, firsts: list[tuple[datetime, str]]) -> Wai
 
 def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
     """Counts by status and processing state, the unresolved queue broken down (overdue against each
-    priority's resolution target, and unanswered past its first response target, included), the oldest
+    priority's resolution target, unanswered past its first response target, and kept waiting for a reply
+    past its first response or next reply target, included), the oldest
     waiting ticket and the week's resolution and first response times."""
     _one_snapshot(session)
     now = utcnow()
@@ -85,7 +93,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
     processing = _every(ProcessingState, {state: n for state, n, _ in others} | {ProcessingState.done.value: done})
 
     priority, category, agents = Counter[str](), Counter[str](), Counter[str]()
-    overdue, unanswered_late = Counter[str](), Counter[str]()
+    overdue, unanswered_late, replies_late = Counter[str](), Counter[str](), Counter[str]()
     unassigned = review = awaiting = 0
     awaiting_since: list[datetime] = []
     # Grouped by status first: grouped by priority first, SQLite walks the whole priority index to skip a
@@ -97,19 +105,21 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
             func.count(),
             func.count().filter(past_target(targets.resolution, now)),
             func.count().filter(unanswered(targets.first_response, now)),
+            func.count().filter(reply_late(targets, now)),
             func.count(Ticket.awaiting_reply_since),
             func.min(Ticket.awaiting_reply_since),
         )
         .where(Ticket.status.in_([s.value for s in UNRESOLVED]))
         .group_by(*columns)
     )
-    for _, prio, cat, agent, needs_review, n, late, waiting, replies_due, since in rows:
+    for _, prio, cat, agent, needs_review, n, late, waiting, kept_waiting, replies_due, since in rows:
         awaiting += replies_due
         if since is not None:
             awaiting_since.append(since)
         if prio is not None:  # only a ticket with a priority has a target
             overdue[prio] += late
             unanswered_late[prio] += waiting
+            replies_late[prio] += kept_waiting
         priority[prio or UNCLASSIFIED] += n
         category[cat or UNCLASSIFIED] += n
         if agent is None:
@@ -151,6 +161,9 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         unanswered_overdue_by_priority=_every(Priority, unanswered_late),
         awaiting_reply=awaiting,
         oldest_awaiting_reply_since=min(awaiting_since, default=None),
+        next_reply_targets_hours=_hours(targets.next_reply),
+        reply_overdue=sum(replies_late.values()),
+        reply_overdue_by_priority=_every(Priority, replies_late),
         resolved_last_24h=resolved_last_24h,
         resolved_last_7d=week,
         first_response_last_7d=answered,

@@ -1,6 +1,6 @@
-"""Targets by priority, to resolve a ticket (SLA_*_HOURS) and to answer it (FIRST_RESPONSE_*_HOURS): which
-unresolved tickets are past theirs, how fast tickets were resolved, and how long they waited for an agent's
-first reply.
+"""Targets by priority, to resolve a ticket (SLA_*_HOURS), to answer it (FIRST_RESPONSE_*_HOURS) and to answer
+its customer again (NEXT_REPLY_*_HOURS): which unresolved tickets are past theirs, how fast tickets were
+resolved, and how long they waited for an agent's first reply.
 
 The clock runs from a ticket's arrival (`created_at`) to its `resolved_at`, through every unresolved status,
 `pending` included: a target a team reports against is simplest to check when nothing pauses it. A ticket
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, Float, and_, case, cast, false, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from shared.config import Targets
 from shared.models import Ticket
 from shared.schemas import FirstResponseTimes, ResolutionTimes, Status
 
@@ -39,12 +41,15 @@ def due_order(session: Session, targets: Mapping[str, timedelta]) -> ColumnEleme
     means anything. The queue sorted by it shows what runs out next, the furthest past its target first;
     arrival order does not, since a critical ticket runs out 20 hours before a high one of the same age.
     """
-    arrival: ColumnElement[float]
-    if session.get_bind().dialect.name == "postgresql":
-        arrival = cast(func.extract("epoch", Ticket.created_at), Float)
-    else:
-        arrival = func.julianday(Ticket.created_at) * 86400
+    arrival = _epoch(session, Ticket.created_at)
     return case(*((Ticket.priority == p, arrival + t.total_seconds()) for p, t in targets.items()), else_=None)
+
+
+def _epoch(session: Session, column: InstrumentedAttribute[Any]) -> ColumnElement[float]:
+    """A time column as seconds on the dialect's own scale, for sorting only (NULL stays NULL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.extract("epoch", column), Float)
+    return func.julianday(column) * 86400
 
 
 def overdue(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement[bool]:
@@ -74,6 +79,47 @@ def first_response_due_at(
 ) -> datetime | None:
     """When a ticket's first response target runs out; None once answered, or without a priority."""
     return None if first_response_at is not None else due_at(priority, created_at, targets)
+
+
+def reply_due_at(
+    priority: str | None,
+    awaiting_since: datetime | None,
+    first_response_at: datetime | None,
+    targets: Targets,
+) -> datetime | None:
+    """When the customer's current wait for a reply runs past its target: from `awaiting_reply_since`, by the
+    first response target until the ticket has been answered, then by the next reply target. None while
+    nobody is waiting (answered, resolved or closed), or without a priority."""
+    if awaiting_since is None:
+        return None
+    return due_at(priority, awaiting_since, targets.first_response if first_response_at is None else targets.next_reply)
+
+
+def _reply_stages(targets: Targets) -> list[tuple[ColumnElement[bool], timedelta]]:
+    """Which target a wait counts against, by priority and by whether the ticket was ever answered."""
+    answered = Ticket.first_response_at.is_not(None)
+    return [(and_(Ticket.priority == p, ~answered), t) for p, t in targets.first_response.items()] + [
+        (and_(Ticket.priority == p, answered), t) for p, t in targets.next_reply.items()
+    ]
+
+
+def reply_late(targets: Targets, now: datetime) -> ColumnElement[bool]:
+    """The customer has waited for a reply longer than `reply_due_at` allows (not yet `UNRESOLVED`-checked;
+    resolving or closing a ticket ends the wait anyway). False, never NULL, without a priority or a wait."""
+    since = Ticket.awaiting_reply_since
+    late = case(*((stage, since < now - t) for stage, t in _reply_stages(targets)), else_=false())
+    return and_(since.is_not(None), late)
+
+
+def reply_due_order(session: Session, targets: Targets) -> ColumnElement[float | None]:
+    """A sort key that orders tickets by `reply_due_at` (NULL while nobody waits), as `due_order` does."""
+    since = _epoch(session, Ticket.awaiting_reply_since)
+    return case(*((stage, since + t.total_seconds()) for stage, t in _reply_stages(targets)), else_=None)
+
+
+def reply_overdue(targets: Targets, now: datetime) -> ColumnElement[bool]:
+    """Unresolved and past `reply_due_at`: every customer, answered before or not, kept waiting too long."""
+    return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), reply_late(targets, now))
 
 
 def _seconds(session: Session, end: InstrumentedAttribute[datetime | None]) -> ColumnElement[float]:

@@ -35,7 +35,8 @@ def test_create_stores_ticket_customer_and_metadata(session_factory, redis_clien
     assert ticket_id.startswith("TKT-") and len(ticket_id) == len("TKT-YYYYMMDD-XXXXXXXX")
     with session_factory() as session:
         stored = service.get_ticket(session, ticket_id)
-        view = service.to_read(stored, Targets(resolution={"high": timedelta(hours=1)}, first_response={}))
+        targets = Targets(resolution={"high": timedelta(hours=1)}, first_response={}, next_reply={})
+        view = service.to_read(stored, targets)
     assert view.status == "new" and view.processing_state == "queued"
     assert view.priority is None and view.due_at is None  # no priority before classification: no target
     assert view.first_response_due_at is None
