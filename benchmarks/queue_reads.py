@@ -2,7 +2,8 @@
 
 Fills a fresh SQLite file and a fresh PostgreSQL database (`copilot_bench_reads`) with N tickets shaped
 like a year of production (90% resolved or closed, 0.5% failed, 20 agents, 2,000 customers, and the last
-3 hours' arrivals mostly still waiting for the AI; resolution took about 20 h on average), then times, in
+3 hours' arrivals mostly still waiting for the AI; resolution took about 20 h on average; the answered
+tickets' first replies, and on a third of them the customer's answer and the next reply), then times, in
 process against each database, `GET /api/overview`'s service call and the ticket list's common views
 (newest, the unassigned queue, one agent's queue, one customer's by email, one order's, one tracking
 number's, flagged for review, failed, overdue (also soonest due first), the new ones soonest due first, a
@@ -23,7 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -34,11 +35,11 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.support import fresh_database, print_table, write_results  # noqa: E402
 from gateway.services.overview import ticket_overview  # noqa: E402
-from gateway.services.sla import first_response_times, resolution_times  # noqa: E402
+from gateway.services.sla import first_response_times, next_reply_times, resolution_times  # noqa: E402
 from gateway.services.tickets import list_tickets  # noqa: E402
 from shared.config import get_settings  # noqa: E402
 from shared.db import make_engine, run_migrations  # noqa: E402
-from shared.models import Agent, Customer, Ticket, TicketReference, utcnow  # noqa: E402
+from shared.models import Agent, Customer, Ticket, TicketMessage, TicketReference, utcnow  # noqa: E402
 from shared.references import FOUND, TRACKING  # noqa: E402
 from shared.schemas import Category, Priority, TicketFilters  # noqa: E402
 
@@ -59,6 +60,7 @@ def fill(url: str, n: int, seed: int = 7) -> None:
             [{"customer_id": f"CUST-{i:012d}", "email": f"c{i}@example.com", "created_at": now} for i in range(2000)],
         )
     chunk: list[dict[str, object]] = []
+    messages: list[dict[str, object]] = []
     for i in range(n):
         created = now - timedelta(seconds=rng.uniform(0, 365 * 86400))
         status = rng.choice(STATUSES)
@@ -89,9 +91,11 @@ def fill(url: str, n: int, seed: int = 7) -> None:
             elif i % 3 == 0:
                 awaiting_since = min(now, first_response_at + timedelta(hours=1))
         source = ("zendesk" if i % 3 else "intercom") if vendor else ("web" if i % 3 else "api")
+        ticket_id = f"TKT-{created:%Y%m%d}-{i:08X}"
+        messages += _conversation(ticket_id, first_response_at, i, awaiting_since is None, now)
         chunk.append(
             {
-                "ticket_id": f"TKT-{created:%Y%m%d}-{i:08X}",
+                "ticket_id": ticket_id,
                 "customer_id": f"CUST-{rng.randrange(2000):012d}",
                 "subject": "Where is my order?",
                 "description": "It has not arrived yet.",
@@ -123,7 +127,9 @@ def fill(url: str, n: int, seed: int = 7) -> None:
                 found += [{"ticket_id": t["ticket_id"], "kind": TRACKING, "value": f"1Z{t['ticket_id'][-8:]}00000000"}
                           for t in chunk[::4] if t["category"]]  # fmt: skip
                 conn.execute(sa.insert(TicketReference), found)
-            chunk = []
+                if messages:
+                    conn.execute(sa.insert(TicketMessage), messages)
+            chunk, messages = [], []
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(sa.text("VACUUM ANALYZE"))  # every table: ticket_references too
@@ -131,6 +137,30 @@ def fill(url: str, n: int, seed: int = 7) -> None:
         with engine.begin() as conn:
             conn.execute(sa.text("ANALYZE"))
     engine.dispose()
+
+
+def _conversation(
+    ticket_id: str, first_response_at: datetime | None, i: int, answered_again: bool, now: datetime
+) -> list[dict[str, object]]:
+    """An answered ticket's messages: the first reply; on a third of them the customer's answer an hour
+    later, and unless they still wait, the next reply 0.5-8.5 h after it, recording their wait (chosen
+    without the generator, like the source). Every row has every key: an executemany takes the first's."""
+    if first_response_at is None:
+        return []
+    rows: list[dict[str, object]] = [
+        {"ticket_id": ticket_id, "source": "api", "author_type": "agent", "body": "We are on it.", "internal": False,
+         "created_at": first_response_at, "waited_since": None},
+    ]  # fmt: skip
+    wrote = first_response_at + timedelta(hours=1)
+    if i % 3 or wrote > now:
+        return rows
+    rows.append({"ticket_id": ticket_id, "source": "api", "author_type": "customer", "body": "Any news?",
+                 "internal": None, "created_at": wrote, "waited_since": None})  # fmt: skip
+    answered = wrote + timedelta(hours=0.5 + i % 17 / 2)
+    if answered_again and answered <= now:
+        rows.append({"ticket_id": ticket_id, "source": "api", "author_type": "agent", "body": "Here it is.",
+                     "internal": False, "created_at": answered, "waited_since": wrote})  # fmt: skip
+    return rows
 
 
 def timed(factory: sessionmaker[Session], call: Callable[[Session], object], runs: int) -> tuple[float, float]:
@@ -155,6 +185,7 @@ VIEWS: dict[str, Callable[[Session], object]] = {
     "  its week of first responses": lambda s: first_response_times(
         s, TARGETS.first_response, utcnow() - timedelta(days=7)
     ),
+    "  its week of next replies": lambda s: next_reply_times(s, TARGETS.next_reply, utcnow() - timedelta(days=7)),
     "list newest 50": lambda s: list_tickets(s, TicketFilters()),
     "list unassigned new": lambda s: list_tickets(s, TicketFilters(assigned=False, status="new")),
     "list one agent's": lambda s: list_tickets(s, TicketFilters(assigned_to="AG-07")),

@@ -23,6 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     inspect,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -182,6 +183,14 @@ class TicketMessage(Base):
         # The vendor's comment/part/notification id: a redelivered reply appends nothing.
         UniqueConstraint("source", "external_id", name="uq_ticket_messages_source_external_id"),
         Index("idx_ticket_messages_ticket", "ticket_id", "created_at"),
+        # The week's next replies, without reading every other message (migration 0015)
+        Index(
+            "idx_ticket_messages_next_reply",
+            "created_at",
+            "waited_since",
+            postgresql_where=text("waited_since IS NOT NULL"),
+            sqlite_where=text("waited_since IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -195,6 +204,10 @@ class TicketMessage(Base):
     # A note only agents see; NULL on messages stored before migration 0012, when nobody recorded it.
     internal: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # On a public agent reply that answered a customer writing again after an earlier public reply: when
+    # their wait began (the ticket's `awaiting_reply_since` the reply cleared). A first reply's wait is the
+    # ticket's own, from `created_at` to `first_response_at`.
+    waited_since: Mapped[datetime | None] = mapped_column()
 
 
 class ApiKey(Base):

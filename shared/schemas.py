@@ -524,6 +524,11 @@ class TicketMessageRead(BaseModel):
         "messages stored before this was recorded",
     )
     created_at: datetime
+    waited_since: datetime | None = Field(
+        default=None,
+        description="On a public agent reply that answered a customer writing again after an earlier public reply: "
+        "when their wait began (their first message since that reply); null on every other message",
+    )
 
 
 class MessageCreate(StrictModel):
@@ -613,6 +618,20 @@ class FirstResponseTimes(BaseModel):
     )
 
 
+class NextReplyTimes(BaseModel):
+    """How long customers who wrote again after a public agent reply waited for the next one, over the replies
+    that answered them in a window."""
+
+    replies: int = Field(..., description="Public agent replies in the window that answered a customer writing again")
+    p50_hours: float | None = Field(..., description="Median hours from the customer's message; null when none came")
+    p90_hours: float | None = Field(..., description="90th percentile hours from the customer's message")
+    within_target: float | None = Field(
+        ...,
+        description="Share of them, on tickets with a priority, within their priority's next reply target "
+        "(NEXT_REPLY_*_HOURS); null when none had one",
+    )
+
+
 class TicketOverview(BaseModel):
     """The queue at a glance: what a shift lead reads first, and what an alert watches.
 
@@ -675,6 +694,7 @@ class TicketOverview(BaseModel):
     resolved_last_24h: int
     resolved_last_7d: ResolutionTimes
     first_response_last_7d: FirstResponseTimes
+    next_reply_last_7d: NextReplyTimes
 
 
 class ApiKeyCreate(StrictModel):

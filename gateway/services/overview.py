@@ -17,6 +17,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from gateway.services.sla import (
     UNRESOLVED,
     first_response_times,
+    next_reply_times,
     past_target,
     reply_late,
     resolution_times,
@@ -77,7 +78,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
     """Counts by status and processing state, the unresolved queue broken down (overdue against each
     priority's resolution target, unanswered past its first response target, and kept waiting for a reply
     past its first response or next reply target, included), the oldest
-    waiting ticket and the week's resolution and first response times."""
+    waiting ticket and the week's resolution, first response and next reply times."""
     _one_snapshot(session)
     now = utcnow()
     by_status = _every(Status, _counted(session, Ticket.status))
@@ -138,6 +139,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         session, targets.resolution, now - timedelta(days=7), now - timedelta(hours=24)
     )
     answered = first_response_times(session, targets.first_response, now - timedelta(days=7))
+    answered_again = next_reply_times(session, targets.next_reply, now - timedelta(days=7))
 
     return TicketOverview(
         as_of=now,
@@ -167,6 +169,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         resolved_last_24h=resolved_last_24h,
         resolved_last_7d=week,
         first_response_last_7d=answered,
+        next_reply_last_7d=answered_again,
     )
 
 

@@ -28,28 +28,41 @@ VENDOR_SOURCES = frozenset({"zendesk", "intercom"})  # the channels whose replie
 REPLY_SOURCE = "api"  # the source of messages posted here, so `client_message_id`s never meet a vendor's ids
 
 
-def mark_answered(session: Session, ticket_id: str, at: datetime) -> None:
-    """Set the ticket's `first_response_at` to `at` unless it is set, in the caller's transaction.
+def mark_answered(session: Session, ticket_id: str, at: datetime) -> bool:
+    """Set the ticket's `first_response_at` to `at` unless it is set, in the caller's transaction; whether
+    this reply was the first.
 
     The database decides: of two concurrent first replies, the first to commit wins (the other's UPDATE
     waits on the row, then finds it set).
     """
-    session.execute(
+    result = session.execute(
         update(Ticket)
         .where(Ticket.ticket_id == ticket_id, Ticket.first_response_at.is_(None))
         .values(first_response_at=at)
         .execution_options(synchronize_session=False)
     )
+    return bool(getattr(result, "rowcount", 0))
 
 
-def mark_replied(session: Session, ticket_id: str) -> None:
-    """An agent's public reply: the customer waits for nobody now (`awaiting_reply_since` cleared)."""
-    session.execute(
-        update(Ticket)
-        .where(Ticket.ticket_id == ticket_id, Ticket.awaiting_reply_since.is_not(None))
-        .values(awaiting_reply_since=None)
-        .execution_options(synchronize_session=False)
+def mark_replied(session: Session, ticket_id: str) -> datetime | None:
+    """An agent's public reply: the customer waits for nobody now (`awaiting_reply_since` cleared); when
+    the wait it ended began, or None if nobody was waiting.
+
+    The row is held from the read to the commit, so of two concurrent replies only the first ends the wait
+    (on PostgreSQL `FOR NO KEY UPDATE`, as an UPDATE holds it: a plain `FOR UPDATE` would wait on the key
+    share lock each reply's insert takes on its ticket, and two replies would deadlock).
+    """
+    since = session.scalar(
+        select(Ticket.awaiting_reply_since).where(Ticket.ticket_id == ticket_id).with_for_update(key_share=True)
     )
+    if since is not None:
+        session.execute(
+            update(Ticket)
+            .where(Ticket.ticket_id == ticket_id)
+            .values(awaiting_reply_since=None)
+            .execution_options(synchronize_session=False)
+        )
+    return since
 
 
 def mark_awaiting(session: Session, ticket_id: str, since: datetime) -> None:
@@ -85,7 +98,8 @@ def store_message(
     A message whose `(source, external_id)` is known already is not stored again: the one stored first is
     returned, whether found before the insert or, for a concurrent duplicate, by its unique key after it.
     With `effects`, in the same transaction, so both are stored or neither: an agent's public reply sets
-    `first_response_at` and ends the customer's wait (`awaiting_reply_since`); a customer's message reopens a
+    `first_response_at` and ends the customer's wait (`awaiting_reply_since`), recording on a later reply
+    when that wait began (`waited_since`, the week's next reply times); a customer's message reopens a
     `pending` or `resolved` ticket, starts their wait unless they are waiting already, and sends a drafted
     ticket back to its draft step (the draft answered an earlier message), enqueued after the commit.
     """
@@ -97,8 +111,10 @@ def store_message(
     try:
         session.flush()  # the message's time, written in this transaction
         if answers:
-            mark_answered(session, ticket.ticket_id, message.created_at)
-            mark_replied(session, ticket.ticket_id)
+            first = mark_answered(session, ticket.ticket_id, message.created_at)
+            waited_since = mark_replied(session, ticket.ticket_id)
+            if not first:  # a first reply's wait is the ticket's own, from arrival to `first_response_at`
+                message.waited_since = waited_since
         elif effects and message.author_type == "customer":
             reopen_for_customer(session, ticket)
             if ticket.status != Status.closed.value:  # a closed ticket keeps the message, nothing more

@@ -17,8 +17,8 @@ from sqlalchemy import ColumnElement, Float, and_, case, cast, false, func, or_,
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shared.config import Targets
-from shared.models import Ticket
-from shared.schemas import FirstResponseTimes, ResolutionTimes, Status
+from shared.models import Ticket, TicketMessage
+from shared.schemas import FirstResponseTimes, NextReplyTimes, ResolutionTimes, Status
 
 UNRESOLVED = (Status.new, Status.open, Status.in_progress, Status.pending)
 
@@ -122,16 +122,20 @@ def reply_overdue(targets: Targets, now: datetime) -> ColumnElement[bool]:
     return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), reply_late(targets, now))
 
 
-def _seconds(session: Session, end: InstrumentedAttribute[datetime | None]) -> ColumnElement[float]:
-    """Seconds from arrival to `end`, computed by the database.
+def _seconds(
+    session: Session,
+    end: InstrumentedAttribute[Any],
+    start: InstrumentedAttribute[Any] = Ticket.created_at,
+) -> ColumnElement[float]:
+    """Seconds from `start` (arrival unless given) to `end`, computed by the database.
 
     PostgreSQL's exact interval, as a float (sorting its numeric epoch took twice as long); on SQLite,
     rounded to the millisecond, or julianday's floating point would put a ticket resolved exactly on its
     target a few microseconds past it.
     """
     if session.get_bind().dialect.name == "postgresql":
-        return cast(func.extract("epoch", end - Ticket.created_at), Float)
-    return func.round((func.julianday(end) - func.julianday(Ticket.created_at)) * 86400, 3)
+        return cast(func.extract("epoch", end - start), Float)
+    return func.round((func.julianday(end) - func.julianday(start)) * 86400, 3)
 
 
 def _percentile_hours(
@@ -196,5 +200,26 @@ def first_response_times(session: Session, targets: Mapping[str, timedelta], sin
         answered=answered,
         p50_hours=_percentile_hours(session, seconds, window, answered, 50),
         p90_hours=_percentile_hours(session, seconds, window, answered, 90),
+        within_target=round(in_time / targeted, 4) if targeted else None,
+    )
+
+
+def next_reply_times(session: Session, targets: Mapping[str, timedelta], since: datetime) -> NextReplyTimes:
+    """How long the customers answered again since `since` waited for that answer, from their first message
+    after the previous public agent reply (`waited_since`), and the share answered within their ticket's
+    priority's next reply target (`targets`), over `idx_ticket_messages_next_reply`."""
+    seconds = _seconds(session, TicketMessage.created_at, TicketMessage.waited_since)
+    window = and_(TicketMessage.created_at >= since, TicketMessage.waited_since.is_not(None))
+    within = _within(seconds, targets)
+    replies, targeted, in_time = session.execute(
+        select(func.count(), func.count().filter(Ticket.priority.in_(list(targets))), func.count().filter(within))
+        .select_from(TicketMessage)
+        .join(Ticket, Ticket.ticket_id == TicketMessage.ticket_id)
+        .where(window)
+    ).one()
+    return NextReplyTimes(
+        replies=replies,
+        p50_hours=_percentile_hours(session, seconds, window, replies, 50),
+        p90_hours=_percentile_hours(session, seconds, window, replies, 90),
         within_target=round(in_time / targeted, 4) if targeted else None,
     )
