@@ -1,6 +1,6 @@
 """Targets by priority, to resolve a ticket (SLA_*_HOURS), to answer it (FIRST_RESPONSE_*_HOURS) and to answer
 its customer again (NEXT_REPLY_*_HOURS): which unresolved tickets are past theirs, how fast tickets were
-resolved, and how long they waited for an agent's first reply.
+resolved, and how long customers waited for an agent's first reply and, when they wrote again, for the next.
 
 The clock runs from a ticket's arrival (`created_at`) to its `resolved_at`, through every unresolved status,
 `pending` included: a target a team reports against is simplest to check when nothing pauses it. A ticket
