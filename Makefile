@@ -52,6 +52,7 @@ bench: install migrate models redis
 	$(BIN)/python benchmarks/classify_poison.py
 	$(BIN)/python benchmarks/retrieval.py
 	$(BIN)/python benchmarks/follow_ups.py
+	$(BIN)/python benchmarks/escalation.py
 	$(BIN)/python benchmarks/forecast.py
 	$(BIN)/python benchmarks/forecast_origins.py
 

@@ -11,7 +11,9 @@ Two providers behind one interface:
 
 Agents' corrections are a nearest-neighbour memory on top of both: a new ticket nearly identical
 to a corrected one gets the corrected category / priority. The caller supplies them (the worker
-reads them from the database) through `corrections_source`, polled every few seconds.
+reads them from the database) through `corrections_source`, polled every few seconds. A ticket the
+customer wrote back to is then updated by what they wrote (`follow_up`): priority only goes up, the tone
+is theirs now, entities are added.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from classifier_worker import sentiment as sentiment_model
 from classifier_worker.entities import extract_entities
+from classifier_worker.follow_up import rescore
 from classifier_worker.priority import score_priority
 from shared.config import Settings
 from shared.embeddings import Embedder, get_embedder
@@ -371,7 +374,20 @@ class TicketClassifier:
             ]
         else:
             results = local_results
-        return self._apply_corrections(results, vectors)
+        return self._follow_ups(list(tickets), self._apply_corrections(results, vectors))
+
+    def _follow_ups(self, tickets: list[TicketContext], results: list[Classification]) -> list[Classification]:
+        """Each ticket the customer wrote back to, updated by what they wrote (`follow_up.rescore`): one
+        more local pass, over the follow-ups only, for their tone, whichever provider classified the opening."""
+        wrote_again = [i for i, ticket in enumerate(tickets) if ticket.follow_up]
+        if not wrote_again:
+            return results
+        out = self.local.predict([tickets[i].follow_up or "" for i in wrote_again])
+        for row, i in enumerate(wrote_again):
+            s_probs = out["sentiment_probs"][row]
+            tone = sentiment_model.LABELS[int(s_probs.argmax())]
+            results[i] = rescore(results[i], tickets[i], tone, float(np.clip(s_probs[2] - s_probs[0], -1, 1)))
+        return results
 
     def _classify_local(
         self, tickets: list[TicketContext], texts: list[str]

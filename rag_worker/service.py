@@ -49,11 +49,11 @@ def draft_reply(
 
         def still_wanted(ticket: Ticket) -> bool:
             """Not drafted by a duplicate delivery meanwhile, and no customer message newer than the ones
-            drafted from: that message's own task (`request_redraft`) drafts it."""
+            drafted from: that message sent the ticket back to be classified and drafted (`request_rework`)."""
             return _classified(ticket) and last_customer_message(session, ticket_id) == answering
 
         # Claimed at `processing_updated_at` too: a message committed between the check and the claim moved
-        # it (`request_redraft`), so the claim fails and the check runs again and sees the message.
+        # it (`request_rework`), so the claim fails and the check runs again and sees the message.
         ticket = claim_ticket(session, ticket_id, still_wanted, fields=("processing_state", "processing_updated_at"))
         if ticket is None:
             return "skipped"

@@ -149,15 +149,16 @@ FOLLOW_UP_CHARS = 2000  # per message: the text a draft reads (embedding and pro
 _CONVERSATION_ROWS = 50  # how far back the last public reply is looked for
 
 
-def request_redraft(session: Session, ticket_id: str) -> bool:
-    """Send a drafted (`done`) or drafting (`classified`) ticket back to its draft step, in the caller's
+def request_rework(session: Session, ticket_id: str) -> bool:
+    """Send a drafted (`done`) or drafting (`classified`) ticket back to its classify step, in the caller's
     transaction; whether it was. After the commit the caller sends it on (`send_next`).
 
-    Called when the customer writes back: the stored draft answered an earlier message. One conditional
-    UPDATE, so a worker finishing meanwhile cannot lose it: its `done` is turned back, or its draft, begun
-    before the message, is refused (the draft step checks for a newer customer message, claiming the row at
-    the `processing_updated_at` this moves). A `queued` ticket drafts from the whole conversation anyway; a
-    `failed` one waits for its retry. The old draft stays readable until replaced.
+    Called when the customer writes back: what they wrote may raise the priority or give an order id
+    (`classifier_worker.follow_up`), and the stored draft answered an earlier message, so both steps run
+    again. One conditional UPDATE, so a worker finishing meanwhile cannot lose it: its `done` is turned
+    back, or its draft, begun before the message, is refused (the draft step claims the row `classified`
+    and checks for a newer customer message). A `queued` ticket is classified and drafted from the whole
+    conversation anyway; a `failed` one waits for its retry. The old results stay readable until replaced.
     """
     result = session.execute(
         update(Ticket)
@@ -165,9 +166,7 @@ def request_redraft(session: Session, ticket_id: str) -> bool:
             Ticket.ticket_id == ticket_id,
             Ticket.processing_state.in_((ProcessingState.classified.value, ProcessingState.done.value)),
         )
-        .values(
-            processing_state=ProcessingState.classified.value, processing_error=None, processing_updated_at=utcnow()
-        )
+        .values(processing_state=ProcessingState.queued.value, processing_error=None, processing_updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,8 +1,8 @@
 """A ticket's conversation after it was opened: agents' replies and notes, and customers' messages.
 
 The first public agent reply is the ticket's first response. A customer writing back to a ticket that
-waits on them (`pending`) or was `resolved` reopens it, and the AI drafts the answer to their new message
-(unless the ticket is closed). Here for web and API tickets, whose channel's
+waits on them (`pending`) or was `resolved` reopens it, and the AI scores and drafts the answer to their
+new message (unless the ticket is closed). Here for web and API tickets, whose channel's
 backend delivers the replies (reading `GET /api/tickets/{id}/messages`) and relays the customer's answers;
 by the webhooks for Zendesk and Intercom. A Zendesk or Intercom ticket's public replies and customer
 messages are refused here: its customer reads and writes in that tool, where a reply stored only here
@@ -21,7 +21,7 @@ from gateway.services.tickets import get_ticket
 from shared.db import claim_row
 from shared.errors import Conflict
 from shared.models import Ticket, TicketMessage, utcnow
-from shared.pipeline import request_redraft, send_next
+from shared.pipeline import request_rework, send_next
 from shared.schemas import MessageCreate, ProcessingState, Status
 
 VENDOR_SOURCES = frozenset({"zendesk", "intercom"})  # the channels whose replies come in by webhook
@@ -101,13 +101,14 @@ def store_message(
     `first_response_at` and ends the customer's wait (`awaiting_reply_since`), recording on a later reply
     when that wait began (`waited_since`, the week's next reply times); a customer's message reopens a
     `pending` or `resolved` ticket, starts their wait unless they are waiting already, and sends a drafted
-    ticket back to its draft step (the draft answered an earlier message), enqueued after the commit.
+    ticket back to its classify step (what they wrote may raise its priority; the draft answered an earlier
+    message), enqueued after the commit.
     """
     if message.external_id and (found := find_message(session, message.source, message.external_id)):
         return found, False
     session.add(message)
     answers = effects and message.author_type == "agent" and not message.internal
-    redraft = False
+    rework = False
     try:
         session.flush()  # the message's time, written in this transaction
         if answers:
@@ -119,7 +120,7 @@ def store_message(
             reopen_for_customer(session, ticket)
             if ticket.status != Status.closed.value:  # a closed ticket keeps the message, nothing more
                 mark_awaiting(session, ticket.ticket_id, message.created_at)
-                redraft = request_redraft(session, ticket.ticket_id)
+                rework = request_rework(session, ticket.ticket_id)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -129,8 +130,8 @@ def store_message(
         return found, False
     if effects:  # the UPDATEs went around the ORM; the answer shows what they wrote
         session.refresh(ticket, [*_EFFECTS, "updated_at"])
-    if redraft:
-        send_next(ticket.ticket_id, ProcessingState.classified)
+    if rework:
+        send_next(ticket.ticket_id, ProcessingState.queued)
     return message, True
 
 

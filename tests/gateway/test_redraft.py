@@ -1,5 +1,6 @@
-"""A customer writing back sends a drafted ticket back to its draft step (SQLite and PostgreSQL; the draft
-tasks are read back from the real Redis queue), and the draft step reads what they wrote since the last reply."""
+"""A customer writing back sends a drafted ticket back to be classified and drafted again (SQLite and
+PostgreSQL; the tasks are read back from the real Redis queues), and the steps read what they wrote since
+the last reply."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def _customer(api, ticket_id: str, expected: int = 201, **body):  # type: ignore
     return response.json()["ticket"]
 
 
-def test_the_customers_answer_sends_a_drafted_ticket_back_to_its_draft(api, session_factory, redis_client):
+def test_the_customers_answer_sends_a_drafted_ticket_back_to_its_steps(api, session_factory, redis_client):
     ticket_id = _drafted(api, session_factory)
     redis_client.delete("draft", "classify")
     with session_factory() as session:
@@ -45,24 +46,25 @@ def test_the_customers_answer_sends_a_drafted_ticket_back_to_its_draft(api, sess
 
     ticket = _customer(api, ticket_id, body="It still has not come. Can I get a refund?", client_message_id="w-1")
 
-    assert ticket["processing_state"] == "classified" and ticket["processing_error"] is None
+    assert ticket["processing_state"] == "queued" and ticket["processing_error"] is None
     assert ticket["ai_suggested_reply"] == "Your lamp is on its way."  # readable until the new draft replaces it
+    assert ticket["category"] == "shipping"  # and the classification until the new one
     with session_factory() as session:
-        assert session.get(Ticket, ticket_id).processing_updated_at > drafted_at  # older drafts are not stored
-    assert redis_client.llen("draft") == 1 and _newest(redis_client, "draft") == ticket_id
-    assert redis_client.llen("classify") == 0  # the classification stands; only the draft is redone
-    assert api.get(f"/api/tickets/{ticket_id}").json()["processing_state"] == "classified"
+        assert session.get(Ticket, ticket_id).processing_updated_at > drafted_at
+    assert redis_client.llen("classify") == 1 and _newest(redis_client, "classify") == ticket_id
+    assert redis_client.llen("draft") == 0  # the classify step sends the draft on
+    assert api.get(f"/api/tickets/{ticket_id}").json()["processing_state"] == "queued"
 
     _customer(api, ticket_id, 200, body="It still has not come. Can I get a refund?", client_message_id="w-1")
     reply = api.post(f"/api/tickets/{ticket_id}/messages", json={"body": "Refund issued."})
     note = api.post(f"/api/tickets/{ticket_id}/messages", json={"body": "VIP", "internal": True})
     assert reply.status_code == note.status_code == 201
-    assert redis_client.llen("draft") == 1  # a retry, an agent's reply and a note draft nothing
+    assert redis_client.llen("classify") == 1 and redis_client.llen("draft") == 0  # a retry, a reply, a note: nothing
 
 
 def test_a_second_message_while_drafting_asks_again(api, session_factory, redis_client):
-    """`classified` (a draft in progress, maybe from the first message): the step is asked again, so the
-    draft that lands answers the newest message."""
+    """`classified` (a draft in progress, maybe from the first message): the steps are asked again, so the
+    draft that lands answers the newest message (the one in progress finds the ticket moved and is not stored)."""
     ticket_id = _drafted(api, session_factory, processing_state="classified")
     redis_client.delete("draft", "classify")
     with session_factory() as session:
@@ -71,8 +73,9 @@ def test_a_second_message_while_drafting_asks_again(api, session_factory, redis_
     _customer(api, ticket_id, body="And the cable is missing too.")
 
     with session_factory() as session:
-        assert session.get(Ticket, ticket_id).processing_updated_at > drafting_since
-    assert redis_client.llen("draft") == 1 and _newest(redis_client, "draft") == ticket_id
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket.processing_state == "queued" and ticket.processing_updated_at > drafting_since
+    assert redis_client.llen("classify") == 1 and _newest(redis_client, "classify") == ticket_id
 
 
 def test_tickets_not_drafted_yet_failed_or_closed_are_left_as_they_are(api, session_factory, redis_client):
@@ -85,7 +88,7 @@ def test_tickets_not_drafted_yet_failed_or_closed_are_left_as_they_are(api, sess
     after = _customer(api, failed, body="Hello?")
     assert (after["processing_state"], after["processing_error"]) == ("failed", "TimeoutError: LLM")  # its retry
     assert _customer(api, closed, body="Thanks, all good.")["processing_state"] == "done"  # nobody will answer
-    assert redis_client.llen("draft") == 0
+    assert redis_client.llen("draft") == redis_client.llen("classify") == 0
 
 
 def test_the_draft_step_reads_what_the_customer_wrote_since_the_last_reply(api, session_factory):

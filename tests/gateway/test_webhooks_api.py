@@ -179,9 +179,9 @@ def test_the_customers_comment_reopens_a_ticket_waiting_for_them(signed_api, ses
     ]  # fmt: skip
 
 
-def test_the_customers_comment_asks_for_a_new_draft(signed_api, session_factory, redis_client) -> None:
+def test_the_customers_comment_asks_for_a_new_round(signed_api, session_factory, redis_client) -> None:
     """The stored draft answered the ticket's opening message; an agent's comment leaves it (and stops the
-    customer's wait), a customer's sends the ticket back to its draft step (and starts it again)."""
+    customer's wait), a customer's sends the ticket back to be classified and drafted (and starts it again)."""
     created = raw("zendesk_event_ticket_created.json")
     ticket_id = signed_api.post(ZD, content=created, headers=zendesk_headers(created)).json()["ticket"]["ticket_id"]
     with session_factory() as session:
@@ -196,11 +196,11 @@ def test_the_customers_comment_asks_for_a_new_draft(signed_api, session_factory,
         assert response.status_code == 200 and response.json()["status"] == "appended", response.text
         return response.json()["ticket"]["processing_state"]
 
-    assert post("c1", staff=True) == "done" and redis_client.llen("draft") == 0
+    assert post("c1", staff=True) == "done" and redis_client.llen("classify") == 0
     key = {"X-API-Key": _key(session_factory, "agent")}
     assert signed_api.get(f"/api/tickets/{ticket_id}", headers=key).json()["awaiting_reply_since"] is None  # replied
-    assert post("c2", staff=False) == "classified"
-    assert redis_client.llen("draft") == 1
+    assert post("c2", staff=False) == "queued"
+    assert redis_client.llen("classify") == 1
     assert signed_api.get(f"/api/tickets/{ticket_id}", headers=key).json()["awaiting_reply_since"] is not None
 
 

@@ -89,22 +89,29 @@ def test_a_draft_stored_by_another_delivery_meanwhile_is_not_stored_again(
 def test_a_draft_begun_before_the_customer_wrote_back_is_not_stored(
     session_factory, classified_id, retriever, redis_client
 ) -> None:  # type: ignore[no-untyped-def]
-    """Delivery A drafted from the opening message; meanwhile the customer wrote back and the gateway asked
-    for a new draft. A's draft answers the older message: it must not be stored, or announce `done` while
-    the newer request is pending. The new request's task drafts from the follow-up."""
+    """Delivery A drafted from the opening message; meanwhile the customer wrote back, the gateway sent the
+    ticket back to be classified, and the classify step stored it `classified` again, all before A stores.
+    A's draft answers the older message: it must not be stored, or announce `done` while the newer request
+    is pending. The newer request's draft task drafts from the follow-up."""
 
-    def customer_writes(session: Any) -> str:
+    def customer_writes_and_is_classified(session: Any) -> str:
         body = MessageCreate(body="It came, thanks. But I was charged twice for it, can I get the extra charge back?")
         _, ticket, _ = add_message(session, classified_id, body, author_type="customer", author="web")
-        return ticket.processing_state
+        sent_back = ticket.processing_state
+        set_state(session, ticket, ProcessingState.classified)  # the classify step, quicker than A
+        session.commit()
+        return sent_back
 
-    first, between = _draft_with_a_write_between(session_factory, classified_id, retriever, customer_writes)
-    assert between.fired and between.result == "classified"
+    redis_client.delete("classify")  # the opening's task, sent when the ticket was created
+    first, between = _draft_with_a_write_between(
+        session_factory, classified_id, retriever, customer_writes_and_is_classified
+    )
+    assert between.fired and between.result == "queued"
     assert first == "skipped"
     with session_factory() as session:
         ticket = session.get(Ticket, classified_id)
         assert ticket.processing_state == "classified" and ticket.ai_suggested_reply is None
-    assert redis_client.llen("draft") == 1  # the newer request's task
+    assert redis_client.llen("classify") == 1  # the newer request's task
 
     assert draft_reply(classified_id, retriever=retriever, drafter=local(), factory=session_factory) == "done"
     with session_factory() as session:

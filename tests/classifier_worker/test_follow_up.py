@@ -1,0 +1,104 @@
+"""A customer's follow-up after classification, on the served artifact: priority only goes up, the tone is
+the follow-up's, keywords and entities are added (`classifier_worker.follow_up`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifier_worker.classifier import TicketClassifier
+from classifier_worker.follow_up import merge_entities
+from shared.config import Settings
+from shared.schemas import Priority, Sentiment, TicketContext
+
+OPENING = {"subject": "Refund", "description": "I returned the blue jacket last week. When will I get my refund?"}
+
+
+@pytest.fixture(scope="module")
+def classifier(local_model) -> TicketClassifier:  # type: ignore[no-untyped-def]
+    return TicketClassifier(Settings(groq_api_key=None), local_model)
+
+
+def ticket(follow_up: str | None = None, **kw: object) -> TicketContext:
+    return TicketContext(ticket_id="T-1", follow_up=follow_up, **OPENING, **kw)  # type: ignore[arg-type]
+
+
+def test_an_angry_repeated_contact_escalates(classifier: TicketClassifier) -> None:
+    opening = classifier.classify(ticket())
+    assert opening.priority in (Priority.low, Priority.medium), opening.reasoning
+    again = classifier.classify(
+        ticket("This is the third time I am writing and still no refund! I need it today, this is unacceptable.")
+    )
+    assert again.category == opening.category  # the opening decides the category
+    assert again.priority == Priority.high, again.reasoning
+    assert again.sentiment == Sentiment.negative
+    assert "third time" in again.urgency_keywords and "today" in again.urgency_keywords
+    assert f"escalated from {opening.priority.value} to high" in again.reasoning
+
+
+def test_a_legal_threat_in_a_follow_up_is_critical(classifier: TicketClassifier) -> None:
+    again = classifier.classify(ticket("If I do not get my money back this week I will talk to my lawyer."))
+    assert again.priority == Priority.critical, again.reasoning
+    assert "lawyer" in again.urgency_keywords
+
+
+def test_a_calm_follow_up_lowers_nothing(classifier: TicketClassifier) -> None:
+    """Neither the opening's priority nor one an earlier follow-up raised (stored on the ticket)."""
+    opening = classifier.classify(ticket())
+    calm = classifier.classify(ticket("Thanks, any news?"))
+    assert calm.priority == opening.priority and "escalated" not in calm.reasoning
+    kept = classifier.classify(ticket("Thank you, that helps!", priority="high"))
+    assert kept.priority == Priority.high, kept.reasoning
+    assert kept.sentiment != Sentiment.negative  # their tone now, not the stored one
+
+
+def test_an_order_id_given_later_is_added(classifier: TicketClassifier) -> None:
+    stored = {"order_ids": ["ORD-1"], "amounts": [{"amount": 59.0, "currency": "USD", "text": "$59"}]}
+    again = classifier.classify(
+        ticket("My order number is #77812 and it was $59.", extracted_metadata=stored, order_id="ORD-1")
+    )
+    assert again.extracted_metadata["order_ids"] == ["ORD-1", "77812"]
+    assert again.extracted_metadata["amounts"] == stored["amounts"]  # the same amount, once
+
+
+def test_merge_entities_keeps_the_first_seen_order_and_each_value_once() -> None:
+    merged = merge_entities(
+        {"order_ids": ["A"], "dates": ["2026-12-01"]},
+        {"order_ids": ["B", "A"]},
+        {"emails": ["x@y.io"], "amounts": [{"value": 1, "currency": "EUR"}, {"currency": "EUR", "value": 1}]},
+    )
+    assert merged == {
+        "order_ids": ["A", "B"], "dates": ["2026-12-01"], "emails": ["x@y.io"],
+        "amounts": [{"value": 1, "currency": "EUR"}],
+    }  # fmt: skip
+
+
+def test_the_classify_step_escalates_and_finds_the_order_the_customer_gave(session_factory, redis_client, classifier):  # type: ignore[no-untyped-def]
+    """Through the worker's service on SQLite and PostgreSQL: the customer's answer sends the ticket back
+    (`queued`), the classify step stores the escalation, and the order id they gave finds the ticket."""
+    from classifier_worker.service import classify_ticket
+    from gateway.services.replies import add_message
+    from gateway.services.tickets import create_ticket, list_tickets
+    from shared.models import Ticket
+    from shared.schemas import MessageCreate, TicketCreate, TicketFilters
+
+    with session_factory() as session:
+        ticket_id = create_ticket(session, TicketCreate(customer_email="f@example.com", **OPENING)).ticket_id
+    assert classify_ticket(ticket_id, classifier=classifier, factory=session_factory) == "classified"
+    with session_factory() as session:
+        opened = session.get(Ticket, ticket_id)
+        before, reasoning = opened.priority, opened.ai_reasoning
+        opened.processing_state = "done"  # drafted, as the draft step would leave it
+        session.commit()
+        assert list_tickets(session, TicketFilters(order_id="77812")) == []
+
+    angry = "Third time I ask: order #77812, still no refund. I will contact my lawyer if it is not paid today."
+    with session_factory() as session:
+        _, ticket, _ = add_message(session, ticket_id, MessageCreate(body=angry), author_type="customer", author="web")
+        assert ticket.processing_state == "queued"
+    assert classify_ticket(ticket_id, classifier=classifier, factory=session_factory) == "classified"
+    with session_factory() as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert (before, ticket.priority, ticket.ai_suggested_priority) == (before, "critical", "critical")
+        assert ticket.ai_reasoning.startswith(reasoning) and "escalated from" in ticket.ai_reasoning
+        assert {"lawyer", "third time", "today"} <= set(ticket.urgency_keywords)
+        assert [t.ticket_id for t in list_tickets(session, TicketFilters(order_id="#77812"))] == [ticket_id]
