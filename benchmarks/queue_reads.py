@@ -110,6 +110,7 @@ def fill(url: str, n: int, seed: int = 7) -> None:
                 "source": source,
                 "processing_state": processing,
                 "processing_updated_at": created,
+                "processing_requested_at": created,
                 "created_at": created,
                 "updated_at": created,
                 "resolved_at": resolved_at,

@@ -115,6 +115,9 @@ class Ticket(Base):
     processing_state: Mapped[str] = mapped_column(String(20), default="queued")
     processing_error: Mapped[str | None] = mapped_column(Text)
     processing_updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the current round of AI work was asked for (arrival, a retry, a customer's message, a manual
+    # redraft); unlike `processing_updated_at`, the sweeper's re-sends leave it (migration 0016).
+    processing_requested_at: Mapped[datetime | None] = mapped_column()
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

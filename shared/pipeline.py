@@ -46,6 +46,14 @@ def set_state(session: Session, ticket: Ticket, state: ProcessingState, error: s
     ticket.processing_updated_at = utcnow()
 
 
+def request_round(session: Session, ticket: Ticket, state: ProcessingState) -> None:
+    """Send a ticket back into the pipeline at `state` for a new round of AI work (a retry, a manual
+    redraft): `set_state`, and the round's start (`processing_requested_at`), which the overview's oldest
+    waiting ticket counts from. The caller commits, then calls `send_next`."""
+    set_state(session, ticket, state)
+    ticket.processing_requested_at = ticket.processing_updated_at
+
+
 def claim_ticket(
     session: Session,
     ticket_id: str,
@@ -160,13 +168,19 @@ def request_rework(session: Session, ticket_id: str) -> bool:
     and checks for a newer customer message). A `queued` ticket is classified and drafted from the whole
     conversation anyway; a `failed` one waits for its retry. The old results stay readable until replaced.
     """
+    now = utcnow()
     result = session.execute(
         update(Ticket)
         .where(
             Ticket.ticket_id == ticket_id,
             Ticket.processing_state.in_((ProcessingState.classified.value, ProcessingState.done.value)),
         )
-        .values(processing_state=ProcessingState.queued.value, processing_error=None, processing_updated_at=utcnow())
+        .values(
+            processing_state=ProcessingState.queued.value,
+            processing_error=None,
+            processing_updated_at=now,
+            processing_requested_at=now,
+        )
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -227,7 +241,7 @@ def retry_failed(session: Session, ticket_id: str) -> ProcessingState | None:
     if ticket is None:
         return None
     step = ProcessingState.queued if never_classified(ticket) else ProcessingState.classified
-    set_state(session, ticket, step)
+    request_round(session, ticket, step)
     session.commit()
     send_next(ticket_id, step)
     return step

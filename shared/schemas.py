@@ -589,7 +589,10 @@ class WaitingTicket(BaseModel):
     ticket_id: str
     processing_state: str = Field(..., description="queued (waiting to be classified) or classified (for a draft)")
     created_at: datetime
-    age_s: float = Field(..., description="Seconds since the ticket was created")
+    waiting_since: datetime = Field(
+        ..., description="When this round of AI work was asked for: arrival, a retry, a customer's message, a redraft"
+    )
+    age_s: float = Field(..., description="Seconds since `waiting_since`: what an alert on the pipeline watches")
 
 
 class ResolutionTimes(BaseModel):

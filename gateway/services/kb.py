@@ -21,7 +21,7 @@ from shared.config import Settings
 from shared.errors import Conflict, InvalidInput, NotFound, Unavailable
 from shared.kb import live_hits
 from shared.models import KBArticle, Ticket, utcnow
-from shared.pipeline import never_classified, send_next, set_state
+from shared.pipeline import never_classified, request_round, send_next
 from shared.schemas import KBArticleCreate, KBHit, KBSearchResult, ProcessingState, clean_text
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def request_draft(session: Session, ticket_id: str) -> Ticket:
             f"ticket '{ticket_id}' was never classified (processing failed: {ticket.processing_error}); "
             f"re-run it with POST /api/tickets/{ticket_id}/retry"
         )
-    set_state(session, ticket, ProcessingState.classified)
+    request_round(session, ticket, ProcessingState.classified)
     session.commit()
     send_next(ticket_id, ProcessingState.classified)  # if the broker is down, the sweeper re-sends it
     return ticket

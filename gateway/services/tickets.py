@@ -139,11 +139,12 @@ _CREATE_PG = text(
         RETURNING customer_id, email, name
     ), t AS (
         INSERT INTO tickets (ticket_id, customer_id, subject, description, status, source, external_id,
-                             processing_state, processing_updated_at, created_at, updated_at,
-                             awaiting_reply_since, urgency_keywords, extracted_metadata, kb_article_ids,
-                             needs_review)
+                             processing_state, processing_updated_at, processing_requested_at, created_at,
+                             updated_at, awaiting_reply_since, urgency_keywords, extracted_metadata,
+                             kb_article_ids, needs_review)
         SELECT :ticket_id, c.customer_id, :subject, :description, :status, :source, :external_id,
-               :processing_state, :created_at, :created_at, :created_at, :created_at, '[]', '{}', '[]', false
+               :processing_state, :created_at, :created_at, :created_at, :created_at, :created_at, '[]', '{}',
+               '[]', false
         FROM c
         RETURNING ticket_id
     ), m AS (
@@ -205,6 +206,7 @@ def _ticket_values(
         external_id=external_id,
         processing_state=ProcessingState.queued.value,
         processing_updated_at=now,
+        processing_requested_at=now,
         created_at=now,
         updated_at=now,
         awaiting_reply_since=now,  # the customer waits for a reply from the moment they write

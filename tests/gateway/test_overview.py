@@ -70,18 +70,24 @@ def test_counts_break_the_unresolved_queue_down(api):
     assert body["created_last_hour"] == body["created_last_24h"] == 6
 
 
+def _arrived(api, ago: timedelta, **forced) -> str:  # type: ignore[no-untyped-def]
+    """A ticket that arrived `ago`, its round of AI work asked for then (as at intake)."""
+    at = utcnow() - ago
+    return _create(api, created_at=at, processing_requested_at=at, **forced)
+
+
 def test_oldest_waiting_ticket_and_recent_arrivals(api):
-    now = utcnow()
-    _create(api, created_at=now - timedelta(days=3), processing_state="done")  # older, but finished
-    _create(api, created_at=now - timedelta(days=2), processing_state="failed")
-    classified = _create(api, created_at=now - timedelta(hours=5), processing_state="classified")
-    _create(api, created_at=now - timedelta(minutes=90))  # queued, newer than the classified one
+    _arrived(api, timedelta(days=3), processing_state="done")  # older, but finished
+    _arrived(api, timedelta(days=2), processing_state="failed")
+    classified = _arrived(api, timedelta(hours=5), processing_state="classified")
+    _arrived(api, timedelta(minutes=90))  # queued, newer than the classified one
     _create(api)
 
     body = _overview(api)
     oldest = body["oldest_waiting"]
     assert oldest["ticket_id"] == classified and oldest["processing_state"] == "classified"
     assert 5 * 3600 <= oldest["age_s"] < 5 * 3600 + 60
+    assert oldest["waiting_since"] == oldest["created_at"]
     assert body["created_last_hour"] == 1 and body["created_last_24h"] == 3
     assert body["processing"] == {"queued": 2, "classified": 1, "done": 1, "failed": 1}
 
@@ -91,12 +97,60 @@ def test_oldest_waiting_skips_a_ticket_that_moved_on_between_the_reads(api, sess
     from gateway.services.overview import _oldest_waiting
 
     now = utcnow()
-    queued = _create(api, created_at=now - timedelta(minutes=10))
+    queued = _create(api, created_at=now - timedelta(minutes=10), processing_requested_at=now - timedelta(minutes=10))
     with session_factory() as session:
         gone = (now - timedelta(hours=1), "classified")  # what the count read saw, before that ticket was done
         oldest = _oldest_waiting(session, [(now - timedelta(minutes=10), "queued"), gone])
         assert oldest is not None and oldest.ticket_id == queued and oldest.processing_state == "queued"
         assert _oldest_waiting(session, [gone]) is None
+
+
+def test_oldest_waiting_counts_from_the_round_not_the_ticket(api, session_factory):
+    """A month-old ticket the customer has just written back to waits for its new round since their message,
+    and a sweeper re-send does not make a stuck round look new; a row without the round's start (written by
+    hand) counts from arrival."""
+    from shared.pipeline import sweep_stale
+
+    month_old = _arrived(api, timedelta(days=30), processing_state="done")
+    stuck = _arrived(api, timedelta(minutes=20), processing_updated_at=utcnow() - timedelta(minutes=20))  # task lost
+    written = api.post(f"/api/tickets/{month_old}/customer-messages", json={"body": "Any news?"})
+    assert written.status_code == 201 and written.json()["ticket"]["processing_state"] == "queued", written.text
+    oldest = _overview(api)["oldest_waiting"]
+    assert oldest["ticket_id"] == stuck and 20 * 60 <= oldest["age_s"] < 20 * 60 + 60
+    with session_factory() as session:
+        assert stuck in sweep_stale(session, older_than_s=60)  # re-sent: processing_updated_at moves
+        session.commit()
+    assert _overview(api)["oldest_waiting"]["ticket_id"] == stuck  # still 20 minutes late
+
+    force_ticket(api.app.state.settings.database_url, stuck, processing_state="done")
+    oldest = _overview(api)["oldest_waiting"]
+    assert oldest["ticket_id"] == month_old and oldest["age_s"] < 60  # since the message, not 30 days
+    assert datetime.fromisoformat(oldest["created_at"]) < utcnow() - timedelta(days=29)
+    force_ticket(api.app.state.settings.database_url, month_old, processing_requested_at=None)
+    assert _overview(api)["oldest_waiting"]["age_s"] >= 30 * 86400  # no round start: from arrival
+
+
+def test_intake_starts_the_first_round(api, session_factory):
+    from shared.models import Ticket
+
+    ticket_id = _create(api)
+    with session_factory() as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket.processing_requested_at is not None
+        assert ticket.processing_requested_at == ticket.created_at == ticket.processing_updated_at
+
+
+def test_a_retry_and_a_redraft_start_a_new_round(api):
+    url = api.app.state.settings.database_url
+    failed = _arrived(api, timedelta(days=2), processing_state="failed", category="shipping",
+                      ai_suggested_category="shipping")  # fmt: skip
+    drafted = _arrived(api, timedelta(days=3), processing_state="done", category="shipping",
+                       ai_suggested_category="shipping")  # fmt: skip
+    for ticket_id, route in ((failed, "retry"), (drafted, "draft")):
+        assert api.post(f"/api/tickets/{ticket_id}/{route}").status_code in (200, 202)
+        oldest = _overview(api)["oldest_waiting"]
+        assert oldest["ticket_id"] == ticket_id and oldest["age_s"] < 60, oldest
+        force_ticket(url, ticket_id, processing_state="done")
 
 
 def _ids(api, query):  # type: ignore[no-untyped-def]
