@@ -63,7 +63,9 @@ def rescore(
             "priority": priority,
             "sentiment": sentiment,
             "sentiment_score": round(sentiment_score, 4),
-            "urgency_keywords": list(dict.fromkeys([*result.urgency_keywords, *scored.keywords])),
+            "urgency_keywords": list(
+                dict.fromkeys([*ticket.urgency_keywords, *result.urgency_keywords, *scored.keywords])
+            ),
             "extracted_metadata": merge_entities(
                 ticket.extracted_metadata, result.extracted_metadata, extract_entities(ticket.follow_up)
             ),

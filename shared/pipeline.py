@@ -109,6 +109,7 @@ def ticket_context(session: Session, ticket: Ticket) -> TicketContext:
         category=ticket.ai_suggested_category,
         priority=ticket.ai_suggested_priority,
         sentiment=ticket.sentiment,
+        urgency_keywords=list(ticket.urgency_keywords or []),
         extracted_metadata=ticket.extracted_metadata or {},
         recent_tickets=int(recent or 0),
         open_tickets=int(still_open or 0),

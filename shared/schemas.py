@@ -429,6 +429,7 @@ class TicketContext(BaseModel):
     category: str | None = None
     priority: str | None = None
     sentiment: str | None = None
+    urgency_keywords: list[str] = Field(default_factory=list)
     extracted_metadata: dict[str, Any] = Field(default_factory=dict)
     # Customer history for priority scoring: tickets in the last 30 days, of which still open.
     recent_tickets: int = 0

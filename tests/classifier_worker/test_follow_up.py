@@ -46,8 +46,9 @@ def test_a_calm_follow_up_lowers_nothing(classifier: TicketClassifier) -> None:
     opening = classifier.classify(ticket())
     calm = classifier.classify(ticket("Thanks, any news?"))
     assert calm.priority == opening.priority and "escalated" not in calm.reasoning
-    kept = classifier.classify(ticket("Thank you, that helps!", priority="high"))
+    kept = classifier.classify(ticket("Thank you, that helps!", priority="high", urgency_keywords=["third time"]))
     assert kept.priority == Priority.high, kept.reasoning
+    assert "third time" in kept.urgency_keywords  # what an earlier follow-up said still counts
     assert kept.sentiment != Sentiment.negative  # their tone now, not the stored one
 
 
