@@ -549,7 +549,9 @@ class MessageCreate(StrictModel):
 class ReplyCreate(MessageCreate):
     """An agent's reply, or an internal note, written in Support Copilot (e.g. from the AI's draft)."""
 
-    internal: bool = Field(False, description="A note only agents see: it answers nobody")
+    internal: StrictBool = Field(
+        False, description='A note only agents see: it answers nobody (0, 1, "yes" are refused)'
+    )
 
 
 class ReplyRead(BaseModel):

@@ -80,6 +80,8 @@ def test_bad_replies_are_refused_with_the_reason(api):
         ({"body": "x" * 20_001}, "body"),
         ({"body": "Hi", "client_message_id": "has space"}, "client_message_id"),
         ({"body": "Hi", "internal": "sometimes"}, "internal"),
+        ({"body": "Hi", "internal": 0}, "internal"),  # the documented type only (make fuzz found 0 read as false)
+        ({"body": "Hi", "internal": "yes"}, "internal"),
         ({"body": "Hi", "author": "someone"}, "author"),
     ):
         response = api.post(f"/api/tickets/{ticket_id}/messages", json=body)
