@@ -22,12 +22,13 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from classifier_worker.follow_up import RANK
 from shared.celery import transient_errors
 from shared.db import session_scope
-from shared.models import Ticket
+from shared.models import Ticket, TicketCorrection
 from shared.pipeline import claim_ticket, record_failure, send_next, set_state, ticket_context
 from shared.references import replace_found_references
-from shared.schemas import Classification, ProcessingState, TicketContext
+from shared.schemas import Classification, Priority, ProcessingState, TicketContext
 
 log = logging.getLogger(__name__)
 WAITING = (ProcessingState.queued.value, ProcessingState.failed.value)
@@ -43,22 +44,42 @@ class Classifier(Protocol):
     def classify_batch(self, tickets: Sequence[TicketContext]) -> list[Classification]: ...
 
 
-def apply_classification(ticket: Ticket, result: Classification) -> None:
-    """Write the AI fields; the working category/priority follow unless an agent already changed them."""
+def apply_classification(ticket: Ticket, result: Classification, *, agent_saw: str | None = None) -> None:
+    """Write the AI fields; the working category/priority follow unless an agent already changed them.
+
+    A priority an agent chose is kept even when the AI's rises above it, but if it also rises above the AI
+    priority the agent saw when choosing (`agent_saw`, the one their latest correction replaced), the ticket
+    is flagged for review, until they choose again: a legal threat in a follow-up on a ticket an agent once
+    marked low must not go unseen, while an agent who lowered a high ticket is not second-guessed.
+    """
+    review, reasoning = result.needs_review, result.reasoning
     if ticket.category in (None, ticket.ai_suggested_category):
         ticket.category = result.category.value
     if ticket.priority in (None, ticket.ai_suggested_priority):
         ticket.priority = result.priority.value
+    elif all(RANK[result.priority] > RANK[Priority(p)] for p in (ticket.priority, agent_saw) if p is not None):
+        review = True
+        reasoning += f" An agent set the priority to {ticket.priority}: kept, and flagged for review."
     ticket.ai_suggested_category = result.category.value
     ticket.ai_suggested_priority = result.priority.value
     ticket.ai_confidence = result.confidence
-    ticket.ai_reasoning = result.reasoning
+    ticket.ai_reasoning = reasoning
     ticket.ai_model = result.model
-    ticket.needs_review = result.needs_review
+    ticket.needs_review = review
     ticket.sentiment = result.sentiment.value
     ticket.sentiment_score = result.sentiment_score
     ticket.urgency_keywords = list(result.urgency_keywords)
     ticket.extracted_metadata = dict(result.extracted_metadata)
+
+
+def agent_saw_priority(session: Session, ticket: Ticket) -> str | None:
+    """The AI priority an agent's latest priority correction replaced, when the working priority is theirs."""
+    if ticket.priority in (None, ticket.ai_suggested_priority):
+        return None
+    query = select(TicketCorrection.ai_value).where(
+        TicketCorrection.ticket_id == ticket.ticket_id, TicketCorrection.field == "priority"
+    )
+    return session.scalar(query.order_by(TicketCorrection.id.desc()).limit(1))
 
 
 def classify_ticket(
@@ -90,7 +111,7 @@ def classify_ticket(
             row = claim_ticket(session, context.ticket_id, _waiting, fields=_DECIDED_ON)
             if row is None:
                 continue
-            apply_classification(row, result)
+            apply_classification(row, result, agent_saw=agent_saw_priority(session, row))
             replace_found_references(session, row.ticket_id, result.extracted_metadata)
             set_state(session, row, ProcessingState.classified)
             stored.append(row.ticket_id)

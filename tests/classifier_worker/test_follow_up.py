@@ -103,3 +103,49 @@ def test_the_classify_step_escalates_and_finds_the_order_the_customer_gave(sessi
         assert ticket.ai_reasoning.startswith(reasoning) and "escalated from" in ticket.ai_reasoning
         assert {"lawyer", "third time", "today"} <= set(ticket.urgency_keywords)
         assert [t.ticket_id for t in list_tickets(session, TicketFilters(order_id="#77812"))] == [ticket_id]
+
+
+def test_an_agents_priority_is_kept_and_flagged_when_a_follow_up_rises_past_what_they_saw(  # type: ignore[no-untyped-def]
+    session_factory, redis_client, classifier
+):
+    """The agent lowered the AI's priority; a calm follow-up leaves their choice alone, a legal threat keeps
+    it but flags the ticket (through later calm rounds too) until they choose again, knowing the new one."""
+    from classifier_worker.service import classify_ticket
+    from gateway.services.corrections import correct_ticket
+    from gateway.services.replies import add_message
+    from gateway.services.tickets import create_ticket
+    from shared.models import Ticket
+    from shared.schemas import MessageCreate, TicketCreate
+
+    with session_factory() as session:
+        opening = TicketCreate(
+            customer_email="g@example.com",
+            subject="Charged twice",
+            description="I was charged twice for my order this morning. Please refund the duplicate charge.",
+        )
+        ticket_id = create_ticket(session, opening).ticket_id
+    assert classify_ticket(ticket_id, classifier=classifier, factory=session_factory) == "classified"
+
+    def round_after(body: str) -> Ticket:
+        with session_factory() as session:
+            add_message(session, ticket_id, MessageCreate(body=body), author_type="customer", author="web")
+        assert classify_ticket(ticket_id, classifier=classifier, factory=session_factory) == "classified"
+        with session_factory() as session:
+            return session.get(Ticket, ticket_id)
+
+    with session_factory() as session:
+        seen = session.get(Ticket, ticket_id).ai_suggested_priority
+        assert seen in ("medium", "high") and not session.get(Ticket, ticket_id).needs_review, seen
+        correct_ticket(session, ticket_id, field="priority", value="low", actor="agent:ana")
+
+    calm = round_after("Thanks, any news?")
+    assert (calm.priority, calm.ai_suggested_priority, calm.needs_review) == ("low", seen, False)
+    threat = round_after("If this is not refunded this week I will talk to my lawyer.")
+    assert (threat.priority, threat.ai_suggested_priority, threat.needs_review) == ("low", "critical", True)
+    assert "An agent set the priority to low: kept, and flagged for review." in threat.ai_reasoning
+    assert round_after("Hello?").needs_review  # still above what the agent saw
+
+    with session_factory() as session:
+        correct_ticket(session, ticket_id, field="priority", value="high", actor="agent:ana")  # seen: critical
+    decided = round_after("Any news?")
+    assert (decided.priority, decided.ai_suggested_priority, decided.needs_review) == ("high", "critical", False)
