@@ -155,6 +155,40 @@ def _within(seconds: ColumnElement[float], targets: Mapping[str, timedelta]) -> 
     return or_(*(and_(Ticket.priority == p, seconds <= t.total_seconds()) for p, t in targets.items()))
 
 
+def _summary(
+    session: Session,
+    seconds: ColumnElement[float],
+    window: ColumnElement[bool],
+    targets: Mapping[str, timedelta],
+    *also: ColumnElement[bool],
+    replies: bool = False,
+) -> tuple[int, dict[str, float | None], list[int]]:
+    """How many rows `window` holds, their p50/p90 `seconds` in hours and the share within their priority's
+    target (null when none had one) as the time models' fields, and how many of them match each of `also`.
+
+    One counting query and two ordered ones. With `replies`, the rows are messages, counted with their
+    ticket's priority.
+    """
+    counts = select(
+        func.count(),
+        func.count().filter(Ticket.priority.in_(list(targets))),
+        func.count().filter(_within(seconds, targets)),
+        *(func.count().filter(condition) for condition in also),
+    )
+    if replies:
+        counts = counts.select_from(TicketMessage).join(Ticket, Ticket.ticket_id == TicketMessage.ticket_id)
+    n, targeted, in_time, *more = session.execute(counts.where(window)).one()
+    return (
+        n,
+        {
+            "p50_hours": _percentile_hours(session, seconds, window, n, 50),
+            "p90_hours": _percentile_hours(session, seconds, window, n, 90),
+            "within_target": round(in_time / targeted, 4) if targeted else None,
+        },
+        more,
+    )
+
+
 def resolution_times(
     session: Session, targets: Mapping[str, timedelta], since: datetime, recent: datetime
 ) -> tuple[ResolutionTimes, int]:
@@ -166,42 +200,18 @@ def resolution_times(
     `resolved_at`, and one closed without being resolved never had one.
     """
     seconds = _seconds(session, Ticket.resolved_at)
-    window = Ticket.resolved_at >= since
-    within = _within(seconds, targets)
-    resolved, targeted, in_time, lately = session.execute(
-        select(
-            func.count(),
-            func.count().filter(Ticket.priority.in_(list(targets))),
-            func.count().filter(within),
-            func.count().filter(Ticket.resolved_at >= recent),
-        ).where(window)
-    ).one()
-    times = ResolutionTimes(
-        resolved=resolved,
-        p50_hours=_percentile_hours(session, seconds, window, resolved, 50),
-        p90_hours=_percentile_hours(session, seconds, window, resolved, 90),
-        within_target=round(in_time / targeted, 4) if targeted else None,
+    resolved, times, (lately,) = _summary(
+        session, seconds, Ticket.resolved_at >= since, targets, Ticket.resolved_at >= recent
     )
-    return times, lately
+    return ResolutionTimes(resolved=resolved, **times), lately
 
 
 def first_response_times(session: Session, targets: Mapping[str, timedelta], since: datetime) -> FirstResponseTimes:
     """How long the tickets first answered since `since` waited for that answer, and the share answered within
     their priority's target (`targets`), over `idx_tickets_first_response`."""
     seconds = _seconds(session, Ticket.first_response_at)
-    window = Ticket.first_response_at >= since
-    within = _within(seconds, targets)
-    answered, targeted, in_time = session.execute(
-        select(
-            func.count(), func.count().filter(Ticket.priority.in_(list(targets))), func.count().filter(within)
-        ).where(window)
-    ).one()
-    return FirstResponseTimes(
-        answered=answered,
-        p50_hours=_percentile_hours(session, seconds, window, answered, 50),
-        p90_hours=_percentile_hours(session, seconds, window, answered, 90),
-        within_target=round(in_time / targeted, 4) if targeted else None,
-    )
+    answered, times, _ = _summary(session, seconds, Ticket.first_response_at >= since, targets)
+    return FirstResponseTimes(answered=answered, **times)
 
 
 def next_reply_times(session: Session, targets: Mapping[str, timedelta], since: datetime) -> NextReplyTimes:
@@ -210,16 +220,5 @@ def next_reply_times(session: Session, targets: Mapping[str, timedelta], since: 
     priority's next reply target (`targets`), over `idx_ticket_messages_next_reply`."""
     seconds = _seconds(session, TicketMessage.created_at, TicketMessage.waited_since)
     window = and_(TicketMessage.created_at >= since, TicketMessage.waited_since.is_not(None))
-    within = _within(seconds, targets)
-    replies, targeted, in_time = session.execute(
-        select(func.count(), func.count().filter(Ticket.priority.in_(list(targets))), func.count().filter(within))
-        .select_from(TicketMessage)
-        .join(Ticket, Ticket.ticket_id == TicketMessage.ticket_id)
-        .where(window)
-    ).one()
-    return NextReplyTimes(
-        replies=replies,
-        p50_hours=_percentile_hours(session, seconds, window, replies, 50),
-        p90_hours=_percentile_hours(session, seconds, window, replies, 90),
-        within_target=round(in_time / targeted, 4) if targeted else None,
-    )
+    replies, times, _ = _summary(session, seconds, window, targets, replies=True)
+    return NextReplyTimes(replies=replies, **times)
