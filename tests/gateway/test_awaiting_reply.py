@@ -4,7 +4,7 @@ count, and what migration 0014 backfills."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import command
@@ -12,6 +12,7 @@ from alembic import command
 from shared.db import alembic_config, run_migrations
 from shared.models import utcnow
 from tests.conftest import force_ticket
+from tests.legacy_rows import hour, insert_customer, insert_message, insert_ticket
 
 TICKET = {"customer_email": "wait@example.com", "subject": "Refund?", "description": "Where is my refund?"}
 
@@ -107,37 +108,20 @@ def test_migration_backfills_who_is_waiting(bare_db_url):
     after the last public agent reply (a note is not a reply), or nobody."""
     command.upgrade(alembic_config(bare_db_url), "0013_first_response_targets")
     engine = sa.create_engine(bare_db_url)
-    t0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-    at = {k: (t0 + timedelta(hours=k)).isoformat() for k in range(6)}
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO customers (customer_id, email, created_at) VALUES ('C1', 'c@x.io', :n)"),
-                     {"n": at[0]})  # fmt: skip
+        insert_customer(conn)
         for ticket_id, status, answered in (
-            ("NEVER", "new", None), ("WROTE", "open", at[1]), ("REPLIED", "pending", at[1]),
-            ("NOTED", "open", at[1]), ("DONE", "resolved", None),
+            ("NEVER", "new", None), ("WROTE", "open", 1), ("REPLIED", "pending", 1),
+            ("NOTED", "open", 1), ("DONE", "resolved", None),
         ):  # fmt: skip
-            conn.execute(
-                sa.text(
-                    "INSERT INTO tickets (ticket_id, customer_id, subject, description, status, needs_review,"
-                    " urgency_keywords, extracted_metadata, kb_article_ids, source, processing_state,"
-                    " processing_updated_at, created_at, updated_at, first_response_at) VALUES (:t, 'C1', 's', 'd',"
-                    " :s, false, '[]', '{}', '[]', 'api', 'done', :n, :n, :n, :f)"
-                ),
-                {"t": ticket_id, "s": status, "n": at[0], "f": answered},
-            )
+            insert_ticket(conn, ticket_id, status, answered)
         messages = (
             ("WROTE", "agent", False, 1), ("WROTE", "customer", None, 2), ("WROTE", "customer", None, 3),
             ("REPLIED", "agent", False, 1), ("REPLIED", "customer", None, 2), ("REPLIED", "agent", False, 4),
             ("NOTED", "agent", False, 1), ("NOTED", "customer", None, 2), ("NOTED", "agent", True, 3),
         )  # fmt: skip
-        for ticket_id, author, internal, hour in messages:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO ticket_messages (ticket_id, source, author_type, body, internal, created_at)"
-                    " VALUES (:t, 'api', :a, 'b', :i, :c)"
-                ),
-                {"t": ticket_id, "a": author, "i": internal, "c": at[hour]},
-            )
+        for ticket_id, author, internal, at in messages:
+            insert_message(conn, ticket_id, author, internal, at)
     run_migrations(bare_db_url)
     from shared.models import UTCDateTime
 
@@ -145,6 +129,5 @@ def test_migration_backfills_who_is_waiting(bare_db_url):
         column = sa.column("awaiting_reply_since", UTCDateTime())
         rows = dict(conn.execute(sa.select(sa.column("ticket_id"), column).select_from(sa.table("tickets"))).all())
     engine.dispose()
-    expected = {"NEVER": t0, "WROTE": t0 + timedelta(hours=2), "REPLIED": None, "NOTED": t0 + timedelta(hours=2),
-                "DONE": None}  # fmt: skip
+    expected = {"NEVER": hour(0), "WROTE": hour(2), "REPLIED": None, "NOTED": hour(2), "DONE": None}
     assert rows == expected

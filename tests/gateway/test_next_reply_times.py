@@ -5,7 +5,7 @@ overview's week of next reply times, and what migration 0015 backfills."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from alembic import command
@@ -16,6 +16,7 @@ from shared.db import alembic_config, run_migrations
 from shared.models import TicketMessage, UTCDateTime, utcnow
 from shared.schemas import ReplyCreate, TicketCreate
 from tests.conftest import force_ticket
+from tests.legacy_rows import hour, insert_customer, insert_message, insert_ticket
 
 TICKET = {"customer_email": "again@example.com", "subject": "Refund?", "description": "Where is my refund?"}
 
@@ -108,40 +109,22 @@ def test_migration_backfills_the_next_reply_waits(bare_db_url):
     is not a reply, and an agent message whose `internal` was never recorded (NULL) is neither."""
     command.upgrade(alembic_config(bare_db_url), "0014_awaiting_reply")
     engine = sa.create_engine(bare_db_url)
-    t0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-    at = {k: (t0 + timedelta(hours=k)).isoformat() for k in range(10)}
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO customers (customer_id, email, created_at) VALUES ('C1', 'c@x.io', :n)"),
-                     {"n": at[0]})  # fmt: skip
+        insert_customer(conn)
         for ticket_id in ("T1", "T2"):
-            conn.execute(
-                sa.text(
-                    "INSERT INTO tickets (ticket_id, customer_id, subject, description, status, needs_review,"
-                    " urgency_keywords, extracted_metadata, kb_article_ids, source, processing_state,"
-                    " processing_updated_at, created_at, updated_at) VALUES (:t, 'C1', 's', 'd', 'open', false,"
-                    " '[]', '{}', '[]', 'api', 'done', :n, :n, :n)"
-                ),
-                {"t": ticket_id, "n": at[0]},
-            )
+            insert_ticket(conn, ticket_id)
         messages = (
             ("T1", "agent", False, 1, "first"), ("T1", "customer", None, 2, "c1"), ("T1", "customer", None, 3, "c2"),
             ("T1", "agent", True, 4, "note"), ("T1", "agent", False, 5, "second"), ("T1", "agent", False, 6, "third"),
             ("T1", "customer", None, 7, "c3"), ("T1", "agent", False, 8, "fourth"),
             ("T2", "agent", None, 1, "old"), ("T2", "customer", None, 2, "c4"), ("T2", "agent", False, 3, "t2"),
         )  # fmt: skip
-        for ticket_id, author, internal, hour, body in messages:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO ticket_messages (ticket_id, source, author_type, body, internal, created_at)"
-                    " VALUES (:t, 'api', :a, :b, :i, :c)"
-                ),
-                {"t": ticket_id, "a": author, "b": body, "i": internal, "c": at[hour]},
-            )
+        for ticket_id, author, internal, at, body in messages:
+            insert_message(conn, ticket_id, author, internal, at, body)
     run_migrations(bare_db_url)
     with engine.connect() as conn:
         column = sa.column("waited_since", UTCDateTime())
         table = sa.table("ticket_messages")
         rows = dict(conn.execute(sa.select(sa.column("body"), column).select_from(table)).all())
     engine.dispose()
-    hour = {k: t0 + timedelta(hours=k) for k in range(10)}
-    assert {body: since for body, since in rows.items() if since is not None} == {"second": hour[2], "fourth": hour[7]}
+    assert {body: since for body, since in rows.items() if since is not None} == {"second": hour(2), "fourth": hour(7)}
