@@ -10,9 +10,9 @@ benchmarks/data/escalation_follow_ups.csv, of three kinds: `calm` (thanks, an or
 security, safety or an outage). Each ticket is classified as opened, then with the follow-up, by the served
 local classifier (`classifier_worker.follow_up`), and the table reports per kind the share whose priority
 rose, was high or critical and critical before and after, or fell (never, by design), and the cost of the
-follow-up pass per ticket. The
-follow-ups were written for this benchmark after the rules (`classifier_worker.priority`), which were not
-changed for them. Prints a table and writes benchmarks/results/escalation.json.
+follow-up pass per ticket. The follow-ups were written for this benchmark after the rules
+(`classifier_worker.priority`), which were not changed for them. Prints a table and writes
+benchmarks/results/escalation.json.
 """
 
 from __future__ import annotations
@@ -73,7 +73,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--openings", type=int, default=48)
     args = parser.parse_args()
-    classifier = TicketClassifier(Settings(groq_api_key=None), load_classifier(Settings(groq_api_key=None)).local)
+    settings = Settings(groq_api_key=None)
+    classifier = TicketClassifier(settings, load_classifier(settings).local)
     texts = openings(args.openings)
     pairs = [(text, kind, follow_up) for text in texts for kind, follow_up in follow_ups()]
 
