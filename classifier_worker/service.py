@@ -48,9 +48,10 @@ def apply_classification(ticket: Ticket, result: Classification, *, agent_saw: s
     """Write the AI fields; the working category/priority follow unless an agent already changed them.
 
     A priority an agent chose is kept even when the AI's rises above it, but if it also rises above the AI
-    priority the agent saw when choosing (`agent_saw`, the one their latest correction replaced), the ticket
-    is flagged for review, until they choose again: a legal threat in a follow-up on a ticket an agent once
-    marked low must not go unseen, while an agent who lowered a high ticket is not second-guessed.
+    priority the agent saw when choosing (`agent_saw`: the one their latest correction replaced, or shown at a
+    later review), the ticket is flagged for review until they choose or review again: a legal threat in a
+    follow-up on a ticket an agent once marked low must not go unseen, while an agent who lowered a high
+    ticket is not second-guessed.
     """
     review, reasoning = result.needs_review, result.reasoning
     if ticket.category in (None, ticket.ai_suggested_category):
@@ -73,13 +74,17 @@ def apply_classification(ticket: Ticket, result: Classification, *, agent_saw: s
 
 
 def agent_saw_priority(session: Session, ticket: Ticket) -> str | None:
-    """The AI priority an agent's latest priority correction replaced, when the working priority is theirs."""
+    """When the working priority is an agent's, the AI priority an agent last saw: the one their latest priority
+    correction replaced, or the one shown at a later review of the ticket (which kept their priority)."""
     if ticket.priority in (None, ticket.ai_suggested_priority):
         return None
-    query = select(TicketCorrection.ai_value).where(
+    query = select(TicketCorrection.ai_value, TicketCorrection.created_at).where(
         TicketCorrection.ticket_id == ticket.ticket_id, TicketCorrection.field == "priority"
     )
-    return session.scalar(query.order_by(TicketCorrection.id.desc()).limit(1))
+    corrected = session.execute(query.order_by(TicketCorrection.id.desc()).limit(1)).first()
+    if ticket.reviewed_at is not None and (corrected is None or ticket.reviewed_at > corrected.created_at):
+        return ticket.reviewed_ai_priority
+    return corrected.ai_value if corrected is not None else None
 
 
 def classify_ticket(

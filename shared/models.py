@@ -127,6 +127,12 @@ class Ticket(Base):
     # The customer's oldest message no public agent reply has followed: the ticket's arrival, then each
     # customer message after a reply; NULL once an agent replies or the ticket is resolved (replies.py).
     awaiting_reply_since: Mapped[datetime | None] = mapped_column()
+    # An agent's latest review of the AI's results (POST /api/tickets/{id}/review, which clears `needs_review`):
+    # when, who, and the AI priority they saw, which a later round's escalation must pass to flag the
+    # ticket again when the working priority is an agent's (migration 0017).
+    reviewed_at: Mapped[datetime | None] = mapped_column()
+    reviewed_by: Mapped[str | None] = mapped_column(String(120))
+    reviewed_ai_priority: Mapped[str | None] = mapped_column(String(10))
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
     metadata_rows: Mapped[list[TicketMetadata]] = relationship(
@@ -304,7 +310,7 @@ class TicketCorrection(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-AUDITED_FIELDS = ("status", "assigned_to", "category", "priority")
+AUDITED_FIELDS = ("status", "assigned_to", "category", "priority", "needs_review")
 AGENT_AUDITED_FIELDS = ("name", "email", "active")
 # Audited entity -> (its log, the log's key column, the fields whose changes are logged).
 _AUDITED: dict[type[Base], tuple[type[AuditLog] | type[AgentAuditLog], str, tuple[str, ...]]] = {

@@ -298,6 +298,12 @@ class TicketRead(BaseModel):
         "response target until the ticket is first answered, then the next reply target (NEXT_REPLY_*_HOURS); "
         "null while nobody waits for a reply or while it has no priority",
     )
+    reviewed_at: datetime | None = Field(
+        default=None,
+        description="When an agent last reviewed the AI's results (POST /api/tickets/{id}/review), clearing "
+        "`needs_review`; a later round of AI work (after the customer writes again) can flag the ticket again",
+    )
+    reviewed_by: str | None = Field(default=None, description="Who last reviewed them (the caller's key name)")
 
 
 class TicketEnvelope(BaseModel):
@@ -318,6 +324,16 @@ class PriorityUpdate(StrictModel):
     """An agent's correction of the ticket's priority (the classifier learns from it)."""
 
     priority: Priority
+
+
+class ReviewRequest(StrictModel):
+    """An agent has looked at the AI's results: clear `needs_review`."""
+
+    updated_at: datetime | None = Field(
+        None,
+        description="The ticket's `updated_at` as the agent read it; if the ticket changed since (a new round of AI "
+        "results, a message, another agent), the review is refused with 409 so that what is there now gets read",
+    )
 
 
 class CorrectionRead(BaseModel):

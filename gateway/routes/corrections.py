@@ -1,4 +1,5 @@
-"""Agents correct the AI: `PUT /api/tickets/{id}/category` and `/priority`; the classifier learns from them."""
+"""Agents judge the AI: `PUT /api/tickets/{id}/category` and `/priority` correct it (the classifier learns from
+them); `POST /api/tickets/{id}/review` clears its review flag."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from fastapi import APIRouter
 
 from gateway.deps import SessionDep, SettingsDep
 from gateway.services import corrections as service
+from gateway.services.reviews import review_ticket
 from gateway.services.tickets import to_read
 from shared.auth import Role
 from shared.fastapi_auth import AgentDep, require
-from shared.schemas import CategoryUpdate, CorrectionRead, PriorityUpdate, TicketRead
+from shared.schemas import CategoryUpdate, CorrectionRead, PriorityUpdate, ReviewRequest, TicketRead
 
 router = APIRouter(prefix="/api/tickets", tags=["corrections"])
 _RACED: dict[int | str, dict[str, Any]] = {
@@ -45,3 +47,21 @@ def correct_priority(
 def list_corrections(ticket_id: str, session: SessionDep) -> list[CorrectionRead]:
     """Who corrected what on this ticket, oldest first."""
     return [CorrectionRead.model_validate(c) for c in service.list_corrections(session, ticket_id)]
+
+
+@router.post(
+    "/{ticket_id}/review",
+    response_model=TicketRead,
+    responses={
+        404: {"description": "Unknown ticket"},
+        409: {"description": "The ticket changed since the `updated_at` sent, or has no AI results yet"},
+    },
+)
+def review(
+    ticket_id: str, session: SessionDep, settings: SettingsDep, principal: AgentDep, data: ReviewRequest | None = None
+) -> TicketRead:
+    """The AI's results were looked at: clears `needs_review` and records who (`reviewed_by`, and in the history)
+    and when. Send the `updated_at` you read so a ticket that changed meanwhile is refused rather than cleared
+    unseen. A priority an agent set is flagged again only by an AI priority above the one seen at this review."""
+    seen = data.updated_at if data is not None else None
+    return to_read(review_ticket(session, ticket_id, seen_updated_at=seen, actor=principal.actor), settings.targets)

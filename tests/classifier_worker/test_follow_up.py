@@ -109,12 +109,16 @@ def test_an_agents_priority_is_kept_and_flagged_when_a_follow_up_rises_past_what
     session_factory, redis_client, classifier
 ):
     """The agent lowered the AI's priority; a calm follow-up leaves their choice alone, a legal threat keeps
-    it but flags the ticket (through later calm rounds too) until they choose again, knowing the new one."""
+    it but flags the ticket (through later calm rounds too) until they review it or choose again, knowing the
+    new one."""
+    from sqlalchemy import select
+
     from classifier_worker.service import classify_ticket
     from gateway.services.corrections import correct_ticket
     from gateway.services.replies import add_message
+    from gateway.services.reviews import review_ticket
     from gateway.services.tickets import create_ticket
-    from shared.models import Ticket
+    from shared.models import AuditLog, Ticket, audit_actor
     from shared.schemas import MessageCreate, TicketCreate
 
     with session_factory() as session:
@@ -145,7 +149,18 @@ def test_an_agents_priority_is_kept_and_flagged_when_a_follow_up_rises_past_what
     assert "An agent set the priority to low: kept, and flagged for review." in threat.ai_reasoning
     assert round_after("Hello?").needs_review  # still above what the agent saw
 
+    as_agent = audit_actor.set("agent:ana")  # as the gateway's auth dependency names the caller
+    with session_factory() as session:  # the agent reviews it and keeps low, having seen critical
+        review_ticket(session, ticket_id, seen_updated_at=None, actor="agent:ana")
+    audit_actor.reset(as_agent)
+    reviewed = round_after("Still nothing?")
+    assert (reviewed.priority, reviewed.ai_suggested_priority, reviewed.needs_review) == ("low", "critical", False)
+
     with session_factory() as session:
         correct_ticket(session, ticket_id, field="priority", value="high", actor="agent:ana")  # seen: critical
     decided = round_after("Any news?")
     assert (decided.priority, decided.ai_suggested_priority, decided.needs_review) == ("high", "critical", False)
+    with session_factory() as session:  # who raised the flag and who cleared it
+        query = select(AuditLog).where(AuditLog.ticket_id == ticket_id, AuditLog.field == "needs_review")
+        trail = [(a.old_value, a.new_value, a.actor) for a in session.scalars(query.order_by(AuditLog.id))]
+    assert trail == [("false", "true", "system"), ("true", "false", "agent:ana")]

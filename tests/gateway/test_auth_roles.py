@@ -52,6 +52,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("PUT", "/api/tickets/{ticket}/category", Role.agent, {"category": "billing"}),
     ("PUT", "/api/tickets/{ticket}/priority", Role.agent, {"priority": "high"}),
     ("GET", "/api/tickets/{ticket}/corrections", Role.agent, None),
+    ("POST", "/api/tickets/{ticket}/review", Role.agent, {}),
 ]  # fmt: skip
 
 

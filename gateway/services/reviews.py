@@ -1,0 +1,51 @@
+"""Agents' reviews of the AI's results: the review flag cleared, and who saw what recorded."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from gateway.services.tickets import get_ticket
+from shared.db import claim_row
+from shared.errors import Conflict
+from shared.models import Ticket, utcnow
+
+
+def review_ticket(session: Session, ticket_id: str, *, seen_updated_at: datetime | None, actor: str) -> Ticket:
+    """Clear `needs_review` and record the review: when, by whom, and the AI priority the agent saw.
+
+    Clearing a flag is only right for the results the agent read. With `seen_updated_at` (the ticket's
+    `updated_at` as they read it) a ticket changed since is refused (409); either way the row is claimed
+    as read here, so the recorded AI priority is the one the flag was cleared on, not one a round stored
+    in between. The recorded priority is what a later escalation must pass to flag an agent's priority
+    again (`classifier_worker.service.agent_saw_priority`).
+    """
+    for _ in range(_REVIEW_ATTEMPTS):
+        ticket = get_ticket(session, ticket_id)
+        if seen_updated_at is not None and ticket.updated_at != seen_updated_at:
+            raise Conflict(
+                f"ticket '{ticket_id}' changed since {seen_updated_at.isoformat()} (updated_at is now "
+                f"{ticket.updated_at.isoformat()}); read it again and review what is there now"
+            )
+        if ticket.ai_suggested_category is None:
+            raise Conflict(
+                f"ticket '{ticket_id}' has no AI results to review yet (processing_state "
+                f"{ticket.processing_state}); poll GET /api/tickets/{ticket_id}?wait=N"
+            )
+        # updated_at first: claim_row rewrites the first column with itself, which keeps its onupdate away.
+        seen = {"updated_at": ticket.updated_at, "ai_suggested_priority": ticket.ai_suggested_priority}
+        if claim_row(session, Ticket, ticket_id, **seen):
+            ticket.needs_review = False  # audited: the history shows who cleared it
+            ticket.reviewed_at = ticket.updated_at = utcnow()
+            ticket.reviewed_by = actor
+            ticket.reviewed_ai_priority = ticket.ai_suggested_priority
+            session.commit()
+            session.refresh(ticket)
+            return ticket
+        # Changed since read: rollback expires `ticket`, so it is read again (and, with `seen_updated_at`, refused).
+        session.rollback()
+    raise Conflict(f"ticket '{ticket_id}' kept changing while this review was recorded; retry")
+
+
+_REVIEW_ATTEMPTS = 5
