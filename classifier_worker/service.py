@@ -66,7 +66,7 @@ def apply_classification(ticket: Ticket, result: Classification, *, agent_saw: s
     ticket.ai_confidence = result.confidence
     ticket.ai_reasoning = reasoning
     ticket.ai_model = result.model
-    ticket.needs_review = review
+    ticket.set_needs_review(review)
     ticket.sentiment = result.sentiment.value
     ticket.sentiment_score = result.sentiment_score
     ticket.urgency_keywords = list(result.urgency_keywords)

@@ -59,7 +59,7 @@ def draft_reply(
             return "skipped"
         ticket.ai_suggested_reply = draft.reply
         ticket.kb_article_ids = list(draft.articles)
-        ticket.needs_review = bool(ticket.needs_review or draft.needs_review)
+        ticket.set_needs_review(bool(ticket.needs_review or draft.needs_review))
         set_state(session, ticket, ProcessingState.done)
     announce(ticket_id, ProcessingState.done)
     return "done"

@@ -84,6 +84,7 @@ class Ticket(Base):
         Index("idx_tickets_resolved", "resolved_at", "created_at", "priority"),
         Index("idx_tickets_first_response", "first_response_at", "created_at", "priority"),  # first responses, likewise
         Index("idx_tickets_awaiting", "awaiting_reply_since"),  # who has waited longest for a reply
+        Index("idx_tickets_flagged", "flagged_at"),  # what has waited longest for a review
     )
 
     ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)
@@ -130,6 +131,9 @@ class Ticket(Base):
     # An agent's latest review of the AI's results (POST /api/tickets/{id}/review, which clears `needs_review`):
     # when, who, and the AI priority they saw, which a later round's escalation must pass to flag the
     # ticket again when the working priority is an agent's (migration 0017).
+    # Since when the ticket has been flagged for review: set when `needs_review` is raised, kept while later
+    # rounds keep it raised, NULL once cleared (`set_needs_review`; migration 0018).
+    flagged_at: Mapped[datetime | None] = mapped_column()
     reviewed_at: Mapped[datetime | None] = mapped_column()
     reviewed_by: Mapped[str | None] = mapped_column(String(120))
     reviewed_ai_priority: Mapped[str | None] = mapped_column(String(10))
@@ -138,6 +142,15 @@ class Ticket(Base):
     metadata_rows: Mapped[list[TicketMetadata]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", lazy="selectin"
     )
+
+    def set_needs_review(self, flagged: bool) -> None:
+        """Raise or clear the review flag; `flagged_at` says since when it has stood, across the rounds that
+        keep it raised, so the review queue can put the longest-waiting first."""
+        if flagged and (not self.needs_review or self.flagged_at is None):
+            self.flagged_at = utcnow()
+        elif not flagged:
+            self.flagged_at = None
+        self.needs_review = flagged
 
 
 class TicketMetadata(Base):

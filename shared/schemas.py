@@ -227,13 +227,14 @@ class TicketFilters(BaseModel):
         description="`true`: unresolved tickets whose customer has waited past `reply_due_at` (the first response "
         "target before any reply, the next reply target, NEXT_REPLY_*_HOURS, after); `false`: every other ticket",
     )
-    sort: Literal["newest", "oldest", "due", "first_response_due", "awaiting", "reply_due"] = Field(
+    sort: Literal["newest", "oldest", "due", "first_response_due", "awaiting", "reply_due", "flagged"] = Field(
         "newest",
         description="`oldest`: the longest-waiting first; `due`: by `due_at`, the furthest past its target first "
         "and tickets without a priority last (e.g. with `overdue=true`, or a `status` to see what runs out next); "
         "`first_response_due`: the same by the first response target (e.g. with `answered=false`); `awaiting`: "
         "by `awaiting_reply_since`, the customer waiting longest for a reply first, those awaiting none last; "
-        "`reply_due`: by `reply_due_at`, the reply that runs out next first (e.g. with `awaiting_reply=true`)",
+        "`reply_due`: by `reply_due_at`, the reply that runs out next first (e.g. with `awaiting_reply=true`); "
+        "`flagged`: by `flagged_at`, the ticket flagged for review longest ago first (e.g. with `needs_review=true`)",
     )
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
@@ -297,6 +298,11 @@ class TicketRead(BaseModel):
         description="When the customer's current wait (`awaiting_reply_since`) runs past its target: the first "
         "response target until the ticket is first answered, then the next reply target (NEXT_REPLY_*_HOURS); "
         "null while nobody waits for a reply or while it has no priority",
+    )
+    flagged_at: datetime | None = Field(
+        default=None,
+        description="Since when the ticket has been flagged for review (`needs_review`), across the rounds of AI "
+        "work that kept it flagged; null while not flagged",
     )
     reviewed_at: datetime | None = Field(
         default=None,
@@ -673,6 +679,9 @@ class TicketOverview(BaseModel):
     )
     unresolved_unassigned: int = Field(..., description="Unresolved tickets no agent holds")
     unresolved_needs_review: int = Field(..., description="Unresolved tickets the AI flagged for review")
+    oldest_needs_review_since: datetime | None = Field(
+        None, description="The earliest `flagged_at` among them: how long the review queue's oldest has waited"
+    )
     unresolved_by_agent: dict[str, int] = Field(..., description="Each agent holding unresolved tickets: how many")
     processing: dict[str, int] = Field(..., description="Every ticket, by processing state (`failed`: see /retry)")
     oldest_waiting: WaitingTicket | None = Field(

@@ -36,7 +36,7 @@ def review_ticket(session: Session, ticket_id: str, *, seen_updated_at: datetime
         # updated_at first: claim_row rewrites the first column with itself, which keeps its onupdate away.
         seen = {"updated_at": ticket.updated_at, "ai_suggested_priority": ticket.ai_suggested_priority}
         if claim_row(session, Ticket, ticket_id, **seen):
-            ticket.needs_review = False  # audited: the history shows who cleared it
+            ticket.set_needs_review(False)  # audited: the history shows who cleared it
             ticket.reviewed_at = ticket.updated_at = utcnow()
             ticket.reviewed_by = actor
             ticket.reviewed_ai_priority = ticket.ai_suggested_priority

@@ -321,6 +321,8 @@ def list_tickets(
         key: ColumnElement[Any]
         if f.sort == "awaiting":
             key = Ticket.awaiting_reply_since.expression
+        elif f.sort == "flagged":
+            key = Ticket.flagged_at.expression
         elif f.sort == "reply_due":
             key = reply_due_order(session, targets)
         else:

@@ -147,7 +147,8 @@ def test_an_agents_priority_is_kept_and_flagged_when_a_follow_up_rises_past_what
     threat = round_after("If this is not refunded this week I will talk to my lawyer.")
     assert (threat.priority, threat.ai_suggested_priority, threat.needs_review) == ("low", "critical", True)
     assert "An agent set the priority to low: kept, and flagged for review." in threat.ai_reasoning
-    assert round_after("Hello?").needs_review  # still above what the agent saw
+    hello = round_after("Hello?")
+    assert hello.needs_review and threat.flagged_at is not None and hello.flagged_at == threat.flagged_at
 
     as_agent = audit_actor.set("agent:ana")  # as the gateway's auth dependency names the caller
     with session_factory() as session:  # the agent reviews it and keeps low, having seen critical
@@ -155,6 +156,7 @@ def test_an_agents_priority_is_kept_and_flagged_when_a_follow_up_rises_past_what
     audit_actor.reset(as_agent)
     reviewed = round_after("Still nothing?")
     assert (reviewed.priority, reviewed.ai_suggested_priority, reviewed.needs_review) == ("low", "critical", False)
+    assert reviewed.flagged_at is None
 
     with session_factory() as session:
         correct_ticket(session, ticket_id, field="priority", value="high", actor="agent:ana")  # seen: critical

@@ -3,7 +3,7 @@ is cleared and audited, who and when recorded, a review of a ticket that changed
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -162,3 +162,82 @@ def test_what_the_agent_saw_is_their_latest_correction_or_review(session_factory
     force_ticket(db_url, ticket_id, reviewed_at=utcnow(), reviewed_ai_priority="critical")
     with session_factory() as session:
         assert agent_saw_priority(session, session.get(Ticket, ticket_id)) == "critical"  # reviewed after it
+
+
+def test_the_review_queue_puts_the_longest_flagged_first(api, db_url) -> None:  # type: ignore[no-untyped-def]
+    """`flagged_at` orders `sort=flagged` (unflagged last; not the order they arrived in) and gives the
+    overview's oldest unresolved flag; a review takes the ticket out of both."""
+    now = utcnow()
+    ids = {}
+    for name, hours_ago, status in (("newer", 1, "open"), ("resolved", 5, "resolved"), ("older", 3, "open")):
+        ids[name] = _flagged(api)
+        force_ticket(db_url, ids[name], status=status, flagged_at=now - timedelta(hours=hours_ago))
+    ids["calm"] = api.post("/api/tickets/create", json=TICKET).json()["ticket"]["ticket_id"]
+
+    def queue(query: str) -> list[str]:
+        return [t["ticket_id"] for t in api.get(f"/api/tickets/?{query}").json()]
+
+    assert queue("needs_review=true&sort=flagged") == [ids["resolved"], ids["older"], ids["newer"]]
+    assert queue("sort=flagged")[-1] == ids["calm"]  # never flagged: last
+    view = api.get(f"/api/tickets/{ids['older']}").json()
+    assert view["flagged_at"] == (now - timedelta(hours=3)).isoformat().replace("+00:00", "Z")
+    overview = api.get("/api/overview").json()
+    assert (overview["unresolved_needs_review"], overview["oldest_needs_review_since"]) == (2, view["flagged_at"])
+
+    reviewed = _review(api, ids["older"]).json()
+    assert (reviewed["needs_review"], reviewed["flagged_at"]) == (False, None)
+    assert queue("needs_review=true&sort=flagged") == [ids["resolved"], ids["newer"]]
+    newer = api.get(f"/api/tickets/{ids['newer']}").json()["flagged_at"]
+    assert api.get("/api/overview").json()["oldest_needs_review_since"] == newer
+
+
+def test_the_flag_keeps_when_it_was_raised_until_it_is_cleared(session_factory, redis_client) -> None:  # type: ignore[no-untyped-def]
+    """A later round that keeps the ticket flagged keeps `flagged_at`; a cleared flag raised again starts anew."""
+    from gateway.services.tickets import create_ticket
+    from shared.schemas import TicketCreate
+
+    with session_factory() as session:
+        ticket_id = create_ticket(session, TicketCreate(**TICKET)).ticket_id
+        ticket = session.get(Ticket, ticket_id)
+        assert ticket.flagged_at is None
+        ticket.set_needs_review(True)
+        session.commit()
+        raised = ticket.flagged_at
+        assert raised is not None and ticket.needs_review
+        ticket.set_needs_review(True)  # a later round, still flagged
+        session.commit()
+        assert session.get(Ticket, ticket_id).flagged_at == raised
+        ticket.set_needs_review(False)
+        session.commit()
+        assert (ticket.needs_review, ticket.flagged_at) == (False, None)
+        ticket.set_needs_review(True)
+        session.commit()
+        assert ticket.flagged_at is not None and ticket.flagged_at > raised
+
+
+def test_migration_backfills_when_flagged_tickets_were_flagged(bare_db_url) -> None:  # type: ignore[no-untyped-def]
+    """A flagged ticket counts from its last AI step's store (`processing_updated_at`); others stay NULL."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from shared.db import alembic_config, run_migrations
+    from tests.legacy_rows import hour, insert_customer, insert_ticket
+
+    command.upgrade(alembic_config(bare_db_url), "0017_reviews")
+    engine = sa.create_engine(bare_db_url)
+    with engine.begin() as conn:
+        insert_customer(conn)
+        insert_ticket(conn, "T1")
+        insert_ticket(conn, "T2")
+        conn.execute(
+            sa.text("UPDATE tickets SET needs_review = :t, processing_updated_at = :at WHERE ticket_id = 'T1'"),
+            {"t": True, "at": hour(2).isoformat()},
+        )
+    run_migrations(bare_db_url)
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT ticket_id, flagged_at FROM tickets ORDER BY ticket_id")).all())
+    engine.dispose()
+    assert rows["T2"] is None
+    flagged = rows["T1"]
+    flagged = datetime.fromisoformat(flagged) if isinstance(flagged, str) else flagged  # SQLite: text
+    assert (flagged if flagged.tzinfo else flagged.replace(tzinfo=UTC)) == hour(2)

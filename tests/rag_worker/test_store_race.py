@@ -16,7 +16,7 @@ from rag_worker.kb import Article, read_articles
 from rag_worker.knowledge import index_article, upsert_rows
 from rag_worker.service import Drafter, draft_reply
 from shared.config import Settings
-from shared.models import KBArticle, Ticket
+from shared.models import KBArticle, Ticket, utcnow
 from shared.pipeline import set_state
 from shared.schemas import Draft, KBHit, MessageCreate, ProcessingState, TicketContext, TicketCreate
 from tests.interleave import WriteBetween
@@ -66,6 +66,26 @@ def classified_id(session_factory, redis_client, kb_dir) -> str:  # type: ignore
         set_state(session, ticket, ProcessingState.classified)
         session.commit()
     return ticket_id
+
+
+def test_a_draft_with_nothing_to_quote_flags_the_ticket_since_it_was_stored(
+    session_factory, redis_client, retriever, kb_dir
+) -> None:  # type: ignore[no-untyped-def]
+    """Nothing in the KB answers it: nothing to cite, so the draft flags the ticket, from its store."""
+    odd = TicketCreate(customer_email="odd@example.com", subject="Hi", description="Can you sing me a song?")
+    with session_factory() as session:
+        upsert_rows(session, read_articles(kb_dir))
+        ticket_id = create_ticket(session, odd).ticket_id
+        ticket = session.get(Ticket, ticket_id)
+        ticket.category = ticket.ai_suggested_category = "shipping"
+        set_state(session, ticket, ProcessingState.classified)
+        session.commit()
+    before = utcnow()
+    assert draft_reply(ticket_id, retriever=retriever, drafter=local(), factory=session_factory) == "done"
+    with session_factory() as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert (ticket.needs_review, ticket.kb_article_ids) == (True, [])
+        assert before < ticket.flagged_at <= ticket.processing_updated_at
 
 
 def test_a_draft_stored_by_another_delivery_meanwhile_is_not_stored_again(
