@@ -128,12 +128,12 @@ class Ticket(Base):
     # The customer's oldest message no public agent reply has followed: the ticket's arrival, then each
     # customer message after a reply; NULL once an agent replies or the ticket is resolved (replies.py).
     awaiting_reply_since: Mapped[datetime | None] = mapped_column()
-    # An agent's latest review of the AI's results (POST /api/tickets/{id}/review, which clears `needs_review`):
-    # when, who, and the AI priority they saw, which a later round's escalation must pass to flag the
-    # ticket again when the working priority is an agent's (migration 0017).
     # Since when the ticket has been flagged for review: set when `needs_review` is raised, kept while later
     # rounds keep it raised, NULL once cleared (`set_needs_review`; migration 0018).
     flagged_at: Mapped[datetime | None] = mapped_column()
+    # An agent's latest review of the AI's results (POST /api/tickets/{id}/review, which clears `needs_review`):
+    # when, who, and the AI priority they saw, which a later round's escalation must pass to flag the
+    # ticket again when the working priority is an agent's (migration 0017).
     reviewed_at: Mapped[datetime | None] = mapped_column()
     reviewed_by: Mapped[str | None] = mapped_column(String(120))
     reviewed_ai_priority: Mapped[str | None] = mapped_column(String(10))

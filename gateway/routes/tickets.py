@@ -68,10 +68,10 @@ async def create_ticket(
 def list_tickets(
     session: SessionDep, settings: SettingsDep, filters: Annotated[TicketFilters, Query()]
 ) -> list[TicketRead]:
-    """Newest first (or oldest, or soonest due to resolve, to answer or to reply again), filtered by status,
-    priority, category, assignee, customer (id or email), order id, tracking number, source, answered, review
-    flag, processing state, overdue, unanswered past the first response target, awaiting a reply (longest
-    wait first), kept waiting past the reply target."""
+    """Newest first (or oldest, or soonest due to resolve, to answer or to reply again, or longest flagged for
+    review), filtered by status, priority, category, assignee, customer (id or email), order id, tracking
+    number, source, answered, review flag, processing state, overdue, unanswered past the first response
+    target, awaiting a reply (longest wait first), kept waiting past the reply target."""
     targets = settings.targets
     return [service.to_read(t, targets) for t in service.list_tickets(session, filters, targets)]
 

@@ -22,7 +22,8 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("tickets", sa.Column("flagged_at", sa.DateTime(timezone=True), nullable=True))
-    op.execute(sa.text("UPDATE tickets SET flagged_at = processing_updated_at WHERE needs_review = :flagged").bindparams(flagged=True))
+    backfill = sa.text("UPDATE tickets SET flagged_at = processing_updated_at WHERE needs_review = :flagged")
+    op.execute(backfill.bindparams(flagged=True))
     op.create_index("idx_tickets_flagged", "tickets", ["flagged_at"], unique=False)
 
 
