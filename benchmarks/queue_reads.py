@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.support import fresh_database, print_table, write_results  # noqa: E402
 from gateway.services.overview import ticket_overview  # noqa: E402
-from gateway.services.sla import first_response_times, next_reply_times, resolution_times  # noqa: E402
+from gateway.services.sla import first_response_times, next_reply_times, resolution_times, review_times  # noqa: E402
 from gateway.services.tickets import list_tickets  # noqa: E402
 from shared.config import get_settings  # noqa: E402
 from shared.db import make_engine, run_migrations  # noqa: E402
@@ -104,6 +104,9 @@ def fill(url: str, n: int, seed: int = 7) -> None:
                 "status": status,
                 "needs_review": (flagged := rng.random() < 0.02),
                 "flagged_at": created + timedelta(minutes=1) if flagged else None,
+                # every 40th ticket's flag was cleared by a review 0-39 hours after it was raised
+                "reviewed_at": min(now, created + timedelta(minutes=1, hours=i // 40 % 40)) if i % 40 == 7 else None,
+                "review_flagged_at": created + timedelta(minutes=1) if i % 40 == 7 else None,
                 "urgency_keywords": [],
                 "extracted_metadata": {},
                 "kb_article_ids": [],
@@ -180,7 +183,7 @@ def timed(factory: sessionmaker[Session], call: Callable[[Session], object], run
 TARGETS = get_settings().targets
 VIEWS: dict[str, Callable[[Session], object]] = {
     "overview": lambda s: ticket_overview(s, TARGETS),
-    # two of its parts on their own, to see what each costs
+    # its parts on their own, to see what each costs
     "  its week of resolutions": lambda s: resolution_times(
         s, TARGETS.resolution, utcnow() - timedelta(days=7), utcnow() - timedelta(hours=24)
     ),
@@ -188,6 +191,7 @@ VIEWS: dict[str, Callable[[Session], object]] = {
         s, TARGETS.first_response, utcnow() - timedelta(days=7)
     ),
     "  its week of next replies": lambda s: next_reply_times(s, TARGETS.next_reply, utcnow() - timedelta(days=7)),
+    "  its week of reviews": lambda s: review_times(s, utcnow() - timedelta(days=7)),
     "list newest 50": lambda s: list_tickets(s, TicketFilters()),
     "list unassigned new": lambda s: list_tickets(s, TicketFilters(assigned=False, status="new")),
     "list one agent's": lambda s: list_tickets(s, TicketFilters(assigned_to="AG-07")),

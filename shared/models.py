@@ -85,6 +85,7 @@ class Ticket(Base):
         Index("idx_tickets_first_response", "first_response_at", "created_at", "priority"),  # first responses, likewise
         Index("idx_tickets_awaiting", "awaiting_reply_since"),  # who has waited longest for a reply
         Index("idx_tickets_flagged", "flagged_at"),  # what has waited longest for a review
+        Index("idx_tickets_reviewed", "reviewed_at", "review_flagged_at"),  # the week's review times
     )
 
     ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)
@@ -137,6 +138,9 @@ class Ticket(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column()
     reviewed_by: Mapped[str | None] = mapped_column(String(120))
     reviewed_ai_priority: Mapped[str | None] = mapped_column(String(10))
+    # The `flagged_at` that review cleared (NULL for a review of an unflagged ticket): how long the flag had
+    # stood, for the overview's review times (migration 0019).
+    review_flagged_at: Mapped[datetime | None] = mapped_column()
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
     metadata_rows: Mapped[list[TicketMetadata]] = relationship(

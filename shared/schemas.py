@@ -646,6 +646,14 @@ class FirstResponseTimes(BaseModel):
     )
 
 
+class ReviewTimes(BaseModel):
+    """How long the review flags agents cleared in a window had stood (`POST /api/tickets/{id}/review`)."""
+
+    reviews: int = Field(..., description="Reviews in the window that cleared a flag (a ticket's latest only)")
+    p50_hours: float | None = Field(..., description="Median hours from the flag to its review; null when none")
+    p90_hours: float | None = Field(..., description="90th percentile hours from the flag to its review")
+
+
 class NextReplyTimes(BaseModel):
     """How long customers who wrote again after a public agent reply waited for the next one, over the replies
     that answered them in a window."""
@@ -726,6 +734,7 @@ class TicketOverview(BaseModel):
     resolved_last_7d: ResolutionTimes
     first_response_last_7d: FirstResponseTimes
     next_reply_last_7d: NextReplyTimes
+    reviews_last_7d: ReviewTimes
 
 
 class ApiKeyCreate(StrictModel):

@@ -61,7 +61,8 @@ def review(
     ticket_id: str, session: SessionDep, settings: SettingsDep, principal: AgentDep, data: ReviewRequest | None = None
 ) -> TicketRead:
     """The AI's results were looked at: clears `needs_review` and records who (`reviewed_by`, and in the history)
-    and when. Send the `updated_at` you read so a ticket that changed meanwhile is refused rather than cleared
-    unseen. A priority an agent set is flagged again only by an AI priority above the one seen at this review."""
+    and when; a ticket no longer flagged is answered as it is (a retry is safe). Send the `updated_at` you read
+    so a ticket that changed meanwhile is refused rather than cleared unseen. A priority an agent set is
+    flagged again only by an AI priority above the one seen at this review."""
     seen = data.updated_at if data is not None else None
     return to_read(review_ticket(session, ticket_id, seen_updated_at=seen, actor=principal.actor), settings.targets)

@@ -21,6 +21,7 @@ from gateway.services.sla import (
     past_target,
     reply_late,
     resolution_times,
+    review_times,
     unanswered,
 )
 from shared.config import Targets
@@ -156,6 +157,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
     )
     answered = first_response_times(session, targets.first_response, now - timedelta(days=7))
     answered_again = next_reply_times(session, targets.next_reply, now - timedelta(days=7))
+    reviewed = review_times(session, now - timedelta(days=7))
 
     return TicketOverview(
         as_of=now,
@@ -187,6 +189,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         resolved_last_7d=week,
         first_response_last_7d=answered,
         next_reply_last_7d=answered_again,
+        reviews_last_7d=reviewed,
     )
 
 

@@ -13,7 +13,8 @@ from shared.models import Ticket, utcnow
 
 
 def review_ticket(session: Session, ticket_id: str, *, seen_updated_at: datetime | None, actor: str) -> Ticket:
-    """Clear `needs_review` and record the review: when, by whom, and the AI priority the agent saw.
+    """Clear `needs_review` and record the review: when, by whom, the AI priority the agent saw, and since when
+    the flag had stood. A ticket not flagged is returned as it is (a retried review, or one another agent did).
 
     Clearing a flag is only right for the results the agent read. With `seen_updated_at` (the ticket's
     `updated_at` as they read it) a ticket changed since is refused (409); either way the row is claimed
@@ -23,19 +24,23 @@ def review_ticket(session: Session, ticket_id: str, *, seen_updated_at: datetime
     """
     for _ in range(_REVIEW_ATTEMPTS):
         ticket = get_ticket(session, ticket_id)
-        if seen_updated_at is not None and ticket.updated_at != seen_updated_at:
-            raise Conflict(
-                f"ticket '{ticket_id}' changed since {seen_updated_at.isoformat()} (updated_at is now "
-                f"{ticket.updated_at.isoformat()}); read it again and review what is there now"
-            )
         if ticket.ai_suggested_category is None:
             raise Conflict(
                 f"ticket '{ticket_id}' has no AI results to review yet (processing_state "
                 f"{ticket.processing_state}); poll GET /api/tickets/{ticket_id}?wait=N"
             )
+        if not ticket.needs_review:
+            session.commit()
+            return ticket  # nothing to clear: a retry, or another agent reviewed it first
+        if seen_updated_at is not None and ticket.updated_at != seen_updated_at:
+            raise Conflict(
+                f"ticket '{ticket_id}' changed since {seen_updated_at.isoformat()} (updated_at is now "
+                f"{ticket.updated_at.isoformat()}); read it again and review what is there now"
+            )
         # updated_at first: claim_row rewrites the first column with itself, which keeps its onupdate away.
         seen = {"updated_at": ticket.updated_at, "ai_suggested_priority": ticket.ai_suggested_priority}
         if claim_row(session, Ticket, ticket_id, **seen):
+            ticket.review_flagged_at = ticket.flagged_at
             ticket.set_needs_review(False)  # audited: the history shows who cleared it
             ticket.reviewed_at = ticket.updated_at = utcnow()
             ticket.reviewed_by = actor
@@ -43,7 +48,7 @@ def review_ticket(session: Session, ticket_id: str, *, seen_updated_at: datetime
             session.commit()
             session.refresh(ticket)
             return ticket
-        # Changed since read: rollback expires `ticket`, so it is read again (and, with `seen_updated_at`, refused).
+        # Changed since read: rollback expires `ticket`, so it is read again and checked again.
         session.rollback()
     raise Conflict(f"ticket '{ticket_id}' kept changing while this review was recorded; retry")
 

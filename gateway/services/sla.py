@@ -18,7 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shared.config import Targets
 from shared.models import Ticket, TicketMessage
-from shared.schemas import FirstResponseTimes, NextReplyTimes, ResolutionTimes, Status
+from shared.schemas import FirstResponseTimes, NextReplyTimes, ResolutionTimes, ReviewTimes, Status
 
 UNRESOLVED = (Status.new, Status.open, Status.in_progress, Status.pending)
 
@@ -222,3 +222,16 @@ def next_reply_times(session: Session, targets: Mapping[str, timedelta], since: 
     window = and_(TicketMessage.created_at >= since, TicketMessage.waited_since.is_not(None))
     replies, times, _ = _summary(session, seconds, window, targets, replies=True)
     return NextReplyTimes(replies=replies, **times)
+
+
+def review_times(session: Session, since: datetime) -> ReviewTimes:
+    """How long the flags agents cleared since `since` had stood, from `review_flagged_at` to `reviewed_at`,
+    over `idx_tickets_reviewed`. A ticket keeps only its latest review, so it counts once; no target."""
+    seconds = _seconds(session, Ticket.reviewed_at, Ticket.review_flagged_at)
+    window = and_(Ticket.reviewed_at >= since, Ticket.review_flagged_at.is_not(None))
+    n = session.scalar(select(func.count()).select_from(Ticket).where(window)) or 0
+    return ReviewTimes(
+        reviews=n,
+        p50_hours=_percentile_hours(session, seconds, window, n, 50),
+        p90_hours=_percentile_hours(session, seconds, window, n, 90),
+    )

@@ -63,9 +63,9 @@ def test_a_review_clears_the_flag_and_records_who_and_when(secured) -> None:  # 
     flag = [(h["old_value"], h["new_value"], h["actor"]) for h in history if h["field"] == "needs_review"]
     assert flag == [("true", "false", secured.actor)]
 
-    again = _review(secured, ticket_id)  # no body: reviews what is there; a second review changes no flag
+    again = _review(secured, ticket_id, updated_at=seen["updated_at"])  # a retry: nothing left to clear
     assert again.status_code == 200, again.text
-    assert again.json()["needs_review"] is False and again.json()["reviewed_at"] > view["reviewed_at"]
+    assert (again.json()["needs_review"], again.json()["reviewed_at"]) == (False, view["reviewed_at"])
     history = secured.get(f"/api/tickets/{ticket_id}/history").json()
     assert [h["field"] for h in history].count("needs_review") == 1
 
@@ -241,3 +241,24 @@ def test_migration_backfills_when_flagged_tickets_were_flagged(bare_db_url) -> N
     flagged = rows["T1"]
     flagged = datetime.fromisoformat(flagged) if isinstance(flagged, str) else flagged  # SQLite: text
     assert (flagged if flagged.tzinfo else flagged.replace(tzinfo=UTC)) == hour(2)
+
+
+def test_the_overview_reports_the_weeks_review_times(api, db_url) -> None:  # type: ignore[no-untyped-def]
+    """Flags of 1, 3 and 10 h cleared this week count; one cleared 8 days ago does not; a retried review
+    changes nothing."""
+    assert api.get("/api/overview").json()["reviews_last_7d"] == {"reviews": 0, "p50_hours": None, "p90_hours": None}
+    now = utcnow()
+    reviewed = []
+    for hours in (10, 1, 3):
+        reviewed.append(_flagged(api))
+        force_ticket(db_url, reviewed[-1], flagged_at=now - timedelta(hours=hours))
+        assert _review(api, reviewed[-1]).status_code == 200
+    old = _flagged(api)
+    force_ticket(db_url, old, flagged_at=now - timedelta(days=8, hours=5))
+    assert _review(api, old).status_code == 200
+    force_ticket(db_url, old, reviewed_at=now - timedelta(days=8), review_flagged_at=now - timedelta(days=8, hours=5))
+
+    week = api.get("/api/overview").json()["reviews_last_7d"]
+    assert week == {"reviews": 3, "p50_hours": pytest.approx(3.0, abs=0.01), "p90_hours": pytest.approx(10.0, abs=0.01)}
+    assert _review(api, reviewed[1]).status_code == 200  # retried
+    assert api.get("/api/overview").json()["reviews_last_7d"] == week
