@@ -138,8 +138,8 @@ class Ticket(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column()
     reviewed_by: Mapped[str | None] = mapped_column(String(120))
     reviewed_ai_priority: Mapped[str | None] = mapped_column(String(10))
-    # The `flagged_at` that review cleared (NULL for a review of an unflagged ticket): how long the flag had
-    # stood, for the overview's review times (migration 0019).
+    # The `flagged_at` that review cleared (a ticket no longer flagged is not reviewed again; NULL for reviews
+    # recorded before migration 0019): how long the flag had stood, for the overview's review times.
     review_flagged_at: Mapped[datetime | None] = mapped_column()
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
