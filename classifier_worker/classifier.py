@@ -384,9 +384,7 @@ class TicketClassifier:
             return results
         out = self.local.predict([tickets[i].follow_up or "" for i in wrote_again])
         for row, i in enumerate(wrote_again):
-            s_probs = out["sentiment_probs"][row]
-            tone = sentiment_model.LABELS[int(s_probs.argmax())]
-            results[i] = rescore(results[i], tickets[i], tone, float(np.clip(s_probs[2] - s_probs[0], -1, 1)))
+            results[i] = rescore(results[i], tickets[i], *sentiment_model.tone(out["sentiment_probs"][row]))
         return results
 
     def _classify_local(
@@ -409,9 +407,7 @@ class TicketClassifier:
             unfamiliar = nearest < self.local.gate_threshold and confidence < GATE_CONFIDENT
             out_of_scope = said_out_of_scope or unfamiliar
 
-            s_probs = out["sentiment_probs"][i]
-            sentiment = sentiment_model.LABELS[int(s_probs.argmax())]
-            s_score = float(np.clip(s_probs[2] - s_probs[0], -1, 1))
+            sentiment, s_score = sentiment_model.tone(out["sentiment_probs"][i])
 
             if said_out_of_scope:
                 reasoning = "Reads like chit-chat, spam or a question for another business, so treated as general"

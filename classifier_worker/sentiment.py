@@ -78,6 +78,7 @@ def features(embeddings: np.ndarray, texts: list[str], *, lexical_weight: float 
     return np.hstack([embeddings, lexical_weight * lexical_features(texts)]).astype(np.float32)
 
 
-def score_from_probabilities(probs: np.ndarray) -> np.ndarray:
-    """A score in [-1, 1]: P(positive) - P(negative), per row (columns ordered as LABELS)."""
-    return probs[:, 2] - probs[:, 0]
+def tone(probs: np.ndarray) -> tuple[Sentiment, float]:
+    """One text's label (the most likely) and score in [-1, 1], P(positive) - P(negative), from its row of
+    probabilities (columns ordered as LABELS)."""
+    return LABELS[int(probs.argmax())], min(1.0, max(-1.0, float(probs[2] - probs[0])))
