@@ -309,7 +309,9 @@ class TicketRead(BaseModel):
         description="When an agent last reviewed the AI's results (POST /api/tickets/{id}/review), clearing "
         "`needs_review`; a later round of AI work (after the customer writes again) can flag the ticket again",
     )
-    reviewed_by: str | None = Field(default=None, description="Who last reviewed them (the caller's key name)")
+    reviewed_by: str | None = Field(
+        default=None, description="Who last reviewed them, as the history names the caller (`key:ID:NAME`)"
+    )
 
 
 class TicketEnvelope(BaseModel):

@@ -16,8 +16,8 @@ router = APIRouter(prefix="/api/overview", tags=["tickets"])
 @router.get("", response_model=TicketOverview, dependencies=[require(Role.agent)])
 def ticket_overview(session: SessionDep, settings: SettingsDep) -> TicketOverview:
     """Counts by status and processing state, the unresolved queue by priority, category and agent,
-    the unassigned, flagged and overdue ones, those unanswered past their first response target, those
-    awaiting a reply and those kept waiting past their reply target, tickets created in the last hour and
-    day, the oldest ticket still waiting for its AI results, and how fast the last week's tickets were
-    resolved, first answered, and answered again when their customer wrote back."""
+    the unassigned, flagged (and since when the oldest flag) and overdue ones, those unanswered past their first
+    response target, those awaiting a reply and those kept waiting past their reply target, tickets created in
+    the last hour and day, the oldest ticket still waiting for its AI results, and how fast the last week's
+    tickets were resolved, first answered, answered again when their customer wrote back, and reviewed."""
     return service.ticket_overview(session, settings.targets)

@@ -90,8 +90,8 @@ def _oldest_waiting(session: Session, firsts: list[tuple[datetime, str]]) -> Wai
 def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
     """Counts by status and processing state, the unresolved queue broken down (overdue against each
     priority's resolution target, unanswered past its first response target, and kept waiting for a reply
-    past its first response or next reply target, included), the oldest waiting ticket and the week's
-    resolution, first response and next reply times."""
+    past its first response or next reply target, and the oldest review flag, included), the oldest waiting
+    ticket and the week's resolution, first response, next reply and review times."""
     _one_snapshot(session)
     now = utcnow()
     by_status = _every(Status, _counted(session, Ticket.status))
