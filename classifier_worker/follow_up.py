@@ -19,9 +19,8 @@ from typing import Any
 
 from classifier_worker.entities import extract_entities
 from classifier_worker.priority import score_priority
+from shared.schemas import PRIORITY_RANK as RANK
 from shared.schemas import Classification, Priority, Sentiment, TicketContext
-
-RANK = {p: i for i, p in enumerate((Priority.low, Priority.medium, Priority.high, Priority.critical))}
 
 
 def merge_entities(*found: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,8 @@ batches, which take only `queued` tickets, no longer stumble on it.
 
 The model call runs outside any transaction; each result is written only if its ticket is still
 waiting for it, so duplicate deliveries, sweeper re-sends and overlapping batches never double-apply,
-and the row is claimed before the write, so an agent's correction committed meanwhile is kept.
+and the row is claimed before the write, so an agent's correction committed meanwhile is kept. An AI
+priority at or above ALERT_MIN_PRIORITY adds its alert in the same transaction (`shared.alerts`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from classifier_worker.follow_up import RANK
+from shared.alerts import raise_alert, send_alert
 from shared.celery import transient_errors
+from shared.config import get_settings
 from shared.db import session_scope
 from shared.models import Ticket, TicketCorrection
 from shared.pipeline import claim_ticket, record_failure, send_next, set_state, ticket_context
@@ -109,7 +112,9 @@ def classify_ticket(
         contexts = [ticket_context(session, t) for t in (ticket, *others)]
 
     pairs, rejected = _split(classifier, contexts)
+    settings = get_settings()
     stored: list[str] = []
+    alerts: list[str] = []
     with session_scope(factory) as session:
         # In ticket id order, so two workers storing overlapping batches lock the rows in the same order.
         for context, result in sorted(pairs, key=lambda pair: pair[0].ticket_id):
@@ -118,8 +123,12 @@ def classify_ticket(
                 continue
             apply_classification(row, result, agent_saw=agent_saw_priority(session, row))
             replace_found_references(session, row.ticket_id, result.extracted_metadata)
+            if (alert_id := raise_alert(session, row, settings)) is not None:
+                alerts.append(alert_id)
             set_state(session, row, ProcessingState.classified)
             stored.append(row.ticket_id)
+    for alert_id in alerts:  # first: a critical ticket's alert before its draft
+        send_alert(alert_id)
     for done_id in stored:
         send_next(done_id, ProcessingState.classified)
     if len(contexts) > 1:

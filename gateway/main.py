@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.orm import sessionmaker
 
 from gateway.errors import BodySizeLimit, NulPathGuard, document_errors, install_error_handlers
-from gateway.routes import access, agents, corrections, forecast, health, kb, overview, tickets, webhooks
+from gateway.routes import access, agents, alerts, corrections, forecast, health, kb, overview, tickets, webhooks
 from gateway.sweeper import sweep_forever
 from shared.config import Settings, get_settings
 from shared.db import make_engine
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(kb.router)
     app.include_router(corrections.router)
     app.include_router(forecast.router)
+    app.include_router(alerts.router)
     return app
 
 

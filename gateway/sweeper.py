@@ -1,5 +1,7 @@
 """Re-enqueue stuck tickets: a loop inside the gateway, and `python -m gateway.sweeper --once` for cron.
 
+Alerts not delivered when due (their task lost with Redis, or never sent) are sent again the same way.
+
 Each pass also sends the index task again for knowledge-base articles left `pending`, and once per
 `KB_RECONCILE_INTERVAL_S` asks a rag_worker to check its whole index against the table: a delete
 whose task was lost leaves no row to sweep for.
@@ -21,6 +23,7 @@ import redis.asyncio as aioredis
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.alerts import resend_due_alerts
 from shared.config import Settings, get_settings
 from shared.db import get_sessionmaker
 from shared.kb import request_reconcile, resend_pending_articles
@@ -35,6 +38,7 @@ class Swept(NamedTuple):
     tickets: list[str]  # re-enqueued ticket ids
     articles: list[str]  # article ids whose index task was sent again
     reconcile: bool = False  # whether an index check was requested
+    alerts: tuple[str, ...] = ()  # alert ids whose delivery task was sent again
 
 
 def reconcile_due(settings: Settings) -> bool:
@@ -50,11 +54,12 @@ def reconcile_due(settings: Settings) -> bool:
 
 
 def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
-    """One pass over stuck tickets and pending knowledge-base articles."""
+    """One pass over stuck tickets, pending knowledge-base articles and undelivered alerts."""
     with factory() as session:
         tickets = sweep_stale(session, older_than_s=settings.sweep_stale_after_s)
         articles = resend_pending_articles(session, older_than_s=settings.sweep_stale_after_s)
-    return Swept(tickets, articles)
+        alerts = resend_due_alerts(session, older_than_s=settings.sweep_stale_after_s)
+    return Swept(tickets, articles, alerts=tuple(alerts))
 
 
 def sweep_when_due(factory: sessionmaker[Session], settings: Settings) -> Swept:
@@ -86,7 +91,8 @@ def retry_all_failed(factory: sessionmaker[Session]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description="Re-enqueue tickets stuck in queued/classified and KB articles left pending; re-run failed tickets."
+        description="Re-enqueue tickets stuck in queued/classified, KB articles left pending and undelivered alerts;"
+        " re-run failed tickets."
     )
     parser.add_argument("--once", action="store_true", help="one pass, then exit (default: loop)")
     parser.add_argument(
@@ -105,7 +111,8 @@ def main() -> None:
         swept = sweep_when_due(factory, settings)
         checked = "; requested an index check" if swept.reconcile else ""
         print(
-            f"re-enqueued {len(swept.tickets)} ticket(s); re-sent {len(swept.articles)} pending KB article(s){checked}"
+            f"re-enqueued {len(swept.tickets)} ticket(s); re-sent {len(swept.articles)} pending KB article(s)"
+            f" and {len(swept.alerts)} undelivered alert(s){checked}"
         )
         return
     client = aioredis.Redis.from_url(settings.redis_url)

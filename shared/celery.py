@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 CLASSIFY_QUEUE = "classify"
 DRAFT_QUEUE = "draft"
 KB_QUEUE = "kb"
+ALERTS_QUEUE = "alerts"
 
 CLASSIFY_TASK = "classifier_worker.classify_ticket"
 DRAFT_TASK = "rag_worker.draft_reply"
@@ -31,11 +32,13 @@ KB_INDEX_TASK = "rag_worker.kb.index_article"
 KB_DELETE_TASK = "rag_worker.kb.delete_article"
 KB_SEARCH_TASK = "rag_worker.kb.search"
 KB_RECONCILE_TASK = "rag_worker.kb.reconcile"
+ALERT_TASK = "classifier_worker.alerts.deliver"
 
 TASK_ROUTES = {
     CLASSIFY_TASK: {"queue": CLASSIFY_QUEUE},
     DRAFT_TASK: {"queue": DRAFT_QUEUE},
     "rag_worker.kb.*": {"queue": KB_QUEUE},
+    ALERT_TASK: {"queue": ALERTS_QUEUE},
 }
 
 
@@ -51,9 +54,10 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         # Each queue on its own exchange and key: a bare Queue(name) is bound to the default queue's
-        # exchange and key, so anything published there would reach all three queues.
+        # exchange and key, so anything published there would reach every queue.
         task_queues=[
-            Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (CLASSIFY_QUEUE, DRAFT_QUEUE, KB_QUEUE)
+            Queue(q, Exchange(q, type="direct"), routing_key=q)
+            for q in (CLASSIFY_QUEUE, DRAFT_QUEUE, KB_QUEUE, ALERTS_QUEUE)
         ],
         task_default_queue=CLASSIFY_QUEUE,
         task_routes=TASK_ROUTES,

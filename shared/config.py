@@ -170,6 +170,21 @@ class Settings(BaseSettings):
     )
     rate_limit_window_s: int = Field(60, ge=1, description="Length of the fixed rate-limit window")
 
+    # Alerts: the team's own webhook hears of tickets the AI rates urgent (an outbox, delivered by the alert worker)
+    alert_webhook_url: str | None = Field(
+        None, description="Where a signed JSON alert is POSTed when the AI rates a ticket urgent; empty disables"
+    )
+    alert_webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key of the X-Copilot-Signature header on each alert; unsigned without it"
+    )
+    alert_min_priority: Priority = Field(
+        Priority.critical, description="The lowest AI priority alerted (each ticket once per priority it reaches)"
+    )
+    alert_timeout_s: float = Field(5.0, gt=0, le=60, description="How long one alert delivery waits for the webhook")
+    alert_max_attempts: int = Field(
+        10, ge=1, le=50, description="Delivery attempts (backing off up to 5 min apart) before an alert is failed"
+    )
+
     # Pipeline robustness
     sweep_interval_s: float = Field(
         30.0, gt=0, description="How often the sweeper looks for stuck tickets and pending KB articles"
@@ -214,11 +229,13 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix:// (e.g. redis://localhost:6379/0)")
         return value
 
-    @field_validator("forecast_retrain_hour", "forecast_url", mode="before")
+    @field_validator(
+        "forecast_retrain_hour", "forecast_url", "alert_webhook_url", "alert_webhook_secret", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        """`FORECAST_RETRAIN_HOUR=` (documented: disables the schedule) or `FORECAST_URL=` means the default
-        None, not a parse error at start."""
+        """`FORECAST_RETRAIN_HOUR=` (documented: disables the schedule), `FORECAST_URL=` or an empty alert
+        variable (compose passes them through empty) means the default None, not a parse error or an empty key."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("forecast_url")
@@ -227,6 +244,14 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https:// (e.g. http://forecast_service:8001)")
         return value.rstrip("/") if value else value
+
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _alert_url(cls, value: str | None) -> str | None:
+        """Said at start: a typo here would otherwise surface only as failed alerts during an incident."""
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (e.g. https://hooks.example.com/support)")
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

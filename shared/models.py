@@ -236,6 +236,42 @@ class TicketMessage(Base):
     waited_since: Mapped[datetime | None] = mapped_column()
 
 
+class Alert(Base):
+    """An alert owed to the team's webhook: an outbox row, written in the transaction that stored the AI
+    priority it is about, so a crash or a broker outage between the two cannot lose it (`shared.alerts`)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # One alert per ticket per priority it reaches: a redelivered task or a calm follow-up adds none.
+        UniqueConstraint("ticket_id", "priority", name="uq_alerts_ticket_priority"),
+        # What the sweeper sends again: undelivered, not given up on
+        Index(
+            "idx_alerts_undelivered",
+            "next_attempt_at",
+            postgresql_where=text("delivered_at IS NULL AND failed_at IS NULL"),
+            sqlite_where=text("delivered_at IS NULL AND failed_at IS NULL"),
+        ),
+        Index("idx_alerts_created", "created_at"),
+    )
+
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
+    priority: Mapped[str] = mapped_column(String(10))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the body as it was when raised, sent as is
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the delivery is next due (a retry's countdown); the sweeper re-sends one overdue by SWEEP_STALE_AFTER_S.
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    failed_at: Mapped[datetime | None] = mapped_column()  # attempts spent, or refused by the webhook (4xx)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+    @property
+    def state(self) -> str:
+        """`delivered`, `failed` (given up on), or `pending` (being tried)."""
+        return "delivered" if self.delivered_at else "failed" if self.failed_at else "pending"
+
+
 class ApiKey(Base):
     """An API key; only its SHA-256 is stored (see `shared.auth`)."""
 

@@ -50,6 +50,10 @@ class Priority(StrEnum):
     critical = "critical"
 
 
+# Low to critical.
+PRIORITY_RANK = {p: rank for rank, p in enumerate(Priority)}
+
+
 class Sentiment(StrEnum):
     positive = "positive"
     neutral = "neutral"
@@ -420,6 +424,41 @@ class AgentRead(BaseModel):
     email: str | None
     active: bool
     created_at: datetime
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+class AlertState(StrEnum):
+    pending = "pending"  # not delivered yet: being tried, or waiting out a retry's backoff
+    delivered = "delivered"
+    failed = "failed"  # refused by the webhook, or ALERT_MAX_ATTEMPTS spent; POST .../retry sends it again
+
+
+class AlertFilters(BaseModel):
+    """The alert list's query: newest first."""
+
+    state: AlertState | None = None
+    ticket_id: str | None = Field(None, max_length=30, pattern=ID_PATTERN)
+    limit: int = Field(50, ge=1, le=200)
+    offset: int = Field(0, ge=0, le=1_000_000)
+
+
+class AlertRead(BaseModel):
+    """One alert to ALERT_WEBHOOK_URL and how its delivery went (the body sent is built from the ticket)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    alert_id: str = Field(description="Sent as X-Copilot-Alert-Id and the body's `id`: a receiver drops repeats by it")
+    ticket_id: str
+    priority: Priority = Field(description="The AI priority alerted; a ticket is alerted once per priority")
+    state: AlertState
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime | None = Field(description="While pending: when the next attempt is due")
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    last_error: str | None = Field(description="The latest failed attempt's error, kept after a later success")
 
 
 # --------------------------------------------------------------------------- AI results (worker output)

@@ -222,10 +222,13 @@ class WorkerProcess:
 
 @pytest.fixture
 def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
-    """Start real Celery workers (`classifier_worker` or `rag_worker`) against a test database."""
+    """Start real Celery workers (`classifier_worker` or `rag_worker`, or another `app` module of theirs such as
+    `alert_worker`) against a test database."""
     workers: list[WorkerProcess] = []
 
-    def start(module: str, database_url: str, *, queues: str, ready_timeout: float = 180, **env: str) -> WorkerProcess:
+    def start(
+        module: str, database_url: str, *, queues: str, app: str = "worker", ready_timeout: float = 180, **env: str
+    ) -> WorkerProcess:
         name = f"{module}-{uuid.uuid4().hex[:6]}@test"
         log_path = tmp_path / f"{name}.log"
         child_env = {
@@ -237,7 +240,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
             **env,
         }
         cmd = [
-            sys.executable, "-m", "celery", "-A", f"{module}.worker", "worker", "-Q", queues, "-c", "1",
+            sys.executable, "-m", "celery", "-A", f"{module}.{app}", "worker", "-Q", queues, "-c", "1",
             "-P", "prefork", "-n", name, "--without-gossip", "--without-mingle", "--without-heartbeat",
             "--loglevel", "INFO",
         ]  # fmt: skip

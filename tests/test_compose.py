@@ -12,7 +12,7 @@ from shared.config import Settings
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
-APP_SERVICES = {"gateway", "classifier_worker", "rag_worker", "forecast_service"}
+APP_SERVICES = {"gateway", "classifier_worker", "rag_worker", "alert_worker", "forecast_service"}
 SETTINGS_ENV = {name.upper() for name in Settings.model_fields}
 EXTERNAL_ENV = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "AUTH_DISABLED"}
 
@@ -46,7 +46,7 @@ def test_healthchecks_and_healthy_dependencies():
 
 
 def test_workers_can_scale():
-    for name in ("classifier_worker", "rag_worker"):
+    for name in ("classifier_worker", "rag_worker", "alert_worker"):
         service = SERVICES[name]
         assert "container_name" not in service and "ports" not in service, name
 

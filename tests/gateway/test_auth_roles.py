@@ -53,13 +53,16 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("PUT", "/api/tickets/{ticket}/priority", Role.agent, {"priority": "high"}),
     ("GET", "/api/tickets/{ticket}/corrections", Role.agent, None),
     ("POST", "/api/tickets/{ticket}/review", Role.agent, {}),
+    ("GET", "/api/alerts", Role.agent, None),
+    ("POST", "/api/alerts/no-such-alert/retry", Role.admin, None),
 ]  # fmt: skip
 
 
 def openapi_path(url: str) -> str:
     """The OpenAPI path a table URL exercises."""
     url = url.split("?", 1)[0].replace("{ticket}", "{ticket_id}").replace("{key}", "{key_id}")
-    return url.replace("kb_missing", "{article_id}").replace("/AG-1", "/{agent_id}")
+    url = url.replace("kb_missing", "{article_id}").replace("/AG-1", "/{agent_id}")
+    return url.replace("no-such-alert", "{alert_id}")
 
 
 def test_every_route_is_in_the_role_table() -> None:

@@ -18,3 +18,13 @@ def test_gateway_app_imports_no_model_library():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_alert_worker_imports_no_model_library():
+    """It runs from the gateway's image (compose: EXTRAS gateway), and a slow webhook must not cost a model's memory."""
+    code = (
+        "import json, sys; import classifier_worker.alert_worker as w; w.app.loader.import_default_modules(); "
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -1,0 +1,56 @@
+"""A local HTTP server standing in for a team's alert webhook: it records each POST and answers as scripted."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+
+class AlertReceiver:
+    """Answers each POST with the next scripted (status, headers), then 200 once the script is spent."""
+
+    def __init__(self) -> None:
+        self.script: list[tuple[int, dict[str, str]]] = []
+        self.received: list[Received] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.received.append(Received(headers, body))
+                status, answer = receiver.script.pop(0) if receiver.script else (200, {})
+                self.send_response(status)
+                for key, value in answer.items():
+                    self.send_header(key, value)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks/support"
+
+    def answer(self, status: int, headers: dict[str, str] | None = None) -> None:
+        self.script.append((status, headers or {}))
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[AlertReceiver]:
+        thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.httpd.shutdown()
+            self.httpd.server_close()
