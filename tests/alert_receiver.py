@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Received:
     headers: dict[str, str]
     body: bytes
+    at: float  # time.time() on arrival
 
 
 class AlertReceiver:
@@ -27,7 +29,7 @@ class AlertReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                receiver.received.append(Received(headers, body))
+                receiver.received.append(Received(headers, body, time.time()))
                 status, answer = receiver.script.pop(0) if receiver.script else (200, {})
                 self.send_response(status)
                 for key, value in answer.items():
