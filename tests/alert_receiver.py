@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.chat_server import serving
 
 
 @dataclass
@@ -49,10 +50,5 @@ class AlertReceiver:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[AlertReceiver]:
-        thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serving(self.httpd):
             yield self
-        finally:
-            self.httpd.shutdown()
-            self.httpd.server_close()

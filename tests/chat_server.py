@@ -58,11 +58,17 @@ class ChatServer:
 
     @contextlib.contextmanager
     def running(self) -> Iterator[ChatServer]:
-        """Serve from a daemon thread for the duration of the block, then close the socket."""
-        thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        thread.start()
-        try:
+        with serving(self.httpd):
             yield self
-        finally:
-            self.httpd.shutdown()
-            self.httpd.server_close()
+
+
+@contextlib.contextmanager
+def serving(httpd: ThreadingHTTPServer) -> Iterator[None]:
+    """Serve from a daemon thread for the duration of the block, then close the socket."""
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
