@@ -16,6 +16,7 @@ import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -47,23 +48,28 @@ def raise_alert(session: Session, ticket: Ticket, settings: Settings) -> str | N
     if session.scalar(seen) is not None:
         return None
     alert = Alert(alert_id=str(uuid.uuid4()), ticket_id=ticket.ticket_id, priority=priority, created_at=utcnow())
-    alert.payload = payload(alert, ticket)
+    alert.payload = payload(alert, ticket, settings.alert_ticket_url)
     session.add(alert)
     return alert.alert_id
 
 
-def payload(alert: Alert, ticket: Ticket) -> dict[str, Any]:
+def payload(alert: Alert, ticket: Ticket, link: str | None = None) -> dict[str, Any]:
     """What the webhook receives: the AI's assessment as it stood, no message body or customer address (a
-    chat channel is no place for them; the id finds the ticket), and a one-line `text` for chat tools."""
+    chat channel is no place for them; the id, or the `link` made from ALERT_TICKET_URL, finds the ticket),
+    and a one-line `text` for chat tools."""
     line = f"{alert.priority.upper()} {ticket.ai_suggested_category or 'general'} ticket {ticket.ticket_id}"
     text = f"{line}: {ticket.subject}. {ticket.ai_reasoning or ''}".strip()
+    url = link.replace("{ticket_id}", quote(ticket.ticket_id, safe="")) if link else None
+    if len(text) > TEXT_CHARS:
+        text = text[: TEXT_CHARS - 1] + "…"
     return {
         "id": alert.alert_id,
         "event": EVENT,
         "created_at": alert.created_at.isoformat(),
-        "text": text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…",
+        "text": f"{text} {url}" if url else text,
         "ticket": {
             "ticket_id": ticket.ticket_id,
+            "url": url,
             "subject": ticket.subject,
             "source": ticket.source,
             "status": ticket.status,

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.schemas import Priority
@@ -177,6 +177,11 @@ class Settings(BaseSettings):
     alert_webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key of the X-Copilot-Signature header on each alert; unsigned without it"
     )
+    alert_ticket_url: str | None = Field(
+        None,
+        description="Where an agent opens a ticket, with {ticket_id} in it (e.g. https://desk.example.com/t/{ticket_id});"
+        " each alert then links to its ticket",
+    )
     alert_min_priority: Priority = Field(
         Priority.critical, description="The lowest AI priority alerted (each ticket once per priority it reaches)"
     )
@@ -230,7 +235,12 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "forecast_retrain_hour", "forecast_url", "alert_webhook_url", "alert_webhook_secret", mode="before"
+        "forecast_retrain_hour",
+        "forecast_url",
+        "alert_webhook_url",
+        "alert_webhook_secret",
+        "alert_ticket_url",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -245,12 +255,17 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https:// (e.g. http://forecast_service:8001)")
         return value.rstrip("/") if value else value
 
-    @field_validator("alert_webhook_url")
+    @field_validator("alert_webhook_url", "alert_ticket_url")
     @classmethod
-    def _alert_url(cls, value: str | None) -> str | None:
-        """Said at start: a typo here would otherwise surface only as failed alerts during an incident."""
+    def _alert_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Said at start: a typo here would otherwise surface only during an incident, as failed alerts or
+        links that lead nowhere."""
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https:// (e.g. https://hooks.example.com/support)")
+        if value is not None and info.field_name == "alert_ticket_url" and "{ticket_id}" not in value:
+            raise ValueError(
+                "must hold {ticket_id}, where the ticket's id goes (e.g. https://desk.example.com/t/{ticket_id})"
+            )
         return value
 
     @field_validator("cors_origins", mode="before")

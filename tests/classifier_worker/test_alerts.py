@@ -67,7 +67,8 @@ def alert_row(factory, alert_id: str) -> Alert:  # type: ignore[no-untyped-def]
 
 
 def test_an_alert_is_raised_once_per_priority_reached(api, db_url, session_factory, settings_for, receiver):  # type: ignore[no-untyped-def]
-    settings = settings_for(db_url, alert_webhook_url=receiver.url, alert_min_priority="high")
+    desk = "https://desk.example.com/t/{ticket_id}"
+    settings = settings_for(db_url, alert_webhook_url=receiver.url, alert_min_priority="high", alert_ticket_url=desk)
     ticket_id = rated(api, db_url, "high")
 
     first = add_alert(session_factory, ticket_id, settings)
@@ -86,8 +87,9 @@ def test_an_alert_is_raised_once_per_priority_reached(api, db_url, session_facto
     assert body["id"] == second and body["event"] == "ticket.urgent"
     assert body["ticket"]["ticket_id"] == ticket_id and body["ticket"]["priority"] == "critical"
     assert body["ticket"]["urgency_keywords"] == ["down"] and body["ticket"]["confidence"] == 0.91
+    link = f"https://desk.example.com/t/{ticket_id}"
     line = f"CRITICAL technical ticket {ticket_id}: Everything is down. Service outage cues: down for everyone."
-    assert body["text"] == line
+    assert body["text"] == f"{line} {link}" and body["ticket"]["url"] == link
     assert "description" not in body["ticket"] and "ops@example.com" not in json.dumps(body)  # no body, no address
 
 
@@ -193,6 +195,8 @@ def test_the_webhook_url_is_checked_at_start() -> None:
     assert Settings(alert_webhook_url="").alert_webhook_url is None
     with pytest.raises(ValidationError):
         Settings(alert_min_priority="urgent")
+    with pytest.raises(ValidationError, match=r"must hold \{ticket_id\}"):
+        Settings(alert_ticket_url="https://desk.example.com/tickets/")
 
 
 # --------------------------------------------------------------------------- real workers
@@ -235,6 +239,7 @@ def test_a_critical_ticket_reaches_the_webhook_through_the_workers(client_for, s
     assert first.body == second.body  # the same alert, tried again after the 503
     body = json.loads(second.body)
     assert body["ticket"]["ticket_id"] == ticket_id and body["ticket"]["priority"] == "critical"
+    assert body["ticket"]["url"] is None  # no ALERT_TICKET_URL
     assert verify(SECRET, second.headers["x-copilot-signature"], second.body, now=int(time.time()))
     wait_until(lambda: _alerts(pg)[0]["delivered_at"] is not None, timeout=30)
     (row,) = _alerts(pg)
