@@ -8,7 +8,8 @@ process against each database, `GET /api/overview`'s service call and the ticket
 (newest, the unassigned queue, one agent's queue, one customer's by email, one order's, one tracking
 number's, flagged for review, failed, overdue (also soonest due first), the new ones soonest due first, a
 channel's unanswered, the unanswered past their first response target, those awaiting a reply longest first,
-those kept waiting past their reply target, soonest due first).
+those kept waiting past their reply target, soonest due first), and the alerts: the overview's undelivered
+counts and the failed ones' list, over an alert per critical ticket.
 Prints a table and writes benchmarks/results/queue_reads.json.
 
     python benchmarks/queue_reads.py [--tickets 200000] [--runs 30] [--backends sqlite,postgresql]
@@ -34,14 +35,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.support import fresh_database, print_table, write_results  # noqa: E402
+from gateway.services.alerts import alert_counts, list_alerts  # noqa: E402
 from gateway.services.overview import ticket_overview  # noqa: E402
 from gateway.services.sla import first_response_times, next_reply_times, resolution_times, review_times  # noqa: E402
 from gateway.services.tickets import list_tickets  # noqa: E402
 from shared.config import get_settings  # noqa: E402
 from shared.db import make_engine, run_migrations  # noqa: E402
-from shared.models import Agent, Customer, Ticket, TicketMessage, TicketReference, utcnow  # noqa: E402
+from shared.models import Agent, Alert, Customer, Ticket, TicketMessage, TicketReference, utcnow  # noqa: E402
 from shared.references import FOUND, TRACKING  # noqa: E402
-from shared.schemas import Category, Priority, TicketFilters  # noqa: E402
+from shared.schemas import AlertFilters, Category, Priority, TicketFilters  # noqa: E402
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STATUSES = (["closed"] * 70) + (["resolved"] * 20) + (["new"] * 4) + (["open"] * 3) + ["in_progress"] * 2 + ["pending"]
@@ -132,6 +134,7 @@ def fill(url: str, n: int, seed: int = 7) -> None:
                 found += [{"ticket_id": t["ticket_id"], "kind": TRACKING, "value": f"1Z{t['ticket_id'][-8:]}00000000"}
                           for t in chunk[::4] if t["category"]]  # fmt: skip
                 conn.execute(sa.insert(TicketReference), found)
+                conn.execute(sa.insert(Alert), _alerts(chunk))
                 if messages:
                     conn.execute(sa.insert(TicketMessage), messages)
             chunk, messages = [], []
@@ -168,6 +171,20 @@ def _conversation(
     return rows
 
 
+def _alerts(chunk: list[dict[str, object]]) -> list[dict[str, object]]:
+    """An alert per critical ticket (a quarter here, far more than in practice: a worst case), raised a
+    minute after arrival and delivered at once, but every 500th still pending and every 700th failed."""
+    rows = []
+    for n, t in enumerate(t for t in chunk if t["priority"] == "critical"):
+        raised = t["created_at"] + timedelta(minutes=1)  # type: ignore[operator]
+        pending, failed = n % 500 == 3, n % 700 == 5
+        rows.append({"alert_id": f"al-{t['ticket_id']}", "ticket_id": t["ticket_id"], "priority": "critical",
+                     "payload": {}, "created_at": raised, "attempts": 1 if pending else 10 if failed else 1,
+                     "delivered_at": None if pending or failed else raised, "failed_at": raised if failed else None,
+                     "next_attempt_at": raised if pending else None})  # fmt: skip
+    return rows
+
+
 def timed(factory: sessionmaker[Session], call: Callable[[Session], object], runs: int) -> tuple[float, float]:
     """p50 and max milliseconds of `call` over `runs` fresh sessions (after one warm-up)."""
     samples = []
@@ -192,6 +209,8 @@ VIEWS: dict[str, Callable[[Session], object]] = {
     ),
     "  its week of next replies": lambda s: next_reply_times(s, TARGETS.next_reply, utcnow() - timedelta(days=7)),
     "  its week of reviews": lambda s: review_times(s, utcnow() - timedelta(days=7)),
+    "  its undelivered alerts": alert_counts,
+    "list failed alerts": lambda s: list_alerts(s, AlertFilters(state="failed")),
     "list newest 50": lambda s: list_tickets(s, TicketFilters()),
     "list unassigned new": lambda s: list_tickets(s, TicketFilters(assigned=False, status="new")),
     "list one agent's": lambda s: list_tickets(s, TicketFilters(assigned_to="AG-07")),

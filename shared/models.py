@@ -244,12 +244,14 @@ class Alert(Base):
     __table_args__ = (
         # One alert per ticket per priority it reaches: a redelivered task or a calm follow-up adds none.
         UniqueConstraint("ticket_id", "priority", name="uq_alerts_ticket_priority"),
-        # What the sweeper sends again: undelivered, not given up on
+        # The undelivered ones: what the sweeper sends again (failed_at NULL, oldest first), the overview's
+        # counts and the failed alerts' list (migration 0021)
         Index(
             "idx_alerts_undelivered",
-            "next_attempt_at",
-            postgresql_where=text("delivered_at IS NULL AND failed_at IS NULL"),
-            sqlite_where=text("delivered_at IS NULL AND failed_at IS NULL"),
+            "failed_at",
+            "created_at",
+            postgresql_where=text("delivered_at IS NULL"),
+            sqlite_where=text("delivered_at IS NULL"),
         ),
         Index("idx_alerts_created", "created_at"),
     )

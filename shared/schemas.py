@@ -687,6 +687,12 @@ class FirstResponseTimes(BaseModel):
     )
 
 
+class AlertCounts(BaseModel):
+    pending: int = Field(description="Not delivered yet: being tried, or backing off after a failed attempt")
+    failed: int = Field(description="Given up on (refused, or ALERT_MAX_ATTEMPTS spent): GET /api/alerts?state=failed")
+    oldest_pending_since: datetime | None = Field(description="When the longest-pending alert was raised")
+
+
 class ReviewTimes(BaseModel):
     """How long the review flags agents cleared in a window had stood (`POST /api/tickets/{id}/review`)."""
 
@@ -776,6 +782,10 @@ class TicketOverview(BaseModel):
     first_response_last_7d: FirstResponseTimes
     next_reply_last_7d: NextReplyTimes
     reviews_last_7d: ReviewTimes
+    alerts: AlertCounts = Field(
+        description="Alerts to ALERT_WEBHOOK_URL not delivered: a webhook refusing or unreachable leaves urgent "
+        "tickets unannounced, so watch `failed` (and a growing `oldest_pending_since`)"
+    )
 
 
 class ApiKeyCreate(StrictModel):

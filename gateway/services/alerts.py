@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.alerts import send_alert
 from shared.db import claim_row
 from shared.errors import Conflict, NotFound
 from shared.models import Alert, utcnow
-from shared.schemas import AlertFilters, AlertState
+from shared.schemas import AlertCounts, AlertFilters, AlertState
 
 
 def list_alerts(session: Session, filters: AlertFilters) -> Sequence[Alert]:
@@ -21,12 +21,23 @@ def list_alerts(session: Session, filters: AlertFilters) -> Sequence[Alert]:
         query = query.where(Alert.ticket_id == filters.ticket_id)
     if filters.state == AlertState.delivered:
         query = query.where(Alert.delivered_at.is_not(None))
-    elif filters.state == AlertState.failed:
-        query = query.where(Alert.failed_at.is_not(None))
+    elif filters.state == AlertState.failed:  # never delivered, as the undelivered index holds
+        query = query.where(Alert.failed_at.is_not(None), Alert.delivered_at.is_(None))
     elif filters.state == AlertState.pending:
         query = query.where(Alert.delivered_at.is_(None), Alert.failed_at.is_(None))
     query = query.order_by(Alert.created_at.desc(), Alert.alert_id).limit(filters.limit).offset(filters.offset)
     return session.scalars(query).all()
+
+
+def alert_counts(session: Session) -> AlertCounts:
+    """The undelivered alerts, pending and failed, for the overview, from the index of the undelivered."""
+    pending = Alert.failed_at.is_(None)
+    counts = session.execute(
+        select(
+            func.count().filter(pending), func.count().filter(~pending), func.min(Alert.created_at).filter(pending)
+        ).where(Alert.delivered_at.is_(None))
+    ).one()
+    return AlertCounts(pending=counts[0], failed=counts[1], oldest_pending_since=counts[2])
 
 
 def retry_alert(session: Session, alert_id: str) -> Alert:

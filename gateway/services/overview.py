@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from gateway.services.alerts import alert_counts
 from gateway.services.sla import (
     UNRESOLVED,
     first_response_times,
@@ -91,7 +92,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
     """Counts by status and processing state, the unresolved queue broken down (overdue against each
     priority's resolution target, unanswered past its first response target, and kept waiting for a reply
     past its first response or next reply target, and the oldest review flag, included), the oldest waiting
-    ticket and the week's resolution, first response, next reply and review times."""
+    ticket, the week's resolution, first response, next reply and review times, and the undelivered alerts."""
     _one_snapshot(session)
     now = utcnow()
     by_status = _every(Status, _counted(session, Ticket.status))
@@ -190,6 +191,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         first_response_last_7d=answered,
         next_reply_last_7d=answered_again,
         reviews_last_7d=reviewed,
+        alerts=alert_counts(session),
     )
 
 

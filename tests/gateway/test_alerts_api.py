@@ -36,6 +36,9 @@ def test_alerts_are_listed_and_a_failed_one_sent_again(  # type: ignore[no-untyp
     assert only["alert_id"] == failed and only["attempts"] == 1 and only["last_error"].startswith("HTTP 404")
     assert [a["alert_id"] for a in api.get("/api/alerts", params={"ticket_id": failed_ticket}).json()] == [failed]
     assert [a["alert_id"] for a in api.get("/api/alerts", params={"state": "pending"}).json()] == [pending]
+    pending_row = next(a for a in listed if a["alert_id"] == pending)
+    counts = api.get("/api/overview").json()["alerts"]
+    assert counts == {"pending": 1, "failed": 1, "oldest_pending_since": pending_row["created_at"]}
     bad = api.get("/api/alerts", params={"state": "lost"})
     assert bad.status_code == 422 and "state" in bad.text
 
@@ -53,4 +56,7 @@ def test_alerts_are_listed_and_a_failed_one_sent_again(  # type: ignore[no-untyp
     assert redis_client.llen("alerts") == 1  # its delivery task, for the alert worker
     assert deliver(failed, settings=settings, factory=session_factory).status == "delivered"
     assert api.get("/api/alerts", params={"state": "failed"}).json() == []
+    assert api.get("/api/overview").json()["alerts"] == {
+        "pending": 1, "failed": 0, "oldest_pending_since": pending_row["created_at"],
+    }  # fmt: skip
     assert [r.headers["x-copilot-alert-id"] for r in receiver.received] == [delivered, failed, failed]
