@@ -2,10 +2,10 @@
 
 An attempt is claimed in the database before the POST (attempts + 1, `next_attempt_at` pushed past the
 request's timeout), so a duplicate task arriving meanwhile finds it taken and skips; the row lock is
-not held over the network. A 2xx delivers it; a connection error, a timeout, 408, 429 or 5xx is tried
-again, backing off up to 5 minutes (a `Retry-After` is honoured within that) until ALERT_MAX_ATTEMPTS;
-any other answer (the receiver refused this alert: a bad URL, a rejected signature) fails it at once,
-with the reason kept in `last_error` for `GET /api/alerts`.
+not held over the network. A 2xx delivers it; a connection error, a timeout or a status that says "later"
+(408, 425, 429, 500, 502, 503, 504) is tried again, backing off up to 5 minutes (a `Retry-After` is
+honoured within that) until ALERT_MAX_ATTEMPTS; any other answer (the receiver refused this alert: a bad
+URL, a rejected signature, 501) fails it at once, with the reason kept in `last_error` for `GET /api/alerts`.
 """
 
 from __future__ import annotations
@@ -94,9 +94,8 @@ def _claim(session: Session, alert_id: str, *, lease_s: float) -> tuple[int, byt
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         return None
-    alert = session.get(Alert, alert_id)
+    alert = session.get(Alert, alert_id)  # not loaded before in this session: read as the update left it
     assert alert is not None
-    session.refresh(alert)
     body = json.dumps(alert.payload, separators=(",", ":"), ensure_ascii=False).encode()
     return alert.attempts, body
 
