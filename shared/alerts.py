@@ -54,9 +54,9 @@ def raise_alert(session: Session, ticket: Ticket, settings: Settings) -> str | N
 
 
 def payload(alert: Alert, ticket: Ticket, link: str | None = None) -> dict[str, Any]:
-    """What the webhook receives: the AI's assessment as it stood, no message body or customer address (a
-    chat channel is no place for them; the id, or the `link` made from ALERT_TICKET_URL, finds the ticket),
-    and a one-line `text` for chat tools."""
+    """What the webhook receives: the subject and the AI's assessment as it stood, but not the message itself
+    nor the customer's address (a chat channel is no place for them; the id, or the `link` made from
+    ALERT_TICKET_URL, finds the ticket), and a one-line `text` for chat tools."""
     line = f"{alert.priority.upper()} {ticket.ai_suggested_category or 'general'} ticket {ticket.ticket_id}"
     text = f"{line}: {ticket.subject}. {ticket.ai_reasoning or ''}".strip()
     url = link.replace("{ticket_id}", quote(ticket.ticket_id, safe="")) if link else None
