@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ingest import PG_ADMIN, REDIS_URL, start_gateway  # noqa: E402
-from benchmarks.support import free_port, fresh_database, print_table, stop_group, write_results  # noqa: E402
+from benchmarks.support import (  # noqa: E402
+    free_port,
+    fresh_database,
+    print_table,
+    start_worker,
+    stop_group,
+    write_results,
+)
 from shared.alerts import verify  # noqa: E402
 from shared.db import run_migrations  # noqa: E402
 from tests.alert_receiver import AlertReceiver, Received  # noqa: E402
@@ -54,22 +60,6 @@ ORDINARY = [
     ("Size exchange", "The shoes are a size too small, how do I exchange them?"),
     ("Newsletter", "Please take me off the newsletter list."),
 ]
-
-
-def start_worker(app: str, queues: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "-c", "1", "-n", f"{queues}@bench",
-           "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"]  # fmt: skip
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if " ready." in log.read_text(errors="replace"):
-            return proc
-        if proc.poll() is not None:
-            break
-        time.sleep(0.2)
-    stop_group(proc)
-    raise RuntimeError(f"{app} did not start:\n{log.read_text(errors='replace')[-2000:]}")
 
 
 def answered_ok(receiver: AlertReceiver, failures: int) -> list[Received]:
@@ -165,8 +155,9 @@ def main() -> None:
         port = free_port()
         processes = [start_gateway(url, port, 1)]
         try:
-            processes.append(start_worker("classifier_worker.worker", "classify", env, Path(tmp) / "classifier.log"))
-            processes.append(start_worker("classifier_worker.alert_worker", "alerts", env, Path(tmp) / "alerts.log"))
+            for app, queues in (("classifier_worker.worker", "classify"), ("classifier_worker.alert_worker", "alerts")):
+                log_path = Path(tmp) / f"{queues}.log"
+                processes.append(start_worker(app, queues, name=f"{queues}@bench", env=env, log_path=log_path))
             for name in ("healthy", "failing"):
                 results.append(run(name, args, url, port, receiver))
         finally:

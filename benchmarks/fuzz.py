@@ -40,7 +40,7 @@ PG_ADMIN = os.environ.get("FUZZ_PG_ADMIN_URL", "postgresql+psycopg://postgres@12
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"  # which statuses count as a rejection
 
-from benchmarks.support import free_port, fresh_database, stop_group, write_results  # noqa: E402
+from benchmarks.support import free_port, fresh_database, start_worker, stop_group, write_results  # noqa: E402
 
 
 def claim_redis_db(tag: str) -> int:
@@ -86,17 +86,6 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) ->
             pass
         time.sleep(0.3)
     raise SystemExit("gateway did not start in time")
-
-
-def wait_worker(log_path: Path, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"rag_worker exited early:\n{log_path.read_text(errors='replace')[-3000:]}")
-        if " ready." in log_path.read_text(errors="replace"):
-            return
-        time.sleep(0.3)
-    raise SystemExit("rag_worker did not start in time")
 
 
 def main() -> int:
@@ -151,14 +140,9 @@ def main() -> int:
             start_new_session=True,
         )
         wait_ready(base, server)
-        worker_log_path = tmp / "rag_worker.log"
-        worker_log = open(worker_log_path, "wb")  # noqa: SIM115
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "rag_worker.worker", "worker", "-Q", "draft,kb", "-c", "1",
-             "-n", f"fuzz-{tag}@%h", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        wait_worker(worker_log_path, worker)
+        worker = start_worker(
+            "rag_worker.worker", "draft,kb", name=f"fuzz-{tag}@%h", env=env, log_path=tmp / "rag_worker.log"
+        )
         forecast_log = open(tmp / "forecast_service.log", "wb")  # noqa: SIM115
         forecast = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "forecast_service.main:app", "--host", "127.0.0.1",

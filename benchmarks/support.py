@@ -9,9 +9,12 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Iterable, Sequence
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -58,6 +61,27 @@ def stop_group(proc: subprocess.Popen[bytes], grace: float = 30) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
+
+
+def start_worker(
+    app: str, queues: str, *, name: str, env: Mapping[str, str], log_path: Path, timeout: float = 180
+) -> subprocess.Popen[bytes]:
+    """A real `celery worker` of `app` on `queues` in its own process group, logging to `log_path`; returned
+    once it says it is ready. On failure it is stopped and the log's tail raised."""
+    cmd = [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", queues, "-c", "1", "-n", name,
+           "--without-gossip", "--without-mingle", "--loglevel", "INFO"]  # fmt: skip
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=dict(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if " ready." in log_path.read_text(errors="replace"):
+            return proc
+        time.sleep(0.3)
+    state = "exited early" if proc.poll() is not None else f"was not ready in {timeout:.0f} s"
+    stop_group(proc)
+    raise SystemExit(f"{app} {state}:\n{log_path.read_text(errors='replace')[-3000:]}")
 
 
 def print_table(
