@@ -46,7 +46,6 @@ def deliver(
     *,
     settings: Settings,
     factory: sessionmaker[Session] | None = None,
-    client: httpx.Client | None = None,
 ) -> Outcome:
     """One delivery attempt of `alert_id`, recorded on its row."""
     with session_scope(factory) as session:
@@ -58,7 +57,7 @@ def deliver(
             _finish(session, alert_id, failed=True, error="ALERT_WEBHOOK_URL is not set")
             return Outcome("failed", error="ALERT_WEBHOOK_URL is not set")
 
-    error, retry_after = _post(settings, alert_id, body, client)
+    error, retry_after = _post(settings, alert_id, body)
     with session_scope(factory) as session:
         if error is None:
             _finish(session, alert_id)
@@ -85,8 +84,7 @@ def _claim(session: Session, alert_id: str, *, lease_s: float) -> tuple[int, byt
         update(Alert)
         .where(
             Alert.alert_id == alert_id,
-            Alert.delivered_at.is_(None),
-            Alert.failed_at.is_(None),
+            Alert.pending(),
             or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at <= now),
         )
         .values(attempts=Alert.attempts + 1, next_attempt_at=now + timedelta(seconds=lease_s))
@@ -100,22 +98,17 @@ def _claim(session: Session, alert_id: str, *, lease_s: float) -> tuple[int, byt
     return alert.attempts, body
 
 
-def _post(
-    settings: Settings, alert_id: str, body: bytes, client: httpx.Client | None
-) -> tuple[str | None, float | None]:
+def _post(settings: Settings, alert_id: str, body: bytes) -> tuple[str | None, float | None]:
     """POST the body; (None, None) on 2xx, else (the error, seconds to wait before a retry, or None when the
     receiver refused it for good)."""
     headers = {"content-type": "application/json", "user-agent": "support-copilot", "x-copilot-alert-id": alert_id}
     if settings.alert_webhook_secret is not None:
         secret = settings.alert_webhook_secret.get_secret_value()
         headers["x-copilot-signature"] = signature(secret, int(time.time()), body)
-    url = settings.alert_webhook_url or ""
     try:
-        if client is None:
-            with httpx.Client(timeout=settings.alert_timeout_s) as own:
-                response = own.post(url, content=body, headers=headers)
-        else:
-            response = client.post(url, content=body, headers=headers, timeout=settings.alert_timeout_s)
+        response = httpx.post(
+            settings.alert_webhook_url or "", content=body, headers=headers, timeout=settings.alert_timeout_s
+        )
     except httpx.HTTPError as exc:
         detail = str(exc)
         return (f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__), 0.0

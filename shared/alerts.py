@@ -105,8 +105,7 @@ def resend_due_alerts(
     due = session.scalars(
         select(Alert.alert_id)
         .where(
-            Alert.delivered_at.is_(None),
-            Alert.failed_at.is_(None),
+            Alert.pending(),
             or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at < cutoff),
             Alert.created_at < cutoff,
         )

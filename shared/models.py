@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     event,
     inspect,
     text,
@@ -272,6 +274,11 @@ class Alert(Base):
     def state(self) -> str:
         """`delivered`, `failed` (given up on), or `pending` (being tried)."""
         return "delivered" if self.delivered_at else "failed" if self.failed_at else "pending"
+
+    @classmethod
+    def pending(cls) -> ColumnElement[bool]:
+        """`state == "pending"` in SQL: neither delivered nor given up on."""
+        return and_(cls.delivered_at.is_(None), cls.failed_at.is_(None))
 
 
 class ApiKey(Base):

@@ -24,7 +24,7 @@ def list_alerts(session: Session, filters: AlertFilters) -> Sequence[Alert]:
     elif filters.state == AlertState.failed:  # never delivered, as the undelivered index holds
         query = query.where(Alert.failed_at.is_not(None), Alert.delivered_at.is_(None))
     elif filters.state == AlertState.pending:
-        query = query.where(Alert.delivered_at.is_(None), Alert.failed_at.is_(None))
+        query = query.where(Alert.pending())
     query = query.order_by(Alert.created_at.desc(), Alert.alert_id).limit(filters.limit).offset(filters.offset)
     return session.scalars(query).all()
 
