@@ -15,7 +15,19 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.orm import sessionmaker
 
 from gateway.errors import BodySizeLimit, NulPathGuard, document_errors, install_error_handlers
-from gateway.routes import access, agents, alerts, corrections, forecast, health, kb, overview, tickets, webhooks
+from gateway.routes import (
+    access,
+    agents,
+    alerts,
+    corrections,
+    customers,
+    forecast,
+    health,
+    kb,
+    overview,
+    tickets,
+    webhooks,
+)
 from gateway.sweeper import sweep_forever
 from shared.config import Settings, get_settings
 from shared.db import make_engine
@@ -84,6 +96,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(corrections.router)
     app.include_router(forecast.router)
     app.include_router(alerts.router)
+    app.include_router(customers.router)
     return app
 
 

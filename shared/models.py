@@ -143,6 +143,9 @@ class Ticket(Base):
     # The `flagged_at` that review cleared (a ticket no longer flagged is not reviewed again; NULL for reviews
     # recorded before migration 0019): how long the flag had stood, for the overview's review times.
     review_flagged_at: Mapped[datetime | None] = mapped_column()
+    # When the customer's personal data was erased (POST /api/customers/erase, migration 0022): the text, the
+    # messages and whatever was extracted from them are gone; the skeleton stays for statistics and forecasts.
+    erased_at: Mapped[datetime | None] = mapped_column()
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
     metadata_rows: Mapped[list[TicketMetadata]] = relationship(

@@ -316,6 +316,11 @@ class TicketRead(BaseModel):
     reviewed_by: str | None = Field(
         default=None, description="Who last reviewed them, as the history names the caller (`key:ID:NAME`)"
     )
+    erased_at: datetime | None = Field(
+        default=None,
+        description="When its customer's personal data was erased (POST /api/customers/erase): subject and "
+        "description read `[erased]`, messages and extracted details are gone; null otherwise",
+    )
 
 
 class TicketEnvelope(BaseModel):
@@ -459,6 +464,44 @@ class AlertRead(BaseModel):
     delivered_at: datetime | None
     failed_at: datetime | None
     last_error: str | None = Field(description="The latest failed attempt's error, kept after a later success")
+
+
+# --------------------------------------------------------------------------- customers
+
+
+class CustomerErasure(StrictModel):
+    """Whose personal data to erase: the customer with this email (any letter case) or this id, not both."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+    # Optional to allow either, never null: the documented schema has no null for them.
+    email: Annotated[Email | None, WithJsonSchema({"type": "string", "format": "email", "maxLength": 254})] = None
+    customer_id: Annotated[str | None, WithJsonSchema({"type": "string", "maxLength": 20, "pattern": ID_PATTERN})] = (
+        Field(None, max_length=20, pattern=ID_PATTERN)
+    )
+
+    @field_validator("email", "customer_id", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null (give either email or customer_id)")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CustomerErasure:
+        if len(self.model_fields_set) != 1:
+            raise ValueError("give exactly one of email, customer_id")
+        return self
+
+
+class ErasureRead(BaseModel):
+    """What an erasure removed. The tickets stay, under an anonymous customer, for statistics and forecasts."""
+
+    customer_id: str = Field(description="The anonymous customer the erased tickets now belong to")
+    erased_at: datetime
+    tickets: list[str] = Field(description="The erased tickets, now closed, their text replaced by `[erased]`")
+    messages_deleted: int
+    alerts_deleted: int
+    corrections_deleted: int = Field(description="Agents' corrections, which held the ticket's text to learn from")
 
 
 # --------------------------------------------------------------------------- AI results (worker output)

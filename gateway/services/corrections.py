@@ -7,6 +7,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.services.erasure import ensure_not_erased
 from gateway.services.tickets import get_ticket
 from shared.db import claim_row
 from shared.errors import Conflict
@@ -31,10 +32,12 @@ def correct_ticket(
     ai_field = f"ai_suggested_{field}"
     for _ in range(_CORRECTION_ATTEMPTS):
         ticket = get_ticket(session, ticket_id)
+        ensure_not_erased(ticket)
         old, ai_value = getattr(ticket, field), getattr(ticket, ai_field)
         if old == value:
             break
-        if claim_row(session, Ticket, ticket_id, **{field: old, ai_field: ai_value}):
+        # Not erased meanwhile either: the correction keeps the text read here.
+        if claim_row(session, Ticket, ticket_id, **{field: old, ai_field: ai_value, "erased_at": None}):
             setattr(ticket, field, value)
             ticket.updated_at = utcnow()
             session.add(

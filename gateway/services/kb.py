@@ -15,6 +15,7 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.services.erasure import ensure_not_erased
 from gateway.services.tickets import get_ticket
 from shared.celery import KB_DELETE_TASK, KB_INDEX_TASK, KB_QUEUE, KB_SEARCH_TASK, get_producer
 from shared.config import Settings
@@ -87,6 +88,7 @@ def search(session: Session, query: str, *, category: str | None, n: int, settin
 def request_draft(session: Session, ticket_id: str) -> Ticket:
     """Send a classified or finished ticket back to the rag_worker for a new draft."""
     ticket = get_ticket(session, ticket_id)
+    ensure_not_erased(ticket)
     if ticket.processing_state == ProcessingState.queued.value:
         raise Conflict(f"ticket '{ticket_id}' is not classified yet; its draft follows automatically")
     if never_classified(ticket):  # it failed before it was classified

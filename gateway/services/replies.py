@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.services.erasure import ensure_not_erased
 from gateway.services.tickets import get_ticket
 from shared.db import claim_row
 from shared.errors import Conflict
@@ -111,6 +112,11 @@ def store_message(
     rework = False
     try:
         session.flush()  # the message's time, written in this transaction
+        # Read after the insert, which waited for an erasure holding the ticket: it must not bring text back.
+        session.refresh(ticket, ["erased_at"])
+        if ticket.erased_at is not None:
+            session.rollback()
+            ensure_not_erased(ticket)  # raises: read again after the rollback, it is still erased
         if answers:
             first = mark_answered(session, ticket.ticket_id, message.created_at)
             waited_since = mark_replied(session, ticket.ticket_id)
@@ -151,6 +157,7 @@ def add_message(
     message whose answer it lost without posting it twice (even one the vendor rule would refuse now).
     """
     ticket = get_ticket(session, ticket_id)
+    ensure_not_erased(ticket)
     known = find_message(session, REPLY_SOURCE, data.client_message_id) if data.client_message_id else None
     if known is None and not internal and ticket.source in VENDOR_SOURCES:
         raise Conflict(_VENDOR_ONLY[author_type].format(ticket_id=ticket_id, source=ticket.source))

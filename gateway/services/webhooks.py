@@ -46,6 +46,10 @@ def ingest(session: Session, event: InboundEvent) -> IngestResult:
         ticket, created = _create_ticket(session, event)
     if event.kind == EventKind.ticket:
         return IngestResult("created" if created else "duplicate", ticket=ticket)
+    if ticket.erased_at is not None:  # answered 2xx, or the vendor would redeliver it for days
+        return IngestResult(
+            "ignored", ticket=ticket, detail=f"ticket {ticket.ticket_id} was erased; message not stored"
+        )
 
     message, appended = _append_message(session, ticket, event, opened_ticket=created)
     if created:

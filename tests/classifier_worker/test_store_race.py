@@ -13,11 +13,12 @@ from sqlalchemy import select
 from classifier_worker.classifier import TicketClassifier
 from classifier_worker.service import classify_ticket
 from gateway.services.corrections import correct_ticket
+from gateway.services.erasure import erase_customer
 from gateway.services.tickets import create_ticket
 from shared import pipeline
 from shared.config import Settings
-from shared.models import AuditLog, Ticket, TicketCorrection
-from shared.schemas import Classification, TicketContext, TicketCreate
+from shared.models import Alert, AuditLog, Ticket, TicketCorrection, TicketReference
+from shared.schemas import Classification, CustomerErasure, TicketContext, TicketCreate
 from tests.interleave import WriteBetween
 
 NEW = TicketCreate(
@@ -132,3 +133,31 @@ def test_workers_storing_overlapping_batches_store_each_ticket_once(
     assert announced == Counter(ids), announced
     with session_factory() as session:
         assert {session.get(Ticket, ticket_id).processing_state for ticket_id in ids} == {"classified"}
+
+
+def test_an_erasure_committed_while_the_worker_stores_is_not_undone(  # type: ignore[no-untyped-def]
+    session_factory, ticket_id, classifier, db_url, settings_for, monkeypatch
+) -> None:
+    """The worker read the customer's text and classified it; their erasure commits before the worker writes.
+    Storing the result would bring back what was read out of the text (order ids, keywords, reasoning), and
+    raise an alert carrying the subject: the worker must find the ticket moved on and store nothing."""
+    monkeypatch.setattr(
+        "classifier_worker.service.get_settings",
+        lambda: settings_for(db_url, alert_webhook_url="http://127.0.0.1:9/hook", alert_min_priority="low"),
+    )
+
+    def customer_erased(session):  # type: ignore[no-untyped-def]
+        return erase_customer(session, CustomerErasure(email=NEW.customer_email))
+
+    between = WriteBetween(session_factory, ticket_id, customer_erased)
+    model = ArmsOnAnswer(classifier, between)
+    with between.listening():
+        assert classify_ticket(ticket_id, classifier=model, factory=session_factory) == "skipped"
+    assert between.fired and between.result.tickets == [ticket_id]
+    assert model.results[0].extracted_metadata.get("order_ids") == ["5521"]  # what it would have stored
+    with session_factory() as session:
+        ticket = session.get(Ticket, ticket_id)
+        assert (ticket.processing_state, ticket.subject, ticket.description) == ("done", "[erased]", "[erased]")
+        assert (ticket.ai_suggested_category, ticket.ai_reasoning, ticket.extracted_metadata) == (None, None, {})
+        assert session.scalars(select(TicketReference)).all() == []
+        assert session.scalars(select(Alert)).all() == []

@@ -44,10 +44,10 @@ def test_a_database_ahead_of_the_code_counts_as_migrated(bare_db_url):
     run_migrations(bare_db_url)
     engine = make_engine(bare_db_url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0022_from_a_newer_release'"
-                          " WHERE version_num = '0021_alert_index'"))  # fmt: skip
+        conn.execute(text("UPDATE alembic_version SET version_num = '0023_from_a_newer_release'"
+                          " WHERE version_num = '0022_erasure'"))  # fmt: skip
         assert schema_gap(conn) is None
-        conn.execute(text("DELETE FROM alembic_version WHERE version_num = '0022_from_a_newer_release'"))
-        needs = "this code needs 0002_corrections, 0006_kb_index_requests, 0021_alert_index"
+        conn.execute(text("DELETE FROM alembic_version WHERE version_num = '0023_from_a_newer_release'"))
+        needs = "this code needs 0002_corrections, 0006_kb_index_requests, 0022_erasure"
         assert needs in (schema_gap(conn) or "")
     engine.dispose()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from gateway.services.erasure import erase_customer
 from gateway.services.replies import add_message
 from gateway.services.tickets import create_ticket
 from rag_worker.drafting import load_drafter
@@ -18,7 +19,7 @@ from rag_worker.service import Drafter, draft_reply
 from shared.config import Settings
 from shared.models import KBArticle, Ticket, utcnow
 from shared.pipeline import set_state
-from shared.schemas import Draft, KBHit, MessageCreate, ProcessingState, TicketContext, TicketCreate
+from shared.schemas import CustomerErasure, Draft, KBHit, MessageCreate, ProcessingState, TicketContext, TicketCreate
 from tests.interleave import WriteBetween
 
 NEW = TicketCreate(
@@ -166,3 +167,19 @@ def test_an_article_saved_again_while_it_was_indexed_stays_pending(session_facto
         session.commit()
     with session_factory() as session:
         assert session.get(KBArticle, "kb_race").index_state == "indexed"
+
+
+def test_a_draft_begun_before_the_customer_was_erased_is_not_stored(session_factory, classified_id, retriever) -> None:  # type: ignore[no-untyped-def]
+    """The draft quotes the customer's order number and greets them; their erasure commits before it is stored.
+    It must not be: the erased ticket would carry their words again."""
+
+    def customer_erased(session: Any) -> list[str]:
+        return erase_customer(session, CustomerErasure(email=NEW.customer_email)).tickets
+
+    first, between = _draft_with_a_write_between(session_factory, classified_id, retriever, customer_erased)
+    assert between.fired and between.result == [classified_id]
+    assert first == "skipped"
+    with session_factory() as session:
+        ticket = session.get(Ticket, classified_id)
+        assert (ticket.processing_state, ticket.ai_suggested_reply, ticket.kb_article_ids) == ("done", None, [])
+        assert ticket.description == "[erased]"

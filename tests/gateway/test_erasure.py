@@ -1,0 +1,196 @@
+"""`POST /api/customers/erase`: a customer's personal data goes from every table, their tickets' skeleton stays,
+and nothing written afterwards brings it back (each database)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event, select
+
+from gateway.services.corrections import correct_ticket
+from gateway.services.erasure import erase_customer
+from gateway.services.replies import store_message
+from gateway.services.tickets import customer_id_for
+from shared.errors import Conflict
+from shared.models import Base, Ticket, TicketCorrection, TicketMessage
+from shared.schemas import CustomerErasure
+from tests.classifier_worker.test_alerts import add_alert
+from tests.conftest import force_ticket
+from tests.gateway.test_webhooks_api import ZD, count, raw, zendesk_headers
+
+ANN = {
+    "customer_email": "Ann.Lee@example.com",
+    "customer_name": "Ann Lee",
+    "subject": "Parcel for Marlowe Street never came",
+    "description": "My order A-7781 to 14 Marlowe Street, tracking 1Z999AA10123456784, never arrived. "
+    "Call me on 0612345678 or write to ann.lee@example.com.",
+    "order_id": "A-7781",
+}
+# What must be found nowhere once Ann is erased: her address, name, words and numbers only she wrote.
+TRACES = ("ann.lee@example.com", "Ann Lee", "Marlowe", "A-7781", "1Z999AA10123456784", "0612345678", "thank you, Ann")
+
+
+def create(api, **fields: object) -> dict:  # type: ignore[type-arg,no-untyped-def]
+    response = api.post("/api/tickets/create", json={**ANN, **fields})
+    assert response.status_code == 201, response.text
+    return response.json()["ticket"]
+
+
+def everything_stored(url: str) -> str:
+    """Every row of every table, as text: what an erasure must have left no trace in."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = [repr(tuple(row)) for table in Base.metadata.sorted_tables for row in conn.execute(table.select())]
+    engine.dispose()
+    return "\n".join(rows)
+
+
+def test_an_erasure_leaves_no_trace_and_keeps_the_skeleton(api, db_url, session_factory, settings_for) -> None:  # type: ignore[no-untyped-def]
+    first = create(api)
+    second = create(api, subject="Still nothing about A-7781", order_id=None)
+    bob = create(
+        api, customer_email="bob@example.com", customer_name="Bob", subject="Invoice copy", order_id=None,
+        description="Please send me a copy of my last invoice.",
+    )  # fmt: skip
+    force_ticket(
+        db_url, first["ticket_id"], ai_suggested_priority="critical", priority="critical",
+        ai_suggested_category="shipping", category="shipping", ai_reasoning="Lost parcel A-7781 to Marlowe Street",
+        urgency_keywords=["never arrived"],
+        extracted_metadata={"order_ids": ["A-7781"], "emails": ["ann.lee@example.com"]}, sentiment="negative",
+        ai_suggested_reply="Hello Ann Lee, thank you, Ann, for writing about A-7781.", processing_state="done",
+    )  # fmt: skip
+    reply = api.post(f"/api/tickets/{first['ticket_id']}/messages", json={"body": "Checking A-7781 with the carrier."})
+    assert reply.status_code == 201, reply.text
+    answer = {"body": "Any news? I am at Marlowe Street all day."}
+    assert api.post(f"/api/tickets/{first['ticket_id']}/customer-messages", json=answer).status_code == 201
+    assert api.put(f"/api/tickets/{first['ticket_id']}/category", json={"category": "order"}).status_code == 200
+    settings = settings_for(db_url, alert_webhook_url="http://127.0.0.1:9/hook")
+    assert add_alert(session_factory, first["ticket_id"], settings) is not None
+    assert sum(trace in everything_stored(db_url) for trace in TRACES) == len(TRACES)  # the check can see them
+
+    erased = api.post("/api/customers/erase", json={"email": "ANN.LEE@example.com"})
+    assert erased.status_code == 200, erased.text
+    result = erased.json()
+    assert result["tickets"] == sorted([first["ticket_id"], second["ticket_id"]])
+    assert (result["messages_deleted"], result["alerts_deleted"], result["corrections_deleted"]) == (2, 1, 1)
+    anonymous = result["customer_id"]
+    assert anonymous.startswith("ANON-") and anonymous != first["customer_id"]
+
+    stored = everything_stored(db_url)
+    assert [trace for trace in TRACES if trace in stored] == []
+    assert first["customer_id"] not in stored  # a hash of the email: it would find the tickets again
+
+    ticket = api.get(f"/api/tickets/{first['ticket_id']}").json()
+    assert ticket["subject"] == ticket["description"] == "[erased]"
+    assert (ticket["customer_id"], ticket["customer_email"], ticket["customer_name"]) == (anonymous, None, None)
+    assert ticket["erased_at"] == result["erased_at"]
+    assert (ticket["ai_reasoning"], ticket["ai_suggested_reply"], ticket["urgency_keywords"]) == (None, None, [])
+    assert (ticket["extracted_metadata"], ticket["metadata"], ticket["awaiting_reply_since"]) == ({}, {}, None)
+    # The skeleton the statistics count: kept.
+    assert (ticket["created_at"], ticket["priority"], ticket["category"]) == (first["created_at"], "critical", "order")
+    assert (ticket["sentiment"], ticket["status"], ticket["processing_state"]) == ("negative", "closed", "done")
+    assert api.get(f"/api/tickets/{first['ticket_id']}/messages").json() == []
+    history = api.get(f"/api/tickets/{first['ticket_id']}/history").json()
+    assert ("status", "new", "closed") in {(e["field"], e["old_value"], e["new_value"]) for e in history}
+    (erasure,) = [entry for entry in history if entry["field"] == "erased"]
+    assert "personal data" in erasure["new_value"] and erasure["actor"]
+    assert api.get(f"/api/tickets/{second['ticket_id']}").json()["customer_id"] == anonymous
+
+    assert api.get(f"/api/tickets/{bob['ticket_id']}").json() == bob  # untouched
+    assert api.get("/api/tickets/", params={"customer_email": ANN["customer_email"]}).json() == []
+    assert api.get("/api/tickets/", params={"order_id": "A-7781"}).json() == []
+    assert api.get("/api/overview").json()["by_status"]["closed"] == 2  # still counted
+
+    again = api.post("/api/customers/erase", json={"email": ANN["customer_email"]})
+    assert again.status_code == 404 and "erased already" in again.json()["detail"]
+    assert api.post("/api/customers/erase", json={"customer_id": first["customer_id"]}).status_code == 404
+
+    # Written afterwards: refused on the erased ticket; a new ticket from the same address starts afresh.
+    for path, body in (
+        ("messages", {"body": "Found it."}),
+        ("customer-messages", {"body": "It is A-7781 again."}),
+        ("draft", None),
+        ("retry", None),
+    ):
+        refused = api.post(f"/api/tickets/{first['ticket_id']}/{path}", json=body)
+        assert refused.status_code == 409, (path, refused.text)
+    refused = api.put(f"/api/tickets/{first['ticket_id']}/priority", json={"priority": "low"})
+    assert refused.status_code == 409 and "was erased" in refused.json()["detail"]
+    assert count(session_factory, TicketMessage) == 0
+    fresh = create(api)
+    assert (fresh["customer_id"], fresh["customer_email"]) == (
+        customer_id_for(ANN["customer_email"]),
+        "ann.lee@example.com",
+    )
+    mine = api.get("/api/tickets/", params={"customer_email": ANN["customer_email"]}).json()
+    assert [t["ticket_id"] for t in mine] == [fresh["ticket_id"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({}, "exactly one of email, customer_id"),
+        ({"email": "a@example.com", "customer_id": "CUST-1"}, "exactly one of email, customer_id"),
+        ({"email": None}, "must not be null"),
+        ({"email": "not-an-address"}, "valid email"),
+        ({"customer_id": "x y"}, "pattern"),
+        ({"name": "Ann"}, "Extra inputs"),
+    ],
+)
+def test_an_erasure_request_must_name_exactly_one_customer(api, body, expected) -> None:  # type: ignore[no-untyped-def]
+    response = api.post("/api/customers/erase", json=body)
+    assert response.status_code == 422 and expected in response.text, response.text
+
+
+def test_a_vendor_comment_on_an_erased_ticket_is_answered_and_not_stored(client_for, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
+    api = client_for(db_url, zendesk_webhook_secret="zd-signing-secret")
+    created = raw("zendesk_event_ticket_created.json")
+    ticket = api.post(ZD, content=created, headers=zendesk_headers(created)).json()["ticket"]
+    assert api.post("/api/customers/erase", json={"customer_id": ticket["customer_id"]}).status_code == 200
+
+    comment = raw("zendesk_event_comment_added.json")
+    answered = api.post(ZD, content=comment, headers=zendesk_headers(comment))
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["status"] == "ignored" and "erased" in answered.json()["detail"]
+    assert count(session_factory, TicketMessage) == 0
+    # The ticket's own event again (a redelivery) finds the erased ticket and creates nothing.
+    again = api.post(ZD, content=created, headers=zendesk_headers(created))
+    assert again.json()["status"] == "duplicate" and again.json()["ticket"]["subject"] == "[erased]"
+    assert count(session_factory, Ticket) == 1
+
+
+def test_a_message_whose_ticket_is_erased_before_it_is_stored_is_refused(api, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """The message's request read the ticket before the erasure committed: the store must see it and refuse."""
+    with session_factory() as session:
+        ticket = session.get(Ticket, create(api)["ticket_id"])
+        assert ticket.erased_at is None
+        with session_factory() as other:
+            erase_customer(other, CustomerErasure(email=ANN["customer_email"]))
+        message = TicketMessage(ticket_id=ticket.ticket_id, source="api", author_type="customer", body="A-7781?")
+        with pytest.raises(Conflict, match="was erased"):
+            store_message(session, ticket, message)
+    assert count(session_factory, TicketMessage) == 0
+
+
+def test_a_correction_racing_an_erasure_does_not_keep_the_text(api, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """The correction read the ticket's text; the erasure commits just before the correction claims the row.
+    The claim must fail on `erased_at`, or the correction would keep the text the erasure removed."""
+    ticket_id = create(api)["ticket_id"]
+    fired: list[str] = []
+
+    def erase_first(state) -> None:  # type: ignore[no-untyped-def]
+        if state.is_update and not fired:
+            fired.append("erasure")
+            with session_factory() as other:
+                erase_customer(other, CustomerErasure(email=ANN["customer_email"]))
+
+    event.listen(session_factory, "do_orm_execute", erase_first)
+    try:
+        with session_factory() as session, pytest.raises(Conflict, match="was erased"):
+            correct_ticket(session, ticket_id, field="category", value="order", actor="agent:ana")
+    finally:
+        event.remove(session_factory, "do_orm_execute", erase_first)
+    assert fired == ["erasure"]
+    with session_factory() as session:
+        assert session.scalars(select(TicketCorrection)).all() == []
+        assert session.get(Ticket, ticket_id).category is None
