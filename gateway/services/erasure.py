@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, Select, String, delete, insert, literal, select, true, update
 from sqlalchemy.orm import Session
 
 from shared.errors import Conflict, NotFound
@@ -28,10 +29,10 @@ from shared.models import (
     TicketMessage,
     TicketMetadata,
     TicketReference,
+    UTCDateTime,
     current_actor,
     utcnow,
 )
-from shared.pipeline import set_state
 from shared.schemas import CustomerErasure, ErasureRead, ProcessingState, Status
 
 ERASED_TEXT = "[erased]"
@@ -55,25 +56,43 @@ def erase_customer(session: Session, request: CustomerErasure) -> ErasureRead:
     The customer row, then their tickets, are locked first (FOR UPDATE on PostgreSQL; SQLite has one writer),
     so a ticket created for them meanwhile waits and then gets a fresh customer. A message on its way waits and
     then finds the ticket erased. A worker that read a ticket before the erasure stores nothing: its claim
-    rests on `processing_state` and `processing_updated_at`, which the erasure moves.
+    rests on `processing_state` (and `processing_updated_at`), which the erasure moves. Set-based statements,
+    not one ORM object per ticket: an account with thousands of tickets is erased in one short transaction.
     """
     customer = _locked_customer(session, request)
     now = utcnow()
-    ticket_ids = list(
-        session.scalars(
-            select(Ticket.ticket_id)
-            .where(Ticket.customer_id == customer.customer_id)
-            .order_by(Ticket.ticket_id)
-            .with_for_update()
-        )
-    )
-    deleted = {entity: _delete_rows(session, entity, ticket_ids) for entity in _TEXT_ROWS}
+    theirs = select(Ticket.ticket_id).where(Ticket.customer_id == customer.customer_id)
+    ticket_ids = list(session.scalars(theirs.order_by(Ticket.ticket_id).with_for_update()))
+    deleted = {entity: _delete_rows(session, entity, theirs) for entity in _TEXT_ROWS}
+    _audit(session, customer.customer_id, now)
     anonymous = Customer(customer_id="ANON-" + secrets.token_hex(6).upper(), created_at=customer.created_at)
     session.add(anonymous)
-    for ticket_id in ticket_ids:
-        ticket = session.get_one(Ticket, ticket_id, populate_existing=True)
-        _erase_ticket(session, ticket, anonymous, now)
-    session.flush()  # the tickets leave the customer before it goes
+    session.flush()
+    session.execute(
+        update(Ticket)
+        .where(Ticket.customer_id == customer.customer_id)
+        .values(
+            customer_id=anonymous.customer_id,
+            subject=ERASED_TEXT,
+            description=ERASED_TEXT,
+            ai_suggested_reply=None,
+            ai_reasoning=None,
+            urgency_keywords=[],
+            extracted_metadata={},
+            # Nothing is left to answer or review; closing (not resolving) keeps it out of the resolution figures.
+            status=Status.closed.value,
+            awaiting_reply_since=None,
+            needs_review=False,
+            flagged_at=None,
+            # Moved, so a worker's claim on what it read fails (as `set_state` would move it).
+            processing_state=ProcessingState.done.value,
+            processing_error=None,
+            processing_updated_at=now,
+            erased_at=now,
+            updated_at=now,
+        ),
+        execution_options={"synchronize_session": False},
+    )
     session.delete(customer)
     session.commit()
     return ErasureRead(
@@ -97,38 +116,24 @@ def _locked_customer(session: Session, request: CustomerErasure) -> Customer:
     return customer
 
 
-def _delete_rows(session: Session, entity: TextRow, ticket_ids: list[str]) -> int:
-    """Delete `entity`'s rows of these tickets, in chunks a query's parameter limit allows; how many."""
-    total = 0
-    for start in range(0, len(ticket_ids), 1000):
-        chunk = ticket_ids[start : start + 1000]
-        result = session.execute(
-            delete(entity).where(entity.ticket_id.in_(chunk)), execution_options={"synchronize_session": False}
-        )
-        total += result.rowcount  # type: ignore[attr-defined]
-    return total
-
-
-def _erase_ticket(session: Session, ticket: Ticket, anonymous: Customer, now: datetime) -> None:
-    ticket.subject = ticket.description = ERASED_TEXT
-    ticket.ai_suggested_reply = None
-    ticket.ai_reasoning = None
-    ticket.urgency_keywords = []
-    ticket.extracted_metadata = {}
-    ticket.processing_error = None
-    ticket.customer = anonymous
-    # Nothing is left to answer or review; closing (not resolving) keeps it out of the resolution figures.
-    if ticket.status != Status.closed.value:
-        ticket.status = Status.closed.value
-    ticket.awaiting_reply_since = None
-    ticket.set_needs_review(False)
-    set_state(session, ticket, ProcessingState.done)
-    ticket.erased_at = ticket.updated_at = now
-    session.add(
-        AuditLog(
-            ticket_id=ticket.ticket_id,
-            field="erased",
-            new_value="the customer's personal data, on their request",
-            actor=current_actor(),
-        )
+def _delete_rows(session: Session, entity: TextRow, theirs: Select[Any]) -> int:
+    """Delete `entity`'s rows of the customer's tickets; how many."""
+    result = session.execute(
+        delete(entity).where(entity.ticket_id.in_(theirs)), execution_options={"synchronize_session": False}
     )
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _audit(session: Session, customer_id: str, now: datetime) -> None:
+    """The trail the ORM's audit listener would have written, which set-based updates go around: the status
+    closed and the review flag cleared where they change, and the erasure itself, by whom."""
+    actor = current_actor()
+    columns = ["ticket_id", "field", "old_value", "new_value", "actor", "created_at"]
+    theirs = Ticket.customer_id == customer_id
+    for field, old, new, where in (
+        ("status", Ticket.status, Status.closed.value, Ticket.status != Status.closed.value),
+        ("needs_review", literal("true"), "false", Ticket.needs_review.is_(True)),
+        ("erased", literal(None, String), "the customer's personal data, on their request", true()),
+    ):
+        rows = select(Ticket.ticket_id, literal(field), old, literal(new), literal(actor), literal(now, UTCDateTime()))
+        session.execute(insert(AuditLog).from_select(columns, rows.where(theirs, where)))

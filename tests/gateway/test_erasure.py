@@ -3,6 +3,8 @@ and nothing written afterwards brings it back (each database)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event, select
@@ -58,6 +60,7 @@ def test_an_erasure_leaves_no_trace_and_keeps_the_skeleton(api, db_url, session_
         urgency_keywords=["never arrived"],
         extracted_metadata={"order_ids": ["A-7781"], "emails": ["ann.lee@example.com"]}, sentiment="negative",
         ai_suggested_reply="Hello Ann Lee, thank you, Ann, for writing about A-7781.", processing_state="done",
+        needs_review=True, flagged_at=datetime.now(UTC),
     )  # fmt: skip
     reply = api.post(f"/api/tickets/{first['ticket_id']}/messages", json={"body": "Checking A-7781 with the carrier."})
     assert reply.status_code == 201, reply.text
@@ -91,7 +94,9 @@ def test_an_erasure_leaves_no_trace_and_keeps_the_skeleton(api, db_url, session_
     assert (ticket["sentiment"], ticket["status"], ticket["processing_state"]) == ("negative", "closed", "done")
     assert api.get(f"/api/tickets/{first['ticket_id']}/messages").json() == []
     history = api.get(f"/api/tickets/{first['ticket_id']}/history").json()
-    assert ("status", "new", "closed") in {(e["field"], e["old_value"], e["new_value"]) for e in history}
+    changes = {(entry["field"], entry["old_value"], entry["new_value"]) for entry in history}
+    assert {("status", "new", "closed"), ("needs_review", "true", "false")} <= changes
+    assert (ticket["needs_review"], ticket["flagged_at"]) == (False, None)
     (erasure,) = [entry for entry in history if entry["field"] == "erased"]
     assert "personal data" in erasure["new_value"] and erasure["actor"]
     assert api.get(f"/api/tickets/{second['ticket_id']}").json()["customer_id"] == anonymous
