@@ -54,6 +54,7 @@ bench: install migrate models redis
 	$(BIN)/python benchmarks/follow_ups.py
 	$(BIN)/python benchmarks/escalation.py
 	$(BIN)/python benchmarks/alerts.py
+	$(BIN)/python benchmarks/erasure.py
 	$(BIN)/python benchmarks/forecast.py
 	$(BIN)/python benchmarks/forecast_origins.py
 
