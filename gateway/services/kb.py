@@ -19,6 +19,7 @@ from gateway.services.erasure import ensure_not_erased
 from gateway.services.tickets import get_ticket
 from shared.celery import KB_DELETE_TASK, KB_INDEX_TASK, KB_QUEUE, KB_SEARCH_TASK, get_producer
 from shared.config import Settings
+from shared.db import claim_row
 from shared.errors import Conflict, InvalidInput, NotFound, Unavailable
 from shared.kb import live_hits
 from shared.models import KBArticle, Ticket, utcnow
@@ -96,6 +97,9 @@ def request_draft(session: Session, ticket_id: str) -> Ticket:
             f"ticket '{ticket_id}' was never classified (processing failed: {ticket.processing_error}); "
             f"re-run it with POST /api/tickets/{ticket_id}/retry"
         )
+    if not claim_row(session, Ticket, ticket_id, erased_at=None):  # erased since it was read: refused
+        session.rollback()
+        ensure_not_erased(get_ticket(session, ticket_id))
     request_round(session, ticket, ProcessingState.classified)
     session.commit()
     send_next(ticket_id, ProcessingState.classified)  # if the broker is down, the sweeper re-sends it

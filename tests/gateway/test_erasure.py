@@ -3,6 +3,8 @@ and nothing written afterwards brings it back (each database)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +13,7 @@ from sqlalchemy import event, select
 
 from gateway.services.corrections import correct_ticket
 from gateway.services.erasure import erase_customer
+from gateway.services.kb import request_draft
 from gateway.services.replies import store_message
 from gateway.services.tickets import customer_id_for
 from shared.errors import Conflict
@@ -177,25 +180,61 @@ def test_a_message_whose_ticket_is_erased_before_it_is_stored_is_refused(api, se
     assert count(session_factory, TicketMessage) == 0
 
 
-def test_a_correction_racing_an_erasure_does_not_keep_the_text(api, session_factory) -> None:  # type: ignore[no-untyped-def]
-    """The correction read the ticket's text; the erasure commits just before the correction claims the row.
-    The claim must fail on `erased_at`, or the correction would keep the text the erasure removed."""
-    ticket_id = create(api)["ticket_id"]
+@contextmanager
+def erased_at_first_update(session_factory) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    """Ann's erasure, committed by another session just before the first write of a session of the factory (an
+    UPDATE statement or a flush): after a request has read the ticket and decided, before it claims or writes."""
     fired: list[str] = []
 
-    def erase_first(state) -> None:  # type: ignore[no-untyped-def]
-        if state.is_update and not fired:
+    def erase_first() -> None:
+        if not fired:
             fired.append("erasure")
             with session_factory() as other:
                 erase_customer(other, CustomerErasure(email=ANN["customer_email"]))
 
-    event.listen(session_factory, "do_orm_execute", erase_first)
+    def on_statement(state) -> None:  # type: ignore[no-untyped-def]
+        if state.is_update:
+            erase_first()
+
+    def on_flush(*_: object) -> None:
+        erase_first()
+
+    event.listen(session_factory, "do_orm_execute", on_statement)
+    event.listen(session_factory, "before_flush", on_flush)
     try:
-        with session_factory() as session, pytest.raises(Conflict, match="was erased"):
-            correct_ticket(session, ticket_id, field="category", value="order", actor="agent:ana")
+        yield fired
     finally:
-        event.remove(session_factory, "do_orm_execute", erase_first)
+        event.remove(session_factory, "do_orm_execute", on_statement)
+        event.remove(session_factory, "before_flush", on_flush)
+
+
+def test_a_correction_racing_an_erasure_does_not_keep_the_text(api, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """The correction read the ticket's text; the erasure commits just before the correction claims the row.
+    The claim must fail on `erased_at`, or the correction would keep the text the erasure removed."""
+    ticket_id = create(api)["ticket_id"]
+    with (
+        erased_at_first_update(session_factory) as fired,
+        session_factory() as session,
+        pytest.raises(Conflict, match="was erased"),
+    ):
+        correct_ticket(session, ticket_id, field="category", value="order", actor="agent:ana")
     assert fired == ["erasure"]
     with session_factory() as session:
         assert session.scalars(select(TicketCorrection)).all() == []
         assert session.get(Ticket, ticket_id).category is None
+
+
+def test_a_redraft_racing_an_erasure_does_not_send_the_ticket_back(api, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """The redraft checked the ticket; the erasure commits before it writes. Without the claim, it would move the
+    erased ticket back to `classified` and a draft task would run on it."""
+    ticket_id = create(api)["ticket_id"]
+    force_ticket(db_url, ticket_id, ai_suggested_category="shipping", category="shipping", processing_state="done")
+    with (
+        erased_at_first_update(session_factory) as fired,
+        session_factory() as session,
+        pytest.raises(Conflict, match="was erased"),
+    ):
+        request_draft(session, ticket_id)
+    assert fired == ["erasure"]
+    with session_factory() as session:
+        assert session.get(Ticket, ticket_id).processing_state == "done"
