@@ -3,6 +3,7 @@ and nothing written afterwards brings it back (each database)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -238,3 +239,41 @@ def test_a_redraft_racing_an_erasure_does_not_send_the_ticket_back(api, db_url, 
     assert fired == ["erasure"]
     with session_factory() as session:
         assert session.get(Ticket, ticket_id).processing_state == "done"
+
+
+def test_a_message_sent_while_the_erasure_holds_the_ticket_waits_then_is_refused(api, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL, truly concurrent: the erasure has locked the ticket; a customer message's insert waits on that
+    lock (the foreign key's share lock), then finds the ticket erased and is refused, storing nothing."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: the message waits for the erasure's commit, as the sequential test shows")
+    ticket_id = create(api)["ticket_id"]
+    outcome: list[object] = []
+
+    def customer_writes() -> None:
+        with session_factory() as session:
+            ticket = session.get(Ticket, ticket_id)  # read before the erasure commits: not erased yet
+            assert ticket.erased_at is None
+            message = TicketMessage(ticket_id=ticket_id, source="api", author_type="customer", body="A-7781 again")
+            try:
+                outcome.append(store_message(session, ticket, message))
+            except Conflict as exc:
+                outcome.append(exc)
+
+    writer = threading.Thread(target=customer_writes)
+
+    def start_writer_once_locked(state) -> None:  # type: ignore[no-untyped-def]
+        if state.is_delete and not writer.is_alive() and not outcome:
+            writer.start()  # the erasure holds the ticket (FOR UPDATE) from here to its commit
+            writer.join(1.0)
+            assert writer.is_alive(), "the message did not wait for the erasure's lock"
+
+    event.listen(session_factory, "do_orm_execute", start_writer_once_locked)
+    try:
+        with session_factory() as session:
+            erase_customer(session, CustomerErasure(email=ANN["customer_email"]))
+    finally:
+        event.remove(session_factory, "do_orm_execute", start_writer_once_locked)
+    writer.join(30)
+    (result,) = outcome
+    assert isinstance(result, Conflict) and "was erased" in str(result)
+    assert count(session_factory, TicketMessage) == 0
