@@ -16,10 +16,10 @@ from gateway.services.corrections import correct_ticket
 from gateway.services.erasure import erase_customer
 from gateway.services.kb import request_draft
 from gateway.services.replies import store_message
-from gateway.services.tickets import customer_id_for
+from gateway.services.tickets import create_ticket, customer_id_for
 from shared.errors import Conflict
 from shared.models import Base, Ticket, TicketCorrection, TicketMessage
-from shared.schemas import CustomerErasure
+from shared.schemas import CustomerErasure, TicketCreate
 from tests.classifier_worker.test_alerts import add_alert
 from tests.conftest import force_ticket
 from tests.gateway.test_webhooks_api import ZD, count, raw, zendesk_headers
@@ -241,39 +241,69 @@ def test_a_redraft_racing_an_erasure_does_not_send_the_ticket_back(api, db_url, 
         assert session.get(Ticket, ticket_id).processing_state == "done"
 
 
+def while_the_erasure_holds_its_locks(session_factory, action) -> tuple[object, object]:  # type: ignore[no-untyped-def]
+    """Erase Ann, running `action(session)` in a thread from the moment the erasure holds the customer and the
+    tickets (its first DELETE) to past its commit. `action` must wait for it: the erasure checks that it
+    is still running a second later. Returns the erasure's result and what `action` returned or raised."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        with session_factory() as session:
+            try:
+                outcome.append(action(session))
+            except Exception as exc:  # what it raised is the outcome
+                outcome.append(exc)
+
+    thread = threading.Thread(target=run)
+
+    def start_once_locked(state) -> None:  # type: ignore[no-untyped-def]
+        if state.is_delete and not thread.is_alive() and not outcome:
+            thread.start()
+            thread.join(1.0)
+            assert thread.is_alive(), f"it did not wait for the erasure's locks: {outcome}"
+
+    event.listen(session_factory, "do_orm_execute", start_once_locked)
+    try:
+        with session_factory() as session:
+            erased = erase_customer(session, CustomerErasure(email=ANN["customer_email"]))
+    finally:
+        event.remove(session_factory, "do_orm_execute", start_once_locked)
+    thread.join(30)
+    (result,) = outcome
+    return erased, result
+
+
 def test_a_message_sent_while_the_erasure_holds_the_ticket_waits_then_is_refused(api, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
     """PostgreSQL, truly concurrent: the erasure has locked the ticket; a customer message's insert waits on that
     lock (the foreign key's share lock), then finds the ticket erased and is refused, storing nothing."""
     if not db_url.startswith("postgresql"):
         pytest.skip("SQLite has one writer: the message waits for the erasure's commit, as the sequential test shows")
     ticket_id = create(api)["ticket_id"]
-    outcome: list[object] = []
 
-    def customer_writes() -> None:
-        with session_factory() as session:
-            ticket = session.get(Ticket, ticket_id)  # read before the erasure commits: not erased yet
-            assert ticket.erased_at is None
-            message = TicketMessage(ticket_id=ticket_id, source="api", author_type="customer", body="A-7781 again")
-            try:
-                outcome.append(store_message(session, ticket, message))
-            except Conflict as exc:
-                outcome.append(exc)
+    def customer_writes(session) -> object:  # type: ignore[no-untyped-def]
+        ticket = session.get(Ticket, ticket_id)  # read before the erasure commits: not erased yet
+        assert ticket.erased_at is None
+        message = TicketMessage(ticket_id=ticket_id, source="api", author_type="customer", body="A-7781 again")
+        return store_message(session, ticket, message)
 
-    writer = threading.Thread(target=customer_writes)
-
-    def start_writer_once_locked(state) -> None:  # type: ignore[no-untyped-def]
-        if state.is_delete and not writer.is_alive() and not outcome:
-            writer.start()  # the erasure holds the ticket (FOR UPDATE) from here to its commit
-            writer.join(1.0)
-            assert writer.is_alive(), "the message did not wait for the erasure's lock"
-
-    event.listen(session_factory, "do_orm_execute", start_writer_once_locked)
-    try:
-        with session_factory() as session:
-            erase_customer(session, CustomerErasure(email=ANN["customer_email"]))
-    finally:
-        event.remove(session_factory, "do_orm_execute", start_writer_once_locked)
-    writer.join(30)
-    (result,) = outcome
-    assert isinstance(result, Conflict) and "was erased" in str(result)
+    _, result = while_the_erasure_holds_its_locks(session_factory, customer_writes)
+    assert isinstance(result, Conflict) and "was erased" in str(result), result
     assert count(session_factory, TicketMessage) == 0
+
+
+def test_a_ticket_created_while_the_customer_is_erased_waits_and_starts_afresh(api, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL, truly concurrent: Ann writes in while her erasure runs. Her new ticket's customer upsert waits
+    on the locked customer row, then finds it gone and inserts a fresh one: the new ticket is kept, with her
+    email, and is not erased."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: the ticket waits for the erasure's commit")
+    old = create(api)
+
+    def ann_writes_in(session) -> object:  # type: ignore[no-untyped-def]
+        return create_ticket(session, TicketCreate(**{**ANN, "subject": "Me again"})).ticket_id
+
+    erased, new_id = while_the_erasure_holds_its_locks(session_factory, ann_writes_in)
+    assert erased.tickets == [old["ticket_id"]]
+    new = api.get(f"/api/tickets/{new_id}").json()
+    assert (new["subject"], new["customer_email"], new["erased_at"]) == ("Me again", "ann.lee@example.com", None)
+    assert new["customer_id"] == customer_id_for(ANN["customer_email"])
