@@ -32,6 +32,14 @@ class Targets:
     next_reply: dict[str, timedelta]
 
 
+# What each URL setting's start-up error shows as a well-formed value.
+_URL_EXAMPLES = {
+    "forecast_url": "http://forecast_service:8001",
+    "alert_webhook_url": "https://hooks.example.com/support",
+    "alert_ticket_url": "https://hooks.example.com/support",
+}
+
+
 class Settings(BaseSettings):
     """Runtime configuration; see the README's configuration table."""
 
@@ -248,25 +256,20 @@ class Settings(BaseSettings):
         variable (compose passes them through empty) means the default None, not a parse error or an empty key."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("forecast_url")
+    @field_validator("forecast_url", "alert_webhook_url", "alert_ticket_url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https:// (e.g. http://forecast_service:8001)")
-        return value.rstrip("/") if value else value
-
-    @field_validator("alert_webhook_url", "alert_ticket_url")
-    @classmethod
-    def _alert_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """Said at start: a typo here would otherwise surface only during an incident, as failed alerts or
-        links that lead nowhere."""
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https:// (e.g. https://hooks.example.com/support)")
-        if value is not None and info.field_name == "alert_ticket_url" and "{ticket_id}" not in value:
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Said at start: a typo here would otherwise surface only later, as a relay that fails, or during an
+        incident, as failed alerts or links that lead nowhere."""
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https:// (e.g. {_URL_EXAMPLES[str(info.field_name)]})")
+        if info.field_name == "alert_ticket_url" and "{ticket_id}" not in value:
             raise ValueError(
                 "must hold {ticket_id}, where the ticket's id goes (e.g. https://desk.example.com/t/{ticket_id})"
             )
-        return value
+        return value.rstrip("/") if info.field_name == "forecast_url" else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
