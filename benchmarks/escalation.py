@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.support import print_table, write_results  # noqa: E402
 from classifier_worker.classifier import TicketClassifier, load_classifier  # noqa: E402
-from classifier_worker.follow_up import RANK  # noqa: E402
 from shared.config import Settings  # noqa: E402
+from shared.schemas import PRIORITY_RANK as RANK  # noqa: E402
 from shared.schemas import Priority, TicketContext  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data"

@@ -19,8 +19,7 @@ from typing import Any
 
 from classifier_worker.entities import extract_entities
 from classifier_worker.priority import score_priority
-from shared.schemas import PRIORITY_RANK as RANK
-from shared.schemas import Classification, Priority, Sentiment, TicketContext
+from shared.schemas import PRIORITY_RANK, Classification, Priority, Sentiment, TicketContext
 
 
 def merge_entities(*found: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +34,7 @@ def merge_entities(*found: dict[str, Any]) -> dict[str, Any]:
 
 
 def _highest(priorities: Iterable[Priority]) -> Priority:
-    return max(priorities, key=RANK.__getitem__)
+    return max(priorities, key=PRIORITY_RANK.__getitem__)
 
 
 def rescore(

@@ -23,7 +23,6 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from classifier_worker.follow_up import RANK
 from shared.alerts import raise_alert, send_alert
 from shared.celery import transient_errors
 from shared.config import get_settings
@@ -31,7 +30,7 @@ from shared.db import session_scope
 from shared.models import Ticket, TicketCorrection
 from shared.pipeline import claim_ticket, record_failure, send_next, set_state, ticket_context
 from shared.references import replace_found_references
-from shared.schemas import Classification, Priority, ProcessingState, TicketContext
+from shared.schemas import PRIORITY_RANK, Classification, Priority, ProcessingState, TicketContext
 
 log = logging.getLogger(__name__)
 WAITING = (ProcessingState.queued.value, ProcessingState.failed.value)
@@ -61,7 +60,11 @@ def apply_classification(ticket: Ticket, result: Classification, *, agent_saw: s
         ticket.category = result.category.value
     if ticket.priority in (None, ticket.ai_suggested_priority):
         ticket.priority = result.priority.value
-    elif all(RANK[result.priority] > RANK[Priority(p)] for p in (ticket.priority, agent_saw) if p is not None):
+    elif all(
+        PRIORITY_RANK[result.priority] > PRIORITY_RANK[Priority(p)]
+        for p in (ticket.priority, agent_saw)
+        if p is not None
+    ):
         review = True
         reasoning += f" An agent set the priority to {ticket.priority}: kept, and flagged for review."
     ticket.ai_suggested_category = result.category.value
