@@ -99,6 +99,17 @@ def claim_row(session: Session, entity: type[Any], key: object, **seen: object) 
     return cast(CursorResult[Any], result).rowcount == 1
 
 
+def read_one_snapshot(session: Session) -> None:
+    """Make the session's next transaction read from one snapshot on PostgreSQL, so reads that must add up
+    (the overview's counts, a customer's export) do while tickets keep changing; call before its first read.
+
+    Its default isolation gives each statement its own. SQLite's driver reads each statement as of its own
+    start too; there the reads may differ by the rows that changed during the call's few milliseconds.
+    """
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def alembic_config(url: str | None = None) -> Config:
     """Alembic's config for the migrations in shared/migrations against `url` (default: DATABASE_URL)."""
     from alembic.config import Config

@@ -469,8 +469,8 @@ class AlertRead(BaseModel):
 # --------------------------------------------------------------------------- customers
 
 
-class CustomerErasure(StrictModel):
-    """Whose personal data to erase: the customer with this email (any letter case) or this id, not both."""
+class CustomerSelector(StrictModel):
+    """Whose personal data to erase or export: the customer with this email (any letter case) or this id."""
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
     # Optional to allow either, never null: the documented schema has no null for them.
@@ -487,7 +487,7 @@ class CustomerErasure(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> CustomerErasure:
+    def _exactly_one(self) -> CustomerSelector:
         if len(self.model_fields_set) != 1:
             raise ValueError("give exactly one of email, customer_id")
         return self
@@ -690,6 +690,56 @@ class AgentAuditEntryRead(BaseModel):
     new_value: str | None
     actor: str
     created_at: datetime
+
+
+# --------------------------------------------------------------------------- a customer's data, exported
+
+
+class CustomerRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    customer_id: str
+    email: str | None
+    name: str | None
+    source: str | None = Field(description="The vendor that named them without an email (zendesk, intercom)")
+    external_id: str | None = Field(description="Their id there (a Zendesk requester, an Intercom contact)")
+    created_at: datetime
+
+
+class ReferenceRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    kind: str = Field(description="order_id (given on the form), order_id_found or tracking_found (read in the text)")
+    value: str
+
+
+class AlertSentRead(BaseModel):
+    """An alert about the ticket: its body went to the team's ALERT_WEBHOOK_URL (a recipient of their data)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    alert_id: str
+    priority: str
+    created_at: datetime
+    delivered_at: datetime | None
+    payload: dict[str, Any] = Field(description="The body sent, as it was when the alert was raised")
+
+
+class ExportedTicket(TicketRead):
+    """One of the customer's tickets, with everything stored about it."""
+
+    messages: list[TicketMessageRead] = Field(description="Every message after the first, internal notes included")
+    history: list[AuditEntryRead] = Field(description="Its audit trail, oldest first")
+    references: list[ReferenceRead] = Field(description="The order ids and tracking numbers it is found by")
+    alerts: list[AlertSentRead]
+
+
+class CustomerExport(BaseModel):
+    """Everything stored about one customer (GDPR art. 15 and 20: a copy, in a machine-readable format)."""
+
+    exported_at: datetime
+    customer: CustomerRead
+    tickets: list[ExportedTicket] = Field(description="Oldest first")
 
 
 class WaitingTicket(BaseModel):

@@ -16,24 +16,22 @@ import secrets
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, String, delete, insert, literal, select, true, update
+from sqlalchemy import CursorResult, Select, String, delete, literal, select, true, update
 from sqlalchemy.orm import Session
 
-from shared.errors import Conflict, NotFound
+from gateway.services.customers import audit_tickets, find_customer
+from shared.errors import Conflict
 from shared.models import (
     Alert,
-    AuditLog,
     Customer,
     Ticket,
     TicketCorrection,
     TicketMessage,
     TicketMetadata,
     TicketReference,
-    UTCDateTime,
-    current_actor,
     utcnow,
 )
-from shared.schemas import CustomerErasure, ErasureRead, ProcessingState, Status
+from shared.schemas import CustomerSelector, ErasureRead, ProcessingState, Status
 
 ERASED_TEXT = "[erased]"
 # Every row that holds what the customer wrote, or what was read out of it, keyed by ticket.
@@ -50,7 +48,7 @@ def ensure_not_erased(ticket: Ticket) -> None:
         )
 
 
-def erase_customer(session: Session, request: CustomerErasure) -> ErasureRead:
+def erase_customer(session: Session, request: CustomerSelector) -> ErasureRead:
     """Erase everything personal about one customer (and commit); 404 if no such customer is stored.
 
     The customer row, then their tickets, are locked first (FOR UPDATE on PostgreSQL; SQLite has one writer),
@@ -59,7 +57,7 @@ def erase_customer(session: Session, request: CustomerErasure) -> ErasureRead:
     rests on `processing_state` (and `processing_updated_at`), which the erasure moves. Set-based statements,
     not one ORM object per ticket: an account with thousands of tickets is erased in one short transaction.
     """
-    customer = _locked_customer(session, request)
+    customer = find_customer(session, request, for_update=True)
     now = utcnow()
     theirs = select(Ticket.ticket_id).where(Ticket.customer_id == customer.customer_id)
     ticket_ids = list(session.scalars(theirs.order_by(Ticket.ticket_id).with_for_update()))
@@ -105,17 +103,6 @@ def erase_customer(session: Session, request: CustomerErasure) -> ErasureRead:
     )
 
 
-def _locked_customer(session: Session, request: CustomerErasure) -> Customer:
-    if request.email is not None:
-        where, named = Customer.email == request.email.lower(), f"with email '{request.email}'"
-    else:
-        where, named = Customer.customer_id == request.customer_id, f"'{request.customer_id}'"
-    customer = session.scalars(select(Customer).where(where).with_for_update()).first()
-    if customer is None:
-        raise NotFound(f"no customer {named} is stored (never seen, or erased already)")
-    return customer
-
-
 def _delete_rows(session: Session, entity: TextRow, theirs: Select[Any]) -> int:
     """Delete `entity`'s rows of the customer's tickets; how many."""
     result = session.execute(
@@ -125,15 +112,14 @@ def _delete_rows(session: Session, entity: TextRow, theirs: Select[Any]) -> int:
 
 
 def _audit(session: Session, customer_id: str, now: datetime) -> None:
-    """The trail the ORM's audit listener would have written, which set-based updates go around: the status
-    closed and the review flag cleared where they change, and the erasure itself, by whom."""
-    actor = current_actor()
-    columns = ["ticket_id", "field", "old_value", "new_value", "actor", "created_at"]
-    theirs = Ticket.customer_id == customer_id
-    for field, old, new, where in (
-        ("status", Ticket.status, Status.closed.value, Ticket.status != Status.closed.value),
-        ("needs_review", literal("true"), "false", Ticket.needs_review.is_(True)),
-        ("erased", literal(None, String), "the customer's personal data, on their request", true()),
-    ):
-        rows = select(Ticket.ticket_id, literal(field), old, literal(new), literal(actor), literal(now, UTCDateTime()))
-        session.execute(insert(AuditLog).from_select(columns, rows.where(theirs, where)))
+    """The status closed and the review flag cleared where they change, and the erasure itself, by whom."""
+    audit_tickets(
+        session,
+        Ticket.customer_id == customer_id,
+        (
+            ("status", Ticket.status, Status.closed.value, Ticket.status != Status.closed.value),
+            ("needs_review", literal("true"), "false", Ticket.needs_review.is_(True)),
+            ("erased", literal(None, String), "the customer's personal data, on their request", true()),
+        ),
+        now,
+    )

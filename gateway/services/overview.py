@@ -26,6 +26,7 @@ from gateway.services.sla import (
     unanswered,
 )
 from shared.config import Targets
+from shared.db import read_one_snapshot
 from shared.models import Ticket, utcnow
 from shared.schemas import Category, Priority, ProcessingState, Status, TicketOverview, WaitingTicket
 
@@ -50,16 +51,6 @@ def _counted(session: Session, column: InstrumentedAttribute[str]) -> dict[str, 
     return {str(v): n for v, n in session.execute(select(column, func.count()).group_by(column)).tuples()}
 
 
-def _one_snapshot(session: Session) -> None:
-    """Read every count from one snapshot on PostgreSQL, so they add up while tickets keep arriving.
-
-    Its default isolation gives each statement its own. SQLite's driver reads each statement as of its own
-    start too; there the counts may differ by the tickets that changed during the call's few milliseconds.
-    """
-    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
-        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-
-
 def _oldest_waiting(session: Session, firsts: list[tuple[datetime, str]]) -> WaitingTicket | None:
     """The ticket behind the earliest of each waiting state's first `processing_requested_at`: the round of
     AI work asked for longest ago (arrival, a retry, a customer's message, a redraft), not the oldest ticket,
@@ -69,7 +60,7 @@ def _oldest_waiting(session: Session, firsts: list[tuple[datetime, str]]) -> Wai
     `ORDER BY … LIMIT`: with them SQLite walked a whole index in that order, the creation index from the
     oldest ticket while this counted from arrival (386 ms at 200,000 tickets), the ticket ids once no index
     held the time (260 ms); now about 1 ms. Where a ticket moved on between the two reads (SQLite, see
-    `_one_snapshot`), the next state's is taken.
+    `read_one_snapshot`), the next state's is taken.
     """
     now = utcnow()
     for since, state in sorted(firsts):
@@ -93,7 +84,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
     priority's resolution target, unanswered past its first response target, and kept waiting for a reply
     past its first response or next reply target, and the oldest review flag, included), the oldest waiting
     ticket, the week's resolution, first response, next reply and review times, and the undelivered alerts."""
-    _one_snapshot(session)
+    read_one_snapshot(session)
     now = utcnow()
     by_status = _every(Status, _counted(session, Ticket.status))
     total = sum(by_status.values())

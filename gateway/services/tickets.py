@@ -399,21 +399,24 @@ def retry_ticket(session: Session, ticket_id: str) -> ProcessingState:
 
 def to_read(ticket: Ticket, targets: Targets) -> TicketRead:
     """The API view of a ticket, customer fields, metadata and due times (against `targets`) included."""
-    return TicketRead.model_validate(
-        {
-            **{key: getattr(ticket, key) for key in _TICKET_COLUMNS},
-            "customer_email": ticket.customer.email,
-            "customer_name": ticket.customer.name,
-            "metadata": {row.key: row.value for row in ticket.metadata_rows},
-            "due_at": due_at(ticket.priority, ticket.created_at, targets.resolution),
-            "first_response_due_at": first_response_due_at(
-                ticket.priority, ticket.created_at, ticket.first_response_at, targets.first_response
-            ),
-            "reply_due_at": reply_due_at(
-                ticket.priority, ticket.awaiting_reply_since, ticket.first_response_at, targets
-            ),
-        }
-    )
+    metadata = {row.key: row.value for row in ticket.metadata_rows}
+    return TicketRead.model_validate(read_values(ticket, ticket.customer, metadata, targets))
+
+
+def read_values(ticket: Any, customer: Customer, metadata: dict[str, str | None], targets: Targets) -> dict[str, Any]:
+    """`to_read`'s fields, from anything with the ticket's columns as attributes: a `Ticket`, or a row of its
+    table for a view that reads many (the customer export, whose ORM objects cost most of its time)."""
+    return {
+        **{key: getattr(ticket, key) for key in _TICKET_COLUMNS},
+        "customer_email": customer.email,
+        "customer_name": customer.name,
+        "metadata": metadata,
+        "due_at": due_at(ticket.priority, ticket.created_at, targets.resolution),
+        "first_response_due_at": first_response_due_at(
+            ticket.priority, ticket.created_at, ticket.first_response_at, targets.first_response
+        ),
+        "reply_due_at": reply_due_at(ticket.priority, ticket.awaiting_reply_since, ticket.first_response_at, targets),
+    }
 
 
 def is_finished(ticket: Ticket) -> bool:

@@ -18,7 +18,7 @@ from gateway.services.tickets import create_ticket
 from shared import pipeline
 from shared.config import Settings
 from shared.models import Alert, AuditLog, Ticket, TicketCorrection, TicketReference
-from shared.schemas import Classification, CustomerErasure, TicketContext, TicketCreate
+from shared.schemas import Classification, CustomerSelector, TicketContext, TicketCreate
 from tests.interleave import WriteBetween
 
 NEW = TicketCreate(
@@ -147,7 +147,7 @@ def test_an_erasure_committed_while_the_worker_stores_is_not_undone(  # type: ig
     )
 
     def customer_erased(session):  # type: ignore[no-untyped-def]
-        return erase_customer(session, CustomerErasure(email=NEW.customer_email))
+        return erase_customer(session, CustomerSelector(email=NEW.customer_email))
 
     between = WriteBetween(session_factory, ticket_id, customer_erased)
     model = ArmsOnAnswer(classifier, between)

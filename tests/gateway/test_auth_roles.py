@@ -55,6 +55,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("POST", "/api/tickets/{ticket}/review", Role.agent, {}),
     ("GET", "/api/alerts", Role.agent, None),
     ("POST", "/api/alerts/no-such-alert/retry", Role.admin, None),
+    ("POST", "/api/customers/export", Role.admin, {"email": "nobody@example.com"}),
     ("POST", "/api/customers/erase", Role.admin, {"email": "nobody@example.com"}),
 ]  # fmt: skip
 

@@ -19,7 +19,7 @@ from gateway.services.replies import store_message
 from gateway.services.tickets import create_ticket, customer_id_for
 from shared.errors import Conflict
 from shared.models import Base, Ticket, TicketCorrection, TicketMessage
-from shared.schemas import CustomerErasure, TicketCreate
+from shared.schemas import CustomerSelector, TicketCreate
 from tests.classifier_worker.test_alerts import add_alert
 from tests.conftest import force_ticket
 from tests.gateway.test_webhooks_api import ZD, count, raw, zendesk_headers
@@ -174,7 +174,7 @@ def test_a_message_whose_ticket_is_erased_before_it_is_stored_is_refused(api, se
         ticket = session.get(Ticket, create(api)["ticket_id"])
         assert ticket.erased_at is None
         with session_factory() as other:
-            erase_customer(other, CustomerErasure(email=ANN["customer_email"]))
+            erase_customer(other, CustomerSelector(email=ANN["customer_email"]))
         message = TicketMessage(ticket_id=ticket.ticket_id, source="api", author_type="customer", body="A-7781?")
         with pytest.raises(Conflict, match="was erased"):
             store_message(session, ticket, message)
@@ -191,7 +191,7 @@ def erased_at_first_update(session_factory) -> Iterator[list[str]]:  # type: ign
         if not fired:
             fired.append("erasure")
             with session_factory() as other:
-                erase_customer(other, CustomerErasure(email=ANN["customer_email"]))
+                erase_customer(other, CustomerSelector(email=ANN["customer_email"]))
 
     def on_statement(state) -> None:  # type: ignore[no-untyped-def]
         if state.is_update:
@@ -265,7 +265,7 @@ def while_the_erasure_holds_its_locks(session_factory, action) -> tuple[object, 
     event.listen(session_factory, "do_orm_execute", start_once_locked)
     try:
         with session_factory() as session:
-            erased = erase_customer(session, CustomerErasure(email=ANN["customer_email"]))
+            erased = erase_customer(session, CustomerSelector(email=ANN["customer_email"]))
     finally:
         event.remove(session_factory, "do_orm_execute", start_once_locked)
     thread.join(30)

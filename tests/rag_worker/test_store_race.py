@@ -19,7 +19,7 @@ from rag_worker.service import Drafter, draft_reply
 from shared.config import Settings
 from shared.models import KBArticle, Ticket, utcnow
 from shared.pipeline import set_state
-from shared.schemas import CustomerErasure, Draft, KBHit, MessageCreate, ProcessingState, TicketContext, TicketCreate
+from shared.schemas import CustomerSelector, Draft, KBHit, MessageCreate, ProcessingState, TicketContext, TicketCreate
 from tests.interleave import WriteBetween
 
 NEW = TicketCreate(
@@ -174,7 +174,7 @@ def test_a_draft_begun_before_the_customer_was_erased_is_not_stored(session_fact
     It must not be: the erased ticket would carry their words again."""
 
     def customer_erased(session: Any) -> list[str]:
-        return erase_customer(session, CustomerErasure(email=NEW.customer_email)).tickets
+        return erase_customer(session, CustomerSelector(email=NEW.customer_email)).tickets
 
     first, between = _draft_with_a_write_between(session_factory, classified_id, retriever, customer_erased)
     assert between.fired and between.result == [classified_id]
