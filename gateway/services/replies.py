@@ -23,6 +23,7 @@ from shared.db import claim_row
 from shared.errors import Conflict
 from shared.models import Ticket, TicketMessage, utcnow
 from shared.pipeline import request_rework, send_next
+from shared.redaction import redact_card_numbers
 from shared.schemas import MessageCreate, ProcessingState, Status
 
 VENDOR_SOURCES = frozenset({"zendesk", "intercom"})  # the channels whose replies come in by webhook
@@ -94,7 +95,7 @@ def reopen_for_customer(session: Session, ticket: Ticket) -> None:
 def store_message(
     session: Session, ticket: Ticket, message: TicketMessage, *, effects: bool = True
 ) -> tuple[TicketMessage, bool]:
-    """Store `message` on `ticket` once (and commit); the stored message and whether it is new.
+    """Store `message` on `ticket` once (and commit), card numbers masked; the stored message and whether it is new.
 
     A message whose `(source, external_id)` is known already is not stored again: the one stored first is
     returned, whether found before the insert or, for a concurrent duplicate, by its unique key after it.
@@ -107,6 +108,7 @@ def store_message(
     """
     if message.external_id and (found := find_message(session, message.source, message.external_id)):
         return found, False
+    message.body = redact_card_numbers(message.body)
     session.add(message)
     answers = effects and message.author_type == "agent" and not message.internal
     rework = False

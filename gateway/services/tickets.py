@@ -27,6 +27,7 @@ from shared.db import claim_row
 from shared.errors import Conflict, NotFound
 from shared.models import Agent, Customer, Ticket, TicketMetadata, TicketReference, UTCDateTime, utcnow
 from shared.pipeline import enqueue, retry_failed
+from shared.redaction import redact_card_numbers, redact_values
 from shared.references import GIVEN, order_keys, tickets_about_order, tickets_with_tracking_number
 from shared.schemas import STATUS_TRANSITIONS, ProcessingState, Status, TicketCreate, TicketFilters, TicketRead
 
@@ -103,8 +104,9 @@ def create_ticket(
     """
     email = str(data.customer_email).lower()
     extra = dict(metadata or {})
-    if data.order_id:
-        extra["order_id"] = data.order_id
+    order_id = redact_card_numbers(data.order_id) if data.order_id else None  # a card typed in the wrong field
+    if order_id:
+        extra["order_id"] = order_id
     values = _ticket_values(
         customer_id=customer_id_for(customer_key or email),
         subject=data.subject,
@@ -112,7 +114,7 @@ def create_ticket(
         source=data.source,
         external_id=external_id,
     )
-    orders = order_keys([data.order_id] if data.order_id else [])
+    orders = order_keys([order_id] if order_id else [])
     if session.get_bind().dialect.name == "postgresql":
         customer = _write_ticket_postgresql(
             session, values, email=email, name=data.customer_name, metadata=extra, orders=orders
@@ -193,14 +195,14 @@ _CREATE_PG_TICKET_KEYS = (
 def _ticket_values(
     *, customer_id: str, subject: str, description: str, source: str, external_id: str | None
 ) -> dict[str, Any]:
-    """Every column of a new ticket (status new, processing queued), as it will be stored."""
+    """Every column of a new ticket (status new, processing queued), as it will be stored: card numbers masked."""
     now = utcnow()
     values: dict[str, Any] = dict.fromkeys(_TICKET_COLUMNS)
     values.update(
         ticket_id=new_ticket_id(now),
         customer_id=customer_id,
-        subject=subject,
-        description=description,
+        subject=redact_card_numbers(subject),
+        description=redact_card_numbers(description),
         status=Status.new.value,
         source=source,
         external_id=external_id,
@@ -251,7 +253,7 @@ def store_ticket(
     values = _ticket_values(
         customer_id=customer_id, subject=subject, description=description, source=source, external_id=external_id
     )
-    _write_ticket(session, values, metadata or {})
+    _write_ticket(session, values, redact_values(metadata or {}))
     enqueue(values["ticket_id"], ProcessingState.queued)
     return get_ticket(session, values["ticket_id"])
 
