@@ -9,10 +9,14 @@
   (1Z...) tracking numbers, phone numbers with and without the international prefix, 16-digit numbers of
   random digits, and real-looking card numbers with one digit changed (the Luhn check must catch those).
 - Cost: microseconds per text over the real texts.
+- The one-off rewrite of what was stored before (`python -m gateway.redact_stored`): a fresh SQLite file and
+  PostgreSQL database (`copilot_bench_redaction`) filled as queue_reads.py does (`--stored-tickets`, with
+  their messages, references and alerts), one ticket in 100 and one message in 100 given a card number;
+  seconds for the whole walk, and the rows it changed.
 
-Prints a table and writes benchmarks/results/redaction.json.
+Prints tables and writes benchmarks/results/redaction.json.
 
-    python benchmarks/redaction.py [--per-case 2000] [--seed 7]
+    python benchmarks/redaction.py [--per-case 2000] [--seed 7] [--stored-tickets 100000] [--backends sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -22,15 +26,22 @@ import csv
 import random
 import string
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from stdnum import luhn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.support import print_table, write_results
+from benchmarks.queue_reads import PG_ADMIN, fill
+from benchmarks.support import fresh_database, print_table, write_results
+from gateway import redact_stored
+from shared.db import make_engine, run_migrations
+from shared.models import Ticket, TicketMessage
 from shared.redaction import ISSUERS, redact_card_numbers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,10 +130,39 @@ def look_alikes(rng: random.Random) -> dict[str, Callable[[], str]]:
     }
 
 
+def backfill(backend: str, tmp: Path, tickets: int) -> dict[str, object]:
+    """The stored-data rewrite over a filled database: seconds and rows changed per table."""
+    url = fresh_database(backend, tmp, "copilot_bench_redaction", PG_ADMIN)
+    run_migrations(url)
+    fill(url, tickets)
+    engine = make_engine(url)
+    with engine.begin() as conn:  # one in 100 tickets and messages with a card number, as legacy rows
+        for table, column, key in (
+            (Ticket, "description", Ticket.ticket_id),
+            (TicketMessage, "body", TicketMessage.id),
+        ):
+            ids = list(conn.scalars(sa.select(key).order_by(key)))[::100]
+            conn.execute(
+                sa.update(table).where(key.in_(sa.bindparam("ids", expanding=True))),
+                {"ids": ids, column: "You charged 4242 4242 4242 4242 twice"},
+            )
+    row: dict[str, object] = {"backend": backend, "tickets": tickets}
+    start = time.perf_counter()
+    with Session(engine) as session:
+        for entity in redact_stored.COLUMNS:
+            row[f"{entity.__tablename__}_changed"] = redact_stored.redact_table(session, entity, 1000, dry_run=False)
+        row["ticket_references_changed"] = redact_stored.drop_card_references(session, dry_run=False)
+    row["seconds"] = time.perf_counter() - start
+    engine.dispose()
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-case", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--stored-tickets", type=int, default=100_000, help="0: skip the stored-data rewrite")
+    parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -148,7 +188,17 @@ def main() -> None:
         floats=".5f",
     )
     print(f"{per_text_us:.1f} µs per real text ({len(texts):,} texts); changed: {[t[:80] for _, t in changed[:5]]}")
-    payload = {"benchmark": "redaction", "seed": args.seed, "per_text_us": per_text_us, "rows": rows}
+    stored = []
+    if args.stored_tickets:
+        with tempfile.TemporaryDirectory() as tmp:
+            stored = [backfill(backend, Path(tmp), args.stored_tickets) for backend in args.backends.split(",")]
+        tables = ["tickets", "ticket_messages", "ticket_metadata", "ticket_corrections", "alerts", "ticket_references"]
+        print_table(
+            ["backend", "stored tickets", *(f"{t} changed" for t in tables), "seconds"],
+            [[r["backend"], r["tickets"], *(r[f"{t}_changed"] for t in tables), r["seconds"]] for r in stored],
+            floats=".1f",
+        )
+    payload = {"benchmark": "redaction", "seed": args.seed, "per_text_us": per_text_us, "rows": rows, "stored": stored}
     print(f"wrote {write_results('redaction', payload)}")
 
 

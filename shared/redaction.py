@@ -56,7 +56,8 @@ def is_card_number(digits: str) -> bool:
 
 
 def _masked(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group())
+    # Any script's digits count (`\d` matches them): a Japanese keyboard types full-width ones.
+    digits = "".join(str(int(c)) for c in match.group() if c.isdecimal())
     return f"[card ending {digits[-4:]}]" if is_card_number(digits) else match.group()
 
 

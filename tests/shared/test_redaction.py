@@ -20,6 +20,7 @@ CARDS = [
     ("6200 0000 0000 0005", "0005"),  # UnionPay
     ("6759 6498 2643 8453", "8453"),  # Maestro
     ("4111 1111 1111 1111 003", "1003"),  # Visa, 19 digits
+    ("４２４２ ４２４２ ４２４２ ４２４２", "4242"),  # full-width digits, as a Japanese keyboard types them
 ]
 
 
