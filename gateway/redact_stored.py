@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Column, Table, and_, delete, select, update
+from sqlalchemy import Column, CursorResult, Table, and_, delete, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -58,13 +58,18 @@ def redact_table(session: Session, entity: Any, batch: int, *, dry_run: bool) ->
         if not rows:
             return changed
         for row in rows:
-            values = {name: redact_card_numbers(row[i + 1]) for i, name in enumerate(texts) if row[i + 1]}
-            values |= {name: redact_json(row[len(texts) + i + 1]) for i, name in enumerate(documents)}
-            new = {name: value for name, value in values.items() if value != row._mapping[name]}
-            if new and not dry_run:
-                unchanged = [table.c[name] == row._mapping[name] for name in texts if name in new]
-                session.execute(update(table).where(key == row[0], and_(*unchanged)).values(**new))
-            changed += bool(new)
+            read = row._mapping
+            values = {name: redact_card_numbers(read[name]) for name in texts if read[name]}
+            values |= {name: redact_json(read[name]) for name in documents}
+            new = {name: value for name, value in values.items() if value != read[name]}
+            if not new:
+                continue
+            if dry_run:
+                changed += 1
+                continue
+            unchanged = [table.c[name] == read[name] for name in texts if name in new]
+            result = session.execute(update(table).where(key == row[0], and_(*unchanged)).values(**new))
+            changed += cast(CursorResult[Any], result).rowcount  # 0: rewritten meanwhile, left for the next run
         session.commit()
         last = rows[-1][0]
 

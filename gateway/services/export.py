@@ -34,7 +34,7 @@ def export_customer(session: Session, request: CustomerSelector, targets: Target
 
     One query per table for all their tickets, not one per ticket, and table rows rather than ORM objects:
     an account may hold thousands of tickets, and building their objects took most of the time (a 5,000-ticket
-    account: 1.7 s as objects, 0.8 s now, in process on PostgreSQL).
+    account on PostgreSQL, in process: 1.7-1.9 s as objects, 0.9-1.4 s as rows).
     """
     read_one_snapshot(session)
     customer = find_customer(session, request)

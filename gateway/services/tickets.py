@@ -104,9 +104,9 @@ def create_ticket(
     """
     email = str(data.customer_email).lower()
     extra = dict(metadata or {})
-    order_id = redact_card_numbers(data.order_id) if data.order_id else None  # a card typed in the wrong field
-    if order_id:
-        extra["order_id"] = order_id
+    if data.order_id:
+        extra["order_id"] = data.order_id
+    extra = redact_values(extra)  # a card typed into a form field: the order id's too
     values = _ticket_values(
         customer_id=customer_id_for(customer_key or email),
         subject=data.subject,
@@ -114,7 +114,7 @@ def create_ticket(
         source=data.source,
         external_id=external_id,
     )
-    orders = order_keys([order_id] if order_id else [])
+    orders = order_keys([extra["order_id"]] if data.order_id else [])
     if session.get_bind().dialect.name == "postgresql":
         customer = _write_ticket_postgresql(
             session, values, email=email, name=data.customer_name, metadata=extra, orders=orders

@@ -95,7 +95,7 @@ def test_stored_card_numbers_are_masked_and_nothing_else_changes(  # type: ignor
     assert capsys.readouterr().err.count("changed 0 rows") == 6
 
 
-def test_a_text_written_meanwhile_is_not_overwritten(api, cli_db, session_factory) -> None:  # type: ignore[no-untyped-def]
+def test_a_text_written_meanwhile_is_not_overwritten(api, cli_db, session_factory, capsys) -> None:  # type: ignore[no-untyped-def]
     """The service rewrote the description after the walk read it: the older text must not win."""
     ticket_id = legacy_ticket(api, cli_db, session_factory)
     real_execute = redact_stored.Session.execute
@@ -108,6 +108,7 @@ def test_a_text_written_meanwhile_is_not_overwritten(api, cli_db, session_factor
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(redact_stored.Session, "execute", execute)
         assert redact_stored.main([]) == 0
+    assert "tickets: changed 0 rows" in capsys.readouterr().err  # the guarded update matched nothing
     assert api.get(f"/api/tickets/{ticket_id}").json()["description"] == "Rewritten meanwhile"
 
 
