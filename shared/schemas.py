@@ -714,7 +714,8 @@ class ReferenceRead(BaseModel):
 
 
 class AlertSentRead(BaseModel):
-    """An alert about the ticket: its body went to the team's ALERT_WEBHOOK_URL (a recipient of their data)."""
+    """An alert about the ticket, whose body goes to the team's ALERT_WEBHOOK_URL (a recipient of their data);
+    `delivered_at` says whether it has."""
 
     model_config = ConfigDict(from_attributes=True)
 
