@@ -9,12 +9,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from gateway.deps import SessionDep, SessionFactoryDep, SettingsDep
 from gateway.services import tickets as service
+from gateway.services.erasure import erase_ticket as erase
 from gateway.services.waiting import wait_for_ticket
 from shared.auth import Role
 from shared.fastapi_auth import require
 from shared.models import Ticket
 from shared.schemas import (
     AssignUpdate,
+    ErasureRead,
     StatusChanged,
     StatusUpdate,
     TicketCreate,
@@ -117,3 +119,15 @@ def retry_ticket(ticket_id: str, session: SessionDep) -> dict[str, str]:
     """Re-run a `failed` ticket from the step it did not finish (classification or draft); poll with `?wait=N`."""
     step = service.retry_ticket(session, ticket_id)
     return {"ticket_id": ticket_id, "processing_state": step.value}
+
+
+@router.post(
+    "/{ticket_id}/erase",
+    response_model=ErasureRead,
+    dependencies=[require(Role.admin)],
+    responses={404: {"description": "Unknown ticket"}, 409: {"description": "The ticket was erased already"}},
+)
+def erase_ticket(ticket_id: str, session: SessionDep) -> ErasureRead:
+    """Erase one ticket's personal data: its text, messages, extracted details, corrections and alerts. It stays,
+    closed, under an anonymous id, for the statistics; the customer and their other tickets are untouched."""
+    return erase(session, ticket_id)

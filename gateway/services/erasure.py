@@ -1,10 +1,11 @@
-"""Erasing a customer's personal data on their request (GDPR art. 17, CCPA), in one transaction.
+"""Erasing a customer's personal data on their request (GDPR art. 17, CCPA), or one ticket's, in one transaction.
 
 What they wrote and whatever was read out of it goes: the tickets' subject and description, the AI's
 reasoning and draft, the extracted details, the messages, the custom fields, the order and tracking
 references, the agents' corrections (which keep the text to learn from) and the alerts (whose body holds
-the subject). The customer row goes too, email and name with it. Its id is a hash of the email, which would
-let anyone holding the address find the tickets again, so the tickets move to a fresh random id.
+the subject). The customer row goes too, email and name with it (not when one ticket is erased). Its id is
+a hash of the email, which would let anyone holding the address find the tickets again, so the tickets move
+to a fresh random id.
 
 What stays is each ticket's skeleton: its times, category, priority, sentiment, status (closed) and audit
 trail. Those carry no personal data, and the overview's statistics and the volume forecasts count them.
@@ -16,11 +17,11 @@ import secrets
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Select, String, delete, literal, select, true, update
+from sqlalchemy import ColumnElement, CursorResult, Select, String, delete, literal, select, true, update
 from sqlalchemy.orm import Session
 
 from gateway.services.customers import audit_tickets, find_customer
-from shared.errors import Conflict
+from shared.errors import Conflict, NotFound
 from shared.models import (
     Alert,
     Customer,
@@ -43,8 +44,7 @@ def ensure_not_erased(ticket: Ticket) -> None:
     """409 for a write that would bring personal data back to an erased ticket (a message, a correction, a draft)."""
     if ticket.erased_at is not None:
         raise Conflict(
-            f"ticket '{ticket.ticket_id}' was erased at {ticket.erased_at.isoformat()} on its customer's request; "
-            "open a new ticket instead"
+            f"ticket '{ticket.ticket_id}' was erased at {ticket.erased_at.isoformat()}; open a new ticket instead"
         )
 
 
@@ -58,17 +58,47 @@ def erase_customer(session: Session, request: CustomerSelector) -> ErasureRead:
     not one ORM object per ticket: an account with thousands of tickets is erased in one short transaction.
     """
     customer = find_customer(session, request, for_update=True)
+    erased = _erase(
+        session,
+        Ticket.customer_id == customer.customer_id,
+        since=customer.created_at,
+        what="the customer's personal data, on their request",
+    )
+    session.delete(customer)
+    session.commit()
+    return erased
+
+
+def erase_ticket(session: Session, ticket_id: str) -> ErasureRead:
+    """Erase one ticket's personal data (and commit), as the customer's erasure does for each of theirs: a
+    conversation the customer asks to have removed, or one that holds what should never have been written.
+    The customer and their other tickets stay. 404 for an unknown ticket, 409 for one erased already.
+
+    The ticket row is locked first, so a message on its way waits and then finds it erased; it moves to its
+    own anonymous customer, since the customer's id (a hash of their email) would tie it to them.
+    """
+    ticket = session.scalars(select(Ticket).where(Ticket.ticket_id == ticket_id).with_for_update()).first()
+    if ticket is None:
+        raise NotFound(f"ticket '{ticket_id}' not found")
+    ensure_not_erased(ticket)
+    erased = _erase(session, Ticket.ticket_id == ticket_id, since=ticket.created_at, what="this ticket's personal data")
+    session.commit()
+    return erased
+
+
+def _erase(session: Session, which: ColumnElement[bool], *, since: datetime, what: str) -> ErasureRead:
+    """Erase the tickets `which` selects (locked, in id order) under a new anonymous customer; no commit."""
     now = utcnow()
-    theirs = select(Ticket.ticket_id).where(Ticket.customer_id == customer.customer_id)
+    theirs = select(Ticket.ticket_id).where(which)
     ticket_ids = list(session.scalars(theirs.order_by(Ticket.ticket_id).with_for_update()))
     deleted = {entity: _delete_rows(session, entity, theirs) for entity in _TEXT_ROWS}
-    _audit(session, customer.customer_id, now)
-    anonymous = Customer(customer_id="ANON-" + secrets.token_hex(6).upper(), created_at=customer.created_at)
+    _audit(session, which, what, now)
+    anonymous = Customer(customer_id="ANON-" + secrets.token_hex(6).upper(), created_at=since)
     session.add(anonymous)
     session.flush()
     session.execute(
         update(Ticket)
-        .where(Ticket.customer_id == customer.customer_id)
+        .where(which)
         .values(
             customer_id=anonymous.customer_id,
             subject=ERASED_TEXT,
@@ -91,8 +121,6 @@ def erase_customer(session: Session, request: CustomerSelector) -> ErasureRead:
         ),
         execution_options={"synchronize_session": False},
     )
-    session.delete(customer)
-    session.commit()
     return ErasureRead(
         customer_id=anonymous.customer_id,
         erased_at=now,
@@ -111,15 +139,15 @@ def _delete_rows(session: Session, entity: TextRow, theirs: Select[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def _audit(session: Session, customer_id: str, now: datetime) -> None:
+def _audit(session: Session, which: ColumnElement[bool], what: str, now: datetime) -> None:
     """The status closed and the review flag cleared where they change, and the erasure itself, by whom."""
     audit_tickets(
         session,
-        Ticket.customer_id == customer_id,
+        which,
         (
             ("status", Ticket.status, Status.closed.value, Ticket.status != Status.closed.value),
             ("needs_review", literal("true"), "false", Ticket.needs_review.is_(True)),
-            ("erased", literal(None, String), "the customer's personal data, on their request", true()),
+            ("erased", literal(None, String), what, true()),
         ),
         now,
     )

@@ -57,6 +57,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("POST", "/api/alerts/no-such-alert/retry", Role.admin, None),
     ("POST", "/api/customers/export", Role.admin, {"email": "nobody@example.com"}),
     ("POST", "/api/customers/erase", Role.admin, {"email": "nobody@example.com"}),
+    ("POST", "/api/tickets/{ticket}/erase", Role.admin, None),
 ]  # fmt: skip
 
 

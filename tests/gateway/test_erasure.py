@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import event, select
 
 from gateway.services.corrections import correct_ticket
-from gateway.services.erasure import erase_customer
+from gateway.services.erasure import erase_customer, erase_ticket
 from gateway.services.kb import request_draft
 from gateway.services.replies import store_message
 from gateway.services.tickets import create_ticket, customer_id_for
@@ -135,6 +135,57 @@ def test_an_erasure_leaves_no_trace_and_keeps_the_skeleton(api, db_url, session_
     assert [t["ticket_id"] for t in mine] == [fresh["ticket_id"]]
 
 
+def test_erasing_one_ticket_keeps_the_customer_and_their_other_tickets(  # type: ignore[no-untyped-def]
+    api, db_url, session_factory, settings_for
+) -> None:
+    first = create(api)
+    other = create(api, subject="New address", description="Please move my account to 9 Elm Row.", order_id=None)
+    force_ticket(
+        db_url, first["ticket_id"], ai_suggested_category="shipping", category="shipping", processing_state="done",
+        ai_reasoning="Lost parcel A-7781 to Marlowe Street", extracted_metadata={"order_ids": ["A-7781"]},
+        ai_suggested_priority="critical", needs_review=True, flagged_at=datetime.now(UTC),
+    )  # fmt: skip
+    path = f"/api/tickets/{first['ticket_id']}"
+    assert api.post(f"{path}/messages", json={"body": "Checking A-7781 with the carrier."}).status_code == 201
+    assert api.post(f"{path}/customer-messages", json={"body": "I am at Marlowe Street."}).status_code == 201
+    assert api.put(f"{path}/category", json={"category": "order"}).status_code == 200
+    assert add_alert(session_factory, first["ticket_id"], settings_for(db_url, alert_webhook_url="http://x/h"))
+
+    erased = api.post(f"{path}/erase")
+    assert erased.status_code == 200, erased.text
+    result = erased.json()
+    assert result["tickets"] == [first["ticket_id"]]
+    assert (result["messages_deleted"], result["alerts_deleted"], result["corrections_deleted"]) == (2, 1, 1)
+    assert result["customer_id"].startswith("ANON-") and result["customer_id"] != first["customer_id"]
+
+    stored = everything_stored(db_url)
+    assert [t for t in ("Marlowe", "A-7781", "1Z999AA10123456784", "0612345678", "Lost parcel") if t in stored] == []
+    assert "Elm Row" in stored and "ann.lee@example.com" in stored  # her other ticket and her customer row stay
+    ticket = api.get(path).json()
+    assert (ticket["subject"], ticket["customer_id"], ticket["customer_email"]) == (
+        "[erased]",
+        result["customer_id"],
+        None,
+    )
+    assert (ticket["status"], ticket["processing_state"], ticket["needs_review"]) == ("closed", "done", False)
+    assert (ticket["erased_at"], ticket["category"], ticket["created_at"]) == (
+        result["erased_at"],
+        "order",
+        first["created_at"],
+    )
+    (entry,) = [h for h in api.get(f"{path}/history").json() if h["field"] == "erased"]
+    assert entry["new_value"] == "this ticket's personal data"
+    assert api.get(f"/api/tickets/{other['ticket_id']}").json() == other
+    mine = api.get("/api/tickets/", params={"customer_email": ANN["customer_email"]}).json()
+    assert [t["ticket_id"] for t in mine] == [other["ticket_id"]]
+
+    again = api.post(f"{path}/erase")
+    assert again.status_code == 409 and "was erased" in again.json()["detail"]
+    assert api.post("/api/tickets/TKT-20990101-00000000/erase").status_code == 404
+    refused = api.post(f"{path}/customer-messages", json={"body": "A-7781?"})
+    assert refused.status_code == 409 and "open a new ticket" in refused.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
@@ -168,13 +219,18 @@ def test_a_vendor_comment_on_an_erased_ticket_is_answered_and_not_stored(client_
     assert count(session_factory, Ticket) == 1
 
 
-def test_a_message_whose_ticket_is_erased_before_it_is_stored_is_refused(api, session_factory) -> None:  # type: ignore[no-untyped-def]
-    """The message's request read the ticket before the erasure committed: the store must see it and refuse."""
+@pytest.mark.parametrize("erasure", ["customer", "ticket"])
+def test_a_message_whose_ticket_is_erased_before_it_is_stored_is_refused(api, session_factory, erasure) -> None:  # type: ignore[no-untyped-def]
+    """The message's request read the ticket before the erasure (its customer's, or its own) committed: the store
+    must see it and refuse."""
     with session_factory() as session:
         ticket = session.get(Ticket, create(api)["ticket_id"])
         assert ticket.erased_at is None
         with session_factory() as other:
-            erase_customer(other, CustomerSelector(email=ANN["customer_email"]))
+            if erasure == "customer":
+                erase_customer(other, CustomerSelector(email=ANN["customer_email"]))
+            else:
+                erase_ticket(other, ticket.ticket_id)
         message = TicketMessage(ticket_id=ticket.ticket_id, source="api", author_type="customer", body="A-7781?")
         with pytest.raises(Conflict, match="was erased"):
             store_message(session, ticket, message)
