@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Select, String, delete, literal, select, true, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from gateway.services.customers import audit_tickets, find_customer
 from shared.errors import Conflict, NotFound
@@ -77,7 +77,10 @@ def erase_ticket(session: Session, ticket_id: str) -> ErasureRead:
     The ticket row is locked first, so a message on its way waits and then finds it erased; it moves to its
     own anonymous customer, since the customer's id (a hash of their email) would tie it to them.
     """
-    ticket = session.scalars(select(Ticket).where(Ticket.ticket_id == ticket_id).with_for_update()).first()
+    # Without the customer join the ticket loads with: a second erasure waiting on this lock would re-check the
+    # join against the customer the first one moved the ticket from, find no row, and answer 404, not 409.
+    locked = select(Ticket).options(lazyload(Ticket.customer)).where(Ticket.ticket_id == ticket_id)
+    ticket = session.scalars(locked.with_for_update()).first()
     if ticket is None:
         raise NotFound(f"ticket '{ticket_id}' not found")
     ensure_not_erased(ticket)

@@ -297,9 +297,9 @@ def test_a_redraft_racing_an_erasure_does_not_send_the_ticket_back(api, db_url, 
         assert session.get(Ticket, ticket_id).processing_state == "done"
 
 
-def while_the_erasure_holds_its_locks(session_factory, action) -> tuple[object, object]:  # type: ignore[no-untyped-def]
-    """Erase Ann, running `action(session)` in a thread from the moment the erasure holds the customer and the
-    tickets (its first DELETE) to past its commit. `action` must wait for it: the erasure checks that it
+def while_the_erasure_holds_its_locks(session_factory, action, ticket_id=None) -> tuple[object, object]:  # type: ignore[no-untyped-def]
+    """Erase Ann (or only `ticket_id`), running `action(session)` in a thread from the moment the erasure holds
+    its rows (its first DELETE) to past its commit. `action` must wait for it: the erasure checks that it
     is still running a second later. Returns the erasure's result and what `action` returned or raised."""
     outcome: list[object] = []
 
@@ -321,7 +321,10 @@ def while_the_erasure_holds_its_locks(session_factory, action) -> tuple[object, 
     event.listen(session_factory, "do_orm_execute", start_once_locked)
     try:
         with session_factory() as session:
-            erased = erase_customer(session, CustomerSelector(email=ANN["customer_email"]))
+            if ticket_id is None:
+                erased = erase_customer(session, CustomerSelector(email=ANN["customer_email"]))
+            else:
+                erased = erase_ticket(session, ticket_id)
     finally:
         event.remove(session_factory, "do_orm_execute", start_once_locked)
     thread.join(30)
@@ -329,9 +332,13 @@ def while_the_erasure_holds_its_locks(session_factory, action) -> tuple[object, 
     return erased, result
 
 
-def test_a_message_sent_while_the_erasure_holds_the_ticket_waits_then_is_refused(api, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
-    """PostgreSQL, truly concurrent: the erasure has locked the ticket; a customer message's insert waits on that
-    lock (the foreign key's share lock), then finds the ticket erased and is refused, storing nothing."""
+@pytest.mark.parametrize("erasure", ["customer", "ticket"])
+def test_a_message_sent_while_the_erasure_holds_the_ticket_waits_then_is_refused(  # type: ignore[no-untyped-def]
+    api, db_url, session_factory, erasure
+) -> None:
+    """PostgreSQL, truly concurrent: the erasure (the customer's, or the ticket's own) has locked the ticket; a
+    customer message's insert waits on that lock (the foreign key's share lock), then finds the ticket erased and
+    is refused, storing nothing."""
     if not db_url.startswith("postgresql"):
         pytest.skip("SQLite has one writer: the message waits for the erasure's commit, as the sequential test shows")
     ticket_id = create(api)["ticket_id"]
@@ -342,9 +349,23 @@ def test_a_message_sent_while_the_erasure_holds_the_ticket_waits_then_is_refused
         message = TicketMessage(ticket_id=ticket_id, source="api", author_type="customer", body="A-7781 again")
         return store_message(session, ticket, message)
 
-    _, result = while_the_erasure_holds_its_locks(session_factory, customer_writes)
+    only = ticket_id if erasure == "ticket" else None
+    _, result = while_the_erasure_holds_its_locks(session_factory, customer_writes, only)
     assert isinstance(result, Conflict) and "was erased" in str(result), result
     assert count(session_factory, TicketMessage) == 0
+
+
+def test_a_second_erasure_of_a_ticket_waits_then_is_refused(api, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL, truly concurrent: two admins erase the same ticket. The second waits on the first's lock, then
+    finds it erased (409) rather than erasing it again under another anonymous customer."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: the second erasure starts after the first's commit, as the API test shows")
+    ticket_id = create(api)["ticket_id"]
+    erased, result = while_the_erasure_holds_its_locks(session_factory, lambda s: erase_ticket(s, ticket_id), ticket_id)
+    assert isinstance(result, Conflict) and "was erased" in str(result), result
+    assert api.get(f"/api/tickets/{ticket_id}").json()["customer_id"] == erased.customer_id  # type: ignore[attr-defined]
+    erasures = [h for h in api.get(f"/api/tickets/{ticket_id}/history").json() if h["field"] == "erased"]
+    assert len(erasures) == 1
 
 
 def test_a_ticket_created_while_the_customer_is_erased_waits_and_starts_afresh(api, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
