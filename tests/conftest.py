@@ -137,6 +137,28 @@ def session_factory(db_url: str) -> Iterator[sa.orm.sessionmaker]:
     engine.dispose()
 
 
+@contextlib.contextmanager
+def cli_on(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point the process-wide settings (what a CLI reads) at `url`."""
+    from shared import db as shared_db
+    from shared.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", url)
+    for cached in (get_settings, shared_db.get_engine, shared_db.get_sessionmaker):
+        cached.cache_clear()
+    yield url
+    shared_db.get_engine().dispose()
+    for cached in (get_settings, shared_db.get_engine, shared_db.get_sessionmaker):
+        cached.cache_clear()
+
+
+@pytest.fixture
+def cli_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`db_url`, with a CLI's settings pointed at it (the keys CLI, `gateway.redact_stored`)."""
+    with cli_on(db_url, monkeypatch) as url:
+        yield url
+
+
 # --------------------------------------------------------------------------- redis
 
 

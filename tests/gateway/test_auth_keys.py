@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import Iterator
 
-import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
 from gateway import keys as keys_cli
 from shared import db as shared_db
 from shared.auth import Role, authenticate, create_key, hash_key, revoke_key
-from shared.config import get_settings
 from shared.models import ApiKey, AuditLog
-
-
-@contextlib.contextmanager
-def _cli_on(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Point the process-wide settings (what the CLI reads) at `url`."""
-    monkeypatch.setenv("DATABASE_URL", url)
-    for cached in (get_settings, shared_db.get_engine, shared_db.get_sessionmaker):
-        cached.cache_clear()
-    yield url
-    shared_db.get_engine().dispose()
-    for cached in (get_settings, shared_db.get_engine, shared_db.get_sessionmaker):
-        cached.cache_clear()
-
-
-@pytest.fixture
-def cli_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    with _cli_on(db_url, monkeypatch) as url:
-        yield url
+from tests.conftest import cli_on
 
 
 def every_stored_value(db_url: str) -> str:
@@ -92,7 +71,7 @@ def test_cli_revoke_and_ensure_admin(cli_db: str, capsys, session_factory) -> No
 
 
 def test_cli_on_an_unmigrated_or_unreachable_database_says_so(bare_db_url: str, monkeypatch, capsys) -> None:
-    with _cli_on(bare_db_url, monkeypatch):
+    with cli_on(bare_db_url, monkeypatch):
         assert keys_cli.main(["list"]) == 2
         assert (
             capsys.readouterr().err
@@ -101,7 +80,7 @@ def test_cli_on_an_unmigrated_or_unreachable_database_says_so(bare_db_url: str, 
         assert keys_cli.main(["ensure-admin"]) == 0  # the one command that migrates first (make run uses it)
         assert keys_cli.main(["list"]) == 0
         capsys.readouterr()
-    with _cli_on("postgresql://postgres@127.0.0.1:1/none", monkeypatch):
+    with cli_on("postgresql://postgres@127.0.0.1:1/none", monkeypatch):
         assert keys_cli.main(["revoke", "1"]) == 2
         assert capsys.readouterr().err.startswith("error: database unavailable: connection failed")
 

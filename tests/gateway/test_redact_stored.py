@@ -3,7 +3,6 @@ were kept, nothing else changes, and a second run finds nothing (each database).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -11,16 +10,7 @@ import pytest
 from gateway import redact_stored
 from shared.models import Alert, TicketCorrection, TicketMessage, TicketMetadata, TicketReference
 from tests.conftest import force_ticket
-from tests.gateway.test_auth_keys import _cli_on
 from tests.gateway.test_erasure import everything_stored
-
-
-@pytest.fixture
-def cli_db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The CLI's settings pointed at the test database."""
-    with _cli_on(db_url, monkeypatch) as url:
-        yield url
-
 
 CARD, AMEX = "4242 4242 4242 4242", "378282246310005"
 TRACES = (CARD, "4242424242424242", "4242-4242-4242-4242", AMEX, "CVV 737")
