@@ -20,7 +20,7 @@ from sqlalchemy import Column, CursorResult, Table, and_, delete, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from shared.db import describe_db_error, session_scope
+from shared.db import describe_db_error, in_chunks, session_scope
 from shared.models import Alert, Ticket, TicketCorrection, TicketMessage, TicketMetadata, TicketReference
 from shared.redaction import is_card_number, redact_card_numbers
 
@@ -82,8 +82,8 @@ def drop_card_references(session: Session, *, dry_run: bool) -> int:
         if value.isdigit() and is_card_number(value)
     ]
     if found and not dry_run:
-        for start in range(0, len(found), 1000):
-            session.execute(delete(TicketReference).where(TicketReference.id.in_(found[start : start + 1000])))
+        for ids in in_chunks(found):
+            session.execute(delete(TicketReference).where(TicketReference.id.in_(ids)))
         session.commit()
     return len(found)
 

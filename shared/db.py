@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, inspect, update
 from sqlalchemy.engine import make_url
@@ -97,6 +97,16 @@ def claim_row(session: Session, entity: type[Any], key: object, **seen: object) 
     claim = update(entity).where(primary_key == key, *matches).values({touched: columns[touched]})
     result = session.execute(claim, execution_options={"synchronize_session": False})
     return cast(CursorResult[Any], result).rowcount == 1
+
+
+T = TypeVar("T")
+IDS_PER_STATEMENT = 1000  # in one IN list: SQLite binds at most 32,766 parameters per statement
+
+
+def in_chunks(ids: Sequence[T]) -> Iterator[Sequence[T]]:
+    """`ids` in slices short enough for one statement's IN list on either backend."""
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
+        yield ids[start : start + IDS_PER_STATEMENT]
 
 
 def read_one_snapshot(session: Session) -> None:

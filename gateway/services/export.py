@@ -20,11 +20,10 @@ from sqlalchemy.orm import Session
 from gateway.services.customers import audit_tickets, find_customer
 from gateway.services.tickets import read_values
 from shared.config import Targets
-from shared.db import read_one_snapshot
+from shared.db import in_chunks, read_one_snapshot
 from shared.models import Alert, AuditLog, Ticket, TicketMessage, TicketMetadata, TicketReference, utcnow
 from shared.schemas import CustomerExport, CustomerRead, CustomerSelector, ExportedTicket
 
-_IDS_PER_STATEMENT = 1000  # bound parameters per statement: SQLite takes at most 32,766
 Rows = type[AuditLog] | type[TicketMessage] | type[TicketMetadata] | type[TicketReference] | type[Alert]
 
 
@@ -69,9 +68,8 @@ def export_customer(session: Session, request: CustomerSelector, targets: Target
     session.commit()  # the snapshot ends; the record is written in the next transaction
     exported = ("exported", literal(None, String), "the customer's personal data, on their request", true())
     # By id: an erasure committed since the snapshot has moved them to another customer.
-    ids = [ticket.ticket_id for ticket in tickets]
-    for start in range(0, len(ids), _IDS_PER_STATEMENT):
-        audit_tickets(session, Ticket.ticket_id.in_(ids[start : start + _IDS_PER_STATEMENT]), (exported,), exported_at)
+    for ids in in_chunks([ticket.ticket_id for ticket in tickets]):
+        audit_tickets(session, Ticket.ticket_id.in_(ids), (exported,), exported_at)
     session.commit()
     return export
 

@@ -9,9 +9,9 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
-from gateway.services import export as export_service
 from gateway.services.erasure import erase_customer
 from gateway.services.replies import add_message
+from shared import db as shared_db
 from shared.auth import Role, create_key
 from shared.models import TicketMessage
 from shared.schemas import CustomerSelector, MessageCreate, TicketRead
@@ -55,7 +55,7 @@ def ann_with_history(api, db_url, session_factory, settings_for) -> tuple[dict, 
 def test_an_export_holds_everything_about_the_customer_and_nothing_of_others(  # type: ignore[no-untyped-def]
     api, client_for, db_url, session_factory, settings_for, monkeypatch
 ) -> None:
-    monkeypatch.setattr(export_service, "_IDS_PER_STATEMENT", 1)  # her two tickets recorded in two statements
+    monkeypatch.setattr(shared_db, "IDS_PER_STATEMENT", 1)  # her two tickets recorded in two statements
     first, second = ann_with_history(api, db_url, session_factory, settings_for)
     bob = create(api, **BOB)
     before = {t["ticket_id"]: api.get(f"/api/tickets/{t['ticket_id']}/history").json() for t in (first, second)}
