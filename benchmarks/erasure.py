@@ -28,12 +28,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.queue_reads import PG_ADMIN, fill
-from benchmarks.support import fresh_database, print_table, write_results
+from benchmarks.queue_reads import filled_database
+from benchmarks.support import print_table, write_results
 from gateway.main import create_app
 from gateway.services.erasure import ERASED_TEXT, erase_customer
 from shared.config import Settings
-from shared.db import make_engine, run_migrations
+from shared.db import make_engine
 from shared.models import Alert, Ticket, TicketMessage, TicketReference
 from shared.schemas import CustomerSelector
 
@@ -91,9 +91,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for backend in args.backends.split(","):
-            url = fresh_database(backend, Path(tmp), "copilot_bench_erasure", PG_ADMIN)
-            run_migrations(url)
-            fill(url, args.tickets)
+            url = filled_database(backend, Path(tmp), "copilot_bench_erasure", args.tickets)
             engine = make_engine(url)
             with engine.begin() as conn:  # the large account: the first `--large` tickets of other customers
                 first = sa.select(Ticket.ticket_id).order_by(Ticket.ticket_id).limit(args.large).subquery()

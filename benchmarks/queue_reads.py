@@ -50,6 +50,15 @@ STATUSES = (["closed"] * 70) + (["resolved"] * 20) + (["new"] * 4) + (["open"] *
 AGENTS = [f"AG-{i:02d}" for i in range(20)]
 
 
+def filled_database(backend: str, tmp: Path, name: str, tickets: int) -> str:
+    """The URL of a fresh, migrated `backend` database (`name` on PostgreSQL) holding `tickets` tickets as
+    `fill` writes them: the history the erasure and redaction benchmarks work on."""
+    url = fresh_database(backend, tmp, name, PG_ADMIN)
+    run_migrations(url)
+    fill(url, tickets)
+    return url
+
+
 def fill(url: str, n: int, seed: int = 7) -> None:
     """N tickets over the last year, 2,000 customers, 20 agents; inserted in chunks, one transaction each."""
     rng = random.Random(seed)

@@ -37,10 +37,10 @@ from stdnum import luhn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.queue_reads import PG_ADMIN, fill
-from benchmarks.support import fresh_database, print_table, write_results
+from benchmarks.queue_reads import filled_database
+from benchmarks.support import print_table, write_results
 from gateway import redact_stored
-from shared.db import make_engine, run_migrations
+from shared.db import make_engine
 from shared.models import Ticket, TicketMessage
 from shared.redaction import ISSUERS, redact_card_numbers
 
@@ -132,9 +132,7 @@ def look_alikes(rng: random.Random) -> dict[str, Callable[[], str]]:
 
 def backfill(backend: str, tmp: Path, tickets: int) -> dict[str, object]:
     """The stored-data rewrite over a filled database: seconds and rows changed per table."""
-    url = fresh_database(backend, tmp, "copilot_bench_redaction", PG_ADMIN)
-    run_migrations(url)
-    fill(url, tickets)
+    url = filled_database(backend, tmp, "copilot_bench_redaction", tickets)
     engine = make_engine(url)
     with engine.begin() as conn:  # one in 100 tickets and messages with a card number, as legacy rows
         for table, column, key in (
