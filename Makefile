@@ -54,6 +54,7 @@ bench: install migrate models redis
 	$(BIN)/python benchmarks/follow_ups.py
 	$(BIN)/python benchmarks/escalation.py
 	$(BIN)/python benchmarks/alerts.py
+	$(BIN)/python benchmarks/due_alerts.py
 	$(BIN)/python benchmarks/erasure.py
 	$(BIN)/python benchmarks/redaction.py
 	$(BIN)/python benchmarks/forecast.py

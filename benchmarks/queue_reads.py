@@ -188,7 +188,8 @@ def _alerts(chunk: list[dict[str, object]]) -> list[dict[str, object]]:
         raised = t["created_at"] + timedelta(minutes=1)  # type: ignore[operator]
         pending, failed = n % 500 == 3, n % 700 == 5
         rows.append({"alert_id": f"al-{t['ticket_id']}", "ticket_id": t["ticket_id"], "priority": "critical",
-                     "payload": {}, "created_at": raised, "attempts": 1 if pending else 10 if failed else 1,
+                     "counted_from": t["created_at"], "payload": {}, "created_at": raised,
+                     "attempts": 1 if pending else 10 if failed else 1,
                      "delivered_at": None if pending or failed else raised, "failed_at": raised if failed else None,
                      "next_attempt_at": raised if pending else None})  # fmt: skip
     return rows

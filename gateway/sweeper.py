@@ -1,6 +1,7 @@
 """Re-enqueue stuck tickets: a loop inside the gateway, and `python -m gateway.sweeper --once` for cron.
 
-Alerts not delivered when due (their task lost with Redis, or never sent) are sent again the same way.
+Alerts not delivered when due (their task lost with Redis, or never sent) are sent again the same way, and
+tickets about to miss a reply or resolution target are alerted (`gateway.services.due_alerts`).
 
 Each pass also sends the index task again for knowledge-base articles left `pending`, and once per
 `KB_RECONCILE_INTERVAL_S` asks a rag_worker to check its whole index against the table: a delete
@@ -23,6 +24,7 @@ import redis.asyncio as aioredis
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.services.due_alerts import alert_due_tickets
 from shared.alerts import resend_due_alerts
 from shared.config import Settings, get_settings
 from shared.db import get_sessionmaker
@@ -39,6 +41,7 @@ class Swept(NamedTuple):
     articles: list[str]  # article ids whose index task was sent again
     reconcile: bool = False  # whether an index check was requested
     alerts: tuple[str, ...] = ()  # alert ids whose delivery task was sent again
+    due_alerts: tuple[str, ...] = ()  # alerts raised for tickets about to miss a target
 
 
 def reconcile_due(settings: Settings) -> bool:
@@ -54,12 +57,14 @@ def reconcile_due(settings: Settings) -> bool:
 
 
 def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
-    """One pass over stuck tickets, pending knowledge-base articles and undelivered alerts."""
+    """One pass over stuck tickets, pending knowledge-base articles and undelivered alerts, and the alerts
+    owed for tickets about to miss a target."""
     with factory() as session:
         tickets = sweep_stale(session, older_than_s=settings.sweep_stale_after_s)
         articles = resend_pending_articles(session, older_than_s=settings.sweep_stale_after_s)
         alerts = resend_due_alerts(session, older_than_s=settings.sweep_stale_after_s)
-    return Swept(tickets, articles, alerts=tuple(alerts))
+        due = alert_due_tickets(session, settings)
+    return Swept(tickets, articles, alerts=tuple(alerts), due_alerts=tuple(due))
 
 
 def sweep_when_due(factory: sessionmaker[Session], settings: Settings) -> Swept:
@@ -112,7 +117,7 @@ def main() -> None:
         checked = "; requested an index check" if swept.reconcile else ""
         print(
             f"re-enqueued {len(swept.tickets)} ticket(s); re-sent {len(swept.articles)} pending KB article(s)"
-            f" and {len(swept.alerts)} undelivered alert(s){checked}"
+            f" and {len(swept.alerts)} undelivered alert(s); raised {len(swept.due_alerts)} due alert(s){checked}"
         )
         return
     client = aioredis.Redis.from_url(settings.redis_url)

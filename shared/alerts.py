@@ -5,7 +5,8 @@ an `Alert` row in the transaction that stores the priority it is about (`raise_a
 delivery task (`send_alert`); the alert worker POSTs it (`classifier_worker.alerts`). A crash between
 the two, a broker outage or a Redis restart leaves the row undelivered, and the sweeper sends it again
 (`resend_due_alerts`). Delivery is at least once: each alert carries its id for the receiver to drop
-a repeat.
+a repeat. Tickets about to miss a reply or resolution target are alerted through the same outbox
+(`gateway.services.due_alerts`, raised by the sweeper).
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ from sqlalchemy.orm import Session
 from shared.celery import ALERT_TASK, ALERTS_QUEUE, send_quietly
 from shared.config import Settings
 from shared.models import Alert, Ticket, utcnow
-from shared.schemas import PRIORITY_RANK, Priority
+from shared.schemas import PRIORITY_RANK, AlertEvent, Priority
 
 log = logging.getLogger(__name__)
 
-EVENT = "ticket.urgent"
 TEXT_CHARS = 400
 
 
@@ -44,27 +44,37 @@ def raise_alert(session: Session, ticket: Ticket, settings: Settings) -> str | N
         return None
     if PRIORITY_RANK[Priority(priority)] < PRIORITY_RANK[settings.alert_min_priority]:
         return None
-    seen = select(Alert.alert_id).where(Alert.ticket_id == ticket.ticket_id, Alert.priority == priority)
+    seen = select(Alert.alert_id).where(
+        Alert.ticket_id == ticket.ticket_id, Alert.event == AlertEvent.urgent.value, Alert.priority == priority
+    )
     if session.scalar(seen) is not None:
         return None
-    alert = Alert(alert_id=str(uuid.uuid4()), ticket_id=ticket.ticket_id, priority=priority, created_at=utcnow())
+    alert = Alert(
+        alert_id=str(uuid.uuid4()),
+        ticket_id=ticket.ticket_id,
+        event=AlertEvent.urgent.value,
+        priority=priority,
+        counted_from=ticket.created_at,
+        created_at=utcnow(),
+    )
     alert.payload = payload(alert, ticket, settings.alert_ticket_url)
     session.add(alert)
     return alert.alert_id
 
 
-def payload(alert: Alert, ticket: Ticket, link: str | None = None) -> dict[str, Any]:
+def payload(alert: Alert, ticket: Ticket, link: str | None = None, *, line: str | None = None) -> dict[str, Any]:
     """What the webhook receives: the subject and the AI's assessment as it stood, but not the message itself
     nor the customer's address (a chat channel is no place for them; the id, or the `link` made from
-    ALERT_TICKET_URL, finds the ticket), and a one-line `text` for chat tools."""
-    line = f"{alert.priority.upper()} {ticket.ai_suggested_category or 'general'} ticket {ticket.ticket_id}"
+    ALERT_TICKET_URL, finds the ticket), and a one-line `text` for chat tools, opening with `line` (by
+    default the AI's rating: what an urgent alert is about)."""
+    line = line or f"{alert.priority.upper()} {ticket.ai_suggested_category or 'general'} ticket {ticket.ticket_id}"
     text = f"{line}: {ticket.subject}. {ticket.ai_reasoning or ''}".strip()
     url = link.replace("{ticket_id}", quote(ticket.ticket_id, safe="")) if link else None
     if len(text) > TEXT_CHARS:
         text = text[: TEXT_CHARS - 1] + "…"
     return {
         "id": alert.alert_id,
-        "event": EVENT,
+        "event": alert.event,
         "created_at": alert.created_at.isoformat(),
         "text": f"{text} {url}" if url else text,
         "ticket": {
@@ -74,7 +84,7 @@ def payload(alert: Alert, ticket: Ticket, link: str | None = None) -> dict[str, 
             "source": ticket.source,
             "status": ticket.status,
             "created_at": ticket.created_at.isoformat(),
-            "priority": alert.priority,  # the AI's
+            "priority": ticket.ai_suggested_priority,  # the AI's (an urgent alert's own)
             "working_priority": ticket.priority,  # an agent's, when they chose another
             "category": ticket.ai_suggested_category,
             "sentiment": ticket.sentiment,

@@ -193,6 +193,16 @@ class Settings(BaseSettings):
     alert_min_priority: Priority = Field(
         Priority.critical, description="The lowest AI priority alerted (each ticket once per priority it reaches)"
     )
+    alert_due_within_minutes: float | None = Field(
+        30.0,
+        ge=0,
+        le=1440,
+        description="Alert a ticket whose reply or resolution target runs out within this many minutes (once per"
+        " wait for a reply, once per resolution); 0 alerts when it has run out, empty disables",
+    )
+    alert_due_min_priority: Priority = Field(
+        Priority.high, description="The lowest working priority whose targets running out are alerted"
+    )
     alert_timeout_s: float = Field(5.0, gt=0, le=60, description="How long one alert delivery waits for the webhook")
     alert_max_attempts: int = Field(
         10, ge=1, le=50, description="Delivery attempts (backing off up to 5 min apart) before an alert is failed"
@@ -200,7 +210,10 @@ class Settings(BaseSettings):
 
     # Pipeline robustness
     sweep_interval_s: float = Field(
-        30.0, gt=0, description="How often the sweeper looks for stuck tickets and pending KB articles"
+        30.0,
+        gt=0,
+        description="How often the sweeper looks for stuck tickets, pending KB articles, undelivered alerts and"
+        " targets about to run out",
     )
     sweep_stale_after_s: float = Field(
         120.0,
@@ -248,12 +261,14 @@ class Settings(BaseSettings):
         "alert_webhook_url",
         "alert_webhook_secret",
         "alert_ticket_url",
+        "alert_due_within_minutes",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        """`FORECAST_RETRAIN_HOUR=` (documented: disables the schedule), `FORECAST_URL=` or an empty alert
-        variable (compose passes them through empty) means the default None, not a parse error or an empty key."""
+        """`FORECAST_RETRAIN_HOUR=` or `ALERT_DUE_WITHIN_MINUTES=` (documented: each disables its feature),
+        `FORECAST_URL=` or an empty alert variable (compose passes them through empty) means None, not a parse
+        error or an empty key."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("forecast_url", "alert_webhook_url", "alert_ticket_url")

@@ -247,8 +247,9 @@ class Alert(Base):
 
     __tablename__ = "alerts"
     __table_args__ = (
-        # One alert per ticket per priority it reaches: a redelivered task or a calm follow-up adds none.
-        UniqueConstraint("ticket_id", "priority", name="uq_alerts_ticket_priority"),
+        # One urgent alert per ticket per priority it reaches (a redelivered task or a calm follow-up adds none),
+        # and one due alert per clock and priority: per wait for a reply, per ticket for its resolution (0023).
+        UniqueConstraint("ticket_id", "event", "priority", "counted_from", name="uq_alerts_occasion"),
         # The undelivered ones: what the sweeper sends again (failed_at NULL, oldest first), the overview's
         # counts and the failed alerts' list (migration 0021)
         Index(
@@ -263,7 +264,11 @@ class Alert(Base):
 
     alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(30), default="ticket.urgent", server_default="ticket.urgent")
     priority: Mapped[str] = mapped_column(String(10))
+    # The start of the clock a due alert is about (the customer's wait, or the ticket's arrival for its
+    # resolution and for an urgent alert): what makes it once per wait.
+    counted_from: Mapped[datetime] = mapped_column()
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the body as it was when raised, sent as is
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

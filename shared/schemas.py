@@ -440,10 +440,21 @@ class AlertState(StrEnum):
     failed = "failed"  # refused by the webhook, or ALERT_MAX_ATTEMPTS spent; POST .../retry sends it again
 
 
+class AlertEvent(StrEnum):
+    """What an alert is about: the body's `event`."""
+
+    urgent = "ticket.urgent"  # the AI rated the ticket ALERT_MIN_PRIORITY or above
+    reply_due = (
+        "ticket.reply_due"  # its customer's wait for a reply runs past its target within ALERT_DUE_WITHIN_MINUTES
+    )
+    resolution_due = "ticket.resolution_due"  # its resolution target runs out within ALERT_DUE_WITHIN_MINUTES
+
+
 class AlertFilters(BaseModel):
     """The alert list's query: newest first."""
 
     state: AlertState | None = None
+    event: AlertEvent | None = None
     ticket_id: str | None = Field(None, max_length=30, pattern=ID_PATTERN)
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
@@ -456,7 +467,11 @@ class AlertRead(BaseModel):
 
     alert_id: str = Field(description="Sent as X-Copilot-Alert-Id and the body's `id`: a receiver drops repeats by it")
     ticket_id: str
-    priority: Priority = Field(description="The AI priority alerted; a ticket is alerted once per priority")
+    event: AlertEvent
+    priority: Priority = Field(
+        description="`ticket.urgent`: the AI priority alerted (a ticket is alerted once per priority); a due alert: "
+        "the ticket's working priority, whose target it is"
+    )
     state: AlertState
     created_at: datetime
     attempts: int
@@ -720,6 +735,7 @@ class AlertSentRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     alert_id: str
+    event: AlertEvent
     priority: str
     created_at: datetime
     delivered_at: datetime | None

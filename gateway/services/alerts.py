@@ -15,10 +15,12 @@ from shared.schemas import AlertCounts, AlertFilters, AlertState
 
 
 def list_alerts(session: Session, filters: AlertFilters) -> Sequence[Alert]:
-    """Newest first, narrowed by state and ticket."""
+    """Newest first, narrowed by state, event and ticket."""
     query = select(Alert)
     if filters.ticket_id is not None:
         query = query.where(Alert.ticket_id == filters.ticket_id)
+    if filters.event is not None:
+        query = query.where(Alert.event == filters.event.value)
     if filters.state == AlertState.delivered:
         query = query.where(Alert.delivered_at.is_not(None))
     elif filters.state == AlertState.failed:  # never delivered, as the undelivered index holds

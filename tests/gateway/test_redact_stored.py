@@ -38,7 +38,7 @@ def legacy_ticket(api, db_url: str, session_factory) -> str:  # type: ignore[no-
                              actor="agent:ana", created_at=now),
             TicketReference(ticket_id=ticket_id, kind="order_id_found", value="4242424242424242"),
             TicketReference(ticket_id=ticket_id, kind="order_id_found", value="55213"),
-            Alert(alert_id="a-legacy", ticket_id=ticket_id, priority="high", created_at=now,
+            Alert(alert_id="a-legacy", ticket_id=ticket_id, priority="high", counted_from=now, created_at=now,
                   payload={"text": f"Charged twice on {CARD}", "ticket": {"subject": f"Charged twice on {CARD}"}}),
         ])  # fmt: skip
         session.commit()

@@ -48,3 +48,14 @@ def test_an_empty_retrain_hour_disables_the_schedule_as_documented(monkeypatch: 
     monkeypatch.setenv("FORECAST_RETRAIN_HOUR", "25")
     with pytest.raises(ValidationError, match="forecast_retrain_hour"):
         Settings()
+
+
+def test_an_empty_due_alert_window_turns_due_alerts_off_as_documented(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().alert_due_within_minutes == 30
+    monkeypatch.setenv("ALERT_DUE_WITHIN_MINUTES", "")
+    assert Settings().alert_due_within_minutes is None
+    monkeypatch.setenv("ALERT_DUE_WITHIN_MINUTES", "0")
+    assert Settings().alert_due_within_minutes == 0
+    monkeypatch.setenv("ALERT_DUE_WITHIN_MINUTES", "-5")
+    with pytest.raises(ValidationError, match="alert_due_within_minutes"):
+        Settings()

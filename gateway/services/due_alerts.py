@@ -1,0 +1,176 @@
+"""Alerts for tickets about to miss a target: a customer's wait for a reply (the first response target, then
+the next reply target) or the ticket's resolution target runs out within ALERT_DUE_WITHIN_MINUTES.
+
+An urgent alert says a ticket is serious; nothing said one was about to be late, short of someone watching
+the queue sorted by `?sort=reply_due`. The sweeper's pass raises these through the urgent alerts' outbox, so
+their delivery, retries, signing and failed list are the same.
+
+Once per clock: per wait for a reply (a customer writing again after a public reply starts a new wait) and
+per ticket for its resolution, at the working priority whose target it is (a priority changed by an agent
+or the AI moves the target, and the new one is alerted too). A target that ran out more than LOOKBACK ago
+is not alerted: a backlog already that late (found when alerts are first turned on, or after the gateway was
+down for a day) is the queue's `?reply_overdue=true`, not a burst of hundreds of POSTs.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import InstrumentedAttribute, Session, lazyload
+
+from gateway.services.sla import UNRESOLVED, due_order, past_target, reply_due_at, reply_due_order, reply_late
+from shared.alerts import payload, send_alert
+from shared.config import Settings, Targets
+from shared.models import Alert, Ticket, utcnow
+from shared.schemas import PRIORITY_RANK, AlertEvent, Priority
+
+log = logging.getLogger(__name__)
+
+LOOKBACK = timedelta(hours=24)
+PER_PASS = 100  # per clock; the most overdue first, the rest at the next pass
+
+
+@dataclass(frozen=True)
+class Clock:
+    """One target a ticket can run out of: the event alerted, where its clock starts, the SQL test of "past
+    it at a time", the sort key of its due time, and the due time and target's name for one ticket."""
+
+    event: AlertEvent
+    start: InstrumentedAttribute[Any]
+    kinds: tuple[str, ...]  # the `Targets` it counts against
+    late: Callable[[Targets, datetime], ColumnElement[bool]]
+    order: Callable[[Session, Targets], ColumnElement[float | None]]
+    due: Callable[[Ticket, Targets], tuple[datetime | None, str]]
+
+
+def _reply_due(ticket: Ticket, targets: Targets) -> tuple[datetime | None, str]:
+    target = "first_response" if ticket.first_response_at is None else "next_reply"
+    return reply_due_at(ticket.priority, ticket.awaiting_reply_since, ticket.first_response_at, targets), target
+
+
+def _resolution_due(ticket: Ticket, targets: Targets) -> tuple[datetime | None, str]:
+    target = targets.resolution.get(ticket.priority) if ticket.priority else None
+    return (ticket.created_at + target if target is not None else None), "resolution"
+
+
+CLOCKS = (
+    Clock(
+        AlertEvent.reply_due,
+        Ticket.awaiting_reply_since,
+        ("first_response", "next_reply"),
+        reply_late,
+        reply_due_order,
+        _reply_due,
+    ),
+    Clock(
+        AlertEvent.resolution_due,
+        Ticket.created_at,
+        ("resolution",),
+        lambda targets, at: past_target(targets.resolution, at),
+        lambda session, targets: due_order(session, targets.resolution),
+        _resolution_due,
+    ),
+)
+
+
+def alert_due_tickets(
+    session: Session, settings: Settings, *, now: datetime | None = None, limit: int = PER_PASS
+) -> list[str]:
+    """Add the due alerts owed now, commit them, then send their delivery tasks; returns their ids.
+
+    Off without ALERT_WEBHOOK_URL or with ALERT_DUE_WITHIN_MINUTES empty. Only unresolved tickets at
+    ALERT_DUE_MIN_PRIORITY or above. The tickets are read under a shared row lock, so a reply or a
+    resolution committing meanwhile either comes first (and the ticket is no longer found) or waits for
+    this commit; a ticket locked by another writer is left for the next pass.
+    """
+    minutes = settings.alert_due_within_minutes
+    if not settings.alert_webhook_url or minutes is None:
+        return []
+    now = now or utcnow()
+    horizon = now + timedelta(minutes=minutes)
+    targets = settings.targets
+    floor = PRIORITY_RANK[settings.alert_due_min_priority]
+    priorities = [p.value for p in Priority if PRIORITY_RANK[p] >= floor]
+    raised: list[str] = []
+    for clock in CLOCKS:
+        alerted = (
+            select(Alert.alert_id)
+            .where(
+                Alert.ticket_id == Ticket.ticket_id,
+                Alert.event == clock.event.value,
+                Alert.priority == Ticket.priority,
+                Alert.counted_from == clock.start,
+            )
+            .exists()
+        )
+        spans = [getattr(targets, kind)[p] for kind in clock.kinds for p in priorities]
+        tickets = session.scalars(
+            select(Ticket)
+            .options(lazyload(Ticket.customer))
+            .where(
+                Ticket.status.in_([s.value for s in UNRESOLVED]),
+                # Through coalesce, so that SQLite does not read half the table through idx_tickets_priority,
+                # and the clock's start bounded by the shortest and longest target: a range of its index.
+                func.coalesce(Ticket.priority, None).in_(priorities),
+                clock.start < horizon - min(spans),
+                clock.start >= now - LOOKBACK - max(spans),
+                clock.late(targets, horizon),
+                ~clock.late(targets, now - LOOKBACK),
+                ~alerted,
+            )
+            .order_by(clock.order(session, targets), Ticket.ticket_id)
+            .limit(limit)
+            .with_for_update(read=True, skip_locked=True, of=Ticket)
+        ).all()
+        raised += [alert_id for ticket in tickets if (alert_id := _add(session, clock, ticket, settings, now))]
+    session.commit()
+    for alert_id in raised:
+        send_alert(alert_id)
+    if raised:
+        log.info("raised %d due alert(s)", len(raised))
+    return raised
+
+
+def _add(session: Session, clock: Clock, ticket: Ticket, settings: Settings, now: datetime) -> str | None:
+    """Insert one due alert; None if another pass inserted it first (the unique key)."""
+    due_at, target = clock.due(ticket, settings.targets)
+    assert due_at is not None and ticket.priority is not None  # the query found it past a target
+    alert = Alert(
+        alert_id=str(uuid.uuid4()),
+        ticket_id=ticket.ticket_id,
+        event=clock.event.value,
+        priority=ticket.priority,
+        counted_from=getattr(ticket, clock.start.key),
+        created_at=now,
+    )
+    body = payload(alert, ticket, settings.alert_ticket_url, line=_line(alert, ticket, target, due_at, now))
+    body["due"] = {"target": target, "due_at": due_at.isoformat(), "since": alert.counted_from.isoformat()}
+    keys = ("alert_id", "ticket_id", "event", "priority", "counted_from", "created_at")
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        insert(Alert)
+        .values({**{key: getattr(alert, key) for key in keys}, "payload": body, "attempts": 0})
+        .on_conflict_do_nothing(index_elements=["ticket_id", "event", "priority", "counted_from"])
+        .returning(Alert.alert_id)
+    )
+    return session.scalar(stmt)
+
+
+def _line(alert: Alert, ticket: Ticket, target: str, due_at: datetime, now: datetime) -> str:
+    """`HIGH ticket TKT-1: first response due in 25 min` / `... resolution overdue by 1 h 5 min`."""
+    left = due_at - now
+    when = f"due in {_span(left)}" if left > timedelta(0) else f"overdue by {_span(-left)}"
+    return f"{alert.priority.upper()} ticket {ticket.ticket_id}: {target.replace('_', ' ')} {when}"
+
+
+def _span(delta: timedelta) -> str:
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
