@@ -89,30 +89,21 @@ def _upsert_customer(
     return session.execute(stmt.returning(Customer.customer_id, Customer.email, Customer.name)).one()
 
 
-def create_ticket(
-    session: Session,
-    data: TicketCreate,
-    *,
-    external_id: str | None = None,
-    customer_key: str | None = None,
-    metadata: dict[str, str] | None = None,
-) -> TicketRead:
-    """Store a new ticket (status new, processing queued), commit, then enqueue classification.
+def create_ticket(session: Session, data: TicketCreate) -> TicketRead:
+    """Store a new ticket from the form or an API client (status new, processing queued), commit, then
+    enqueue classification. Vendor tickets come in through `webhooks.store_ticket`.
 
     If the broker is unreachable the ticket is still accepted: it stays `queued` and the sweeper
     sends it once Redis answers again.
     """
     email = str(data.customer_email).lower()
-    extra = dict(metadata or {})
-    if data.order_id:
-        extra["order_id"] = data.order_id
-    extra = redact_values(extra)  # a card typed into a form field: the order id's too
+    # a card typed into the order id field is masked there too (and in its lookup key)
+    extra = redact_values({"order_id": data.order_id}) if data.order_id else {}
     values = _ticket_values(
-        customer_id=customer_id_for(customer_key or email),
+        customer_id=customer_id_for(email),
         subject=data.subject,
         description=data.description,
         source=data.source,
-        external_id=external_id,
     )
     orders = order_keys([extra["order_id"]] if data.order_id else [])
     if session.get_bind().dialect.name == "postgresql":
@@ -120,7 +111,7 @@ def create_ticket(
             session, values, email=email, name=data.customer_name, metadata=extra, orders=orders
         )
     else:
-        customer = _upsert_customer(session, email=email, name=data.customer_name, key=customer_key)
+        customer = _upsert_customer(session, email=email, name=data.customer_name, key=None)
         _write_ticket(session, values, extra, orders)
     enqueue(values["ticket_id"], ProcessingState.queued)
     # Answer from what was written and the upsert's RETURNING: no read-back.
@@ -193,7 +184,7 @@ _CREATE_PG_TICKET_KEYS = (
 
 
 def _ticket_values(
-    *, customer_id: str, subject: str, description: str, source: str, external_id: str | None
+    *, customer_id: str, subject: str, description: str, source: str, external_id: str | None = None
 ) -> dict[str, Any]:
     """Every column of a new ticket (status new, processing queued), as it will be stored: card numbers masked."""
     now = utcnow()
