@@ -178,9 +178,12 @@ class Settings(BaseSettings):
     )
     rate_limit_window_s: int = Field(60, ge=1, description="Length of the fixed rate-limit window")
 
-    # Alerts: the team's own webhook hears of tickets the AI rates urgent (an outbox, delivered by the alert worker)
+    # Alerts: the team's own webhook hears of tickets the AI rates urgent and of targets about to run out (an
+    # outbox, delivered by the alert worker)
     alert_webhook_url: str | None = Field(
-        None, description="Where a signed JSON alert is POSTed when the AI rates a ticket urgent; empty disables"
+        None,
+        description="Where a signed JSON alert is POSTed (a ticket the AI rates urgent, a target about to run out);"
+        " empty disables",
     )
     alert_webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key of the X-Copilot-Signature header on each alert; unsigned without it"

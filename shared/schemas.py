@@ -444,10 +444,8 @@ class AlertEvent(StrEnum):
     """What an alert is about: the body's `event`."""
 
     urgent = "ticket.urgent"  # the AI rated the ticket ALERT_MIN_PRIORITY or above
-    reply_due = (
-        "ticket.reply_due"  # its customer's wait for a reply runs past its target within ALERT_DUE_WITHIN_MINUTES
-    )
-    resolution_due = "ticket.resolution_due"  # its resolution target runs out within ALERT_DUE_WITHIN_MINUTES
+    reply_due = "ticket.reply_due"  # its customer's wait nears its reply target (ALERT_DUE_WITHIN_MINUTES)
+    resolution_due = "ticket.resolution_due"  # it nears its resolution target, likewise
 
 
 class AlertFilters(BaseModel):
