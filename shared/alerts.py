@@ -86,6 +86,7 @@ def payload(alert: Alert, ticket: Ticket, link: str | None = None, *, line: str 
             "created_at": ticket.created_at.isoformat(),
             "priority": ticket.ai_suggested_priority,  # the AI's (an urgent alert's own)
             "working_priority": ticket.priority,  # an agent's, when they chose another
+            "assigned_to": ticket.assigned_to,  # the agent id, for a chat to mention the owner
             "category": ticket.ai_suggested_category,
             "sentiment": ticket.sentiment,
             "confidence": ticket.ai_confidence,

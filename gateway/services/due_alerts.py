@@ -164,10 +164,12 @@ def _add(session: Session, clock: Clock, ticket: Ticket, settings: Settings, now
 
 
 def _line(alert: Alert, ticket: Ticket, target: str, due_at: datetime, now: datetime) -> str:
-    """`HIGH ticket TKT-1: first response due in 25 min` / `... resolution overdue by 1 h 5 min`."""
+    """`HIGH ticket TKT-1: first response due in 25 min, unassigned` / `... resolution overdue by 1 h 5 min,
+    assigned to AG-7`: who is on it is the first thing a lead reading the channel asks."""
     left = due_at - now
     when = f"due in {_span(left)}" if left > timedelta(0) else f"overdue by {_span(-left)}"
-    return f"{alert.priority.upper()} ticket {ticket.ticket_id}: {target.replace('_', ' ')} {when}"
+    owner = f"assigned to {ticket.assigned_to}" if ticket.assigned_to else "unassigned"
+    return f"{alert.priority.upper()} ticket {ticket.ticket_id}: {target.replace('_', ' ')} {when}, {owner}"
 
 
 def _span(delta: timedelta) -> str:

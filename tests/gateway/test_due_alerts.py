@@ -81,9 +81,10 @@ def test_a_wait_about_to_run_past_its_target_alerts_once(api, db_url, session_fa
         "due_at": (since + timedelta(hours=4)).isoformat(),
         "since": since.isoformat(),
     }
-    assert body["text"].startswith(f"HIGH ticket {soon}: first response due in 20 min: Everything is down.")
+    assert body["text"].startswith(f"HIGH ticket {soon}: first response due in 20 min, unassigned: Everything is down.")
     assert body["text"].endswith(f"https://desk.example.com/t/{soon}")
     assert body["ticket"]["ticket_id"] == soon and body["ticket"]["working_priority"] == "high"
+    assert body["ticket"]["assigned_to"] is None
     assert "ops@example.com" not in json.dumps(body)  # as urgent alerts: no customer address
 
     assert due_pass(session_factory, settings, now + timedelta(minutes=5)) == []  # the same wait: once
@@ -96,14 +97,16 @@ def test_each_wait_and_each_target_alerts_on_its_own_clock(api, db_url, session_
     arrived = now - timedelta(hours=47, minutes=50)  # the 48 h resolution target runs out in 10 min
     answered = now - timedelta(hours=40)
     since = now - timedelta(hours=7, minutes=45)  # wrote again after a reply: 8 h next reply target, 15 min left
-    ticket_id = waiting(api, db_url, "high", since, created_at=arrived, first_response_at=answered)
+    assert api.post("/api/agents", json={"agent_id": "AG-7", "name": "Ana"}).status_code == 201
+    ticket_id = waiting(api, db_url, "high", since, created_at=arrived, first_response_at=answered, assigned_to="AG-7")
 
     alerts = {alert.event: alert for alert in due_pass(session_factory, settings, now)}
 
     assert set(alerts) == {"ticket.reply_due", "ticket.resolution_due"}
     reply, resolution = alerts["ticket.reply_due"], alerts["ticket.resolution_due"]
     assert reply.payload["due"]["target"] == "next_reply" and reply.counted_from == since
-    assert reply.payload["text"].startswith(f"HIGH ticket {ticket_id}: next reply due in 15 min")
+    assert reply.payload["text"].startswith(f"HIGH ticket {ticket_id}: next reply due in 15 min, assigned to AG-7:")
+    assert reply.payload["ticket"]["assigned_to"] == "AG-7"
     assert resolution.counted_from == arrived
     assert resolution.payload["due"] == {
         "target": "resolution",
