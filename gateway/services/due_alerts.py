@@ -25,7 +25,15 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import InstrumentedAttribute, Session, lazyload
 
-from gateway.services.sla import UNRESOLVED, due_order, past_target, reply_due_at, reply_due_order, reply_late
+from gateway.services.sla import (
+    UNRESOLVED,
+    due_at,
+    due_order,
+    past_target,
+    reply_due_at,
+    reply_due_order,
+    reply_late,
+)
 from shared.alerts import payload, send_alert
 from shared.config import Settings, Targets
 from shared.models import Alert, Ticket, utcnow
@@ -56,8 +64,7 @@ def _reply_due(ticket: Ticket, targets: Targets) -> tuple[datetime | None, str]:
 
 
 def _resolution_due(ticket: Ticket, targets: Targets) -> tuple[datetime | None, str]:
-    target = targets.resolution.get(ticket.priority) if ticket.priority else None
-    return (ticket.created_at + target if target is not None else None), "resolution"
+    return due_at(ticket.priority, ticket.created_at, targets.resolution), "resolution"
 
 
 CLOCKS = (
@@ -140,8 +147,8 @@ def alert_due_tickets(
 
 def _add(session: Session, clock: Clock, ticket: Ticket, settings: Settings, now: datetime) -> str | None:
     """Insert one due alert; None if another pass inserted it first (the unique key)."""
-    due_at, target = clock.due(ticket, settings.targets)
-    assert due_at is not None and ticket.priority is not None  # the query found it past a target
+    deadline, target = clock.due(ticket, settings.targets)
+    assert deadline is not None and ticket.priority is not None  # the query found it past a target
     alert = Alert(
         alert_id=str(uuid.uuid4()),
         ticket_id=ticket.ticket_id,
@@ -150,8 +157,8 @@ def _add(session: Session, clock: Clock, ticket: Ticket, settings: Settings, now
         counted_from=getattr(ticket, clock.start.key),
         created_at=now,
     )
-    body = payload(alert, ticket, settings.alert_ticket_url, line=_line(alert, ticket, target, due_at, now))
-    body["due"] = {"target": target, "due_at": due_at.isoformat(), "since": alert.counted_from.isoformat()}
+    body = payload(alert, ticket, settings.alert_ticket_url, line=_line(alert, ticket, target, deadline, now))
+    body["due"] = {"target": target, "due_at": deadline.isoformat(), "since": alert.counted_from.isoformat()}
     keys = ("alert_id", "ticket_id", "event", "priority", "counted_from", "created_at")
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = (
@@ -163,10 +170,10 @@ def _add(session: Session, clock: Clock, ticket: Ticket, settings: Settings, now
     return session.scalar(stmt)
 
 
-def _line(alert: Alert, ticket: Ticket, target: str, due_at: datetime, now: datetime) -> str:
+def _line(alert: Alert, ticket: Ticket, target: str, deadline: datetime, now: datetime) -> str:
     """`HIGH ticket TKT-1: first response due in 25 min, unassigned` / `... resolution overdue by 1 h 5 min,
     assigned to AG-7`: who is on it is the first thing a lead reading the channel asks."""
-    left = due_at - now
+    left = deadline - now
     when = f"due in {_span(left)}" if left > timedelta(0) else f"overdue by {_span(-left)}"
     owner = f"assigned to {ticket.assigned_to}" if ticket.assigned_to else "unassigned"
     return f"{alert.priority.upper()} ticket {ticket.ticket_id}: {target.replace('_', ' ')} {when}, {owner}"
