@@ -231,6 +231,13 @@ class TicketFilters(BaseModel):
         description="`true`: unresolved tickets whose customer has waited past `reply_due_at` (the first response "
         "target before any reply, the next reply target, NEXT_REPLY_*_HOURS, after); `false`: every other ticket",
     )
+    due_within_minutes: int | None = Field(
+        None,
+        ge=1,
+        le=1440,
+        description="Unresolved tickets whose reply target (`reply_due_at`) or resolution target (`due_at`) runs out "
+        "within this many minutes and has not yet: still in time (with `sort=reply_due` or `sort=due`)",
+    )
     sort: Literal["newest", "oldest", "due", "first_response_due", "awaiting", "reply_due", "flagged"] = Field(
         "newest",
         description="`oldest`: the longest-waiting first; `due`: by `due_at`, the furthest past its target first "

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, case, cast, false, func, or_, select
+from sqlalchemy import ColumnElement, Float, and_, case, cast, false, func, not_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shared.config import Targets
@@ -120,6 +120,14 @@ def reply_due_order(session: Session, targets: Targets) -> ColumnElement[float |
 def reply_overdue(targets: Targets, now: datetime) -> ColumnElement[bool]:
     """Unresolved and past `reply_due_at`: every customer, answered before or not, kept waiting too long."""
     return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), reply_late(targets, now))
+
+
+def due_soon(targets: Targets, now: datetime, horizon: datetime) -> ColumnElement[bool]:
+    """Unresolved, and its reply target or its resolution target runs out after `now` and before `horizon`:
+    a ticket still in time, about to be late (what `?due_within_minutes=` lists)."""
+    reply = and_(reply_late(targets, horizon), not_(reply_late(targets, now)))
+    resolution = and_(past_target(targets.resolution, horizon), not_(past_target(targets.resolution, now)))
+    return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), or_(reply, resolution))
 
 
 def _seconds(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import JSON, ColumnElement, Row, Table, and_, bindparam, func, not_, select, text
@@ -15,6 +15,7 @@ from gateway.services.sla import (
     UNRESOLVED,
     due_at,
     due_order,
+    due_soon,
     first_response_due_at,
     overdue,
     reply_due_at,
@@ -298,6 +299,8 @@ def list_tickets(
     ):
         if wanted is not None:
             query = query.where(late if wanted else not_(late))
+    if f.due_within_minutes is not None:
+        query = query.where(due_soon(targets, now, now + timedelta(minutes=f.due_within_minutes)))
     if f.awaiting_reply is not None:
         waiting = and_(Ticket.status.in_([s.value for s in UNRESOLVED]), Ticket.awaiting_reply_since.is_not(None))
         query = query.where(waiting if f.awaiting_reply else not_(waiting))

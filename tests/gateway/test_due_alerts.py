@@ -262,6 +262,35 @@ def test_a_ticket_another_writer_holds_waits_for_the_next_pass(  # type: ignore[
     assert [a.ticket_id for a in due_pass(session_factory, settings, now)] == [ticket_id]
 
 
+def test_the_queue_of_tickets_about_to_run_out(client_for, db_url, redis_client):  # type: ignore[no-untyped-def]
+    """`?due_within_minutes=`: still in time, either clock, unresolved; with `sort=reply_due`, the one that runs
+    out first on top. The same targets as the alerts (the app's settings)."""
+    api = client_for(db_url, **TARGETS)
+    now = utcnow()
+    reply_20 = waiting(api, db_url, "high", now - timedelta(hours=3, minutes=40))  # first response in 20 min
+    reply_10 = waiting(api, db_url, "critical", now - timedelta(minutes=50))  # critical: 1 h, in 10 min
+    reply_40 = waiting(api, db_url, "high", now - timedelta(hours=3, minutes=20))
+    arrived = now - timedelta(hours=47, minutes=45)  # resolution in 15 min, nobody waiting
+    resolution_15 = waiting(api, db_url, "high", arrived, awaiting_reply_since=None)
+    waiting(api, db_url, "high", now - timedelta(hours=4, minutes=5))  # already late: ?reply_overdue= lists it
+    waiting(api, db_url, "high", now - timedelta(hours=3, minutes=40), status="resolved")
+    unrated = waiting(api, db_url, "high", now - timedelta(hours=3, minutes=40))
+    force_ticket(db_url, unrated, priority=None)
+
+    def listed(**params: object) -> list[str]:
+        response = api.get("/api/tickets/", params=params)
+        assert response.status_code == 200, response.text
+        return [t["ticket_id"] for t in response.json()]
+
+    assert listed(due_within_minutes=30, sort="reply_due") == [reply_10, reply_20, resolution_15]
+    assert set(listed(due_within_minutes=30)) == {reply_10, reply_20, resolution_15}
+    assert set(listed(due_within_minutes=60)) == {reply_10, reply_20, reply_40, resolution_15}
+    assert listed(due_within_minutes=30, priority="critical") == [reply_10]
+    for bad in (0, 1441, "soon"):
+        response = api.get("/api/tickets/", params={"due_within_minutes": bad})
+        assert response.status_code == 422 and "due_within_minutes" in response.text
+
+
 def alert_due_tickets_with(factory, settings: Settings, now: datetime, limit: int = 100) -> list[str]:  # type: ignore[no-untyped-def]
     with session_scope(factory) as session:
         return alert_due_tickets(session, settings, now=now, limit=limit)
