@@ -8,7 +8,8 @@ A fresh SQLite file and PostgreSQL database (`copilot_bench_due_alerts`) filled 
 - a quiet pass: nothing new is due, the cost paid every interval (p50 and max of `--runs`);
 - a busy pass: `--due` more tickets (half waiting for a first reply, half for a resolution) brought within
   the window, at most 100 per target alerted in one pass;
-- the same quiet pass with ALERT_DUE_MIN_PRIORITY=low (every unresolved ticket with a priority considered).
+- the same quiet pass with ALERT_DUE_MIN_PRIORITY=low (every unresolved ticket with a priority considered);
+- the ticket list's `?due_within_minutes=30&sort=reply_due` (the first page, 50), with the 200 tickets due.
 
 The delivery tasks are counted, not sent (a Redis round trip is ~2 ms each; `alerts.py` measures delivery).
 Prints a table and writes benchmarks/results/due_alerts.json.
@@ -34,10 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.queue_reads import filled_database
 from benchmarks.support import print_table, write_results
 from gateway.services import due_alerts
+from gateway.services.tickets import list_tickets
 from shared.config import Settings
 from shared.db import make_engine
 from shared.models import Alert, Ticket, utcnow
-from shared.schemas import Priority
+from shared.schemas import Priority, TicketFilters
 
 SENT: list[str] = []
 due_alerts.send_alert = SENT.append  # type: ignore[assignment]  # counted, not sent to Redis
@@ -49,6 +51,18 @@ def timed_pass(factory: sessionmaker[Session], settings: Settings) -> tuple[floa
         start = time.perf_counter()
         raised = due_alerts.alert_due_tickets(session, settings)
         return (time.perf_counter() - start) * 1000, len(raised)
+
+
+def due_list(factory: sessionmaker[Session], settings: Settings, runs: int) -> tuple[float, int]:
+    """p50 ms of the list's `?due_within_minutes=30&sort=reply_due` (limit 50), and the rows it returned."""
+    filters = TicketFilters(due_within_minutes=30, sort="reply_due")
+    samples, rows = [], 0
+    for _ in range(runs + 1):
+        with factory() as session:
+            start = time.perf_counter()
+            rows = len(list_tickets(session, filters, settings.targets))
+            samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples[1:]), rows
 
 
 def bring_due(url: str, n: int) -> None:
@@ -102,6 +116,7 @@ def measure(backend: str, tmp: Path, tickets: int, due: int, runs: int) -> dict[
     row["busy_alerts"] = sum(n for _, n in busy)
     row["busy_first_ms"] = busy[0][0]
     row["busy_per_alert_ms"] = busy[0][0] / max(busy[0][1], 1)
+    row["due_list_p50_ms"], row["due_list_rows"] = due_list(factory, settings, runs)
     everyone = settings.model_copy(update={"alert_due_min_priority": Priority.low})
     timed_pass(factory, everyone)  # the low tickets near their targets, once
     row["quiet_all_priorities_p50_ms"] = statistics.median(timed_pass(factory, everyone)[0] for _ in range(runs))
@@ -124,10 +139,11 @@ def main() -> None:
         rows = [measure(b, Path(tmp), args.tickets, args.due, args.runs) for b in args.backends.split(",")]
     print_table(
         ["backend", "tickets", "unresolved", "first pass ms", "alerts", "quiet p50 ms", "quiet max ms",
-         f"{args.due} due: passes", "alerts", "first busy ms", "ms/alert", "quiet, all priorities p50 ms"],
+         f"{args.due} due: passes", "alerts", "first busy ms", "ms/alert", "quiet, all priorities p50 ms",
+         "?due_within_minutes=30 p50 ms", "rows"],
         [[r["backend"], r["tickets"], r["unresolved"], r["first_pass_ms"], r["first_pass_alerts"], r["quiet_p50_ms"],
           r["quiet_max_ms"], r["busy_passes"], r["busy_alerts"], r["busy_first_ms"], r["busy_per_alert_ms"],
-          r["quiet_all_priorities_p50_ms"]] for r in rows],
+          r["quiet_all_priorities_p50_ms"], r["due_list_p50_ms"], r["due_list_rows"]] for r in rows],
         floats=".1f",
     )  # fmt: skip
     payload = {"benchmark": "due_alerts", "due": args.due, "runs": args.runs, "rows": rows, "sent": len(SENT)}

@@ -33,6 +33,7 @@ from gateway.services.sla import (
     reply_due_at,
     reply_due_order,
     reply_late,
+    started_between,
 )
 from shared.alerts import payload, send_alert
 from shared.config import Settings, Targets
@@ -123,11 +124,9 @@ def alert_due_tickets(
             .options(lazyload(Ticket.customer))
             .where(
                 Ticket.status.in_([s.value for s in UNRESOLVED]),
-                # Through coalesce, so that SQLite does not read half the table through idx_tickets_priority,
-                # and the clock's start bounded by the shortest and longest target: a range of its index.
+                # Through coalesce, so that SQLite reads the clock's index range rather than idx_tickets_priority
                 func.coalesce(Ticket.priority, None).in_(priorities),
-                clock.start < horizon - min(spans),
-                clock.start >= now - LOOKBACK - max(spans),
+                started_between(clock.start, spans, now - LOOKBACK, horizon),
                 clock.late(targets, horizon),
                 ~clock.late(targets, now - LOOKBACK),
                 ~alerted,

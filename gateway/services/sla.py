@@ -125,9 +125,28 @@ def reply_overdue(targets: Targets, now: datetime) -> ColumnElement[bool]:
 def due_soon(targets: Targets, now: datetime, horizon: datetime) -> ColumnElement[bool]:
     """Unresolved, and its reply target or its resolution target runs out after `now` and before `horizon`:
     a ticket still in time, about to be late (what `?due_within_minutes=` lists)."""
-    reply = and_(reply_late(targets, horizon), not_(reply_late(targets, now)))
-    resolution = and_(past_target(targets.resolution, horizon), not_(past_target(targets.resolution, now)))
+    reply = and_(
+        started_between(
+            Ticket.awaiting_reply_since, [*targets.first_response.values(), *targets.next_reply.values()], now, horizon
+        ),
+        reply_late(targets, horizon),
+        not_(reply_late(targets, now)),
+    )
+    resolution = and_(
+        started_between(Ticket.created_at, list(targets.resolution.values()), now, horizon),
+        past_target(targets.resolution, horizon),
+        not_(past_target(targets.resolution, now)),
+    )
     return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), or_(reply, resolution))
+
+
+def started_between(
+    start: InstrumentedAttribute[Any], spans: list[timedelta], since: datetime, horizon: datetime
+) -> ColumnElement[bool]:
+    """A clock whose target (one of `spans`) runs out between `since` and `horizon` started in this range: a
+    range of the clock's index, which the exact test by priority then narrows (without it, SQLite read every
+    unresolved ticket, or half the table through the priority index)."""
+    return and_(start >= since - max(spans), start < horizon - min(spans))
 
 
 def _seconds(
