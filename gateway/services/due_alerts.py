@@ -16,27 +16,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import InstrumentedAttribute, Session, lazyload
+from sqlalchemy.orm import Session, lazyload
 
-from gateway.services.sla import (
-    UNRESOLVED,
-    due_at,
-    due_order,
-    past_target,
-    reply_due_at,
-    reply_due_order,
-    reply_late,
-    started_between,
-)
+from gateway.services.sla import REPLY, RESOLUTION, UNRESOLVED, Clock
 from shared.alerts import payload, send_alert
-from shared.config import Settings, Targets
+from shared.config import Settings
 from shared.models import Alert, Ticket, utcnow
 from shared.schemas import PRIORITY_RANK, AlertEvent, Priority
 
@@ -46,46 +34,8 @@ LOOKBACK = timedelta(hours=24)
 PER_PASS = 100  # per clock; the most overdue first, the rest at the next pass
 
 
-@dataclass(frozen=True)
-class Clock:
-    """One target a ticket can run out of: the event alerted, where its clock starts, the SQL test of "past
-    it at a time", the sort key of its due time, and the due time and target's name for one ticket."""
-
-    event: AlertEvent
-    start: InstrumentedAttribute[Any]
-    kinds: tuple[str, ...]  # the `Targets` it counts against
-    late: Callable[[Targets, datetime], ColumnElement[bool]]
-    order: Callable[[Session, Targets], ColumnElement[float | None]]
-    due: Callable[[Ticket, Targets], tuple[datetime | None, str]]
-
-
-def _reply_due(ticket: Ticket, targets: Targets) -> tuple[datetime | None, str]:
-    target = "first_response" if ticket.first_response_at is None else "next_reply"
-    return reply_due_at(ticket.priority, ticket.awaiting_reply_since, ticket.first_response_at, targets), target
-
-
-def _resolution_due(ticket: Ticket, targets: Targets) -> tuple[datetime | None, str]:
-    return due_at(ticket.priority, ticket.created_at, targets.resolution), "resolution"
-
-
-CLOCKS = (
-    Clock(
-        AlertEvent.reply_due,
-        Ticket.awaiting_reply_since,
-        ("first_response", "next_reply"),
-        reply_late,
-        reply_due_order,
-        _reply_due,
-    ),
-    Clock(
-        AlertEvent.resolution_due,
-        Ticket.created_at,
-        ("resolution",),
-        lambda targets, at: past_target(targets.resolution, at),
-        lambda session, targets: due_order(session, targets.resolution),
-        _resolution_due,
-    ),
-)
+# What each clock's alert is called.
+CLOCKS = ((AlertEvent.reply_due, REPLY), (AlertEvent.resolution_due, RESOLUTION))
 
 
 def alert_due_tickets(
@@ -107,18 +57,17 @@ def alert_due_tickets(
     floor = PRIORITY_RANK[settings.alert_due_min_priority]
     priorities = [p.value for p in Priority if PRIORITY_RANK[p] >= floor]
     raised: list[str] = []
-    for clock in CLOCKS:
+    for event, clock in CLOCKS:
         alerted = (
             select(Alert.alert_id)
             .where(
                 Alert.ticket_id == Ticket.ticket_id,
-                Alert.event == clock.event.value,
+                Alert.event == event.value,
                 Alert.priority == Ticket.priority,
                 Alert.counted_from == clock.start,
             )
             .exists()
         )
-        spans = [getattr(targets, kind)[p] for kind in clock.kinds for p in priorities]
         tickets = session.scalars(
             select(Ticket)
             .options(lazyload(Ticket.customer))
@@ -126,16 +75,14 @@ def alert_due_tickets(
                 Ticket.status.in_([s.value for s in UNRESOLVED]),
                 # Through coalesce, so that SQLite reads the clock's index range rather than idx_tickets_priority
                 func.coalesce(Ticket.priority, None).in_(priorities),
-                started_between(clock.start, spans, now - LOOKBACK, horizon),
-                clock.late(targets, horizon),
-                ~clock.late(targets, now - LOOKBACK),
+                clock.runs_out_between(targets, now - LOOKBACK, horizon, priorities),
                 ~alerted,
             )
             .order_by(clock.order(session, targets), Ticket.ticket_id)
             .limit(limit)
             .with_for_update(read=True, skip_locked=True, of=Ticket)
         ).all()
-        raised += [alert_id for ticket in tickets if (alert_id := _add(session, clock, ticket, settings, now))]
+        raised += [alert_id for ticket in tickets if (alert_id := _add(session, event, clock, ticket, settings, now))]
     session.commit()
     for alert_id in raised:
         send_alert(alert_id)
@@ -144,14 +91,16 @@ def alert_due_tickets(
     return raised
 
 
-def _add(session: Session, clock: Clock, ticket: Ticket, settings: Settings, now: datetime) -> str | None:
+def _add(
+    session: Session, event: AlertEvent, clock: Clock, ticket: Ticket, settings: Settings, now: datetime
+) -> str | None:
     """Insert one due alert; None if another pass inserted it first (the unique key)."""
     deadline, target = clock.due(ticket, settings.targets)
     assert deadline is not None and ticket.priority is not None  # the query found it past a target
     alert = Alert(
         alert_id=str(uuid.uuid4()),
         ticket_id=ticket.ticket_id,
-        event=clock.event.value,
+        event=event.value,
         priority=ticket.priority,
         counted_from=getattr(ticket, clock.start.key),
         created_at=now,

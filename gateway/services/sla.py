@@ -9,7 +9,8 @@ with no priority yet (not classified) has no target, so it is never overdue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shared.config import Targets
 from shared.models import Ticket, TicketMessage
-from shared.schemas import FirstResponseTimes, NextReplyTimes, ResolutionTimes, ReviewTimes, Status
+from shared.schemas import FirstResponseTimes, NextReplyTimes, Priority, ResolutionTimes, ReviewTimes, Status
 
 UNRESOLVED = (Status.new, Status.open, Status.in_progress, Status.pending)
 
@@ -122,31 +123,59 @@ def reply_overdue(targets: Targets, now: datetime) -> ColumnElement[bool]:
     return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), reply_late(targets, now))
 
 
+@dataclass(frozen=True)
+class Clock:
+    """One target a ticket can run out of: where its clock starts, the `Targets` it counts against, the SQL test
+    of "past it at a time", the sort key of its due time, and one ticket's due time with the target's name."""
+
+    start: InstrumentedAttribute[Any]
+    kinds: tuple[str, ...]
+    late: Callable[[Targets, datetime], ColumnElement[bool]]
+    order: Callable[[Session, Targets], ColumnElement[float | None]]
+    due: Callable[[Ticket, Targets], tuple[datetime | None, str]]
+
+    def runs_out_between(
+        self, targets: Targets, since: datetime, horizon: datetime, priorities: Sequence[str] | None = None
+    ) -> ColumnElement[bool]:
+        """Not past the target at `since`, past it at `horizon` (not `UNRESOLVED`-checked). The clock's start
+        is bounded by the shortest and longest target of `priorities` (default all) too: a range of its index,
+        which the exact test by priority then narrows (without it, SQLite read every unresolved ticket, or half
+        the table through the priority index)."""
+        chosen = [p.value for p in Priority] if priorities is None else priorities
+        spans = [getattr(targets, kind)[p] for kind in self.kinds for p in chosen]
+        return and_(
+            self.start >= since - max(spans),
+            self.start < horizon - min(spans),
+            self.late(targets, horizon),
+            not_(self.late(targets, since)),
+        )
+
+
+def _reply_due(ticket: Ticket, targets: Targets) -> tuple[datetime | None, str]:
+    target = "first_response" if ticket.first_response_at is None else "next_reply"
+    return reply_due_at(ticket.priority, ticket.awaiting_reply_since, ticket.first_response_at, targets), target
+
+
+def _resolution_due(ticket: Ticket, targets: Targets) -> tuple[datetime | None, str]:
+    return due_at(ticket.priority, ticket.created_at, targets.resolution), "resolution"
+
+
+# The customer's wait for a reply (`reply_due_at`), and the ticket's resolution (`due_at`).
+REPLY = Clock(Ticket.awaiting_reply_since, ("first_response", "next_reply"), reply_late, reply_due_order, _reply_due)
+RESOLUTION = Clock(
+    Ticket.created_at,
+    ("resolution",),
+    lambda targets, at: past_target(targets.resolution, at),
+    lambda session, targets: due_order(session, targets.resolution),
+    _resolution_due,
+)
+
+
 def due_soon(targets: Targets, now: datetime, horizon: datetime) -> ColumnElement[bool]:
     """Unresolved, and its reply target or its resolution target runs out after `now` and before `horizon`:
     a ticket still in time, about to be late (what `?due_within_minutes=` lists)."""
-    reply = and_(
-        started_between(
-            Ticket.awaiting_reply_since, [*targets.first_response.values(), *targets.next_reply.values()], now, horizon
-        ),
-        reply_late(targets, horizon),
-        not_(reply_late(targets, now)),
-    )
-    resolution = and_(
-        started_between(Ticket.created_at, list(targets.resolution.values()), now, horizon),
-        past_target(targets.resolution, horizon),
-        not_(past_target(targets.resolution, now)),
-    )
-    return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), or_(reply, resolution))
-
-
-def started_between(
-    start: InstrumentedAttribute[Any], spans: list[timedelta], since: datetime, horizon: datetime
-) -> ColumnElement[bool]:
-    """A clock whose target (one of `spans`) runs out between `since` and `horizon` started in this range: a
-    range of the clock's index, which the exact test by priority then narrows (without it, SQLite read every
-    unresolved ticket, or half the table through the priority index)."""
-    return and_(start >= since - max(spans), start < horizon - min(spans))
+    soon = or_(*(clock.runs_out_between(targets, now, horizon) for clock in (REPLY, RESOLUTION)))
+    return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), soon)
 
 
 def _seconds(

@@ -191,9 +191,9 @@ def test_a_second_insert_of_the_same_wait_adds_nothing(api, db_url, session_fact
     ticket_id = waiting(api, db_url, "high", now - timedelta(hours=3, minutes=50))
     with session_scope(session_factory) as session:
         ticket = session.get(Ticket, ticket_id)
-        first = _add(session, CLOCKS[0], ticket, settings, now)
+        first = _add(session, *CLOCKS[0], ticket, settings, now)
         assert first is not None
-        assert _add(session, CLOCKS[0], ticket, settings, now + timedelta(seconds=1)) is None
+        assert _add(session, *CLOCKS[0], ticket, settings, now + timedelta(seconds=1)) is None
     with session_factory() as session:
         assert session.scalars(sa.select(Alert.alert_id).where(Alert.ticket_id == ticket_id)).all() == [first]
 
