@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.queue_reads import filled_database
+from benchmarks.queue_reads import filled_database, timed
 from benchmarks.support import print_table, write_results
 from gateway.services import due_alerts
 from gateway.services.tickets import list_tickets
@@ -56,13 +56,9 @@ def timed_pass(factory: sessionmaker[Session], settings: Settings) -> tuple[floa
 def due_list(factory: sessionmaker[Session], settings: Settings, runs: int) -> tuple[float, int]:
     """p50 ms of the list's `?due_within_minutes=30&sort=reply_due` (limit 50), and the rows it returned."""
     filters = TicketFilters(due_within_minutes=30, sort="reply_due")
-    samples, rows = [], 0
-    for _ in range(runs + 1):
-        with factory() as session:
-            start = time.perf_counter()
-            rows = len(list_tickets(session, filters, settings.targets))
-            samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples[1:]), rows
+    rows: list[int] = []
+    p50, _ = timed(factory, lambda session: rows.append(len(list_tickets(session, filters, settings.targets))), runs)
+    return p50, rows[-1]
 
 
 def bring_due(url: str, n: int) -> None:

@@ -52,7 +52,7 @@ AGENTS = [f"AG-{i:02d}" for i in range(20)]
 
 def filled_database(backend: str, tmp: Path, name: str, tickets: int) -> str:
     """The URL of a fresh, migrated `backend` database (`name` on PostgreSQL) holding `tickets` tickets as
-    `fill` writes them: the history the erasure and redaction benchmarks work on."""
+    `fill` writes them: the history the erasure, redaction and due-alert benchmarks work on."""
     url = fresh_database(backend, tmp, name, PG_ADMIN)
     run_migrations(url)
     fill(url, tickets)
