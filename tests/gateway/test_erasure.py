@@ -192,13 +192,16 @@ def test_erasing_one_ticket_keeps_the_customer_and_their_other_tickets(  # type:
         ({}, "exactly one of email, customer_id"),
         ({"email": "a@example.com", "customer_id": "CUST-1"}, "exactly one of email, customer_id"),
         ({"email": None}, "must not be null"),
+        ({"customer_id": None}, "must not be null"),
         ({"email": "not-an-address"}, "valid email"),
         ({"customer_id": "x y"}, "pattern"),
         ({"name": "Ann"}, "Extra inputs"),
     ],
 )
-def test_an_erasure_request_must_name_exactly_one_customer(api, body, expected) -> None:  # type: ignore[no-untyped-def]
-    response = api.post("/api/customers/erase", json=body)
+@pytest.mark.parametrize("route", ["erase", "export"])
+def test_a_customer_request_must_name_exactly_one_customer(api, route, body, expected) -> None:  # type: ignore[no-untyped-def]
+    """The erasure and the export take the same body (`CustomerSelector`)."""
+    response = api.post(f"/api/customers/{route}", json=body)
     assert response.status_code == 422 and expected in response.text, response.text
 
 

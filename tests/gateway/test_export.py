@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import pytest
 from sqlalchemy import event
 
 from gateway.services.erasure import erase_customer
@@ -112,20 +111,6 @@ def test_an_export_holds_everything_about_the_customer_and_nothing_of_others(  #
     assert skeleton["customer"]["email"] is None
     assert {t["subject"] for t in skeleton["tickets"]} == {"[erased]"}
     assert [t["messages"] + t["alerts"] + t["references"] for t in skeleton["tickets"]] == [[], []]
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        ({}, "exactly one of email, customer_id"),
-        ({"email": "a@example.com", "customer_id": "CUST-1"}, "exactly one of email, customer_id"),
-        ({"customer_id": None}, "must not be null"),
-        ({"email": "not-an-address"}, "valid email"),
-    ],
-)
-def test_an_export_request_must_name_exactly_one_customer(api, body, expected) -> None:  # type: ignore[no-untyped-def]
-    response = api.post("/api/customers/export", json=body)
-    assert response.status_code == 422 and expected in response.text, response.text
 
 
 @contextmanager
