@@ -41,8 +41,8 @@ from benchmarks.support import (  # noqa: E402
     stop_group,
     write_results,
 )
-from shared.alerts import verify  # noqa: E402
 from shared.db import run_migrations  # noqa: E402
+from shared.outbox import verify  # noqa: E402
 from tests.alert_receiver import AlertReceiver, Received  # noqa: E402
 
 SECRET = "bench-alert-secret"

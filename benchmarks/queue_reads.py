@@ -35,13 +35,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.support import fresh_database, print_table, write_results  # noqa: E402
-from gateway.services.alerts import alert_counts, list_alerts  # noqa: E402
+from gateway.services.deliveries import delivery_counts, list_alerts  # noqa: E402
 from gateway.services.overview import ticket_overview  # noqa: E402
 from gateway.services.sla import first_response_times, next_reply_times, resolution_times, review_times  # noqa: E402
 from gateway.services.tickets import list_tickets  # noqa: E402
 from shared.config import get_settings  # noqa: E402
 from shared.db import make_engine, run_migrations  # noqa: E402
 from shared.models import Agent, Alert, Customer, Ticket, TicketMessage, TicketReference, utcnow  # noqa: E402
+from shared.outbox import ALERTS  # noqa: E402
 from shared.references import FOUND, TRACKING  # noqa: E402
 from shared.schemas import AlertFilters, Category, Priority, TicketFilters  # noqa: E402
 
@@ -219,7 +220,7 @@ VIEWS: dict[str, Callable[[Session], object]] = {
     ),
     "  its week of next replies": lambda s: next_reply_times(s, TARGETS.next_reply, utcnow() - timedelta(days=7)),
     "  its week of reviews": lambda s: review_times(s, utcnow() - timedelta(days=7)),
-    "  its undelivered alerts": alert_counts,
+    "  its undelivered alerts": lambda s: delivery_counts(s, ALERTS),
     "list failed alerts": lambda s: list_alerts(s, AlertFilters(state="failed")),
     "list newest 50": lambda s: list_tickets(s, TicketFilters()),
     "list unassigned new": lambda s: list_tickets(s, TicketFilters(assigned=False, status="new")),

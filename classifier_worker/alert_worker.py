@@ -1,29 +1,42 @@
-"""The alert worker's Celery app: `celery -A classifier_worker.alert_worker worker -Q alerts`.
+"""The alert worker's Celery app: `celery -A classifier_worker.alert_worker worker -Q alerts,replies`.
 
-Its own process, without the classifier's models: a webhook that is slow or down holds up alerts, never
-classification. The delivery itself is in `classifier_worker.alerts`.
+It POSTs the outboxes' rows: alerts to the team's webhook, and agents' replies to a web or API ticket's
+channel. Its own process, without the classifier's models: a webhook that is slow or down holds up
+deliveries, never classification. The delivery itself is in `classifier_worker.delivery`.
 """
 
 from __future__ import annotations
 
 from celery import Task
 
-from classifier_worker.alerts import deliver
-from shared.celery import ALERT_TASK, make_celery, retry_transient, transient_errors
+from classifier_worker.delivery import deliver
+from shared.celery import ALERT_TASK, REPLY_TASK, make_celery, retry_transient, transient_errors
 from shared.config import get_settings
+from shared.outbox import ALERTS, REPLIES, Outbox
 
 app = make_celery("alert_worker")
 
 
-@app.task(name=ALERT_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
-def deliver_alert(self: Task, alert_id: str) -> str:
-    """Deliver one alert; its attempts are counted on its row, so Celery's own retry limit is lifted."""
+def _attempt(task: Task, outbox: Outbox, key: str | int) -> str:
+    """One attempt; its count is kept on the row, so Celery's own retry limit is lifted."""
     settings = get_settings()
     try:
-        outcome = deliver(alert_id, settings=settings)
+        outcome = deliver(key, settings=settings, outbox=outbox)
     except transient_errors() as exc:  # the database is down: try again, then leave the row to the sweeper
-        retry_transient(self, exc, settings)
+        retry_transient(task, exc, settings)
         raise
     if outcome.status == "retry":
-        raise self.retry(countdown=outcome.countdown, max_retries=None)
+        raise task.retry(countdown=outcome.countdown, max_retries=None)
     return outcome.status
+
+
+@app.task(name=ALERT_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def deliver_alert(self: Task, alert_id: str) -> str:
+    """Deliver one alert to ALERT_WEBHOOK_URL."""
+    return _attempt(self, ALERTS, alert_id)
+
+
+@app.task(name=REPLY_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def deliver_reply(self: Task, message_id: int) -> str:
+    """Deliver one agent's reply to REPLY_WEBHOOK_URL."""
+    return _attempt(self, REPLIES, message_id)

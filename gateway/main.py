@@ -18,9 +18,9 @@ from gateway.errors import BodySizeLimit, NulPathGuard, document_errors, install
 from gateway.routes import (
     access,
     agents,
-    alerts,
     corrections,
     customers,
+    deliveries,
     forecast,
     health,
     kb,
@@ -95,7 +95,8 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(kb.router)
     app.include_router(corrections.router)
     app.include_router(forecast.router)
-    app.include_router(alerts.router)
+    app.include_router(deliveries.router)
+    app.include_router(deliveries.replies_router)
     app.include_router(customers.router)
     return app
 

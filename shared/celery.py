@@ -25,6 +25,7 @@ CLASSIFY_QUEUE = "classify"
 DRAFT_QUEUE = "draft"
 KB_QUEUE = "kb"
 ALERTS_QUEUE = "alerts"
+REPLIES_QUEUE = "replies"  # the alert worker's too: agents' replies to a web or API ticket's channel
 
 CLASSIFY_TASK = "classifier_worker.classify_ticket"
 DRAFT_TASK = "rag_worker.draft_reply"
@@ -33,12 +34,14 @@ KB_DELETE_TASK = "rag_worker.kb.delete_article"
 KB_SEARCH_TASK = "rag_worker.kb.search"
 KB_RECONCILE_TASK = "rag_worker.kb.reconcile"
 ALERT_TASK = "classifier_worker.alerts.deliver"
+REPLY_TASK = "classifier_worker.replies.deliver"
 
 TASK_ROUTES = {
     CLASSIFY_TASK: {"queue": CLASSIFY_QUEUE},
     DRAFT_TASK: {"queue": DRAFT_QUEUE},
     "rag_worker.kb.*": {"queue": KB_QUEUE},
     ALERT_TASK: {"queue": ALERTS_QUEUE},
+    REPLY_TASK: {"queue": REPLIES_QUEUE},
 }
 
 
@@ -57,7 +60,7 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
         # exchange and key, so anything published there would reach every queue.
         task_queues=[
             Queue(q, Exchange(q, type="direct"), routing_key=q)
-            for q in (CLASSIFY_QUEUE, DRAFT_QUEUE, KB_QUEUE, ALERTS_QUEUE)
+            for q in (CLASSIFY_QUEUE, DRAFT_QUEUE, KB_QUEUE, ALERTS_QUEUE, REPLIES_QUEUE)
         ],
         task_default_queue=CLASSIFY_QUEUE,
         task_routes=TASK_ROUTES,
@@ -133,7 +136,7 @@ def get_producer() -> Celery:
     return make_producer()
 
 
-def send_quietly(task: str, key: str, queue: str, *, expires: float | None = None) -> bool:
+def send_quietly(task: str, key: str | int, queue: str, *, expires: float | None = None) -> bool:
     """Send `task(key)` to `queue` without waiting, retrying or raising; False (logged) when not sent.
 
     Callers commit first and leave what was not sent to the sweeper, which sends it again once the

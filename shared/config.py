@@ -37,6 +37,7 @@ _URL_EXAMPLES = {
     "forecast_url": "http://forecast_service:8001",
     "alert_webhook_url": "https://hooks.example.com/support",
     "alert_ticket_url": "https://hooks.example.com/support",
+    "reply_webhook_url": "https://forms.example.com/hooks/replies",
 }
 
 
@@ -206,9 +207,25 @@ class Settings(BaseSettings):
     alert_due_min_priority: Priority = Field(
         Priority.high, description="The lowest working priority whose targets running out are alerted"
     )
-    alert_timeout_s: float = Field(5.0, gt=0, le=60, description="How long one alert delivery waits for the webhook")
+    alert_timeout_s: float = Field(
+        5.0, gt=0, le=60, description="How long one delivery (an alert or a reply) waits for its webhook"
+    )
     alert_max_attempts: int = Field(
-        10, ge=1, le=50, description="Delivery attempts (backing off up to 5 min apart) before an alert is failed"
+        10,
+        ge=1,
+        le=50,
+        description="Delivery attempts (backing off up to 5 min apart) before an alert or a reply is failed",
+    )
+
+    # Replies: the web form's or API client's backend hears of each public agent reply on its tickets, to send
+    # it to the customer (an outbox, delivered by the alert worker); Zendesk and Intercom tickets are answered there
+    reply_webhook_url: str | None = Field(
+        None,
+        description="Where each public agent reply on a web or API ticket is POSTed as signed JSON, for the"
+        " channel's backend to send to its customer; empty disables (the backend reads the messages)",
+    )
+    reply_webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key of the X-Copilot-Signature header on each reply; unsigned without it"
     )
 
     # Pipeline robustness
@@ -265,6 +282,8 @@ class Settings(BaseSettings):
         "alert_webhook_secret",
         "alert_ticket_url",
         "alert_due_within_minutes",
+        "reply_webhook_url",
+        "reply_webhook_secret",
         mode="before",
     )
     @classmethod
@@ -274,7 +293,7 @@ class Settings(BaseSettings):
         error or an empty key."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("forecast_url", "alert_webhook_url", "alert_ticket_url")
+    @field_validator("forecast_url", "alert_webhook_url", "alert_ticket_url", "reply_webhook_url")
     @classmethod
     def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         """Said at start: a typo here would otherwise surface only later, as a relay that fails, or during an

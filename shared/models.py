@@ -239,37 +239,15 @@ class TicketMessage(Base):
     # their wait began (the ticket's `awaiting_reply_since` the reply cleared). A first reply's wait is the
     # ticket's own, from `created_at` to `first_response_at`.
     waited_since: Mapped[datetime | None] = mapped_column()
+    # A public agent reply's delivery to a web or API ticket's channel (None elsewhere, or with it off).
+    delivery: Mapped[ReplyDelivery | None] = relationship(viewonly=True)
 
 
-class Alert(Base):
-    """An alert owed to the team's webhook: an outbox row, written in the transaction that stored the AI
-    priority it is about, so a crash or a broker outage between the two cannot lose it (`shared.alerts`)."""
+class Delivery:
+    """The columns of an outbox row POSTed to a webhook by the alert worker (`classifier_worker.delivery`):
+    the body as it was when written, sent as is, and how its delivery went. Alerts and replies share them."""
 
-    __tablename__ = "alerts"
-    __table_args__ = (
-        # One urgent alert per ticket per priority it reaches (a redelivered task or a calm follow-up adds none),
-        # and one due alert per clock and priority: per wait for a reply, per ticket for its resolution (0023).
-        UniqueConstraint("ticket_id", "event", "priority", "counted_from", name="uq_alerts_occasion"),
-        # The undelivered ones: what the sweeper sends again (failed_at NULL, oldest first), the overview's
-        # counts and the failed alerts' list (migration 0021)
-        Index(
-            "idx_alerts_undelivered",
-            "failed_at",
-            "created_at",
-            postgresql_where=text("delivered_at IS NULL"),
-            sqlite_where=text("delivered_at IS NULL"),
-        ),
-        Index("idx_alerts_created", "created_at"),
-    )
-
-    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
-    event: Mapped[str] = mapped_column(String(30), default="ticket.urgent", server_default="ticket.urgent")
-    priority: Mapped[str] = mapped_column(String(10))
-    # The start of the clock a due alert is about (the customer's wait, or the ticket's arrival for its
-    # resolution and for an urgent alert): what makes it once per wait.
-    counted_from: Mapped[datetime] = mapped_column()
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)  # the body as it was when raised, sent as is
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # When the delivery is next due (a retry's countdown); the sweeper re-sends one overdue by SWEEP_STALE_AFTER_S.
@@ -287,6 +265,50 @@ class Alert(Base):
     def pending(cls) -> ColumnElement[bool]:
         """`state == "pending"` in SQL: neither delivered nor given up on."""
         return and_(cls.delivered_at.is_(None), cls.failed_at.is_(None))
+
+    @staticmethod
+    def undelivered_index(name: str) -> Index:
+        """The undelivered rows: what the sweeper sends again (`failed_at` NULL, oldest first), the overview's
+        counts and the failed list."""
+        where = text("delivered_at IS NULL")
+        return Index(name, "failed_at", "created_at", postgresql_where=where, sqlite_where=where)
+
+
+class Alert(Delivery, Base):
+    """An alert owed to the team's webhook: an outbox row, written in the transaction that stored the AI
+    priority it is about, so a crash or a broker outage between the two cannot lose it (`shared.alerts`)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # One urgent alert per ticket per priority it reaches (a redelivered task or a calm follow-up adds none),
+        # and one due alert per clock and priority: per wait for a reply, per ticket for its resolution (0023).
+        UniqueConstraint("ticket_id", "event", "priority", "counted_from", name="uq_alerts_occasion"),
+        Delivery.undelivered_index("idx_alerts_undelivered"),  # migration 0021
+        Index("idx_alerts_created", "created_at"),
+    )
+
+    alert_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(30), default="ticket.urgent", server_default="ticket.urgent")
+    priority: Mapped[str] = mapped_column(String(10))
+    # The start of the clock a due alert is about (the customer's wait, or the ticket's arrival for its
+    # resolution and for an urgent alert): what makes it once per wait.
+    counted_from: Mapped[datetime] = mapped_column()
+
+
+class ReplyDelivery(Delivery, Base):
+    """A public agent reply on a web or API ticket owed to its channel's backend (REPLY_WEBHOOK_URL), which
+    sends it to the customer: an outbox row written with the reply, so a crash or a broker outage between
+    the two cannot lose it (`shared.outbox`). One per reply: its message's id is the key."""
+
+    __tablename__ = "reply_deliveries"
+    __table_args__ = (
+        Delivery.undelivered_index("idx_reply_deliveries_undelivered"),
+        Index("idx_reply_deliveries_ticket", "ticket_id"),
+    )
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("ticket_messages.id", ondelete="CASCADE"), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
 
 
 class ApiKey(Base):

@@ -441,7 +441,9 @@ class AgentRead(BaseModel):
 # --------------------------------------------------------------------------- alerts
 
 
-class AlertState(StrEnum):
+class DeliveryState(StrEnum):
+    """How an alert's or a reply's delivery to its webhook stands."""
+
     pending = "pending"  # not delivered yet: being tried, or waiting out a retry's backoff
     delivered = "delivered"
     failed = "failed"  # refused by the webhook, or ALERT_MAX_ATTEMPTS spent; POST .../retry sends it again
@@ -455,20 +457,35 @@ class AlertEvent(StrEnum):
     resolution_due = "ticket.resolution_due"  # it nears its resolution target, likewise
 
 
-class AlertFilters(BaseModel):
-    """The alert list's query: newest first."""
+class DeliveryFilters(BaseModel):
+    """A delivery list's query (replies; alerts add their event): newest first."""
 
-    state: AlertState | None = None
-    event: AlertEvent | None = None
+    state: DeliveryState | None = None
     ticket_id: str | None = Field(None, max_length=30, pattern=ID_PATTERN)
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
 
 
-class AlertRead(BaseModel):
-    """One alert to ALERT_WEBHOOK_URL and how its delivery went (the body sent is built from the ticket)."""
+class AlertFilters(DeliveryFilters):
+    event: AlertEvent | None = None
+
+
+class DeliveryRead(BaseModel):
+    """How a delivery to a webhook went."""
 
     model_config = ConfigDict(from_attributes=True)
+
+    state: DeliveryState
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime | None = Field(description="While pending: when the next attempt is due")
+    delivered_at: datetime | None
+    failed_at: datetime | None
+    last_error: str | None = Field(description="The latest failed attempt's error, kept after a later success")
+
+
+class AlertRead(DeliveryRead):
+    """One alert to ALERT_WEBHOOK_URL and how its delivery went (the body sent is built from the ticket)."""
 
     alert_id: str = Field(description="Sent as X-Copilot-Alert-Id and the body's `id`: a receiver drops repeats by it")
     ticket_id: str
@@ -477,13 +494,15 @@ class AlertRead(BaseModel):
         description="`ticket.urgent`: the AI priority alerted (a ticket is alerted once per priority); a due alert: "
         "the ticket's working priority, whose target it is"
     )
-    state: AlertState
-    created_at: datetime
-    attempts: int
-    next_attempt_at: datetime | None = Field(description="While pending: when the next attempt is due")
-    delivered_at: datetime | None
-    failed_at: datetime | None
-    last_error: str | None = Field(description="The latest failed attempt's error, kept after a later success")
+
+
+class ReplyDeliveryRead(DeliveryRead):
+    """A public agent reply on a web or API ticket POSTed to REPLY_WEBHOOK_URL, and how its delivery went."""
+
+    message_id: int = Field(
+        description="Sent as X-Copilot-Message-Id and the body's `id`: a receiver drops repeats by it"
+    )
+    ticket_id: str
 
 
 # --------------------------------------------------------------------------- customers
@@ -656,6 +675,11 @@ class TicketMessageRead(BaseModel):
         description="On a public agent reply that answered a customer writing again after an earlier public reply: "
         "when their wait began (their first message since that reply); null on every other message",
     )
+    delivery: DeliveryRead | None = Field(
+        default=None,
+        description="A public agent reply on a web or API ticket while REPLY_WEBHOOK_URL is set: how its delivery "
+        "to the channel's backend went; null on every other message, and in a customer's export",
+    )
 
 
 class MessageCreate(StrictModel):
@@ -802,10 +826,10 @@ class FirstResponseTimes(BaseModel):
     )
 
 
-class AlertCounts(BaseModel):
+class DeliveryCounts(BaseModel):
     pending: int = Field(description="Not delivered yet: being tried, or backing off after a failed attempt")
-    failed: int = Field(description="Given up on (refused, or ALERT_MAX_ATTEMPTS spent): GET /api/alerts?state=failed")
-    oldest_pending_since: datetime | None = Field(description="When the longest-pending alert was raised")
+    failed: int = Field(description="Given up on (refused, or ALERT_MAX_ATTEMPTS spent): listed with ?state=failed")
+    oldest_pending_since: datetime | None = Field(description="When the longest-pending one was written")
 
 
 class ReviewTimes(BaseModel):
@@ -897,9 +921,13 @@ class TicketOverview(BaseModel):
     first_response_last_7d: FirstResponseTimes
     next_reply_last_7d: NextReplyTimes
     reviews_last_7d: ReviewTimes
-    alerts: AlertCounts = Field(
+    alerts: DeliveryCounts = Field(
         description="Alerts to ALERT_WEBHOOK_URL not delivered: a webhook refusing or unreachable leaves urgent "
         "tickets unannounced, so watch `failed` (and a growing `oldest_pending_since`)"
+    )
+    replies: DeliveryCounts = Field(
+        description="Agents' replies to REPLY_WEBHOOK_URL not delivered (GET /api/replies): their customers have "
+        "not been sent them"
     )
 
 

@@ -77,9 +77,16 @@ def post_message(
     ticket_id: str, data: ReplyCreate, response: Response, session: SessionDep, settings: SettingsDep, caller: AgentDep
 ) -> ReplyRead:
     """An agent's reply (or, with `internal`, a note), named after the caller's key; the first public reply
-    sets the ticket's `first_response_at`. The channel's backend delivers it, reading the messages."""
+    sets the ticket's `first_response_at`. The channel's backend delivers it to the customer: POSTed to
+    REPLY_WEBHOOK_URL when set (its `delivery` says how that went), else read from the messages."""
     message, ticket, created = add_message(
-        session, ticket_id, data, author_type="agent", author=caller.name, internal=data.internal
+        session,
+        ticket_id,
+        data,
+        author_type="agent",
+        author=caller.name,
+        internal=data.internal,
+        deliver_replies=settings.reply_webhook_url is not None,
     )
     return _posted(message, ticket, created, response, settings)
 

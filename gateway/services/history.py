@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from gateway.services.tickets import get_ticket
 from shared.models import AuditLog, TicketMessage
@@ -19,5 +19,7 @@ def ticket_history(session: Session, ticket_id: str) -> list[AuditLog]:
 def ticket_messages(session: Session, ticket_id: str) -> list[TicketMessage]:
     """Replies stored after the first message, oldest first (NotFound for an unknown ticket)."""
     get_ticket(session, ticket_id)
-    query = select(TicketMessage).where(TicketMessage.ticket_id == ticket_id)
+    query = (
+        select(TicketMessage).where(TicketMessage.ticket_id == ticket_id).options(selectinload(TicketMessage.delivery))
+    )
     return list(session.scalars(query.order_by(TicketMessage.created_at, TicketMessage.id)))

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from gateway.services.alerts import alert_counts
+from gateway.services.deliveries import delivery_counts
 from gateway.services.sla import (
     UNRESOLVED,
     first_response_times,
@@ -28,6 +28,7 @@ from gateway.services.sla import (
 from shared.config import Targets
 from shared.db import read_one_snapshot
 from shared.models import Ticket, utcnow
+from shared.outbox import ALERTS, REPLIES
 from shared.schemas import Category, Priority, ProcessingState, Status, TicketOverview, WaitingTicket
 
 WAITING = (ProcessingState.queued, ProcessingState.classified)
@@ -83,7 +84,8 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
     """Counts by status and processing state, the unresolved queue broken down (overdue against each
     priority's resolution target, unanswered past its first response target, and kept waiting for a reply
     past its first response or next reply target, and the oldest review flag, included), the oldest waiting
-    ticket, the week's resolution, first response, next reply and review times, and the undelivered alerts."""
+    ticket, the week's resolution, first response, next reply and review times, and the undelivered alerts and
+    replies."""
     read_one_snapshot(session)
     now = utcnow()
     by_status = _every(Status, _counted(session, Ticket.status))
@@ -182,7 +184,8 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         first_response_last_7d=answered,
         next_reply_last_7d=answered_again,
         reviews_last_7d=reviewed,
-        alerts=alert_counts(session),
+        alerts=delivery_counts(session, ALERTS),
+        replies=delivery_counts(session, REPLIES),
     )
 
 

@@ -3,8 +3,9 @@
 The first public agent reply is the ticket's first response. A customer writing back to a ticket that
 waits on them (`pending`) or was `resolved` reopens it, and the AI scores and drafts the answer to their
 new message (unless the ticket is closed). Here for web and API tickets, whose channel's
-backend delivers the replies (reading `GET /api/tickets/{id}/messages`) and relays the customer's answers;
-by the webhooks for Zendesk and Intercom. A Zendesk or Intercom ticket's public replies and customer
+backend delivers the replies (POSTed to REPLY_WEBHOOK_URL when it is set, through an outbox row written with
+the reply; else read from `GET /api/tickets/{id}/messages`) and relays the customer's answers; by the
+webhooks for Zendesk and Intercom. A Zendesk or Intercom ticket's public replies and customer
 messages are refused here: its customer reads and writes in that tool, where a reply stored only here
 would never arrive, and the vendor's webhook brings both back. Internal notes are taken on any ticket.
 """
@@ -12,6 +13,7 @@ would never arrive, and the vendor's webhook brings both back. Internal notes ar
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +23,8 @@ from gateway.services.erasure import ensure_not_erased
 from gateway.services.tickets import get_ticket
 from shared.db import claim_row
 from shared.errors import Conflict
-from shared.models import Ticket, TicketMessage, utcnow
+from shared.models import ReplyDelivery, Ticket, TicketMessage, utcnow
+from shared.outbox import REPLIES, send
 from shared.pipeline import request_rework, send_next
 from shared.redaction import redact_card_numbers
 from shared.schemas import MessageCreate, ProcessingState, Status
@@ -93,7 +96,7 @@ def reopen_for_customer(session: Session, ticket: Ticket) -> None:
 
 
 def store_message(
-    session: Session, ticket: Ticket, message: TicketMessage, *, effects: bool = True
+    session: Session, ticket: Ticket, message: TicketMessage, *, effects: bool = True, deliver: bool = False
 ) -> tuple[TicketMessage, bool]:
     """Store `message` on `ticket` once (and commit), card numbers masked; the stored message and whether it is new.
 
@@ -104,7 +107,8 @@ def store_message(
     when that wait began (`waited_since`, the week's next reply times); a customer's message reopens a
     `pending` or `resolved` ticket, starts their wait unless they are waiting already, and sends a drafted
     ticket back to its classify step (what they wrote may raise its priority; the draft answered an earlier
-    message), enqueued after the commit.
+    message), enqueued after the commit. With `deliver`, a public agent reply's delivery to the channel's
+    backend is written with it, and its task sent after the commit.
     """
     if message.external_id and (found := find_message(session, message.source, message.external_id)):
         return found, False
@@ -124,6 +128,12 @@ def store_message(
             waited_since = mark_replied(session, ticket.ticket_id)
             if not first:  # a first reply's wait is the ticket's own, from arrival to `first_response_at`
                 message.waited_since = waited_since
+            if deliver:
+                session.add(
+                    ReplyDelivery(
+                        message_id=message.id, ticket_id=ticket.ticket_id, payload=reply_payload(ticket, message)
+                    )
+                )
         elif effects and message.author_type == "customer":
             reopen_for_customer(session, ticket)
             if ticket.status != Status.closed.value:  # a closed ticket keeps the message, nothing more
@@ -140,7 +150,34 @@ def store_message(
         session.refresh(ticket, [*_EFFECTS, "updated_at"])
     if rework:
         send_next(ticket.ticket_id, ProcessingState.queued)
+    if answers and deliver:
+        send(REPLIES, message.id)
     return message, True
+
+
+def reply_payload(ticket: Ticket, message: TicketMessage) -> dict[str, Any]:
+    """What REPLY_WEBHOOK_URL receives: the reply as stored (card numbers masked) and whom it is for, so the
+    channel's backend can send it without reading the ticket back. The body's `id` is the message's: a
+    receiver drops a repeat by it, and orders a ticket's replies by `message.created_at`."""
+    customer = ticket.customer
+    return {
+        "id": message.id,
+        "event": "ticket.reply",
+        "created_at": message.created_at.isoformat(),
+        "ticket": {
+            "ticket_id": ticket.ticket_id,
+            "source": ticket.source,
+            "subject": ticket.subject,
+            "status": ticket.status,
+            "customer": {"customer_id": customer.customer_id, "email": customer.email, "name": customer.name},
+        },
+        "message": {
+            "id": message.id,
+            "body": message.body,
+            "author_name": message.author_name,
+            "created_at": message.created_at.isoformat(),
+        },
+    }
 
 
 def find_message(session: Session, source: str, external_id: str) -> TicketMessage | None:
@@ -150,10 +187,18 @@ def find_message(session: Session, source: str, external_id: str) -> TicketMessa
 
 
 def add_message(
-    session: Session, ticket_id: str, data: MessageCreate, *, author_type: str, author: str, internal: bool = False
+    session: Session,
+    ticket_id: str,
+    data: MessageCreate,
+    *,
+    author_type: str,
+    author: str,
+    internal: bool = False,
+    deliver_replies: bool = False,
 ) -> tuple[TicketMessage, Ticket, bool]:
     """Store an agent's reply or note, or a customer's message (and commit); the message, the ticket after it,
-    and whether anything new was stored.
+    and whether anything new was stored. With `deliver_replies` (REPLY_WEBHOOK_URL set), an agent's public
+    reply is sent on to the channel's backend.
 
     A `client_message_id` sent again finds the message stored the first time, so a client may retry a
     message whose answer it lost without posting it twice (even one the vendor rule would refuse now).
@@ -174,7 +219,7 @@ def add_message(
             body=data.body,
             internal=internal,
         )
-        message, created = store_message(session, ticket, message)
+        message, created = store_message(session, ticket, message, deliver=deliver_replies)
     if message.ticket_id != ticket_id:
         raise Conflict(
             f"client_message_id '{data.client_message_id}' is already a message on ticket '{message.ticket_id}'"

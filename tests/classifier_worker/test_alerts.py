@@ -11,12 +11,13 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from classifier_worker.alerts import deliver
+from classifier_worker.delivery import deliver
 from gateway.sweeper import sweep_once
-from shared.alerts import raise_alert, resend_due_alerts, signature, verify
+from shared.alerts import raise_alert
 from shared.config import Settings
 from shared.db import session_scope
 from shared.models import Alert, Ticket, utcnow
+from shared.outbox import ALERTS, resend_due, signature, verify
 from tests.alert_receiver import AlertReceiver
 from tests.conftest import _truncate, force_ticket, wait_until
 
@@ -110,9 +111,9 @@ def test_the_sweeper_resends_only_alerts_overdue_and_undelivered(api, db_url, se
     add_alert(session_factory, rated(api, db_url, "critical"), settings)  # just raised: its task was just sent
 
     with session_factory() as session:
-        assert sorted(resend_due_alerts(session, older_than_s=120)) == sorted([ids[0], ids[4]])
+        assert sorted(resend_due(session, ALERTS, older_than_s=120)) == sorted([ids[0], ids[4]])
     with session_factory() as session:  # sent once per interval, not on every pass
-        assert resend_due_alerts(session, older_than_s=120) == []
+        assert resend_due(session, ALERTS, older_than_s=120) == []
 
 
 # --------------------------------------------------------------------------- delivery

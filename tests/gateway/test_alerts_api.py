@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from classifier_worker.alerts import deliver
+from classifier_worker.delivery import deliver
 from tests.alert_receiver import AlertReceiver
 from tests.classifier_worker.test_alerts import add_alert, rated
 

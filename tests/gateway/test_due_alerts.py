@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from classifier_worker.alerts import deliver
+from classifier_worker.delivery import deliver
 from gateway.services.due_alerts import CLOCKS, LOOKBACK, _add, alert_due_tickets
 from gateway.sweeper import sweep_once
 from shared.config import Settings

@@ -1,0 +1,55 @@
+"""Deliveries to webhooks: alerts to the team's (ALERT_WEBHOOK_URL) and agents' replies to a web or API
+ticket's channel (REPLY_WEBHOOK_URL). How each went, and sending a failed one again."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from gateway.deps import SessionDep
+from gateway.services import deliveries as service
+from shared.auth import Role
+from shared.fastapi_auth import require
+from shared.outbox import ALERTS, REPLIES
+from shared.schemas import AlertFilters, AlertRead, DeliveryFilters, ReplyDeliveryRead
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+replies_router = APIRouter(prefix="/api/replies", tags=["replies"])
+
+
+@router.get("", response_model=list[AlertRead], dependencies=[require(Role.agent)])
+def list_alerts(session: SessionDep, filters: Annotated[AlertFilters, Query()]) -> list[AlertRead]:
+    """Newest first; `?state=failed` is what a monitor should watch (a webhook refusing or unreachable)."""
+    return [AlertRead.model_validate(alert) for alert in service.list_alerts(session, filters)]
+
+
+@router.post(
+    "/{alert_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AlertRead,
+    dependencies=[require(Role.admin)],
+    responses={404: {"description": "Unknown alert"}, 409: {"description": "The alert is not failed"}},
+)
+def retry_alert(alert_id: str, session: SessionDep) -> AlertRead:
+    """Send a failed alert again, with ALERT_MAX_ATTEMPTS fresh attempts (after fixing the webhook or its URL)."""
+    return AlertRead.model_validate(service.retry_delivery(session, ALERTS, alert_id))
+
+
+@replies_router.get("", response_model=list[ReplyDeliveryRead], dependencies=[require(Role.agent)])
+def list_replies(session: SessionDep, filters: Annotated[DeliveryFilters, Query()]) -> list[ReplyDeliveryRead]:
+    """Agents' replies sent to REPLY_WEBHOOK_URL, newest first; `?state=failed` lists those whose customer was
+    not sent them (the channel's backend refusing or unreachable)."""
+    return [ReplyDeliveryRead.model_validate(row) for row in service.list_deliveries(session, REPLIES, filters)]
+
+
+@replies_router.post(
+    "/{message_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ReplyDeliveryRead,
+    dependencies=[require(Role.admin)],
+    responses={404: {"description": "Unknown reply delivery"}, 409: {"description": "The delivery is not failed"}},
+)
+def retry_reply(message_id: int, session: SessionDep) -> ReplyDeliveryRead:
+    """Send a failed reply again, with ALERT_MAX_ATTEMPTS fresh attempts (after fixing the backend or the URL)."""
+    return ReplyDeliveryRead.model_validate(service.retry_delivery(session, REPLIES, message_id))
