@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from gateway.deps import SessionDep
 from gateway.services import deliveries as service
@@ -50,6 +50,9 @@ def list_replies(session: SessionDep, filters: Annotated[DeliveryFilters, Query(
     dependencies=[require(Role.admin)],
     responses={404: {"description": "Unknown reply delivery"}, 409: {"description": "The delivery is not failed"}},
 )
-def retry_reply(message_id: int, session: SessionDep) -> ReplyDeliveryRead:
+def retry_reply(
+    message_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The reply's message id (a 32-bit column)")],
+    session: SessionDep,
+) -> ReplyDeliveryRead:
     """Send a failed reply again, with ALERT_MAX_ATTEMPTS fresh attempts (after fixing the backend or the URL)."""
     return ReplyDeliveryRead.model_validate(service.retry_delivery(session, REPLIES, message_id))

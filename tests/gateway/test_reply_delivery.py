@@ -138,7 +138,7 @@ def test_a_refused_reply_fails_is_listed_and_sent_again(setup, session_factory, 
     thread = api.get(f"/api/tickets/{ticket_id}/messages").json()
     assert [m["delivery"]["state"] for m in thread] == ["failed", "pending"]
 
-    for bad, status in (("12345678", 404), ("abc", 422), (str(busy), 409)):
+    for bad, status in (("12345678", 404), ("abc", 422), ("0", 422), (str(2**31), 422), (str(busy), 409)):
         response = api.post(f"/api/replies/{bad}/retry")
         assert response.status_code == status, response.text
     assert "still being delivered" in api.post(f"/api/replies/{busy}/retry").json()["detail"]
