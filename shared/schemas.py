@@ -438,7 +438,7 @@ class AgentRead(BaseModel):
     created_at: datetime
 
 
-# --------------------------------------------------------------------------- alerts
+# --------------------------------------------------------------------------- deliveries: alerts and replies
 
 
 class DeliveryState(StrEnum):
