@@ -55,6 +55,8 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("POST", "/api/tickets/{ticket}/review", Role.agent, {}),
     ("GET", "/api/alerts", Role.agent, None),
     ("POST", "/api/alerts/no-such-alert/retry", Role.admin, None),
+    ("GET", "/api/replies", Role.agent, None),
+    ("POST", "/api/replies/2147483647/retry", Role.admin, None),
     ("POST", "/api/customers/export", Role.admin, {"email": "nobody@example.com"}),
     ("POST", "/api/customers/erase", Role.admin, {"email": "nobody@example.com"}),
     ("POST", "/api/tickets/{ticket}/erase", Role.admin, None),
@@ -65,7 +67,7 @@ def openapi_path(url: str) -> str:
     """The OpenAPI path a table URL exercises."""
     url = url.split("?", 1)[0].replace("{ticket}", "{ticket_id}").replace("{key}", "{key_id}")
     url = url.replace("kb_missing", "{article_id}").replace("/AG-1", "/{agent_id}")
-    return url.replace("no-such-alert", "{alert_id}")
+    return url.replace("no-such-alert", "{alert_id}").replace("/2147483647/", "/{message_id}/")
 
 
 def test_every_route_is_in_the_role_table() -> None:
