@@ -3,17 +3,8 @@ sent again once the webhook is fixed (each database, a real receiver, the task q
 
 from __future__ import annotations
 
-import pytest
-
 from classifier_worker.delivery import deliver
-from tests.alert_receiver import AlertReceiver
 from tests.classifier_worker.test_alerts import add_alert, rated
-
-
-@pytest.fixture
-def receiver():  # type: ignore[no-untyped-def]
-    with AlertReceiver().running() as running:
-        yield running
 
 
 def test_alerts_are_listed_and_a_failed_one_sent_again(  # type: ignore[no-untyped-def]

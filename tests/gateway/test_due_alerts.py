@@ -20,7 +20,6 @@ from shared.config import Settings
 from shared.db import alembic_config, run_migrations, session_scope
 from shared.models import Alert, Ticket, utcnow
 from shared.schemas import Priority
-from tests.alert_receiver import AlertReceiver
 from tests.classifier_worker.test_alerts import add_alert, alert_row, rated
 from tests.conftest import force_ticket
 from tests.legacy_rows import hour, insert_customer, insert_ticket
@@ -32,12 +31,6 @@ TARGETS = {
     "first_response_critical_hours": 1, "next_reply_critical_hours": 2, "sla_critical_hours": 24,
     "first_response_medium_hours": 4,
 }  # fmt: skip
-
-
-@pytest.fixture
-def receiver():  # type: ignore[no-untyped-def]
-    with AlertReceiver().running() as running:
-        yield running
 
 
 @pytest.fixture

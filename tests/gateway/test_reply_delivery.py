@@ -8,7 +8,6 @@ import json
 import time
 
 import pytest
-import sqlalchemy as sa
 from pydantic import ValidationError
 
 from classifier_worker.delivery import deliver
@@ -17,36 +16,8 @@ from shared.celery import REPLY_TASK
 from shared.config import Settings
 from shared.models import ReplyDelivery
 from shared.outbox import REPLIES, verify
-from tests.alert_receiver import AlertReceiver
 from tests.conftest import wait_until
-
-SECRET = "whsec-replies-0123456789"
-TICKET = {
-    "customer_email": "ann@example.com",
-    "customer_name": "Ann Lee",
-    "subject": "Refund?",
-    "description": "Where is my refund for order ORD-1234?",
-    "source": "web",
-}
-
-
-@pytest.fixture
-def receiver():  # type: ignore[no-untyped-def]
-    with AlertReceiver().running() as running:
-        yield running
-
-
-@pytest.fixture
-def setup(client_for, db_url, redis_client, receiver, settings_for):  # type: ignore[no-untyped-def]
-    """A gateway sending replies to `receiver`, and the settings the alert worker would run with."""
-    values = {"reply_webhook_url": receiver.url, "reply_webhook_secret": SECRET}
-    return client_for(db_url, **values), settings_for(db_url, **values)
-
-
-def _ticket(api, **extra: object) -> str:  # type: ignore[no-untyped-def]
-    response = api.post("/api/tickets/create", json={**TICKET, **extra})
-    assert response.status_code == 201, response.text
-    return response.json()["ticket"]["ticket_id"]
+from tests.gateway.conftest import CHANNEL_SECRET, queued_replies, stored, web_ticket
 
 
 def _post(api, ticket_id: str, path: str = "messages", expected: int = 201, **body: object) -> dict:  # type: ignore[no-untyped-def]
@@ -56,24 +27,17 @@ def _post(api, ticket_id: str, path: str = "messages", expected: int = 201, **bo
 
 
 def _rows(session_factory) -> list[ReplyDelivery]:  # type: ignore[no-untyped-def]
-    with session_factory() as session:
-        rows = list(session.scalars(sa.select(ReplyDelivery).order_by(ReplyDelivery.message_id)))
-        session.expunge_all()
-        return rows
+    return stored(session_factory, ReplyDelivery, ReplyDelivery.message_id)
 
 
-def _queued(redis_client) -> list[dict]:  # type: ignore[no-untyped-def]
-    return [json.loads(raw) for raw in redis_client.lrange("replies", 0, -1)]
-
-
-def test_a_public_reply_is_written_with_it_and_delivered_signed(setup, session_factory, receiver, redis_client):  # type: ignore[no-untyped-def]
-    api, settings = setup
-    ticket_id = _ticket(api)
+def test_a_public_reply_is_written_with_it_and_delivered_signed(channel, session_factory, receiver, redis_client):  # type: ignore[no-untyped-def]
+    api, settings = channel
+    ticket_id = web_ticket(api)
     note = _post(api, ticket_id, body="VIP customer; check the refund queue.", internal=True)
     assert note["delivery"] is None and _rows(session_factory) == []  # a note goes to nobody
     reply = _post(api, ticket_id, body="Refunded to card 4111 1111 1111 1111 today.", client_message_id="r-1")
     assert reply["delivery"]["state"] == "pending" and reply["delivery"]["attempts"] == 0
-    (task,) = _queued(redis_client)
+    (task,) = queued_replies(redis_client)
     assert task["headers"]["task"] == REPLY_TASK and task["headers"]["argsrepr"] == repr([reply["id"]])
     (row,) = _rows(session_factory)
     assert row.message_id == reply["id"] and row.ticket_id == ticket_id
@@ -81,7 +45,7 @@ def test_a_public_reply_is_written_with_it_and_delivered_signed(setup, session_f
     assert deliver(reply["id"], settings=settings, factory=session_factory, outbox=REPLIES).status == "delivered"
     (received,) = receiver.received
     assert received.headers["x-copilot-message-id"] == str(reply["id"])
-    assert verify(SECRET, received.headers["x-copilot-signature"], received.body, now=int(time.time()))
+    assert verify(CHANNEL_SECRET, received.headers["x-copilot-signature"], received.body, now=int(time.time()))
     body = json.loads(received.body)
     assert body["id"] == reply["id"] and body["event"] == "ticket.reply"
     assert body["ticket"]["ticket_id"] == ticket_id and body["ticket"]["source"] == "web"
@@ -93,31 +57,31 @@ def test_a_public_reply_is_written_with_it_and_delivered_signed(setup, session_f
     assert deliver(reply["id"], settings=settings, factory=session_factory, outbox=REPLIES).status == "skipped"
     body_again = {"body": "Refunded to card 4111 1111 1111 1111 today.", "client_message_id": "r-1"}
     again = _post(api, ticket_id, expected=200, **body_again)
-    assert again["delivery"]["state"] == "delivered" and len(_queued(redis_client)) == 1  # no second delivery
+    assert again["delivery"]["state"] == "delivered" and len(queued_replies(redis_client)) == 1  # no second delivery
     thread = api.get(f"/api/tickets/{ticket_id}/messages").json()
     assert [m["delivery"] and m["delivery"]["state"] for m in thread] == [None, "delivered"]
     assert len(receiver.received) == 1
 
 
 def test_nothing_is_sent_without_the_url_for_customers_messages_or_for_vendor_tickets(  # type: ignore[no-untyped-def]
-    setup, client_for, db_url, session_factory, redis_client
+    channel, client_for, db_url, session_factory, redis_client
 ):
-    api, _ = setup
-    ticket_id = _ticket(api)
+    api, _ = channel
+    ticket_id = web_ticket(api)
     assert _post(api, ticket_id, "customer-messages", body="Any news?")["delivery"] is None
-    vendor = _ticket(api, source="zendesk")
+    vendor = web_ticket(api, source="zendesk")
     assert _post(api, vendor, body="Refund approved by finance.", internal=True)["delivery"] is None
-    assert _rows(session_factory) == [] and _queued(redis_client) == []
+    assert _rows(session_factory) == [] and queued_replies(redis_client) == []
 
     off = client_for(db_url)  # REPLY_WEBHOOK_URL unset: the backend reads the messages, as before
     assert _post(off, ticket_id, body="We are on it.")["delivery"] is None
-    assert _rows(session_factory) == [] and _queued(redis_client) == []
+    assert _rows(session_factory) == [] and queued_replies(redis_client) == []
     assert off.get("/api/overview").json()["replies"] == {"pending": 0, "failed": 0, "oldest_pending_since": None}
 
 
-def test_a_refused_reply_fails_is_listed_and_sent_again(setup, session_factory, receiver, redis_client):  # type: ignore[no-untyped-def]
-    api, settings = setup
-    ticket_id = _ticket(api)
+def test_a_refused_reply_fails_is_listed_and_sent_again(channel, session_factory, receiver, redis_client):  # type: ignore[no-untyped-def]
+    api, settings = channel
+    ticket_id = web_ticket(api)
     refused = _post(api, ticket_id, body="First answer.")["id"]
     busy = _post(api, ticket_id, body="Second answer.")["id"]
     receiver.answer(410)
@@ -146,25 +110,25 @@ def test_a_refused_reply_fails_is_listed_and_sent_again(setup, session_factory, 
     redis_client.delete("replies")
     again = api.post(f"/api/replies/{refused}/retry")
     assert again.status_code == 202 and again.json()["state"] == "pending" and again.json()["attempts"] == 0
-    assert [t["headers"]["argsrepr"] for t in _queued(redis_client)] == [repr([refused])]
+    assert [t["headers"]["argsrepr"] for t in queued_replies(redis_client)] == [repr([refused])]
     assert deliver(refused, settings=settings, factory=session_factory, outbox=REPLIES).status == "delivered"
     assert api.get("/api/replies", params={"state": "failed"}).json() == []
     assert api.post(f"/api/replies/{refused}/retry").status_code == 409
 
 
 def test_a_reply_whose_task_was_lost_is_swept_and_an_erased_one_never_sent(  # type: ignore[no-untyped-def]
-    setup, db_url, session_factory, receiver, redis_client, settings_for
+    channel, db_url, session_factory, receiver, redis_client, settings_for
 ):
-    api, settings = setup
-    kept = _post(api, _ticket(api), body="Your refund is on its way.")["id"]
-    erased_ticket = _ticket(api, customer_email="bo@example.com")
+    api, settings = channel
+    kept = _post(api, web_ticket(api), body="Your refund is on its way.")["id"]
+    erased_ticket = web_ticket(api, customer_email="bo@example.com")
     erased = _post(api, erased_ticket, body="Bo, your refund is on its way.")["id"]
     redis_client.flushdb()  # both tasks lost with Redis
 
     assert api.post(f"/api/tickets/{erased_ticket}/erase").status_code == 200
     swept = sweep_once(session_factory, settings_for(db_url, reply_webhook_url=receiver.url, sweep_stale_after_s=0.001))
     assert swept.replies == (kept,)
-    assert [t["headers"]["argsrepr"] for t in _queued(redis_client)] == [repr([kept])]
+    assert [t["headers"]["argsrepr"] for t in queued_replies(redis_client)] == [repr([kept])]
     assert deliver(erased, settings=settings, factory=session_factory, outbox=REPLIES).status == "skipped"
     assert deliver(kept, settings=settings, factory=session_factory, outbox=REPLIES).status == "delivered"
     assert [json.loads(r.body)["id"] for r in receiver.received] == [kept]
@@ -185,16 +149,16 @@ def test_a_reply_reaches_the_channel_through_the_alert_worker(client_for, start_
     from tests.conftest import _truncate
 
     _truncate(pg_url)
-    env = {"REPLY_WEBHOOK_URL": receiver.url, "REPLY_WEBHOOK_SECRET": SECRET}
+    env = {"REPLY_WEBHOOK_URL": receiver.url, "REPLY_WEBHOOK_SECRET": CHANNEL_SECRET}
     start_worker("classifier_worker", pg_url, queues="alerts,replies", app="alert_worker", **env)
-    api = client_for(pg_url, reply_webhook_url=receiver.url, reply_webhook_secret=SECRET)
+    api = client_for(pg_url, reply_webhook_url=receiver.url, reply_webhook_secret=CHANNEL_SECRET)
     receiver.answer(503)
-    ticket_id = _ticket(api)
+    ticket_id = web_ticket(api)
     reply = _post(api, ticket_id, body="Your refund was sent today.")
     wait_until(lambda: len(receiver.received) >= 2, timeout=60)
     first, second = receiver.received[:2]
     assert first.body == second.body and json.loads(second.body)["message"]["id"] == reply["id"]
-    assert verify(SECRET, second.headers["x-copilot-signature"], second.body, now=int(time.time()))
+    assert verify(CHANNEL_SECRET, second.headers["x-copilot-signature"], second.body, now=int(time.time()))
     delivered = lambda: api.get(f"/api/tickets/{ticket_id}/messages").json()[0]["delivery"]  # noqa: E731
     wait_until(lambda: delivered()["state"] == "delivered", timeout=30)
     assert delivered()["attempts"] == 2 and delivered()["last_error"].startswith("HTTP 503")

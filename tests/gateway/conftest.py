@@ -1,0 +1,56 @@
+"""What the gateway tests that POST to a receiver share: the receiver itself, and for the channel's backend
+(REPLY_WEBHOOK_URL: replies and status changes) a gateway sending there, a web ticket and the queued tasks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+import pytest
+import sqlalchemy as sa
+
+from tests.alert_receiver import AlertReceiver
+
+T = TypeVar("T")
+CHANNEL_SECRET = "whsec-channel-0123456789"
+WEB_TICKET = {
+    "customer_email": "ann@example.com",
+    "customer_name": "Ann Lee",
+    "subject": "Refund?",
+    "description": "Where is my refund for order ORD-1234?",
+    "source": "web",
+}
+
+
+@pytest.fixture
+def receiver():  # type: ignore[no-untyped-def]
+    with AlertReceiver().running() as running:
+        yield running
+
+
+@pytest.fixture
+def channel(client_for, db_url, redis_client, receiver, settings_for):  # type: ignore[no-untyped-def]
+    """A gateway sending to `receiver` as the channel's backend, and the settings the alert worker would run
+    with (`redis_client` empties the queues first)."""
+    values = {"reply_webhook_url": receiver.url, "reply_webhook_secret": CHANNEL_SECRET}
+    return client_for(db_url, **values), settings_for(db_url, **values)
+
+
+def web_ticket(api, **extra: object) -> str:  # type: ignore[no-untyped-def]
+    """A new ticket (from the web form unless `source` says otherwise); its id."""
+    response = api.post("/api/tickets/create", json={**WEB_TICKET, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()["ticket"]["ticket_id"]
+
+
+def queued_replies(redis_client) -> list[dict]:  # type: ignore[no-untyped-def]
+    """The tasks waiting in the `replies` queue."""
+    return [json.loads(raw) for raw in redis_client.lrange("replies", 0, -1)]
+
+
+def stored(session_factory, model: type[T], order: Any) -> list[T]:  # type: ignore[no-untyped-def]
+    """Every `model` row, in `order`, detached so a test can read them after the session."""
+    with session_factory() as session:
+        rows = list(session.scalars(sa.select(model).order_by(order)))
+        session.expunge_all()
+        return rows
