@@ -1,7 +1,7 @@
 """The alert worker's Celery app: `celery -A classifier_worker.alert_worker worker -Q alerts,replies`.
 
-It POSTs the outboxes' rows: alerts to the team's webhook, and agents' replies to a web or API ticket's
-channel. Its own process, without the classifier's models: a webhook that is slow or down holds up
+It POSTs the outboxes' rows: alerts to the team's webhook, and agents' replies and status moves to a web or
+API ticket's channel. Its own process, without the classifier's models: a webhook that is slow or down holds up
 deliveries, never classification. The delivery itself is in `classifier_worker.delivery`.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from celery import Task
 
 from classifier_worker.delivery import deliver
-from shared.celery import ALERT_TASK, REPLY_TASK, make_celery, retry_transient, transient_errors
+from shared.celery import ALERT_TASK, REPLY_TASK, STATUS_TASK, make_celery, retry_transient, transient_errors
 from shared.config import get_settings
-from shared.outbox import ALERTS, REPLIES, Outbox
+from shared.outbox import ALERTS, REPLIES, STATUSES, Outbox
 
 app = make_celery("alert_worker")
 
@@ -40,3 +40,9 @@ def deliver_alert(self: Task, alert_id: str) -> str:
 def deliver_reply(self: Task, message_id: int) -> str:
     """Deliver one agent's reply to REPLY_WEBHOOK_URL."""
     return _attempt(self, REPLIES, message_id)
+
+
+@app.task(name=STATUS_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def deliver_status(self: Task, delivery_id: str) -> str:
+    """Deliver one agent's status move (to one of REPLY_WEBHOOK_STATUSES) to REPLY_WEBHOOK_URL."""
+    return _attempt(self, STATUSES, delivery_id)

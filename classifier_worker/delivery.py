@@ -1,4 +1,4 @@
-"""Deliver one outbox row to its webhook: an alert to ALERT_WEBHOOK_URL, an agent's reply to
+"""Deliver one outbox row to its webhook: an alert to ALERT_WEBHOOK_URL, an agent's reply or status move to
 REPLY_WEBHOOK_URL. The alert worker's job; the outbox side is `shared.outbox`.
 
 An attempt is claimed in the database before the POST (attempts + 1, `next_attempt_at` pushed past the
@@ -7,7 +7,7 @@ not held over the network. A 2xx delivers it; a connection error, a timeout or a
 (408, 425, 429, 500, 502, 503, 504) is tried again, backing off up to 5 minutes (a `Retry-After` is
 honoured within that) until ALERT_MAX_ATTEMPTS; any other answer (the receiver refused this one: a bad
 URL, a rejected signature, 501) fails it at once, with the reason kept in `last_error` (`GET /api/alerts`,
-a reply's `delivery` in the ticket's messages).
+a reply's `delivery` in the ticket's messages, `GET /api/status-changes`).
 """
 
 from __future__ import annotations

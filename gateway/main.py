@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(forecast.router)
     app.include_router(deliveries.router)
     app.include_router(deliveries.replies_router)
+    app.include_router(deliveries.statuses_router)
     app.include_router(customers.router)
     return app
 

@@ -1,7 +1,7 @@
 """Re-enqueue stuck tickets: a loop inside the gateway, and `python -m gateway.sweeper --once` for cron.
 
-Alerts and agents' replies not delivered when due (their task lost with Redis, or never sent) are sent again
-the same way, and tickets about to miss a reply or resolution target are alerted
+Alerts and agents' replies and status moves not delivered when due (their task lost with Redis, or never
+sent) are sent again the same way, and tickets about to miss a reply or resolution target are alerted
 (`gateway.services.due_alerts`).
 
 Each pass also sends the index task again for knowledge-base articles left `pending`, and once per
@@ -29,7 +29,7 @@ from gateway.services.due_alerts import alert_due_tickets
 from shared.config import Settings, get_settings
 from shared.db import get_sessionmaker
 from shared.kb import request_reconcile, resend_pending_articles
-from shared.outbox import ALERTS, REPLIES, resend_due
+from shared.outbox import ALERTS, REPLIES, STATUSES, resend_due
 from shared.pipeline import failed_ticket_ids, retry_failed, sweep_stale
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class Swept(NamedTuple):
     alerts: tuple[str, ...] = ()  # alert ids whose delivery task was sent again
     due_alerts: tuple[str, ...] = ()  # alerts raised for tickets about to miss a target
     replies: tuple[int, ...] = ()  # reply message ids whose delivery task was sent again
+    status_changes: tuple[str, ...] = ()  # status-change delivery ids whose task was sent again
 
 
 def reconcile_due(settings: Settings) -> bool:
@@ -59,16 +60,24 @@ def reconcile_due(settings: Settings) -> bool:
 
 
 def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
-    """One pass over stuck tickets, pending knowledge-base articles and undelivered alerts and replies, and
-    the alerts owed for tickets about to miss a target."""
+    """One pass over stuck tickets, pending knowledge-base articles and undelivered alerts, replies and status
+    changes, and the alerts owed for tickets about to miss a target."""
     stale = settings.sweep_stale_after_s
     with factory() as session:
         tickets = sweep_stale(session, older_than_s=stale)
         articles = resend_pending_articles(session, older_than_s=stale)
         alerts = resend_due(session, ALERTS, older_than_s=stale)
         replies = resend_due(session, REPLIES, older_than_s=stale)
+        statuses = resend_due(session, STATUSES, older_than_s=stale)
         due = alert_due_tickets(session, settings)
-    return Swept(tickets, articles, alerts=tuple(alerts), due_alerts=tuple(due), replies=tuple(replies))
+    return Swept(
+        tickets,
+        articles,
+        alerts=tuple(alerts),
+        due_alerts=tuple(due),
+        replies=tuple(replies),
+        status_changes=tuple(statuses),
+    )
 
 
 def sweep_when_due(factory: sessionmaker[Session], settings: Settings) -> Swept:
@@ -100,8 +109,8 @@ def retry_all_failed(factory: sessionmaker[Session]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description="Re-enqueue tickets stuck in queued/classified, KB articles left pending and undelivered alerts"
-        " and replies; re-run failed tickets."
+        description="Re-enqueue tickets stuck in queued/classified, KB articles left pending and undelivered alerts,"
+        " replies and status changes; re-run failed tickets."
     )
     parser.add_argument("--once", action="store_true", help="one pass, then exit (default: loop)")
     parser.add_argument(
@@ -121,7 +130,8 @@ def main() -> None:
         checked = "; requested an index check" if swept.reconcile else ""
         print(
             f"re-enqueued {len(swept.tickets)} ticket(s); re-sent {len(swept.articles)} pending KB article(s)"
-            f", {len(swept.alerts)} undelivered alert(s) and {len(swept.replies)} undelivered reply(ies);"
+            f", {len(swept.alerts)} undelivered alert(s), {len(swept.replies)} reply(ies) and"
+            f" {len(swept.status_changes)} status change(s);"
             f" raised {len(swept.due_alerts)} due alert(s){checked}"
         )
         return

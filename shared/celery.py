@@ -25,7 +25,7 @@ CLASSIFY_QUEUE = "classify"
 DRAFT_QUEUE = "draft"
 KB_QUEUE = "kb"
 ALERTS_QUEUE = "alerts"
-REPLIES_QUEUE = "replies"  # the alert worker's too: agents' replies to a web or API ticket's channel
+REPLIES_QUEUE = "replies"  # the alert worker's too: agents' replies and status moves to a web or API ticket's channel
 
 CLASSIFY_TASK = "classifier_worker.classify_ticket"
 DRAFT_TASK = "rag_worker.draft_reply"
@@ -35,6 +35,7 @@ KB_SEARCH_TASK = "rag_worker.kb.search"
 KB_RECONCILE_TASK = "rag_worker.kb.reconcile"
 ALERT_TASK = "classifier_worker.alerts.deliver"
 REPLY_TASK = "classifier_worker.replies.deliver"
+STATUS_TASK = "classifier_worker.replies.deliver_status"
 
 TASK_ROUTES = {
     CLASSIFY_TASK: {"queue": CLASSIFY_QUEUE},
@@ -42,6 +43,7 @@ TASK_ROUTES = {
     "rag_worker.kb.*": {"queue": KB_QUEUE},
     ALERT_TASK: {"queue": ALERTS_QUEUE},
     REPLY_TASK: {"queue": REPLIES_QUEUE},
+    STATUS_TASK: {"queue": REPLIES_QUEUE},
 }
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.schemas import Priority
+from shared.schemas import Priority, Status
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -225,7 +225,14 @@ class Settings(BaseSettings):
         " channel's backend to send to its customer; empty disables (the backend reads the messages)",
     )
     reply_webhook_secret: SecretStr | None = Field(
-        None, description="HMAC-SHA256 key of the X-Copilot-Signature header on each reply; unsigned without it"
+        None,
+        description="HMAC-SHA256 key of the X-Copilot-Signature header on each reply and status change; unsigned"
+        " without it",
+    )
+    reply_webhook_statuses: Annotated[list[Status], NoDecode] = Field(
+        default_factory=lambda: [Status.resolved, Status.closed],
+        description="Comma-separated statuses whose reaching, by an agent's move of a web or API ticket, is POSTed to"
+        " REPLY_WEBHOOK_URL too (for the backend to tell its customer); empty sends none",
     )
 
     # Pipeline robustness
@@ -308,9 +315,9 @@ class Settings(BaseSettings):
             )
         return value.rstrip("/") if info.field_name == "forecast_url" else value
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "reply_webhook_statuses", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
@@ -319,6 +326,11 @@ class Settings(BaseSettings):
     def forecast_base_url(self) -> str:
         """FORECAST_URL, or the forecast service `make run` starts on this host's FORECAST_PORT."""
         return self.forecast_url or f"http://localhost:{self.forecast_port}"
+
+    @property
+    def sent_statuses(self) -> frozenset[Status]:
+        """The statuses whose reaching is POSTed to REPLY_WEBHOOK_URL: none while it is unset."""
+        return frozenset(self.reply_webhook_statuses) if self.reply_webhook_url else frozenset()
 
     @property
     def groq_key(self) -> str | None:

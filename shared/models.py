@@ -311,6 +311,24 @@ class ReplyDelivery(Delivery, Base):
     ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
 
 
+class StatusDelivery(Delivery, Base):
+    """An agent's move of a web or API ticket to one of REPLY_WEBHOOK_STATUSES (resolved, closed by default)
+    owed to its channel's backend, which tells the customer: an outbox row written with the move, so a crash
+    or a broker outage between the two cannot lose it (`shared.outbox`). One per move: a random id is the key,
+    so it never meets a reply's message id at the same receiver."""
+
+    __tablename__ = "status_deliveries"
+    __table_args__ = (
+        Delivery.undelivered_index("idx_status_deliveries_undelivered"),
+        Index("idx_status_deliveries_ticket", "ticket_id"),
+    )
+
+    delivery_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
+    previous_status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+
+
 class ApiKey(Base):
     """An API key; only its SHA-256 is stored (see `shared.auth`)."""
 

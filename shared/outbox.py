@@ -1,8 +1,8 @@
-"""Webhook deliveries written as outbox rows: alerts to the team's webhook, and agents' replies to a web or
-API ticket's channel. The row is written in the transaction that stores what it is about, then its task is
-sent (`send`); the alert worker POSTs it (`classifier_worker.delivery`). A crash between the two, a broker
-outage or a Redis restart leaves the row undelivered, and the sweeper sends it again (`resend_due`).
-Delivery is at least once: each body carries its id for the receiver to drop a repeat.
+"""Webhook deliveries written as outbox rows: alerts to the team's webhook, and agents' replies and status
+moves to a web or API ticket's channel. The row is written in the transaction that stores what it is about,
+then its task is sent (`send`); the alert worker POSTs it (`classifier_worker.delivery`). A crash between the
+two, a broker outage or a Redis restart leaves the row undelivered, and the sweeper sends it again
+(`resend_due`). Delivery is at least once: each body carries its id for the receiver to drop a repeat.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pydantic import SecretStr
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from shared.celery import ALERT_TASK, ALERTS_QUEUE, REPLIES_QUEUE, REPLY_TASK, send_quietly
+from shared.celery import ALERT_TASK, ALERTS_QUEUE, REPLIES_QUEUE, REPLY_TASK, STATUS_TASK, send_quietly
 from shared.config import Settings
-from shared.models import Alert, ReplyDelivery, utcnow
+from shared.models import Alert, ReplyDelivery, StatusDelivery, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 class Outbox:
     """One kind of delivery: its rows and their key, its task and queue, and the settings naming its webhook."""
 
-    name: str  # in logs and errors: "alert", "reply"
-    model: type[Alert | ReplyDelivery]
+    name: str  # in logs and errors: "alert", "reply", "status change"
+    model: type[Alert | ReplyDelivery | StatusDelivery]
     key: Any  # the rows' primary key column, the task's one argument
     task: str
     queue: str
@@ -38,7 +38,7 @@ class Outbox:
     url_setting: str
     secret_setting: str
 
-    def get(self, session: Session, key: str | int) -> Alert | ReplyDelivery | None:
+    def get(self, session: Session, key: str | int) -> Alert | ReplyDelivery | StatusDelivery | None:
         return session.get(self.model, key)  # type: ignore[return-value]  # the union's members, not their base
 
     def url(self, settings: Settings) -> str | None:
@@ -54,6 +54,10 @@ ALERTS = Outbox(
 )  # fmt: skip
 REPLIES = Outbox(
     "reply", ReplyDelivery, ReplyDelivery.message_id, REPLY_TASK, REPLIES_QUEUE, "x-copilot-message-id",
+    "reply_webhook_url", "reply_webhook_secret",
+)  # fmt: skip
+STATUSES = Outbox(  # the replies' backend, queue and settings: the channel hears of both
+    "status change", StatusDelivery, StatusDelivery.delivery_id, STATUS_TASK, REPLIES_QUEUE, "x-copilot-event-id",
     "reply_webhook_url", "reply_webhook_secret",
 )  # fmt: skip
 

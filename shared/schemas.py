@@ -438,7 +438,7 @@ class AgentRead(BaseModel):
     created_at: datetime
 
 
-# --------------------------------------------------------------------------- deliveries: alerts and replies
+# --------------------------------------------------------------------------- deliveries: alerts, replies, statuses
 
 
 class DeliveryState(StrEnum):
@@ -503,6 +503,18 @@ class ReplyDeliveryRead(DeliveryRead):
         description="Sent as X-Copilot-Message-Id and the body's `id`: a receiver drops repeats by it"
     )
     ticket_id: str
+
+
+class StatusDeliveryRead(DeliveryRead):
+    """An agent's move of a web or API ticket to one of REPLY_WEBHOOK_STATUSES POSTed to REPLY_WEBHOOK_URL,
+    and how its delivery went."""
+
+    delivery_id: str = Field(
+        description="Sent as X-Copilot-Event-Id and the body's `id`: a receiver drops repeats by it"
+    )
+    ticket_id: str
+    previous_status: Status
+    status: Status = Field(description="The status the agent moved the ticket to")
 
 
 # --------------------------------------------------------------------------- customers
@@ -928,6 +940,10 @@ class TicketOverview(BaseModel):
     replies: DeliveryCounts = Field(
         description="Agents' replies to REPLY_WEBHOOK_URL not delivered (GET /api/replies): their customers have "
         "not been sent them"
+    )
+    status_changes: DeliveryCounts = Field(
+        description="Agents' status moves to REPLY_WEBHOOK_URL not delivered (GET /api/status-changes): their "
+        "customers have not been told"
     )
 
 

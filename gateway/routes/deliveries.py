@@ -1,5 +1,5 @@
-"""Deliveries to webhooks: alerts to the team's (ALERT_WEBHOOK_URL) and agents' replies to a web or API
-ticket's channel (REPLY_WEBHOOK_URL). How each went, and sending a failed one again."""
+"""Deliveries to webhooks: alerts to the team's (ALERT_WEBHOOK_URL), and agents' replies and status moves to a
+web or API ticket's channel (REPLY_WEBHOOK_URL). How each went, and sending a failed one again."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from gateway.deps import SessionDep
 from gateway.services import deliveries as service
 from shared.auth import Role
 from shared.fastapi_auth import require
-from shared.outbox import ALERTS, REPLIES
-from shared.schemas import AlertFilters, AlertRead, DeliveryFilters, ReplyDeliveryRead
+from shared.outbox import ALERTS, REPLIES, STATUSES
+from shared.schemas import AlertFilters, AlertRead, DeliveryFilters, ReplyDeliveryRead, StatusDeliveryRead
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 replies_router = APIRouter(prefix="/api/replies", tags=["replies"])
+statuses_router = APIRouter(prefix="/api/status-changes", tags=["replies"])
 
 
 @router.get("", response_model=list[AlertRead], dependencies=[require(Role.agent)])
@@ -56,3 +57,26 @@ def retry_reply(
 ) -> ReplyDeliveryRead:
     """Send a failed reply again, with ALERT_MAX_ATTEMPTS fresh attempts (after fixing the backend or the URL)."""
     return ReplyDeliveryRead.model_validate(service.retry_delivery(session, REPLIES, message_id))
+
+
+@statuses_router.get("", response_model=list[StatusDeliveryRead], dependencies=[require(Role.agent)])
+def list_status_changes(session: SessionDep, filters: Annotated[DeliveryFilters, Query()]) -> list[StatusDeliveryRead]:
+    """Agents' moves of web and API tickets to REPLY_WEBHOOK_STATUSES sent to REPLY_WEBHOOK_URL, newest first;
+    `?state=failed` lists those whose customer was not told (the channel's backend refusing or unreachable)."""
+    return [StatusDeliveryRead.model_validate(row) for row in service.list_deliveries(session, STATUSES, filters)]
+
+
+@statuses_router.post(
+    "/{delivery_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=StatusDeliveryRead,
+    dependencies=[require(Role.admin)],
+    responses={404: {"description": "Unknown status change"}, 409: {"description": "The delivery is not failed"}},
+)
+def retry_status_change(
+    delivery_id: Annotated[str, Path(max_length=36, description="The delivery's id (X-Copilot-Event-Id)")],
+    session: SessionDep,
+) -> StatusDeliveryRead:
+    """Send a failed status change again, with ALERT_MAX_ATTEMPTS fresh attempts (after fixing the backend or the
+    URL)."""
+    return StatusDeliveryRead.model_validate(service.retry_delivery(session, STATUSES, delivery_id))

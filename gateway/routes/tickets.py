@@ -90,9 +90,10 @@ async def get_ticket(ticket_id: str, request: Request, factory: SessionFactoryDe
     dependencies=[require(Role.agent)],
     responses={409: {"description": "The workflow does not allow this move; the message lists the allowed ones"}},
 )
-def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep) -> StatusChanged:
-    """Move the ticket along its workflow; disallowed transitions get 409."""
-    ticket = service.change_status(session, ticket_id, data.status)
+def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep, settings: SettingsDep) -> StatusChanged:
+    """Move the ticket along its workflow; disallowed transitions get 409. A web or API ticket's move to one of
+    REPLY_WEBHOOK_STATUSES (resolved, closed by default) is POSTed to REPLY_WEBHOOK_URL when it is set."""
+    ticket = service.change_status(session, ticket_id, data.status, sent=settings.sent_statuses)
     return StatusChanged(
         ticket_id=ticket.ticket_id, status=ticket.status, updated_at=ticket.updated_at, resolved_at=ticket.resolved_at
     )

@@ -2,11 +2,12 @@
 
 What they wrote and whatever was read out of it goes: the tickets' subject and description, the AI's
 reasoning and draft, the extracted details, the messages, the custom fields, the order and tracking
-references, the agents' corrections (which keep the text to learn from) and the alerts (whose body holds
-the subject). The replies' deliveries to REPLY_WEBHOOK_URL (whose body holds the reply and the address) go
-with their messages, by the foreign key's cascade: one not yet delivered is not sent. The customer row goes
-too, email and name with it (not when one ticket is erased). Its id is a hash of the email, which would let
-anyone holding the address find the tickets again, so the tickets move to a fresh random id.
+references, the agents' corrections (which keep the text to learn from), the alerts (whose body holds the
+subject) and the status changes owed to REPLY_WEBHOOK_URL (whose body holds the address too). The replies'
+deliveries to REPLY_WEBHOOK_URL (whose body holds the reply and the address) go with their messages, by the
+foreign key's cascade. None of them not yet delivered is sent. The customer row goes too, email and name
+with it (not when one ticket is erased). Its id is a hash of the email, which would let anyone holding the
+address find the tickets again, so the tickets move to a fresh random id.
 
 What stays is each ticket's skeleton: its times, category, priority, sentiment, status (closed) and audit
 trail. Those carry no personal data, and the overview's statistics and the volume forecasts count them.
@@ -26,6 +27,7 @@ from shared.errors import Conflict, NotFound
 from shared.models import (
     Alert,
     Customer,
+    StatusDelivery,
     Ticket,
     TicketCorrection,
     TicketMessage,
@@ -37,8 +39,15 @@ from shared.schemas import CustomerSelector, ErasureRead, ProcessingState, Statu
 
 ERASED_TEXT = "[erased]"
 # Every row that holds what the customer wrote, or what was read out of it, keyed by ticket.
-_TEXT_ROWS = (TicketMessage, TicketMetadata, TicketReference, TicketCorrection, Alert)
-TextRow = type[TicketMessage] | type[TicketMetadata] | type[TicketReference] | type[TicketCorrection] | type[Alert]
+_TEXT_ROWS = (TicketMessage, TicketMetadata, TicketReference, TicketCorrection, Alert, StatusDelivery)
+TextRow = (
+    type[TicketMessage]
+    | type[TicketMetadata]
+    | type[TicketReference]
+    | type[TicketCorrection]
+    | type[Alert]
+    | type[StatusDelivery]
+)
 
 
 def ensure_not_erased(ticket: Ticket) -> None:

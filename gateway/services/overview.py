@@ -28,7 +28,7 @@ from gateway.services.sla import (
 from shared.config import Targets
 from shared.db import read_one_snapshot
 from shared.models import Ticket, utcnow
-from shared.outbox import ALERTS, REPLIES
+from shared.outbox import ALERTS, REPLIES, STATUSES
 from shared.schemas import Category, Priority, ProcessingState, Status, TicketOverview, WaitingTicket
 
 WAITING = (ProcessingState.queued, ProcessingState.classified)
@@ -84,8 +84,8 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
     """Counts by status and processing state, the unresolved queue broken down (overdue against each
     priority's resolution target, unanswered past its first response target, and kept waiting for a reply
     past its first response or next reply target, and the oldest review flag, included), the oldest waiting
-    ticket, the week's resolution, first response, next reply and review times, and the undelivered alerts and
-    replies."""
+    ticket, the week's resolution, first response, next reply and review times, and the undelivered alerts,
+    replies and status changes."""
     read_one_snapshot(session)
     now = utcnow()
     by_status = _every(Status, _counted(session, Ticket.status))
@@ -186,6 +186,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         reviews_last_7d=reviewed,
         alerts=delivery_counts(session, ALERTS),
         replies=delivery_counts(session, REPLIES),
+        status_changes=delivery_counts(session, STATUSES),
     )
 
 

@@ -13,12 +13,12 @@ would never arrive, and the vendor's webhook brings both back. Internal notes ar
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.services.channel import VENDOR_SOURCES, reply_payload
 from gateway.services.erasure import ensure_not_erased
 from gateway.services.tickets import get_ticket
 from shared.db import claim_row
@@ -29,7 +29,6 @@ from shared.pipeline import request_rework, send_next
 from shared.redaction import redact_card_numbers
 from shared.schemas import MessageCreate, ProcessingState, Status
 
-VENDOR_SOURCES = frozenset({"zendesk", "intercom"})  # the channels whose replies come in by webhook
 REPLY_SOURCE = "api"  # the source of messages posted here, so `client_message_id`s never meet a vendor's ids
 
 
@@ -153,31 +152,6 @@ def store_message(
     if answers and deliver:
         send(REPLIES, message.id)
     return message, True
-
-
-def reply_payload(ticket: Ticket, message: TicketMessage) -> dict[str, Any]:
-    """What REPLY_WEBHOOK_URL receives: the reply as stored (card numbers masked) and whom it is for, so the
-    channel's backend can send it without reading the ticket back. The body's `id` is the message's: a
-    receiver drops a repeat by it, and orders a ticket's replies by `message.created_at`."""
-    customer = ticket.customer
-    return {
-        "id": message.id,
-        "event": "ticket.reply",
-        "created_at": message.created_at.isoformat(),
-        "ticket": {
-            "ticket_id": ticket.ticket_id,
-            "source": ticket.source,
-            "subject": ticket.subject,
-            "status": ticket.status,
-            "customer": {"customer_id": customer.customer_id, "email": customer.email, "name": customer.name},
-        },
-        "message": {
-            "id": message.id,
-            "body": message.body,
-            "author_name": message.author_name,
-            "created_at": message.created_at.isoformat(),
-        },
-    }
 
 
 def find_message(session: Session, source: str, external_id: str) -> TicketMessage | None:

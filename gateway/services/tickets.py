@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -11,6 +12,7 @@ from sqlalchemy import JSON, ColumnElement, Row, Table, and_, bindparam, func, n
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from gateway.services.channel import status_delivery
 from gateway.services.sla import (
     UNRESOLVED,
     due_at,
@@ -27,6 +29,7 @@ from shared.config import Targets, get_settings
 from shared.db import claim_row
 from shared.errors import Conflict, NotFound
 from shared.models import Agent, Customer, Ticket, TicketMetadata, TicketReference, UTCDateTime, utcnow
+from shared.outbox import STATUSES, send
 from shared.pipeline import enqueue, retry_failed
 from shared.redaction import redact_card_numbers, redact_values
 from shared.references import GIVEN, order_keys, tickets_about_order, tickets_with_tracking_number
@@ -329,8 +332,12 @@ def list_tickets(
     return list(session.scalars(query.limit(f.limit).offset(f.offset)).unique())
 
 
-def change_status(session: Session, ticket_id: str, new_status: Status) -> Ticket:
-    """Apply an allowed status transition (409 otherwise); resolving stamps `resolved_at`.
+def change_status(
+    session: Session, ticket_id: str, new_status: Status, *, sent: Collection[Status] = frozenset()
+) -> Ticket:
+    """Apply an allowed status transition (409 otherwise); resolving stamps `resolved_at`. A move of a web or
+    API ticket to a status in `sent` (REPLY_WEBHOOK_STATUSES, when REPLY_WEBHOOK_URL is set) is written for its
+    channel's backend in the same transaction, and its task sent after the commit.
 
     Two agents moving one ticket at once must not leave it reopened after it was closed (a final
     state), or `pending` with a `resolved_at`: the row is claimed while it still holds the status the
@@ -356,7 +363,11 @@ def change_status(session: Session, ticket_id: str, new_status: Status) -> Ticke
                 ticket.resolved_at = ticket.updated_at
             elif current == Status.resolved and new_status == Status.open:
                 ticket.resolved_at = None
+            if delivery := status_delivery(ticket, current, sent):
+                session.add(delivery)
             session.commit()
+            if delivery:
+                send(STATUSES, delivery.delivery_id)
             return ticket
         session.rollback()  # another request moved it first; rollback expires `ticket`, so it is read again
     raise Conflict(f"ticket '{ticket_id}' kept changing status while this change was applied; retry")

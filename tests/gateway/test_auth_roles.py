@@ -57,6 +57,8 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("POST", "/api/alerts/no-such-alert/retry", Role.admin, None),
     ("GET", "/api/replies", Role.agent, None),
     ("POST", "/api/replies/2147483647/retry", Role.admin, None),
+    ("GET", "/api/status-changes", Role.agent, None),
+    ("POST", "/api/status-changes/no-such-delivery/retry", Role.admin, None),
     ("POST", "/api/customers/export", Role.admin, {"email": "nobody@example.com"}),
     ("POST", "/api/customers/erase", Role.admin, {"email": "nobody@example.com"}),
     ("POST", "/api/tickets/{ticket}/erase", Role.admin, None),
@@ -67,7 +69,8 @@ def openapi_path(url: str) -> str:
     """The OpenAPI path a table URL exercises."""
     url = url.split("?", 1)[0].replace("{ticket}", "{ticket_id}").replace("{key}", "{key_id}")
     url = url.replace("kb_missing", "{article_id}").replace("/AG-1", "/{agent_id}")
-    return url.replace("no-such-alert", "{alert_id}").replace("/2147483647/", "/{message_id}/")
+    url = url.replace("no-such-alert", "{alert_id}").replace("no-such-delivery", "{delivery_id}")
+    return url.replace("/2147483647/", "/{message_id}/")
 
 
 def test_every_route_is_in_the_role_table() -> None:
