@@ -1,17 +1,17 @@
-"""Agents' replies end to end: how long after an agent posts a reply to a web ticket the channel's backend
-(REPLY_WEBHOOK_URL) has it, that every reply arrives exactly once, with the backend healthy and with it
-failing for a while, and what writing the delivery with the reply costs the reply's POST.
+"""Agents' replies and resolves end to end: how long after an agent posts a reply to a web ticket, or
+resolves it, the channel's backend (REPLY_WEBHOOK_URL) has it, that every one arrives exactly once, with the
+backend healthy and with it failing for a while, and what writing the delivery costs the agent's request.
 
 Real processes on PostgreSQL (a fresh `copilot_bench_replies` database) and Redis DB 12: two gateways
 (uvicorn; one with REPLY_WEBHOOK_URL set, one without), an alert worker consuming `alerts,replies` as
-`make run` starts it, and a local HTTP receiver standing in for the backend. Replies are posted one every
-`--interval` s, each to its own ticket, alternately to the two gateways.
+`make run` starts it, and a local HTTP receiver standing in for the backend. Every `--interval` s a ticket
+is created, answered (`POST .../messages`) and resolved (`PUT .../status`), alternately on the two gateways.
 
     python benchmarks/replies.py [--replies 60] [--interval 0.2] [--failures 20]
 
-Latency is from just before the reply's POST to its arrival (both on this machine's clock). "failing": the
-backend answers 503 to the first `--failures` deliveries, so replies back off and retry.
-Prints a table and writes benchmarks/results/replies.json.
+Latency is from just before the agent's request to the arrival of what it sent (both on this machine's
+clock). "failing": the backend answers 503 to the first `--failures` deliveries, so deliveries back off and
+retry. Prints a table (a row per scenario and kind) and writes benchmarks/results/replies.json.
 """
 
 from __future__ import annotations
@@ -44,16 +44,26 @@ def _ms(values: list[float], q: float) -> float | None:
     return round(1000 * values[max(0, round(q * len(values)) - 1)], 1) if values else None
 
 
-def run(name: str, args: argparse.Namespace, url: str, ports: dict[str, int], receiver: AlertReceiver) -> dict:
-    """Post the replies, wait for every one sent to arrive, and compare what arrived with what was posted."""
+KINDS = {"reply": ("ticket.reply", "reply_deliveries"), "status": ("ticket.status", "status_deliveries")}
+
+
+def _key(body: dict) -> tuple[str, object]:
+    """What an arrival answers: a reply by its message id, a resolve by its ticket (one per ticket here)."""
+    if body["event"] == KINDS["reply"][0]:
+        return "reply", body["id"]
+    return "status", body["ticket"]["ticket_id"]
+
+
+def run(name: str, args: argparse.Namespace, url: str, ports: dict[str, int], receiver: AlertReceiver) -> list[dict]:
+    """Answer and resolve the tickets, wait for everything sent to arrive, and compare it with what was sent."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("TRUNCATE tickets, customers CASCADE"))
     receiver.received.clear()
     failures = args.failures if name == "failing" else 0
     receiver.script = [(503, {})] * failures
-    posted: dict[int, float] = {}  # message id -> when its POST started (delivered replies only)
-    post_s: dict[str, list[float]] = {"on": [], "off": []}
+    sent: dict[tuple[str, object], float] = {}  # (kind, key) -> when its request started (the sending side only)
+    request_s: dict[tuple[str, str], list[float]] = {(k, side): [] for k in KINDS for side in ("on", "off")}
     clients = {k: httpx.Client(base_url=f"http://127.0.0.1:{p}", timeout=10) for k, p in ports.items()}
     try:
         for n in range(args.replies):
@@ -71,10 +81,15 @@ def run(name: str, args: argparse.Namespace, url: str, ports: dict[str, int], re
             ticket_id = ticket.json()["ticket"]["ticket_id"]
             started = time.time()
             reply = client.post(f"/api/tickets/{ticket_id}/messages", json={"body": f"Your refund {n} was sent."})
-            post_s[side].append(time.time() - started)
+            request_s["reply", side].append(time.time() - started)
             reply.raise_for_status()
+            resolving = time.time()
+            resolved = client.put(f"/api/tickets/{ticket_id}/status", json={"status": "resolved"})
+            request_s["status", side].append(time.time() - resolving)
+            resolved.raise_for_status()
             if side == "on":
-                posted[reply.json()["message"]["id"]] = started
+                sent["reply", reply.json()["message"]["id"]] = started
+                sent["status", ticket_id] = resolving
             time.sleep(args.interval)
     finally:
         for client in clients.values():
@@ -83,54 +98,66 @@ def run(name: str, args: argparse.Namespace, url: str, ports: dict[str, int], re
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         with engine.connect() as conn:
-            undelivered = conn.execute(
-                sa.text("SELECT count(*) FROM reply_deliveries WHERE delivered_at IS NULL")
-            ).scalar_one()
+            undelivered = sum(
+                conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE delivered_at IS NULL")).scalar_one()
+                for _, table in KINDS.values()
+            )
         if undelivered == 0:
             break
         time.sleep(0.5)
     time.sleep(2)  # time for a duplicate to arrive
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT count(*), avg(attempts) FROM reply_deliveries")).one()
+        rows = {
+            kind: conn.execute(sa.text(f"SELECT count(*), avg(attempts) FROM {table}")).one()
+            for kind, (_, table) in KINDS.items()
+        }
     engine.dispose()
 
     ok = receiver.received[failures - len(receiver.script) :]  # one worker process: in order, after the 503s
-    arrivals: dict[int, float] = {}
-    duplicates = 0
+    arrivals: dict[tuple[str, object], float] = {}
+    duplicates = dict.fromkeys(KINDS, 0)
     for got in ok:
-        message_id = json.loads(got.body)["id"]
-        duplicates += message_id in arrivals
-        arrivals.setdefault(message_id, got.at)
-    latencies = sorted(arrivals[m] - posted[m] for m in arrivals if m in posted)
-    for side in post_s:
-        post_s[side].sort()
-    return {
-        "scenario": name,
-        "replies_sent": len(posted),
-        "delivery_rows": rows[0],
-        "delivered": len(set(arrivals) & set(posted)),
-        "missing": len(set(posted) - set(arrivals)),
-        "unexpected": len(set(arrivals) - set(posted)),
-        "duplicates": duplicates,
-        "all_signed": all(
-            verify(SECRET, got.headers.get("x-copilot-signature", ""), got.body, now=int(got.at))
-            for got in receiver.received
-        ),
-        "arrival_p50_ms": _ms(latencies, 0.5),
-        "arrival_p95_ms": _ms(latencies, 0.95),
-        "arrival_max_ms": _ms(latencies, 1.0),
-        "mean_attempts": float(rows[1]) if rows[1] is not None else None,
-        "post_p50_ms_on": _ms(post_s["on"], 0.5),
-        "post_p50_ms_off": _ms(post_s["off"], 0.5),
-        "post_p95_ms_on": _ms(post_s["on"], 0.95),
-        "post_p95_ms_off": _ms(post_s["off"], 0.95),
-    }
+        key = _key(json.loads(got.body))
+        duplicates[key[0]] += key in arrivals
+        arrivals.setdefault(key, got.at)
+    results = []
+    for kind in KINDS:
+        mine_sent = {k for k in sent if k[0] == kind}
+        mine_arrived = {k for k in arrivals if k[0] == kind}
+        latencies = sorted(arrivals[k] - sent[k] for k in mine_arrived & mine_sent)
+        on, off = sorted(request_s[kind, "on"]), sorted(request_s[kind, "off"])
+        results.append(
+            {
+                "scenario": name,
+                "kind": kind,
+                "sent": len(mine_sent),
+                "delivery_rows": rows[kind][0],
+                "delivered": len(mine_arrived & mine_sent),
+                "missing": len(mine_sent - mine_arrived),
+                "unexpected": len(mine_arrived - mine_sent),
+                "duplicates": duplicates[kind],
+                "all_signed": all(
+                    verify(SECRET, got.headers.get("x-copilot-signature", ""), got.body, now=int(got.at))
+                    for got in receiver.received
+                    if _key(json.loads(got.body))[0] == kind
+                ),
+                "arrival_p50_ms": _ms(latencies, 0.5),
+                "arrival_p95_ms": _ms(latencies, 0.95),
+                "arrival_max_ms": _ms(latencies, 1.0),
+                "mean_attempts": round(float(rows[kind][1]), 2) if rows[kind][1] is not None else None,
+                "request_p50_ms_on": _ms(on, 0.5),
+                "request_p50_ms_off": _ms(off, 0.5),
+                "request_p95_ms_on": _ms(on, 0.95),
+                "request_p95_ms_off": _ms(off, 0.95),
+            }
+        )
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--replies", type=int, default=60)
-    parser.add_argument("--interval", type=float, default=0.2, help="seconds between replies")
+    parser.add_argument("--replies", type=int, default=60, help="tickets answered and resolved")
+    parser.add_argument("--interval", type=float, default=0.2, help="seconds between tickets")
     parser.add_argument("--failures", type=int, default=20, help="503s the failing backend answers first")
     args = parser.parse_args()
 
@@ -154,7 +181,7 @@ def main() -> None:
                 )
             )
             for name in ("healthy", "failing"):
-                results.append(run(name, args, url, ports, receiver))
+                results.extend(run(name, args, url, ports, receiver))
         finally:
             for worker in workers:
                 stop_group(worker)
@@ -162,9 +189,9 @@ def main() -> None:
                 gateway.terminate()
                 gateway.wait(timeout=30)
 
-    keys = ["scenario", "replies_sent", "delivered", "missing", "unexpected", "duplicates", "all_signed",
+    keys = ["scenario", "kind", "sent", "delivered", "missing", "unexpected", "duplicates", "all_signed",
             "arrival_p50_ms", "arrival_p95_ms", "arrival_max_ms", "mean_attempts",
-            "post_p50_ms_on", "post_p50_ms_off", "post_p95_ms_on", "post_p95_ms_off"]  # fmt: skip
+            "request_p50_ms_on", "request_p50_ms_off", "request_p95_ms_on", "request_p95_ms_off"]  # fmt: skip
     print_table(keys, [[r[k] if r[k] is not None else "-" for k in keys] for r in results])
     print(f"wrote {write_results('replies', {'args': vars(args), 'results': results})}")
 
