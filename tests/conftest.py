@@ -21,6 +21,7 @@ import redis
 import sqlalchemy as sa
 
 from benchmarks.support import stop_group
+from tests.alert_receiver import AlertReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -240,6 +241,13 @@ class WorkerProcess:
 
     def stop(self) -> None:
         stop_group(self.proc, grace=20)
+
+
+@pytest.fixture
+def receiver() -> Iterator[AlertReceiver]:
+    """A local HTTP receiver standing in for a webhook (the team's, or a channel's backend)."""
+    with AlertReceiver().running() as running:
+        yield running
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from shared.config import Settings
 from shared.db import session_scope
 from shared.models import Alert, Ticket, utcnow
 from shared.outbox import ALERTS, resend_due, signature, verify
-from tests.alert_receiver import AlertReceiver
 from tests.conftest import _truncate, force_ticket, wait_until
 
 SECRET = "whsec-test-0123456789"
@@ -27,12 +26,6 @@ OUTAGE = {
     "subject": "Everything is down",
     "description": "Your service is down for everyone in our company. Nobody can log in since 9am.",
 }
-
-
-@pytest.fixture
-def receiver():  # type: ignore[no-untyped-def]
-    with AlertReceiver().running() as running:
-        yield running
 
 
 def create(api, **fields: object) -> str:  # type: ignore[no-untyped-def]

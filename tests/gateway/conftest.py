@@ -1,5 +1,5 @@
-"""What the gateway tests that POST to a receiver share: the receiver itself, and for the channel's backend
-(REPLY_WEBHOOK_URL: replies and status changes) a gateway sending there, a web ticket and the queued tasks."""
+"""What the gateway tests of the channel's backend (REPLY_WEBHOOK_URL: replies and status changes) share: a
+gateway sending to the receiver (`tests.conftest.receiver`), a web ticket, the queued tasks and stored rows."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
-
-from tests.alert_receiver import AlertReceiver
 
 T = TypeVar("T")
 CHANNEL_SECRET = "whsec-channel-0123456789"
@@ -20,12 +18,6 @@ WEB_TICKET = {
     "description": "Where is my refund for order ORD-1234?",
     "source": "web",
 }
-
-
-@pytest.fixture
-def receiver():  # type: ignore[no-untyped-def]
-    with AlertReceiver().running() as running:
-        yield running
 
 
 @pytest.fixture
