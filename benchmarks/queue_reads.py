@@ -8,8 +8,9 @@ process against each database, `GET /api/overview`'s service call and the ticket
 (newest, the unassigned queue, one agent's queue, one customer's by email, one order's, one tracking
 number's, flagged for review, failed, overdue (also soonest due first), the new ones soonest due first, a
 channel's unanswered, the unanswered past their first response target, those awaiting a reply longest first,
-those kept waiting past their reply target, soonest due first), and the alerts: the overview's undelivered
-counts and the failed ones' list, over an alert per critical ticket.
+those kept waiting past their reply target, soonest due first, those their customer rated bad), and the
+alerts: the overview's undelivered counts and the failed ones' list, over an alert per critical ticket. A
+quarter of the solved web and API tickets carry their customer's rating (the overview's week of ratings).
 Prints a table and writes benchmarks/results/queue_reads.json.
 
     python benchmarks/queue_reads.py [--tickets 200000] [--runs 30] [--backends sqlite,postgresql]
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.support import fresh_database, print_table, write_results  # noqa: E402
 from gateway.services.deliveries import delivery_counts, list_alerts  # noqa: E402
 from gateway.services.overview import ticket_overview  # noqa: E402
+from gateway.services.satisfaction import satisfaction_counts  # noqa: E402
 from gateway.services.sla import first_response_times, next_reply_times, resolution_times, review_times  # noqa: E402
 from gateway.services.tickets import list_tickets  # noqa: E402
 from shared.config import get_settings  # noqa: E402
@@ -103,6 +105,9 @@ def fill(url: str, n: int, seed: int = 7) -> None:
             elif i % 3 == 0:
                 awaiting_since = min(now, first_response_at + timedelta(hours=1))
         source = ("zendesk" if i % 3 else "intercom") if vendor else ("web" if i % 3 else "api")
+        # a quarter of the solved web and API tickets rated by their customer 0-47 hours after the resolve, one in
+        # five of those bad (chosen without the generator, like the source)
+        rated = not vendor and resolved_at is not None and i % 4 == 1
         ticket_id = f"TKT-{created:%Y%m%d}-{i:08X}"
         messages += _conversation(ticket_id, first_response_at, i, awaiting_since is None, now)
         chunk.append(
@@ -132,6 +137,8 @@ def fill(url: str, n: int, seed: int = 7) -> None:
                 "resolved_at": resolved_at,
                 "first_response_at": first_response_at,
                 "awaiting_reply_since": awaiting_since,
+                "satisfaction": ("bad" if i % 5 == 0 else "good") if rated else None,
+                "satisfaction_at": min(now, resolved_at + timedelta(hours=i % 48)) if rated and resolved_at else None,
             }
         )
         if len(chunk) == 10_000 or i == n - 1:
@@ -220,6 +227,7 @@ VIEWS: dict[str, Callable[[Session], object]] = {
     ),
     "  its week of next replies": lambda s: next_reply_times(s, TARGETS.next_reply, utcnow() - timedelta(days=7)),
     "  its week of reviews": lambda s: review_times(s, utcnow() - timedelta(days=7)),
+    "  its week of ratings": lambda s: satisfaction_counts(s, utcnow() - timedelta(days=7)),
     "  its undelivered alerts": lambda s: delivery_counts(s, ALERTS),
     "list failed alerts": lambda s: list_alerts(s, AlertFilters(state="failed")),
     "list newest 50": lambda s: list_tickets(s, TicketFilters()),
@@ -231,6 +239,7 @@ VIEWS: dict[str, Callable[[Session], object]] = {
     "list needs_review": lambda s: list_tickets(s, TicketFilters(needs_review=True)),
     "list needs_review, longest flagged": lambda s: list_tickets(s, TicketFilters(needs_review=True, sort="flagged")),
     "list failed": lambda s: list_tickets(s, TicketFilters(processing_state="failed")),
+    "list rated bad": lambda s: list_tickets(s, TicketFilters(satisfaction="bad")),
     "list overdue": lambda s: list_tickets(s, TicketFilters(overdue=True), TARGETS),
     "list overdue, soonest due": lambda s: list_tickets(s, TicketFilters(overdue=True, sort="due"), TARGETS),
     "list unanswered past target": lambda s: list_tickets(

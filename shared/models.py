@@ -88,6 +88,7 @@ class Ticket(Base):
         Index("idx_tickets_awaiting", "awaiting_reply_since"),  # who has waited longest for a reply
         Index("idx_tickets_flagged", "flagged_at"),  # what has waited longest for a review
         Index("idx_tickets_reviewed", "reviewed_at", "review_flagged_at"),  # the week's review times
+        Index("idx_tickets_satisfaction", "satisfaction_at", "satisfaction"),  # the week's ratings
     )
 
     ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)
@@ -143,6 +144,11 @@ class Ticket(Base):
     # The `flagged_at` that review cleared (a ticket no longer flagged is not reviewed again; NULL for reviews
     # recorded before migration 0019): how long the flag had stood, for the overview's review times.
     review_flagged_at: Mapped[datetime | None] = mapped_column()
+    # The customer's latest rating of the solved ticket (good, bad), relayed by its channel's backend
+    # (migration 0026).
+    satisfaction: Mapped[str | None] = mapped_column(String(10))
+    satisfaction_comment: Mapped[str | None] = mapped_column(Text)
+    satisfaction_at: Mapped[datetime | None] = mapped_column()
     # When the customer's personal data was erased (POST /api/customers/erase, migration 0022): the text, the
     # messages and whatever was extracted from them are gone; the skeleton stays for statistics and forecasts.
     erased_at: Mapped[datetime | None] = mapped_column()
@@ -420,7 +426,7 @@ class TicketCorrection(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-AUDITED_FIELDS = ("status", "assigned_to", "category", "priority", "needs_review")
+AUDITED_FIELDS = ("status", "assigned_to", "category", "priority", "needs_review", "satisfaction")
 AGENT_AUDITED_FIELDS = ("name", "email", "active")
 # Audited entity -> (its log, the log's key column, the fields whose changes are logged).
 _AUDITED: dict[type[Base], tuple[type[AuditLog] | type[AgentAuditLog], str, tuple[str, ...]]] = {

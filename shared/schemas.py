@@ -25,6 +25,7 @@ from shared.text import REFERENCE_MAX_LENGTH
 
 MAX_DESCRIPTION = 20_000
 MAX_SUBJECT = 500
+MAX_SATISFACTION_COMMENT = 2_000
 # Ids clients may choose or send back (agents, articles, customers): URL-safe, no spaces.
 ID_PATTERN = r"^[A-Za-z0-9_\-]+$"
 AGENT_ID_PATTERN = ID_PATTERN
@@ -67,6 +68,13 @@ class Status(StrEnum):
     pending = "pending"
     resolved = "resolved"
     closed = "closed"
+
+
+class Satisfaction(StrEnum):
+    """The customer's rating of a solved ticket (`POST /api/tickets/{id}/satisfaction`)."""
+
+    good = "good"
+    bad = "bad"
 
 
 class ProcessingState(StrEnum):
@@ -211,6 +219,9 @@ class TicketFilters(BaseModel):
     processing_state: ProcessingState | None = Field(
         None, description="e.g. `failed`: the tickets to re-run with POST /api/tickets/{id}/retry"
     )
+    satisfaction: Satisfaction | None = Field(
+        None, description="Tickets whose customer's latest rating is this: `bad` lists the ones to follow up"
+    )
     overdue: bool | None = Field(
         None,
         description="`true`: unresolved tickets past their priority's resolution target (SLA_*_HOURS); "
@@ -323,6 +334,15 @@ class TicketRead(BaseModel):
     reviewed_by: str | None = Field(
         default=None, description="Who last reviewed them, as the history names the caller (`key:ID:NAME`)"
     )
+    satisfaction: Satisfaction | None = Field(
+        default=None,
+        description="The customer's latest rating of the solved ticket, relayed by its channel's backend (POST "
+        "/api/tickets/{id}/satisfaction); null until rated",
+    )
+    satisfaction_comment: str | None = Field(
+        default=None, description="What the customer wrote with it, card numbers masked; erased with their data"
+    )
+    satisfaction_at: datetime | None = Field(default=None, description="When the latest rating was given")
     erased_at: datetime | None = Field(
         default=None,
         description="When its customer's personal data was erased (POST /api/customers/erase): subject and "
@@ -358,6 +378,26 @@ class ReviewRequest(StrictModel):
         description="The ticket's `updated_at` as the agent read it; if the ticket changed since (a new round of AI "
         "results, a message, another agent), the review is refused with 409 so that what is there now gets read",
     )
+
+
+class SatisfactionCreate(StrictModel):
+    """The customer's answer to "how did we do?" on a resolved or closed ticket, relayed by its channel's backend."""
+
+    rating: Satisfaction
+    comment: FreeText | None = Field(
+        None, max_length=MAX_SATISFACTION_COMMENT, description="Optional; card numbers are masked before it is stored"
+    )
+
+
+class SatisfactionRead(BaseModel):
+    """The rating the ticket now holds."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    ticket_id: str
+    satisfaction: Satisfaction
+    satisfaction_comment: str | None
+    satisfaction_at: datetime
 
 
 class CorrectionRead(BaseModel):
@@ -866,6 +906,15 @@ class NextReplyTimes(BaseModel):
     )
 
 
+class SatisfactionCounts(BaseModel):
+    """Customers' ratings of solved tickets given in a window (each ticket's latest)."""
+
+    rated: int = Field(..., description="Tickets rated in the window")
+    good: int
+    bad: int
+    score: float | None = Field(..., description="Share of them rated good (CSAT); null when none was rated")
+
+
 class TicketOverview(BaseModel):
     """The queue at a glance: what a shift lead reads first, and what an alert watches.
 
@@ -933,6 +982,10 @@ class TicketOverview(BaseModel):
     first_response_last_7d: FirstResponseTimes
     next_reply_last_7d: NextReplyTimes
     reviews_last_7d: ReviewTimes
+    satisfaction_last_7d: SatisfactionCounts = Field(
+        description="Customers' ratings of solved web and API tickets in the last 7 days (POST "
+        "/api/tickets/{id}/satisfaction): how many, good and bad, and the share good"
+    )
     alerts: DeliveryCounts = Field(
         description="Alerts to ALERT_WEBHOOK_URL not delivered: a webhook refusing or unreachable leaves urgent "
         "tickets unannounced, so watch `failed` (and a growing `oldest_pending_since`)"

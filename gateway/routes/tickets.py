@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from gateway.deps import SessionDep, SessionFactoryDep, SettingsDep
 from gateway.services import tickets as service
 from gateway.services.erasure import erase_ticket as erase
+from gateway.services.satisfaction import rate_ticket
 from gateway.services.waiting import wait_for_ticket
 from shared.auth import Role
 from shared.fastapi_auth import require
@@ -17,6 +18,8 @@ from shared.models import Ticket
 from shared.schemas import (
     AssignUpdate,
     ErasureRead,
+    SatisfactionCreate,
+    SatisfactionRead,
     StatusChanged,
     StatusUpdate,
     TicketCreate,
@@ -120,6 +123,22 @@ def retry_ticket(ticket_id: str, session: SessionDep) -> dict[str, str]:
     """Re-run a `failed` ticket from the step it did not finish (classification or draft); poll with `?wait=N`."""
     step = service.retry_ticket(session, ticket_id)
     return {"ticket_id": ticket_id, "processing_state": step.value}
+
+
+@router.post(
+    "/{ticket_id}/satisfaction",
+    response_model=SatisfactionRead,
+    dependencies=[require(Role.integration)],
+    responses={
+        404: {"description": "Unknown ticket"},
+        409: {"description": "Not resolved or closed, a Zendesk or Intercom ticket, or erased; the message says which"},
+    },
+)
+def rate(ticket_id: str, data: SatisfactionCreate, session: SessionDep) -> SatisfactionRead:
+    """The customer's rating of a resolved or closed web or API ticket (good or bad, an optional comment),
+    relayed by its channel's backend, e.g. after REPLY_WEBHOOK_URL told it of the resolve. A later rating
+    replaces the earlier; the same one again changes nothing. The overview counts the week's ratings."""
+    return SatisfactionRead.model_validate(rate_ticket(session, ticket_id, data))
 
 
 @router.post(

@@ -1,16 +1,17 @@
 """Erasing a customer's personal data on their request (GDPR art. 17, CCPA), or one ticket's, in one transaction.
 
-What they wrote and whatever was read out of it goes: the tickets' subject and description, the AI's
-reasoning and draft, the extracted details, the messages, the custom fields, the order and tracking
-references, the agents' corrections (which keep the text to learn from), the alerts (whose body holds the
-subject) and the status changes owed to REPLY_WEBHOOK_URL (whose body holds the address too). The replies'
-deliveries to REPLY_WEBHOOK_URL (whose body holds the reply and the address) go with their messages, by the
-foreign key's cascade. None of them not yet delivered is sent. The customer row goes too, email and name
-with it (not when one ticket is erased). Its id is a hash of the email, which would let anyone holding the
-address find the tickets again, so the tickets move to a fresh random id.
+What they wrote and whatever was read out of it goes: the tickets' subject and description, the comment
+with a satisfaction rating, the AI's reasoning and draft, the extracted details, the messages, the custom
+fields, the order and tracking references, the agents' corrections (which keep the text to learn from), the
+alerts (whose body holds the subject) and the status changes owed to REPLY_WEBHOOK_URL (whose body holds
+the address too). The replies' deliveries to REPLY_WEBHOOK_URL (whose body holds the reply and the address)
+go with their messages, by the foreign key's cascade. None of them not yet delivered is sent. The customer
+row goes too, email and name with it (not when one ticket is erased). Its id is a hash of the email, which
+would let anyone holding the address find the tickets again, so the tickets move to a fresh random id.
 
-What stays is each ticket's skeleton: its times, category, priority, sentiment, status (closed) and audit
-trail. Those carry no personal data, and the overview's statistics and the volume forecasts count them.
+What stays is each ticket's skeleton: its times, category, priority, sentiment, satisfaction rating, status
+(closed) and audit trail. Those carry no personal data, and the overview's statistics and the volume
+forecasts count them.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def _erase(session: Session, which: ColumnElement[bool], *, since: datetime, wha
             description=ERASED_TEXT,
             ai_suggested_reply=None,
             ai_reasoning=None,
+            satisfaction_comment=None,  # the rating itself stays, as the sentiment does
             urgency_keywords=[],
             extracted_metadata={},
             # Nothing is left to answer or review; closing (not resolving) keeps it out of the resolution figures.

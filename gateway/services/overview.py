@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from gateway.services.deliveries import delivery_counts
+from gateway.services.satisfaction import satisfaction_counts
 from gateway.services.sla import (
     UNRESOLVED,
     first_response_times,
@@ -84,8 +85,8 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
     """Counts by status and processing state, the unresolved queue broken down (overdue against each
     priority's resolution target, unanswered past its first response target, and kept waiting for a reply
     past its first response or next reply target, and the oldest review flag, included), the oldest waiting
-    ticket, the week's resolution, first response, next reply and review times, and the undelivered alerts,
-    replies and status changes."""
+    ticket, the week's resolution, first response, next reply and review times and customers' ratings, and the
+    undelivered alerts, replies and status changes."""
     read_one_snapshot(session)
     now = utcnow()
     by_status = _every(Status, _counted(session, Ticket.status))
@@ -152,6 +153,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
     answered = first_response_times(session, targets.first_response, now - timedelta(days=7))
     answered_again = next_reply_times(session, targets.next_reply, now - timedelta(days=7))
     reviewed = review_times(session, now - timedelta(days=7))
+    rated = satisfaction_counts(session, now - timedelta(days=7))
 
     return TicketOverview(
         as_of=now,
@@ -184,6 +186,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         first_response_last_7d=answered,
         next_reply_last_7d=answered_again,
         reviews_last_7d=reviewed,
+        satisfaction_last_7d=rated,
         alerts=delivery_counts(session, ALERTS),
         replies=delivery_counts(session, REPLIES),
         status_changes=delivery_counts(session, STATUSES),

@@ -279,6 +279,7 @@ def list_tickets(
         (Ticket.processing_state, f.processing_state),
         (Ticket.needs_review, f.needs_review),
         (Ticket.source, f.source),
+        (Ticket.satisfaction, f.satisfaction),
     ):
         if value is not None:
             query = query.where(column == value)

@@ -1,0 +1,74 @@
+"""The customer's rating of a solved ticket (customer satisfaction, CSAT).
+
+A web or API ticket's channel backend hears when an agent resolves or closes it (`ticket.status` at
+REPLY_WEBHOOK_URL), asks its customer "how did we do?", and relays the answer here: good or bad, with an
+optional comment. The ticket keeps its latest rating; the overview reports the week's share of good ones,
+and `?satisfaction=bad` lists the tickets to follow up. Zendesk and Intercom tickets are rated in those
+tools.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.services.channel import VENDOR_SOURCES
+from gateway.services.erasure import ensure_not_erased
+from gateway.services.tickets import get_ticket
+from shared.db import claim_row
+from shared.errors import Conflict
+from shared.models import Ticket, utcnow
+from shared.redaction import redact_card_numbers
+from shared.schemas import Satisfaction, SatisfactionCounts, SatisfactionCreate, Status
+
+RATED_STATUSES = frozenset({Status.resolved, Status.closed})  # what the customer was told is solved
+
+
+def rate_ticket(session: Session, ticket_id: str, data: SatisfactionCreate) -> Ticket:
+    """Store the customer's rating (card numbers in the comment masked), replacing an earlier one: a customer
+    may change their mind, and a ticket reopened and solved again is rated again. The same rating and comment
+    again change nothing (a relayed retry).
+
+    The row is claimed at the status and erasure checked, so a reopen or an erasure committing in between
+    is read again rather than rated over.
+    """
+    comment = redact_card_numbers(data.comment) if data.comment is not None else None
+    for _ in range(_ATTEMPTS):
+        ticket = get_ticket(session, ticket_id)
+        ensure_not_erased(ticket)
+        if ticket.source in VENDOR_SOURCES:
+            raise Conflict(f"ticket '{ticket_id}' came from {ticket.source}: its customer rates it in {ticket.source}")
+        if ticket.status not in RATED_STATUSES:
+            raise Conflict(
+                f"ticket '{ticket_id}' is {ticket.status}: a rating is for a resolved or closed ticket, after an "
+                "agent solves it"
+            )
+        if (ticket.satisfaction, ticket.satisfaction_comment) == (data.rating.value, comment):
+            session.commit()
+            return ticket  # the same answer again: a retry
+        if claim_row(session, Ticket, ticket_id, status=ticket.status, erased_at=None):
+            ticket.satisfaction = data.rating.value  # audited: the history shows who relayed it, and each change
+            ticket.satisfaction_comment = comment
+            ticket.satisfaction_at = utcnow()
+            session.commit()
+            return ticket
+        session.rollback()  # moved or erased since read: rollback expires `ticket`, so it is read again
+    raise Conflict(f"ticket '{ticket_id}' kept changing while the rating was stored; retry")
+
+
+def satisfaction_counts(session: Session, since: datetime) -> SatisfactionCounts:
+    """The ratings given since `since` (each ticket's latest), over `idx_tickets_satisfaction`."""
+    rows = session.execute(
+        select(Ticket.satisfaction, func.count())
+        .where(Ticket.satisfaction_at >= since, Ticket.satisfaction.is_not(None))
+        .group_by(Ticket.satisfaction)
+    ).all()
+    counted = {rating: n for rating, n in rows}
+    good, bad = counted.get(Satisfaction.good.value, 0), counted.get(Satisfaction.bad.value, 0)
+    rated = good + bad
+    return SatisfactionCounts(rated=rated, good=good, bad=bad, score=round(good / rated, 4) if rated else None)
+
+
+_ATTEMPTS = 5

@@ -1,0 +1,147 @@
+"""The customer's rating of a solved web or API ticket (`POST /api/tickets/{id}/satisfaction`), relayed by the
+channel's backend, on SQLite and PostgreSQL: stored and audited, replaced, refused where it does not belong,
+counted by the overview, listed, exported, and its comment erased."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from gateway.services.satisfaction import rate_ticket
+from shared.auth import Role, create_key
+from shared.errors import Conflict
+from shared.models import Ticket, utcnow
+from shared.schemas import SatisfactionCreate
+from tests.conftest import force_ticket
+from tests.gateway.conftest import web_ticket
+from tests.interleave import WriteBetween
+
+CARD = "4242 4242 4242 4242"
+
+
+@pytest.fixture
+def backend(client_for, db_url, redis_client, session_factory):  # type: ignore[no-untyped-def]
+    """A gateway with auth on, and the channel backend's integration key (`webform`) whose name the history
+    records."""
+    api = client_for(db_url, auth_disabled=False)
+    with session_factory() as session:
+        row, key = create_key(session, name="webform", role=Role.integration)
+        _, agent_key = create_key(session, name="alice", role=Role.agent)
+    api.headers["X-API-Key"] = key
+    api.actor = f"key:{row.id}:webform"
+    api.agent = {"X-API-Key": agent_key}
+    return api
+
+
+def _solved(api, status: str = "resolved", **extra: object) -> str:  # type: ignore[no-untyped-def]
+    ticket_id = web_ticket(api, **extra)
+    moved = api.put(f"/api/tickets/{ticket_id}/status", json={"status": status}, headers=api.agent)
+    assert moved.status_code == 200, moved.text
+    return ticket_id
+
+
+def _at(body: dict) -> datetime:
+    return datetime.fromisoformat(body["satisfaction_at"])
+
+
+def _rate(api, ticket_id: str, rating: object, **extra: object):  # type: ignore[no-untyped-def]
+    return api.post(f"/api/tickets/{ticket_id}/satisfaction", json={"rating": rating, **extra})
+
+
+def test_a_rating_is_stored_audited_replaced_and_counted(backend) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = _solved(backend)
+    rated = _rate(backend, ticket_id, "bad", comment=f"Slow. I paid with {CARD}.")
+    assert rated.status_code == 200, rated.text
+    body = rated.json()
+    assert (body["ticket_id"], body["satisfaction"]) == (ticket_id, "bad")
+    assert body["satisfaction_comment"] == "Slow. I paid with [card ending 4242]."
+    view = backend.get(f"/api/tickets/{ticket_id}", headers=backend.agent).json()
+    assert (view["satisfaction"], view["satisfaction_comment"]) == ("bad", body["satisfaction_comment"])
+    assert view["satisfaction_at"] == body["satisfaction_at"]
+    listed = backend.get("/api/tickets/?satisfaction=bad", headers=backend.agent).json()
+    assert [t["ticket_id"] for t in listed] == [ticket_id]
+    assert backend.get("/api/tickets/?satisfaction=good", headers=backend.agent).json() == []
+    week = backend.get("/api/overview", headers=backend.agent).json()["satisfaction_last_7d"]
+    assert week == {"rated": 1, "good": 0, "bad": 1, "score": 0.0}
+
+    again = _rate(backend, ticket_id, "bad", comment=f"Slow. I paid with {CARD}.")  # a relayed retry
+    assert again.status_code == 200 and again.json()["satisfaction_at"] == body["satisfaction_at"]
+    changed = _rate(backend, ticket_id, "good")  # the customer changed their mind: the latest stands
+    assert changed.status_code == 200 and changed.json()["satisfaction_comment"] is None
+    assert _at(changed.json()) > _at(body)
+    other = _solved(backend, "closed", customer_email="bo@example.com")
+    assert _rate(backend, other, "good").status_code == 200
+    week = backend.get("/api/overview", headers=backend.agent).json()["satisfaction_last_7d"]
+    assert week == {"rated": 2, "good": 2, "bad": 0, "score": 1.0}
+    force_ticket(backend.app.state.settings.database_url, other, satisfaction_at=utcnow() - timedelta(days=8))
+    week = backend.get("/api/overview", headers=backend.agent).json()["satisfaction_last_7d"]
+    assert week == {"rated": 1, "good": 1, "bad": 0, "score": 1.0}  # the week's ratings only
+
+    history = backend.get(f"/api/tickets/{ticket_id}/history", headers=backend.agent).json()
+    entries = [(h["old_value"], h["new_value"], h["actor"]) for h in history if h["field"] == "satisfaction"]
+    assert entries == [(None, "bad", backend.actor), ("bad", "good", backend.actor)]
+
+
+def test_a_rating_is_refused_where_it_does_not_belong(backend) -> None:  # type: ignore[no-untyped-def]
+    open_ticket = web_ticket(backend)
+    refused = _rate(backend, open_ticket, "good")
+    assert refused.status_code == 409 and "is new: a rating is for a resolved or closed ticket" in refused.text
+    vendor = _solved(backend, source="zendesk")
+    refused = _rate(backend, vendor, "good")
+    assert refused.status_code == 409 and "rates it in zendesk" in refused.json()["detail"]
+    assert _rate(backend, "TKT-20990101-00000000", "good").status_code == 404
+    solved = _solved(backend)
+    for body, field in (
+        ({"rating": "meh"}, "rating"),
+        ({}, "rating"),
+        ({"rating": "good", "comment": "x" * 2001}, "comment"),
+        ({"rating": "good", "score": 5}, "score"),
+    ):
+        response = backend.post(f"/api/tickets/{solved}/satisfaction", json=body)
+        assert response.status_code == 422 and field in response.text, response.text
+    response = backend.get("/api/tickets/?satisfaction=meh", headers=backend.agent)
+    assert response.status_code == 422 and "satisfaction" in response.text
+    assert backend.get("/api/overview", headers=backend.agent).json()["satisfaction_last_7d"]["rated"] == 0
+
+    # Reopened by the customer writing back: the earlier rating stays, a new one waits for the next resolve.
+    assert _rate(backend, solved, "bad").status_code == 200
+    assert backend.post(f"/api/tickets/{solved}/customer-messages", json={"body": "Still broken."}).status_code == 201
+    assert _rate(backend, solved, "good").status_code == 409
+    assert backend.get(f"/api/tickets/{solved}", headers=backend.agent).json()["satisfaction"] == "bad"
+
+
+def test_a_rating_is_exported_and_its_comment_erased(client_for, db_url, redis_client) -> None:  # type: ignore[no-untyped-def]
+    api = client_for(db_url)
+    ticket_id = web_ticket(api)
+    assert api.put(f"/api/tickets/{ticket_id}/status", json={"status": "resolved"}).status_code == 200
+    assert _rate(api, ticket_id, "bad", comment="Ann from 12 Elm St is not happy").status_code == 200
+    exported = api.post("/api/customers/export", json={"email": "ann@example.com"}).json()
+    (ticket,) = exported["tickets"]
+    assert (ticket["satisfaction"], ticket["satisfaction_comment"]) == ("bad", "Ann from 12 Elm St is not happy")
+
+    assert api.post(f"/api/tickets/{ticket_id}/erase").status_code == 200
+    view = api.get(f"/api/tickets/{ticket_id}").json()
+    assert (view["satisfaction"], view["satisfaction_comment"]) == ("bad", None)  # the figure stays, the text goes
+    refused = _rate(api, ticket_id, "good")
+    assert refused.status_code == 409 and "erased" in refused.text
+
+
+def test_a_reopen_committed_while_the_rating_is_stored_is_read_again(session_factory, client_for, db_url) -> None:  # type: ignore[no-untyped-def]
+    """The ticket is claimed at the status checked: an agent's reopen landing between the read and the write
+    makes the rating read the ticket again and refuse it, instead of rating an open ticket."""
+    api = client_for(db_url)
+    ticket_id = web_ticket(api)
+    assert api.put(f"/api/tickets/{ticket_id}/status", json={"status": "resolved"}).status_code == 200
+
+    def reopen(other) -> None:  # type: ignore[no-untyped-def]
+        other.get(Ticket, ticket_id).status = "open"
+        other.commit()
+
+    between = WriteBetween(session_factory, ticket_id, reopen)
+    with between.listening(), session_factory() as session:
+        between.armed = True
+        with pytest.raises(Conflict, match="is open"):
+            rate_ticket(session, ticket_id, SatisfactionCreate(rating="good"))
+        assert between.fired
+    assert api.get(f"/api/tickets/{ticket_id}").json()["satisfaction"] is None
