@@ -388,6 +388,12 @@ class SatisfactionCreate(StrictModel):
         None, max_length=MAX_SATISFACTION_COMMENT, description="Optional; card numbers are masked before it is stored"
     )
 
+    @field_validator("comment")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        """A survey's empty comment box is no comment."""
+        return (clean_text(value) or None) if value is not None else None
+
 
 class SatisfactionRead(BaseModel):
     """The rating the ticket now holds."""
