@@ -912,13 +912,21 @@ class NextReplyTimes(BaseModel):
     )
 
 
-class SatisfactionCounts(BaseModel):
+class SatisfactionTally(BaseModel):
     """Customers' ratings of solved tickets given in a window (each ticket's latest)."""
 
     rated: int = Field(..., description="Tickets rated in the window")
     good: int
     bad: int
     score: float | None = Field(..., description="Share of them rated good (CSAT); null when none was rated")
+
+
+class SatisfactionCounts(SatisfactionTally):
+    by_agent: dict[str, SatisfactionTally] = Field(
+        ...,
+        description="The same for each agent holding rated tickets (the ticket's assignee now); unassigned tickets "
+        "count in the totals only",
+    )
 
 
 class TicketOverview(BaseModel):

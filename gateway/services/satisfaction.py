@@ -2,14 +2,16 @@
 
 A web or API ticket's channel backend hears when an agent resolves or closes it (`ticket.status` at
 REPLY_WEBHOOK_URL), asks its customer "how did we do?", and relays the answer here: good or bad, with an
-optional comment. The ticket keeps its latest rating; the overview reports the week's share of good ones,
-and `?satisfaction=bad` lists the tickets to follow up. Zendesk and Intercom tickets are rated in those
-tools.
+optional comment. The ticket keeps its latest rating; the overview reports the week's share of good ones, in
+all and by agent, and `?satisfaction=bad` lists the tickets to follow up. Zendesk and Intercom tickets are
+rated in those tools.
 """
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,7 +23,7 @@ from shared.db import claim_row
 from shared.errors import Conflict
 from shared.models import Ticket, utcnow
 from shared.redaction import redact_card_numbers
-from shared.schemas import Satisfaction, SatisfactionCounts, SatisfactionCreate, Status
+from shared.schemas import Satisfaction, SatisfactionCounts, SatisfactionCreate, SatisfactionTally, Status
 
 RATED_STATUSES = frozenset({Status.resolved, Status.closed})  # what the customer was told is solved
 
@@ -59,16 +61,32 @@ def rate_ticket(session: Session, ticket_id: str, data: SatisfactionCreate) -> T
 
 
 def satisfaction_counts(session: Session, since: datetime) -> SatisfactionCounts:
-    """The ratings given since `since` (each ticket's latest), over `idx_tickets_satisfaction`."""
+    """The ratings given since `since` (each ticket's latest), in all and by the tickets' assignees, over
+    `idx_tickets_satisfaction`."""
+    # Grouped through `coalesce`, so that SQLite reads the window's range of that index rather than the whole
+    # table through idx_tickets_assigned_created for the grouping's order (408 ms against 0.3 at 200,000 tickets).
+    assignee = func.coalesce(Ticket.assigned_to, None)
     rows = session.execute(
-        select(Ticket.satisfaction, func.count())
+        select(assignee, Ticket.satisfaction, func.count())
         .where(Ticket.satisfaction_at >= since, Ticket.satisfaction.is_not(None))
-        .group_by(Ticket.satisfaction)
+        .group_by(assignee, Ticket.satisfaction)
     ).all()
-    counted = {rating: n for rating, n in rows}
-    good, bad = counted.get(Satisfaction.good.value, 0), counted.get(Satisfaction.bad.value, 0)
+    total: Counter[str] = Counter()
+    by_agent: dict[str, Counter[str]] = defaultdict(Counter)
+    for agent, rating, n in rows:
+        rated = cast(str, rating)  # not null: the query keeps rated tickets only
+        total[rated] += n
+        if agent is not None:
+            by_agent[agent][rated] += n
+    return SatisfactionCounts(
+        **_tally(total).model_dump(), by_agent={agent: _tally(counted) for agent, counted in sorted(by_agent.items())}
+    )
+
+
+def _tally(counted: Counter[str]) -> SatisfactionTally:
+    good, bad = counted[Satisfaction.good.value], counted[Satisfaction.bad.value]
     rated = good + bad
-    return SatisfactionCounts(rated=rated, good=good, bad=bad, score=round(good / rated, 4) if rated else None)
+    return SatisfactionTally(rated=rated, good=good, bad=bad, score=round(good / rated, 4) if rated else None)
 
 
 _ATTEMPTS = 5

@@ -28,9 +28,11 @@ def backend(client_for, db_url, redis_client, session_factory):  # type: ignore[
     with session_factory() as session:
         row, key = create_key(session, name="webform", role=Role.integration)
         _, agent_key = create_key(session, name="alice", role=Role.agent)
+        _, admin_key = create_key(session, name="boss", role=Role.admin)
     api.headers["X-API-Key"] = key
     api.actor = f"key:{row.id}:webform"
     api.agent = {"X-API-Key": agent_key}
+    api.admin = {"X-API-Key": admin_key}
     return api
 
 
@@ -49,8 +51,22 @@ def _rate(api, ticket_id: str, rating: object, **extra: object):  # type: ignore
     return api.post(f"/api/tickets/{ticket_id}/satisfaction", json={"rating": rating, **extra})
 
 
+def _week(api) -> dict:  # type: ignore[no-untyped-def]
+    return api.get("/api/overview", headers=api.agent).json()["satisfaction_last_7d"]
+
+
+def _tally(good: int, bad: int) -> dict:
+    return {"rated": good + bad, "good": good, "bad": bad, "score": round(good / (good + bad), 4)}
+
+
 def test_a_rating_is_stored_audited_replaced_and_counted(backend) -> None:  # type: ignore[no-untyped-def]
-    ticket_id = _solved(backend)
+    agent = backend.post("/api/agents", json={"agent_id": "AG-1", "name": "Ann"}, headers=backend.admin)
+    assert agent.status_code == 201, agent.text
+    ticket_id = web_ticket(backend)
+    assigned = backend.put(f"/api/tickets/{ticket_id}/assign", json={"agent_id": "AG-1"}, headers=backend.agent)
+    assert assigned.status_code == 200, assigned.text
+    moved = backend.put(f"/api/tickets/{ticket_id}/status", json={"status": "resolved"}, headers=backend.agent)
+    assert moved.status_code == 200, moved.text
     rated = _rate(backend, ticket_id, "bad", comment=f"Slow. I paid with {CARD}.")
     assert rated.status_code == 200, rated.text
     body = rated.json()
@@ -62,21 +78,21 @@ def test_a_rating_is_stored_audited_replaced_and_counted(backend) -> None:  # ty
     listed = backend.get("/api/tickets/?satisfaction=bad", headers=backend.agent).json()
     assert [t["ticket_id"] for t in listed] == [ticket_id]
     assert backend.get("/api/tickets/?satisfaction=good", headers=backend.agent).json() == []
-    week = backend.get("/api/overview", headers=backend.agent).json()["satisfaction_last_7d"]
-    assert week == {"rated": 1, "good": 0, "bad": 1, "score": 0.0}
+    assert _week(backend) == {**_tally(0, 1), "by_agent": {"AG-1": _tally(0, 1)}}
 
     again = _rate(backend, ticket_id, "bad", comment=f"Slow. I paid with {CARD}.")  # a relayed retry
     assert again.status_code == 200 and again.json()["satisfaction_at"] == body["satisfaction_at"]
     changed = _rate(backend, ticket_id, "good", comment="  ")  # changed their mind; an empty box is no comment
     assert changed.status_code == 200 and changed.json()["satisfaction_comment"] is None
     assert _at(changed.json()) > _at(body)
-    other = _solved(backend, "closed", customer_email="bo@example.com")
-    assert _rate(backend, other, "good").status_code == 200
-    week = backend.get("/api/overview", headers=backend.agent).json()["satisfaction_last_7d"]
-    assert week == {"rated": 2, "good": 2, "bad": 0, "score": 1.0}
-    force_ticket(backend.app.state.settings.database_url, other, satisfaction_at=utcnow() - timedelta(days=8))
-    week = backend.get("/api/overview", headers=backend.agent).json()["satisfaction_last_7d"]
-    assert week == {"rated": 1, "good": 1, "bad": 0, "score": 1.0}  # the week's ratings only
+    other = web_ticket(backend, customer_email="bo@example.com")
+    assert backend.put(f"/api/tickets/{other}/assign", json={"agent_id": "AG-1"}, headers=backend.agent).is_success
+    assert backend.put(f"/api/tickets/{other}/status", json={"status": "closed"}, headers=backend.agent).is_success
+    unassigned = _solved(backend, customer_email="cy@example.com")
+    assert _rate(backend, other, "good").status_code == 200 and _rate(backend, unassigned, "bad").status_code == 200
+    assert _week(backend) == {**_tally(2, 1), "by_agent": {"AG-1": _tally(2, 0)}}  # the unassigned one in all only
+    force_ticket(backend.app.state.settings.database_url, ticket_id, satisfaction_at=utcnow() - timedelta(days=8))
+    assert _week(backend) == {**_tally(1, 1), "by_agent": {"AG-1": _tally(1, 0)}}  # the week's ratings only
 
     history = backend.get(f"/api/tickets/{ticket_id}/history", headers=backend.agent).json()
     entries = [(h["old_value"], h["new_value"], h["actor"]) for h in history if h["field"] == "satisfaction"]
