@@ -18,14 +18,13 @@ from sqlalchemy.orm import Session
 
 from gateway.services.channel import VENDOR_SOURCES
 from gateway.services.erasure import ensure_not_erased
+from gateway.services.sla import UNRESOLVED
 from gateway.services.tickets import get_ticket
 from shared.db import claim_row
 from shared.errors import Conflict
 from shared.models import Ticket, utcnow
 from shared.redaction import redact_card_numbers
-from shared.schemas import Satisfaction, SatisfactionCounts, SatisfactionCreate, SatisfactionTally, Status
-
-RATED_STATUSES = frozenset({Status.resolved, Status.closed})  # what the customer was told is solved
+from shared.schemas import Satisfaction, SatisfactionCounts, SatisfactionCreate, SatisfactionTally
 
 
 def rate_ticket(session: Session, ticket_id: str, data: SatisfactionCreate) -> Ticket:
@@ -42,7 +41,7 @@ def rate_ticket(session: Session, ticket_id: str, data: SatisfactionCreate) -> T
         ensure_not_erased(ticket)
         if ticket.source in VENDOR_SOURCES:
             raise Conflict(f"ticket '{ticket_id}' came from {ticket.source}: its customer rates it in {ticket.source}")
-        if ticket.status not in RATED_STATUSES:
+        if ticket.status in UNRESOLVED:  # not yet resolved or closed: nothing was solved to rate
             raise Conflict(
                 f"ticket '{ticket_id}' is {ticket.status}: a rating is for a resolved or closed ticket, after an "
                 "agent solves it"
@@ -64,7 +63,7 @@ def satisfaction_counts(session: Session, since: datetime) -> SatisfactionCounts
     """The ratings given since `since` (each ticket's latest), in all and by the tickets' assignees, over
     `idx_tickets_satisfaction`."""
     # Grouped through `coalesce`, so that SQLite reads the window's range of that index rather than the whole
-    # table through idx_tickets_assigned_created for the grouping's order (408 ms against 0.3 at 200,000 tickets).
+    # table through idx_tickets_assigned_created for the grouping's order (408 ms against 1.5 at 200,000 tickets).
     assignee = func.coalesce(Ticket.assigned_to, None)
     rows = session.execute(
         select(assignee, Ticket.satisfaction, func.count())
