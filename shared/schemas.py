@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
 
-from shared.text import REFERENCE_MAX_LENGTH
+from shared.text import REFERENCE_MAX_LENGTH, SEARCH_MAX_LENGTH, SEARCH_MAX_TERMS, SEARCH_MIN_TERM, search_terms
 
 MAX_DESCRIPTION = 20_000
 MAX_SUBJECT = 500
@@ -163,6 +163,24 @@ TrackingNumberQuery = Annotated[
 ]
 
 
+def _searchable(value: str) -> str:
+    """Refuse a search that has no term, too many, or one too short to narrow anything."""
+    terms = search_terms(value)
+    if not terms:
+        raise ValueError("has no word to search for")
+    if len(terms) > SEARCH_MAX_TERMS:
+        raise ValueError(f"has {len(terms)} words or phrases; search for {SEARCH_MAX_TERMS} at most")
+    if short := [t for t in terms if len(t) < SEARCH_MIN_TERM]:
+        raise ValueError(f"word '{short[0]}' is too short: each needs {SEARCH_MIN_TERM} characters or more")
+    return value
+
+
+# A ticket search: words and "quoted phrases", each to be found in the ticket (see shared.text.search_terms).
+SearchQuery = Annotated[
+    str, StringConstraints(max_length=SEARCH_MAX_LENGTH), AfterValidator(without_nul), AfterValidator(_searchable)
+]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=MAX_DESCRIPTION)
 
@@ -201,6 +219,12 @@ class TicketFilters(BaseModel):
         None,
         description="Tickets mentioning this carrier tracking number in the text, found once classified (case, "
         "spaces and hyphens ignored)",
+    )
+    q: SearchQuery | None = Field(
+        None,
+        description='Words to find (up to 8, each 2 characters or more; a "quoted phrase" counts as one): a '
+        "ticket matches when each is in its subject, description, messages (internal notes included) or its "
+        "customer's name or email, in any letter case",
     )
     source: str | None = Field(
         None,

@@ -1,7 +1,10 @@
 """Ticket text as the classifier sees it, shared so the gateway's stored corrections match the worker's input,
-and order ids and tracking numbers in the one form the gateway and the worker both write and search them in."""
+order ids and tracking numbers in the one form the gateway and the worker both write and search them in, and
+the terms of an agent's ticket search."""
 
 from __future__ import annotations
+
+import re
 
 
 def ticket_text(subject: str | None, description: str | None) -> str:
@@ -34,3 +37,20 @@ def normalize_tracking_number(value: str) -> str | None:
     """
     key = "".join(value.split()).replace("-", "").upper()
     return key if key and len(key) <= REFERENCE_MAX_LENGTH else None
+
+
+SEARCH_MAX_LENGTH = 200  # of a ticket search (`q`)
+SEARCH_MAX_TERMS = 8
+SEARCH_MIN_TERM = 2  # characters; one letter would match nearly every ticket
+_SEARCH_TERM = re.compile(r'"([^"]*)"|(\S+)')
+
+
+def search_terms(query: str) -> list[str]:
+    """The terms of a ticket search: its words, a "quoted phrase" counting as one (its spaces collapsed);
+    each must appear in a ticket for it to match. Repeats (in any letter case) and empty quotes are dropped."""
+    terms: dict[str, str] = {}
+    for phrase, word in _SEARCH_TERM.findall(query):
+        term = " ".join(phrase.split()) if phrase else word
+        if term:
+            terms.setdefault(term.casefold(), term)
+    return list(terms.values())

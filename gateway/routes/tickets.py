@@ -76,7 +76,8 @@ def list_tickets(
     """Newest first (or oldest, or soonest due to resolve, to answer or to reply again, or longest flagged for
     review), filtered by status, priority, category, assignee, customer (id or email), order id, tracking
     number, source, answered, review flag, processing state, overdue, unanswered past the first response
-    target, awaiting a reply (longest wait first), kept waiting past the reply target."""
+    target, awaiting a reply (longest wait first), kept waiting past the reply target, rating, and the words of
+    a text search (`q`)."""
     targets = settings.targets
     return [service.to_read(t, targets) for t in service.list_tickets(session, filters, targets)]
 

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.services.channel import status_delivery
+from gateway.services.search import search
 from gateway.services.sla import (
     UNRESOLVED,
     due_at,
@@ -308,6 +309,11 @@ def list_tickets(
     if f.awaiting_reply is not None:
         waiting = and_(Ticket.status.in_([s.value for s in UNRESOLVED]), Ticket.awaiting_reply_since.is_not(None))
         query = query.where(waiting if f.awaiting_reply else not_(waiting))
+    if f.q is not None:  # last: a page found among the newest tickets must have met every other filter
+        by_arrival = (f.limit, f.offset, f.sort == "newest") if f.sort in ("newest", "oldest") else None
+        found, query = search(session, query, f.q, by_arrival)
+        if found is not None:
+            return list(found)
     if f.sort == "newest":
         query = query.order_by(Ticket.created_at.desc(), Ticket.ticket_id.desc())
     elif f.sort == "oldest":
