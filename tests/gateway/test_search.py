@@ -58,6 +58,7 @@ def test_each_term_is_found_anywhere_in_the_ticket_in_any_case(api, monkeypatch,
     assert _search(api, "shop.test") == [kettle]  # and email
     assert _search(api, '"glass jug"') == [jug]  # a phrase, in its order
     assert _search(api, '"jug glass"') == []
+    assert _search(api, '" glass   jug "') == [jug]  # its spaces as one, as typed or pasted
     assert _search(api, "crack") == [jug]  # inside a word, once though found twice
     assert _search(api, "example.com") == [paths, parcel, jug]  # newest first
     assert _search(api, "example.com", limit=2) == [paths, parcel]  # the newest two held the page
