@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
 
-from shared.text import REFERENCE_MAX_LENGTH, SEARCH_MAX_LENGTH, SEARCH_MAX_TERMS, SEARCH_MIN_TERM, search_terms
+from shared.text import REFERENCE_MAX_LENGTH, SEARCH_MAX_LENGTH, SPACE_CLASS, search_terms
 
 MAX_DESCRIPTION = 20_000
 MAX_SUBJECT = 500
@@ -98,10 +98,9 @@ STATUS_TRANSITIONS: dict[Status, frozenset[Status]] = {
 # What JSON Schema's (ECMAScript's) `\s` matches. Python's str.strip() also strips \x1c-\x1f and \x85,
 # so a value the documented pattern accepts would be refused; stripping exactly this set keeps the two equal.
 _SPACE = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(map(chr, range(0x2000, 0x200B)))
-# The same set inside an enforced pattern's character class. pydantic checks patterns with Rust's regex,
-# whose `\s` is Unicode White_Space: it adds U+0085 and lacks U+FEFF, so a `\s` there refused values the
-# document accepts (make fuzz: an order id of '#' then U+0085).
-_WS = r"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+# The same set inside an enforced pattern's character class (shared.text.SPACE_CLASS, which the search's
+# terms are split on too).
+_WS = SPACE_CLASS
 
 # Documents what `_strip_nonempty` enforces (JSON Schema patterns search: "has a character other than
 # whitespace and NUL"; NUL is dropped from free text, see FreeText).
@@ -164,20 +163,19 @@ TrackingNumberQuery = Annotated[
 
 
 def _searchable(value: str) -> str:
-    """Refuse a search that has no term, too many, or one too short to narrow anything."""
-    terms = search_terms(value)
-    if not terms:
-        raise ValueError("has no word to search for")
-    if len(terms) > SEARCH_MAX_TERMS:
-        raise ValueError(f"has {len(terms)} words or phrases; search for {SEARCH_MAX_TERMS} at most")
-    if short := [t for t in terms if len(t) < SEARCH_MIN_TERM]:
-        raise ValueError(f"word '{short[0]}' is too short: each needs {SEARCH_MIN_TERM} characters or more")
+    if not search_terms(value):
+        raise ValueError("has nothing to search for: give a word, or a phrase in double quotes")
     return value
 
 
-# A ticket search: words and "quoted phrases", each to be found in the ticket (see shared.text.search_terms).
+# A ticket search: words and "quoted phrases" (see shared.text.search_terms). The documented pattern says
+# exactly what `_searchable` enforces, a character besides spaces, quotes and NUL (NUL dropped, as from the
+# ticket's own text).
 SearchQuery = Annotated[
-    str, StringConstraints(max_length=SEARCH_MAX_LENGTH), AfterValidator(without_nul), AfterValidator(_searchable)
+    str,
+    Field(max_length=SEARCH_MAX_LENGTH, json_schema_extra={"pattern": r'[^\s"\x00]'}),
+    AfterValidator(without_nul),
+    AfterValidator(_searchable),
 ]
 
 
@@ -222,9 +220,9 @@ class TicketFilters(BaseModel):
     )
     q: SearchQuery | None = Field(
         None,
-        description='Words to find (up to 8, each 2 characters or more; a "quoted phrase" counts as one): a '
-        "ticket matches when each is in its subject, description, messages (internal notes included) or its "
-        "customer's name or email, in any letter case",
+        description='Words to find (a "quoted phrase" counts as one; the first 8 count): a ticket matches when '
+        "each is in its subject, description, messages (internal notes included) or its customer's name or "
+        "email, in any letter case, inside words too",
     )
     source: str | None = Field(
         None,

@@ -39,18 +39,25 @@ def normalize_tracking_number(value: str) -> str | None:
     return key if key and len(key) <= REFERENCE_MAX_LENGTH else None
 
 
+# What JSON Schema's (ECMAScript's) `\s` matches, as a regex character class: Python's and Rust's `\s` differ
+# from it (Unicode White_Space adds U+0085 and \x1c-\x1f, lacks U+FEFF), so a value the documented pattern
+# accepts would be refused (make fuzz: an order id of '#' then U+0085).
+SPACE_CLASS = r"\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
 SEARCH_MAX_LENGTH = 200  # of a ticket search (`q`)
-SEARCH_MAX_TERMS = 8
-SEARCH_MIN_TERM = 2  # characters; one letter would match nearly every ticket
-_SEARCH_TERM = re.compile(r'"([^"]*)"|(\S+)')
+SEARCH_MAX_TERMS = 8  # the terms a search uses; each costs a condition, and on PostgreSQL an index read
+_SEARCH_TERM = re.compile(rf'"([^"]*)"|([^{SPACE_CLASS}]+)')
+_SPACES = re.compile(rf"[{SPACE_CLASS}]+")
 
 
 def search_terms(query: str) -> list[str]:
-    """The terms of a ticket search: its words, a "quoted phrase" counting as one (its spaces collapsed);
-    each must appear in a ticket for it to match. Repeats (in any letter case) and empty quotes are dropped."""
+    """The terms of a ticket search, the first `SEARCH_MAX_TERMS`: its words, a "quoted phrase" counting as one
+    (its spaces collapsed), each without surrounding quotes; each must appear in a ticket for it to match.
+    Repeats (in any letter case) and what is left empty are dropped, so there is a term whenever the query
+    holds a character besides spaces and quotes."""
     terms: dict[str, str] = {}
     for phrase, word in _SEARCH_TERM.findall(query):
-        term = " ".join(phrase.split()) if phrase else word
+        term = _SPACES.sub(" ", phrase).strip(" ") if phrase else word.strip('"')
         if term:
             terms.setdefault(term.casefold(), term)
-    return list(terms.values())
+    return list(terms.values())[:SEARCH_MAX_TERMS]
