@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from benchmarks.support import fresh_database
 from gateway.services import search
 from gateway.services.search import RECENT_TICKETS, ROW_SCAN_TICKETS, has_for, text_matches
 from shared.db import SEARCH_INDEXES, make_engine, run_migrations
@@ -98,15 +99,6 @@ def test_a_search_with_nothing_to_find_or_too_long_is_refused(api) -> None:  # t
         assert "q" in response.json()["detail"] and says in response.json()["detail"], (q, response.text)
 
 
-def _pg_database(name: str) -> str:
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-
-
 def _indexes(url: str) -> set[str]:
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -130,10 +122,10 @@ def test_postgresql_searches_through_trigram_indexes(pg_url) -> None:  # type: i
         assert f"Bitmap Index Scan on {name}" in plan, plan
 
 
-def test_without_pg_trgm_the_migration_goes_on_and_search_reads_the_rows(client_for, redis_client) -> None:  # type: ignore[no-untyped-def]
+def test_without_pg_trgm_the_migration_goes_on_and_search_reads_the_rows(client_for, redis_client, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A role that may not install an extension (no CREATE on its database) migrates without the indexes."""
     name, role = f"copilot_test_{SESSION_TAG}_notrgm", f"copilot_test_{SESSION_TAG}_app"
-    owner_url = _pg_database(name)
+    owner_url = fresh_database("postgresql", tmp_path, name, PG_ADMIN_URL)
     owner = sa.create_engine(owner_url, isolation_level="AUTOCOMMIT")
     with owner.connect() as conn:
         conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
