@@ -1,8 +1,8 @@
 """An agent's search of the tickets' text: the ticket list's `q`.
 
-Each term is a case-insensitive substring match (`ILIKE`, see `has_for`) over the ticket's subject and description, its
-messages (internal notes too: only agents search) and its customer's name and email; a ticket matches when
-every term does. Two ways to the same answer, as neither is cheap for every search:
+Each term is a case-insensitive substring match (`ILIKE`, see `has_for`) over the ticket's subject and
+description, its messages (internal notes too: only agents search) and its customer's name and email; a
+ticket matches when every term does. Two ways to the same answer, as neither is cheap for every search:
 
 - `row_matches` tests each ticket read: fast where matches are dense, as a newest-first page walks the
   arrival index and stops once full, or where the other filters leave few tickets to read; but it reads

@@ -9,9 +9,8 @@ a B-tree cannot serve a match inside the text, a pg_trgm GIN index can. Where th
 pg_trgm (a managed database without it) the search still works by reading the rows, so the migration goes on
 without the indexes rather than stop the service (as where this role may not install an extension).
 Built here over 200,000 tickets and 142,000 messages in 3.7 s (34 MB beside the tickets' 49 MB), holding
-writes meanwhile. SQLite has no such index: it reads the rows. The models do
-not declare these indexes (they are PostgreSQL's alone); `shared.db.SEARCH_INDEXES` names them for the
-schema comparison.
+writes meanwhile. SQLite has no such index: it reads the rows. The models do not declare these indexes
+(they are PostgreSQL's alone); `shared.db.SEARCH_INDEXES` names them for the schema comparison.
 """
 
 import logging
