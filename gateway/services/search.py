@@ -81,6 +81,14 @@ def row_matches(query: str, has: Has) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def arrival_order(*, newest: bool) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """The ticket list's order by arrival, ties broken by id: a page found among the newest (oldest) tickets
+    must be the page the list would give."""
+    if newest:
+        return Ticket.created_at.desc(), Ticket.ticket_id.desc()
+    return Ticket.created_at.asc(), Ticket.ticket_id.asc()
+
+
 def search(
     session: Session, query: Select[Ticket], q: str, page: tuple[int, int, bool] | None
 ) -> tuple[Sequence[Ticket] | None, Select[Ticket]]:
@@ -94,10 +102,9 @@ def search(
     has = has_for(session.get_bind().dialect.name)
     if page is not None:
         limit, offset, newest = page
-        arrival = Ticket.created_at.desc() if newest else Ticket.created_at.asc()
+        arrival, tie = arrival_order(newest=newest)
         bound = session.scalar(select(Ticket.created_at).order_by(arrival).offset(RECENT_TICKETS).limit(1))
-        order = (arrival, Ticket.ticket_id.desc() if newest else Ticket.ticket_id.asc())
-        window = query.where(*row_matches(q, has)).order_by(*order)
+        window = query.where(*row_matches(q, has)).order_by(arrival, tie)
         if bound is not None:
             window = window.where(Ticket.created_at > bound if newest else Ticket.created_at < bound)
         found = session.scalars(window.limit(limit).offset(offset)).unique().all()

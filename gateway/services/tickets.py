@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.services.channel import status_delivery
-from gateway.services.search import search
+from gateway.services.search import arrival_order, search
 from gateway.services.sla import (
     UNRESOLVED,
     due_at,
@@ -314,10 +314,8 @@ def list_tickets(
         found, query = search(session, query, f.q, by_arrival)
         if found is not None:
             return list(found)
-    if f.sort == "newest":
-        query = query.order_by(Ticket.created_at.desc(), Ticket.ticket_id.desc())
-    elif f.sort == "oldest":
-        query = query.order_by(Ticket.created_at, Ticket.ticket_id)
+    if f.sort in ("newest", "oldest"):
+        query = query.order_by(*arrival_order(newest=f.sort == "newest"))
     else:
         # By due time (no index gives that order, so every match is sorted) or by the customer's wait: the
         # page's ids first, without the customer join and the wide rows. With them, SQLite's planner walked
