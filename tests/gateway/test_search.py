@@ -15,13 +15,12 @@ from gateway.services.search import RECENT_TICKETS, ROW_SCAN_TICKETS, has_for, t
 from shared.db import SEARCH_INDEXES, make_engine, run_migrations
 from shared.models import Ticket
 from tests.conftest import PG_ADMIN_URL, SESSION_TAG
+from tests.gateway.conftest import web_ticket
 
 
 def _create(api, subject: str, description: str, email: str, name: str) -> str:  # type: ignore[no-untyped-def]
-    body = {"customer_email": email, "customer_name": name, "subject": subject, "description": description}
-    response = api.post("/api/tickets/create", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()["ticket"]["ticket_id"]
+    """A web ticket with this text from this customer; its id."""
+    return web_ticket(api, subject=subject, description=description, customer_email=email, customer_name=name)
 
 
 def _search(api, q: str, **filters: object) -> list[str]:  # type: ignore[no-untyped-def]
