@@ -12,7 +12,8 @@ those kept waiting past their reply target, soonest due first, those their custo
 alerts: the overview's undelivered counts and the failed ones' list, over an alert per critical ticket. A
 quarter of the solved web and API tickets carry their customer's rating (the overview's week of ratings).
 The tickets' text is what customers wrote (the shipped banking77 and Bitext queries), which the text
-search views (`q`: a common word, a rare one, one in no ticket, two words, an email) look through.
+search views (`q`: a common word, a rare one, one in no ticket, two words, an email, two letters in no
+ticket; among the open tickets, oldest first, by due time) look through.
 Prints a table and writes benchmarks/results/queue_reads.json.
 
     python benchmarks/queue_reads.py [--tickets 200000] [--runs 30] [--backends sqlite,postgresql] [--views search]
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.support import fresh_database, print_table, write_results  # noqa: E402
+from classifier_worker.train import DATA_DIR  # noqa: E402
 from gateway.services.deliveries import delivery_counts, list_alerts  # noqa: E402
 from gateway.services.overview import ticket_overview  # noqa: E402
 from gateway.services.satisfaction import satisfaction_counts  # noqa: E402
@@ -172,10 +174,9 @@ def fill(url: str, n: int, seed: int = 7) -> None:
 def customer_texts() -> list[str]:
     """What customers wrote, for the tickets' text: the shipped banking77 and Bitext queries (14,517, 54
     characters on average; CC BY 4.0 and CDLA-Sharing 1.0, see classifier_worker/data/NOTICE.md)."""
-    data = ROOT / "classifier_worker" / "data"
     texts: list[str] = []
     for name in ("banking77.csv", "bitext.csv"):
-        with (data / name).open(newline="", encoding="utf-8") as f:
+        with (DATA_DIR / name).open(newline="", encoding="utf-8") as f:
             texts += [row["text"] for row in csv.DictReader(f)]
     return texts
 
