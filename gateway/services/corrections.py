@@ -8,9 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.services.erasure import ensure_not_erased
-from gateway.services.tickets import get_ticket
-from shared.db import claim_row
-from shared.errors import Conflict
+from gateway.services.tickets import claim_as_read, get_ticket
 from shared.models import Ticket, TicketCorrection, utcnow
 from shared.text import ticket_text
 
@@ -30,37 +28,33 @@ def correct_ticket(
     (or another agent) wrote in between, they are read again.
     """
     ai_field = f"ai_suggested_{field}"
-    for _ in range(_CORRECTION_ATTEMPTS):
-        ticket = get_ticket(session, ticket_id)
+
+    def decide(ticket: Ticket) -> dict[str, object] | None:
         ensure_not_erased(ticket)
-        old, ai_value = getattr(ticket, field), getattr(ticket, ai_field)
-        if old == value:
-            break
+        if getattr(ticket, field) == value:
+            return None
         # Not erased meanwhile either: the correction keeps the text read here.
-        if claim_row(session, Ticket, ticket_id, **{field: old, ai_field: ai_value, "erased_at": None}):
-            setattr(ticket, field, value)
-            ticket.updated_at = utcnow()
-            session.add(
-                TicketCorrection(
-                    ticket_id=ticket.ticket_id,
-                    field=field,
-                    old_value=old,
-                    new_value=value,
-                    ai_value=ai_value,
-                    text=correction_text(ticket),
-                    actor=actor,
-                )
+        return {field: getattr(ticket, field), ai_field: getattr(ticket, ai_field), "erased_at": None}
+
+    ticket, claimed = claim_as_read(session, ticket_id, decide, doing="this correction was applied")
+    if claimed:
+        old = getattr(ticket, field)
+        setattr(ticket, field, value)
+        ticket.updated_at = utcnow()
+        session.add(
+            TicketCorrection(
+                ticket_id=ticket.ticket_id,
+                field=field,
+                old_value=old,
+                new_value=value,
+                ai_value=getattr(ticket, ai_field),
+                text=correction_text(ticket),
+                actor=actor,
             )
-            break
-        session.rollback()  # changed since read; rollback expires `ticket`, so it is read again
-    else:
-        raise Conflict(f"ticket '{ticket_id}' kept changing while this correction was applied; retry")
+        )
     session.commit()
     session.refresh(ticket)
     return ticket
-
-
-_CORRECTION_ATTEMPTS = 5
 
 
 def list_corrections(session: Session, ticket_id: str) -> list[TicketCorrection]:

@@ -6,8 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from gateway.services.tickets import get_ticket
-from shared.db import claim_row
+from gateway.services.tickets import claim_as_read
 from shared.errors import Conflict
 from shared.models import Ticket, utcnow
 
@@ -22,35 +21,32 @@ def review_ticket(session: Session, ticket_id: str, *, seen_updated_at: datetime
     in between. The recorded priority is what a later escalation must pass to flag an agent's priority
     again (`classifier_worker.service.agent_saw_priority`).
     """
-    for _ in range(_REVIEW_ATTEMPTS):
-        ticket = get_ticket(session, ticket_id)
+
+    def decide(ticket: Ticket) -> dict[str, object] | None:
         if ticket.ai_suggested_category is None:
             raise Conflict(
                 f"ticket '{ticket_id}' has no AI results to review yet (processing_state "
                 f"{ticket.processing_state}); poll GET /api/tickets/{ticket_id}?wait=N"
             )
         if not ticket.needs_review:
-            session.commit()
-            return ticket  # nothing to clear: a retry, or another agent reviewed it first
+            return None  # nothing to clear: a retry, or another agent reviewed it first
         if seen_updated_at is not None and ticket.updated_at != seen_updated_at:
             raise Conflict(
                 f"ticket '{ticket_id}' changed since {seen_updated_at.isoformat()} (updated_at is now "
                 f"{ticket.updated_at.isoformat()}); read it again and review what is there now"
             )
         # updated_at first: claim_row rewrites the first column with itself, which keeps its onupdate away.
-        seen = {"updated_at": ticket.updated_at, "ai_suggested_priority": ticket.ai_suggested_priority}
-        if claim_row(session, Ticket, ticket_id, **seen):
-            ticket.review_flagged_at = ticket.flagged_at
-            ticket.set_needs_review(False)  # audited: the history shows who cleared it
-            ticket.reviewed_at = ticket.updated_at = utcnow()
-            ticket.reviewed_by = actor
-            ticket.reviewed_ai_priority = ticket.ai_suggested_priority
-            session.commit()
-            session.refresh(ticket)
-            return ticket
-        # Changed since read: rollback expires `ticket`, so it is read again and checked again.
-        session.rollback()
-    raise Conflict(f"ticket '{ticket_id}' kept changing while this review was recorded; retry")
+        return {"updated_at": ticket.updated_at, "ai_suggested_priority": ticket.ai_suggested_priority}
 
-
-_REVIEW_ATTEMPTS = 5
+    ticket, claimed = claim_as_read(session, ticket_id, decide, doing="this review was recorded")
+    if not claimed:
+        session.commit()
+        return ticket
+    ticket.review_flagged_at = ticket.flagged_at
+    ticket.set_needs_review(False)  # audited: the history shows who cleared it
+    ticket.reviewed_at = ticket.updated_at = utcnow()
+    ticket.reviewed_by = actor
+    ticket.reviewed_ai_priority = ticket.ai_suggested_priority
+    session.commit()
+    session.refresh(ticket)
+    return ticket

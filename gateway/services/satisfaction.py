@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session
 from gateway.services.channel import VENDOR_SOURCES
 from gateway.services.erasure import ensure_not_erased
 from gateway.services.sla import UNRESOLVED
-from gateway.services.tickets import get_ticket
-from shared.db import claim_row
+from gateway.services.tickets import claim_as_read
 from shared.errors import Conflict
 from shared.models import Ticket, utcnow
 from shared.redaction import redact_card_numbers
@@ -36,8 +35,8 @@ def rate_ticket(session: Session, ticket_id: str, data: SatisfactionCreate) -> T
     is read again rather than rated over.
     """
     comment = redact_card_numbers(data.comment) if data.comment is not None else None
-    for _ in range(_ATTEMPTS):
-        ticket = get_ticket(session, ticket_id)
+
+    def decide(ticket: Ticket) -> dict[str, object] | None:
         ensure_not_erased(ticket)
         if ticket.source in VENDOR_SOURCES:
             raise Conflict(f"ticket '{ticket_id}' came from {ticket.source}: its customer rates it in {ticket.source}")
@@ -47,16 +46,16 @@ def rate_ticket(session: Session, ticket_id: str, data: SatisfactionCreate) -> T
                 "agent solves it"
             )
         if (ticket.satisfaction, ticket.satisfaction_comment) == (data.rating.value, comment):
-            session.commit()
-            return ticket  # the same answer again: a retry
-        if claim_row(session, Ticket, ticket_id, status=ticket.status, erased_at=None):
-            ticket.satisfaction = data.rating.value  # audited: the history shows who relayed it, and each change
-            ticket.satisfaction_comment = comment
-            ticket.satisfaction_at = utcnow()
-            session.commit()
-            return ticket
-        session.rollback()  # moved or erased since read: rollback expires `ticket`, so it is read again
-    raise Conflict(f"ticket '{ticket_id}' kept changing while the rating was stored; retry")
+            return None  # the same answer again: a retry
+        return {"status": ticket.status, "erased_at": None}
+
+    ticket, claimed = claim_as_read(session, ticket_id, decide, doing="the rating was stored")
+    if claimed:
+        ticket.satisfaction = data.rating.value  # audited: the history shows who relayed it, and each change
+        ticket.satisfaction_comment = comment
+        ticket.satisfaction_at = utcnow()
+    session.commit()
+    return ticket
 
 
 def satisfaction_counts(session: Session, since: datetime) -> SatisfactionCounts:
@@ -86,6 +85,3 @@ def _tally(counted: Counter[str]) -> SatisfactionTally:
     good, bad = counted[Satisfaction.good.value], counted[Satisfaction.bad.value]
     rated = good + bad
     return SatisfactionTally(rated=rated, good=good, bad=bad, score=round(good / rated, 4) if rated else None)
-
-
-_ATTEMPTS = 5

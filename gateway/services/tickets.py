@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -262,6 +262,32 @@ def get_ticket(session: Session, ticket_id: str) -> Ticket:
     return ticket
 
 
+def claim_as_read(
+    session: Session, ticket_id: str, decide: Callable[[Ticket], Mapping[str, object] | None], *, doing: str
+) -> tuple[Ticket, bool]:
+    """The ticket, and whether it is claimed (held until commit) as `decide` read it.
+
+    An agent's request decides from the ticket as read; another request (or a worker's round) committing
+    before its write would have it land on values nobody checked. `decide` checks the ticket (raising 409
+    for a refusal) and returns the columns its decision rests on, or None when there is nothing to write
+    (a retry, a change made already); the row is claimed while they hold (`claim_row`) and, where another
+    session changed them meanwhile, read again and decided again. 409 after `CLAIM_ATTEMPTS` reads that
+    all lost: "kept changing while {doing}". With (ticket, False) the caller ends its read (commit).
+    """
+    for _ in range(CLAIM_ATTEMPTS):
+        ticket = get_ticket(session, ticket_id)
+        seen = decide(ticket)
+        if seen is None:
+            return ticket, False
+        if claim_row(session, Ticket, ticket_id, **seen):
+            return ticket, True
+        session.rollback()  # changed since read: rollback expires `ticket`, so it is read again
+    raise Conflict(f"ticket '{ticket_id}' kept changing while {doing}; retry")
+
+
+CLAIM_ATTEMPTS = 5
+
+
 def list_tickets(
     session: Session, filters: TicketFilters | None = None, targets: Targets | None = None
 ) -> list[Ticket]:
@@ -348,37 +374,37 @@ def change_status(
     state), or `pending` with a `resolved_at`: the row is claimed while it still holds the status the
     check saw, and the request that loses is checked again against the status the winner wrote.
     """
-    for _ in range(_STATUS_ATTEMPTS):
-        ticket = get_ticket(session, ticket_id)
+
+    def decide(ticket: Ticket) -> dict[str, object] | None:
         current = Status(ticket.status)
         if new_status == current:
-            session.commit()
-            return ticket
+            return None
         allowed = STATUS_TRANSITIONS[current]
         if new_status not in allowed:
             options = ", ".join(sorted(s.value for s in allowed)) or "none (final state)"
             raise Conflict(f"cannot change status from '{current.value}' to '{new_status.value}'; allowed: {options}")
-        # The change itself goes through the ORM, where the audit trail records it.
-        if claim_row(session, Ticket, ticket_id, status=current.value):
-            ticket.status = new_status.value
-            ticket.updated_at = utcnow()
-            if new_status in (Status.resolved, Status.closed):
-                ticket.awaiting_reply_since = None  # decided: nobody is kept waiting on a resolved ticket
-            if new_status == Status.resolved:
-                ticket.resolved_at = ticket.updated_at
-            elif current == Status.resolved and new_status == Status.open:
-                ticket.resolved_at = None
-            if delivery := status_delivery(ticket, current, sent):
-                session.add(delivery)
-            session.commit()
-            if delivery:
-                send(STATUSES, delivery.delivery_id)
-            return ticket
-        session.rollback()  # another request moved it first; rollback expires `ticket`, so it is read again
-    raise Conflict(f"ticket '{ticket_id}' kept changing status while this change was applied; retry")
+        return {"status": current.value}
 
-
-_STATUS_ATTEMPTS = 5
+    ticket, claimed = claim_as_read(session, ticket_id, decide, doing="this status change was applied")
+    if not claimed:
+        session.commit()
+        return ticket
+    current = Status(ticket.status)  # as checked: the claim holds it
+    # The change itself goes through the ORM, where the audit trail records it.
+    ticket.status = new_status.value
+    ticket.updated_at = utcnow()
+    if new_status in (Status.resolved, Status.closed):
+        ticket.awaiting_reply_since = None  # decided: nobody is kept waiting on a resolved ticket
+    if new_status == Status.resolved:
+        ticket.resolved_at = ticket.updated_at
+    elif current == Status.resolved and new_status == Status.open:
+        ticket.resolved_at = None
+    if delivery := status_delivery(ticket, current, sent):
+        session.add(delivery)
+    session.commit()
+    if delivery:
+        send(STATUSES, delivery.delivery_id)
+    return ticket
 
 
 def assign_ticket(session: Session, ticket_id: str, agent_id: str | None) -> Ticket:

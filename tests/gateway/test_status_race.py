@@ -1,5 +1,6 @@
-"""Two agents moving one ticket at once: the workflow and the audit trail hold; an agent deactivated
-while a ticket is being assigned to it gets none (SQLite and PostgreSQL)."""
+"""Two agents moving one ticket at once: the workflow and the audit trail hold; a ticket that keeps changing
+is refused, not written over; an agent deactivated while a ticket is being assigned to it gets none (SQLite
+and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from itertools import pairwise
 import pytest
 from sqlalchemy import select
 
+from gateway.services import tickets
 from gateway.services.agents import create_agent, update_agent
-from gateway.services.tickets import assign_ticket, change_status, create_ticket
+from gateway.services.tickets import CLAIM_ATTEMPTS, assign_ticket, change_status, create_ticket
 from shared.errors import Conflict
 from shared.models import Agent, AuditLog, Ticket
 from shared.schemas import STATUS_TRANSITIONS, AgentCreate, AgentUpdate, Status, TicketCreate
@@ -94,6 +96,35 @@ def test_concurrent_changes_leave_a_consistent_ticket_and_an_unbroken_trail(sess
         ticket = session.get(Ticket, ticket_id)
         assert ticket.status == trail[-1][1]
         assert (ticket.resolved_at is not None) == resolved, (trail, ticket.resolved_at)
+
+
+def test_a_ticket_that_changes_before_every_write_is_refused_after_the_last_read(
+    session_factory, ticket_id, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Each time this request has read and checked the ticket, another agent moves it (open <-> in_progress)
+    before the claim. Every read allows `pending` and every claim loses: after CLAIM_ATTEMPTS reads the answer
+    is 409, and only the other agent's moves are in the trail."""
+    claim_row = tickets.claim_row
+    lost = []
+
+    with session_factory() as request:
+
+        def other_agent_moves_first(session, entity, key, **seen):  # type: ignore[no-untyped-def]
+            if session is request:  # the other agent's own claim goes straight through
+                with session_factory() as other:
+                    moved = Status.in_progress if other.get(Ticket, ticket_id).status == "open" else Status.open
+                    change_status(other, ticket_id, moved)
+                lost.append(seen)
+            return claim_row(session, entity, key, **seen)
+
+        monkeypatch.setattr(tickets, "claim_row", other_agent_moves_first)
+        with pytest.raises(Conflict, match=f"ticket '{ticket_id}' kept changing while this status change was applied"):
+            change_status(request, ticket_id, Status.pending)
+    statuses = ["open", "in_progress"] * CLAIM_ATTEMPTS  # as each read saw it, then the other agent's move
+    assert lost == [{"status": status} for status in statuses[:CLAIM_ATTEMPTS]]
+    assert _trail(session_factory, ticket_id) == [("new", "open"), *pairwise(statuses[: CLAIM_ATTEMPTS + 1])]
+    with session_factory() as session:
+        assert session.get(Ticket, ticket_id).status == statuses[CLAIM_ATTEMPTS]  # the other agent's last move
 
 
 def test_an_assignment_decided_on_an_agent_deactivated_meanwhile_is_refused(session_factory, ticket_id) -> None:  # type: ignore[no-untyped-def]
