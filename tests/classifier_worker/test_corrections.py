@@ -53,10 +53,17 @@ def test_api_correction_reaches_the_classifier(api, db_url, local_model) -> None
     assert response.json()["category"] == "subscription"
     assert response.json()["ai_suggested_category"] == "general"
     assert api.put("/api/tickets/TKT-1/priority", json={"priority": "high"}).status_code == 200
+    # (the same category again is a no-op, not a record; a second change records what it replaced)
+    again = api.put("/api/tickets/TKT-1/category", json={"category": "subscription"})
+    assert again.status_code == 200 and again.json()["category"] == "subscription"
+    assert api.put("/api/tickets/TKT-1/category", json={"category": "order"}).status_code == 200
+    assert api.put("/api/tickets/TKT-1/category", json={"category": "subscription"}).status_code == 200
     history = api.get("/api/tickets/TKT-1/corrections").json()
-    assert [(c["field"], c["old_value"], c["new_value"]) for c in history] == [
-        ("category", "general", "subscription"),
-        ("priority", "low", "high"),
+    assert [(c["field"], c["old_value"], c["new_value"], c["ai_value"]) for c in history] == [
+        ("category", "general", "subscription", "general"),
+        ("priority", "low", "high", "low"),
+        ("category", "subscription", "order", "general"),
+        ("category", "order", "subscription", "general"),
     ]
 
     # Then a worker that refreshes its corrections classifies the next near-identical ticket as corrected

@@ -105,6 +105,32 @@ def test_a_correction_decided_before_the_classifier_stored_records_what_it_repla
     assert _category_trail(session_factory, ticket_id) == [(None, predicted), (predicted, _other_than(predicted))]
 
 
+def test_a_correction_decided_before_a_later_round_records_the_ai_value_it_overrode(  # type: ignore[no-untyped-def]
+    session_factory, ticket_id, classifier
+) -> None:
+    """The agent set the priority once; a later round (a customer's follow-up) stores a new AI priority and
+    keeps the agent's. A second correction read before that round must record the AI priority the round
+    stored, the one the classifier learns it overrode, not the one the agent's request read."""
+    assert classify_ticket(ticket_id, classifier=classifier, factory=session_factory) == "classified"
+    with session_factory() as session:
+        first_ai = session.get(Ticket, ticket_id).ai_suggested_priority
+    chosen = "medium" if first_ai != "medium" else "low"
+    later_ai = "critical" if first_ai != "critical" else "high"
+    with session_factory() as session:
+        correct_ticket(session, ticket_id, field="priority", value=chosen, actor="agent:ana")
+    with session_factory() as agent:
+        seen = agent.get(Ticket, ticket_id)  # held, as a request holds it between its read and its write
+        assert (seen.priority, seen.ai_suggested_priority) == (chosen, first_ai)
+        with session_factory() as round_:
+            round_.get(Ticket, ticket_id).ai_suggested_priority = later_ai  # the agent's priority kept
+            round_.commit()
+        correct_ticket(agent, ticket_id, field="priority", value="high", actor="agent:ana")
+    with session_factory() as session:
+        query = select(TicketCorrection).where(TicketCorrection.ticket_id == ticket_id).order_by(TicketCorrection.id)
+        records = [(r.old_value, r.new_value, r.ai_value) for r in session.scalars(query)]
+    assert records == [(first_ai, chosen, first_ai), (chosen, "high", later_ai)]
+
+
 def test_workers_storing_overlapping_batches_store_each_ticket_once(
     session_factory, redis_client, classifier, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from gateway.services.erasure import erase_ticket
 from gateway.services.satisfaction import rate_ticket
 from shared.auth import Role, create_key
 from shared.errors import Conflict
@@ -143,21 +144,30 @@ def test_a_rating_is_exported_and_its_comment_erased(client_for, db_url, redis_c
     assert refused.status_code == 409 and "erased" in refused.text
 
 
-def test_a_reopen_committed_while_the_rating_is_stored_is_read_again(session_factory, client_for, db_url) -> None:  # type: ignore[no-untyped-def]
-    """The ticket is claimed at the status checked: an agent's reopen landing between the read and the write
-    makes the rating read the ticket again and refuse it, instead of rating an open ticket."""
+def _reopen(other, ticket_id: str) -> None:  # type: ignore[no-untyped-def]
+    other.get(Ticket, ticket_id).status = "open"
+    other.commit()
+
+
+# Closed for the erasure, which closes a ticket: only `erased_at` tells that it was erased meanwhile.
+@pytest.mark.parametrize(
+    ("solved", "write", "refusal"), [("resolved", _reopen, "is open"), ("closed", erase_ticket, "was erased")]
+)
+def test_a_reopen_or_erasure_committed_while_the_rating_is_stored_is_read_again(  # type: ignore[no-untyped-def]
+    session_factory, client_for, db_url, solved, write, refusal
+) -> None:
+    """The ticket is claimed at the status and erasure checked: an agent's reopen, or an admin's erasure,
+    landing between the read and the write makes the rating read the ticket again and refuse it, instead of
+    rating an open ticket or writing a comment onto an erased one."""
     api = client_for(db_url)
     ticket_id = web_ticket(api)
-    assert api.put(f"/api/tickets/{ticket_id}/status", json={"status": "resolved"}).status_code == 200
+    assert api.put(f"/api/tickets/{ticket_id}/status", json={"status": solved}).status_code == 200
 
-    def reopen(other) -> None:  # type: ignore[no-untyped-def]
-        other.get(Ticket, ticket_id).status = "open"
-        other.commit()
-
-    between = WriteBetween(session_factory, ticket_id, reopen)
+    between = WriteBetween(session_factory, ticket_id, lambda other: write(other, ticket_id))
     with between.listening(), session_factory() as session:
         between.armed = True
-        with pytest.raises(Conflict, match="is open"):
-            rate_ticket(session, ticket_id, SatisfactionCreate(rating="good"))
+        with pytest.raises(Conflict, match=refusal):
+            rate_ticket(session, ticket_id, SatisfactionCreate(rating="good", comment="Thanks, Ana!"))
         assert between.fired
-    assert api.get(f"/api/tickets/{ticket_id}").json()["satisfaction"] is None
+    view = api.get(f"/api/tickets/{ticket_id}").json()
+    assert (view["satisfaction"], view["satisfaction_comment"]) == (None, None)
