@@ -17,7 +17,7 @@ from shared.schemas import CategoryUpdate, CorrectionRead, PriorityUpdate, Revie
 
 router = APIRouter(prefix="/api/tickets", tags=["corrections"])
 _RACED: dict[int | str, dict[str, Any]] = {
-    409: {"description": "The ticket kept changing while the correction was applied; retry"}
+    409: {"description": "The ticket was erased, or kept changing while the correction was applied; retry"}
 }
 
 
@@ -54,7 +54,10 @@ def list_corrections(ticket_id: str, session: SessionDep) -> list[CorrectionRead
     response_model=TicketRead,
     responses={
         404: {"description": "Unknown ticket"},
-        409: {"description": "The ticket changed since the `updated_at` sent, or has no AI results yet"},
+        409: {
+            "description": "The ticket changed since the `updated_at` sent, has no AI results yet, or kept changing "
+            "while the review was recorded; retry"
+        },
     },
 )
 def review(

@@ -92,7 +92,12 @@ async def get_ticket(ticket_id: str, request: Request, factory: SessionFactoryDe
     "/{ticket_id}/status",
     response_model=StatusChanged,
     dependencies=[require(Role.agent)],
-    responses={409: {"description": "The workflow does not allow this move; the message lists the allowed ones"}},
+    responses={
+        409: {
+            "description": "The workflow does not allow this move (the message lists the allowed ones), or the "
+            "ticket kept changing while it was applied; retry"
+        }
+    },
 )
 def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep, settings: SettingsDep) -> StatusChanged:
     """Move the ticket along its workflow; disallowed transitions get 409. A web or API ticket's move to one of
@@ -132,7 +137,10 @@ def retry_ticket(ticket_id: str, session: SessionDep) -> dict[str, str]:
     dependencies=[require(Role.integration)],
     responses={
         404: {"description": "Unknown ticket"},
-        409: {"description": "Not resolved or closed, a Zendesk or Intercom ticket, or erased; the message says which"},
+        409: {
+            "description": "Not resolved or closed, a Zendesk or Intercom ticket, or erased (the message says which), "
+            "or the ticket kept changing while the rating was stored; retry"
+        },
     },
 )
 def rate(ticket_id: str, data: SatisfactionCreate, session: SessionDep) -> SatisfactionRead:
