@@ -1,4 +1,5 @@
-"""Ticket use cases: create (store, then enqueue), read, list, change status, assign."""
+"""Ticket use cases: create (store, then enqueue), read, list, change status, assign; and the claim an agent's
+write to a ticket takes (`claim_as_read`)."""
 
 from __future__ import annotations
 
@@ -272,7 +273,8 @@ def claim_as_read(
     for a refusal) and returns the columns its decision rests on, or None when there is nothing to write
     (a retry, a change made already); the row is claimed while they hold (`claim_row`) and, where another
     session changed them meanwhile, read again and decided again. 409 after `CLAIM_ATTEMPTS` reads that
-    all lost: "kept changing while {doing}". With (ticket, False) the caller ends its read (commit).
+    all lost: "kept changing while {doing}". With (ticket, False) the caller ends its read (commit). The
+    workers' counterpart is `shared.pipeline.claim_ticket`, which retries the task instead of answering 409.
     """
     for _ in range(CLAIM_ATTEMPTS):
         ticket = get_ticket(session, ticket_id)
