@@ -95,6 +95,7 @@ class InboundEvent(BaseModel):
     author_email: str | None = None
     internal: bool = False  # a note only agents see (Zendesk private comment, Intercom note): no answer to anyone
     metadata: dict[str, str] = Field(default_factory=dict)
+    tags: list[str] = Field(default_factory=list)  # the vendor's tags on the ticket, as sent
     reason: str | None = None  # why an event is ignored
 
 
@@ -310,6 +311,16 @@ def _tags(value: Any) -> str | None:
     return _str(value)
 
 
+def _intercom_tags(value: Any) -> list[str]:
+    """The names in an Intercom `tag.list` (`{"tags": [{"name": ...}]}`), a conversation's or a ticket's."""
+    tags = _dict(value).get("tags")
+    names = (_str(_dict(tag).get("name")) for tag in (tags if isinstance(tags, list) else [])[:MAX_VENDOR_TAGS])
+    return [name for name in names if name]
+
+
+MAX_VENDOR_TAGS = 200  # read of a vendor's list; `shared.tags.vendor_tags` keeps at most MAX_TICKET_TAGS
+
+
 # --------------------------------------------------------------------------- Zendesk
 
 
@@ -349,6 +360,7 @@ def _zendesk_ticket(t: ZendeskTicketFields, raw: dict[str, Any], *, delivery_id:
         requester_id=t.requester_id or requester.id,
         requester_email=_email(requester.email) or _email(t.requester_email) or _email(t.email),
         requester_name=_name(_first(requester.name, t.requester_name, t.name)),
+        tags=(_tags(raw.get("tags")) or "").split()[:MAX_VENDOR_TAGS],  # a list, or a trigger's space-separated text
         metadata={
             k: v
             for k, v in {
@@ -468,6 +480,7 @@ def _intercom_notification(body: IntercomCreated | IntercomReplied, raw: dict[st
         requester_id=requester[0],
         requester_email=requester[1],
         requester_name=requester[2],
+        tags=_intercom_tags(raw.get("tags")),
         metadata={"intercom_topic": topic, **meta},
     )
     if isinstance(body, IntercomCreated):

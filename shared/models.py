@@ -157,6 +157,9 @@ class Ticket(Base):
     metadata_rows: Mapped[list[TicketMetadata]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", lazy="selectin"
     )
+    # Read-only: tags are written by statements, at intake and under the ticket's claim (`gateway.services.tags`);
+    # loaded with the ticket, in one query for a whole page.
+    tag_rows: Mapped[list[TicketTag]] = relationship(viewonly=True, lazy="selectin", order_by="TicketTag.tag")
 
     def set_needs_review(self, flagged: bool) -> None:
         """Raise or clear the review flag; `flagged_at` says since when it has stood, across the rounds that
@@ -180,6 +183,18 @@ class TicketMetadata(Base):
     value: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="metadata_rows")
+
+
+class TicketTag(Base):
+    """A label an agent (or the vendor's tool, for its tickets) put on a ticket, normalised (`shared.tags`), so
+    the team finds every ticket with it (`?tag=`)."""
+
+    __tablename__ = "ticket_tags"
+    __table_args__ = (Index("idx_ticket_tags_tag", "tag", "ticket_id"),)
+
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TicketReference(Base):
@@ -427,6 +442,7 @@ class TicketCorrection(Base):
 
 
 AUDITED_FIELDS = ("status", "assigned_to", "category", "priority", "needs_review", "satisfaction")
+TAGS_FIELD = "tags"  # a history entry of a tag put on (nothing -> tag) or taken off (tag -> nothing)
 AGENT_AUDITED_FIELDS = ("name", "email", "active")
 # Audited entity -> (its log, the log's key column, the fields whose changes are logged).
 _AUDITED: dict[type[Base], tuple[type[AuditLog] | type[AgentAuditLog], str, tuple[str, ...]]] = {

@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
 
+from shared.tags import MAX_TAGS_PER_CHANGE, TAG_MAX_LENGTH, TAG_PATTERN, normalize_tag
 from shared.text import REFERENCE_MAX_LENGTH, SEARCH_MAX_LENGTH, SPACE_CLASS, search_terms
 
 MAX_DESCRIPTION = 20_000
@@ -179,6 +180,14 @@ SearchQuery = Annotated[
 ]
 
 
+# A ticket tag as given (see shared.tags): the documented pattern is exactly what is accepted; stored lower-cased.
+Tag = Annotated[
+    str,
+    StringConstraints(max_length=TAG_MAX_LENGTH, pattern=TAG_PATTERN),
+    AfterValidator(normalize_tag),
+]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=MAX_DESCRIPTION)
 
@@ -223,6 +232,9 @@ class TicketFilters(BaseModel):
         description='Words to find (a "quoted phrase" counts as one; the first 8 count): a ticket matches when '
         "each is in its subject, description, messages (internal notes included) or its customer's name or "
         "email, in any letter case, inside words too",
+    )
+    tag: Tag | None = Field(
+        None, description="Tickets carrying this tag (any letter case), put on by an agent or by Zendesk or Intercom"
     )
     source: str | None = Field(
         None,
@@ -314,6 +326,11 @@ class TicketRead(BaseModel):
     processing_state: str
     processing_error: str | None
     metadata: dict[str, str | None] = Field(default_factory=dict)
+    tags: list[str] = Field(
+        default_factory=list,
+        description="Its tags, lower-cased, in alphabetical order: an agent's (POST /api/tickets/{id}/tags) and "
+        "those a Zendesk or Intercom ticket arrived with",
+    )
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
@@ -374,6 +391,38 @@ class TicketRead(BaseModel):
 
 class TicketEnvelope(BaseModel):
     ticket: TicketRead
+
+
+class TagsUpdate(StrictModel):
+    """Tags to put on a ticket and to take off it: one side may be empty, not both. A tag named on both sides
+    (in any letter case) ends up on the ticket."""
+
+    # The documented schema says what `_something_to_do` enforces.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": [side], "properties": {side: {"type": "array", "minItems": 1}}}
+                for side in ("add", "remove")
+            ]
+        }
+    )
+
+    add: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS_PER_CHANGE)
+    remove: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS_PER_CHANGE)
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> TagsUpdate:
+        if not self.add and not self.remove:
+            raise ValueError("give a tag to add or to remove")
+        return self
+
+
+class TagsRead(BaseModel):
+    ticket_id: str
+    tags: list[str] = Field(description="The ticket's tags now, in alphabetical order")
+    added: list[str] = Field(description="Tags this request put on (those already on it are left out)")
+    removed: list[str] = Field(description="Tags this request took off (those not on it are left out)")
+    updated_at: datetime
 
 
 class StatusUpdate(StrictModel):

@@ -11,6 +11,7 @@ from gateway.deps import SessionDep, SessionFactoryDep, SettingsDep
 from gateway.services import tickets as service
 from gateway.services.erasure import erase_ticket as erase
 from gateway.services.satisfaction import rate_ticket
+from gateway.services.tags import change_tags
 from gateway.services.waiting import wait_for_ticket
 from shared.auth import Role
 from shared.fastapi_auth import require
@@ -22,6 +23,8 @@ from shared.schemas import (
     SatisfactionRead,
     StatusChanged,
     StatusUpdate,
+    TagsRead,
+    TagsUpdate,
     TicketCreate,
     TicketEnvelope,
     TicketFilters,
@@ -76,8 +79,8 @@ def list_tickets(
     """Newest first (or oldest, or soonest due to resolve, to answer or to reply again, or longest flagged for
     review), filtered by status, priority, category, assignee, customer (id or email), order id, tracking
     number, source, answered, review flag, processing state, overdue, unanswered past the first response
-    target, awaiting a reply (longest wait first), kept waiting past the reply target, rating, and the words of
-    a text search (`q`)."""
+    target, awaiting a reply (longest wait first), kept waiting past the reply target, rating, tag, and the
+    words of a text search (`q`)."""
     targets = settings.targets
     return [service.to_read(t, targets) for t in service.list_tickets(session, filters, targets)]
 
@@ -117,6 +120,21 @@ def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep, setti
 def assign_ticket(ticket_id: str, data: AssignUpdate, session: SessionDep, settings: SettingsDep) -> TicketRead:
     """Assign to an existing, active agent; `{"agent_id": null}` unassigns."""
     return service.to_read(service.assign_ticket(session, ticket_id, data.agent_id), settings.targets)
+
+
+@router.post(
+    "/{ticket_id}/tags",
+    response_model=TagsRead,
+    dependencies=[require(Role.agent)],
+    responses={
+        404: {"description": "Unknown ticket"},
+        409: {"description": "The ticket was erased, or would carry more than 50 tags"},
+    },
+)
+def tag_ticket(ticket_id: str, data: TagsUpdate, session: SessionDep) -> TagsRead:
+    """Put tags on the ticket and take tags off it, by name (lower-cased); another agent's tags stay. Each change
+    is in the ticket's history; `?tag=` lists the tickets carrying one."""
+    return change_tags(session, ticket_id, data)
 
 
 @router.post(

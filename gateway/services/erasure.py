@@ -2,9 +2,10 @@
 
 What they wrote and whatever was read out of it goes: the tickets' subject and description, the comment
 with a satisfaction rating, the AI's reasoning and draft, the extracted details, the messages, the custom
-fields, the order and tracking references, the agents' corrections (which keep the text to learn from), the
-alerts (whose body holds the subject) and the status changes owed to REPLY_WEBHOOK_URL (whose body holds
-the address too). The replies' deliveries to REPLY_WEBHOOK_URL (whose body holds the reply and the address)
+fields, the tags (an agent may have written the person into one: the history keeps who changed them and
+when, not which), the order and tracking references, the agents' corrections (which keep the text to learn
+from), the alerts (whose body holds the subject) and the status changes owed to REPLY_WEBHOOK_URL (whose body
+holds the address too). The replies' deliveries to REPLY_WEBHOOK_URL (whose body holds the reply and the address)
 go with their messages, by the foreign key's cascade. None of them not yet delivered is sent. The customer
 row goes too, email and name with it (not when one ticket is erased). Its id is a hash of the email, which
 would let anyone holding the address find the tickets again, so the tickets move to a fresh random id.
@@ -20,13 +21,15 @@ import secrets
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, String, delete, literal, select, true, update
+from sqlalchemy import ColumnElement, CursorResult, Select, String, case, delete, literal, select, true, update
 from sqlalchemy.orm import Session, lazyload
 
 from gateway.services.customers import audit_tickets, find_customer
 from shared.errors import Conflict, NotFound
 from shared.models import (
+    TAGS_FIELD,
     Alert,
+    AuditLog,
     Customer,
     StatusDelivery,
     Ticket,
@@ -34,17 +37,19 @@ from shared.models import (
     TicketMessage,
     TicketMetadata,
     TicketReference,
+    TicketTag,
     utcnow,
 )
 from shared.schemas import CustomerSelector, ErasureRead, ProcessingState, Status
 
 ERASED_TEXT = "[erased]"
 # Every row that holds what the customer wrote, or what was read out of it, keyed by ticket.
-_TEXT_ROWS = (TicketMessage, TicketMetadata, TicketReference, TicketCorrection, Alert, StatusDelivery)
+_TEXT_ROWS = (TicketMessage, TicketMetadata, TicketReference, TicketTag, TicketCorrection, Alert, StatusDelivery)
 TextRow = (
     type[TicketMessage]
     | type[TicketMetadata]
     | type[TicketReference]
+    | type[TicketTag]
     | type[TicketCorrection]
     | type[Alert]
     | type[StatusDelivery]
@@ -106,6 +111,7 @@ def _erase(session: Session, which: ColumnElement[bool], *, since: datetime, wha
     theirs = select(Ticket.ticket_id).where(which)
     ticket_ids = list(session.scalars(theirs.order_by(Ticket.ticket_id).with_for_update()))
     deleted = {entity: _delete_rows(session, entity, theirs) for entity in _TEXT_ROWS}
+    _erase_tag_history(session, theirs)
     _audit(session, which, what, now)
     anonymous = Customer(customer_id="ANON-" + secrets.token_hex(6).upper(), created_at=since)
     session.add(anonymous)
@@ -152,6 +158,18 @@ def _delete_rows(session: Session, entity: TextRow, theirs: Select[Any]) -> int:
         delete(entity).where(entity.ticket_id.in_(theirs)), execution_options={"synchronize_session": False}
     )
     return cast(CursorResult[Any], result).rowcount
+
+
+def _erase_tag_history(session: Session, theirs: Select[Any]) -> None:
+    """The history's tag changes without the tags' names (each side `[erased]` where it held one)."""
+    erased = {
+        column.key: case((column.is_(None), None), else_=literal(ERASED_TEXT))
+        for column in (AuditLog.old_value, AuditLog.new_value)
+    }
+    session.execute(
+        update(AuditLog).where(AuditLog.ticket_id.in_(theirs), AuditLog.field == TAGS_FIELD).values(erased),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def _audit(session: Session, which: ColumnElement[bool], what: str, now: datetime) -> None:

@@ -2,7 +2,7 @@
 
 The copy holds what the erasure would remove, in the API's own shapes: the customer row; each ticket as
 `GET /api/tickets/{id}` shows it (the AI's results and draft included); its messages, internal notes
-included (an agent's note about a person is their data too); its custom fields, order and tracking
+included (an agent's note about a person is their data too); its custom fields, tags, order and tracking
 references and audit trail; and the alerts whose body went to the team's webhook (a recipient of the data).
 Agents' corrections are not repeated: each holds a copy of the ticket's text, and the change it made is in
 the history. The export is recorded in each ticket's history, by whom, before it is handed out: it is the
@@ -21,10 +21,12 @@ from gateway.services.customers import audit_tickets, find_customer
 from gateway.services.tickets import read_values
 from shared.config import Targets
 from shared.db import in_chunks, read_one_snapshot
-from shared.models import Alert, AuditLog, Ticket, TicketMessage, TicketMetadata, TicketReference, utcnow
+from shared.models import Alert, AuditLog, Ticket, TicketMessage, TicketMetadata, TicketReference, TicketTag, utcnow
 from shared.schemas import CustomerExport, CustomerRead, CustomerSelector, ExportedTicket
 
-Rows = type[AuditLog] | type[TicketMessage] | type[TicketMetadata] | type[TicketReference] | type[Alert]
+Rows = (
+    type[AuditLog] | type[TicketMessage] | type[TicketMetadata] | type[TicketReference] | type[TicketTag] | type[Alert]
+)
 
 
 def export_customer(session: Session, request: CustomerSelector, targets: Targets) -> CustomerExport:
@@ -47,6 +49,7 @@ def export_customer(session: Session, request: CustomerSelector, targets: Target
     messages = _by_ticket(session, TicketMessage, theirs, TicketMessage.created_at, TicketMessage.id)
     history = _by_ticket(session, AuditLog, theirs, AuditLog.id)
     references = _by_ticket(session, TicketReference, theirs, TicketReference.id)
+    tags = _by_ticket(session, TicketTag, theirs, TicketTag.tag)
     alerts = _by_ticket(session, Alert, theirs, Alert.created_at, Alert.alert_id)
     exported_at = utcnow()
     export = CustomerExport(
@@ -54,7 +57,13 @@ def export_customer(session: Session, request: CustomerSelector, targets: Target
         customer=CustomerRead.model_validate(customer),
         tickets=[
             ExportedTicket.model_validate(
-                read_values(ticket, customer, {row["key"]: row["value"] for row in metadata[ticket.ticket_id]}, targets)
+                read_values(
+                    ticket,
+                    customer,
+                    {row["key"]: row["value"] for row in metadata[ticket.ticket_id]},
+                    targets,
+                    [row["tag"] for row in tags[ticket.ticket_id]],
+                )
                 | {
                     "messages": messages[ticket.ticket_id],
                     "history": history[ticket.ticket_id],

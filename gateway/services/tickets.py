@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import JSON, ColumnElement, Row, Table, and_, bindparam, func, not_, select, text
+from sqlalchemy import JSON, ColumnElement, Row, Table, and_, bindparam, exists, func, not_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,7 @@ from gateway.services.sla import (
 from shared.config import Targets, get_settings
 from shared.db import claim_row
 from shared.errors import Conflict, NotFound
-from shared.models import Agent, Customer, Ticket, TicketMetadata, TicketReference, UTCDateTime, utcnow
+from shared.models import Agent, Customer, Ticket, TicketMetadata, TicketReference, TicketTag, UTCDateTime, utcnow
 from shared.outbox import STATUSES, send
 from shared.pipeline import enqueue, retry_failed
 from shared.redaction import redact_card_numbers, redact_values
@@ -218,15 +218,23 @@ def _ticket_values(
 
 
 def _write_ticket(
-    session: Session, values: dict[str, Any], metadata: dict[str, str], orders: list[str] | None = None
+    session: Session,
+    values: dict[str, Any],
+    metadata: dict[str, str],
+    orders: list[str] | None = None,
+    tags: list[str] | None = None,
 ) -> None:
-    """Insert the ticket row, its metadata and its given order ids (Core statements, no unit of work); commit."""
+    """Insert the ticket row, its metadata, its given order ids and its tags (Core statements, no unit of
+    work); commit."""
     ticket_id = values["ticket_id"]
     session.execute(_INSERT_TICKET, values)
     if metadata:
         session.execute(_INSERT_METADATA, [{"ticket_id": ticket_id, "key": k, "value": v} for k, v in metadata.items()])
     if orders:
         session.execute(_INSERT_REFERENCE, [{"ticket_id": ticket_id, "kind": GIVEN, "value": v} for v in orders])
+    if tags:
+        rows = [{"ticket_id": ticket_id, "tag": tag, "created_at": values["created_at"]} for tag in tags]
+        session.execute(_INSERT_TAG, rows)
     session.commit()
 
 
@@ -234,6 +242,7 @@ _TICKET_COLUMNS = tuple(c.key for c in Ticket.__table__.columns)
 _INSERT_TICKET = cast(Table, Ticket.__table__).insert()
 _INSERT_METADATA = cast(Table, TicketMetadata.__table__).insert()
 _INSERT_REFERENCE = cast(Table, TicketReference.__table__).insert()
+_INSERT_TAG = cast(Table, TicketTag.__table__).insert()
 
 
 def store_ticket(
@@ -245,12 +254,14 @@ def store_ticket(
     source: str,
     external_id: str | None = None,
     metadata: dict[str, str] | None = None,
+    tags: list[str] | None = None,
 ) -> Ticket:
-    """Insert a ticket for an existing customer, commit, enqueue classification; the stored ORM row."""
+    """Insert a ticket for an existing customer (with `tags` in stored form, each once), commit, enqueue
+    classification; the stored ORM row."""
     values = _ticket_values(
         customer_id=customer_id, subject=subject, description=description, source=source, external_id=external_id
     )
-    _write_ticket(session, values, redact_values(metadata or {}))
+    _write_ticket(session, values, redact_values(metadata or {}), tags=tags)
     enqueue(values["ticket_id"], ProcessingState.queued)
     return get_ticket(session, values["ticket_id"])
 
@@ -323,6 +334,8 @@ def list_tickets(
         query = query.where(Ticket.ticket_id.in_(tickets_about_order(f.order_id)))
     if f.tracking_number is not None:
         query = query.where(Ticket.ticket_id.in_(tickets_with_tracking_number(f.tracking_number)))
+    if f.tag is not None:  # in stored form: the schema normalised it
+        query = query.where(_tagged(session, f.tag, by_arrival=f.sort in ("newest", "oldest")))
     targets = targets if targets is not None else get_settings().targets
     now = utcnow()
     for wanted, late in (
@@ -363,6 +376,23 @@ def list_tickets(
         page = query.with_only_columns(Ticket.ticket_id).order_by(*order).limit(f.limit).offset(f.offset)
         return list(session.scalars(select(Ticket).where(Ticket.ticket_id.in_(page)).order_by(*order)).unique())
     return list(session.scalars(query.limit(f.limit).offset(f.offset)).unique())
+
+
+COMMON_TAG = 1000  # tickets carrying a tag, from which a list by arrival walks the arrivals to find them
+
+
+def _tagged(session: Session, tag: str, *, by_arrival: bool) -> ColumnElement[bool]:
+    """The tickets carrying `tag`. Listed by arrival, a tag on many tickets is checked ticket by ticket down
+    the arrivals (the page is among the first few hundred), a rarer one's tickets are read through its index
+    and sorted: on SQLite, at 200,000 tickets, the newest 50 of a tag on 20,000 took 101 ms read through the
+    index and 1.3 ms walking; one on 100 would take 137 ms walking (PostgreSQL's planner picks either way)."""
+    tagged = select(TicketTag.ticket_id).where(TicketTag.tag == tag)
+    if (
+        by_arrival
+        and session.scalar(select(func.count()).select_from(tagged.limit(COMMON_TAG).subquery())) == COMMON_TAG
+    ):
+        return exists().where(TicketTag.ticket_id == Ticket.ticket_id, TicketTag.tag == tag)
+    return Ticket.ticket_id.in_(tagged)
 
 
 def change_status(
@@ -440,10 +470,13 @@ def retry_ticket(session: Session, ticket_id: str) -> ProcessingState:
 def to_read(ticket: Ticket, targets: Targets) -> TicketRead:
     """The API view of a ticket, customer fields, metadata and due times (against `targets`) included."""
     metadata = {row.key: row.value for row in ticket.metadata_rows}
-    return TicketRead.model_validate(read_values(ticket, ticket.customer, metadata, targets))
+    tags = [row.tag for row in ticket.tag_rows]
+    return TicketRead.model_validate(read_values(ticket, ticket.customer, metadata, targets, tags))
 
 
-def read_values(ticket: Any, customer: Customer, metadata: dict[str, str | None], targets: Targets) -> dict[str, Any]:
+def read_values(
+    ticket: Any, customer: Customer, metadata: dict[str, str | None], targets: Targets, tags: list[str]
+) -> dict[str, Any]:
     """`to_read`'s fields, from anything with the ticket's columns as attributes: a `Ticket`, or a row of its
     table for a view that reads many (the customer export, whose ORM objects cost most of its time)."""
     return {
@@ -451,6 +484,7 @@ def read_values(ticket: Any, customer: Customer, metadata: dict[str, str | None]
         "customer_email": customer.email,
         "customer_name": customer.name,
         "metadata": metadata,
+        "tags": tags,
         "due_at": due_at(ticket.priority, ticket.created_at, targets.resolution),
         "first_response_due_at": first_response_due_at(
             ticket.priority, ticket.created_at, ticket.first_response_at, targets.first_response

@@ -17,6 +17,7 @@ from gateway.services.replies import store_message
 from gateway.services.tickets import store_ticket, upsert_customer
 from gateway.webhooks import EventKind, InboundEvent
 from shared.models import Ticket, TicketMessage
+from shared.tags import vendor_tags
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def _create_ticket(session: Session, event: InboundEvent) -> tuple[Ticket, bool]
             source=event.source,
             external_id=event.external_id,
             metadata=metadata,
+            tags=vendor_tags(event.tags),
         )
     except IntegrityError:
         session.rollback()

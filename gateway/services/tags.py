@@ -1,0 +1,60 @@
+"""An agent's tags on a ticket: labels the team groups tickets by ("vip", "outage_2026_12"), found with `?tag=`.
+
+A change adds and removes tags by name rather than replacing the list, so two agents tagging one ticket at
+once both keep theirs. Each added or removed tag is a history entry (`tags`: nothing -> the tag, or the tag
+-> nothing), by whom. An erased ticket takes no tags: a tag is free text an agent may have written a person
+into, so the erasure removes them with the rest.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from gateway.services.erasure import ensure_not_erased
+from gateway.services.tickets import get_ticket
+from shared.db import claim_row
+from shared.errors import Conflict
+from shared.models import TAGS_FIELD, AuditLog, Ticket, TicketTag, current_actor, utcnow
+from shared.schemas import TagsRead, TagsUpdate
+from shared.tags import MAX_TICKET_TAGS
+
+
+def change_tags(session: Session, ticket_id: str, data: TagsUpdate) -> TagsRead:
+    """Put `data.add` on the ticket and take `data.remove` off (a tag in both ends up on); tags already on (or
+    not on) change nothing. 404 for an unknown ticket, 409 for an erased one or one that would carry over
+    `MAX_TICKET_TAGS`.
+
+    The ticket row is held first (`claim_row` while not erased), so concurrent changes of one ticket's tags
+    run one after the other, each reading the tags the one before left: the limit holds, and each history
+    entry is a change that happened.
+    """
+    if not claim_row(session, Ticket, ticket_id, erased_at=None):
+        ensure_not_erased(get_ticket(session, ticket_id))  # 404 for an unknown ticket, else 409: erased
+    current = set(session.scalars(select(TicketTag.tag).where(TicketTag.ticket_id == ticket_id)))
+    added = sorted(set(data.add).difference(current))
+    removed = sorted(current.intersection(data.remove).difference(data.add))  # named on both sides: kept
+    tags = sorted(current.difference(removed).union(added))
+    if len(tags) > MAX_TICKET_TAGS:
+        session.rollback()
+        raise Conflict(
+            f"ticket '{ticket_id}' would carry {len(tags)} tags; at most {MAX_TICKET_TAGS}: remove some first"
+        )
+    if not added and not removed:
+        session.rollback()  # undoes the claim, which moved `updated_at`: nothing changed
+        ticket = get_ticket(session, ticket_id)
+        return TagsRead(ticket_id=ticket_id, tags=tags, added=[], removed=[], updated_at=ticket.updated_at)
+    now = utcnow()
+    if added:
+        session.execute(insert(TicketTag), [{"ticket_id": ticket_id, "tag": t, "created_at": now} for t in added])
+    if removed:
+        session.execute(delete(TicketTag).where(TicketTag.ticket_id == ticket_id, TicketTag.tag.in_(removed)))
+    actor = current_actor()
+    changes = [(None, tag) for tag in added] + [(tag, None) for tag in removed]
+    session.add_all(
+        AuditLog(ticket_id=ticket_id, field=TAGS_FIELD, old_value=old, new_value=new, actor=actor)
+        for old, new in changes
+    )
+    session.execute(update(Ticket).where(Ticket.ticket_id == ticket_id).values(updated_at=now))
+    session.commit()
+    return TagsRead(ticket_id=ticket_id, tags=tags, added=added, removed=removed, updated_at=now)

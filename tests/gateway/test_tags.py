@@ -1,0 +1,284 @@
+"""Ticket tags (`POST /api/tickets/{id}/tags`, `?tag=`) on SQLite and PostgreSQL: put on and taken off by name,
+shown, listed by, audited, bounded, refused where they do not belong, brought in from Zendesk and Intercom,
+exported and erased."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from sqlalchemy import select
+
+from gateway.services import tickets as tickets_service
+from gateway.services.tags import change_tags
+from shared.auth import Role, create_key
+from shared.db import claim_row
+from shared.models import AuditLog, Ticket, TicketTag
+from shared.schemas import TagsUpdate
+from shared.tags import MAX_TICKET_TAGS
+from tests.gateway.conftest import web_ticket
+from tests.gateway.test_webhooks_api import IC, ZD, intercom_headers, raw, signed_api, zendesk_headers  # noqa: F401
+
+
+@pytest.fixture
+def team(client_for, db_url, redis_client, session_factory):  # type: ignore[no-untyped-def]
+    """A gateway with auth on: an agent (`alice`) whose name the history records, and an admin."""
+    api = client_for(db_url, auth_disabled=False)
+    with session_factory() as session:
+        _, integration_key = create_key(session, name="webform", role=Role.integration)
+        row, agent_key = create_key(session, name="alice", role=Role.agent)
+        _, admin_key = create_key(session, name="boss", role=Role.admin)
+    api.headers["X-API-Key"] = integration_key
+    api.actor = f"key:{row.id}:alice"
+    api.agent = {"X-API-Key": agent_key}
+    api.admin = {"X-API-Key": admin_key}
+    return api
+
+
+def _tag(api, ticket_id: str, **change: list[str]):  # type: ignore[no-untyped-def]
+    return api.post(f"/api/tickets/{ticket_id}/tags", json=change, headers=api.agent)
+
+
+def _listed(api, **query: object) -> list[str]:  # type: ignore[no-untyped-def]
+    response = api.get("/api/tickets/", params=query, headers=api.agent)
+    assert response.status_code == 200, response.text
+    return [t["ticket_id"] for t in response.json()]
+
+
+def _tag_history(api, ticket_id: str) -> list[tuple[str | None, str | None, str]]:  # type: ignore[no-untyped-def]
+    history = api.get(f"/api/tickets/{ticket_id}/history", headers=api.agent).json()
+    return [(h["old_value"], h["new_value"], h["actor"]) for h in history if h["field"] == "tags"]
+
+
+def test_tags_are_put_on_taken_off_shown_listed_and_audited(team) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = web_ticket(team)
+    other = web_ticket(team, subject="Where is my parcel?")
+    added = _tag(team, ticket_id, add=["VIP", "refund:partial", "vip"])
+    assert added.status_code == 200, added.text
+    body = added.json()
+    assert (body["ticket_id"], body["tags"], body["added"], body["removed"]) == (
+        ticket_id,
+        ["refund:partial", "vip"],
+        ["refund:partial", "vip"],
+        [],
+    )
+    view = team.get(f"/api/tickets/{ticket_id}", headers=team.agent).json()
+    assert view["tags"] == ["refund:partial", "vip"]
+    assert view["updated_at"] == body["updated_at"]
+    assert _listed(team, tag="Vip") == [ticket_id]
+    assert _listed(team, tag="vip", status="new", q="refund") == [ticket_id]
+    assert _listed(team, tag="vip", status="closed") == []
+    assert _listed(team, tag="vip", q="parcel") == []
+    listed = team.get("/api/tickets/", headers=team.agent).json()
+    assert {t["ticket_id"]: t["tags"] for t in listed} == {ticket_id: ["refund:partial", "vip"], other: []}
+
+    # Tags already on, and tags not on, change nothing: no history entry, no new `updated_at`.
+    again = _tag(team, ticket_id, add=["vip"], remove=["never-put-on"])
+    assert again.status_code == 200, again.text
+    assert (again.json()["added"], again.json()["removed"], again.json()["updated_at"]) == ([], [], body["updated_at"])
+
+    both = _tag(team, ticket_id, add=["vip", "refund:partial"], remove=["VIP", "refund:partial"])
+    assert both.status_code == 200, both.text  # named on both sides: they stay on
+    assert (both.json()["tags"], both.json()["added"], both.json()["removed"]) == (["refund:partial", "vip"], [], [])
+
+    taken = _tag(team, ticket_id, add=["Escalated"], remove=["VIP"])
+    assert taken.status_code == 200, taken.text
+    assert (taken.json()["tags"], taken.json()["added"], taken.json()["removed"]) == (
+        ["escalated", "refund:partial"],
+        ["escalated"],
+        ["vip"],
+    )
+    assert taken.json()["updated_at"] > body["updated_at"]
+    assert _listed(team, tag="vip") == []
+    assert _listed(team, tag="escalated") == [ticket_id]
+    assert _tag_history(team, ticket_id) == [
+        (None, "refund:partial", team.actor),
+        (None, "vip", team.actor),
+        (None, "escalated", team.actor),
+        ("vip", None, team.actor),
+    ]
+    assert _tag_history(team, other) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({}, "give a tag to add or to remove"),
+        ({"add": [], "remove": []}, "give a tag to add or to remove"),
+        ({"add": ["two words"]}, "String should match pattern"),
+        ({"add": ["-dash-first"]}, "String should match pattern"),
+        ({"add": ["café"]}, "String should match pattern"),
+        ({"add": ["vip\n"]}, "String should match pattern"),
+        ({"add": [""]}, "String should match pattern"),
+        ({"add": ["x" * 51]}, "at most 50 characters"),
+        ({"add": [f"t{i}" for i in range(21)]}, "at most 20 items"),
+        ({"remove": "vip"}, "valid list"),
+        ({"add": ["vip"], "tags": ["vip"]}, "Extra inputs are not permitted"),
+    ],
+)
+def test_what_is_not_a_tag_change_gets_422_saying_why(team, change: dict, says: str) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = web_ticket(team)
+    refused = _tag(team, ticket_id, **change)
+    assert refused.status_code == 422, refused.text
+    assert says in refused.text
+    assert team.get(f"/api/tickets/{ticket_id}", headers=team.agent).json()["tags"] == []
+
+
+@pytest.mark.parametrize("common", [False, True], ids=["read-through-the-tag", "walked-by-arrival"])
+def test_a_tag_lists_the_same_tickets_whichever_way_they_are_found(team, monkeypatch, common: bool) -> None:  # type: ignore[no-untyped-def]
+    """A tag on at least COMMON_TAG tickets is found by walking the arrivals, a rarer one through its index."""
+    monkeypatch.setattr(tickets_service, "COMMON_TAG", 2 if common else 1000)
+    ids = [web_ticket(team, subject=f"Parcel {i}") for i in range(5)]
+    for ticket_id in ids[:4]:
+        assert _tag(team, ticket_id, add=["late"]).status_code == 200
+    assert _tag(team, ids[4], add=["other"]).status_code == 200
+    moved = team.put(f"/api/tickets/{ids[1]}/status", json={"status": "open"}, headers=team.agent)
+    assert moved.status_code == 200, moved.text
+    tagged = ids[:4]
+    assert _listed(team, tag="late") == tagged[::-1]
+    assert _listed(team, tag="late", sort="oldest", limit=2, offset=1) == tagged[1:3]
+    assert _listed(team, tag="late", status="new") == [ids[3], ids[2], ids[0]]
+    assert _listed(team, tag="late", sort="due") == tagged  # unclassified: by arrival
+    assert _listed(team, tag="other") == [ids[4]]
+
+
+def test_a_list_filter_that_is_not_a_tag_gets_422(team) -> None:  # type: ignore[no-untyped-def]
+    refused = team.get("/api/tickets/", params={"tag": "two words"}, headers=team.agent)
+    assert refused.status_code == 422, refused.text
+    assert "tag" in refused.text and "String should match pattern" in refused.text
+
+
+def test_a_card_number_in_a_tag_is_masked_wherever_it_is_given(team) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = web_ticket(team)
+    added = _tag(team, ticket_id, add=["4111-1111-1111-1111", "paid_4242424242424242", "order_1234567890123"])
+    assert added.status_code == 200, added.text
+    # A card number is masked; an order number of that length (no issuer's, or failing Luhn) is not.
+    assert added.json()["tags"] == ["card_ending_1111", "order_1234567890123", "paid_card_ending_4242"]
+    assert _listed(team, tag="4111111111111111") == [ticket_id]
+    removed = _tag(team, ticket_id, remove=["4111111111111111"])
+    assert removed.json()["removed"] == ["card_ending_1111"]
+
+
+def test_a_ticket_carries_at_most_the_limit(team) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = web_ticket(team)
+    for start in range(0, MAX_TICKET_TAGS, 20):
+        batch = [f"t{i:02d}" for i in range(start, min(start + 20, MAX_TICKET_TAGS))]
+        assert _tag(team, ticket_id, add=batch).status_code == 200
+    refused = _tag(team, ticket_id, add=["one-more"])
+    assert refused.status_code == 409, refused.text
+    assert f"would carry {MAX_TICKET_TAGS + 1} tags; at most {MAX_TICKET_TAGS}" in refused.json()["detail"]
+    swapped = _tag(team, ticket_id, add=["one-more"], remove=["t00"])  # one off, one on: still the limit
+    assert swapped.status_code == 200, swapped.text
+    assert len(swapped.json()["tags"]) == MAX_TICKET_TAGS and "one-more" in swapped.json()["tags"]
+    assert len(_tag_history(team, ticket_id)) == MAX_TICKET_TAGS + 2  # the refused change recorded nothing
+
+
+def test_an_unknown_ticket_gets_404_and_an_integration_key_403(team) -> None:  # type: ignore[no-untyped-def]
+    missing = _tag(team, "TKT-NOPE", add=["vip"])
+    assert missing.status_code == 404, missing.text
+    assert "TKT-NOPE" in missing.json()["detail"]
+    ticket_id = web_ticket(team)
+    assert team.post(f"/api/tickets/{ticket_id}/tags", json={"add": ["vip"]}).status_code == 403
+
+
+def test_tags_are_exported_then_erased_with_the_names_in_the_history(team, session_factory) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = web_ticket(team)
+    assert _tag(team, ticket_id, add=["ann_lee_vip", "refund"]).status_code == 200
+    assert _tag(team, ticket_id, remove=["refund"]).status_code == 200
+    moved = team.put(f"/api/tickets/{ticket_id}/status", json={"status": "open"}, headers=team.agent)
+    assert moved.status_code == 200, moved.text
+    export = team.post("/api/customers/export", json={"email": "ann@example.com"}, headers=team.admin)
+    assert export.status_code == 200, export.text
+    assert [t["tags"] for t in export.json()["tickets"]] == [["ann_lee_vip"]]
+
+    erased = team.post(f"/api/tickets/{ticket_id}/erase", headers=team.admin)
+    assert erased.status_code == 200, erased.text
+    with session_factory() as session:
+        assert session.scalars(select(TicketTag)).all() == []
+    assert team.get(f"/api/tickets/{ticket_id}", headers=team.agent).json()["tags"] == []
+    # Who changed the tags, and when, stays; which tags does not.
+    assert _tag_history(team, ticket_id) == [
+        (None, "[erased]", team.actor),
+        (None, "[erased]", team.actor),
+        ("[erased]", None, team.actor),
+    ]
+    history = team.get(f"/api/tickets/{ticket_id}/history", headers=team.agent).json()
+    assert [(h["old_value"], h["new_value"]) for h in history if h["field"] == "status"] == [
+        ("new", "open"),
+        ("open", "closed"),
+    ]
+    refused = _tag(team, ticket_id, add=["vip"])
+    assert refused.status_code == 409, refused.text
+    assert "was erased" in refused.json()["detail"]
+    assert _listed(team, tag="vip") == []
+
+
+def test_another_ticket_keeps_its_tags_and_history_through_an_erasure(team) -> None:  # type: ignore[no-untyped-def]
+    ours = web_ticket(team)
+    theirs = web_ticket(team, customer_email="bo@example.com")
+    for ticket_id in (ours, theirs):
+        assert _tag(team, ticket_id, add=["vip"]).status_code == 200
+    erased = team.post("/api/customers/erase", json={"email": "ann@example.com"}, headers=team.admin)
+    assert erased.status_code == 200, erased.text
+    assert _listed(team, tag="vip") == [theirs]
+    assert _tag_history(team, theirs) == [(None, "vip", team.actor)]
+    assert _tag_history(team, ours) == [(None, "[erased]", team.actor)]
+
+
+def test_a_change_waits_for_a_concurrent_one_and_counts_its_tags(team, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Two agents tag one ticket at once: the second change reads the tags the first committed, so both land,
+    the limit holds, and the history holds only changes that happened."""
+    ticket_id = web_ticket(team)
+    assert _tag(team, ticket_id, add=[f"t{i:02d}" for i in range(20)]).status_code == 200
+    assert _tag(team, ticket_id, add=[f"t{i:02d}" for i in range(20, 40)]).status_code == 200
+    outcome: dict[str, object] = {}
+
+    def second_agent() -> None:
+        with session_factory() as session:
+            try:
+                outcome["result"] = change_tags(session, ticket_id, TagsUpdate(add=[f"u{i}" for i in range(9)]))
+            except Exception as exc:
+                outcome["error"] = exc
+
+    with session_factory() as first:
+        assert claim_row(first, Ticket, ticket_id, erased_at=None)  # the first agent's change holds the ticket
+        thread = threading.Thread(target=second_agent)
+        thread.start()
+        time.sleep(0.5)
+        assert thread.is_alive(), outcome  # waiting for the first change to end
+        first.add_all(TicketTag(ticket_id=ticket_id, tag=tag) for tag in ("t00-again", "w1", "w2"))
+        first.commit()
+    thread.join(30)
+    assert not thread.is_alive()
+    error = outcome.get("error")
+    assert error is not None and "would carry 52 tags" in str(error), outcome  # 43 + 9, not 40 + 9
+    with session_factory() as session:
+        assert len(session.scalars(select(TicketTag).where(TicketTag.ticket_id == ticket_id)).all()) == 43
+        assert session.query(AuditLog).filter(AuditLog.field == "tags").count() == 40
+
+
+def test_vendor_tickets_arrive_with_their_tags(signed_api, team) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    event = raw("zendesk_event_ticket_created.json")
+    created = signed_api.post(ZD, content=event, headers=zendesk_headers(event))
+    assert created.status_code == 201, created.text
+    assert created.json()["ticket"]["tags"] == ["login", "mobile"]
+    assert created.json()["ticket"]["metadata"]["zendesk_tags"] == "mobile login"  # as it arrived
+
+    trigger = raw("zendesk_trigger_rendered.json")  # a trigger's {{ticket.tags}}: one space-separated text
+    created = signed_api.post(ZD, content=trigger, headers=zendesk_headers(trigger))
+    assert created.status_code == 201, created.text
+    assert created.json()["ticket"]["tags"] == ["apparel", "exchange"]
+
+    payload = json.loads(raw("intercom_conversation_user_created_v2.json"))
+    payload["data"]["item"]["tags"] = {
+        "type": "tag.list",
+        "tags": [{"type": "tag", "id": "1", "name": "VIP customer"}, {"name": "Billing!"}, {"name": " "}, {"id": "9"}],
+    }
+    body = json.dumps(payload).encode()
+    created = signed_api.post(IC, content=body, headers=intercom_headers(body))
+    assert created.status_code == 201, created.text
+    ticket = created.json()["ticket"]
+    assert ticket["tags"] == ["billing", "vip_customer"]
+    assert _tag_history(team, ticket["ticket_id"]) == []  # the vendor's, not a change made here
