@@ -8,7 +8,8 @@ process against each database, `GET /api/overview`'s service call and the ticket
 (newest, the unassigned queue, one agent's queue, one customer's by email, one order's, one tracking
 number's, flagged for review, failed, overdue (also soonest due first), the new ones soonest due first, a
 channel's unanswered, the unanswered past their first response target, those awaiting a reply longest first,
-those kept waiting past their reply target, soonest due first, those their customer rated bad), and the
+those kept waiting past their reply target, soonest due first, those their customer rated bad, those carrying
+a tag: one on a tenth of the tickets, one on 1 in 2,000, one on none), and the
 alerts: the overview's undelivered counts and the failed ones' list, over an alert per critical ticket. A
 quarter of the solved web and API tickets carry their customer's rating (the overview's week of ratings).
 The tickets' text is what customers wrote (the shipped banking77 and Bitext queries), which the text
@@ -48,7 +49,7 @@ from gateway.services.sla import first_response_times, next_reply_times, resolut
 from gateway.services.tickets import list_tickets  # noqa: E402
 from shared.config import get_settings  # noqa: E402
 from shared.db import make_engine, run_migrations  # noqa: E402
-from shared.models import Agent, Alert, Customer, Ticket, TicketMessage, TicketReference, utcnow  # noqa: E402
+from shared.models import Agent, Alert, Customer, Ticket, TicketMessage, TicketReference, TicketTag, utcnow  # noqa: E402
 from shared.outbox import ALERTS  # noqa: E402
 from shared.references import FOUND, TRACKING  # noqa: E402
 from shared.schemas import AlertFilters, Category, Priority, TicketFilters  # noqa: E402
@@ -158,6 +159,7 @@ def fill(url: str, n: int, seed: int = 7) -> None:
                 found += [{"ticket_id": t["ticket_id"], "kind": TRACKING, "value": f"1Z{t['ticket_id'][-8:]}00000000"}
                           for t in chunk[::4] if t["category"]]  # fmt: skip
                 conn.execute(sa.insert(TicketReference), found)
+                conn.execute(sa.insert(TicketTag), _tags(chunk))
                 conn.execute(sa.insert(Alert), _alerts(chunk))
                 if messages:
                     conn.execute(sa.insert(TicketMessage), messages)
@@ -203,6 +205,18 @@ def _conversation(
         rows.append({"ticket_id": ticket_id, "source": "api", "author_type": "agent", "body": "Here it is.",
                      "internal": False, "created_at": answered, "waited_since": wrote})  # fmt: skip
     return rows
+
+
+def _tags(chunk: list[dict[str, object]]) -> list[dict[str, object]]:
+    """An agent's tags (chosen without the generator): `vip` on one ticket in ten, `billing_dispute` on one in
+    fifty, `outage_2026_12` on one in 2,000."""
+    tags = []
+    for t in chunk:
+        number = int(str(t["ticket_id"])[-8:], 16)
+        for tag, every in (("vip", 10), ("billing_dispute", 50), ("outage_2026_12", 2000)):
+            if number % every == 3:
+                tags.append({"ticket_id": t["ticket_id"], "tag": tag, "created_at": t["created_at"]})
+    return tags
 
 
 def _alerts(chunk: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -268,6 +282,13 @@ VIEWS: dict[str, Callable[[Session], object]] = {
     ),
     "list new, soonest due": lambda s: list_tickets(s, TicketFilters(status="new", sort="due"), TARGETS),
     "list Zendesk unanswered": lambda s: list_tickets(s, TicketFilters(source="zendesk", answered=False)),
+    # a tag on one ticket in ten, one in 2,000; among the open tickets; and by due time
+    "list tagged, common": lambda s: list_tickets(s, TicketFilters(tag="vip")),
+    "list tagged, rare": lambda s: list_tickets(s, TicketFilters(tag="outage_2026_12")),
+    "list tagged, common, open": lambda s: list_tickets(s, TicketFilters(tag="vip", status="open")),
+    "list tagged, rare, open": lambda s: list_tickets(s, TicketFilters(tag="outage_2026_12", status="open")),
+    "list tagged, common, soonest due": lambda s: list_tickets(s, TicketFilters(tag="vip", sort="due"), TARGETS),
+    "list tagged, in no ticket": lambda s: list_tickets(s, TicketFilters(tag="samovar")),
     # an agent's text search (`q`): a word in about one ticket in five, in about 40 (0.02%), in none (every
     # place read), two words, a customer's email, two letters in none (no trigram index serves a pattern under
     # three characters); some among the 3% open, oldest first, and by due time

@@ -39,7 +39,8 @@ keys_router = APIRouter(prefix="/api/keys", tags=["keys"], dependencies=[require
     responses={404: {"description": "Unknown ticket"}},
 )
 def get_history(ticket_id: str, session: SessionDep) -> list[AuditEntryRead]:
-    """Who changed the ticket's status, assignment, category, priority or review flag, and when; oldest first."""
+    """Who changed the ticket's status, assignment, category, priority, review flag or tags, and when; oldest
+    first."""
     return [AuditEntryRead.model_validate(row) for row in ticket_history(session, ticket_id)]
 
 

@@ -10,7 +10,7 @@ from shared.models import AuditLog, TicketMessage
 
 
 def ticket_history(session: Session, ticket_id: str) -> list[AuditLog]:
-    """Changes of status, assignment, category, priority and review flag, oldest first (NotFound if unknown)."""
+    """Changes of status, assignment, category, priority, review flag and tags, oldest first (NotFound if unknown)."""
     get_ticket(session, ticket_id)
     query = select(AuditLog).where(AuditLog.ticket_id == ticket_id).order_by(AuditLog.id)
     return list(session.scalars(query))
