@@ -46,3 +46,25 @@ def stored(session_factory, model: type[T], order: Any) -> list[T]:  # type: ign
         rows = list(session.scalars(sa.select(model).order_by(order)))
         session.expunge_all()
         return rows
+
+
+def keyed(api, session_factory):  # type: ignore[no-untyped-def]
+    """`api` (auth on) sending the channel backend's integration key (`webform`), with an agent's (`alice`) and
+    an admin's (`boss`) headers as `api.agent` and `api.admin`, and each key's name in the history as
+    `api.actors[name]`."""
+    from shared.auth import Role, create_key
+
+    api.actors = {}
+    with session_factory() as session:
+        for name, role, attribute in (
+            ("webform", Role.integration, None),
+            ("alice", Role.agent, "agent"),
+            ("boss", Role.admin, "admin"),
+        ):
+            row, key = create_key(session, name=name, role=role)
+            api.actors[name] = f"key:{row.id}:{name}"
+            if attribute is None:
+                api.headers["X-API-Key"] = key
+            else:
+                setattr(api, attribute, {"X-API-Key": key})
+    return api

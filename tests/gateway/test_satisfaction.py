@@ -10,12 +10,11 @@ import pytest
 
 from gateway.services.erasure import erase_ticket
 from gateway.services.satisfaction import rate_ticket
-from shared.auth import Role, create_key
 from shared.errors import Conflict
 from shared.models import Ticket, utcnow
 from shared.schemas import SatisfactionCreate
 from tests.conftest import force_ticket
-from tests.gateway.conftest import web_ticket
+from tests.gateway.conftest import keyed, web_ticket
 from tests.interleave import WriteBetween
 
 CARD = "4242 4242 4242 4242"
@@ -25,15 +24,8 @@ CARD = "4242 4242 4242 4242"
 def backend(client_for, db_url, redis_client, session_factory):  # type: ignore[no-untyped-def]
     """A gateway with auth on, and the channel backend's integration key (`webform`) whose name the history
     records."""
-    api = client_for(db_url, auth_disabled=False)
-    with session_factory() as session:
-        row, key = create_key(session, name="webform", role=Role.integration)
-        _, agent_key = create_key(session, name="alice", role=Role.agent)
-        _, admin_key = create_key(session, name="boss", role=Role.admin)
-    api.headers["X-API-Key"] = key
-    api.actor = f"key:{row.id}:webform"
-    api.agent = {"X-API-Key": agent_key}
-    api.admin = {"X-API-Key": admin_key}
+    api = keyed(client_for(db_url, auth_disabled=False), session_factory)
+    api.actor = api.actors["webform"]
     return api
 
 

@@ -13,27 +13,19 @@ from sqlalchemy import select
 
 from gateway.services import tickets as tickets_service
 from gateway.services.tags import change_tags
-from shared.auth import Role, create_key
 from shared.db import claim_row
 from shared.models import AuditLog, Ticket, TicketTag
 from shared.schemas import TagsUpdate
 from shared.tags import MAX_TICKET_TAGS
-from tests.gateway.conftest import web_ticket
+from tests.gateway.conftest import keyed, web_ticket
 from tests.gateway.test_webhooks_api import IC, ZD, intercom_headers, raw, signed_api, zendesk_headers  # noqa: F401
 
 
 @pytest.fixture
 def team(client_for, db_url, redis_client, session_factory):  # type: ignore[no-untyped-def]
     """A gateway with auth on: an agent (`alice`) whose name the history records, and an admin."""
-    api = client_for(db_url, auth_disabled=False)
-    with session_factory() as session:
-        _, integration_key = create_key(session, name="webform", role=Role.integration)
-        row, agent_key = create_key(session, name="alice", role=Role.agent)
-        _, admin_key = create_key(session, name="boss", role=Role.admin)
-    api.headers["X-API-Key"] = integration_key
-    api.actor = f"key:{row.id}:alice"
-    api.agent = {"X-API-Key": agent_key}
-    api.admin = {"X-API-Key": admin_key}
+    api = keyed(client_for(db_url, auth_disabled=False), session_factory)
+    api.actor = api.actors["alice"]
     return api
 
 
