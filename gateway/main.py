@@ -25,6 +25,7 @@ from gateway.routes import (
     health,
     kb,
     overview,
+    tags,
     tickets,
     webhooks,
 )
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(deliveries.replies_router)
     app.include_router(deliveries.statuses_router)
     app.include_router(customers.router)
+    app.include_router(tags.router)
     return app
 
 

@@ -417,6 +417,18 @@ class TagsUpdate(StrictModel):
         return self
 
 
+class TagFilters(BaseModel):
+    """The tags in use: every one, or those starting with `prefix` (as an agent types one), most used first."""
+
+    prefix: Tag | None = Field(None, description="Only tags starting with this (any letter case)")
+    limit: int = Field(50, ge=1, le=200)
+
+
+class TagCount(BaseModel):
+    tag: str
+    tickets: int = Field(description="Tickets carrying it")
+
+
 class TagsRead(BaseModel):
     ticket_id: str
     tags: list[str] = Field(description="The ticket's tags now, in alphabetical order")

@@ -118,6 +118,51 @@ def test_what_is_not_a_tag_change_gets_422_saying_why(team, change: dict, says: 
     assert team.get(f"/api/tickets/{ticket_id}", headers=team.agent).json()["tags"] == []
 
 
+def _in_use(api, **query: object) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
+    response = api.get("/api/tags", params=query, headers=api.agent)
+    assert response.status_code == 200, response.text
+    return [(t["tag"], t["tickets"]) for t in response.json()]
+
+
+def test_the_tags_in_use_are_counted_most_used_first(team) -> None:  # type: ignore[no-untyped-def]
+    assert _in_use(team) == []
+    ids = [web_ticket(team) for _ in range(4)]
+    for ticket_id in ids:
+        assert _tag(team, ticket_id, add=["late"]).status_code == 200
+    for ticket_id in ids[:3]:
+        assert _tag(team, ticket_id, add=["refund_partial", "vip"]).status_code == 200
+    assert _tag(team, ids[3], add=["refundxpartial", "refund:full"]).status_code == 200
+    assert _tag(team, ids[0], remove=["vip"]).status_code == 200  # a tag taken off counts no more
+
+    assert _in_use(team) == [
+        ("late", 4),
+        ("refund_partial", 3),
+        ("vip", 2),
+        ("refund:full", 1),
+        ("refundxpartial", 1),
+    ]
+    assert _in_use(team, limit=2) == [("late", 4), ("refund_partial", 3)]
+    # A prefix as an agent types it, in any letter case; `_` is a character, not a LIKE wildcard.
+    assert _in_use(team, prefix="REFUND_") == [("refund_partial", 3)]
+    assert _in_use(team, prefix="refund") == [("refund_partial", 3), ("refund:full", 1), ("refundxpartial", 1)]
+    assert _in_use(team, prefix="nothing") == []
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ({"prefix": "two words"}, "String should match pattern"),
+        ({"prefix": ""}, "String should match pattern"),
+        ({"limit": 0}, "greater than or equal to 1"),
+        ({"limit": 201}, "less than or equal to 200"),
+    ],
+)
+def test_a_tag_list_query_that_is_not_one_gets_422(team, query: dict, says: str) -> None:  # type: ignore[no-untyped-def]
+    refused = team.get("/api/tags", params=query, headers=team.agent)
+    assert refused.status_code == 422, refused.text
+    assert says in refused.text
+
+
 @pytest.mark.parametrize("common", [False, True], ids=["read-through-the-tag", "walked-by-arrival"])
 def test_a_tag_lists_the_same_tickets_whichever_way_they_are_found(team, monkeypatch, common: bool) -> None:  # type: ignore[no-untyped-def]
     """A tag on at least COMMON_TAG tickets is found by walking the arrivals, a rarer one through its index."""
