@@ -9,7 +9,8 @@ process against each database, `GET /api/overview`'s service call and the ticket
 number's, flagged for review, failed, overdue (also soonest due first), the new ones soonest due first, a
 channel's unanswered, the unanswered past their first response target, those awaiting a reply longest first,
 those kept waiting past their reply target, soonest due first, those their customer rated bad, those carrying
-a tag: one on a tenth of the tickets, one on 1 in 2,000, one on none), and the
+a tag: one on a tenth of the tickets, one on 1 in 2,000, one on none), the tags in use (every one, and
+those starting as an agent types), and the
 alerts: the overview's undelivered counts and the failed ones' list, over an alert per critical ticket. A
 quarter of the solved web and API tickets carry their customer's rating (the overview's week of ratings).
 The tickets' text is what customers wrote (the shipped banking77 and Bitext queries), which the text
@@ -46,13 +47,14 @@ from gateway.services.deliveries import delivery_counts, list_alerts  # noqa: E4
 from gateway.services.overview import ticket_overview  # noqa: E402
 from gateway.services.satisfaction import satisfaction_counts  # noqa: E402
 from gateway.services.sla import first_response_times, next_reply_times, resolution_times, review_times  # noqa: E402
+from gateway.services.tags import tags_in_use  # noqa: E402
 from gateway.services.tickets import list_tickets  # noqa: E402
 from shared.config import get_settings  # noqa: E402
 from shared.db import make_engine, run_migrations  # noqa: E402
 from shared.models import Agent, Alert, Customer, Ticket, TicketMessage, TicketReference, TicketTag, utcnow  # noqa: E402
 from shared.outbox import ALERTS  # noqa: E402
 from shared.references import FOUND, TRACKING  # noqa: E402
-from shared.schemas import AlertFilters, Category, Priority, TicketFilters  # noqa: E402
+from shared.schemas import AlertFilters, Category, Priority, TagFilters, TicketFilters  # noqa: E402
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 STATUSES = (["closed"] * 70) + (["resolved"] * 20) + (["new"] * 4) + (["open"] * 3) + ["in_progress"] * 2 + ["pending"]
@@ -209,13 +211,16 @@ def _conversation(
 
 def _tags(chunk: list[dict[str, object]]) -> list[dict[str, object]]:
     """An agent's tags (chosen without the generator): `vip` on one ticket in ten, `billing_dispute` on one in
-    fifty, `outage_2026_12` on one in 2,000."""
+    fifty, `outage_2026_12` on one in 2,000; and a long tail, a topic on one ticket in three (268 of `topic_001`
+    to `topic_299`, the k-th about 1/k as often as the first)."""
     tags = []
     for t in chunk:
         number = int(str(t["ticket_id"])[-8:], 16)
-        for tag, every in (("vip", 10), ("billing_dispute", 50), ("outage_2026_12", 2000)):
-            if number % every == 3:
-                tags.append({"ticket_id": t["ticket_id"], "tag": tag, "created_at": t["created_at"]})
+        named = [tag for tag, every in (("vip", 10), ("billing_dispute", 50), ("outage_2026_12", 2000))
+                 if number % every == 3]  # fmt: skip
+        if number % 3 == 1:
+            named.append(f"topic_{int(300 ** (number // 3 % 1000 / 1000)):03d}")
+        tags += [{"ticket_id": t["ticket_id"], "tag": tag, "created_at": t["created_at"]} for tag in named]
     return tags
 
 
@@ -289,6 +294,10 @@ VIEWS: dict[str, Callable[[Session], object]] = {
     "list tagged, rare, open": lambda s: list_tickets(s, TicketFilters(tag="outage_2026_12", status="open")),
     "list tagged, common, soonest due": lambda s: list_tickets(s, TicketFilters(tag="vip", sort="due"), TARGETS),
     "list tagged, in no ticket": lambda s: list_tickets(s, TicketFilters(tag="samovar")),
+    # the tags in use (vip, billing_dispute, outage_2026_12 and 268 topics), as an agent picks one
+    "tags in use": lambda s: tags_in_use(s, TagFilters()),
+    "tags in use, starting 'topic_1'": lambda s: tags_in_use(s, TagFilters(prefix="topic_1")),
+    "tags in use, starting 'v'": lambda s: tags_in_use(s, TagFilters(prefix="v")),
     # an agent's text search (`q`): a word in about one ticket in five, in about 40 (0.02%), in none (every
     # place read), two words, a customer's email, two letters in none (no trigram index serves a pattern under
     # three characters); some among the 3% open, oldest first, and by due time
