@@ -179,6 +179,10 @@ def test_a_tag_lists_the_same_tickets_whichever_way_they_are_found(team, monkeyp
     assert _listed(team, tag="late", status="new") == [ids[3], ids[2], ids[0]]
     assert _listed(team, tag="late", sort="due") == tagged  # unclassified: by arrival
     assert _listed(team, tag="other") == [ids[4]]
+    # With a text search, whose newest-first walk reads the tag filter too.
+    assert _listed(team, tag="late", q="parcel") == tagged[::-1]
+    assert _listed(team, tag="late", q='"Parcel 2"') == [ids[2]]
+    assert _listed(team, tag="other", q='"Parcel 2"') == []
 
 
 def test_a_list_filter_that_is_not_a_tag_gets_422(team) -> None:  # type: ignore[no-untyped-def]
