@@ -36,10 +36,14 @@ _ZEN_EVENT = "zen:event-type:"
 # Each event type / topic is written once, as the Literal its shape validates; dispatch reads the same values.
 TicketCreatedType = Literal["zen:event-type:ticket.created"]
 CommentAddedType = Literal["zen:event-type:ticket.comment_added"]
+TagsChangedType = Literal["zen:event-type:ticket.tags_changed"]
 CreateTopic = Literal["conversation.user.created", "conversation.admin.single.created", "ticket.created"]
 ReplyTopic = Literal["conversation.user.replied", "conversation.admin.replied", "conversation.admin.noted"]
+TaggedTopic = Literal["conversation_part.tag.created"]
 (ZENDESK_TICKET_CREATED,) = get_args(TicketCreatedType)
 (ZENDESK_COMMENT_ADDED,) = get_args(CommentAddedType)
+(ZENDESK_TAGS_CHANGED,) = get_args(TagsChangedType)
+(INTERCOM_TAGGED,) = get_args(TaggedTopic)
 INTERCOM_CREATE_TOPICS: tuple[str, ...] = get_args(CreateTopic)
 INTERCOM_REPLY_TOPICS: tuple[str, ...] = get_args(ReplyTopic)
 
@@ -208,7 +212,7 @@ _ZENDESK_TEXT_RULE = _requirement(
 )
 # The ticket shapes' own `type` (the ticket type, in a trigger's JSON) is anything but an event type.
 NotZendeskEvent = Annotated[Any, WithJsonSchema({"not": {"type": "string", "pattern": f"^{_ZEN_EVENT}"}})]
-_KNOWN_EVENTS = [ZENDESK_TICKET_CREATED, ZENDESK_COMMENT_ADDED]
+_KNOWN_EVENTS = [ZENDESK_TICKET_CREATED, ZENDESK_COMMENT_ADDED, ZENDESK_TAGS_CHANGED]
 OtherZendeskEvent = Annotated[
     str, WithJsonSchema({"type": "string", "pattern": f"^{_ZEN_EVENT}", "not": {"enum": _KNOWN_EVENTS}})
 ]
@@ -268,16 +272,38 @@ _ZEN_SUBJECT = {
 }
 
 
-class ZendeskCommentAdded(_Body):
+_ZENDESK_EVENT_ID_RULE = _requirement(
+    _path("detail", "id", leaf=KEY_ID_SCHEMA),
+    _path("detail", "ticket_id", leaf=KEY_ID_SCHEMA),
+    _prop("subject", _ZEN_SUBJECT),
+)
+
+
+class _ZendeskTicketEvent(_Body):
+    """An event about one ticket: its id in `detail`, or in `subject` ("zen:ticket:<id>") when `detail` is sparse."""
+
+    id: OptId = None
+    subject: Text = None
+    detail: ZendeskTicketFields | None = None
+
+    def ticket_id_value(self) -> Any:
+        found = self.detail.ticket_id_value() if self.detail is not None else None
+        if found is None and isinstance(self.subject, str) and self.subject.startswith(_ZEN_TICKET):
+            suffix = self.subject.removeprefix(_ZEN_TICKET)
+            found = suffix if is_id(suffix) else None
+        return found
+
+    def _require_ticket_id(self) -> None:
+        if self.ticket_id_value() is None:
+            raise ValueError("no ticket/conversation id found: needs `detail.id` or `subject` 'zen:ticket:<id>'")
+
+
+class ZendeskCommentAdded(_ZendeskTicketEvent):
     model_config = ConfigDict(
         title="Zendesk event ticket.comment_added",
         json_schema_extra={
             "allOf": [
-                _requirement(
-                    _path("detail", "id", leaf=KEY_ID_SCHEMA),
-                    _path("detail", "ticket_id", leaf=KEY_ID_SCHEMA),
-                    _prop("subject", _ZEN_SUBJECT),
-                ),
+                _ZENDESK_EVENT_ID_RULE,
                 _requirement(
                     _path("event", "comment", "body", leaf=HAS_TEXT),
                     _path("event", "comment", "html_body", leaf=HAS_TEXT),
@@ -287,25 +313,29 @@ class ZendeskCommentAdded(_Body):
     )
 
     type: CommentAddedType
-    id: OptId = None
-    subject: Text = None  # "zen:ticket:<id>", used when `detail` carries no id
-    detail: ZendeskTicketFields | None = None
     event: ZendeskCommentEvent
-
-    def ticket_id_value(self) -> Any:
-        found = self.detail.ticket_id_value() if self.detail is not None else None
-        if found is None and isinstance(self.subject, str) and self.subject.startswith(_ZEN_TICKET):
-            suffix = self.subject.removeprefix(_ZEN_TICKET)
-            found = suffix if is_id(suffix) else None
-        return found
 
     @model_validator(mode="after")
     def _id_and_text(self) -> ZendeskCommentAdded:
-        if self.ticket_id_value() is None:
-            raise ValueError("no ticket/conversation id found: needs `detail.id` or `subject` 'zen:ticket:<id>'")
+        self._require_ticket_id()
         comment = self.event.comment
         if not (has_text(comment.body) or has_text(comment.html_body)):
             raise ValueError("event.comment: the comment has no text in `body` or `html_body`")
+        return self
+
+
+class ZendeskTagsChanged(_ZendeskTicketEvent):
+    """A ticket's tags changed in Zendesk: `detail.tags` holds them all, as they now are."""
+
+    model_config = ConfigDict(
+        title="Zendesk event ticket.tags_changed", json_schema_extra={"allOf": [_ZENDESK_EVENT_ID_RULE]}
+    )
+
+    type: TagsChangedType
+
+    @model_validator(mode="after")
+    def _id(self) -> ZendeskTagsChanged:
+        self._require_ticket_id()
         return self
 
 
@@ -323,6 +353,7 @@ ZENDESK_SHAPES: tuple[type[_Body], ...] = (
     ZendeskTriggerBody,
     ZendeskTicketCreated,
     ZendeskCommentAdded,
+    ZendeskTagsChanged,
     ZendeskOtherEvent,
 )
 
@@ -334,6 +365,7 @@ def zendesk_shape(payload: dict[str, Any]) -> type[_Body]:
         events: dict[str, type[_Body]] = {
             ZENDESK_TICKET_CREATED: ZendeskTicketCreated,
             ZENDESK_COMMENT_ADDED: ZendeskCommentAdded,
+            ZENDESK_TAGS_CHANGED: ZendeskTagsChanged,
         }
         return events.get(kind, ZendeskOtherEvent)
     return ZendeskTicketBody if "ticket" in payload else ZendeskTriggerBody
@@ -532,6 +564,20 @@ class IntercomReplied(_Body):
     data: IntercomRepliedData
 
 
+class IntercomTaggedData(_Body):
+    item: IntercomItem
+
+
+class IntercomTagged(_Body):
+    """A conversation part was tagged: the conversation (`data.item`) carries all its tags (`tags.tags[].name`)."""
+
+    model_config = ConfigDict(title="Intercom notification: conversation tagged")
+
+    topic: TaggedTopic
+    id: OptId = None
+    data: IntercomTaggedData
+
+
 class IntercomPing(_Body):
     model_config = ConfigDict(title="Intercom notification: ping")
 
@@ -539,7 +585,7 @@ class IntercomPing(_Body):
     id: OptId = None
 
 
-_KNOWN_TOPICS = ("ping", *INTERCOM_CREATE_TOPICS, *INTERCOM_REPLY_TOPICS)
+_KNOWN_TOPICS = ("ping", *INTERCOM_CREATE_TOPICS, *INTERCOM_REPLY_TOPICS, INTERCOM_TAGGED)
 
 
 OtherTopic = Annotated[
@@ -560,6 +606,7 @@ INTERCOM_SHAPES: tuple[type[_Body], ...] = (
     IntercomSeed,
     IntercomCreated,
     IntercomReplied,
+    IntercomTagged,
     IntercomPing,
     IntercomOtherNotification,
 )
@@ -576,6 +623,8 @@ def intercom_shape(payload: dict[str, Any]) -> type[_Body]:
         return IntercomCreated
     if topic in INTERCOM_REPLY_TOPICS:
         return IntercomReplied
+    if topic == INTERCOM_TAGGED:
+        return IntercomTagged
     return IntercomOtherNotification
 
 

@@ -8,13 +8,15 @@ the vendors' documentation or real deliveries:
 Zendesk
   * the seed's / Tickets API body `{"ticket": {"id", "subject", "description", "requester"|"requester_id"}}`
   * whatever JSON an admin writes in a trigger/automation ("Notify webhook") with `{{ticket.*}}` placeholders
-  * event webhooks: `zen:event-type:ticket.created` (ticket under `detail`) and
-    `zen:event-type:ticket.comment_added` (text in `event.comment.body`)
+  * event webhooks: `zen:event-type:ticket.created` (ticket under `detail`),
+    `zen:event-type:ticket.comment_added` (text in `event.comment.body`) and
+    `zen:event-type:ticket.tags_changed` (all the ticket's tags in `detail.tags`)
 Intercom
   * the seed's body `{"conversation_id", "user", "conversation_parts": [{"body"}]}`
   * `notification_event` envelopes: 2.x conversations (`source.body`, `source.author`, `contacts`),
     legacy 1.x conversations (`conversation_message.body`, `user`), `ticket.created` tickets
-    (`ticket_attributes._default_title_` / `_default_description_`), replies (`conversation_parts`), `ping`
+    (`ticket_attributes._default_title_` / `_default_description_`), replies (`conversation_parts`),
+    `conversation_part.tag.created` (the conversation's tags in `tags.tags[].name`), `ping`
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ from gateway.webhook_bodies import (
     IntercomPing,
     IntercomReplied,
     IntercomSeed,
+    IntercomTagged,
     ZendeskCommentAdded,
     ZendeskOtherEvent,
     ZendeskPerson,
+    ZendeskTagsChanged,
     ZendeskTicketBody,
     ZendeskTicketCreated,
     ZendeskTicketFields,
@@ -71,6 +75,7 @@ class InvalidSignature(CopilotError):
 class EventKind(StrEnum):
     ticket = "ticket"  # a new ticket / conversation
     message = "message"  # a reply on an existing ticket / conversation
+    tags = "tags"  # the tags of an existing ticket / conversation changed
     ping = "ping"  # the vendor checking the endpoint
     ignored = "ignored"  # a topic we do not act on
 
@@ -95,7 +100,9 @@ class InboundEvent(BaseModel):
     author_email: str | None = None
     internal: bool = False  # a note only agents see (Zendesk private comment, Intercom note): no answer to anyone
     metadata: dict[str, str] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)  # the vendor's tags on the ticket, as sent
+    # The vendor's tags on the ticket as sent, all of them; None when the body does not say (no `tags` field).
+    tags: list[str] | None = None
+    tags_at: datetime | None = None  # when the ticket last changed in the vendor's tool, if the body says
     reason: str | None = None  # why an event is ignored
 
 
@@ -284,6 +291,8 @@ def _finish(event: InboundEvent) -> InboundEvent:
         return event
     if not event.external_id:
         raise InvalidInput(f"{event.source} webhook: no ticket/conversation id found in the body")
+    if event.kind == EventKind.tags:
+        return event
     if event.kind == EventKind.message and not event.message_body:
         raise InvalidInput(f"{event.source} webhook: the reply has no text")
     description = event.description or event.message_body or event.subject
@@ -311,11 +320,37 @@ def _tags(value: Any) -> str | None:
     return _str(value)
 
 
-def _intercom_tags(value: Any) -> list[str]:
-    """The names in an Intercom `tag.list` (`{"tags": [{"name": ...}]}`), a conversation's or a ticket's."""
+def _zendesk_tags(value: Any) -> list[str] | None:
+    """A Zendesk ticket's tags: a list, or a trigger's space-separated `{{ticket.tags}}` ("" when it has none);
+    None when the body has no `tags` (or its placeholder went unrendered): it did not say."""
+    if isinstance(value, str) and not _PLACEHOLDER.match(value):
+        return without_nul(value).split()[:MAX_VENDOR_TAGS]
+    if isinstance(value, list):
+        return (_tags(value) or "").split()[:MAX_VENDOR_TAGS]
+    return None
+
+
+def _intercom_tags(value: Any) -> list[str] | None:
+    """The names in an Intercom `tag.list` (`{"tags": [{"name": ...}]}`), a conversation's or a ticket's; None
+    when there is no list (the body did not say)."""
     tags = _dict(value).get("tags")
-    names = (_str(_dict(tag).get("name")) for tag in (tags if isinstance(tags, list) else [])[:MAX_VENDOR_TAGS])
+    if not isinstance(tags, list):
+        return None
+    names = (_str(_dict(tag).get("name")) for tag in tags[:MAX_VENDOR_TAGS])
     return [name for name in names if name]
+
+
+def _vendor_time(value: Any) -> datetime | None:
+    """A vendor's timestamp (ISO-8601 text, or Unix seconds as Intercom sends them) in UTC; None if it is not one."""
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+        if isinstance(value, str):
+            found = datetime.fromisoformat(value.strip())
+            return found if found.tzinfo else found.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
 
 
 MAX_VENDOR_TAGS = 200  # read of a vendor's list; `shared.tags.vendor_tags` keeps at most MAX_TICKET_TAGS
@@ -338,6 +373,8 @@ def parse_zendesk(payload: Any) -> InboundEvent:
         return _finish(_zendesk_ticket(body.detail, payload["detail"], delivery_id=body.id))
     if isinstance(body, ZendeskCommentAdded):
         return _finish(_zendesk_comment(body, payload))
+    if isinstance(body, ZendeskTagsChanged):
+        return _finish(_zendesk_tags_changed(body, _dict(payload.get("detail"))))
     if isinstance(body, ZendeskTicketBody):
         return _finish(_zendesk_ticket(body.ticket, payload["ticket"], delivery_id=None))
     assert isinstance(body, ZendeskTriggerBody)
@@ -360,7 +397,8 @@ def _zendesk_ticket(t: ZendeskTicketFields, raw: dict[str, Any], *, delivery_id:
         requester_id=t.requester_id or requester.id,
         requester_email=_email(requester.email) or _email(t.requester_email) or _email(t.email),
         requester_name=_name(_first(requester.name, t.requester_name, t.name)),
-        tags=(_tags(raw.get("tags")) or "").split()[:MAX_VENDOR_TAGS],  # a list, or a trigger's space-separated text
+        tags=_zendesk_tags(raw.get("tags")),
+        tags_at=_vendor_time(raw.get("updated_at")),
         metadata={
             k: v
             for k, v in {
@@ -373,6 +411,21 @@ def _zendesk_ticket(t: ZendeskTicketFields, raw: dict[str, Any], *, delivery_id:
             }.items()
             if v
         },
+    )
+
+
+def _zendesk_tags_changed(body: ZendeskTagsChanged, detail: dict[str, Any]) -> InboundEvent:
+    tags = _zendesk_tags(detail.get("tags"))
+    if tags is None:  # Zendesk documents `detail.tags` on every ticket event; without it there is nothing to do
+        reason = "event tags_changed without detail.tags"
+        return InboundEvent(source="zendesk", kind=EventKind.ignored, delivery_id=body.id, reason=reason)
+    return InboundEvent(
+        source="zendesk",
+        kind=EventKind.tags,
+        delivery_id=body.id,
+        external_id=body.ticket_id_value(),
+        tags=tags,
+        tags_at=_vendor_time(detail.get("updated_at")),
     )
 
 
@@ -417,8 +470,26 @@ def parse_intercom(payload: Any) -> InboundEvent:
         return InboundEvent(
             source="intercom", kind=EventKind.ignored, delivery_id=body.id, reason=f"topic {body.topic or '(none)'}"
         )
+    if isinstance(body, IntercomTagged):
+        return _finish(_intercom_tagged(body, payload["data"]["item"]))
     assert isinstance(body, IntercomCreated | IntercomReplied)
     return _finish(_intercom_notification(body, payload["data"]["item"]))
+
+
+def _intercom_tagged(body: IntercomTagged, raw: dict[str, Any]) -> InboundEvent:
+    tags = _intercom_tags(raw.get("tags"))
+    if tags is None:
+        return InboundEvent(
+            source="intercom", kind=EventKind.ignored, delivery_id=body.id, reason=f"topic {body.topic} without tags"
+        )
+    return InboundEvent(
+        source="intercom",
+        kind=EventKind.tags,
+        delivery_id=body.id,
+        external_id=body.data.item.id,
+        tags=tags,
+        tags_at=_vendor_time(raw.get("updated_at")),
+    )
 
 
 def _intercom_seed(body: IntercomSeed) -> InboundEvent:
@@ -481,6 +552,7 @@ def _intercom_notification(body: IntercomCreated | IntercomReplied, raw: dict[st
         requester_email=requester[1],
         requester_name=requester[2],
         tags=_intercom_tags(raw.get("tags")),
+        tags_at=_vendor_time(raw.get("updated_at")),
         metadata={"intercom_topic": topic, **meta},
     )
     if isinstance(body, IntercomCreated):

@@ -163,6 +163,11 @@ class Ticket(Base):
     satisfaction: Mapped[str | None] = mapped_column(String(10))
     satisfaction_comment: Mapped[str | None] = mapped_column(Text)
     satisfaction_at: Mapped[datetime | None] = mapped_column()
+    # The tags the ticket had in its vendor's tool (Zendesk, Intercom) when a webhook last said, in stored form,
+    # and when they were so (the vendor's time, if its body gave one): what a later list of the vendor's tags is
+    # compared with, so only the vendor's own changes are made here (migration 0029). NULL: never said.
+    vendor_tags: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+    vendor_tags_at: Mapped[datetime | None] = mapped_column()
     # When the customer's personal data was erased (POST /api/customers/erase, migration 0022): the text, the
     # messages and whatever was extracted from them are gone; the skeleton stays for statistics and forecasts.
     erased_at: Mapped[datetime | None] = mapped_column()

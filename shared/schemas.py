@@ -789,7 +789,7 @@ class HealthRead(BaseModel):
 class WebhookAck(BaseModel):
     """What a webhook answers: the outcome, and the ticket it concerns (also on redelivery)."""
 
-    status: str = Field(..., description="created | duplicate | appended | ignored | pong")
+    status: str = Field(..., description="created | duplicate | appended | updated | ignored | pong")
     ticket: TicketRead | None = None
     detail: str | None = None
 

@@ -136,9 +136,11 @@ async def zendesk_webhook(
     x_zendesk_webhook_signature: Annotated[str | None, Header(max_length=200)] = None,
     x_zendesk_webhook_signature_timestamp: Annotated[str | None, Header(max_length=64)] = None,
 ) -> WebhookAck:
-    """A Zendesk ticket (seed body, trigger JSON, `ticket.created` event) or comment (`ticket.comment_added`).
+    """A Zendesk ticket (seed body, trigger JSON, `ticket.created` event), comment (`ticket.comment_added`) or
+    change of a ticket's tags (`ticket.tags_changed`).
 
-    201 with the new ticket; 200 with the existing one on redelivery; a comment appends a message.
+    201 with the new ticket; 200 with the existing one on redelivery; a comment appends a message. Any body
+    listing a known ticket's tags makes Zendesk's changes of them here (`updated` for `ticket.tags_changed`).
     Signed deliveries are checked when ZENDESK_WEBHOOK_SECRET is set (timestamp within 5 minutes).
     """
     settings = app_settings(request)
@@ -174,11 +176,12 @@ async def intercom_webhook(
     api_key: ApiKeyHeaderDep,
     x_hub_signature: Annotated[str | None, Header(max_length=200)] = None,
 ) -> WebhookAck:
-    """An Intercom conversation or ticket (seed body or `notification_event`), a reply, or `ping`.
+    """An Intercom conversation or ticket (seed body or `notification_event`), a reply, a tagging
+    (`conversation_part.tag.created`), or `ping`.
 
     201 with the new ticket; 200 with the existing one on redelivery (the notification/conversation
-    id is the idempotency key); replies append messages. X-Hub-Signature is checked when
-    INTERCOM_CLIENT_SECRET is set.
+    id is the idempotency key); replies append messages. A notification listing a known conversation's tags
+    makes Intercom's changes of them here. X-Hub-Signature is checked when INTERCOM_CLIENT_SECRET is set.
     """
     settings = app_settings(request)
     secret = settings.intercom_client_secret.get_secret_value() if settings.intercom_client_secret else None

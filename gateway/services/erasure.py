@@ -126,6 +126,8 @@ def _erase(session: Session, which: ColumnElement[bool], *, since: datetime, wha
             ai_suggested_reply=None,
             ai_reasoning=None,
             satisfaction_comment=None,  # the rating itself stays, as the sentiment does
+            vendor_tags=None,  # tags, like the ticket's own
+            vendor_tags_at=None,
             urgency_keywords=[],
             extracted_metadata={},
             # Nothing is left to answer or review; closing (not resolving) keeps it out of the resolution figures.

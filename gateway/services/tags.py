@@ -8,7 +8,11 @@ into, so the erasure removes them with the rest.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, insert, select, update
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.services.erasure import ensure_not_erased
@@ -17,7 +21,7 @@ from shared.db import claim_row
 from shared.errors import Conflict
 from shared.models import TAGS_FIELD, AuditLog, Ticket, TicketTag, current_actor, utcnow
 from shared.schemas import TagCount, TagFilters, TagsRead, TagsUpdate
-from shared.tags import MAX_TICKET_TAGS
+from shared.tags import MAX_TICKET_TAGS, vendor_tags
 
 
 def change_tags(session: Session, ticket_id: str, data: TagsUpdate) -> TagsRead:
@@ -49,6 +53,13 @@ def change_tags(session: Session, ticket_id: str, data: TagsUpdate) -> TagsRead:
         session.execute(insert(TicketTag), [{"ticket_id": ticket_id, "tag": t, "created_at": now} for t in added])
     if removed:
         session.execute(delete(TicketTag).where(TicketTag.ticket_id == ticket_id, TicketTag.tag.in_(removed)))
+    _record(session, ticket_id, added, removed, now)
+    session.commit()
+    return TagsRead(ticket_id=ticket_id, tags=tags, added=added, removed=removed, updated_at=now)
+
+
+def _record(session: Session, ticket_id: str, added: list[str], removed: list[str], now: datetime) -> None:
+    """Each tag put on or taken off as a history entry by the current actor; the ticket's `updated_at` moved."""
     actor = current_actor()
     changes = [(None, tag) for tag in added] + [(tag, None) for tag in removed]
     session.add_all(
@@ -56,8 +67,75 @@ def change_tags(session: Session, ticket_id: str, data: TagsUpdate) -> TagsRead:
         for old, new in changes
     )
     session.execute(update(Ticket).where(Ticket.ticket_id == ticket_id).values(updated_at=now))
+
+
+@dataclass(frozen=True)
+class VendorTagSync:
+    """What a vendor's list of a ticket's tags changed here."""
+
+    applied: bool  # False: the ticket is erased, or the list is older than the one last read (`why`)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)  # the vendor's new tags the ticket had no room for
+    why: str = ""
+
+    def describe(self) -> str:
+        """For the webhook's answer."""
+        if not self.applied:
+            return self.why
+        changes = (("added", self.added), ("removed", self.removed))
+        parts = [f"{what} {', '.join(tags)}" for what, tags in changes if tags]
+        if self.dropped:
+            parts.append(f"not added (a ticket carries at most {MAX_TICKET_TAGS}): {', '.join(self.dropped)}")
+        return "tags " + ("; ".join(parts) if parts else "unchanged")
+
+
+def sync_vendor_tags(session: Session, ticket_id: str, tags: list[str], at: datetime | None) -> VendorTagSync:
+    """Bring the vendor's change of a ticket's tags here: `tags` is the whole list the vendor's tool now holds.
+
+    Compared with the list it held before (`Ticket.vendor_tags`), what the vendor put on is put on and what it
+    took off is taken off; a tag an agent put on here, or took off here, is left as the agent left it until the
+    vendor itself changes that tag. A list older (`at`, the vendor's time) than the one last read changes
+    nothing: deliveries can arrive out of order. Each change is a history entry by the webhook; new tags past
+    `MAX_TICKET_TAGS` are dropped (a webhook is not refused for them). The ticket row is held first, like an
+    agent's change (`change_tags`), without moving `updated_at` unless a tag changes.
+    """
+    hold = (
+        update(Ticket)
+        .where(Ticket.ticket_id == ticket_id, Ticket.erased_at.is_(None))
+        .values(updated_at=Ticket.updated_at)  # explicit, so the column's onupdate does not move it
+    )
+    if cast(CursorResult[Any], session.execute(hold)).rowcount != 1:
+        session.rollback()
+        return VendorTagSync(applied=False, why=f"ticket {ticket_id} was erased; tags not stored")
+    before, before_at = session.execute(
+        select(Ticket.vendor_tags, Ticket.vendor_tags_at).where(Ticket.ticket_id == ticket_id)
+    ).one()
+    if at is not None and before_at is not None and at < before_at:
+        session.rollback()
+        why = f"tags as of {at.isoformat()} are older than those already read ({before_at.isoformat()}); not applied"
+        return VendorTagSync(applied=False, why=why)
+    now_listed = vendor_tags(tags)
+    previously = set(before or [])
+    current = set(session.scalars(select(TicketTag.tag).where(TicketTag.ticket_id == ticket_id)))
+    removed = sorted(current.intersection(previously.difference(now_listed)))
+    new = [tag for tag in now_listed if tag not in previously and tag not in current]
+    room = max(0, MAX_TICKET_TAGS - len(current) + len(removed))
+    added, dropped = sorted(new[:room]), new[room:]
+    now = utcnow()
+    if added:
+        session.execute(insert(TicketTag), [{"ticket_id": ticket_id, "tag": t, "created_at": now} for t in added])
+    if removed:
+        session.execute(delete(TicketTag).where(TicketTag.ticket_id == ticket_id, TicketTag.tag.in_(removed)))
+    if added or removed:
+        _record(session, ticket_id, added, removed, now)
+    session.execute(
+        update(Ticket)
+        .where(Ticket.ticket_id == ticket_id)
+        .values(vendor_tags=now_listed, vendor_tags_at=at or before_at, updated_at=Ticket.updated_at)
+    )
     session.commit()
-    return TagsRead(ticket_id=ticket_id, tags=tags, added=added, removed=removed, updated_at=now)
+    return VendorTagSync(applied=True, added=added, removed=removed, dropped=dropped)
 
 
 def tags_in_use(session: Session, filters: TagFilters) -> list[TagCount]:

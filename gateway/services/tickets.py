@@ -255,12 +255,16 @@ def store_ticket(
     external_id: str | None = None,
     metadata: dict[str, str] | None = None,
     tags: list[str] | None = None,
+    vendor_tags: list[str] | None = None,
+    vendor_tags_at: datetime | None = None,
 ) -> Ticket:
     """Insert a ticket for an existing customer (with `tags` in stored form, each once), commit, enqueue
-    classification; the stored ORM row."""
+    classification; the stored ORM row. `vendor_tags`: the vendor's own list, all of it, kept for comparing
+    later ones with (`gateway.services.tags.sync_vendor_tags`)."""
     values = _ticket_values(
         customer_id=customer_id, subject=subject, description=description, source=source, external_id=external_id
     )
+    values.update(vendor_tags=vendor_tags, vendor_tags_at=vendor_tags_at)
     _write_ticket(session, values, redact_values(metadata or {}), tags=tags)
     enqueue(values["ticket_id"], ProcessingState.queued)
     return get_ticket(session, values["ticket_id"])

@@ -1,8 +1,10 @@
-"""Webhook ingestion: turn a normalised vendor event into a ticket or a message, idempotently.
+"""Webhook ingestion: turn a normalised vendor event into a ticket, a message or a change of tags, idempotently.
 
 `(source, external_id)` is unique for tickets and for messages, so a redelivered notification finds
 what the first delivery stored and creates nothing; two concurrent deliveries race on the unique
-constraint and the loser answers with the winner's row.
+constraint and the loser answers with the winner's row. Every event about a known ticket that lists the
+ticket's tags in the vendor's tool brings the vendor's changes of them here (`sync_vendor_tags`); a
+redelivered list finds nothing left to change.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.services.replies import store_message
+from gateway.services.tags import sync_vendor_tags
 from gateway.services.tickets import store_ticket, upsert_customer
 from gateway.webhooks import EventKind, InboundEvent
 from shared.models import Ticket, TicketMessage
@@ -22,7 +25,7 @@ from shared.tags import vendor_tags
 
 @dataclass(frozen=True)
 class IngestResult:
-    status: str  # created | duplicate | appended | ignored | pong
+    status: str  # created | duplicate | appended | updated | ignored | pong
     ticket: Ticket | None = None
     message: TicketMessage | None = None
     detail: str | None = None
@@ -42,11 +45,15 @@ def ingest(session: Session, event: InboundEvent) -> IngestResult:
     assert event.external_id is not None  # enforced by the parser
 
     ticket = find_ticket(session, event.source, event.external_id)
+    if event.kind == EventKind.tags:
+        return _change_tags(session, ticket, event)
     created = False
     if ticket is None:
         ticket, created = _create_ticket(session, event)
     if event.kind == EventKind.ticket:
-        return IngestResult("created" if created else "duplicate", ticket=ticket)
+        if created:
+            return IngestResult("created", ticket=ticket)
+        return IngestResult("duplicate", ticket=ticket, detail=_sync_tags(session, ticket, event))
     if ticket.erased_at is not None:  # answered 2xx, or the vendor would redeliver it for days
         return IngestResult(
             "ignored", ticket=ticket, detail=f"ticket {ticket.ticket_id} was erased; message not stored"
@@ -55,7 +62,29 @@ def ingest(session: Session, event: InboundEvent) -> IngestResult:
     message, appended = _append_message(session, ticket, event, opened_ticket=created)
     if created:
         return IngestResult("created", ticket=ticket, message=message, detail="ticket created from a reply")
-    return IngestResult("appended" if appended else "duplicate", ticket=ticket, message=message)
+    detail = _sync_tags(session, ticket, event)
+    return IngestResult("appended" if appended else "duplicate", ticket=ticket, message=message, detail=detail)
+
+
+def _change_tags(session: Session, ticket: Ticket | None, event: InboundEvent) -> IngestResult:
+    """A vendor's change of a ticket's tags: made here, unless the ticket is unknown or erased (answered 2xx all
+    the same, or the vendor would redeliver it for days; `sync_vendor_tags` finds an erased one)."""
+    if ticket is None:
+        return IngestResult("ignored", detail=f"no {event.source} ticket {event.external_id} here; tags not stored")
+    assert event.tags is not None  # the parser makes a tags event only from a list
+    sync = sync_vendor_tags(session, ticket.ticket_id, event.tags, event.tags_at)
+    session.refresh(ticket)  # its tags, as now stored
+    return IngestResult("updated" if sync.applied else "ignored", ticket=ticket, detail=sync.describe())
+
+
+def _sync_tags(session: Session, ticket: Ticket, event: InboundEvent) -> str | None:
+    """The vendor's tags, when the event lists them, made the ticket's (`sync_vendor_tags`, which leaves an erased
+    ticket as it is); what that did, or None without a list."""
+    if event.tags is None:
+        return None
+    sync = sync_vendor_tags(session, ticket.ticket_id, event.tags, event.tags_at)
+    session.refresh(ticket)  # its tags, as now stored
+    return sync.describe()
 
 
 def _create_ticket(session: Session, event: InboundEvent) -> tuple[Ticket, bool]:
@@ -87,7 +116,10 @@ def _create_ticket(session: Session, event: InboundEvent) -> tuple[Ticket, bool]
             source=event.source,
             external_id=event.external_id,
             metadata=metadata,
-            tags=vendor_tags(event.tags),
+            tags=vendor_tags(event.tags or []),
+            # the vendor's own list, compared with later ones; None when the body did not list them
+            vendor_tags=vendor_tags(event.tags) if event.tags is not None else None,
+            vendor_tags_at=event.tags_at if event.tags is not None else None,
         )
     except IntegrityError:
         session.rollback()

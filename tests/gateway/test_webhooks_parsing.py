@@ -107,12 +107,39 @@ def test_zendesk_trigger_json_rendered_and_unrendered() -> None:
 
 
 def test_zendesk_other_event_types_are_ignored_and_bad_bodies_refused() -> None:
-    payload = load("zendesk_event_ticket_created.json") | {"type": "zen:event-type:ticket.tags_changed"}
+    payload = load("zendesk_event_ticket_created.json") | {"type": "zen:event-type:ticket.status_changed"}
     assert parse_zendesk(payload).kind == EventKind.ignored
     with pytest.raises(InvalidInput, match="JSON object"):
         parse_zendesk([1, 2])
     with pytest.raises(InvalidInput):
         parse_zendesk({"ticket": {"id": 1}})  # neither subject nor description
+
+
+def test_a_ticket_s_tags_are_read_with_their_time_or_left_unknown() -> None:
+    """A list (even empty) is all the ticket's tags; no `tags` field, or an unrendered one, says nothing."""
+    changed = load("zendesk_event_ticket_created.json") | {"type": "zen:event-type:ticket.tags_changed"}
+    event = parse_zendesk(changed)
+    assert (event.kind, event.external_id, event.tags) == (EventKind.tags, "5158", ["mobile", "login"])
+    assert event.tags_at == datetime(2025, 1, 8, 10, 12, 7, tzinfo=UTC)
+    sparse = parse_zendesk({"type": "zen:event-type:ticket.tags_changed", "subject": "zen:ticket:9", "detail": {}})
+    assert (sparse.kind, sparse.reason) == (EventKind.ignored, "event tags_changed without detail.tags")
+    trigger = load("zendesk_trigger_rendered.json")
+    assert parse_zendesk(trigger).tags == ["apparel", "exchange"]
+    assert parse_zendesk(trigger | {"tags": ""}).tags == []
+    assert parse_zendesk(trigger | {"tags": " {{ticket.tags}} "}).tags is None
+    assert parse_zendesk({k: v for k, v in trigger.items() if k != "tags"}).tags is None
+    assert parse_zendesk(trigger | {"updated_at": "not a time"}).tags_at is None
+
+    tagged = {
+        "topic": "conversation_part.tag.created",
+        "data": {"item": {"id": 77, "updated_at": 1_735_990_000, "tags": {"tags": [{"name": "VIP"}, {"id": "3"}]}}},
+    }
+    event = parse_intercom(tagged)
+    assert (event.kind, event.external_id, event.tags) == (EventKind.tags, "77", ["VIP"])
+    assert event.tags_at == datetime.fromtimestamp(1_735_990_000, UTC)
+    untold = parse_intercom(tagged | {"data": {"item": {"id": 77}}})
+    assert untold.kind == EventKind.ignored and untold.reason == "topic conversation_part.tag.created without tags"
+    assert parse_intercom(load("intercom_conversation_user_created_v2.json")).tags is None
 
 
 # --------------------------------------------------------------------------- Intercom shapes
@@ -327,6 +354,13 @@ def test_every_vendor_sample_is_valid_under_the_documented_schema(name: str) -> 
         ("zendesk", {"type": "zen:event-type:ticket.created", "detail": {"id": 1}}),
         ("zendesk", {"type": "zen:event-type:ticket.comment_added", "subject": "zen:ticket:5", "event": {}}),
         ("zendesk", {"type": "zen:event-type:ticket.tags_changed", "id": []}),
+        ("zendesk", {"type": "zen:event-type:ticket.tags_changed", "subject": "zen:ticket:5", "detail": {"tags": "a"}}),
+        ("zendesk", {"type": "zen:event-type:ticket.tags_changed", "detail": {"tags": ["a"]}}),
+        ("zendesk", {"type": "zen:event-type:ticket.tags_changed", "detail": {"ticket_id": 5}}),
+        ("zendesk", {"type": "zen:event-type:ticket.tags_changed", "subject": "zen:ticket:{{x}}"}),
+        ("intercom", {"topic": "conversation_part.tag.created", "data": {"item": {"id": "c1", "tags": {"tags": []}}}}),
+        ("intercom", {"topic": "conversation_part.tag.created", "data": {"item": {"tags": {"tags": []}}}}),
+        ("intercom", {"topic": "conversation_part.tag.created"}),
         ("zendesk", {"ticket_id": "1", "subject": "s", "type": "zen:event-type:ticket.created"}),
         ("intercom", {"conversation_id": "1", "conversation_parts": [{"body": ""}]}),
         ("intercom", {"conversation_id": "1", "subject": "s", "conversation_parts": [1]}),
