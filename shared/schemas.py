@@ -515,6 +515,58 @@ class AssignUpdate(StrictModel):
     )
 
 
+MAX_BULK_TICKETS = 100  # in one bulk change: each ticket is its own transaction, so a request stays short
+
+BulkTicketId = Annotated[str, StringConstraints(min_length=1, max_length=30, pattern=ID_PATTERN)]
+
+
+class BulkUpdate(StrictModel):
+    """One change made to many tickets: a status move, an assignment (`{"agent_id": null}` unassigns), tags put on
+    and taken off, or any of them together, applied to each ticket in the order given."""
+
+    # The documented schema says what `_something_to_do` enforces (a null change is no change).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["status"], "properties": {"status": {"type": "string"}}},
+                {"required": ["assign"], "properties": {"assign": {"type": "object"}}},
+                {"required": ["tags"], "properties": {"tags": {"type": "object"}}},
+            ]
+        }
+    )
+
+    ticket_ids: list[BulkTicketId] = Field(..., min_length=1, max_length=MAX_BULK_TICKETS)
+    status: Status | None = None
+    assign: AssignUpdate | None = None
+    tags: TagsUpdate | None = None
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> BulkUpdate:
+        if self.status is None and self.assign is None and self.tags is None:
+            raise ValueError("give a change to make: `status`, `assign` or `tags`")
+        seen: set[str] = set()
+        for ticket_id in self.ticket_ids:
+            if ticket_id in seen:
+                raise ValueError(f"ticket_ids: '{ticket_id}' is given twice")
+            seen.add(ticket_id)
+        return self
+
+
+class BulkResult(BaseModel):
+    ticket_id: str
+    ok: bool = Field(description="Every change given was made (or was already so)")
+    applied: list[str] = Field(description="The changes made, of status, assign and tags, in that order")
+    status_code: int = Field(description="200, or the status the ticket's own request would have answered")
+    detail: str | None = Field(None, description="Why the next change was not made")
+    ticket: TicketRead | None = Field(None, description="The ticket as it now is (null when there is no such ticket)")
+
+
+class BulkRead(BaseModel):
+    updated: int = Field(description="Tickets every change was made to")
+    failed: int = Field(description="Tickets a change was not made to (`results` says which and why)")
+    results: list[BulkResult]
+
+
 # --------------------------------------------------------------------------- agents
 
 

@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from gateway.deps import SessionDep, SessionFactoryDep, SettingsDep
 from gateway.services import tickets as service
+from gateway.services.bulk import bulk_update
 from gateway.services.erasure import erase_ticket as erase
 from gateway.services.satisfaction import rate_ticket
 from gateway.services.tags import change_tags
@@ -18,6 +19,8 @@ from shared.fastapi_auth import require
 from shared.models import Ticket
 from shared.schemas import (
     AssignUpdate,
+    BulkRead,
+    BulkUpdate,
     ErasureRead,
     SatisfactionCreate,
     SatisfactionRead,
@@ -109,6 +112,22 @@ def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep, setti
     return StatusChanged(
         ticket_id=ticket.ticket_id, status=ticket.status, updated_at=ticket.updated_at, resolved_at=ticket.resolved_at
     )
+
+
+@router.post(
+    "/bulk",
+    response_model=BulkRead,
+    dependencies=[require(Role.agent)],
+    responses={
+        404: {"description": "The agent to assign does not exist (no ticket was changed)"},
+        409: {"description": "The agent to assign is inactive (no ticket was changed)"},
+    },
+)
+def bulk_change(data: BulkUpdate, session: SessionDep, settings: SettingsDep) -> BulkRead:
+    """Make one change to up to 100 tickets: a status move, an assignment, tags, or any of them together. Each
+    ticket is changed as its own requests would change it and answers for itself in `results` (`status_code`
+    404 for an unknown ticket, 409 for a move its workflow does not allow, ...); the others go on."""
+    return bulk_update(session, data, sent=settings.sent_statuses, targets=settings.targets)
 
 
 @router.put(

@@ -1,0 +1,72 @@
+"""One change made to many tickets: an outage's tickets tagged, a queue's solved ones resolved, a departed
+agent's tickets handed to another.
+
+Each ticket goes through the same service calls its own requests make (`change_status`, `assign_ticket`,
+`change_tags`), in its own transactions: the workflow's 409s, the claims that keep concurrent changes apart,
+the history, the status webhook's outbox all hold as they do one ticket at a time. A ticket that cannot take
+a change is reported with the status its own request would have answered, and the others go on; nothing is
+undone, so `applied` says which of its changes were made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from sqlalchemy.orm import Session
+
+from gateway.services.tags import change_tags
+from gateway.services.tickets import assign_ticket, change_status, get_ticket, to_read
+from shared.config import Targets
+from shared.errors import Conflict, CopilotError, NotFound
+from shared.models import Agent
+from shared.schemas import BulkRead, BulkResult, BulkUpdate, Status
+
+
+def bulk_update(session: Session, data: BulkUpdate, *, sent: Collection[Status], targets: Targets) -> BulkRead:
+    """Make `data`'s changes to each of its tickets, in order; each ticket's outcome."""
+    if data.assign is not None and data.assign.agent_id is not None:
+        _check_agent(session, data.assign.agent_id)
+    results = [_one(session, ticket_id, data, sent=sent, targets=targets) for ticket_id in data.ticket_ids]
+    updated = sum(result.ok for result in results)
+    return BulkRead(updated=updated, failed=len(results) - updated, results=results)
+
+
+def _check_agent(session: Session, agent_id: str) -> None:
+    """The whole request is refused (404, 409) for an assignee no ticket could take, before any ticket changes."""
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise NotFound(f"agent '{agent_id}' not found; create it with POST /api/agents")
+    if not agent.active:
+        raise Conflict(f"agent '{agent_id}' is inactive; reactivate it with PATCH /api/agents/{agent_id}")
+    session.rollback()  # end the read; each ticket's changes run in transactions of their own
+
+
+def _one(
+    session: Session, ticket_id: str, data: BulkUpdate, *, sent: Collection[Status], targets: Targets
+) -> BulkResult:
+    applied: list[str] = []
+    try:
+        if data.status is not None:
+            change_status(session, ticket_id, data.status, sent=sent)
+            applied.append("status")
+        if data.assign is not None:
+            assign_ticket(session, ticket_id, data.assign.agent_id)
+            applied.append("assign")
+        if data.tags is not None:
+            change_tags(session, ticket_id, data.tags)
+            applied.append("tags")
+    except CopilotError as error:
+        session.rollback()
+        failure: tuple[int, str] | None = (error.status_code, str(error))
+    else:
+        failure = None
+    session.expire_all()  # its tags were written by statements: read it as now stored
+    try:
+        ticket = to_read(get_ticket(session, ticket_id), targets)
+    except NotFound:
+        ticket = None
+    session.rollback()  # end the read before the next ticket
+    code, detail = failure or (200, None)
+    return BulkResult(
+        ticket_id=ticket_id, ok=failure is None, applied=applied, status_code=code, detail=detail, ticket=ticket
+    )
