@@ -15,30 +15,21 @@ from collections.abc import Collection
 from sqlalchemy.orm import Session
 
 from gateway.services.tags import change_tags
-from gateway.services.tickets import assign_ticket, change_status, get_ticket, to_read
+from gateway.services.tickets import assign_ticket, change_status, check_assignable, get_ticket, to_read
 from shared.config import Targets
-from shared.errors import Conflict, CopilotError, NotFound
-from shared.models import Agent
+from shared.errors import CopilotError, NotFound
 from shared.schemas import BulkRead, BulkResult, BulkUpdate, Status
 
 
 def bulk_update(session: Session, data: BulkUpdate, *, sent: Collection[Status], targets: Targets) -> BulkRead:
     """Make `data`'s changes to each of its tickets, in order; each ticket's outcome."""
     if data.assign is not None and data.assign.agent_id is not None:
-        _check_agent(session, data.assign.agent_id)
+        # The whole request is refused (404, 409) for an assignee no ticket could take, before any ticket changes.
+        check_assignable(session, data.assign.agent_id)
+        session.rollback()  # end the read; each ticket's changes run in transactions of their own
     results = [_one(session, ticket_id, data, sent=sent, targets=targets) for ticket_id in data.ticket_ids]
     updated = sum(result.ok for result in results)
     return BulkRead(updated=updated, failed=len(results) - updated, results=results)
-
-
-def _check_agent(session: Session, agent_id: str) -> None:
-    """The whole request is refused (404, 409) for an assignee no ticket could take, before any ticket changes."""
-    agent = session.get(Agent, agent_id)
-    if agent is None:
-        raise NotFound(f"agent '{agent_id}' not found; create it with POST /api/agents")
-    if not agent.active:
-        raise Conflict(f"agent '{agent_id}' is inactive; reactivate it with PATCH /api/agents/{agent_id}")
-    session.rollback()  # end the read; each ticket's changes run in transactions of their own
 
 
 def _one(

@@ -443,16 +443,27 @@ def change_status(
     return ticket
 
 
+def check_assignable(session: Session, agent_id: str) -> None:
+    """NotFound for an unknown agent, Conflict for an inactive one: no ticket can be assigned to either."""
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise NotFound(f"agent '{agent_id}' not found; create it with POST /api/agents")
+    if not agent.active:
+        raise _inactive(agent_id)
+
+
+def _inactive(agent_id: str) -> Conflict:
+    return Conflict(f"agent '{agent_id}' is inactive; reactivate it with PATCH /api/agents/{agent_id}")
+
+
 def assign_ticket(session: Session, ticket_id: str, agent_id: str | None) -> Ticket:
     """Assign to an existing, active agent (409 for an inactive one), or unassign (None)."""
     ticket = get_ticket(session, ticket_id)
     if agent_id is not None:
-        agent = session.get(Agent, agent_id)
-        if agent is None:
-            raise NotFound(f"agent '{agent_id}' not found; create it with POST /api/agents")
+        check_assignable(session, agent_id)
         # Held active until commit, so a deactivation racing this assignment comes before it (409) or after.
-        if not agent.active or not claim_row(session, Agent, agent_id, active=True):
-            raise Conflict(f"agent '{agent_id}' is inactive; reactivate it with PATCH /api/agents/{agent_id}")
+        if not claim_row(session, Agent, agent_id, active=True):
+            raise _inactive(agent_id)
     ticket.assigned_to = agent_id
     ticket.updated_at = utcnow()
     session.commit()
