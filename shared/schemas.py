@@ -535,7 +535,9 @@ class BulkUpdate(StrictModel):
         }
     )
 
-    ticket_ids: list[BulkTicketId] = Field(..., min_length=1, max_length=MAX_BULK_TICKETS)
+    ticket_ids: list[BulkTicketId] = Field(
+        ..., min_length=1, max_length=MAX_BULK_TICKETS, json_schema_extra={"uniqueItems": True}
+    )
     status: Status | None = None
     assign: AssignUpdate | None = None
     tags: TagsUpdate | None = None
