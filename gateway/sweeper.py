@@ -1,8 +1,9 @@
 """Re-enqueue stuck tickets: a loop inside the gateway, and `python -m gateway.sweeper --once` for cron.
 
 Alerts and agents' replies and status moves not delivered when due (their task lost with Redis, or never
-sent) are sent again the same way, and tickets about to miss a reply or resolution target are alerted
-(`gateway.services.due_alerts`).
+sent) are sent again the same way, tickets about to miss a reply or resolution target are alerted
+(`gateway.services.due_alerts`), and tickets resolved AUTO_CLOSE_AFTER_HOURS ago are closed
+(`gateway.services.auto_close`).
 
 Each pass also sends the index task again for knowledge-base articles left `pending`, and once per
 `KB_RECONCILE_INTERVAL_S` asks a rag_worker to check its whole index against the table: a delete
@@ -25,6 +26,7 @@ import redis.asyncio as aioredis
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.services.auto_close import close_resolved
 from gateway.services.due_alerts import alert_due_tickets
 from shared.config import Settings, get_settings
 from shared.db import get_sessionmaker
@@ -45,6 +47,7 @@ class Swept(NamedTuple):
     due_alerts: tuple[str, ...] = ()  # alerts raised for tickets about to miss a target
     replies: tuple[int, ...] = ()  # reply message ids whose delivery task was sent again
     status_changes: tuple[str, ...] = ()  # status-change delivery ids whose task was sent again
+    closed: tuple[str, ...] = ()  # resolved tickets closed after AUTO_CLOSE_AFTER_HOURS
 
 
 def reconcile_due(settings: Settings) -> bool:
@@ -61,7 +64,7 @@ def reconcile_due(settings: Settings) -> bool:
 
 def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
     """One pass over stuck tickets, pending knowledge-base articles and undelivered alerts, replies and status
-    changes, and the alerts owed for tickets about to miss a target."""
+    changes, the alerts owed for tickets about to miss a target, and the resolved tickets due to close."""
     stale = settings.sweep_stale_after_s
     with factory() as session:
         tickets = sweep_stale(session, older_than_s=stale)
@@ -70,6 +73,7 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
         replies = resend_due(session, REPLIES, older_than_s=stale)
         statuses = resend_due(session, STATUSES, older_than_s=stale)
         due = alert_due_tickets(session, settings)
+        closed = close_resolved(session, settings)
     return Swept(
         tickets,
         articles,
@@ -77,6 +81,7 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
         due_alerts=tuple(due),
         replies=tuple(replies),
         status_changes=tuple(statuses),
+        closed=tuple(closed),
     )
 
 
@@ -110,7 +115,7 @@ def retry_all_failed(factory: sessionmaker[Session]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(
         description="Re-enqueue tickets stuck in queued/classified, KB articles left pending and undelivered alerts,"
-        " replies and status changes; re-run failed tickets."
+        " replies and status changes; close resolved tickets due to close; re-run failed tickets."
     )
     parser.add_argument("--once", action="store_true", help="one pass, then exit (default: loop)")
     parser.add_argument(
@@ -132,7 +137,7 @@ def main() -> None:
             f"re-enqueued {len(swept.tickets)} ticket(s); re-sent {len(swept.articles)} pending KB article(s)"
             f", {len(swept.alerts)} undelivered alert(s), {len(swept.replies)} reply(ies) and"
             f" {len(swept.status_changes)} status change(s);"
-            f" raised {len(swept.due_alerts)} due alert(s){checked}"
+            f" raised {len(swept.due_alerts)} due alert(s); closed {len(swept.closed)} resolved ticket(s){checked}"
         )
         return
     client = aioredis.Redis.from_url(settings.redis_url)

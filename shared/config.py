@@ -115,6 +115,14 @@ class Settings(BaseSettings):
         16.0, gt=0, le=8760, description="Next reply target of a medium-priority ticket"
     )
     next_reply_low_hours: float = Field(24.0, gt=0, le=8760, description="Next reply target of a low-priority ticket")
+    # Closing what is done: a resolved ticket still reopens when its customer writes; a closed one does not
+    auto_close_after_hours: float | None = Field(
+        96.0,
+        gt=0,
+        le=8760,
+        description="A resolved ticket the customer has not written back to is closed this long after it was"
+        " resolved (by the sweeper); empty disables",
+    )
 
     # Services
     gateway_port: int = Field(8000, description="Gateway HTTP port")
@@ -289,6 +297,7 @@ class Settings(BaseSettings):
         "alert_webhook_secret",
         "alert_ticket_url",
         "alert_due_within_minutes",
+        "auto_close_after_hours",
         "reply_webhook_url",
         "reply_webhook_secret",
         mode="before",

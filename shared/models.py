@@ -103,6 +103,13 @@ class Ticket(Base):
         Index("idx_tickets_flagged", "flagged_at"),  # what has waited longest for a review
         Index("idx_tickets_reviewed", "reviewed_at", "review_flagged_at"),  # the week's review times
         Index("idx_tickets_satisfaction", "satisfaction_at", "satisfaction"),  # the week's ratings
+        # the resolved tickets, longest resolved first: what the sweeper closes (only the last few days' hold)
+        Index(
+            "idx_tickets_to_close",
+            "resolved_at",
+            postgresql_where=text("status = 'resolved'"),
+            sqlite_where=text("status = 'resolved'"),
+        ),
     )
 
     ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)

@@ -46,9 +46,13 @@ def reply_payload(ticket: Ticket, message: TicketMessage) -> dict[str, Any]:
     }
 
 
-def status_delivery(ticket: Ticket, previous: Status, sent: Collection[Status]) -> StatusDelivery | None:
+def status_delivery(
+    ticket: Ticket, previous: Status, sent: Collection[Status], *, automatic: bool = False
+) -> StatusDelivery | None:
     """The delivery owed for the move of `ticket` (already holding its new status and time) from `previous`,
-    or None: not a status the team sends, or a vendor's ticket. Its `id` is a random one, never a reply's."""
+    or None: not a status the team sends, or a vendor's ticket. Its `id` is a random one, never a reply's.
+    `automatic` marks a move no agent made (a resolved ticket closed after AUTO_CLOSE_AFTER_HOURS), which a
+    backend may not want to tell its customer about."""
     status = Status(ticket.status)
     if status not in sent or ticket.source in VENDOR_SOURCES:
         return None
@@ -58,7 +62,7 @@ def status_delivery(ticket: Ticket, previous: Status, sent: Collection[Status]) 
         "event": "ticket.status",
         "created_at": ticket.updated_at.isoformat(),
         "ticket": ticket_part(ticket),
-        "status": {"from": previous.value, "to": status.value},
+        "status": {"from": previous.value, "to": status.value, "automatic": automatic},
     }
     return StatusDelivery(
         delivery_id=delivery_id,

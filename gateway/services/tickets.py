@@ -425,6 +425,15 @@ def change_status(
     if not claimed:
         session.commit()
         return ticket
+    move_claimed(session, ticket, new_status, sent)
+    return ticket
+
+
+def move_claimed(
+    session: Session, ticket: Ticket, new_status: Status, sent: Collection[Status], *, automatic: bool = False
+) -> None:
+    """Move a ticket its caller has claimed at its current status to `new_status`, commit, and send the
+    channel's delivery task if one is owed (`automatic`: no agent moved it, the body says so)."""
     current = Status(ticket.status)  # as checked: the claim holds it
     # The change itself goes through the ORM, where the audit trail records it.
     ticket.status = new_status.value
@@ -435,12 +444,11 @@ def change_status(
         ticket.resolved_at = ticket.updated_at
     elif current == Status.resolved and new_status == Status.open:
         ticket.resolved_at = None
-    if delivery := status_delivery(ticket, current, sent):
+    if delivery := status_delivery(ticket, current, sent, automatic=automatic):
         session.add(delivery)
     session.commit()
     if delivery:
         send(STATUSES, delivery.delivery_id)
-    return ticket
 
 
 def check_assignable(session: Session, agent_id: str) -> None:

@@ -49,7 +49,7 @@ def test_a_resolve_is_written_with_the_move_and_delivered_signed(channel, sessio
     assert verify(CHANNEL_SECRET, received.headers["x-copilot-signature"], received.body, now=int(time.time()))
     body = json.loads(received.body)
     assert body["id"] == row.delivery_id and body["event"] == "ticket.status"
-    assert body["status"] == {"from": "in_progress", "to": "resolved"}
+    assert body["status"] == {"from": "in_progress", "to": "resolved", "automatic": False}
     assert body["created_at"] == moved["updated_at"].replace("Z", "+00:00")
     assert body["ticket"]["ticket_id"] == ticket_id and body["ticket"]["status"] == "resolved"
     assert body["ticket"]["source"] == "web" and body["ticket"]["subject"] == "Refund?"
