@@ -55,6 +55,7 @@ bench: install migrate models redis
 	$(BIN)/python benchmarks/escalation.py
 	$(BIN)/python benchmarks/alerts.py
 	$(BIN)/python benchmarks/due_alerts.py
+	$(BIN)/python benchmarks/auto_close.py
 	$(BIN)/python benchmarks/replies.py
 	$(BIN)/python benchmarks/erasure.py
 	$(BIN)/python benchmarks/redaction.py
