@@ -110,6 +110,14 @@ class Ticket(Base):
             postgresql_where=text("status = 'resolved'"),
             sqlite_where=text("status = 'resolved'"),
         ),
+        # a closed ticket's follow-ups: where its customer's next message goes (only follow-ups hold one)
+        Index(
+            "idx_tickets_follow_up_of",
+            "follow_up_of",
+            "created_at",
+            postgresql_where=text("follow_up_of IS NOT NULL"),
+            sqlite_where=text("follow_up_of IS NOT NULL"),
+        ),
     )
 
     ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)
@@ -178,6 +186,8 @@ class Ticket(Base):
     # When the customer's personal data was erased (POST /api/customers/erase, migration 0022): the text, the
     # messages and whatever was extracted from them are gone; the skeleton stays for statistics and forecasts.
     erased_at: Mapped[datetime | None] = mapped_column()
+    # The closed ticket whose customer wrote again, opening this one (migration 0031); NULL for every other.
+    follow_up_of: Mapped[str | None] = mapped_column(String(30))
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
     metadata_rows: Mapped[list[TicketMetadata]] = relationship(
@@ -285,6 +295,8 @@ class TicketMessage(Base):
     # their wait began (the ticket's `awaiting_reply_since` the reply cleared). A first reply's wait is the
     # ticket's own, from `created_at` to `first_response_at`.
     waited_since: Mapped[datetime | None] = mapped_column()
+    # On a customer's message to a closed ticket: the follow-up ticket it opened (migration 0031).
+    follow_up_ticket_id: Mapped[str | None] = mapped_column(String(30))
     # A public agent reply's delivery to a web or API ticket's channel (None elsewhere, or with it off).
     delivery: Mapped[ReplyDelivery | None] = relationship(viewonly=True)
 

@@ -334,6 +334,10 @@ class TicketRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+    follow_up_of: str | None = Field(
+        default=None,
+        description="The closed ticket whose customer wrote again, opening this one; null for every other ticket",
+    )
     first_response_at: datetime | None = Field(
         default=None,
         description="When the first public agent reply was posted here (POST /api/tickets/{id}/messages) or "
@@ -865,6 +869,11 @@ class TicketMessageRead(BaseModel):
         "messages stored before this was recorded",
     )
     created_at: datetime
+    follow_up_ticket_id: str | None = Field(
+        default=None,
+        description="On a customer's message to a closed ticket, kept there: the follow-up ticket it opened; null "
+        "on every other message",
+    )
     waited_since: datetime | None = Field(
         default=None,
         description="On a public agent reply that answered a customer writing again after an earlier public reply: "
@@ -905,6 +914,12 @@ class ReplyRead(BaseModel):
 
     message: TicketMessageRead
     ticket: TicketRead
+    follow_up: TicketRead | None = Field(
+        default=None,
+        description="A customer's message to a closed ticket: the follow-up ticket it opened, or the open follow-up "
+        "it was stored on (then `message.ticket_id` names it). Relay the customer's next messages there; null "
+        "otherwise",
+    )
 
 
 class AuditEntryRead(BaseModel):

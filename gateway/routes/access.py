@@ -9,13 +9,12 @@ from fastapi import APIRouter, Path, Response, status
 
 from gateway.deps import SessionDep, SettingsDep
 from gateway.services.history import ticket_history, ticket_messages
-from gateway.services.replies import add_message
+from gateway.services.replies import Posted, add_message
 from gateway.services.tickets import to_read
 from shared import auth
 from shared.auth import Role
 from shared.config import Settings
 from shared.fastapi_auth import AdminDep, AgentDep, IntegrationDep, require
-from shared.models import Ticket, TicketMessage
 from shared.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -80,7 +79,7 @@ def post_message(
     """An agent's reply (or, with `internal`, a note), named after the caller's key; the first public reply
     sets the ticket's `first_response_at`. The channel's backend delivers it to the customer: POSTed to
     REPLY_WEBHOOK_URL when set (its `delivery` says how that went), else read from the messages."""
-    message, ticket, created = add_message(
+    posted = add_message(
         session,
         ticket_id,
         data,
@@ -89,7 +88,7 @@ def post_message(
         internal=data.internal,
         deliver_replies=settings.reply_webhook_url is not None,
     )
-    return _posted(message, ticket, created, response, settings)
+    return _posted(posted, response, settings)
 
 
 @_posting("/{ticket_id}/customer-messages", "A Zendesk or Intercom ticket (its webhook brings them)")
@@ -104,14 +103,18 @@ def post_customer_message(
     """The customer's answer on a web or API ticket, relayed by the channel's backend; it reopens a ticket
     that was `pending` (waiting for them) or `resolved`, and sends a drafted ticket back to its draft step
     (`processing_state` `classified`; poll with `?wait=N` for the reply to this message)."""
-    message, ticket, created = add_message(session, ticket_id, data, author_type="customer", author=caller.name)
-    return _posted(message, ticket, created, response, settings)
+    posted = add_message(session, ticket_id, data, author_type="customer", author=caller.name)
+    return _posted(posted, response, settings)
 
 
-def _posted(message: TicketMessage, ticket: Ticket, created: bool, response: Response, settings: Settings) -> ReplyRead:
-    if not created:
+def _posted(posted: Posted, response: Response, settings: Settings) -> ReplyRead:
+    if not posted.created:
         response.status_code = status.HTTP_200_OK
-    return ReplyRead(message=TicketMessageRead.model_validate(message), ticket=to_read(ticket, settings.targets))
+    return ReplyRead(
+        message=TicketMessageRead.model_validate(posted.message),
+        ticket=to_read(posted.ticket, settings.targets),
+        follow_up=to_read(posted.follow_up, settings.targets) if posted.follow_up else None,
+    )
 
 
 @keys_router.get("", response_model=list[ApiKeyRead])

@@ -25,6 +25,7 @@ def ticket_part(ticket: Ticket) -> dict[str, Any]:
         "source": ticket.source,
         "subject": ticket.subject,
         "status": ticket.status,
+        "follow_up_of": ticket.follow_up_of,
         "customer": {"customer_id": customer.customer_id, "email": customer.email, "name": customer.name},
     }
 

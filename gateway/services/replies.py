@@ -2,7 +2,9 @@
 
 The first public agent reply is the ticket's first response. A customer writing back to a ticket that
 waits on them (`pending`) or was `resolved` reopens it, and the AI scores and drafts the answer to their
-new message (unless the ticket is closed). Here for web and API tickets, whose channel's
+new message. A closed ticket is final: a customer's message to a closed web or API ticket goes to its
+follow-up, a new ticket opened by the first such message (`follow_up_of`), while that one is not closed
+itself. Here for web and API tickets, whose channel's
 backend delivers the replies (POSTed to REPLY_WEBHOOK_URL when it is set, through an outbox row written with
 the reply; else read from `GET /api/tickets/{id}/messages`) and relays the customer's answers; by the
 webhooks for Zendesk and Intercom. A Zendesk or Intercom ticket's public replies and customer
@@ -13,6 +15,7 @@ would never arrive, and the vendor's webhook brings both back. Internal notes ar
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,12 +23,12 @@ from sqlalchemy.orm import Session
 
 from gateway.services.channel import VENDOR_SOURCES, reply_payload
 from gateway.services.erasure import ensure_not_erased
-from gateway.services.tickets import get_ticket
+from gateway.services.tickets import get_ticket, insert_follow_up
 from shared.db import claim_row
 from shared.errors import Conflict
 from shared.models import ReplyDelivery, Ticket, TicketMessage, utcnow
 from shared.outbox import REPLIES, send
-from shared.pipeline import request_rework, send_next
+from shared.pipeline import enqueue, request_rework, send_next
 from shared.redaction import redact_card_numbers
 from shared.schemas import MessageCreate, ProcessingState, Status
 
@@ -135,9 +138,11 @@ def store_message(
                 )
         elif effects and message.author_type == "customer":
             reopen_for_customer(session, ticket)
-            if ticket.status != Status.closed.value:  # a closed ticket keeps the message, nothing more
+            if ticket.status != Status.closed.value:
                 mark_awaiting(session, ticket.ticket_id, message.created_at)
                 rework = request_rework(session, ticket.ticket_id)
+            elif ticket.source not in VENDOR_SOURCES:  # kept here, and the conversation goes on in a new ticket
+                message.follow_up_ticket_id = insert_follow_up(session, ticket, message.body)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -149,6 +154,8 @@ def store_message(
         session.refresh(ticket, [*_EFFECTS, "updated_at"])
     if rework:
         send_next(ticket.ticket_id, ProcessingState.queued)
+    if message.follow_up_ticket_id:
+        enqueue(message.follow_up_ticket_id, ProcessingState.queued)
     if answers and deliver:
         send(REPLIES, message.id)
     return message, True
@@ -160,6 +167,15 @@ def find_message(session: Session, source: str, external_id: str) -> TicketMessa
     return session.scalars(query).first()
 
 
+class Posted(NamedTuple):
+    """What `add_message` did."""
+
+    message: TicketMessage
+    ticket: Ticket  # the ticket posted to, after the message
+    created: bool  # False: a retry found the message stored the first time
+    follow_up: Ticket | None  # where a customer's message to a closed ticket went on, or None
+
+
 def add_message(
     session: Session,
     ticket_id: str,
@@ -169,10 +185,13 @@ def add_message(
     author: str,
     internal: bool = False,
     deliver_replies: bool = False,
-) -> tuple[TicketMessage, Ticket, bool]:
-    """Store an agent's reply or note, or a customer's message (and commit); the message, the ticket after it,
-    and whether anything new was stored. With `deliver_replies` (REPLY_WEBHOOK_URL set), an agent's public
-    reply is sent on to the channel's backend.
+) -> Posted:
+    """Store an agent's reply or note, or a customer's message (and commit). With `deliver_replies`
+    (REPLY_WEBHOOK_URL set), an agent's public reply is sent on to the channel's backend.
+
+    A customer's message to a closed ticket is stored on its follow-up while that one is not closed; else it
+    is kept on the closed ticket and opens a new follow-up (`store_message`). Either way `follow_up` names
+    the ticket where the customer's next messages belong.
 
     A `client_message_id` sent again finds the message stored the first time, so a client may retry a
     message whose answer it lost without posting it twice (even one the vendor rule would refuse now).
@@ -184,8 +203,11 @@ def add_message(
         raise Conflict(_VENDOR_ONLY[author_type].format(ticket_id=ticket_id, source=ticket.source))
     message, created = known, False
     if message is None:
+        target = ticket
+        if author_type == "customer" and ticket.status == Status.closed.value:
+            target = current_follow_up(session, ticket) or ticket
         message = TicketMessage(
-            ticket_id=ticket_id,
+            ticket_id=target.ticket_id,
             source=REPLY_SOURCE,
             external_id=data.client_message_id,
             author_type=author_type,
@@ -193,12 +215,34 @@ def add_message(
             body=data.body,
             internal=internal,
         )
-        message, created = store_message(session, ticket, message, deliver=deliver_replies)
-    if message.ticket_id != ticket_id:
+        message, created = store_message(session, target, message, deliver=deliver_replies)
+    moved_to = message.follow_up_ticket_id or (message.ticket_id if message.ticket_id != ticket_id else None)
+    follow_up = get_ticket(session, moved_to) if moved_to else None
+    if message.ticket_id != ticket_id and (follow_up is None or follow_up.follow_up_of != ticket_id):
         raise Conflict(
             f"client_message_id '{data.client_message_id}' is already a message on ticket '{message.ticket_id}'"
         )
-    return message, ticket, created
+    return Posted(message, ticket, created, follow_up)
+
+
+def current_follow_up(session: Session, closed: Ticket) -> Ticket | None:
+    """The follow-up of the closed ticket a customer's message goes to: its latest, unless that one is closed
+    too (None: the message opens another). The closed ticket's row is held first, until the message's commit,
+    so two messages at once open one follow-up between them, not one each (an UPDATE setting `updated_at` to
+    itself: a closed ticket has nothing else to claim, and a hold is not a change)."""
+    session.execute(
+        update(Ticket)
+        .where(Ticket.ticket_id == closed.ticket_id)
+        .values(updated_at=Ticket.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    latest = session.scalars(
+        select(Ticket)
+        .where(Ticket.follow_up_of == closed.ticket_id)
+        .order_by(Ticket.created_at.desc(), Ticket.ticket_id.desc())
+        .limit(1)
+    ).first()
+    return latest if latest is not None and latest.status != Status.closed.value else None
 
 
 _EFFECTS = (

@@ -270,6 +270,23 @@ def store_ticket(
     return get_ticket(session, values["ticket_id"])
 
 
+def insert_follow_up(session: Session, closed: Ticket, description: str) -> str:
+    """Insert, in the caller's transaction, the ticket a customer's message to the closed ticket `closed` opens
+    (status new, processing queued): its customer, channel and subject, the message as its text, its tags,
+    its agent if still active, and `follow_up_of` naming it; the new id. The caller commits, then enqueues."""
+    values = _ticket_values(
+        customer_id=closed.customer_id, subject=closed.subject, description=description, source=closed.source
+    )
+    values["follow_up_of"] = closed.ticket_id
+    if closed.assigned_to and session.scalar(select(Agent.active).where(Agent.agent_id == closed.assigned_to)):
+        values["assigned_to"] = closed.assigned_to  # who knows the story, as Zendesk's follow-ups keep it
+    session.execute(_INSERT_TICKET, values)
+    if tags := closed.tag_list:
+        rows = [{"ticket_id": values["ticket_id"], "tag": tag, "created_at": values["created_at"]} for tag in tags]
+        session.execute(_INSERT_TAG, rows)
+    return str(values["ticket_id"])
+
+
 def get_ticket(session: Session, ticket_id: str) -> Ticket:
     """The ticket, or NotFound with a message that names the id."""
     ticket = session.get(Ticket, ticket_id)

@@ -87,8 +87,10 @@ def test_tickets_not_drafted_yet_failed_or_closed_are_left_as_they_are(api, sess
     assert _customer(api, queued, body="Also: gift wrap, please.")["processing_state"] == "queued"
     after = _customer(api, failed, body="Hello?")
     assert (after["processing_state"], after["processing_error"]) == ("failed", "TimeoutError: LLM")  # its retry
-    assert _customer(api, closed, body="Thanks, all good.")["processing_state"] == "done"  # nobody will answer
-    assert redis_client.llen("draft") == redis_client.llen("classify") == 0
+    answer = api.post(f"/api/tickets/{closed}/customer-messages", json={"body": "Thanks, all good."}).json()
+    assert answer["ticket"]["processing_state"] == "done"  # left as it is: its follow-up ticket takes the message
+    assert redis_client.llen("draft") == 0 and redis_client.llen("classify") == 1
+    assert _newest(redis_client, "classify") == answer["follow_up"]["ticket_id"]
 
 
 def test_the_draft_step_reads_what_the_customer_wrote_since_the_last_reply(api, session_factory):
