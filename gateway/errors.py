@@ -63,21 +63,32 @@ def install_error_handlers(app: FastAPI) -> None:
     install_db_error_handlers(app)
 
 
-class NulPathGuard:
-    """Answers 404 for a path containing NUL (%00): no id holds one, and PostgreSQL cannot even compare
-    such a value, so the lookup would fail instead of finding nothing. Relayed forecast paths are the
-    forecast service's to answer (its path parameters are numbers: 422)."""
+class PathGuard:
+    """Answers 404 for a path no resource can have, which would otherwise be answered by the wrong code:
+    one containing NUL (%00), which PostgreSQL cannot even compare, so the lookup would fail instead of
+    finding nothing; and one ending in a line feed (%0A), which Starlette's route patterns (Python's `$`
+    matches before a final newline) route to the path without it: `GET /api/tickets/%0A` listed tickets
+    where one ticket was asked for (a fuzz finding). Relayed forecast paths are the forecast service's to
+    answer (its path parameters are numbers: 422)."""
 
     def __init__(self, app: ASGIApp, relayed_prefix: str) -> None:
         self.app, self.relayed_prefix = app, relayed_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] == "http" and "\x00" in path and not path.startswith(self.relayed_prefix):
-            detail = "not found: the path contains a NUL character"
-            await JSONResponse(status_code=404, content={"detail": detail})(scope, receive, send)
+        if scope["type"] == "http" and not path.startswith(self.relayed_prefix) and (reason := _unroutable(path)):
+            answer = JSONResponse(status_code=404, content={"detail": f"not found: the path {reason}"})
+            await answer(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _unroutable(path: str) -> str | None:
+    if "\x00" in path:
+        return "contains a NUL character"
+    if path.endswith("\n"):
+        return "ends with a line feed (%0A)"
+    return None
 
 
 def document_errors(app: FastAPI) -> None:

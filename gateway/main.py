@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.orm import sessionmaker
 
-from gateway.errors import BodySizeLimit, NulPathGuard, document_errors, install_error_handlers
+from gateway.errors import BodySizeLimit, PathGuard, document_errors, install_error_handlers
 from gateway.routes import (
     access,
     agents,
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
         allow_methods=["*"],
         allow_headers=["*"],
     )
-    app.add_middleware(NulPathGuard, relayed_prefix=f"{forecast.router.prefix}/")
+    app.add_middleware(PathGuard, relayed_prefix=f"{forecast.router.prefix}/")
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     app.add_middleware(HeadAsGet)
     install_error_handlers(app)

@@ -50,6 +50,15 @@ def test_nul_in_a_path_is_404_and_in_a_filter_is_422(api):
     assert "assigned_to" in response.json()["detail"]
 
 
+def test_a_path_ending_in_a_line_feed_is_404_not_the_path_without_it(api):
+    """Starlette's route patterns match before a final newline: `/api/tickets/%0A` was the ticket list."""
+    for path in ("/api/tickets/%0A", "/api/tickets/%0A?wait=23", "/api/tags%0A", "/api/tickets/TKT-1/history%0A"):
+        response = api.get(path)
+        assert response.status_code == 404, (path, response.text)
+        assert response.json()["detail"] == "not found: the path ends with a line feed (%0A)"
+    assert api.get("/api/tickets/%0Ax").status_code == 404  # an id holding one: no such ticket, as before
+
+
 def test_email_is_checked_for_syntax_not_deliverability(api):
     # `.test` is well-formed (format: email); a display name or a missing domain is not an address.
     response = _post(api, customer_email="a`b@shop.test")
