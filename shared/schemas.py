@@ -214,6 +214,12 @@ class TicketFilters(BaseModel):
     category: Category | None = None
     assigned_to: str | None = Field(None, max_length=20, pattern=AGENT_ID_PATTERN)
     customer_id: str | None = Field(None, max_length=20, pattern=ID_PATTERN, description="The customer's other tickets")
+    follow_up_of: str | None = Field(
+        None,
+        max_length=30,
+        pattern=ID_PATTERN,
+        description="The follow-up tickets a customer's messages to this closed ticket opened",
+    )
     customer_email: Email | None = Field(
         None, description="The tickets of the customer with this email (any letter case)"
     )

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import signal
 import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from gateway.sweeper import sweep_once
+from shared.models import utcnow
 from tests.conftest import _truncate, force_ticket, wait_until
 
 pytestmark = pytest.mark.slow
@@ -96,6 +98,33 @@ def test_ticket_created_over_http_reaches_done(client_for, start_worker, pg):
     rerun = api.get(f"/api/tickets/{ticket['ticket_id']}").json()
     assert rerun["ai_suggested_category"] in {"shipping", "order"} and rerun["ai_suggested_reply"]
     assert rerun["processing_error"] is None
+
+
+def test_a_closed_tickets_customer_gets_a_follow_up_ticket_drafted(client_for, start_worker, pg, settings_for):  # type: ignore[no-untyped-def]
+    """Resolved, then closed by the sweeper once AUTO_CLOSE_AFTER_HOURS have passed; the customer writing again
+    opens a follow-up ticket that the real workers classify and draft."""
+    _start_pipeline(start_worker, pg)
+    api = client_for(pg)
+    ticket_id = api.post("/api/tickets/create", json=TICKET).json()["ticket"]["ticket_id"]
+    assert api.put(f"/api/tickets/{ticket_id}/status", json={"status": "resolved"}).status_code == 200
+    force_ticket(pg, ticket_id, resolved_at=utcnow() - timedelta(days=5))
+    from shared.db import make_engine
+
+    engine = make_engine(pg)
+    swept = sweep_once(sa.orm.sessionmaker(bind=engine), settings_for(pg))
+    engine.dispose()
+    assert swept.closed == (ticket_id,) and api.get(f"/api/tickets/{ticket_id}").json()["status"] == "closed"
+
+    body = "The lamp from order #2021 arrived broken. I would like a refund, please."
+    written = api.post(f"/api/tickets/{ticket_id}/customer-messages", json={"body": body})
+    assert written.status_code == 201, written.text
+    follow_up = written.json()["follow_up"]["ticket_id"]
+    assert wait_until(lambda: _state(pg, follow_up) == "done", timeout=90)
+    drafted = api.get(f"/api/tickets/{follow_up}").json()
+    assert drafted["follow_up_of"] == ticket_id and drafted["description"] == body
+    assert drafted["category"] and drafted["priority"] and drafted["ai_suggested_reply"]
+    assert drafted["kb_article_ids"], drafted
+    assert api.get(f"/api/tickets/{ticket_id}").json()["status"] == "closed"
 
 
 def test_lost_message_is_swept_and_the_ticket_completes(client_for, start_worker, pg, redis_client, settings_for):

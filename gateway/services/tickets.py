@@ -337,6 +337,7 @@ def list_tickets(
         (Ticket.category, f.category),
         (Ticket.assigned_to, f.assigned_to),
         (Ticket.customer_id, f.customer_id),
+        (Ticket.follow_up_of, f.follow_up_of),
         (Ticket.processing_state, f.processing_state),
         (Ticket.needs_review, f.needs_review),
         (Ticket.source, f.source),

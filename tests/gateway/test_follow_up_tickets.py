@@ -95,6 +95,13 @@ def test_the_next_messages_go_to_the_open_follow_up_then_to_a_new_one(api, sessi
     of_follow_up = _write(api, first, body="And about the receipt...")["follow_up"]
     assert of_follow_up["follow_up_of"] == first and of_follow_up["ticket_id"] != newer["ticket_id"]
 
+    listed = api.get("/api/tickets/", params={"follow_up_of": closed, "sort": "oldest"}).json()
+    assert [t["ticket_id"] for t in listed] == [first, newer["ticket_id"]]
+    assert [t["ticket_id"] for t in api.get("/api/tickets/", params={"follow_up_of": first}).json()] == [
+        of_follow_up["ticket_id"]
+    ]
+    assert api.get("/api/tickets/", params={"follow_up_of": "TKT bad"}).status_code == 422
+
 
 def test_an_inactive_agent_is_not_given_the_follow_up(api):  # type: ignore[no-untyped-def]
     assert api.post("/api/agents", json={"agent_id": "AGENT-002", "name": "Bo"}).status_code == 201
