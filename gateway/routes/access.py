@@ -102,7 +102,8 @@ def post_customer_message(
 ) -> ReplyRead:
     """The customer's answer on a web or API ticket, relayed by the channel's backend; it reopens a ticket
     that was `pending` (waiting for them) or `resolved`, and sends a drafted ticket back to its draft step
-    (`processing_state` `classified`; poll with `?wait=N` for the reply to this message)."""
+    (`processing_state` `classified`; poll with `?wait=N` for the reply to this message). To a closed ticket
+    it goes to a follow-up ticket, named in `follow_up`: relay the customer's next messages there."""
     posted = add_message(session, ticket_id, data, author_type="customer", author=caller.name)
     return _posted(posted, response, settings)
 
