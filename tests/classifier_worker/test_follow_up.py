@@ -94,7 +94,7 @@ def test_the_classify_step_escalates_and_finds_the_order_the_customer_gave(sessi
 
     angry = "Third time I ask: order #77812, still no refund. I will contact my lawyer if it is not paid today."
     with session_factory() as session:
-        _, ticket, _ = add_message(session, ticket_id, MessageCreate(body=angry), author_type="customer", author="web")
+        ticket = add_message(session, ticket_id, MessageCreate(body=angry), author_type="customer", author="web").ticket
         assert ticket.processing_state == "queued"
     assert classify_ticket(ticket_id, classifier=classifier, factory=session_factory) == "classified"
     with session_factory() as session:

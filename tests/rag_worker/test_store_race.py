@@ -117,7 +117,7 @@ def test_a_draft_begun_before_the_customer_wrote_back_is_not_stored(
 
     def customer_writes_and_is_classified(session: Any) -> str:
         body = MessageCreate(body="It came, thanks. But I was charged twice for it, can I get the extra charge back?")
-        _, ticket, _ = add_message(session, classified_id, body, author_type="customer", author="web")
+        ticket = add_message(session, classified_id, body, author_type="customer", author="web").ticket
         sent_back = ticket.processing_state
         set_state(session, ticket, ProcessingState.classified)  # the classify step, quicker than A
         session.commit()
