@@ -1,4 +1,4 @@
-"""What the sweeper's automatic close (gateway.services.auto_close) costs on a large history, every
+"""What the sweeper's automatic close (gateway.services.lifecycle) costs on a large history, every
 SWEEP_INTERVAL_S (30 s by default), on SQLite and PostgreSQL.
 
 A fresh SQLite file and PostgreSQL database (`copilot_bench_auto_close`) filled as queue_reads.py does
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.queue_reads import filled_database
 from benchmarks.support import print_table, write_results
-from gateway.services.auto_close import close_resolved
+from gateway.services.lifecycle import close_resolved
 from shared.config import Settings
 from shared.db import make_engine
 from shared.models import Ticket

@@ -3,7 +3,7 @@
 Alerts and agents' replies and status moves not delivered when due (their task lost with Redis, or never
 sent) are sent again the same way, tickets about to miss a reply or resolution target are alerted
 (`gateway.services.due_alerts`), and tickets resolved AUTO_CLOSE_AFTER_HOURS ago are closed
-(`gateway.services.auto_close`).
+(`gateway.services.lifecycle`), as are tickets left pending AUTO_SOLVE_PENDING_AFTER_HOURS (when set).
 
 Each pass also sends the index task again for knowledge-base articles left `pending`, and once per
 `KB_RECONCILE_INTERVAL_S` asks a rag_worker to check its whole index against the table: a delete
@@ -26,8 +26,8 @@ import redis.asyncio as aioredis
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.services.auto_close import close_resolved
 from gateway.services.due_alerts import alert_due_tickets
+from gateway.services.lifecycle import close_resolved, solve_pending
 from shared.config import Settings, get_settings
 from shared.db import get_sessionmaker
 from shared.kb import request_reconcile, resend_pending_articles
@@ -48,6 +48,7 @@ class Swept(NamedTuple):
     replies: tuple[int, ...] = ()  # reply message ids whose delivery task was sent again
     status_changes: tuple[str, ...] = ()  # status-change delivery ids whose task was sent again
     closed: tuple[str, ...] = ()  # resolved tickets closed after AUTO_CLOSE_AFTER_HOURS
+    solved: tuple[str, ...] = ()  # pending tickets resolved after AUTO_SOLVE_PENDING_AFTER_HOURS
 
 
 def reconcile_due(settings: Settings) -> bool:
@@ -64,7 +65,7 @@ def reconcile_due(settings: Settings) -> bool:
 
 def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
     """One pass over stuck tickets, pending knowledge-base articles and undelivered alerts, replies and status
-    changes, the alerts owed for tickets about to miss a target, and the resolved tickets due to close."""
+    changes, the alerts owed for tickets about to miss a target, and the tickets due to be solved or closed."""
     stale = settings.sweep_stale_after_s
     with factory() as session:
         tickets = sweep_stale(session, older_than_s=stale)
@@ -73,6 +74,7 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
         replies = resend_due(session, REPLIES, older_than_s=stale)
         statuses = resend_due(session, STATUSES, older_than_s=stale)
         due = alert_due_tickets(session, settings)
+        solved = solve_pending(session, settings)
         closed = close_resolved(session, settings)
     return Swept(
         tickets,
@@ -82,6 +84,7 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
         replies=tuple(replies),
         status_changes=tuple(statuses),
         closed=tuple(closed),
+        solved=tuple(solved),
     )
 
 
@@ -115,7 +118,7 @@ def retry_all_failed(factory: sessionmaker[Session]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(
         description="Re-enqueue tickets stuck in queued/classified, KB articles left pending and undelivered alerts,"
-        " replies and status changes; close resolved tickets due to close; re-run failed tickets."
+        " replies and status changes; solve and close tickets due; re-run failed tickets."
     )
     parser.add_argument("--once", action="store_true", help="one pass, then exit (default: loop)")
     parser.add_argument(
@@ -137,7 +140,8 @@ def main() -> None:
             f"re-enqueued {len(swept.tickets)} ticket(s); re-sent {len(swept.articles)} pending KB article(s)"
             f", {len(swept.alerts)} undelivered alert(s), {len(swept.replies)} reply(ies) and"
             f" {len(swept.status_changes)} status change(s);"
-            f" raised {len(swept.due_alerts)} due alert(s); closed {len(swept.closed)} resolved ticket(s){checked}"
+            f" raised {len(swept.due_alerts)} due alert(s); resolved {len(swept.solved)} pending and closed"
+            f" {len(swept.closed)} resolved ticket(s){checked}"
         )
         return
     client = aioredis.Redis.from_url(settings.redis_url)

@@ -123,6 +123,13 @@ class Settings(BaseSettings):
         description="A resolved ticket the customer has not written back to is closed this long after it was"
         " resolved (by the sweeper); empty disables",
     )
+    auto_solve_pending_after_hours: float | None = Field(
+        None,
+        gt=0,
+        le=8760,
+        description="A ticket left pending on its customer this long (since it was set pending) is resolved by the"
+        " sweeper; empty (the default) never",
+    )
 
     # Services
     gateway_port: int = Field(8000, description="Gateway HTTP port")
@@ -298,6 +305,7 @@ class Settings(BaseSettings):
         "alert_ticket_url",
         "alert_due_within_minutes",
         "auto_close_after_hours",
+        "auto_solve_pending_after_hours",
         "reply_webhook_url",
         "reply_webhook_secret",
         mode="before",

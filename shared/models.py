@@ -110,6 +110,13 @@ class Ticket(Base):
             postgresql_where=text("status = 'resolved'"),
             sqlite_where=text("status = 'resolved'"),
         ),
+        # the pending tickets, longest pending first: what the sweeper resolves (AUTO_SOLVE_PENDING_AFTER_HOURS)
+        Index(
+            "idx_tickets_to_solve",
+            "pending_since",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
         # a closed ticket's follow-ups: where its customer's next message goes (only follow-ups hold one)
         Index(
             "idx_tickets_follow_up_of",
@@ -186,6 +193,9 @@ class Ticket(Base):
     # When the customer's personal data was erased (POST /api/customers/erase, migration 0022): the text, the
     # messages and whatever was extracted from them are gone; the skeleton stays for statistics and forecasts.
     erased_at: Mapped[datetime | None] = mapped_column()
+    # When it was last set `pending` (waiting on its customer): what AUTO_SOLVE_PENDING_AFTER_HOURS counts from
+    # (migration 0032). Left as it was when the ticket moves on; read only while it is pending.
+    pending_since: Mapped[datetime | None] = mapped_column()
     # The closed ticket whose customer wrote again, opening this one (migration 0031); NULL for every other.
     follow_up_of: Mapped[str | None] = mapped_column(String(30))
 

@@ -460,6 +460,8 @@ def move_claimed(
         ticket.awaiting_reply_since = None  # decided: nobody is kept waiting on a resolved ticket
     if new_status == Status.resolved:
         ticket.resolved_at = ticket.updated_at
+    elif new_status == Status.pending:
+        ticket.pending_since = ticket.updated_at
     elif current == Status.resolved and new_status == Status.open:
         ticket.resolved_at = None
     if delivery := status_delivery(ticket, current, sent, automatic=automatic):
