@@ -340,6 +340,11 @@ class TicketRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+    pending_since: datetime | None = Field(
+        default=None,
+        description="While the ticket is pending (waiting on its customer): since when, its last move to pending, "
+        "which AUTO_SOLVE_PENDING_AFTER_HOURS counts from; null in every other status",
+    )
     follow_up_of: str | None = Field(
         default=None,
         description="The closed ticket whose customer wrote again, opening this one; null for every other ticket",

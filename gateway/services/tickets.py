@@ -527,6 +527,8 @@ def read_values(
         "customer_name": customer.name,
         "metadata": metadata,
         "tags": tags,
+        # the column keeps the last move to pending after the ticket moves on; it means something only while pending
+        "pending_since": ticket.pending_since if ticket.status == Status.pending.value else None,
         "due_at": due_at(ticket.priority, ticket.created_at, targets.resolution),
         "first_response_due_at": first_response_due_at(
             ticket.priority, ticket.created_at, ticket.first_response_at, targets.first_response

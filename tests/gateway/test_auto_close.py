@@ -131,6 +131,12 @@ def test_empty_setting_closes_nothing(api, db_url, session_factory, settings_for
     assert _status(api, ticket_id) == "resolved"
 
 
+def _utc(at: datetime | str) -> datetime:
+    """A time as the API writes it, or as stored (SQLite hands it back naive, in UTC), as an aware UTC time."""
+    at = datetime.fromisoformat(at) if isinstance(at, str) else at
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 def _pending(api, db_url: str, days_ago: float) -> str:  # type: ignore[no-untyped-def]
     """A ticket an agent set pending `days_ago` days ago."""
     ticket_id = web_ticket(api)
@@ -149,6 +155,10 @@ def test_pending_tickets_are_resolved_only_when_set_and_then_closed_later(  # ty
     redis_client.delete("replies")
     assert sweep_once(session_factory, settings).solved == ()  # off by default
     assert _status(api, stale) == "pending"
+    with session_factory() as session:
+        since = session.get(Ticket, stale).pending_since  # type: ignore[union-attr]
+    assert since is not None and _utc(api.get(f"/api/tickets/{stale}").json()["pending_since"]) == _utc(since)
+    assert api.get(f"/api/tickets/{answered}").json()["pending_since"] is None  # reopened: no longer pending
 
     on = settings.model_copy(update={"auto_solve_pending_after_hours": 168.0})
     swept = sweep_once(session_factory, on)
@@ -156,6 +166,7 @@ def test_pending_tickets_are_resolved_only_when_set_and_then_closed_later(  # ty
     assert [_status(api, t) for t in (stale, fresh, answered)] == ["resolved", "pending", "open"]
     ticket = api.get(f"/api/tickets/{stale}").json()
     assert ticket["resolved_at"] is not None and ticket["awaiting_reply_since"] is None
+    assert ticket["pending_since"] is None  # the column keeps it; the view shows it only while pending
     (entry,) = [h for h in api.get(f"/api/tickets/{stale}/history").json() if h["new_value"] == "resolved"]
     assert (entry["old_value"], entry["actor"]) == ("pending", "system:auto-solve")
     (row,) = [r for r in stored(session_factory, StatusDelivery, StatusDelivery.created_at) if r.ticket_id == stale]
@@ -175,6 +186,8 @@ def test_setting_pending_again_restarts_the_clock_and_a_race_is_lost(api, db_url
         session.rollback()
         _move(api, ticket_id, "open")
         _move(api, ticket_id, "pending")  # pending again: from now
+        again = api.get(f"/api/tickets/{ticket_id}").json()["pending_since"]
+        assert read_at is not None and _utc(again) > _utc(read_at) + 2 * DAY
         assert move(session, SOLVE, ticket_id, read_at, frozenset()) is False  # the pass's read is stale
         assert solve_pending(session, settings) == []
         assert solve_pending(session, settings, now=utcnow() + timedelta(hours=24, minutes=1)) == [ticket_id]
