@@ -272,6 +272,26 @@ class Agent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Macro(Base):
+    """A saved reply or internal note an agent applies to a ticket in one step, with the status move and tag
+    changes that usually go with it (`gateway.services.macros`)."""
+
+    __tablename__ = "macros"
+
+    macro_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)  # with `{{placeholders}}` (shared.macros), filled in per ticket
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str | None] = mapped_column(String(20))  # the status to move to; None: none
+    tags: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {"add": [...], "remove": [...]}; None: none
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Who wrote it and who last changed it, named as the audit log names actors (`current_actor`).
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class TicketMessage(Base):
     """A later message on a ticket (a customer's reply on the vendor's conversation, an agent's answer)."""
 

@@ -21,6 +21,10 @@ from pydantic import (
 from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
 
+from shared.macros import PLACEHOLDERS as MACRO_PLACEHOLDERS
+from shared.macros import TEXT_PATTERN as MACRO_TEXT_PATTERN
+from shared.macros import UNNAMED as MACRO_UNNAMED
+from shared.macros import check_text as check_macro_text
 from shared.tags import MAX_TAGS_PER_CHANGE, TAG_MAX_LENGTH, TAG_PATTERN, normalize_tag
 from shared.text import REFERENCE_MAX_LENGTH, SEARCH_MAX_LENGTH, SPACE_CLASS, search_terms
 
@@ -582,6 +586,79 @@ class BulkRead(BaseModel):
     updated: int = Field(description="Tickets every change was made to")
     failed: int = Field(description="Tickets a change was not made to (`results` says which and why)")
     results: list[BulkResult]
+
+
+# --------------------------------------------------------------------------- macros
+
+MAX_MACRO_TEXT = 10_000
+MACRO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]*$"
+MacroText = Annotated[
+    str,
+    AfterValidator(check_macro_text),
+    Field(
+        min_length=1,
+        max_length=MAX_MACRO_TEXT,
+        json_schema_extra={**NON_BLANK, "allOf": [{"pattern": MACRO_TEXT_PATTERN}]},
+        description="The reply or note, with placeholders filled in for each ticket: "
+        + ", ".join(f"{{{{{name}}}}}" for name in MACRO_PLACEHOLDERS)
+        + f' (a customer without a name is "{MACRO_UNNAMED}"); any other {{{{...}}}} is refused',
+    ),
+]
+
+
+class MacroWrite(StrictModel):
+    """A macro as an admin writes it: a saved reply (or internal note) and what applying it also does."""
+
+    title: FreeText = Field(..., min_length=1, max_length=200, json_schema_extra=NON_BLANK)
+    body: MacroText
+    internal: StrictBool = Field(False, description="Post it as an internal note rather than a reply")
+    status: Status | None = Field(None, description="The status to move the ticket to after posting; null: none")
+    tags: TagsUpdate | None = Field(None, description="Tags to put on and take off after posting; null: none")
+    active: StrictBool = Field(True, description="Agents may apply it; an inactive macro is kept, not offered")
+
+    _strip = field_validator("title", "body")(_strip_nonempty)
+
+
+class MacroCreate(MacroWrite):
+    macro_id: str | None = Field(
+        None, min_length=1, max_length=50, pattern=MACRO_ID_PATTERN, description="Generated when not given"
+    )
+
+
+class MacroRead(BaseModel):
+    macro_id: str
+    title: str
+    body: str
+    internal: bool
+    status: Status | None
+    tags: TagsUpdate | None
+    active: bool
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime
+
+
+class MacroApply(StrictModel):
+    """Applying a macro to a ticket: optionally the caller's id for the message, so a retry posts nothing new."""
+
+    client_message_id: str | None = Field(
+        None,
+        max_length=100,
+        pattern=ID_PATTERN,
+        description="The caller's id for the message: sent again (a retry), nothing new is posted and the "
+        "status and tag changes, made again, change nothing already made",
+    )
+
+
+class MacroApplied(BaseModel):
+    macro_id: str
+    ok: bool = Field(description="The message was posted and every change the macro makes was made")
+    applied: list[str] = Field(description="What was done, of reply (or note), status and tags, in that order")
+    status_code: int = Field(description="200, or the status the change's own request would have answered")
+    detail: str | None = Field(None, description="Why the next change was not made")
+    message: TicketMessageRead
+    ticket: TicketRead = Field(description="The ticket as it now is")
 
 
 # --------------------------------------------------------------------------- agents

@@ -1,0 +1,63 @@
+"""A macro's text: the placeholders it may hold and how they are filled in for one ticket.
+
+A fixed set of `{{name}}` placeholders, not a template language: a macro is written by an admin and sent to
+customers, so it must not be able to reach anything but the few values named here (Jinja would offer
+attribute access and loops, and a sandbox to close them again). `TEXT_PATTERN` documents the rule in the
+OpenAPI schema in ECMAScript terms (spaces, not `\\s`, inside the braces); `check_text` enforces the same rule
+and names the first placeholder it does not know.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+# A customer whose name is not known is greeted as "there" ("Hi {{customer.first_name}}," reads "Hi there,").
+UNNAMED = "there"
+PLACEHOLDERS: tuple[str, ...] = (
+    "customer.name",
+    "customer.first_name",
+    "customer.email",
+    "ticket.id",
+    "ticket.subject",
+)
+_NAMES = "|".join(re.escape(name) for name in PLACEHOLDERS)
+_PLACEHOLDER = rf"\{{\{{ *(?:{_NAMES}) *\}}\}}"
+# Any text without NUL in which every "{{" opens one of the placeholders above.
+TEXT_PATTERN = rf"^(?:[^{{\x00]|\{{(?!\{{)|{_PLACEHOLDER})*$"
+_FILL = re.compile(rf"\{{\{{ *({_NAMES}) *\}}\}}")
+_OPENING = re.compile(r"\{\{")
+_KNOWN_AT = re.compile(_PLACEHOLDER)
+
+
+def check_text(text: str) -> str:
+    """The text, if every `{{` in it opens a known placeholder; ValueError naming the first that does not.
+    NUL is refused, not dropped as in other free text: dropped, it could join `{` and `{` after the check."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    for opening in _OPENING.finditer(text):
+        if not _KNOWN_AT.match(text, opening.start()):
+            start = opening.start()
+            piece = text[start : start + 40]
+            end = piece.find("}}")
+            shown = piece[: end + 2] if end >= 0 else piece
+            known = ", ".join(f"{{{{{name}}}}}" for name in PLACEHOLDERS)
+            raise ValueError(f"unknown placeholder {shown!r} at character {start}; known: {known}")
+    return text
+
+
+def fill(text: str, values: Mapping[str, str]) -> str:
+    """The text with each placeholder replaced by its value (`values` has one for every name in PLACEHOLDERS)."""
+    return _FILL.sub(lambda match: values[match.group(1)], text)
+
+
+def values_for(*, ticket_id: str, subject: str, name: str | None, email: str | None) -> dict[str, str]:
+    """What each placeholder reads for one ticket and its customer."""
+    name = (name or "").strip()
+    return {
+        "customer.name": name or UNNAMED,
+        "customer.first_name": name.split()[0] if name else UNNAMED,
+        "customer.email": email or "",
+        "ticket.id": ticket_id,
+        "ticket.subject": subject,
+    }
