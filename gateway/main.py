@@ -24,6 +24,7 @@ from gateway.routes import (
     forecast,
     health,
     kb,
+    macros,
     overview,
     tags,
     tickets,
@@ -101,6 +102,8 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(deliveries.statuses_router)
     app.include_router(customers.router)
     app.include_router(tags.router)
+    app.include_router(macros.router)
+    app.include_router(macros.tickets_router)
     return app
 
 

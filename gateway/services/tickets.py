@@ -431,13 +431,7 @@ def change_status(
 
     def decide(ticket: Ticket) -> dict[str, object] | None:
         current = Status(ticket.status)
-        if new_status == current:
-            return None
-        allowed = STATUS_TRANSITIONS[current]
-        if new_status not in allowed:
-            options = ", ".join(sorted(s.value for s in allowed)) or "none (final state)"
-            raise Conflict(f"cannot change status from '{current.value}' to '{new_status.value}'; allowed: {options}")
-        return {"status": current.value}
+        return {"status": current.value} if check_move(current, new_status) else None
 
     ticket, claimed = claim_as_read(session, ticket_id, decide, doing="this status change was applied")
     if not claimed:
@@ -445,6 +439,18 @@ def change_status(
         return ticket
     move_claimed(session, ticket, new_status, sent)
     return ticket
+
+
+def check_move(current: Status, new_status: Status) -> bool:
+    """Whether moving from `current` to `new_status` is a change (False: already there); Conflict if the
+    workflow does not allow it."""
+    if new_status == current:
+        return False
+    allowed = STATUS_TRANSITIONS[current]
+    if new_status not in allowed:
+        options = ", ".join(sorted(s.value for s in allowed)) or "none (final state)"
+        raise Conflict(f"cannot change status from '{current.value}' to '{new_status.value}'; allowed: {options}")
+    return True
 
 
 def move_claimed(

@@ -66,6 +66,11 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("POST", "/api/customers/export", Role.admin, {"email": "nobody@example.com"}),
     ("POST", "/api/customers/erase", Role.admin, {"email": "nobody@example.com"}),
     ("POST", "/api/tickets/{ticket}/erase", Role.admin, None),
+    ("POST", "/api/macros", Role.admin, {"title": "Thanks", "body": "Thanks, {{customer.first_name}}!"}),
+    ("GET", "/api/macros", Role.agent, None),
+    ("GET", "/api/macros/no-such-macro", Role.agent, None),
+    ("PUT", "/api/macros/no-such-macro", Role.admin, {"title": "Thanks", "body": "Thanks!"}),
+    ("POST", "/api/tickets/{ticket}/macros/no-such-macro", Role.agent, None),
 ]  # fmt: skip
 
 
@@ -74,6 +79,7 @@ def openapi_path(url: str) -> str:
     url = url.split("?", 1)[0].replace("{ticket}", "{ticket_id}").replace("{key}", "{key_id}")
     url = url.replace("kb_missing", "{article_id}").replace("/AG-1", "/{agent_id}")
     url = url.replace("no-such-alert", "{alert_id}").replace("no-such-delivery", "{delivery_id}")
+    url = url.replace("no-such-macro", "{macro_id}")
     return url.replace("/2147483647/", "/{message_id}/")
 
 

@@ -1,0 +1,185 @@
+"""Macros: the team's saved replies and notes, applied to a ticket in one step with the status move and tag
+changes that go with them ("ask for the order number, set pending, tag needs-info").
+
+Applying one goes through the same service calls the ticket's own requests make (`add_message`,
+`change_status`, `change_tags`), so the vendor rule, first-response times, reply delivery, the status
+webhook, the history and the tag limit hold as they do one request at a time. What would refuse the status
+move is checked before anything is posted; a change refused after the message was posted (another agent's
+move in between, the tag limit) is reported in the answer, as a bulk change reports it, and the message stays.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Collection
+from typing import NamedTuple
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.services.erasure import ensure_not_erased
+from gateway.services.replies import REPLY_SOURCE, add_message, find_message
+from gateway.services.tags import change_tags
+from gateway.services.tickets import change_status, check_move, get_ticket, to_read
+from shared.config import Targets
+from shared.errors import Conflict, CopilotError, InvalidInput, NotFound
+from shared.macros import fill, values_for
+from shared.models import Macro, Ticket, current_actor, utcnow
+from shared.schemas import (
+    MacroApplied,
+    MacroApply,
+    MacroCreate,
+    MacroRead,
+    MacroWrite,
+    MessageCreate,
+    Status,
+    TagsUpdate,
+    TicketMessageRead,
+)
+
+
+def create_macro(session: Session, data: MacroCreate) -> MacroRead:
+    """Store a new macro (409 if its id is taken: PUT replaces one)."""
+    macro_id = data.macro_id or f"mac-{secrets.token_hex(6)}"
+    if session.get(Macro, macro_id) is not None:
+        raise Conflict(f"macro '{macro_id}' exists; PUT /api/macros/{macro_id} replaces it")
+    actor, now = current_actor(), utcnow()
+    macro = Macro(macro_id=macro_id, created_by=actor, created_at=now, updated_by=actor, updated_at=now)
+    _write(macro, data)
+    session.add(macro)
+    try:
+        session.commit()
+    except IntegrityError:  # the same id written at the same moment by another request
+        session.rollback()
+        raise Conflict(f"macro '{macro_id}' exists; PUT /api/macros/{macro_id} replaces it") from None
+    return to_macro_read(macro)
+
+
+def replace_macro(session: Session, macro_id: str, data: MacroWrite) -> MacroRead:
+    """Replace a macro's text and changes (404 if unknown); its id and creator stay."""
+    macro = get_macro(session, macro_id)
+    _write(macro, data)
+    macro.updated_by, macro.updated_at = current_actor(), utcnow()
+    session.commit()
+    return to_macro_read(macro)
+
+
+def list_macros(session: Session, *, active: bool | None) -> list[MacroRead]:
+    """The macros by title (only the active or inactive ones, if asked)."""
+    query = select(Macro).order_by(Macro.title, Macro.macro_id)
+    if active is not None:
+        query = query.where(Macro.active.is_(active))
+    return [to_macro_read(macro) for macro in session.scalars(query)]
+
+
+def get_macro(session: Session, macro_id: str) -> Macro:
+    """The macro, or 404."""
+    macro = session.get(Macro, macro_id)
+    if macro is None:
+        raise NotFound(f"macro '{macro_id}' not found")
+    return macro
+
+
+def to_macro_read(macro: Macro) -> MacroRead:
+    return MacroRead(
+        macro_id=macro.macro_id,
+        title=macro.title,
+        body=macro.body,
+        internal=macro.internal,
+        status=Status(macro.status) if macro.status else None,
+        tags=TagsUpdate.model_validate(macro.tags) if macro.tags else None,
+        active=macro.active,
+        created_by=macro.created_by,
+        created_at=macro.created_at,
+        updated_by=macro.updated_by,
+        updated_at=macro.updated_at,
+    )
+
+
+def _write(macro: Macro, data: MacroWrite) -> None:
+    macro.title = data.title
+    macro.body = data.body
+    macro.internal = data.internal
+    macro.status = data.status.value if data.status else None
+    macro.tags = data.tags.model_dump() if data.tags else None
+    macro.active = data.active
+
+
+def render(macro: Macro, ticket: Ticket) -> str:
+    """The macro's text for this ticket and its customer."""
+    customer = ticket.customer
+    values = values_for(ticket_id=ticket.ticket_id, subject=ticket.subject, name=customer.name, email=customer.email)
+    return fill(macro.body, values)
+
+
+class Applied(NamedTuple):
+    result: MacroApplied
+    created: bool  # False: a retry found the message posted the first time
+
+
+def apply_macro(
+    session: Session,
+    ticket_id: str,
+    macro_id: str,
+    data: MacroApply,
+    *,
+    author: str,
+    deliver_replies: bool,
+    sent: Collection[Status],
+    targets: Targets,
+) -> Applied:
+    """Post the macro's text on the ticket as `author`'s reply (or note), then make its status move and tag
+    changes. 404 for an unknown ticket or macro; 409 for an inactive macro, an erased ticket, a reply to a
+    vendor's ticket or a status move its workflow does not allow; 422 when the text filled in for this ticket
+    is not a message (empty, or longer than a message may be)."""
+    ticket = get_ticket(session, ticket_id)
+    macro = get_macro(session, macro_id)
+    if not macro.active:
+        raise Conflict(f"macro '{macro_id}' is inactive: an admin turns it back on with PUT /api/macros/{macro_id}")
+    ensure_not_erased(ticket)
+    status = Status(macro.status) if macro.status else None
+    retry = data.client_message_id is not None and find_message(session, REPLY_SOURCE, data.client_message_id)
+    if status is not None and not retry:
+        check_move(Status(ticket.status), status)  # refused before anything is posted
+    try:
+        message = MessageCreate(body=render(macro, ticket), client_message_id=data.client_message_id)
+    except ValidationError as error:
+        reason = error.errors()[0]["msg"]
+        raise InvalidInput(
+            f"macro '{macro_id}' filled in for ticket '{ticket_id}' is not a message: {reason}"
+        ) from None
+    posted = add_message(
+        session,
+        ticket_id,
+        message,
+        author_type="agent",
+        author=author,
+        internal=macro.internal,
+        deliver_replies=deliver_replies,
+    )
+    applied = ["note" if macro.internal else "reply"]
+    failure: tuple[int, str] | None = None
+    try:
+        if status is not None:
+            change_status(session, ticket_id, status, sent=sent)
+            applied.append("status")
+        if macro.tags:
+            change_tags(session, ticket_id, TagsUpdate.model_validate(macro.tags))
+            applied.append("tags")
+    except CopilotError as error:
+        session.rollback()
+        failure = (error.status_code, str(error))
+    session.expire_all()  # tags are written by statements: read the ticket as now stored
+    code, detail = failure or (200, None)
+    result = MacroApplied(
+        macro_id=macro_id,
+        ok=failure is None,
+        applied=applied,
+        status_code=code,
+        detail=detail,
+        message=TicketMessageRead.model_validate(posted.message),
+        ticket=to_read(get_ticket(session, ticket_id), targets),
+    )
+    return Applied(result, posted.created)

@@ -1,0 +1,205 @@
+"""Macros (`/api/macros`, `POST /api/tickets/{id}/macros/{macro_id}`) on SQLite and PostgreSQL: admins write
+them, agents apply them, and applying one posts its text filled in for the ticket, then moves and tags it as
+the ticket's own requests would."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from shared.models import TicketMessage
+from shared.schemas import MAX_DESCRIPTION
+from shared.tags import MAX_TICKET_TAGS
+from tests.gateway.conftest import keyed, web_ticket
+from tests.gateway.test_tags import _tag, _tag_history
+
+ASK_ORDER = {
+    "macro_id": "ask-order",
+    "title": "Ask for the order number",
+    "body": 'Hi {{customer.first_name}},\n\nabout "{{ ticket.subject }}" ({{ticket.id}}): which order is it?'
+    " We will write to {{customer.email}}.",
+    "status": "pending",
+    "tags": {"add": ["Needs_Info"], "remove": ["triage"]},
+}
+
+
+@pytest.fixture
+def team(client_for, db_url, redis_client, session_factory):  # type: ignore[no-untyped-def]
+    """The web form's key, an agent (`alice`) and an admin (`boss`), with the `ask-order` macro written."""
+    api = keyed(client_for(db_url, auth_disabled=False), session_factory)
+    created = api.post("/api/macros", json=ASK_ORDER, headers=api.admin)
+    assert created.status_code == 201, created.text
+    return api
+
+
+def _apply(api, ticket_id: str, macro_id: str, expected: int = 201, **body: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    response = api.post(f"/api/tickets/{ticket_id}/macros/{macro_id}", json=body or None, headers=api.agent)
+    assert response.status_code == expected, response.text
+    return response.json()
+
+
+def _history(api, ticket_id: str, field: str) -> list[tuple[str | None, str | None, str]]:  # type: ignore[no-untyped-def]
+    history = api.get(f"/api/tickets/{ticket_id}/history", headers=api.agent).json()
+    return [(h["old_value"], h["new_value"], h["actor"]) for h in history if h["field"] == field]
+
+
+def _messages(api, ticket_id: str) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    return api.get(f"/api/tickets/{ticket_id}/messages", headers=api.agent).json()
+
+
+def test_admins_write_macros_and_agents_read_them(team) -> None:  # type: ignore[no-untyped-def]
+    shown = team.get("/api/macros/ask-order", headers=team.agent).json()
+    assert {key: shown[key] for key in ASK_ORDER} == {
+        **ASK_ORDER,
+        "tags": {"add": ["needs_info"], "remove": ["triage"]},
+    }
+    assert (shown["internal"], shown["active"]) == (False, True)
+    assert shown["created_by"] == shown["updated_by"] == team.actors["boss"]
+
+    note = team.post(
+        "/api/macros",
+        json={"title": " Escalate to billing ", "body": "Billing: refund check for {{ticket.id}}", "internal": True},
+        headers=team.admin,
+    )
+    assert note.status_code == 201, note.text
+    note_id = note.json()["macro_id"]
+    assert note_id.startswith("mac-") and note.json()["title"] == "Escalate to billing"  # id generated, stripped
+    assert (note.json()["status"], note.json()["tags"]) == (None, None)
+
+    taken = team.post("/api/macros", json={**ASK_ORDER, "title": "Another"}, headers=team.admin)
+    assert taken.status_code == 409 and "PUT /api/macros/ask-order" in taken.json()["detail"]
+    assert team.get("/api/macros/ask-order", headers=team.agent).json()["title"] == ASK_ORDER["title"]
+
+    turned_off = team.put(
+        f"/api/macros/{note_id}",
+        json={"title": "Escalate to billing", "body": "Billing, please check {{ticket.id}}", "active": False},
+        headers=team.admin,
+    )
+    assert turned_off.status_code == 200, turned_off.text
+    replaced = turned_off.json()
+    assert (replaced["body"], replaced["internal"], replaced["active"]) == (
+        "Billing, please check {{ticket.id}}",
+        False,  # replaced whole: a field left out takes its default
+        False,
+    )
+    assert replaced["created_at"] == note.json()["created_at"] and replaced["updated_at"] > replaced["created_at"]
+
+    def listed(**query: object) -> list[str]:
+        return [m["macro_id"] for m in team.get("/api/macros", params=query, headers=team.agent).json()]
+
+    assert listed() == ["ask-order", note_id]  # by title
+    assert (listed(active="true"), listed(active="false")) == (["ask-order"], [note_id])
+    assert team.get("/api/macros/nope", headers=team.agent).status_code == 404
+    assert team.put("/api/macros/nope", json={"title": "x", "body": "y"}, headers=team.admin).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ("Hi {{customer.phone}}", "unknown placeholder '{{customer.phone}}' at character 3"),
+        ("Hi {{ customer.name }", "unknown placeholder '{{ customer.name }' at character 3"),
+        ("{{{ticket.id}}", "unknown placeholder '{{{ticket.id}}' at character 0"),
+        ("Hi {\u0000{ticket.id}}", "must not contain NUL characters"),
+        ("   ", "must not be empty"),
+    ],
+)
+def test_a_macro_with_a_placeholder_nobody_fills_is_refused(team, body: str, says: str) -> None:  # type: ignore[no-untyped-def]
+    response = team.post("/api/macros", json={"title": "Bad", "body": body}, headers=team.admin)
+    assert response.status_code == 422, response.text
+    assert says in response.text
+    assert [m["title"] for m in team.get("/api/macros", headers=team.agent).json()] == [ASK_ORDER["title"]]
+
+
+def test_applying_a_macro_replies_then_sets_the_status_and_tags(team, session_factory) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = web_ticket(team)
+    assert _tag(team, ticket_id, add=["triage"]).status_code == 200
+    applied = _apply(team, ticket_id, "ask-order", client_message_id="macro-1")
+    expected_body = f'Hi Ann,\n\nabout "Refund?" ({ticket_id}): which order is it? We will write to ann@example.com.'
+    assert (applied["ok"], applied["applied"], applied["status_code"], applied["detail"]) == (
+        True,
+        ["reply", "status", "tags"],
+        200,
+        None,
+    )
+    message = applied["message"]
+    assert (message["body"], message["author_type"], message["author_name"], message["internal"]) == (
+        expected_body,
+        "agent",
+        "alice",
+        False,
+    )
+    ticket = applied["ticket"]
+    assert (ticket["status"], ticket["tags"]) == ("pending", ["needs_info"])
+    assert ticket["first_response_at"] == message["created_at"]  # a reply like any other
+    assert ticket == team.get(f"/api/tickets/{ticket_id}", headers=team.agent).json()  # as it now is
+    alice = team.actors["alice"]
+    assert _history(team, ticket_id, "status") == [("new", "pending", alice)]
+    assert set(_tag_history(team, ticket_id)[-2:]) == {("triage", None, alice), (None, "needs_info", alice)}
+
+    again = _apply(team, ticket_id, "ask-order", 200, client_message_id="macro-1")  # a retry
+    assert again["message"] == message and again["ticket"]["status"] == "pending" and again["ok"]
+    assert _history(team, ticket_id, "status") == [("new", "pending", alice)]  # nothing made twice
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(TicketMessage)) == 1
+
+
+def test_an_unnamed_customer_is_greeted_and_a_note_answers_nobody(team) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = web_ticket(team, customer_email="nameless@example.com", customer_name=None)
+    greeting = team.post(
+        "/api/macros",
+        json={"title": "Hello", "body": "Hi {{customer.first_name}} / {{customer.name}}", "internal": True},
+        headers=team.admin,
+    ).json()
+    applied = _apply(team, ticket_id, greeting["macro_id"])
+    assert applied["applied"] == ["note"] and applied["message"]["internal"] is True
+    assert applied["message"]["body"] == "Hi there / there"
+    assert applied["ticket"]["first_response_at"] is None and applied["ticket"]["status"] == "new"
+    assert len(_messages(team, ticket_id)) == 1  # no client_message_id: each apply posts
+
+
+def test_a_macro_that_cannot_be_applied_posts_nothing(team) -> None:  # type: ignore[no-untyped-def]
+    resolved = web_ticket(team)
+    assert (
+        team.put(f"/api/tickets/{resolved}/status", json={"status": "resolved"}, headers=team.agent).status_code == 200
+    )
+    refused = team.post(f"/api/tickets/{resolved}/macros/ask-order", headers=team.agent)
+    assert refused.status_code == 409 and "from 'resolved' to 'pending'" in refused.json()["detail"]
+
+    vendor = web_ticket(team, source="zendesk")
+    refused = team.post(f"/api/tickets/{vendor}/macros/ask-order", headers=team.agent)
+    assert refused.status_code == 409 and "zendesk" in refused.json()["detail"]
+
+    long_subject = web_ticket(team, subject="s" * 500)
+    repeated = "{{ticket.subject}}" * 41  # 738 characters written, 20,500 filled in
+    too_long = team.post("/api/macros", json={"title": "Echo", "body": repeated}, headers=team.admin).json()
+    refused = team.post(f"/api/tickets/{long_subject}/macros/{too_long['macro_id']}", headers=team.agent)
+    assert refused.status_code == 422 and f"at most {MAX_DESCRIPTION}" in refused.json()["detail"]
+    assert too_long["macro_id"] in refused.json()["detail"]
+
+    off = {**ASK_ORDER, "active": False}
+    del off["macro_id"]
+    assert team.put("/api/macros/ask-order", json=off, headers=team.admin).status_code == 200
+    fresh = web_ticket(team)
+    refused = team.post(f"/api/tickets/{fresh}/macros/ask-order", headers=team.agent)
+    assert refused.status_code == 409 and "inactive" in refused.json()["detail"]
+    assert team.post(f"/api/tickets/{fresh}/macros/nope", headers=team.agent).status_code == 404
+    assert team.post("/api/tickets/TKT-NOPE/macros/ask-order", headers=team.agent).status_code == 404
+
+    for ticket_id in (resolved, vendor, long_subject, fresh):
+        assert _messages(team, ticket_id) == []
+        shown = team.get(f"/api/tickets/{ticket_id}", headers=team.agent).json()
+        assert shown["status"] in ("new", "resolved") and shown["tags"] == []
+
+
+def test_a_change_refused_after_the_reply_is_reported_and_the_reply_stays(team) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = web_ticket(team)
+    for start in range(0, MAX_TICKET_TAGS, 20):  # at most 20 a request
+        tags = [f"t{i}" for i in range(start, min(start + 20, MAX_TICKET_TAGS))]
+        assert _tag(team, ticket_id, add=tags).status_code == 200
+    applied = _apply(team, ticket_id, "ask-order")
+    assert (applied["ok"], applied["applied"], applied["status_code"]) == (False, ["reply", "status"], 409)
+    assert f"at most {MAX_TICKET_TAGS}" in applied["detail"]
+    assert applied["ticket"]["status"] == "pending" and "needs_info" not in applied["ticket"]["tags"]
+    assert [m["body"] for m in _messages(team, ticket_id)] == [applied["message"]["body"]]
