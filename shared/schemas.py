@@ -651,6 +651,18 @@ class MacroApply(StrictModel):
     )
 
 
+class MacroPreview(BaseModel):
+    """What applying the macro to the ticket would post and change, for an agent to read (or edit and post as a
+    reply of their own) first."""
+
+    macro_id: str
+    ticket_id: str
+    body: str = Field(description="The text with its placeholders filled in for this ticket and customer")
+    internal: bool
+    status: Status | None
+    tags: TagsUpdate | None
+
+
 class MacroApplied(BaseModel):
     macro_id: str
     ok: bool = Field(description="The message was posted and every change the macro makes was made")

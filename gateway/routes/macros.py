@@ -10,7 +10,7 @@ from gateway.deps import SessionDep, SettingsDep
 from gateway.services import macros as service
 from shared.auth import Role
 from shared.fastapi_auth import AgentDep, require
-from shared.schemas import MacroApplied, MacroApply, MacroCreate, MacroRead, MacroWrite
+from shared.schemas import MacroApplied, MacroApply, MacroCreate, MacroPreview, MacroRead, MacroWrite
 
 router = APIRouter(prefix="/api/macros", tags=["macros"])
 tickets_router = APIRouter(prefix="/api/tickets", tags=["macros"])
@@ -54,6 +54,18 @@ def get_macro(macro_id: str, session: SessionDep) -> MacroRead:
 def replace_macro(macro_id: str, data: MacroWrite, session: SessionDep) -> MacroRead:
     """Replace a macro's title, text and changes, or turn it off (`active` false) or on again."""
     return service.replace_macro(session, macro_id, data)
+
+
+@tickets_router.get(
+    "/{ticket_id}/macros/{macro_id}",
+    response_model=MacroPreview,
+    dependencies=[require(Role.agent)],
+    responses={404: {"description": "Unknown ticket or macro"}},
+)
+def preview_macro(ticket_id: str, macro_id: str, session: SessionDep) -> MacroPreview:
+    """The macro's text filled in for this ticket and what applying it would change, posting nothing: read it
+    first, or edit it and post it with `POST /api/tickets/{ticket_id}/messages`."""
+    return service.preview_macro(session, ticket_id, macro_id)
 
 
 @tickets_router.post(

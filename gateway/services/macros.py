@@ -31,6 +31,7 @@ from shared.schemas import (
     MacroApplied,
     MacroApply,
     MacroCreate,
+    MacroPreview,
     MacroRead,
     MacroWrite,
     MessageCreate,
@@ -107,11 +108,26 @@ def _write(macro: Macro, data: MacroWrite) -> None:
     macro.active = data.active
 
 
-def render(macro: Macro, ticket: Ticket) -> str:
-    """The macro's text for this ticket and its customer."""
+def render(text: str, ticket: Ticket) -> str:
+    """A macro's text for this ticket and its customer."""
     customer = ticket.customer
     values = values_for(ticket_id=ticket.ticket_id, subject=ticket.subject, name=customer.name, email=customer.email)
-    return fill(macro.body, values)
+    return fill(text, values)
+
+
+def preview_macro(session: Session, ticket_id: str, macro_id: str) -> MacroPreview:
+    """The macro as it would be applied to the ticket (404 for either unknown), inactive or not: an admin
+    checks a macro before turning it on."""
+    ticket = get_ticket(session, ticket_id)
+    macro = to_macro_read(get_macro(session, macro_id))
+    return MacroPreview(
+        macro_id=macro_id,
+        ticket_id=ticket_id,
+        body=render(macro.body, ticket),
+        internal=macro.internal,
+        status=macro.status,
+        tags=macro.tags,
+    )
 
 
 class Applied(NamedTuple):
@@ -144,7 +160,7 @@ def apply_macro(
     if status is not None and not retry:
         check_move(Status(ticket.status), status)  # refused before anything is posted
     try:
-        message = MessageCreate(body=render(macro, ticket), client_message_id=data.client_message_id)
+        message = MessageCreate(body=render(macro.body, ticket), client_message_id=data.client_message_id)
     except ValidationError as error:
         reason = error.errors()[0]["msg"]
         raise InvalidInput(

@@ -70,6 +70,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("GET", "/api/macros", Role.agent, None),
     ("GET", "/api/macros/no-such-macro", Role.agent, None),
     ("PUT", "/api/macros/no-such-macro", Role.admin, {"title": "Thanks", "body": "Thanks!"}),
+    ("GET", "/api/tickets/{ticket}/macros/no-such-macro", Role.agent, None),
     ("POST", "/api/tickets/{ticket}/macros/no-such-macro", Role.agent, None),
 ]  # fmt: skip
 

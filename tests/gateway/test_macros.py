@@ -115,8 +115,22 @@ def test_a_macro_with_a_placeholder_nobody_fills_is_refused(team, body: str, say
 def test_applying_a_macro_replies_then_sets_the_status_and_tags(team, session_factory) -> None:  # type: ignore[no-untyped-def]
     ticket_id = web_ticket(team)
     assert _tag(team, ticket_id, add=["triage"]).status_code == 200
-    applied = _apply(team, ticket_id, "ask-order", client_message_id="macro-1")
     expected_body = f'Hi Ann,\n\nabout "Refund?" ({ticket_id}): which order is it? We will write to ann@example.com.'
+    preview = team.get(f"/api/tickets/{ticket_id}/macros/ask-order", headers=team.agent)
+    assert preview.status_code == 200, preview.text
+    assert preview.json() == {
+        "macro_id": "ask-order",
+        "ticket_id": ticket_id,
+        "body": expected_body,
+        "internal": False,
+        "status": "pending",
+        "tags": {"add": ["needs_info"], "remove": ["triage"]},
+    }
+    assert _messages(team, ticket_id) == [] and _history(team, ticket_id, "status") == []  # a preview posts nothing
+    assert team.get(f"/api/tickets/{ticket_id}/macros/nope", headers=team.agent).status_code == 404
+    assert team.get("/api/tickets/TKT-NOPE/macros/ask-order", headers=team.agent).status_code == 404
+
+    applied = _apply(team, ticket_id, "ask-order", client_message_id="macro-1")
     assert (applied["ok"], applied["applied"], applied["status_code"], applied["detail"]) == (
         True,
         ["reply", "status", "tags"],
