@@ -308,6 +308,14 @@ class TicketMessage(Base):
             postgresql_where=text("waited_since IS NOT NULL"),
             sqlite_where=text("waited_since IS NOT NULL"),
         ),
+        # Each macro's recent uses, read from the messages macros posted alone (migration 0033)
+        Index(
+            "idx_ticket_messages_macro",
+            "macro_id",
+            "created_at",
+            postgresql_where=text("macro_id IS NOT NULL"),
+            sqlite_where=text("macro_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -327,6 +335,8 @@ class TicketMessage(Base):
     waited_since: Mapped[datetime | None] = mapped_column()
     # On a customer's message to a closed ticket: the follow-up ticket it opened (migration 0031).
     follow_up_ticket_id: Mapped[str | None] = mapped_column(String(30))
+    # The macro an agent applied to post it (migration 0033); None for every other message.
+    macro_id: Mapped[str | None] = mapped_column(String(50))
     # A public agent reply's delivery to a web or API ticket's channel (None elsewhere, or with it off).
     delivery: Mapped[ReplyDelivery | None] = relationship(viewonly=True)
 

@@ -22,7 +22,7 @@ from pydantic.json_schema import JsonDict
 from pydantic_core import PydanticCustomError
 
 from shared.macros import PLACEHOLDERS as MACRO_PLACEHOLDERS
-from shared.macros import TEXT_PATTERN as MACRO_TEXT_PATTERN
+from shared.macros import REFUSED_PATTERN as MACRO_REFUSED_PATTERN
 from shared.macros import UNNAMED as MACRO_UNNAMED
 from shared.macros import check_text as check_macro_text
 from shared.tags import MAX_TAGS_PER_CHANGE, TAG_MAX_LENGTH, TAG_PATTERN, normalize_tag
@@ -598,12 +598,17 @@ MacroText = Annotated[
     Field(
         min_length=1,
         max_length=MAX_MACRO_TEXT,
-        json_schema_extra={**NON_BLANK, "allOf": [{"pattern": MACRO_TEXT_PATTERN}]},
+        json_schema_extra={**NON_BLANK, "not": {"pattern": MACRO_REFUSED_PATTERN}},
         description="The reply or note, with placeholders filled in for each ticket: "
         + ", ".join(f"{{{{{name}}}}}" for name in MACRO_PLACEHOLDERS)
         + f' (a customer without a name is "{MACRO_UNNAMED}"); any other {{{{...}}}} is refused',
     ),
 ]
+
+
+class MacroSort(StrEnum):
+    by_title = "title"
+    by_usage = "usage"  # most messages posted in the last 7 days first, then the last 30
 
 
 class MacroWrite(StrictModel):
@@ -637,6 +642,9 @@ class MacroRead(BaseModel):
     created_at: datetime
     updated_by: str
     updated_at: datetime
+    used_last_7d: int = Field(description="Messages it posted in the last 7 days (a retry posts none)")
+    used_last_30d: int = Field(description="Messages it posted in the last 30 days")
+    last_used_at: datetime | None = Field(description="When it last posted a message; null: never")
 
 
 class MacroApply(StrictModel):
@@ -973,6 +981,9 @@ class TicketMessageRead(BaseModel):
         default=None,
         description="On a customer's message to a closed ticket, kept there: the follow-up ticket it opened; null "
         "on every other message",
+    )
+    macro_id: str | None = Field(
+        default=None, description="The macro an agent applied to post it; null on every other message"
     )
     waited_since: datetime | None = Field(
         default=None,

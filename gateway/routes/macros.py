@@ -10,7 +10,7 @@ from gateway.deps import SessionDep, SettingsDep
 from gateway.services import macros as service
 from shared.auth import Role
 from shared.fastapi_auth import AgentDep, require
-from shared.schemas import MacroApplied, MacroApply, MacroCreate, MacroPreview, MacroRead, MacroWrite
+from shared.schemas import MacroApplied, MacroApply, MacroCreate, MacroPreview, MacroRead, MacroSort, MacroWrite
 
 router = APIRouter(prefix="/api/macros", tags=["macros"])
 tickets_router = APIRouter(prefix="/api/tickets", tags=["macros"])
@@ -29,9 +29,12 @@ def create_macro(data: MacroCreate, session: SessionDep) -> MacroRead:
 
 
 @router.get("", response_model=list[MacroRead], dependencies=[require(Role.agent)])
-def list_macros(session: SessionDep, active: bool | None = None) -> list[MacroRead]:
-    """The macros by title; `?active=true` for those agents may apply."""
-    return service.list_macros(session, active=active)
+def list_macros(
+    session: SessionDep, active: bool | None = None, sort: MacroSort = MacroSort.by_title
+) -> list[MacroRead]:
+    """The macros by title, or most used first (`?sort=usage`), each with its uses in the last 7 and 30 days;
+    `?active=true` for those agents may apply."""
+    return service.list_macros(session, active=active, sort=sort)
 
 
 @router.get(
@@ -41,8 +44,8 @@ def list_macros(session: SessionDep, active: bool | None = None) -> list[MacroRe
     responses={404: {"description": "Unknown macro"}},
 )
 def get_macro(macro_id: str, session: SessionDep) -> MacroRead:
-    """One macro."""
-    return service.to_macro_read(service.get_macro(session, macro_id))
+    """One macro, with its uses."""
+    return service.read_macro(session, macro_id)
 
 
 @router.put(

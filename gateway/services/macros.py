@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Collection
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Row, ScalarSelect, Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,19 +27,22 @@ from gateway.services.tickets import change_status, check_move, get_ticket, to_r
 from shared.config import Targets
 from shared.errors import Conflict, CopilotError, InvalidInput, NotFound
 from shared.macros import fill, values_for
-from shared.models import Macro, Ticket, current_actor, utcnow
+from shared.models import Macro, Ticket, TicketMessage, current_actor, utcnow
 from shared.schemas import (
     MacroApplied,
     MacroApply,
     MacroCreate,
     MacroPreview,
     MacroRead,
+    MacroSort,
     MacroWrite,
     MessageCreate,
     Status,
     TagsUpdate,
     TicketMessageRead,
 )
+
+USAGE_DAYS = (7, 30)  # the windows MacroRead counts uses over
 
 
 def create_macro(session: Session, data: MacroCreate) -> MacroRead:
@@ -55,7 +59,7 @@ def create_macro(session: Session, data: MacroCreate) -> MacroRead:
     except IntegrityError:  # the same id written at the same moment by another request
         session.rollback()
         raise Conflict(f"macro '{macro_id}' exists; PUT /api/macros/{macro_id} replaces it") from None
-    return to_macro_read(macro)
+    return read_macro(session, macro_id)
 
 
 def replace_macro(session: Session, macro_id: str, data: MacroWrite) -> MacroRead:
@@ -64,15 +68,44 @@ def replace_macro(session: Session, macro_id: str, data: MacroWrite) -> MacroRea
     _write(macro, data)
     macro.updated_by, macro.updated_at = current_actor(), utcnow()
     session.commit()
-    return to_macro_read(macro)
+    return read_macro(session, macro_id)
 
 
-def list_macros(session: Session, *, active: bool | None) -> list[MacroRead]:
-    """The macros by title (only the active or inactive ones, if asked)."""
-    query = select(Macro).order_by(Macro.title, Macro.macro_id)
+def list_macros(session: Session, *, active: bool | None, sort: MacroSort) -> list[MacroRead]:
+    """The macros by title, or most used first (only the active or inactive ones, if asked)."""
+    query, week, month = _with_usage()
     if active is not None:
         query = query.where(Macro.active.is_(active))
-    return [to_macro_read(macro) for macro in session.scalars(query)]
+    if sort == MacroSort.by_usage:
+        query = query.order_by(week.desc(), month.desc())
+    query = query.order_by(Macro.title, Macro.macro_id)
+    return [_to_read(row) for row in session.execute(query)]
+
+
+def read_macro(session: Session, macro_id: str) -> MacroRead:
+    """The macro with its uses, or 404."""
+    row = session.execute(_with_usage()[0].where(Macro.macro_id == macro_id)).first()
+    if row is None:
+        raise NotFound(f"macro '{macro_id}' not found")
+    return _to_read(row)
+
+
+def _with_usage() -> tuple[Select[Macro, int, int, datetime | None], ScalarSelect[int], ScalarSelect[int]]:
+    """Macros with their uses over `USAGE_DAYS` and their last use: each an index range of its own messages
+    (`idx_ticket_messages_macro`), however many other messages there are."""
+    now = utcnow()
+    mine = TicketMessage.macro_id == Macro.macro_id
+    week, month = (
+        select(func.count()).where(mine, TicketMessage.created_at >= now - timedelta(days=days)).scalar_subquery()
+        for days in USAGE_DAYS
+    )
+    last = select(func.max(TicketMessage.created_at)).where(mine).scalar_subquery()
+    return select(Macro, week, month, last), week, month
+
+
+def _to_read(row: Row[Macro, int, int, datetime | None]) -> MacroRead:
+    macro, week, month, last = row
+    return to_macro_read(macro).model_copy(update={"used_last_7d": week, "used_last_30d": month, "last_used_at": last})
 
 
 def get_macro(session: Session, macro_id: str) -> Macro:
@@ -84,6 +117,7 @@ def get_macro(session: Session, macro_id: str) -> Macro:
 
 
 def to_macro_read(macro: Macro) -> MacroRead:
+    """The macro as stored, its uses not counted (0, None)."""
     return MacroRead(
         macro_id=macro.macro_id,
         title=macro.title,
@@ -96,6 +130,9 @@ def to_macro_read(macro: Macro) -> MacroRead:
         created_at=macro.created_at,
         updated_by=macro.updated_by,
         updated_at=macro.updated_at,
+        used_last_7d=0,
+        used_last_30d=0,
+        last_used_at=None,
     )
 
 
@@ -174,6 +211,7 @@ def apply_macro(
         author=author,
         internal=macro.internal,
         deliver_replies=deliver_replies,
+        macro_id=macro_id,
     )
     applied = ["note" if macro.internal else "reply"]
     failure: tuple[int, str] | None = None

@@ -185,6 +185,7 @@ def add_message(
     author: str,
     internal: bool = False,
     deliver_replies: bool = False,
+    macro_id: str | None = None,
 ) -> Posted:
     """Store an agent's reply or note, or a customer's message (and commit). With `deliver_replies`
     (REPLY_WEBHOOK_URL set), an agent's public reply is sent on to the channel's backend.
@@ -195,6 +196,7 @@ def add_message(
 
     A `client_message_id` sent again finds the message stored the first time, so a client may retry a
     message whose answer it lost without posting it twice (even one the vendor rule would refuse now).
+    `macro_id` names the macro an agent applied to post it, for the macros' usage counts.
     """
     ticket = get_ticket(session, ticket_id)
     ensure_not_erased(ticket)
@@ -214,6 +216,7 @@ def add_message(
             author_name=author,
             body=data.body,
             internal=internal,
+            macro_id=macro_id,
         )
         message, created = store_message(session, target, message, deliver=deliver_replies)
     moved_to = message.follow_up_ticket_id or (message.ticket_id if message.ticket_id != ticket_id else None)

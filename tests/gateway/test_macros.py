@@ -4,13 +4,16 @@ the ticket's own requests would."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jsonschema
 import pytest
-from sqlalchemy import func, select
+from pydantic import ValidationError
+from sqlalchemy import func, select, update
 
 from shared.models import TicketMessage
-from shared.schemas import MAX_DESCRIPTION
+from shared.schemas import MAX_DESCRIPTION, MacroWrite
 from shared.tags import MAX_TICKET_TAGS
 from tests.gateway.conftest import keyed, web_ticket
 from tests.gateway.test_tags import _tag, _tag_history
@@ -112,6 +115,31 @@ def test_a_macro_with_a_placeholder_nobody_fills_is_refused(team, body: str, say
     assert [m["title"] for m in team.get("/api/macros", headers=team.agent).json()] == [ASK_ORDER["title"]]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Hi {{customer.first_name}}",
+        "{{  ticket.id }}!",
+        "a{b}c {",
+        "}}{{x}}",
+        "{{{ticket.id}}",
+        "x\u0000",
+        "\u00a0 ",
+        "{{ticket.ID}}",
+    ],
+)
+def test_the_documented_schema_and_the_check_agree(body: str) -> None:
+    """What the OpenAPI schema's `not: {pattern}` refuses is what `check_text` refuses (fuzzers trust the schema)."""
+    documented = jsonschema.Draft202012Validator(MacroWrite.model_json_schema()).is_valid({"title": "T", "body": body})
+    try:
+        MacroWrite(title="T", body=body)
+    except ValidationError:
+        accepted = False
+    else:
+        accepted = True
+    assert documented == accepted
+
+
 def test_applying_a_macro_replies_then_sets_the_status_and_tags(team, session_factory) -> None:  # type: ignore[no-untyped-def]
     ticket_id = web_ticket(team)
     assert _tag(team, ticket_id, add=["triage"]).status_code == 200
@@ -152,11 +180,16 @@ def test_applying_a_macro_replies_then_sets_the_status_and_tags(team, session_fa
     assert _history(team, ticket_id, "status") == [("new", "pending", alice)]
     assert set(_tag_history(team, ticket_id)[-2:]) == {("triage", None, alice), (None, "needs_info", alice)}
 
+    assert message["macro_id"] == "ask-order" and _messages(team, ticket_id)[0]["macro_id"] == "ask-order"
+    used = team.get("/api/macros/ask-order", headers=team.agent).json()
+    assert (used["used_last_7d"], used["used_last_30d"], used["last_used_at"]) == (1, 1, message["created_at"])
+
     again = _apply(team, ticket_id, "ask-order", 200, client_message_id="macro-1")  # a retry
     assert again["message"] == message and again["ticket"]["status"] == "pending" and again["ok"]
     assert _history(team, ticket_id, "status") == [("new", "pending", alice)]  # nothing made twice
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(TicketMessage)) == 1
+    assert team.get("/api/macros/ask-order", headers=team.agent).json()["used_last_7d"] == 1  # a retry posts none
 
 
 def test_an_unnamed_customer_is_greeted_and_a_note_answers_nobody(team) -> None:  # type: ignore[no-untyped-def]
@@ -217,3 +250,30 @@ def test_a_change_refused_after_the_reply_is_reported_and_the_reply_stays(team) 
     assert f"at most {MAX_TICKET_TAGS}" in applied["detail"]
     assert applied["ticket"]["status"] == "pending" and "needs_info" not in applied["ticket"]["tags"]
     assert [m["body"] for m in _messages(team, ticket_id)] == [applied["message"]["body"]]
+
+
+def test_macros_are_listed_by_their_uses(team, session_factory) -> None:  # type: ignore[no-untyped-def]
+    for macro_id, title in (("a", "Apology"), ("b", "Billing note"), ("c", "Closing")):
+        body = {"macro_id": macro_id, "title": title, "body": f"{title}, {{{{ticket.id}}}}", "internal": True}
+        assert team.post("/api/macros", json=body, headers=team.admin).status_code == 201
+    ticket_id = web_ticket(team)
+    posted = {m: [_apply(team, ticket_id, m)["message"] for _ in range(n)] for m, n in (("b", 2), ("c", 2))}
+    assert [m["macro_id"] for m in _messages(team, ticket_id)] == ["b", "b", "c", "c"]
+    now = datetime.now(UTC)
+    with session_factory() as session:  # one of b's uses 10 days ago, one of c's 40 days ago
+        for macro_id, days in (("b", 10), ("c", 40)):
+            first = posted[macro_id][0]["id"]
+            session.execute(
+                update(TicketMessage).where(TicketMessage.id == first).values(created_at=now - timedelta(days=days))
+            )
+        session.commit()
+
+    def listed(**query: object) -> list[tuple[str, int, int]]:
+        macros = team.get("/api/macros", params=query, headers=team.agent).json()
+        return [(m["macro_id"], m["used_last_7d"], m["used_last_30d"]) for m in macros]
+
+    assert listed() == [("a", 0, 0), ("ask-order", 0, 0), ("b", 1, 2), ("c", 1, 1)]  # by title
+    assert listed(sort="usage") == [("b", 1, 2), ("c", 1, 1), ("a", 0, 0), ("ask-order", 0, 0)]
+    last = {m["macro_id"]: m["last_used_at"] for m in team.get("/api/macros", headers=team.agent).json()}
+    assert last == {"a": None, "ask-order": None, "b": posted["b"][1]["created_at"], "c": posted["c"][1]["created_at"]}
+    assert team.get("/api/macros", params={"sort": "popular"}, headers=team.agent).status_code == 422

@@ -5,7 +5,9 @@ Revises: 0032_pending_since
 Create Date: 2026-12-06 02:00:00
 
 A macro is keyed by the id its admin gives it (or one generated), so a script that writes the team's
-macros can be run again. Few rows, always listed whole: no index beyond the key.
+macros can be run again. Few rows, always listed whole: no index beyond the key. A message a macro posted
+names it (`ticket_messages.macro_id`), and `idx_ticket_messages_macro` holds only those messages, so a
+macro's uses in the last days are counted without reading the others. Earlier messages name none.
 """
 
 from collections.abc import Sequence
@@ -17,6 +19,8 @@ revision: str = "0033_macros"
 down_revision: str | Sequence[str] | None = "0032_pending_since"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+WITH_MACRO = "macro_id IS NOT NULL"
 
 
 def upgrade() -> None:
@@ -35,7 +39,17 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("macro_id"),
     )
+    op.add_column("ticket_messages", sa.Column("macro_id", sa.String(length=50), nullable=True))
+    op.create_index(
+        "idx_ticket_messages_macro",
+        "ticket_messages",
+        ["macro_id", "created_at"],
+        postgresql_where=sa.text(WITH_MACRO),
+        sqlite_where=sa.text(WITH_MACRO),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("idx_ticket_messages_macro", table_name="ticket_messages")
+    op.drop_column("ticket_messages", "macro_id")
     op.drop_table("macros")
