@@ -48,15 +48,13 @@ USAGE_DAYS = (7, 30)  # the windows MacroRead counts uses over
 def create_macro(session: Session, data: MacroCreate) -> MacroRead:
     """Store a new macro (409 if its id is taken: PUT replaces one)."""
     macro_id = data.macro_id or f"mac-{secrets.token_hex(6)}"
-    if session.get(Macro, macro_id) is not None:
-        raise Conflict(f"macro '{macro_id}' exists; PUT /api/macros/{macro_id} replaces it")
     actor, now = current_actor(), utcnow()
     macro = Macro(macro_id=macro_id, created_by=actor, created_at=now, updated_by=actor, updated_at=now)
     _write(macro, data)
     session.add(macro)
     try:
         session.commit()
-    except IntegrityError:  # the same id written at the same moment by another request
+    except IntegrityError:  # the primary key: the id is taken, by an earlier macro or one written at this moment
         session.rollback()
         raise Conflict(f"macro '{macro_id}' exists; PUT /api/macros/{macro_id} replaces it") from None
     return read_macro(session, macro_id)

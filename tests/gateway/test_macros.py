@@ -191,6 +191,14 @@ def test_applying_a_macro_replies_then_sets_the_status_and_tags(team, session_fa
         assert session.scalar(select(func.count()).select_from(TicketMessage)) == 1
     assert team.get("/api/macros/ask-order", headers=team.agent).json()["used_last_7d"] == 1  # a retry posts none
 
+    # Retried after the ticket moved on: the posted reply is answered, and the move, no longer allowed, reported.
+    assert (
+        team.put(f"/api/tickets/{ticket_id}/status", json={"status": "resolved"}, headers=team.agent).status_code == 200
+    )
+    late = _apply(team, ticket_id, "ask-order", 200, client_message_id="macro-1")
+    assert (late["ok"], late["applied"], late["status_code"]) == (False, ["reply"], 409)
+    assert late["message"] == message and late["ticket"]["status"] == "resolved"
+
 
 def test_an_unnamed_customer_is_greeted_and_a_note_answers_nobody(team) -> None:  # type: ignore[no-untyped-def]
     ticket_id = web_ticket(team, customer_email="nameless@example.com", customer_name=None)
@@ -229,6 +237,8 @@ def test_a_macro_that_cannot_be_applied_posts_nothing(team) -> None:  # type: ig
     del off["macro_id"]
     assert team.put("/api/macros/ask-order", json=off, headers=team.admin).status_code == 200
     fresh = web_ticket(team)
+    checked = team.get(f"/api/tickets/{fresh}/macros/ask-order", headers=team.agent)  # an admin checks it first
+    assert checked.status_code == 200 and checked.json()["body"].startswith("Hi Ann,")
     refused = team.post(f"/api/tickets/{fresh}/macros/ask-order", headers=team.agent)
     assert refused.status_code == 409 and "inactive" in refused.json()["detail"]
     assert team.post(f"/api/tickets/{fresh}/macros/nope", headers=team.agent).status_code == 404
