@@ -125,6 +125,14 @@ class Ticket(Base):
             postgresql_where=text("follow_up_of IS NOT NULL"),
             sqlite_where=text("follow_up_of IS NOT NULL"),
         ),
+        # the duplicates merged into a ticket (only merged tickets hold one)
+        Index(
+            "idx_tickets_merged_into",
+            "merged_into",
+            "created_at",
+            postgresql_where=text("merged_into IS NOT NULL"),
+            sqlite_where=text("merged_into IS NOT NULL"),
+        ),
     )
 
     ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)
@@ -198,6 +206,9 @@ class Ticket(Base):
     pending_since: Mapped[datetime | None] = mapped_column()
     # The closed ticket whose customer wrote again, opening this one (migration 0031); NULL for every other.
     follow_up_of: Mapped[str | None] = mapped_column(String(30))
+    # The ticket this duplicate was merged into, closing it (migration 0034); its customer's later messages go
+    # there. NULL for every other ticket.
+    merged_into: Mapped[str | None] = mapped_column(String(30))
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
     metadata_rows: Mapped[list[TicketMetadata]] = relationship(
@@ -290,6 +301,11 @@ class Macro(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(120))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The `source` of the internal note a merge leaves on the ticket kept (`gateway.services.merge`); its
+# `external_id` is the merged ticket's id, so the merge's note is written once and erased with that ticket.
+MERGE_SOURCE = "merge"
 
 
 class TicketMessage(Base):
@@ -518,7 +534,7 @@ class TicketCorrection(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-AUDITED_FIELDS = ("status", "assigned_to", "category", "priority", "needs_review", "satisfaction")
+AUDITED_FIELDS = ("status", "assigned_to", "category", "priority", "needs_review", "satisfaction", "merged_into")
 TAGS_FIELD = "tags"  # a history entry of a tag put on (nothing -> tag) or taken off (tag -> nothing)
 AGENT_AUDITED_FIELDS = ("name", "email", "active")
 # Audited entity -> (its log, the log's key column, the fields whose changes are logged).

@@ -224,6 +224,9 @@ class TicketFilters(BaseModel):
         pattern=ID_PATTERN,
         description="The follow-up tickets a customer's messages to this closed ticket opened",
     )
+    merged_into: str | None = Field(
+        None, max_length=30, pattern=ID_PATTERN, description="The duplicates merged into this ticket"
+    )
     customer_email: Email | None = Field(
         None, description="The tickets of the customer with this email (any letter case)"
     )
@@ -352,6 +355,11 @@ class TicketRead(BaseModel):
     follow_up_of: str | None = Field(
         default=None,
         description="The closed ticket whose customer wrote again, opening this one; null for every other ticket",
+    )
+    merged_into: str | None = Field(
+        default=None,
+        description="The ticket this duplicate was merged into (closing it), where its customer's later messages "
+        "go; null for every other ticket",
     )
     first_response_at: datetime | None = Field(
         default=None,
@@ -586,6 +594,20 @@ class BulkRead(BaseModel):
     updated: int = Field(description="Tickets every change was made to")
     failed: int = Field(description="Tickets a change was not made to (`results` says which and why)")
     results: list[BulkResult]
+
+
+class MergeCreate(StrictModel):
+    """Merging a duplicate ticket (the path's) into the ticket kept."""
+
+    into: str = Field(..., min_length=1, max_length=30, pattern=ID_PATTERN, description="The ticket kept")
+
+
+class MergeRead(BaseModel):
+    ticket: TicketRead = Field(description="The duplicate, now closed, naming the ticket kept in `merged_into`")
+    into: TicketRead = Field(description="The ticket kept")
+    note: TicketMessageRead = Field(
+        description="The internal note on the ticket kept, holding the duplicate's subject, text and messages"
+    )
 
 
 # --------------------------------------------------------------------------- macros

@@ -11,17 +11,20 @@ from gateway.deps import SessionDep, SessionFactoryDep, SettingsDep
 from gateway.services import tickets as service
 from gateway.services.bulk import bulk_update
 from gateway.services.erasure import erase_ticket as erase
+from gateway.services.merge import merge_ticket
 from gateway.services.satisfaction import rate_ticket
 from gateway.services.tags import change_tags
 from gateway.services.waiting import wait_for_ticket
 from shared.auth import Role
-from shared.fastapi_auth import require
+from shared.fastapi_auth import AgentDep, require
 from shared.models import Ticket
 from shared.schemas import (
     AssignUpdate,
     BulkRead,
     BulkUpdate,
     ErasureRead,
+    MergeCreate,
+    MergeRead,
     SatisfactionCreate,
     SatisfactionRead,
     StatusChanged,
@@ -128,6 +131,29 @@ def bulk_change(data: BulkUpdate, session: SessionDep, settings: SettingsDep) ->
     ticket is changed as its own requests would change it and answers for itself in `results` (`status_code`
     404 for an unknown ticket, 409 for a move its workflow does not allow, ...); the others go on."""
     return bulk_update(session, data, sent=settings.sent_statuses, targets=settings.targets)
+
+
+@router.post(
+    "/{ticket_id}/merge",
+    response_model=MergeRead,
+    dependencies=[require(Role.agent)],
+    responses={
+        404: {"description": "Unknown ticket (either)"},
+        409: {
+            "description": "Either ticket is erased, closed or from Zendesk or Intercom, the two belong to different "
+            "customers, or the ticket is merged into another already"
+        },
+        422: {"description": "A ticket merged into itself"},
+    },
+)
+def merge(ticket_id: str, data: MergeCreate, session: SessionDep, settings: SettingsDep, caller: AgentDep) -> MergeRead:
+    """Merge this duplicate into the ticket kept (`into`), one customer's two tickets about one problem: this one
+    is closed (its history and the status webhook name `merged_into`), and the kept one gets an internal note,
+    named after the caller's key, holding this one's subject, text and messages. The customer's later messages
+    to this ticket go to the kept one. Sent again (a retry), it answers the merge as made."""
+    return merge_ticket(
+        session, ticket_id, data.into, author=caller.name, sent=settings.sent_statuses, targets=settings.targets
+    )
 
 
 @router.put(

@@ -26,6 +26,7 @@ def ticket_part(ticket: Ticket) -> dict[str, Any]:
         "subject": ticket.subject,
         "status": ticket.status,
         "follow_up_of": ticket.follow_up_of,
+        "merged_into": ticket.merged_into,
         "customer": {"customer_id": customer.customer_id, "email": customer.email, "name": customer.name},
     }
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, lazyload
 from gateway.services.customers import audit_tickets, find_customer
 from shared.errors import Conflict, NotFound
 from shared.models import (
+    MERGE_SOURCE,
     TAGS_FIELD,
     Alert,
     AuditLog,
@@ -111,6 +112,7 @@ def _erase(session: Session, which: ColumnElement[bool], *, since: datetime, wha
     theirs = select(Ticket.ticket_id).where(which)
     ticket_ids = list(session.scalars(theirs.order_by(Ticket.ticket_id).with_for_update()))
     deleted = {entity: _delete_rows(session, entity, theirs) for entity in _TEXT_ROWS}
+    deleted[TicketMessage] += _delete_merge_notes(session, theirs)
     _erase_tag_history(session, theirs)
     _audit(session, which, what, now)
     anonymous = Customer(customer_id="ANON-" + secrets.token_hex(6).upper(), created_at=since)
@@ -159,6 +161,14 @@ def _delete_rows(session: Session, entity: TextRow, theirs: Select[Any]) -> int:
     result = session.execute(
         delete(entity).where(entity.ticket_id.in_(theirs)), execution_options={"synchronize_session": False}
     )
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _delete_merge_notes(session: Session, theirs: Select[Any]) -> int:
+    """The notes merges of these tickets left on the tickets kept: they hold these tickets' text, wherever the
+    kept ticket is (erasing a merged duplicate alone must not leave its text on the kept one)."""
+    merged = delete(TicketMessage).where(TicketMessage.source == MERGE_SOURCE, TicketMessage.external_id.in_(theirs))
+    result = session.execute(merged, execution_options={"synchronize_session": False})
     return cast(CursorResult[Any], result).rowcount
 
 

@@ -4,7 +4,7 @@ The first public agent reply is the ticket's first response. A customer writing 
 waits on them (`pending`) or was `resolved` reopens it, and the AI scores and drafts the answer to their
 new message. A closed ticket is final: a customer's message to a closed web or API ticket goes to its
 follow-up, a new ticket opened by the first such message (`follow_up_of`), while that one is not closed
-itself. Here for web and API tickets, whose channel's
+itself; to a duplicate merged into another ticket, it goes to that one. Here for web and API tickets, whose channel's
 backend delivers the replies (POSTed to REPLY_WEBHOOK_URL when it is set, through an outbox row written with
 the reply; else read from `GET /api/tickets/{id}/messages`) and relays the customer's answers; by the
 webhooks for Zendesk and Intercom. A Zendesk or Intercom ticket's public replies and customer
@@ -190,9 +190,10 @@ def add_message(
     """Store an agent's reply or note, or a customer's message (and commit). With `deliver_replies`
     (REPLY_WEBHOOK_URL set), an agent's public reply is sent on to the channel's backend.
 
-    A customer's message to a closed ticket is stored on its follow-up while that one is not closed; else it
-    is kept on the closed ticket and opens a new follow-up (`store_message`). Either way `follow_up` names
-    the ticket where the customer's next messages belong.
+    A customer's message to a ticket merged into another goes to that one (`merged_target`). A customer's
+    message to a closed ticket is stored on its follow-up while that one is not closed; else it is kept on
+    the closed ticket and opens a new follow-up (`store_message`). Either way `follow_up` names the ticket
+    where the customer's next messages belong.
 
     A `client_message_id` sent again finds the message stored the first time, so a client may retry a
     message whose answer it lost without posting it twice (even one the vendor rule would refuse now).
@@ -207,7 +208,9 @@ def add_message(
     if message is None:
         target = ticket
         if author_type == "customer" and ticket.status == Status.closed.value:
-            target = current_follow_up(session, ticket) or ticket
+            target = merged_target(session, ticket)
+            if target.status == Status.closed.value:
+                target = current_follow_up(session, target) or target
         message = TicketMessage(
             ticket_id=target.ticket_id,
             source=REPLY_SOURCE,
@@ -221,11 +224,23 @@ def add_message(
         message, created = store_message(session, target, message, deliver=deliver_replies)
     moved_to = message.follow_up_ticket_id or (message.ticket_id if message.ticket_id != ticket_id else None)
     follow_up = get_ticket(session, moved_to) if moved_to else None
-    if message.ticket_id != ticket_id and (follow_up is None or follow_up.follow_up_of != ticket_id):
+    home = merged_target(session, ticket).ticket_id if message.ticket_id != ticket_id else ticket_id
+    on_its_way = message.ticket_id in (ticket_id, home) or (follow_up is not None and follow_up.follow_up_of == home)
+    if not on_its_way:
         raise Conflict(
             f"client_message_id '{data.client_message_id}' is already a message on ticket '{message.ticket_id}'"
         )
     return Posted(message, ticket, created, follow_up)
+
+
+def merged_target(session: Session, ticket: Ticket) -> Ticket:
+    """Where a merged ticket's conversation goes on: the ticket it was merged into (or, if that one was merged
+    too, the one that was, and so on); the ticket itself when it was not merged."""
+    seen = {ticket.ticket_id}
+    while ticket.merged_into is not None and ticket.merged_into not in seen:
+        ticket = get_ticket(session, ticket.merged_into)
+        seen.add(ticket.ticket_id)
+    return ticket
 
 
 def current_follow_up(session: Session, closed: Ticket) -> Ticket | None:

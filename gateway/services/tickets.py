@@ -338,6 +338,7 @@ def list_tickets(
         (Ticket.assigned_to, f.assigned_to),
         (Ticket.customer_id, f.customer_id),
         (Ticket.follow_up_of, f.follow_up_of),
+        (Ticket.merged_into, f.merged_into),
         (Ticket.processing_state, f.processing_state),
         (Ticket.needs_review, f.needs_review),
         (Ticket.source, f.source),

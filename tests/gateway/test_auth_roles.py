@@ -31,6 +31,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("PUT", "/api/tickets/{ticket}/status", Role.agent, {"status": "open"}),
     ("POST", "/api/tickets/{ticket}/tags", Role.agent, {"add": ["vip"]}),
     ("POST", "/api/tickets/bulk", Role.agent, {"ticket_ids": ["TKT-NONE"], "tags": {"add": ["vip"]}}),
+    ("POST", "/api/tickets/{ticket}/merge", Role.agent, {"into": "TKT-NONE"}),
     ("GET", "/api/tags", Role.agent, None),
     ("PUT", "/api/tickets/{ticket}/assign", Role.agent, {"agent_id": "AG-1"}),
     ("GET", "/api/tickets/{ticket}/history", Role.agent, None),
