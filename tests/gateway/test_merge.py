@@ -6,8 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.models import StatusDelivery, TicketMessage
+import pytest
+from sqlalchemy import update
+
+from gateway.services.merge import merge_ticket
+from shared.errors import Conflict
+from shared.models import StatusDelivery, Ticket, TicketMessage
 from tests.gateway.conftest import keyed, stored, web_ticket
+from tests.interleave import WriteBetween
 
 
 def _merge(api, ticket_id: str, into: str, expected: int = 200) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -113,6 +119,9 @@ def test_what_cannot_be_merged_is_refused_before_anything_changes(client_for, db
     refused(closed, kept, 409, "cannot be merged")
     bad = api.post(f"/api/tickets/{duplicate}/merge", json={"into": "TKT 1"}, headers=api.agent)
     assert bad.status_code == 422
+    erased = web_ticket(api)
+    assert api.post(f"/api/tickets/{erased}/erase", headers=api.admin).status_code == 200
+    refused(erased, kept, 409, "was erased")
 
     _merge(api, duplicate, kept)
     refused(duplicate, web_ticket(api), 409, f"merged into '{kept}' already")
@@ -138,6 +147,8 @@ def test_a_chain_of_merges_and_a_closed_ticket_kept(client_for, db_url, redis_cl
     follow_up = answer["follow_up"]
     assert answer["message"]["ticket_id"] == third and follow_up["follow_up_of"] == third
     assert (follow_up["status"], follow_up["description"]) == ("new", "Hello again.")
+    next_one = _write(api, first, "And again.")  # to the follow-up while it is open, not another one
+    assert next_one["message"]["ticket_id"] == next_one["follow_up"]["ticket_id"] == follow_up["ticket_id"]
 
 
 def test_erasing_the_merged_ticket_erases_its_text_on_the_ticket_kept(
@@ -151,3 +162,24 @@ def test_erasing_the_merged_ticket_erases_its_text_on_the_ticket_kept(
     assert erased.status_code == 200 and erased.json()["messages_deleted"] == 1, erased.text  # the merge's note
     assert [m["body"] for m in _thread(api, kept)] == ["The kept ticket's own message."]
     assert _ticket(api, duplicate)["description"] == "[erased]"
+
+
+def test_a_kept_ticket_closed_while_the_merge_reads_it_refuses_the_merge(  # type: ignore[no-untyped-def]
+    client_for, db_url, redis_client, session_factory, settings_for
+):
+    """Both rows are held at the values the checks read: a close committed in between is seen, not merged into."""
+    api = keyed(client_for(db_url, auth_disabled=False), session_factory)
+    kept, duplicate = web_ticket(api), web_ticket(api)
+
+    def close(other) -> None:  # type: ignore[no-untyped-def]
+        other.execute(update(Ticket).where(Ticket.ticket_id == kept).values(status="closed"))
+        other.commit()
+
+    between = WriteBetween(session_factory, kept, close)
+    with between.listening(), session_factory() as session:
+        between.armed = True
+        with pytest.raises(Conflict, match=f"ticket '{kept}' is closed"):
+            merge_ticket(session, duplicate, kept, author="ann", sent=frozenset(), targets=settings_for(db_url).targets)
+        assert between.fired
+    assert _ticket(api, duplicate)["status"] == "new" and _ticket(api, duplicate)["merged_into"] is None
+    assert _thread(api, kept) == []
