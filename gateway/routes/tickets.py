@@ -140,10 +140,9 @@ def bulk_change(data: BulkUpdate, session: SessionDep, settings: SettingsDep) ->
     responses={
         404: {"description": "Unknown ticket (either)"},
         409: {
-            "description": "Either ticket is erased, closed or from Zendesk or Intercom, the two belong to different "
-            "customers, or the ticket is merged into another already"
+            "description": "A ticket merged into itself, either ticket erased, closed or from Zendesk or Intercom, "
+            "the two belonging to different customers, or the ticket merged into another already"
         },
-        422: {"description": "A ticket merged into itself"},
     },
 )
 def merge(ticket_id: str, data: MergeCreate, session: SessionDep, settings: SettingsDep, caller: AgentDep) -> MergeRead:

@@ -23,7 +23,7 @@ from gateway.services.replies import find_message
 from gateway.services.tickets import CLAIM_ATTEMPTS, get_ticket, move_claimed, to_read
 from shared.config import Targets
 from shared.db import claim_row
-from shared.errors import Conflict, InvalidInput
+from shared.errors import Conflict
 from shared.models import MERGE_SOURCE, Ticket, TicketMessage
 from shared.schemas import MergeRead, Status, TicketMessageRead
 
@@ -31,12 +31,13 @@ from shared.schemas import MergeRead, Status, TicketMessageRead
 def merge_ticket(
     session: Session, ticket_id: str, into: str, *, author: str, sent: Collection[Status], targets: Targets
 ) -> MergeRead:
-    """Merge ticket `ticket_id` into `into` (and commit). 422 for a ticket merged into itself; 404 for either
-    unknown; 409 for an erased, closed or vendor ticket on either side, or two customers' tickets."""
-    if ticket_id == into:
-        raise InvalidInput(f"ticket '{ticket_id}' cannot be merged into itself")
+    """Merge ticket `ticket_id` into `into` (and commit). 404 for either unknown; 409 for a ticket merged into
+    itself, an erased, closed or vendor ticket on either side, or two customers' tickets (a valid body naming
+    a ticket that cannot take it: a conflict with the tickets' state, not a malformed request)."""
     for _ in range(CLAIM_ATTEMPTS):
         duplicate, kept = get_ticket(session, ticket_id), get_ticket(session, into)
+        if ticket_id == into:
+            raise Conflict(f"ticket '{ticket_id}' cannot be merged into itself")
         if duplicate.merged_into == into:
             return _answer(session, duplicate, kept, targets)  # a retry: the merge is made
         _check(duplicate, kept)
