@@ -295,6 +295,7 @@ class Macro(Base):
     internal: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str | None] = mapped_column(String(20))  # the status to move to; None: none
     tags: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {"add": [...], "remove": [...]}; None: none
+    assign: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {"agent_id": id, or None: unassign}; None: none
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Who wrote it and who last changed it, named as the audit log names actors (`current_actor`).
     created_by: Mapped[str] = mapped_column(String(120))

@@ -640,6 +640,11 @@ class MacroWrite(StrictModel):
     body: MacroText
     internal: StrictBool = Field(False, description="Post it as an internal note rather than a reply")
     status: Status | None = Field(None, description="The status to move the ticket to after posting; null: none")
+    assign: AssignUpdate | None = Field(
+        None,
+        description='The agent to assign the ticket to after posting ({"agent_id": null} unassigns it); null: no '
+        "change. The agent must exist and be active when the macro is written and when it is applied",
+    )
     tags: TagsUpdate | None = Field(None, description="Tags to put on and take off after posting; null: none")
     active: StrictBool = Field(True, description="Agents may apply it; an inactive macro is kept, not offered")
 
@@ -658,6 +663,7 @@ class MacroRead(BaseModel):
     body: str
     internal: bool
     status: Status | None
+    assign: AssignUpdate | None
     tags: TagsUpdate | None
     active: bool
     created_by: str
@@ -690,13 +696,14 @@ class MacroPreview(BaseModel):
     body: str = Field(description="The text with its placeholders filled in for this ticket and customer")
     internal: bool
     status: Status | None
+    assign: AssignUpdate | None
     tags: TagsUpdate | None
 
 
 class MacroApplied(BaseModel):
     macro_id: str
     ok: bool = Field(description="The message was posted and every change the macro makes was made")
-    applied: list[str] = Field(description="What was done, of reply (or note), status and tags, in that order")
+    applied: list[str] = Field(description="What was done, of reply (or note), status, assign and tags, in that order")
     status_code: int = Field(description="200, or the status the change's own request would have answered")
     detail: str | None = Field(None, description="Why the next change was not made")
     message: TicketMessageRead

@@ -21,7 +21,10 @@ tickets_router = APIRouter(prefix="/api/tickets", tags=["macros"])
     status_code=status.HTTP_201_CREATED,
     response_model=MacroRead,
     dependencies=[require(Role.admin)],
-    responses={409: {"description": "A macro with this id exists (PUT replaces it)"}},
+    responses={
+        404: {"description": "The agent to assign does not exist"},
+        409: {"description": "A macro with this id exists (PUT replaces it), or the agent to assign is inactive"},
+    },
 )
 def create_macro(data: MacroCreate, session: SessionDep) -> MacroRead:
     """A new macro (id generated when not given)."""
@@ -52,7 +55,10 @@ def get_macro(macro_id: str, session: SessionDep) -> MacroRead:
     "/{macro_id}",
     response_model=MacroRead,
     dependencies=[require(Role.admin)],
-    responses={404: {"description": "Unknown macro"}},
+    responses={
+        404: {"description": "Unknown macro, or the agent to assign does not exist"},
+        409: {"description": "The agent to assign is inactive"},
+    },
 )
 def replace_macro(macro_id: str, data: MacroWrite, session: SessionDep) -> MacroRead:
     """Replace a macro's title, text and changes, or turn it off (`active` false) or on again."""
@@ -83,7 +89,8 @@ def preview_macro(ticket_id: str, macro_id: str, session: SessionDep) -> MacroPr
         404: {"description": "Unknown ticket or macro"},
         409: {
             "description": "An inactive macro, an erased ticket, a public reply to a Zendesk or Intercom ticket, a "
-            "status move the ticket's workflow does not allow, or a `client_message_id` used on another ticket"
+            "status move the ticket's workflow does not allow, an inactive agent to assign, or a "
+            "`client_message_id` used on another ticket"
         },
         422: {"description": "The macro's text filled in for this ticket is not a message (empty or too long)"},
     },
@@ -98,7 +105,7 @@ def apply_macro(
     data: Annotated[MacroApply | None, Body()] = None,
 ) -> MacroApplied:
     """Post the macro's reply (or note) on the ticket, its placeholders filled in for this ticket and customer
-    and named after the caller's key, then make its status move and tag changes. A change refused after the
+    and named after the caller's key, then make its status move, assignment and tag changes. A change refused after the
     message was posted (another agent moved the ticket meanwhile, the tag limit) leaves the message and answers
     `ok` false with that change's own `status_code` and `detail`; `applied` lists what was done."""
     applied = service.apply_macro(

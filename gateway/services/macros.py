@@ -1,11 +1,13 @@
-"""Macros: the team's saved replies and notes, applied to a ticket in one step with the status move and tag
-changes that go with them ("ask for the order number, set pending, tag needs-info").
+"""Macros: the team's saved replies and notes, applied to a ticket in one step with the status move,
+assignment and tag changes that go with them ("ask for the order number, set pending, tag needs-info";
+"escalate: note for billing, assign to their agent").
 
 Applying one goes through the same service calls the ticket's own requests make (`add_message`,
-`change_status`, `change_tags`), so the vendor rule, first-response times, reply delivery, the status
-webhook, the history and the tag limit hold as they do one request at a time. What would refuse the status
-move is checked before anything is posted; a change refused after the message was posted (another agent's
-move in between, the tag limit) is reported in the answer, as a bulk change reports it, and the message stays.
+`change_status`, `assign_ticket`, `change_tags`), so the vendor rule, first-response times, reply delivery,
+the status webhook, the history, the assignee rules and the tag limit hold as they do one request at a time.
+What would refuse the status move or the assignee is checked before anything is posted; a change refused
+after the message was posted (another agent's move in between, the tag limit) is reported in the answer, as
+a bulk change reports it, and the message stays.
 """
 
 from __future__ import annotations
@@ -23,12 +25,20 @@ from sqlalchemy.orm import Session
 from gateway.services.erasure import ensure_not_erased
 from gateway.services.replies import REPLY_SOURCE, add_message, find_message
 from gateway.services.tags import change_tags
-from gateway.services.tickets import change_status, check_move, get_ticket, to_read
+from gateway.services.tickets import (
+    assign_ticket,
+    change_status,
+    check_assignable,
+    check_move,
+    get_ticket,
+    to_read,
+)
 from shared.config import Targets
 from shared.errors import Conflict, CopilotError, InvalidInput, NotFound
 from shared.macros import fill, values_for
 from shared.models import Macro, Ticket, TicketMessage, current_actor, utcnow
 from shared.schemas import (
+    AssignUpdate,
     MacroApplied,
     MacroApply,
     MacroCreate,
@@ -48,6 +58,7 @@ USAGE_DAYS = (7, 30)  # the windows MacroRead counts uses over
 def create_macro(session: Session, data: MacroCreate) -> MacroRead:
     """Store a new macro (409 if its id is taken: PUT replaces one)."""
     macro_id = data.macro_id or f"mac-{secrets.token_hex(6)}"
+    _check_assignee(session, data)
     actor, now = current_actor(), utcnow()
     macro = Macro(macro_id=macro_id, created_by=actor, created_at=now, updated_by=actor, updated_at=now)
     _write(macro, data)
@@ -63,6 +74,7 @@ def create_macro(session: Session, data: MacroCreate) -> MacroRead:
 def replace_macro(session: Session, macro_id: str, data: MacroWrite) -> MacroRead:
     """Replace a macro's text and changes (404 if unknown); its id and creator stay."""
     macro = get_macro(session, macro_id)
+    _check_assignee(session, data)
     _write(macro, data)
     macro.updated_by, macro.updated_at = current_actor(), utcnow()
     session.commit()
@@ -122,6 +134,7 @@ def to_macro_read(macro: Macro) -> MacroRead:
         body=macro.body,
         internal=macro.internal,
         status=Status(macro.status) if macro.status else None,
+        assign=_assign(macro),
         tags=TagsUpdate.model_validate(macro.tags) if macro.tags else None,
         active=macro.active,
         created_by=macro.created_by,
@@ -134,12 +147,23 @@ def to_macro_read(macro: Macro) -> MacroRead:
     )
 
 
+def _check_assignee(session: Session, data: MacroWrite) -> None:
+    """404 for an unknown agent to assign, 409 for an inactive one: a typo fails when the macro is written."""
+    if data.assign is not None and data.assign.agent_id is not None:
+        check_assignable(session, data.assign.agent_id)
+
+
+def _assign(macro: Macro) -> AssignUpdate | None:
+    return AssignUpdate.model_validate(macro.assign) if macro.assign is not None else None
+
+
 def _write(macro: Macro, data: MacroWrite) -> None:
     macro.title = data.title
     macro.body = data.body
     macro.internal = data.internal
     macro.status = data.status.value if data.status else None
     macro.tags = data.tags.model_dump() if data.tags else None
+    macro.assign = data.assign.model_dump() if data.assign else None
     macro.active = data.active
 
 
@@ -161,6 +185,7 @@ def preview_macro(session: Session, ticket_id: str, macro_id: str) -> MacroPrevi
         body=render(macro.body, ticket),
         internal=macro.internal,
         status=macro.status,
+        assign=macro.assign,
         tags=macro.tags,
     )
 
@@ -190,10 +215,13 @@ def apply_macro(
     if not macro.active:
         raise Conflict(f"macro '{macro_id}' is inactive: an admin turns it back on with PUT /api/macros/{macro_id}")
     ensure_not_erased(ticket)
-    status = Status(macro.status) if macro.status else None
+    status, assign = (Status(macro.status) if macro.status else None), _assign(macro)
     retry = data.client_message_id is not None and find_message(session, REPLY_SOURCE, data.client_message_id)
-    if status is not None and not retry:
-        check_move(Status(ticket.status), status)  # refused before anything is posted
+    if not retry:  # refused before anything is posted
+        if status is not None:
+            check_move(Status(ticket.status), status)
+        if assign is not None and assign.agent_id is not None:
+            check_assignable(session, assign.agent_id)
     try:
         message = MessageCreate(body=render(macro.body, ticket), client_message_id=data.client_message_id)
     except ValidationError as error:
@@ -217,6 +245,9 @@ def apply_macro(
         if status is not None:
             change_status(session, ticket_id, status, sent=sent)
             applied.append("status")
+        if assign is not None:
+            assign_ticket(session, ticket_id, assign.agent_id)
+            applied.append("assign")
         if macro.tags:
             change_tags(session, ticket_id, TagsUpdate.model_validate(macro.tags))
             applied.append("tags")

@@ -152,6 +152,7 @@ def test_applying_a_macro_replies_then_sets_the_status_and_tags(team, session_fa
         "body": expected_body,
         "internal": False,
         "status": "pending",
+        "assign": None,
         "tags": {"add": ["needs_info"], "remove": ["triage"]},
     }
     assert _messages(team, ticket_id) == [] and _history(team, ticket_id, "status") == []  # a preview posts nothing
@@ -287,3 +288,48 @@ def test_macros_are_listed_by_their_uses(team, session_factory) -> None:  # type
     last = {m["macro_id"]: m["last_used_at"] for m in team.get("/api/macros", headers=team.agent).json()}
     assert last == {"a": None, "ask-order": None, "b": posted["b"][1]["created_at"], "c": posted["c"][1]["created_at"]}
     assert team.get("/api/macros", params={"sort": "popular"}, headers=team.agent).status_code == 422
+
+
+def test_a_macro_assigns_the_ticket_and_its_agent_is_checked(team) -> None:  # type: ignore[no-untyped-def]
+    for agent_id in ("AG-1", "AG-2"):
+        assert (
+            team.post("/api/agents", json={"agent_id": agent_id, "name": agent_id}, headers=team.admin).status_code
+            == 201
+        )
+    escalate = {
+        "macro_id": "escalate",
+        "title": "Escalate to billing",
+        "body": "Billing: please check the refund on {{ticket.id}}.",
+        "internal": True,
+        "status": "in_progress",
+        "assign": {"agent_id": "AG-1"},
+    }
+    unknown = team.post("/api/macros", json={**escalate, "assign": {"agent_id": "AG-9"}}, headers=team.admin)
+    assert unknown.status_code == 404 and "AG-9" in unknown.json()["detail"]  # a typo fails when written
+    assert team.post("/api/macros", json=escalate, headers=team.admin).status_code == 201
+
+    ticket_id = web_ticket(team)
+    preview = team.get(f"/api/tickets/{ticket_id}/macros/escalate", headers=team.agent).json()
+    assert preview["assign"] == {"agent_id": "AG-1"}
+    applied = _apply(team, ticket_id, "escalate")
+    assert (applied["ok"], applied["applied"]) == (True, ["note", "status", "assign"])
+    assert (applied["ticket"]["assigned_to"], applied["ticket"]["status"]) == ("AG-1", "in_progress")
+    assert _history(team, ticket_id, "assigned_to") == [(None, "AG-1", team.actors["alice"])]
+
+    unassign = {**escalate, "macro_id": "unassign", "title": "Back to the queue", "assign": {"agent_id": None}}
+    del unassign["status"]
+    assert team.post("/api/macros", json=unassign, headers=team.admin).json()["assign"] == {"agent_id": None}
+    assert _apply(team, ticket_id, "unassign")["ticket"]["assigned_to"] is None
+
+    # The agent deactivated after the macro was written: applying it posts nothing.
+    assert team.patch("/api/agents/AG-1", json={"active": False}, headers=team.admin).status_code == 200
+    other = web_ticket(team)
+    refused = team.post(f"/api/tickets/{other}/macros/escalate", headers=team.agent)
+    assert refused.status_code == 409 and "AG-1" in refused.json()["detail"]
+    assert (
+        _messages(team, other) == [] and team.get(f"/api/tickets/{other}", headers=team.agent).json()["status"] == "new"
+    )
+    moved = team.put(
+        "/api/macros/escalate", json={k: v for k, v in escalate.items() if k != "macro_id"}, headers=team.admin
+    )
+    assert moved.status_code == 409  # nor can it be written with them

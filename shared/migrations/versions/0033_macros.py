@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("internal", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=True),
         sa.Column("tags", sa.JSON(), nullable=True),
+        sa.Column("assign", sa.JSON(), nullable=True),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_by", sa.String(length=120), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
