@@ -21,7 +21,7 @@ import secrets
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, String, case, delete, literal, select, true, update
+from sqlalchemy import ColumnElement, CursorResult, Delete, Select, String, case, delete, literal, select, true, update
 from sqlalchemy.orm import Session, lazyload
 
 from gateway.services.customers import audit_tickets, find_customer
@@ -158,17 +158,21 @@ def _erase(session: Session, which: ColumnElement[bool], *, since: datetime, wha
 
 def _delete_rows(session: Session, entity: TextRow, theirs: Select[Any]) -> int:
     """Delete `entity`'s rows of the customer's tickets; how many."""
-    result = session.execute(
-        delete(entity).where(entity.ticket_id.in_(theirs)), execution_options={"synchronize_session": False}
-    )
-    return cast(CursorResult[Any], result).rowcount
+    return _deleted(session, delete(entity).where(entity.ticket_id.in_(theirs)))
 
 
 def _delete_merge_notes(session: Session, theirs: Select[Any]) -> int:
     """The notes merges of these tickets left on the tickets kept: they hold these tickets' text, wherever the
     kept ticket is (erasing a merged duplicate alone must not leave its text on the kept one)."""
-    merged = delete(TicketMessage).where(TicketMessage.source == MERGE_SOURCE, TicketMessage.external_id.in_(theirs))
-    result = session.execute(merged, execution_options={"synchronize_session": False})
+    return _deleted(
+        session,
+        delete(TicketMessage).where(TicketMessage.source == MERGE_SOURCE, TicketMessage.external_id.in_(theirs)),
+    )
+
+
+def _deleted(session: Session, statement: Delete) -> int:
+    """Run a DELETE around the ORM's session state; how many rows it deleted."""
+    result = session.execute(statement, execution_options={"synchronize_session": False})
     return cast(CursorResult[Any], result).rowcount
 
 

@@ -115,7 +115,7 @@ def _with_usage() -> tuple[Select[Macro, int, int, datetime | None], ScalarSelec
 
 def _to_read(row: Row[Macro, int, int, datetime | None]) -> MacroRead:
     macro, week, month, last = row
-    return to_macro_read(macro).model_copy(update={"used_last_7d": week, "used_last_30d": month, "last_used_at": last})
+    return to_macro_read(macro, used_last_7d=week, used_last_30d=month, last_used_at=last)
 
 
 def get_macro(session: Session, macro_id: str) -> Macro:
@@ -126,24 +126,26 @@ def get_macro(session: Session, macro_id: str) -> Macro:
     return macro
 
 
-def to_macro_read(macro: Macro) -> MacroRead:
-    """The macro as stored, its uses not counted (0, None)."""
+def to_macro_read(
+    macro: Macro, *, used_last_7d: int = 0, used_last_30d: int = 0, last_used_at: datetime | None = None
+) -> MacroRead:
+    """The macro as stored, typed (its uses as counted by `_with_usage`; not counted: 0, None)."""
     return MacroRead(
         macro_id=macro.macro_id,
         title=macro.title,
         body=macro.body,
         internal=macro.internal,
         status=Status(macro.status) if macro.status else None,
-        assign=_assign(macro),
+        assign=AssignUpdate.model_validate(macro.assign) if macro.assign is not None else None,
         tags=TagsUpdate.model_validate(macro.tags) if macro.tags else None,
         active=macro.active,
         created_by=macro.created_by,
         created_at=macro.created_at,
         updated_by=macro.updated_by,
         updated_at=macro.updated_at,
-        used_last_7d=0,
-        used_last_30d=0,
-        last_used_at=None,
+        used_last_7d=used_last_7d,
+        used_last_30d=used_last_30d,
+        last_used_at=last_used_at,
     )
 
 
@@ -151,10 +153,6 @@ def _check_assignee(session: Session, data: MacroWrite) -> None:
     """404 for an unknown agent to assign, 409 for an inactive one: a typo fails when the macro is written."""
     if data.assign is not None and data.assign.agent_id is not None:
         check_assignable(session, data.assign.agent_id)
-
-
-def _assign(macro: Macro) -> AssignUpdate | None:
-    return AssignUpdate.model_validate(macro.assign) if macro.assign is not None else None
 
 
 def _write(macro: Macro, data: MacroWrite) -> None:
@@ -206,16 +204,17 @@ def apply_macro(
     sent: Collection[Status],
     targets: Targets,
 ) -> Applied:
-    """Post the macro's text on the ticket as `author`'s reply (or note), then make its status move and tag
-    changes. 404 for an unknown ticket or macro; 409 for an inactive macro, an erased ticket, a reply to a
-    vendor's ticket or a status move its workflow does not allow; 422 when the text filled in for this ticket
-    is not a message (empty, or longer than a message may be)."""
+    """Post the macro's text on the ticket as `author`'s reply (or note), then make its status move, assignment
+    and tag changes. 404 for an unknown ticket or macro; 409 for an inactive macro, an erased ticket, a reply
+    to a vendor's ticket, a status move its workflow does not allow or an inactive agent to assign; 422 when
+    the text filled in for this ticket is not a message (empty, or longer than a message may be)."""
     ticket = get_ticket(session, ticket_id)
     macro = get_macro(session, macro_id)
     if not macro.active:
         raise Conflict(f"macro '{macro_id}' is inactive: an admin turns it back on with PUT /api/macros/{macro_id}")
     ensure_not_erased(ticket)
-    status, assign = (Status(macro.status) if macro.status else None), _assign(macro)
+    plan = to_macro_read(macro)
+    status, assign = plan.status, plan.assign
     retry = data.client_message_id is not None and find_message(session, REPLY_SOURCE, data.client_message_id)
     if not retry:  # refused before anything is posted
         if status is not None:
@@ -248,8 +247,8 @@ def apply_macro(
         if assign is not None:
             assign_ticket(session, ticket_id, assign.agent_id)
             applied.append("assign")
-        if macro.tags:
-            change_tags(session, ticket_id, TagsUpdate.model_validate(macro.tags))
+        if plan.tags is not None:
+            change_tags(session, ticket_id, plan.tags)
             applied.append("tags")
     except CopilotError as error:
         session.rollback()

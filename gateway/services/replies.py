@@ -4,8 +4,8 @@ The first public agent reply is the ticket's first response. A customer writing 
 waits on them (`pending`) or was `resolved` reopens it, and the AI scores and drafts the answer to their
 new message. A closed ticket is final: a customer's message to a closed web or API ticket goes to its
 follow-up, a new ticket opened by the first such message (`follow_up_of`), while that one is not closed
-itself; to a duplicate merged into another ticket, it goes to that one. Here for web and API tickets, whose channel's
-backend delivers the replies (POSTed to REPLY_WEBHOOK_URL when it is set, through an outbox row written with
+itself; to a duplicate merged into another ticket, it goes to that one. Here for web and API tickets, whose
+channel's backend delivers the replies (POSTed to REPLY_WEBHOOK_URL when it is set, through an outbox row written with
 the reply; else read from `GET /api/tickets/{id}/messages`) and relays the customer's answers; by the
 webhooks for Zendesk and Intercom. A Zendesk or Intercom ticket's public replies and customer
 messages are refused here: its customer reads and writes in that tool, where a reply stored only here
