@@ -11,7 +11,9 @@ batches, which take only `queued` tickets, no longer stumble on it.
 The model call runs outside any transaction; each result is written only if its ticket is still
 waiting for it, so duplicate deliveries, sweeper re-sends and overlapping batches never double-apply,
 and the row is claimed before the write, so an agent's correction committed meanwhile is kept. An AI
-priority at or above ALERT_MIN_PRIORITY adds its alert in the same transaction (`shared.alerts`).
+priority at or above ALERT_MIN_PRIORITY adds its alert in the same transaction (`shared.alerts`), and a
+first classification of a ticket the rotation may take marks it for the automatic assignment, which is then
+tried at once (`shared.routing`).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from shared.celery import transient_errors
 from shared.config import get_settings
 from shared.db import session_scope
 from shared.models import Ticket, TicketCorrection
-from shared.pipeline import claim_ticket, record_failure, send_next, set_state, ticket_context
+from shared.pipeline import claim_ticket, never_classified, record_failure, send_next, set_state, ticket_context
 from shared.references import replace_found_references
+from shared.routing import request_routing, route_waiting
 from shared.schemas import PRIORITY_RANK, Classification, Priority, ProcessingState, TicketContext
 
 log = logging.getLogger(__name__)
@@ -118,13 +121,17 @@ def classify_ticket(
     settings = get_settings()
     stored: list[str] = []
     alerts: list[str] = []
+    to_route: list[str] = []
     with session_scope(factory) as session:
         # In ticket id order, so two workers storing overlapping batches lock the rows in the same order.
         for context, result in sorted(pairs, key=lambda pair: pair[0].ticket_id):
             row = claim_ticket(session, context.ticket_id, _waiting, fields=_DECIDED_ON)
             if row is None:
                 continue
+            opening = never_classified(row)
             apply_classification(row, result, agent_saw=agent_saw_priority(session, row))
+            if opening and request_routing(session, row):
+                to_route.append(row.ticket_id)
             replace_found_references(session, row.ticket_id, result.extracted_metadata)
             if (alert_id := raise_alert(session, row, settings)) is not None:
                 alerts.append(alert_id)
@@ -134,6 +141,8 @@ def classify_ticket(
         send_alert(alert_id)
     for done_id in stored:
         send_next(done_id, ProcessingState.classified)
+    if to_route:
+        _route(to_route, factory)
     if len(contexts) > 1:
         log.info("classified a batch of %d (%d stored)", len(contexts), len(stored))
     for other_id, error in rejected.items():
@@ -144,6 +153,16 @@ def classify_ticket(
     if ticket_id in rejected:
         raise rejected[ticket_id]  # this task's own ticket: the task records it
     return "classified" if ticket_id in stored else "skipped"
+
+
+def _route(ticket_ids: list[str], factory: sessionmaker[Session] | None) -> None:
+    """Assign the newly classified tickets that wait for the rotation. Their mark is committed with the
+    classification, so a failure here only delays them to the sweeper's next pass."""
+    try:
+        with session_scope(factory) as session:
+            route_waiting(session, ticket_ids=ticket_ids)
+    except Exception as exc:  # the database went away: the sweeper routes them
+        log.warning("auto-assignment of %s left to the sweeper: %s", ticket_ids, exc)
 
 
 def _split(

@@ -3,7 +3,9 @@
 Alerts and agents' replies and status moves not delivered when due (their task lost with Redis, or never
 sent) are sent again the same way, tickets about to miss a reply or resolution target are alerted
 (`gateway.services.due_alerts`), and tickets resolved AUTO_CLOSE_AFTER_HOURS ago are closed
-(`gateway.services.lifecycle`), as are tickets left pending AUTO_SOLVE_PENDING_AFTER_HOURS (when set).
+(`gateway.services.lifecycle`), as are tickets left pending AUTO_SOLVE_PENDING_AFTER_HOURS (when set), and
+tickets waiting for the automatic assignment go to the agents in the rotation who now have room
+(`shared.routing`).
 
 Each pass also sends the index task again for knowledge-base articles left `pending`, and once per
 `KB_RECONCILE_INTERVAL_S` asks a rag_worker to check its whole index against the table: a delete
@@ -33,6 +35,7 @@ from shared.db import get_sessionmaker
 from shared.kb import request_reconcile, resend_pending_articles
 from shared.outbox import ALERTS, REPLIES, STATUSES, resend_due
 from shared.pipeline import failed_ticket_ids, retry_failed, sweep_stale
+from shared.routing import route_waiting
 
 log = logging.getLogger(__name__)
 LOCK_KEY = "copilot:sweeper:lock"
@@ -49,6 +52,7 @@ class Swept(NamedTuple):
     status_changes: tuple[str, ...] = ()  # status-change delivery ids whose task was sent again
     closed: tuple[str, ...] = ()  # resolved tickets closed after AUTO_CLOSE_AFTER_HOURS
     solved: tuple[str, ...] = ()  # pending tickets resolved after AUTO_SOLVE_PENDING_AFTER_HOURS
+    assigned: tuple[str, ...] = ()  # tickets the rotation assigned, that had waited for an agent with room
 
 
 def reconcile_due(settings: Settings) -> bool:
@@ -65,7 +69,8 @@ def reconcile_due(settings: Settings) -> bool:
 
 def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
     """One pass over stuck tickets, pending knowledge-base articles and undelivered alerts, replies and status
-    changes, the alerts owed for tickets about to miss a target, and the tickets due to be solved or closed."""
+    changes, the alerts owed for tickets about to miss a target, the tickets due to be solved or closed, and
+    the tickets waiting for the automatic assignment."""
     stale = settings.sweep_stale_after_s
     with factory() as session:
         tickets = sweep_stale(session, older_than_s=stale)
@@ -76,6 +81,7 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
         due = alert_due_tickets(session, settings)
         solved = solve_pending(session, settings)
         closed = close_resolved(session, settings)
+        assigned = route_waiting(session)
     return Swept(
         tickets,
         articles,
@@ -85,6 +91,7 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
         status_changes=tuple(statuses),
         closed=tuple(closed),
         solved=tuple(solved),
+        assigned=tuple(ticket_id for ticket_id, _ in assigned),
     )
 
 
@@ -118,7 +125,8 @@ def retry_all_failed(factory: sessionmaker[Session]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(
         description="Re-enqueue tickets stuck in queued/classified, KB articles left pending and undelivered alerts,"
-        " replies and status changes; solve and close tickets due; re-run failed tickets."
+        " replies and status changes; solve and close tickets due; assign tickets waiting for the rotation;"
+        " re-run failed tickets."
     )
     parser.add_argument("--once", action="store_true", help="one pass, then exit (default: loop)")
     parser.add_argument(
@@ -141,7 +149,7 @@ def main() -> None:
             f", {len(swept.alerts)} undelivered alert(s), {len(swept.replies)} reply(ies) and"
             f" {len(swept.status_changes)} status change(s);"
             f" raised {len(swept.due_alerts)} due alert(s); resolved {len(swept.solved)} pending and closed"
-            f" {len(swept.closed)} resolved ticket(s){checked}"
+            f" {len(swept.closed)} resolved ticket(s); assigned {len(swept.assigned)} waiting ticket(s){checked}"
         )
         return
     client = aioredis.Redis.from_url(settings.redis_url)

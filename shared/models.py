@@ -86,6 +86,12 @@ class TicketTag(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# The statuses of an agent's open work: what the automatic assignment counts against an agent's `max_open`.
+# Pending waits on the customer, resolved and closed are done.
+OPEN_WORK_STATUSES = ("new", "open", "in_progress")
+OPEN_WORK = "status IN ('new', 'open', 'in_progress')"
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -132,6 +138,20 @@ class Ticket(Base):
             "created_at",
             postgresql_where=text("merged_into IS NOT NULL"),
             sqlite_where=text("merged_into IS NOT NULL"),
+        ),
+        # the tickets waiting for the automatic assignment, longest waiting first (only those hold one)
+        Index(
+            "idx_tickets_to_route",
+            "routing_requested_at",
+            postgresql_where=text("routing_requested_at IS NOT NULL"),
+            sqlite_where=text("routing_requested_at IS NOT NULL"),
+        ),
+        # each agent's open work, counted against their `max_open` (only tickets in the working statuses)
+        Index(
+            "idx_tickets_assigned_open",
+            "assigned_to",
+            postgresql_where=text(OPEN_WORK),
+            sqlite_where=text(OPEN_WORK),
         ),
     )
 
@@ -209,6 +229,9 @@ class Ticket(Base):
     # The ticket this duplicate was merged into, closing it (migration 0034); its customer's later messages go
     # there. NULL for every other ticket.
     merged_into: Mapped[str | None] = mapped_column(String(30))
+    # Since when it has waited for the automatic assignment (`shared.routing`, migration 0035): set when its first
+    # classification is stored while agents are in the rotation, NULL once assigned (by it or by anyone).
+    routing_requested_at: Mapped[datetime | None] = mapped_column()
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
     metadata_rows: Mapped[list[TicketMetadata]] = relationship(
@@ -281,6 +304,13 @@ class Agent(Base):
     email: Mapped[str | None] = mapped_column(String(255), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The automatic assignment (`shared.routing`, migration 0035): whether new tickets are routed to this agent,
+    # of which categories (NULL: every one), up to how many open ones at a time (NULL: no limit), and when the
+    # last one was, which breaks ties between agents equally loaded (the longest without one first).
+    auto_assign: Mapped[bool] = mapped_column(Boolean, default=False)
+    categories: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
+    max_open: Mapped[int | None] = mapped_column(Integer)
+    last_routed_at: Mapped[datetime | None] = mapped_column()
 
 
 class Macro(Base):
@@ -303,6 +333,8 @@ class Macro(Base):
     updated_by: Mapped[str] = mapped_column(String(120))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+
+VENDOR_SOURCES = frozenset({"zendesk", "intercom"})  # the channels whose replies come in by webhook
 
 # The `source` of the internal note a merge leaves on the ticket kept (`gateway.services.merge`); its
 # `external_id` is the merged ticket's id, so the merge's note is written once and erased with that ticket.
@@ -537,7 +569,7 @@ class TicketCorrection(Base):
 
 AUDITED_FIELDS = ("status", "assigned_to", "category", "priority", "needs_review", "satisfaction", "merged_into")
 TAGS_FIELD = "tags"  # a history entry of a tag put on (nothing -> tag) or taken off (tag -> nothing)
-AGENT_AUDITED_FIELDS = ("name", "email", "active")
+AGENT_AUDITED_FIELDS = ("name", "email", "active", "auto_assign", "categories", "max_open")
 # Audited entity -> (its log, the log's key column, the fields whose changes are logged).
 _AUDITED: dict[type[Base], tuple[type[AuditLog] | type[AgentAuditLog], str, tuple[str, ...]]] = {
     Ticket: (AuditLog, "ticket_id", AUDITED_FIELDS),
@@ -559,6 +591,8 @@ def _audit_value(value: object) -> str | None:
         return None
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)[:255]
     return str(value)[:255]
 
 

@@ -334,6 +334,11 @@ class TicketRead(BaseModel):
     extracted_metadata: dict[str, Any]
     kb_article_ids: list[Any]
     assigned_to: str | None
+    routing_requested_at: datetime | None = Field(
+        default=None,
+        description="While it waits for the automatic assignment (every agent in the rotation who takes its "
+        "category is at max_open): since when; null once assigned, and for tickets the rotation does not take",
+    )
     source: str
     external_id: str | None
     processing_state: str
@@ -713,11 +718,36 @@ class MacroApplied(BaseModel):
 # --------------------------------------------------------------------------- agents
 
 
+def _distinct_categories(value: list[Category] | None) -> list[Category] | None:
+    """A rotation's categories once each, in the enum's order, so the stored list and its history are stable."""
+    return None if value is None else [category for category in Category if category in value]
+
+
+# The categories an agent in the rotation takes (`shared.routing`); null: every category.
+RoutedCategories = Annotated[
+    list[Category] | None,
+    Field(min_length=1, max_length=len(Category), description="Categories routed to them; null: every one"),
+    AfterValidator(_distinct_categories),
+]
+MaxOpen = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=10_000,
+        strict=True,
+        description="At most this many tickets new, open or in progress at a time are routed to them; null: no limit",
+    ),
+]
+
+
 class AgentCreate(StrictModel):
     agent_id: str | None = Field(None, min_length=1, max_length=20, pattern=AGENT_ID_PATTERN)
     name: FreeText = Field(..., min_length=1, max_length=255, json_schema_extra=NON_BLANK)
     email: Email | None = None
     active: StrictBool = True  # the documented type: 0, 1, "yes" are refused, not read as booleans
+    auto_assign: StrictBool = Field(False, description="In the rotation: new tickets are assigned to them")
+    categories: RoutedCategories = None
+    max_open: MaxOpen = None
 
     _strip = field_validator("name")(_strip_nonempty)
 
@@ -732,8 +762,11 @@ class AgentUpdate(StrictModel):
     )
     email: Email | None = None
     active: Annotated[StrictBool | None, WithJsonSchema({"type": "boolean"})] = None
+    auto_assign: Annotated[StrictBool | None, WithJsonSchema({"type": "boolean"})] = None
+    categories: RoutedCategories = None
+    max_open: MaxOpen = None
 
-    @field_validator("name", "active", mode="before")
+    @field_validator("name", "active", "auto_assign", mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -748,7 +781,9 @@ class AgentUpdate(StrictModel):
     @model_validator(mode="after")
     def _something_to_change(self) -> AgentUpdate:
         if not self.model_fields_set:
-            raise ValueError("nothing to change: give at least one of name, email, active")
+            raise ValueError(
+                "nothing to change: give at least one of name, email, active, auto_assign, categories, max_open"
+            )
         return self
 
 
@@ -760,6 +795,11 @@ class AgentRead(BaseModel):
     email: str | None
     active: bool
     created_at: datetime
+    auto_assign: bool = Field(description="In the rotation: new tickets are assigned to them")
+    categories: list[Category] | None = Field(description="Categories routed to them; null: every one")
+    max_open: int | None = Field(description="Most tickets new, open or in progress routed to them; null: no limit")
+    open_tickets: int = Field(description="Tickets assigned to them now new, open or in progress: their load")
+    last_routed_at: datetime | None = Field(description="When the rotation last assigned them a ticket")
 
 
 # --------------------------------------------------------------------------- deliveries: alerts, replies, statuses
@@ -1079,7 +1119,7 @@ class AgentAuditEntryRead(BaseModel):
 
     id: int
     agent_id: str
-    field: str = Field(..., description="name, email or active")
+    field: str = Field(..., description="name, email, active, auto_assign, categories or max_open")
     old_value: str | None
     new_value: str | None
     actor: str

@@ -53,6 +53,8 @@ def _start_pipeline(start_worker, url: str):  # type: ignore[no-untyped-def]
 def test_ticket_created_over_http_reaches_done(client_for, start_worker, pg):
     _start_pipeline(start_worker, pg)
     api = client_for(pg)
+    rotation = {"agent_id": "AG-ROTA", "name": "Rota", "auto_assign": True, "categories": ["shipping", "order"]}
+    assert api.post("/api/agents", json=rotation).status_code == 201
 
     response = api.post("/api/tickets/create", params={"wait": 30}, json=TICKET)
 
@@ -68,6 +70,7 @@ def test_ticket_created_over_http_reaches_done(client_for, start_worker, pg):
     assert ticket["ai_suggested_reply"] and "Maria" in ticket["ai_suggested_reply"]
     cited = {a["article_id"] for a in ticket["kb_article_ids"]}
     assert cited & {"kb_001", "kb_006"}, ticket["kb_article_ids"]
+    assert (ticket["assigned_to"], ticket["routing_requested_at"]) == ("AG-ROTA", None)  # the rotation took it
 
     # The customer writes back about something else: both workers run again, the rag_worker drafting from the
     # new message, the classifier scoring it (its cues are added, the priority can only go up).

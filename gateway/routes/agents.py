@@ -22,19 +22,19 @@ router = APIRouter(prefix="/api/agents", tags=["agents"])
 )
 def create_agent(data: AgentCreate, session: SessionDep) -> AgentRead:
     """Add an agent (id generated when not given)."""
-    return AgentRead.model_validate(service.create_agent(session, data))
+    return service.to_read(session, service.create_agent(session, data))
 
 
 @router.get("", response_model=list[AgentRead], dependencies=[require(Role.agent)])
-def list_agents(session: SessionDep, active: bool | None = None) -> list[AgentRead]:
-    """All agents, optionally only active ones."""
-    return [AgentRead.model_validate(a) for a in service.list_agents(session, active=active)]
+def list_agents(session: SessionDep, active: bool | None = None, auto_assign: bool | None = None) -> list[AgentRead]:
+    """All agents with their open tickets, optionally only active ones, or only those in the rotation."""
+    return service.list_agents(session, active=active, auto_assign=auto_assign)
 
 
 @router.get("/{agent_id}", response_model=AgentRead, dependencies=[require(Role.agent)])
 def get_agent(agent_id: str, session: SessionDep) -> AgentRead:
     """One agent."""
-    return AgentRead.model_validate(service.get_agent(session, agent_id))
+    return service.to_read(session, service.get_agent(session, agent_id))
 
 
 @router.patch(
@@ -44,8 +44,9 @@ def get_agent(agent_id: str, session: SessionDep) -> AgentRead:
     responses={409: {"description": "Another agent has this email"}},
 )
 def update_agent(agent_id: str, data: AgentUpdate, session: SessionDep) -> AgentRead:
-    """Rename, change the email, or deactivate (no new assignments; existing ones stay) or reactivate."""
-    return AgentRead.model_validate(service.update_agent(session, agent_id, data))
+    """Rename, change the email, deactivate (no new assignments; existing ones stay) or reactivate, or change
+    how the rotation assigns new tickets to them (`auto_assign`, `categories`, `max_open`)."""
+    return service.to_read(session, service.update_agent(session, agent_id, data))
 
 
 @router.get(

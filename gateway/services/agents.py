@@ -1,4 +1,5 @@
-"""Agent records: tickets can only be assigned to an agent that exists."""
+"""Agent records: tickets can only be assigned to an agent that exists, and the rotation's settings of each
+(`shared.routing` assigns new tickets by them)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from shared.errors import Conflict, NotFound
 from shared.models import Agent, AgentAuditLog
-from shared.schemas import AgentCreate, AgentUpdate
+from shared.routing import open_tickets
+from shared.schemas import AgentCreate, AgentRead, AgentUpdate, Category
 
 
 def create_agent(session: Session, data: AgentCreate) -> Agent:
@@ -18,18 +20,35 @@ def create_agent(session: Session, data: AgentCreate) -> Agent:
     if session.get(Agent, agent_id) is not None:
         raise Conflict(f"agent '{agent_id}' already exists")
     email = _free_email(session, data.email)
-    agent = Agent(agent_id=agent_id, name=data.name, email=email, active=data.active)
+    agent = Agent(
+        agent_id=agent_id,
+        name=data.name,
+        email=email,
+        active=data.active,
+        auto_assign=data.auto_assign,
+        categories=_stored(data.categories),
+        max_open=data.max_open,
+    )
     session.add(agent)
     session.commit()
     return agent
 
 
-def list_agents(session: Session, *, active: bool | None = None) -> list[Agent]:
-    """All agents, by id."""
-    query = select(Agent).order_by(Agent.agent_id)
+def to_read(session: Session, agent: Agent) -> AgentRead:
+    """The API view of one agent, with their load counted now."""
+    load = session.scalar(select(open_tickets(agent.agent_id))) or 0
+    return AgentRead.model_validate({**_columns(agent), "open_tickets": load})
+
+
+def list_agents(session: Session, *, active: bool | None = None, auto_assign: bool | None = None) -> list[AgentRead]:
+    """All agents, by id, each with their load (one query)."""
+    query = select(Agent, open_tickets(Agent.agent_id)).order_by(Agent.agent_id)
     if active is not None:
         query = query.where(Agent.active == active)
-    return list(session.scalars(query))
+    if auto_assign is not None:
+        query = query.where(Agent.auto_assign == auto_assign)
+    rows = session.execute(query)
+    return [AgentRead.model_validate({**_columns(agent), "open_tickets": load}) for agent, load in rows]
 
 
 def get_agent(session: Session, agent_id: str) -> Agent:
@@ -42,15 +61,26 @@ def get_agent(session: Session, agent_id: str) -> Agent:
 
 def update_agent(session: Session, agent_id: str, data: AgentUpdate) -> Agent:
     """Apply the given fields. A deactivated agent keeps the tickets already assigned (list them with
-    `GET /api/tickets/?assigned_to=`) and gets no new ones."""
+    `GET /api/tickets/?assigned_to=`) and gets no new ones; so does one taken out of the rotation, or given a
+    `max_open` below their load (nothing is taken back; the rotation waits until they are under it)."""
     agent = get_agent(session, agent_id)
     changes = data.model_dump(exclude_unset=True)
     if "email" in changes:
         changes["email"] = _free_email(session, data.email, agent_id=agent_id)
+    if "categories" in changes:
+        changes["categories"] = _stored(data.categories)
     for field, value in changes.items():
         setattr(agent, field, value)
     session.commit()
     return agent
+
+
+def _stored(categories: list[Category] | None) -> list[str] | None:
+    return None if categories is None else [category.value for category in categories]
+
+
+def _columns(agent: Agent) -> dict[str, object]:
+    return {column.key: getattr(agent, column.key) for column in Agent.__table__.columns}
 
 
 def agent_history(session: Session, agent_id: str) -> list[AgentAuditLog]:

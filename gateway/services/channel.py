@@ -11,10 +11,8 @@ import uuid
 from collections.abc import Collection
 from typing import Any
 
-from shared.models import StatusDelivery, Ticket, TicketMessage
+from shared.models import VENDOR_SOURCES, StatusDelivery, Ticket, TicketMessage
 from shared.schemas import Status
-
-VENDOR_SOURCES = frozenset({"zendesk", "intercom"})  # the channels whose replies come in by webhook
 
 
 def ticket_part(ticket: Ticket) -> dict[str, Any]:

@@ -500,6 +500,7 @@ def assign_ticket(session: Session, ticket_id: str, agent_id: str | None) -> Tic
         if not claim_row(session, Agent, agent_id, active=True):
             raise _inactive(agent_id)
     ticket.assigned_to = agent_id
+    ticket.routing_requested_at = None  # an agent's choice, even to leave it unassigned, ends the rotation's wait
     ticket.updated_at = utcnow()
     session.commit()
     return ticket

@@ -1,0 +1,209 @@
+"""The automatic assignment: each new web or API ticket goes to an agent in the rotation who takes its category,
+the one with the fewest open tickets first, then the one who has gone longest without one.
+
+An agent joins the rotation with `auto_assign` (`PATCH /api/agents/{id}`), optionally limited to some
+categories and to `max_open` tickets new, open or in progress at a time. The classifier marks a ticket
+(`routing_requested_at`) in the transaction that stores its first classification, when it is unassigned and
+someone is in the rotation, then routes it at once; a ticket nobody can take now (everyone full, nobody for
+its category) stays marked, and the sweeper routes the marked ones each pass, so it is assigned as soon as an
+agent has room. Any assignment clears the mark, so an agent's own choice is never overridden, and a ticket
+resolved or closed meanwhile is dropped from the wait.
+
+Each assignment is its own transaction, which holds the agent's row before counting their load (a row lock on
+PostgreSQL, the write lock on SQLite) and then claims the ticket as read: two workers routing at once cannot
+take an agent past `max_open`, nor assign a ticket an agent assigned meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum, auto
+
+from sqlalchemy import ColumnElement, Row, ScalarSelect, func, select, text
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from shared.db import claim_row, in_chunks
+from shared.models import OPEN_WORK, OPEN_WORK_STATUSES, VENDOR_SOURCES, Agent, Ticket, audit_actor, utcnow
+
+log = logging.getLogger(__name__)
+ACTOR = "system:auto-assign"  # the history's actor of the assignments made here
+PER_PASS = 200  # tickets a pass looks at, longest waiting first
+_NEVER = datetime.min.replace(tzinfo=UTC)  # the last assignment of an agent never assigned by the rotation
+
+
+def open_tickets(agent_id: InstrumentedAttribute[str] | ColumnElement[str] | str) -> ScalarSelect[int]:
+    """An agent's load as a scalar subquery (`agent_id` a column or a value): their tickets in the working
+    statuses, counted from `idx_tickets_assigned_open` (its predicate is written out so SQLite uses it)."""
+    return (
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.assigned_to == agent_id, text(OPEN_WORK))
+        .scalar_subquery()
+    )
+
+
+def in_rotation(session: Session) -> bool:
+    """Whether any active agent takes automatic assignments."""
+    query = select(Agent.agent_id).where(Agent.active.is_(True), Agent.auto_assign.is_(True)).limit(1)
+    return session.scalar(query) is not None
+
+
+def routable(ticket: Ticket) -> bool:
+    """A ticket the rotation may take: unassigned, open work, from the web form or the API, not erased.
+    Zendesk and Intercom tickets are assigned in the vendor's tool, where their replies are written."""
+    return (
+        ticket.assigned_to is None
+        and ticket.status in OPEN_WORK_STATUSES
+        and ticket.source not in VENDOR_SOURCES
+        and ticket.erased_at is None
+    )
+
+
+def request_routing(session: Session, ticket: Ticket, now: datetime | None = None) -> bool:
+    """Mark a ticket whose first classification is being stored as waiting for the rotation, when it is
+    routable and anyone is in it (otherwise nothing waits, and turning a rotation on later routes only newer
+    tickets). The caller holds the ticket's row and commits; True when marked."""
+    if ticket.routing_requested_at is not None or not routable(ticket) or not in_rotation(session):
+        return False
+    ticket.routing_requested_at = now or utcnow()
+    return True
+
+
+@dataclass
+class _Candidate:
+    agent_id: str
+    categories: list[str] | None
+    max_open: int | None
+    load: int
+    last_routed_at: datetime | None
+
+    def takes(self, category: str | None) -> bool:
+        return self.categories is None or category in self.categories
+
+    def has_room(self) -> bool:
+        return self.max_open is None or self.load < self.max_open
+
+    def rank(self) -> tuple[int, datetime, str]:
+        """Fewest open tickets first, then the longest without an assignment from the rotation."""
+        return (self.load, self.last_routed_at or _NEVER, self.agent_id)
+
+
+class _Outcome(Enum):
+    assigned = auto()
+    rerank = auto()  # the agent, read again once held, has no room or no longer takes the category
+    gone = auto()  # the agent left the rotation, or was deactivated, since read
+    ticket_changed = auto()  # the ticket was assigned, moved, recategorised or routed meanwhile: the next pass reads it
+
+
+def route_waiting(
+    session: Session, *, ticket_ids: list[str] | None = None, now: datetime | None = None, limit: int = PER_PASS
+) -> list[tuple[str, str]]:
+    """Assign the tickets waiting for the rotation (only `ticket_ids` of them, when given), longest waiting
+    first, each in its own transaction; returns (ticket id, agent id) for each assigned. A waiting ticket that
+    is no longer routable (assigned, pending, resolved, closed) stops waiting."""
+    query = (
+        select(Ticket.ticket_id, Ticket.routing_requested_at, Ticket.category, Ticket.status, Ticket.assigned_to)
+        .where(Ticket.routing_requested_at.is_not(None))
+        .order_by(Ticket.routing_requested_at, Ticket.ticket_id)
+        .limit(limit)
+    )
+    waiting: list[Row[str, datetime | None, str | None, str, str | None]] = []
+    if ticket_ids is None:
+        waiting = list(session.execute(query).all())
+    else:
+        for chunk in in_chunks(ticket_ids):
+            waiting += session.execute(query.where(Ticket.ticket_id.in_(chunk))).all()
+    if not waiting:
+        session.rollback()
+        return []
+    candidates = _candidates(session)
+    session.rollback()  # end the read: each assignment is its own transaction
+    assigned: list[tuple[str, str]] = []
+    token = audit_actor.set(ACTOR)
+    try:
+        for ticket_id, since, category, status, assigned_to in waiting:
+            if assigned_to is not None or status not in OPEN_WORK_STATUSES:
+                _stop_waiting(session, ticket_id, since)
+            elif (agent_id := _route_one(session, candidates, ticket_id, since, category, status, now)) is not None:
+                assigned.append((ticket_id, agent_id))
+    finally:
+        audit_actor.reset(token)
+    if assigned:
+        log.info("auto-assigned %d ticket(s)", len(assigned))
+    return assigned
+
+
+def _candidates(session: Session) -> list[_Candidate]:
+    query = select(
+        Agent.agent_id, Agent.categories, Agent.max_open, open_tickets(Agent.agent_id), Agent.last_routed_at
+    ).where(Agent.active.is_(True), Agent.auto_assign.is_(True))
+    return [_Candidate(*row) for row in session.execute(query)]
+
+
+def _route_one(
+    session: Session,
+    candidates: list[_Candidate],
+    ticket_id: str,
+    since: datetime | None,
+    category: str | None,
+    status: str,
+    now: datetime | None,
+) -> str | None:
+    """Try the agents who take the category and have room, best ranked first; the agent assigned, or None."""
+    while ranked := sorted((c for c in candidates if c.takes(category) and c.has_room()), key=_Candidate.rank):
+        best = ranked[0]
+        outcome = _assign(session, best, ticket_id, (since, category, status), now or utcnow())
+        if outcome is _Outcome.assigned:
+            return best.agent_id
+        if outcome is _Outcome.gone:
+            candidates.remove(best)
+        elif outcome is _Outcome.ticket_changed:
+            return None
+        # rerank: `_assign` refreshed the agent's categories, limit and load, which now rank it out
+    return None
+
+
+_Seen = tuple[datetime | None, str | None, str]  # a waiting ticket as read: waiting since, category, status
+
+
+def _assign(session: Session, candidate: _Candidate, ticket_id: str, seen: _Seen, now: datetime) -> _Outcome:
+    """Hold the agent, read their rotation settings and count their load, then claim the ticket as read
+    (`seen`: waiting since, category, status) and assign it."""
+    since, category, status = seen
+    try:
+        if not claim_row(session, Agent, candidate.agent_id, active=True, auto_assign=True):
+            return _Outcome.gone
+        agent = session.get(Agent, candidate.agent_id, populate_existing=True)
+        assert agent is not None  # claimed: the row is there and held
+        candidate.categories, candidate.max_open = agent.categories, agent.max_open
+        candidate.load = session.scalar(select(open_tickets(candidate.agent_id))) or 0
+        if not (candidate.has_room() and candidate.takes(category)):
+            return _Outcome.rerank
+        seen_row = {"routing_requested_at": since, "category": category, "status": status, "assigned_to": None}
+        if not claim_row(session, Ticket, ticket_id, **seen_row):
+            return _Outcome.ticket_changed
+        ticket = session.get(Ticket, ticket_id, populate_existing=True)
+        assert ticket is not None
+        ticket.assigned_to = candidate.agent_id  # through the ORM: the history records it, as ACTOR
+        ticket.routing_requested_at = None
+        ticket.updated_at = now
+        agent.last_routed_at = now
+        session.commit()
+    finally:
+        session.rollback()  # a no-op after the commit; ends the transaction on every other way out
+    candidate.load += 1
+    candidate.last_routed_at = now
+    return _Outcome.assigned
+
+
+def _stop_waiting(session: Session, ticket_id: str, since: datetime | None) -> None:
+    """Drop a ticket assigned, set pending, resolved or closed while it waited from the wait (if it still waits
+    since `since`)."""
+    if claim_row(session, Ticket, ticket_id, routing_requested_at=since):
+        ticket = session.get(Ticket, ticket_id, populate_existing=True)
+        assert ticket is not None
+        ticket.routing_requested_at = None
+        session.commit()
+    session.rollback()

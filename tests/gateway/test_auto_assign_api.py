@@ -1,0 +1,83 @@
+"""The rotation's settings on the agents' API, on SQLite and PostgreSQL: written, shown with each agent's load,
+recorded in the agent's history, refused with a 422 that names the field; a ticket's wait shown on it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.sweeper import sweep_once
+from shared.config import Settings
+from tests.conftest import force_ticket
+
+
+def _ticket(api) -> str:  # type: ignore[no-untyped-def]
+    body = {"customer_email": "x@example.com", "subject": "Charged twice", "description": "Please refund one."}
+    response = api.post("/api/tickets/create", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()["ticket"]["ticket_id"]
+
+
+def test_an_agent_joins_the_rotation_and_is_shown_with_their_load(api, db_url, session_factory):  # type: ignore[no-untyped-def]
+    created = api.post("/api/agents", json={"agent_id": "AG-1", "name": "Ann", "auto_assign": True, "max_open": 2})
+    assert created.status_code == 201, created.text
+    ann = created.json()
+    assert (ann["auto_assign"], ann["categories"], ann["max_open"], ann["open_tickets"]) == (True, None, 2, 0)
+    assert ann["last_routed_at"] is None
+    bo = api.post("/api/agents", json={"agent_id": "AG-2", "name": "Bo"}).json()
+    assert (bo["auto_assign"], bo["categories"], bo["max_open"]) == (False, None, None)
+
+    changed = api.patch("/api/agents/AG-2", json={"auto_assign": True, "categories": ["refund", "billing", "refund"]})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["categories"] == ["billing", "refund"]  # once each, in the categories' order
+    history = api.get("/api/agents/AG-2/history").json()
+    assert [(h["field"], h["old_value"], h["new_value"]) for h in history] == [
+        ("auto_assign", "false", "true"),
+        ("categories", None, "billing, refund"),
+    ]
+    cleared = api.patch("/api/agents/AG-1", json={"max_open": None, "categories": ["shipping"]}).json()
+    assert (cleared["max_open"], cleared["categories"]) == (None, ["shipping"])
+    in_rotation = api.get("/api/agents", params={"auto_assign": True}).json()
+    assert [a["agent_id"] for a in in_rotation] == ["AG-1", "AG-2"]
+    assert api.get("/api/agents", params={"auto_assign": False}).json() == []
+
+    # a ticket classified as billing waits, shown on it, until the sweeper's pass assigns it to Bo
+    ticket_id = _ticket(api)
+    since = datetime(2026, 12, 6, 4, 0, tzinfo=UTC)
+    force_ticket(db_url, ticket_id, category="billing", routing_requested_at=since)
+    waiting = api.get(f"/api/tickets/{ticket_id}").json()
+    assert (waiting["assigned_to"], waiting["routing_requested_at"]) == (None, "2026-12-06T04:00:00Z")
+    assert sweep_once(session_factory, Settings()).assigned == (ticket_id,)
+    assigned = api.get(f"/api/tickets/{ticket_id}").json()
+    assert (assigned["assigned_to"], assigned["routing_requested_at"]) == ("AG-2", None)
+    (bo,) = [a for a in api.get("/api/agents").json() if a["agent_id"] == "AG-2"]
+    assert bo["open_tickets"] == 1 and bo["last_routed_at"] is not None
+    assert api.get("/api/agents/AG-1").json()["open_tickets"] == 0
+    history = api.get(f"/api/tickets/{ticket_id}/history").json()
+    assert [(h["field"], h["new_value"], h["actor"]) for h in history] == [
+        ("assigned_to", "AG-2", "system:auto-assign")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"categories": []}, "categories"),
+        ({"categories": ["refunds"]}, "categories"),
+        ({"categories": "billing"}, "categories"),
+        ({"max_open": 0}, "max_open"),
+        ({"max_open": "3"}, "max_open"),
+        ({"max_open": 2.5}, "max_open"),
+        ({"auto_assign": None}, "must not be null"),
+        ({"auto_assign": "yes"}, "auto_assign"),
+    ],
+)
+def test_a_rotation_setting_that_is_not_one_is_refused(api, body, says) -> None:  # type: ignore[no-untyped-def]
+    assert api.post("/api/agents", json={"agent_id": "AG-1", "name": "Ann"}).status_code == 201
+    response = api.patch("/api/agents/AG-1", json=body)
+    assert response.status_code == 422 and says in response.json()["detail"], (body, response.text)
+    if body != {"auto_assign": None}:  # creating leaves out what is null there
+        created = api.post("/api/agents", json={"agent_id": "AG-2", "name": "Bo", **body})
+        assert created.status_code == 422 and says in created.json()["detail"], (body, created.text)
+    assert api.get("/api/agents/AG-1").json()["auto_assign"] is False
