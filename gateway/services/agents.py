@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from shared.errors import Conflict, NotFound
 from shared.models import Agent, AgentAuditLog
 from shared.routing import open_tickets
-from shared.schemas import AgentCreate, AgentRead, AgentUpdate, Category
+from shared.schemas import AgentCreate, AgentRead, AgentUpdate
 
 
 def create_agent(session: Session, data: AgentCreate) -> Agent:
@@ -26,7 +26,7 @@ def create_agent(session: Session, data: AgentCreate) -> Agent:
         email=email,
         active=data.active,
         auto_assign=data.auto_assign,
-        categories=_stored(data.categories),
+        categories=data.categories,
         max_open=data.max_open,
     )
     session.add(agent)
@@ -67,16 +67,10 @@ def update_agent(session: Session, agent_id: str, data: AgentUpdate) -> Agent:
     changes = data.model_dump(exclude_unset=True)
     if "email" in changes:
         changes["email"] = _free_email(session, data.email, agent_id=agent_id)
-    if "categories" in changes:
-        changes["categories"] = _stored(data.categories)
     for field, value in changes.items():
         setattr(agent, field, value)
     session.commit()
     return agent
-
-
-def _stored(categories: list[Category] | None) -> list[str] | None:
-    return None if categories is None else [category.value for category in categories]
 
 
 def _columns(agent: Agent) -> dict[str, object]:

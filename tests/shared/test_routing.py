@@ -19,6 +19,7 @@ from shared.config import Settings
 from shared.models import Agent, AuditLog, Ticket
 from shared.routing import ACTOR, request_routing, route_waiting
 from shared.schemas import AgentCreate, AgentUpdate, Status, TicketCreate
+from tests.conftest import force_ticket
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -93,6 +94,24 @@ def test_the_fewest_open_tickets_first_then_the_longest_without_one(session_fact
     assert agents["AG-A"].last_routed_at == agents["AG-B"].last_routed_at == T0 + timedelta(hours=1)
     assert agents["AG-OUT"].last_routed_at is None
     assert _route(session_factory) == []  # nothing waits any more
+
+
+def test_equally_loaded_the_longest_without_one_first_and_only_the_tickets_named(  # type: ignore[no-untyped-def]
+    session_factory, new_ticket
+) -> None:
+    _agent(session_factory, "AG-A", auto_assign=True)
+    _agent(session_factory, "AG-B", auto_assign=True)
+    with session_factory() as session:
+        for agent_id, hours in (("AG-A", 2), ("AG-B", 1)):  # B has gone longer without one, A comes first by id
+            agent = session.get(Agent, agent_id)
+            assert agent is not None
+            agent.last_routed_at = T0 + timedelta(hours=hours)
+        session.commit()
+    older, newer = new_ticket(), new_ticket()
+
+    assert _route(session_factory, ticket_ids=[newer], now=T0 + timedelta(hours=3)) == [(newer, "AG-B")]
+    assert _state(session_factory, older)[0] is None  # not named: it waits for its own call or the sweeper
+    assert _route(session_factory, now=T0 + timedelta(hours=4)) == [(older, "AG-A")]  # A has fewer now
 
 
 def test_categories_and_max_open_hold_and_a_ticket_waits_for_room(session_factory, new_ticket) -> None:  # type: ignore[no-untyped-def]
@@ -204,7 +223,7 @@ def test_an_agent_filled_up_between_the_read_and_the_hold_gets_nothing_more(  # 
 
 
 def test_a_ticket_assigned_or_an_agent_gone_between_the_read_and_the_hold(  # type: ignore[no-untyped-def]
-    session_factory, new_ticket, monkeypatch
+    session_factory, db_url, new_ticket, monkeypatch
 ) -> None:
     _agent(session_factory, "AG-A", auto_assign=True)
     _agent(session_factory, "AG-B", auto_assign=True)
@@ -213,12 +232,40 @@ def test_a_ticket_assigned_or_an_agent_gone_between_the_read_and_the_hold(  # ty
         assign_ticket(session, new_ticket(waiting_since=None), "AG-B")  # A ranks first
     taken, routed = new_ticket(), new_ticket()
 
+    old_gateway = new_ticket()
+
     def decide() -> None:
         with session_factory() as session:
             assign_ticket(session, taken, "AG-MANUAL")
             update_agent(session, "AG-A", AgentUpdate(auto_assign=False))
+        # a gateway replica from before the rotation (a rolling upgrade) assigns without ending the wait
+        force_ticket(db_url, old_gateway, assigned_to="AG-MANUAL")
 
     _between(monkeypatch, decide)
-    assert _route(session_factory) == [(routed, "AG-B")]  # A left: the next agent; the taken ticket stays
+    assert _route(session_factory) == [(routed, "AG-B")]  # A left: the next agent; the taken tickets stay
     assert _assignments(session_factory, taken) == [(None, "AG-MANUAL", "system")]
     assert _state(session_factory, taken) == ("AG-MANUAL", None)
+    assert _state(session_factory, old_gateway)[0] == "AG-MANUAL"
+    assert _route(session_factory) == []  # the next pass reads it assigned: it stops waiting, still Manual's
+    assert _state(session_factory, old_gateway) == ("AG-MANUAL", None)
+
+
+def test_an_agent_narrowed_between_the_read_and_the_hold_is_passed_over(  # type: ignore[no-untyped-def]
+    session_factory, new_ticket, monkeypatch
+) -> None:
+    _agent(session_factory, "AG-A", auto_assign=True)
+    _agent(session_factory, "AG-B", auto_assign=True)
+    _agent(session_factory, "AG-C", auto_assign=True)
+    with session_factory() as session:
+        assign_ticket(session, new_ticket(waiting_since=None), "AG-B")
+        assign_ticket(session, new_ticket(waiting_since=None), "AG-C")
+        assign_ticket(session, new_ticket(waiting_since=None), "AG-C")
+    billing = new_ticket("billing")
+
+    def narrow() -> None:  # A (0 open) stops taking billing, B (1 open) is limited to what it has
+        with session_factory() as session:
+            update_agent(session, "AG-A", AgentUpdate(categories=["shipping"]))
+            update_agent(session, "AG-B", AgentUpdate(max_open=1))
+
+    _between(monkeypatch, narrow)
+    assert _route(session_factory) == [(billing, "AG-C")]
