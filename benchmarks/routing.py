@@ -114,7 +114,8 @@ def run(backend: str, tmp: Path, tickets: int, waiting: int, room: int, runs: in
     rows: list[dict[str, object]] = []
 
     def row(measure: str, value: float, unit: str) -> None:
-        rows.append({"backend": backend, "tickets": tickets, "measure": measure, "value": round(value, 2), "unit": unit})
+        rows.append({"backend": backend, "tickets": tickets, "measure": measure, "value": round(value, 2),
+                     "unit": unit})  # fmt: skip
 
     slots = _rotation(factory, room)
     ids = _waiting(url, waiting)

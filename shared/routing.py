@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, auto
 
-from sqlalchemy import ColumnElement, Row, ScalarSelect, func, select, text
+from sqlalchemy import ColumnElement, Row, ScalarSelect, and_, func, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shared.db import claim_row, in_chunks
@@ -41,6 +41,16 @@ def open_tickets(agent_id: InstrumentedAttribute[str] | ColumnElement[str] | str
         .select_from(Ticket)
         .where(Ticket.assigned_to == agent_id, text(OPEN_WORK))
         .scalar_subquery()
+    )
+
+
+def awaiting_assignment() -> ColumnElement[bool]:
+    """The tickets waiting for the rotation: marked, and still unassigned open work (a mark a pass has yet to
+    drop is not counted); read through `idx_tickets_to_route`."""
+    return and_(
+        Ticket.routing_requested_at.is_not(None),
+        Ticket.assigned_to.is_(None),
+        Ticket.status.in_(OPEN_WORK_STATUSES),
     )
 
 

@@ -10,6 +10,7 @@ import email_validator
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -262,6 +263,11 @@ class TicketFilters(BaseModel):
         "in by the Zendesk or Intercom webhook; `true`: answered",
     )
     assigned: bool | None = Field(None, description="`false`: the unassigned queue; `true`: assigned to anyone")
+    awaiting_assignment: bool | None = Field(
+        None,
+        description="`true`: tickets waiting for the automatic assignment (`routing_requested_at` set: every agent "
+        "in the rotation who takes their category is at `max_open`); `false`: every other ticket",
+    )
     needs_review: bool | None = Field(None, description="Only tickets the AI flagged for review (or only the others)")
     processing_state: ProcessingState | None = Field(
         None, description="e.g. `failed`: the tickets to re-run with POST /api/tickets/{id}/retry"
@@ -729,14 +735,23 @@ RoutedCategories = Annotated[
     Field(min_length=1, max_length=len(Category), description="Categories routed to them; null: every one"),
     AfterValidator(_distinct_categories),
 ]
+
+
+def _whole_number(value: Any) -> Any:
+    """A JSON number with no fraction (3 or 3.0, as JSON Schema's integer allows); not "3", not true."""
+    if isinstance(value, bool | str):
+        raise PydanticCustomError("int_type", "Input should be a whole number")
+    return value
+
+
 MaxOpen = Annotated[
     int | None,
     Field(
         ge=1,
         le=10_000,
-        strict=True,
         description="At most this many tickets new, open or in progress at a time are routed to them; null: no limit",
     ),
+    BeforeValidator(_whole_number),
 ]
 
 
@@ -1279,6 +1294,14 @@ class TicketOverview(BaseModel):
         ..., description="Unresolved tickets by category; `unclassified`: not classified yet"
     )
     unresolved_unassigned: int = Field(..., description="Unresolved tickets no agent holds")
+    awaiting_assignment: int = Field(
+        ...,
+        description="Of them, those waiting for the automatic assignment: no agent in the rotation who takes their "
+        "category has room (listed by /api/tickets/?awaiting_assignment=true)",
+    )
+    oldest_awaiting_assignment_since: datetime | None = Field(
+        ..., description="The earliest `routing_requested_at` among them: how long the longest has waited"
+    )
     unresolved_needs_review: int = Field(..., description="Unresolved tickets the AI flagged for review")
     oldest_needs_review_since: datetime | None = Field(
         None, description="The earliest `flagged_at` among them: how long the review queue's oldest has waited"

@@ -30,6 +30,7 @@ from shared.config import Targets
 from shared.db import read_one_snapshot
 from shared.models import Ticket, utcnow
 from shared.outbox import ALERTS, REPLIES, STATUSES
+from shared.routing import awaiting_assignment
 from shared.schemas import Category, Priority, ProcessingState, Status, TicketOverview, WaitingTicket
 
 WAITING = (ProcessingState.queued, ProcessingState.classified)
@@ -142,6 +143,9 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         review += n if needs_review else 0
 
     oldest = _oldest_waiting(session, [(first, state) for state, _, first in others if state in WAITING])
+    routing, routing_since = session.execute(
+        select(func.count(), func.min(Ticket.routing_requested_at)).where(awaiting_assignment())
+    ).one()
     day, hour = session.execute(
         select(func.count(), func.count().filter(Ticket.created_at >= now - timedelta(hours=1))).where(
             Ticket.created_at >= now - timedelta(hours=24)
@@ -163,6 +167,8 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         unresolved_by_priority=_every([*Priority, UNCLASSIFIED], priority),
         unresolved_by_category=_every([*Category, UNCLASSIFIED], category),
         unresolved_unassigned=unassigned,
+        awaiting_assignment=routing,
+        oldest_awaiting_assignment_since=routing_since,
         unresolved_needs_review=review,
         oldest_needs_review_since=min(flagged_since, default=None),
         unresolved_by_agent=dict(sorted(agents.items())),

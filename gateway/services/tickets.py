@@ -35,6 +35,7 @@ from shared.outbox import STATUSES, send
 from shared.pipeline import enqueue, retry_failed
 from shared.redaction import redact_card_numbers, redact_values
 from shared.references import GIVEN, order_keys, tickets_about_order, tickets_with_tracking_number
+from shared.routing import awaiting_assignment
 from shared.schemas import STATUS_TRANSITIONS, ProcessingState, Status, TicketCreate, TicketFilters, TicketRead
 
 FINISHED_STATES = frozenset({ProcessingState.done.value, ProcessingState.failed.value})
@@ -370,6 +371,8 @@ def list_tickets(
             query = query.where(late if wanted else not_(late))
     if f.due_within_minutes is not None:
         query = query.where(due_soon(targets, now, now + timedelta(minutes=f.due_within_minutes)))
+    if f.awaiting_assignment is not None:
+        query = query.where(awaiting_assignment() if f.awaiting_assignment else not_(awaiting_assignment()))
     if f.awaiting_reply is not None:
         waiting = and_(Ticket.status.in_([s.value for s in UNRESOLVED]), Ticket.awaiting_reply_since.is_not(None))
         query = query.where(waiting if f.awaiting_reply else not_(waiting))

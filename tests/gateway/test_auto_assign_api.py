@@ -19,6 +19,18 @@ def _ticket(api) -> str:  # type: ignore[no-untyped-def]
     return response.json()["ticket"]["ticket_id"]
 
 
+def _waiting(api) -> tuple[list[str], list[str], int, str | None]:  # type: ignore[no-untyped-def]
+    """The tickets waiting for the rotation, the others, and the overview's count and oldest wait."""
+
+    def listed(value: bool) -> list[str]:
+        response = api.get("/api/tickets/", params={"awaiting_assignment": value, "sort": "oldest"})
+        assert response.status_code == 200, response.text
+        return [t["ticket_id"] for t in response.json()]
+
+    overview = api.get("/api/overview").json()
+    return listed(True), listed(False), overview["awaiting_assignment"], overview["oldest_awaiting_assignment_since"]
+
+
 def test_an_agent_joins_the_rotation_and_is_shown_with_their_load(api, db_url, session_factory):  # type: ignore[no-untyped-def]
     created = api.post("/api/agents", json={"agent_id": "AG-1", "name": "Ann", "auto_assign": True, "max_open": 2})
     assert created.status_code == 201, created.text
@@ -36,6 +48,8 @@ def test_an_agent_joins_the_rotation_and_is_shown_with_their_load(api, db_url, s
         ("auto_assign", "false", "true"),
         ("categories", None, "billing, refund"),
     ]
+    whole = api.patch("/api/agents/AG-1", json={"max_open": 3.0})  # JSON Schema's integer: no fraction
+    assert whole.status_code == 200 and whole.json()["max_open"] == 3, whole.text
     cleared = api.patch("/api/agents/AG-1", json={"max_open": None, "categories": ["shipping"]}).json()
     assert (cleared["max_open"], cleared["categories"]) == (None, ["shipping"])
     in_rotation = api.get("/api/agents", params={"auto_assign": True}).json()
@@ -46,14 +60,19 @@ def test_an_agent_joins_the_rotation_and_is_shown_with_their_load(api, db_url, s
     ticket_id = _ticket(api)
     since = datetime(2026, 12, 6, 4, 0, tzinfo=UTC)
     force_ticket(db_url, ticket_id, category="billing", routing_requested_at=since)
+    other = _ticket(api)  # not waiting: never classified
+    stale = _ticket(api)  # assigned by a gateway from before the rotation, which left its mark: not waiting
+    force_ticket(db_url, stale, category="billing", routing_requested_at=since, assigned_to="AG-1")
     waiting = api.get(f"/api/tickets/{ticket_id}").json()
     assert (waiting["assigned_to"], waiting["routing_requested_at"]) == (None, "2026-12-06T04:00:00Z")
+    assert _waiting(api) == ([ticket_id], [other, stale], 1, "2026-12-06T04:00:00Z")
     assert sweep_once(session_factory, Settings()).assigned == (ticket_id,)
+    assert _waiting(api) == ([], [ticket_id, other, stale], 0, None)
     assigned = api.get(f"/api/tickets/{ticket_id}").json()
     assert (assigned["assigned_to"], assigned["routing_requested_at"]) == ("AG-2", None)
     (bo,) = [a for a in api.get("/api/agents").json() if a["agent_id"] == "AG-2"]
     assert bo["open_tickets"] == 1 and bo["last_routed_at"] is not None
-    assert api.get("/api/agents/AG-1").json()["open_tickets"] == 0
+    assert api.get("/api/agents/AG-1").json()["open_tickets"] == 1  # the one assigned by hand
     history = api.get(f"/api/tickets/{ticket_id}/history").json()
     assert [(h["field"], h["new_value"], h["actor"]) for h in history] == [
         ("assigned_to", "AG-2", "system:auto-assign")
@@ -69,6 +88,7 @@ def test_an_agent_joins_the_rotation_and_is_shown_with_their_load(api, db_url, s
         ({"max_open": 0}, "max_open"),
         ({"max_open": "3"}, "max_open"),
         ({"max_open": 2.5}, "max_open"),
+        ({"max_open": True}, "max_open"),
         ({"auto_assign": None}, "must not be null"),
         ({"auto_assign": "yes"}, "auto_assign"),
     ],
