@@ -5,9 +5,9 @@ An agent joins the rotation with `auto_assign` (`PATCH /api/agents/{id}`), optio
 categories and to `max_open` tickets new, open or in progress at a time. The classifier marks a ticket
 (`routing_requested_at`) in the transaction that stores its first classification, when it is unassigned and
 someone is in the rotation, then routes it at once; a ticket nobody can take now (everyone full, nobody for
-its category) stays marked, and the sweeper routes the marked ones each pass, so it is assigned as soon as an
-agent has room. Any assignment clears the mark, so an agent's own choice is never overridden, and a ticket
-resolved or closed meanwhile is dropped from the wait.
+its category) stays marked, and the sweeper routes the marked ones each pass, the most urgent first, so it is
+assigned as soon as an agent has room. Any assignment clears the mark, so an agent's own choice is never
+overridden, and a ticket resolved or closed meanwhile is dropped from the wait.
 
 Each assignment is its own transaction, which holds the agent's row before counting their load (a row lock on
 PostgreSQL, the write lock on SQLite) and then claims the ticket as read: two workers routing at once cannot
@@ -21,15 +21,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum, auto
 
-from sqlalchemy import ColumnElement, Row, ScalarSelect, and_, func, select, text
+from sqlalchemy import ColumnElement, Row, ScalarSelect, and_, case, func, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shared.db import claim_row, in_chunks
 from shared.models import OPEN_WORK, OPEN_WORK_STATUSES, VENDOR_SOURCES, Agent, Ticket, audit_actor, utcnow
+from shared.schemas import PRIORITY_RANK
 
 log = logging.getLogger(__name__)
 ACTOR = "system:auto-assign"  # the history's actor of the assignments made here
-PER_PASS = 200  # tickets a pass looks at, longest waiting first
+PER_PASS = 200  # tickets a pass looks at, the most urgent first, then the longest waiting
 _NEVER = datetime.min.replace(tzinfo=UTC)  # the last assignment of an agent never assigned by the rotation
 
 
@@ -110,13 +111,18 @@ class _Outcome(Enum):
 def route_waiting(
     session: Session, *, ticket_ids: list[str] | None = None, now: datetime | None = None, limit: int = PER_PASS
 ) -> list[tuple[str, str]]:
-    """Assign the tickets waiting for the rotation (only `ticket_ids` of them, when given), longest waiting
-    first, each in its own transaction; returns (ticket id, agent id) for each assigned. A waiting ticket that
-    is no longer routable (assigned, pending, resolved, closed) stops waiting."""
+    """Assign the tickets waiting for the rotation (only `ticket_ids` of them, when given), the highest priority
+    first and, within one, the longest waiting (as Zendesk's routing orders them: a critical ticket takes the
+    first slot freed, whatever waits before it), each in its own transaction; returns (ticket id, agent id) for
+    each assigned. A waiting ticket that is no longer routable (assigned, pending, resolved, closed) stops
+    waiting. The waiting set is small (`idx_tickets_to_route` holds only it), so sorting it is cheap."""
+    urgency = case(
+        *((Ticket.priority == p.value, -rank) for p, rank in PRIORITY_RANK.items()), else_=1
+    )  # critical first, a ticket without a priority last
     query = (
         select(Ticket.ticket_id, Ticket.routing_requested_at, Ticket.category, Ticket.status, Ticket.assigned_to)
         .where(Ticket.routing_requested_at.is_not(None))
-        .order_by(Ticket.routing_requested_at, Ticket.ticket_id)
+        .order_by(urgency, Ticket.routing_requested_at, Ticket.ticket_id)
         .limit(limit)
     )
     waiting: list[Row[str, datetime | None, str | None, str, str | None]] = []

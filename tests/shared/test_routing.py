@@ -144,6 +144,25 @@ def test_categories_and_max_open_hold_and_a_ticket_waits_for_room(session_factor
     assert _route(session_factory, ticket_ids=[late]) == [(late, "AG-BILL")]
 
 
+def test_the_most_urgent_waiting_ticket_takes_the_slot_freed_then_the_longest_waiting(  # type: ignore[no-untyped-def]
+    session_factory, new_ticket
+) -> None:
+    _agent(session_factory, "AG-A", auto_assign=True, max_open=1)
+    with session_factory() as session:
+        assign_ticket(session, held := new_ticket(waiting_since=None), "AG-A")
+    unscored, low, medium, older_high, high = (
+        new_ticket(priority=p) for p in (None, "low", "medium", "high", "high")
+    )  # arriving in this order: the unscored one has waited longest
+    order = []
+    for _ in range(5):
+        assert _route(session_factory) == []  # full
+        with session_factory() as session:
+            change_status(session, held, Status.pending)
+        ((held, _),) = _route(session_factory)
+        order.append(held)
+    assert order == [older_high, high, medium, low, unscored]
+
+
 def test_a_ticket_an_agent_decided_on_stops_waiting(session_factory, new_ticket) -> None:  # type: ignore[no-untyped-def]
     _agent(session_factory, "AG-MANUAL")
     taken, unassigned, resolved, pending = (new_ticket() for _ in range(4))
