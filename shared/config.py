@@ -254,8 +254,8 @@ class Settings(BaseSettings):
     sweep_interval_s: float = Field(
         30.0,
         gt=0,
-        description="How often the sweeper looks for stuck tickets, pending KB articles, undelivered alerts and"
-        " targets about to run out",
+        description="How often the sweeper looks for stuck tickets, pending KB articles, undelivered alerts,"
+        " targets about to run out and tickets waiting for the rotation",
     )
     sweep_stale_after_s: float = Field(
         120.0,
