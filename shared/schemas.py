@@ -802,6 +802,27 @@ class AgentUpdate(StrictModel):
         return self
 
 
+class ReleaseRequest(StrictModel):
+    include_pending: StrictBool = Field(
+        False, description="Release their pending tickets too (unassigned; the rotation takes only open work)"
+    )
+
+
+class ReleasedTicket(BaseModel):
+    ticket_id: str
+    status: Status
+    assigned_to: str | None = Field(description="The agent of the rotation it went to; null: unassigned now")
+    awaiting_assignment: bool = Field(
+        description="Waiting for the rotation: nobody in it who takes its category has room yet"
+    )
+
+
+class ReleaseRead(BaseModel):
+    agent_id: str
+    released: int = Field(description="Tickets taken from the agent")
+    results: list[ReleasedTicket] = Field(description="Each, oldest first, and where it went")
+
+
 class AgentRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Body, status
 
 from gateway.deps import SessionDep
 from gateway.services import agents as service
+from gateway.services.release import release_tickets
 from shared.auth import Role
 from shared.fastapi_auth import require
-from shared.schemas import AgentAuditEntryRead, AgentCreate, AgentRead, AgentUpdate
+from shared.schemas import AgentAuditEntryRead, AgentCreate, AgentRead, AgentUpdate, ReleaseRead, ReleaseRequest
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
 
@@ -58,3 +61,20 @@ def update_agent(agent_id: str, data: AgentUpdate, session: SessionDep) -> Agent
 def get_agent_history(agent_id: str, session: SessionDep) -> list[AgentAuditEntryRead]:
     """Who renamed, re-addressed, deactivated or reactivated the agent, and when; oldest first."""
     return [AgentAuditEntryRead.model_validate(row) for row in service.agent_history(session, agent_id)]
+
+
+@router.post(
+    "/{agent_id}/release",
+    response_model=ReleaseRead,
+    dependencies=[require(Role.admin)],
+    responses={
+        404: {"description": "Unknown agent"},
+        409: {"description": "The agent is in the rotation (it would assign their tickets back to them)"},
+    },
+)
+def release_agent_tickets(
+    agent_id: str, session: SessionDep, data: Annotated[ReleaseRequest | None, Body()] = None
+) -> ReleaseRead:
+    """Unassign the agent's tickets new, open or in progress (`include_pending`: pending too), oldest first, and
+    hand those the rotation takes to its agents at once: for an agent going on leave or leaving the team."""
+    return release_tickets(session, agent_id, data or ReleaseRequest())

@@ -44,6 +44,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("GET", "/api/agents/AG-1", Role.agent, None),
     ("PATCH", "/api/agents/AG-1", Role.admin, {"name": "Ann B"}),
     ("GET", "/api/agents/AG-1/history", Role.agent, None),
+    ("POST", "/api/agents/AG-1/release", Role.admin, None),
     ("GET", "/api/keys", Role.admin, None),
     ("POST", "/api/keys", Role.admin, {"name": "made-by-test", "role": "agent"}),
     ("DELETE", "/api/keys/{key}", Role.admin, None),

@@ -101,3 +101,77 @@ def test_a_rotation_setting_that_is_not_one_is_refused(api, body, says) -> None:
         created = api.post("/api/agents", json={"agent_id": "AG-2", "name": "Bo", **body})
         assert created.status_code == 422 and says in created.json()["detail"], (body, created.text)
     assert api.get("/api/agents/AG-1").json()["auto_assign"] is False
+
+
+def test_an_agents_tickets_are_released_to_the_rotation(api, db_url):  # type: ignore[no-untyped-def]
+    for body in (
+        {"agent_id": "AG-LEAVING", "name": "Lee", "auto_assign": True},
+        {"agent_id": "AG-BILL", "name": "Bo", "auto_assign": True, "categories": ["billing"], "max_open": 1},
+    ):
+        assert api.post("/api/agents", json=body).status_code == 201
+    billing, shipping, pending, vendor, resolved, other = (_ticket(api) for _ in range(6))
+    for ticket_id, values in (
+        (billing, {"category": "billing", "status": "open"}),
+        (shipping, {"category": "shipping", "status": "new"}),
+        (pending, {"category": "billing", "status": "pending"}),
+        (vendor, {"category": "billing", "status": "open", "source": "zendesk"}),
+        (resolved, {"category": "billing", "status": "resolved"}),
+        (other, {"category": "billing", "status": "open", "assigned_to": "AG-BILL"}),
+    ):
+        force_ticket(db_url, ticket_id, **{"assigned_to": "AG-LEAVING", **values})
+
+    refused = api.post("/api/agents/AG-LEAVING/release")
+    assert refused.status_code == 409 and '{"auto_assign": false}' in refused.json()["detail"], refused.text
+    assert api.post("/api/agents/AG-NOBODY/release").status_code == 404
+    assert api.patch("/api/agents/AG-LEAVING", json={"auto_assign": False}).status_code == 200
+    assert api.patch("/api/agents/AG-BILL", json={"max_open": 2}).status_code == 200  # room for one more
+
+    released = api.post("/api/agents/AG-LEAVING/release")
+    assert released.status_code == 200, released.text
+    answer = released.json()
+    assert (answer["agent_id"], answer["released"]) == ("AG-LEAVING", 3)
+    assert [(r["ticket_id"], r["status"], r["assigned_to"], r["awaiting_assignment"]) for r in answer["results"]] == [
+        (billing, "open", "AG-BILL", False),
+        (shipping, "new", None, True),  # nobody in the rotation takes shipping
+        (vendor, "open", None, False),  # assigned in Zendesk: unassigned only
+    ]
+    history = api.get(f"/api/tickets/{billing}/history").json()
+    assert [(h["old_value"], h["new_value"], h["actor"]) for h in history if h["field"] == "assigned_to"] == [
+        ("AG-LEAVING", None, "anonymous"),  # the caller (auth is off here)
+        (None, "AG-BILL", "system:auto-assign"),
+    ]
+    assert {t: api.get(f"/api/tickets/{t}").json()["assigned_to"] for t in (pending, resolved)} == {
+        pending: "AG-LEAVING",
+        resolved: "AG-LEAVING",
+    }
+    with_pending = api.post("/api/agents/AG-LEAVING/release", json={"include_pending": True}).json()
+    assert [(r["ticket_id"], r["assigned_to"], r["awaiting_assignment"]) for r in with_pending["results"]] == [
+        (pending, None, False)  # the rotation takes only open work
+    ]
+    assert api.post("/api/agents/AG-LEAVING/release").json()["released"] == 0
+    bad = api.post("/api/agents/AG-LEAVING/release", json={"include_pending": "yes"})
+    assert bad.status_code == 422 and "include_pending" in bad.json()["detail"]
+
+
+def test_a_ticket_reassigned_while_its_agent_is_released_stays_reassigned(  # type: ignore[no-untyped-def]
+    api, db_url, session_factory, monkeypatch
+) -> None:
+    from gateway.services import release
+    from gateway.services.tickets import assign_ticket
+
+    for agent_id in ("AG-LEAVING", "AG-OTHER"):
+        assert api.post("/api/agents", json={"agent_id": agent_id, "name": agent_id}).status_code == 201
+    taken, left = _ticket(api), _ticket(api)
+    for ticket_id in (taken, left):
+        force_ticket(db_url, ticket_id, assigned_to="AG-LEAVING", category="billing")
+    rotation = release.in_rotation
+
+    def reassign_then_read(session):  # type: ignore[no-untyped-def]
+        with session_factory() as other:  # after the release read the agent's tickets, before it claims them
+            assign_ticket(other, taken, "AG-OTHER")
+        return rotation(session)
+
+    monkeypatch.setattr(release, "in_rotation", reassign_then_read)
+    answer = api.post("/api/agents/AG-LEAVING/release").json()
+    assert [(r["ticket_id"], r["assigned_to"]) for r in answer["results"]] == [(left, None)]
+    assert api.get(f"/api/tickets/{taken}").json()["assigned_to"] == "AG-OTHER"
