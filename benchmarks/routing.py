@@ -8,7 +8,8 @@ adds `--waiting` new web tickets waiting for it, then times, in process:
 - the classifier's call after it stores a ticket (`route_waiting` for that one ticket), one at a time;
 - the sweeper's passes (200 tickets each) until no agent has room, and then a pass that assigns nothing;
 - two threads routing the rest of the waiting tickets at once, after every limit is raised by `--room`
-  (two classifier workers), then checks that no agent went past their limit and no ticket was assigned twice.
+  (two classifier workers), then checks that no agent went past their limit and no ticket was assigned twice;
+- releasing one agent's open tickets (`POST /api/agents/{id}/release`) to the others, without limits now.
 Prints a table and writes benchmarks/results/routing.json.
 
     python benchmarks/routing.py [--tickets 200000] [--waiting 600] [--room 10] [--backends sqlite,postgresql]
@@ -33,11 +34,12 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.queue_reads import AGENTS, filled_database  # noqa: E402
 from benchmarks.support import print_table, write_results  # noqa: E402
-from gateway.services.agents import list_agents  # noqa: E402
+from gateway.services.agents import list_agents, update_agent  # noqa: E402
+from gateway.services.release import release_tickets  # noqa: E402
 from shared.db import make_engine  # noqa: E402
 from shared.models import Agent, AuditLog, Ticket, utcnow  # noqa: E402
 from shared.routing import ACTOR, open_tickets, route_waiting  # noqa: E402
-from shared.schemas import Category  # noqa: E402
+from shared.schemas import AgentUpdate, Category, ReleaseRequest  # noqa: E402
 
 
 def _rotation(factory: sessionmaker[Session], room: int) -> int:
@@ -177,6 +179,20 @@ def run(backend: str, tmp: Path, tickets: int, waiting: int, room: int, runs: in
     row("two threads at once: per ticket (wall / tickets)", wall / max(len(rest), 1), "ms")
     row("agents past their max_open", _over_limit(factory), "agents")
     row("tickets assigned twice by the rotation", _assigned_twice(factory), "tickets")
+
+    leaving = AGENTS[-1]  # one of the 8 taking any category: out of the rotation, then released
+    with factory() as session:
+        update_agent(session, leaving, AgentUpdate(auto_assign=False))
+        for agent in session.scalars(sa.select(Agent).where(Agent.agent_id != leaving)):
+            agent.max_open = None  # room for every released ticket
+        session.commit()
+    with factory() as session:
+        start = time.perf_counter()
+        released = release_tickets(session, leaving, ReleaseRequest())
+        took = _ms(start)
+    row("release an agent's open tickets: tickets", released.released, "tickets")
+    row("release an agent's open tickets: routed", sum(1 for r in released.results if r.assigned_to), "tickets")
+    row("release an agent's open tickets: per ticket", took / max(released.released, 1), "ms")
     engine.dispose()
     return rows
 
