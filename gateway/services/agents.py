@@ -36,8 +36,7 @@ def create_agent(session: Session, data: AgentCreate) -> Agent:
 
 def to_read(session: Session, agent: Agent) -> AgentRead:
     """The API view of one agent, with their load counted now."""
-    load = session.scalar(select(open_tickets(agent.agent_id))) or 0
-    return AgentRead.model_validate({**_columns(agent), "open_tickets": load})
+    return _read(agent, session.scalar(select(open_tickets(agent.agent_id))) or 0)
 
 
 def list_agents(session: Session, *, active: bool | None = None, auto_assign: bool | None = None) -> list[AgentRead]:
@@ -47,8 +46,7 @@ def list_agents(session: Session, *, active: bool | None = None, auto_assign: bo
         query = query.where(Agent.active == active)
     if auto_assign is not None:
         query = query.where(Agent.auto_assign == auto_assign)
-    rows = session.execute(query)
-    return [AgentRead.model_validate({**_columns(agent), "open_tickets": load}) for agent, load in rows]
+    return [_read(agent, load) for agent, load in session.execute(query)]
 
 
 def get_agent(session: Session, agent_id: str) -> Agent:
@@ -62,7 +60,8 @@ def get_agent(session: Session, agent_id: str) -> Agent:
 def update_agent(session: Session, agent_id: str, data: AgentUpdate) -> Agent:
     """Apply the given fields. A deactivated agent keeps the tickets already assigned (list them with
     `GET /api/tickets/?assigned_to=`) and gets no new ones; so does one taken out of the rotation, or given a
-    `max_open` below their load (nothing is taken back; the rotation waits until they are under it)."""
+    `max_open` below their load (nothing is taken back; the rotation waits until they are under it, and
+    `gateway.services.release` hands an agent's tickets over on request)."""
     agent = get_agent(session, agent_id)
     changes = data.model_dump(exclude_unset=True)
     if "email" in changes:
@@ -73,8 +72,9 @@ def update_agent(session: Session, agent_id: str, data: AgentUpdate) -> Agent:
     return agent
 
 
-def _columns(agent: Agent) -> dict[str, object]:
-    return {column.key: getattr(agent, column.key) for column in Agent.__table__.columns}
+def _read(agent: Agent, load: int) -> AgentRead:
+    columns = {column.key: getattr(agent, column.key) for column in Agent.__table__.columns}
+    return AgentRead.model_validate({**columns, "open_tickets": load})
 
 
 def agent_history(session: Session, agent_id: str) -> list[AgentAuditLog]:
