@@ -81,7 +81,7 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
         due = alert_due_tickets(session, settings)
         solved = solve_pending(session, settings)
         closed = close_resolved(session, settings)
-        assigned = route_waiting(session)
+        assigned = route_waiting(session, settings=settings)
     return Swept(
         tickets,
         articles,

@@ -4,12 +4,14 @@ A critical ticket must reach someone now, not when an agent next opens the queue
 an `Alert` row in the transaction that stores the priority it is about (`raise_alert`), then sends the
 delivery task (`send_alert`); the alert worker POSTs it, as `shared.outbox` describes: a row left
 undelivered is sent again by the sweeper, at least once. Tickets about to miss a reply or resolution
-target are alerted through the same outbox (`gateway.services.due_alerts`, raised by the sweeper).
+target are alerted through the same outbox (`gateway.services.due_alerts`, raised by the sweeper), and so,
+with ALERT_ON_AUTO_ASSIGN, is each ticket the rotation assigns (`raise_assignment_alert`, by `shared.routing`).
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
-from shared.models import Alert, Ticket, utcnow
+from shared.models import Agent, Alert, Ticket, utcnow
 from shared.outbox import ALERTS, send
 from shared.schemas import PRIORITY_RANK, AlertEvent, Priority
 
@@ -50,6 +52,35 @@ def raise_alert(session: Session, ticket: Ticket, settings: Settings) -> str | N
         created_at=utcnow(),
     )
     alert.payload = payload(alert, ticket, settings.alert_ticket_url)
+    session.add(alert)
+    return alert.alert_id
+
+
+def raise_assignment_alert(
+    session: Session, ticket: Ticket, agent: Agent, settings: Settings, *, at: datetime
+) -> str | None:
+    """Add the alert that the rotation assigned `ticket` to `agent` at `at`, in the assignment's transaction;
+    its id, or None when off (ALERT_ON_AUTO_ASSIGN, ALERT_WEBHOOK_URL) or the ticket has no priority yet.
+
+    Nobody else saw the assignment happen, so a chat the webhook feeds can tell the agent (the body names
+    them and their email). One per assignment: its time is the occasion's key, so a ticket routed again after
+    a release alerts again, and a redelivered task, which finds the ticket assigned, adds none.
+    """
+    priority = ticket.priority or ticket.ai_suggested_priority
+    if not (settings.alert_webhook_url and settings.alert_on_auto_assign) or priority is None:
+        return None
+    alert = Alert(
+        alert_id=str(uuid.uuid4()),
+        ticket_id=ticket.ticket_id,
+        event=AlertEvent.assigned.value,
+        priority=priority,
+        counted_from=at,
+        created_at=utcnow(),
+    )
+    line = f"Assigned to {agent.name}: {priority.upper()} {ticket.category or 'general'} ticket {ticket.ticket_id}"
+    body = payload(alert, ticket, settings.alert_ticket_url, line=line)
+    body["agent"] = {"agent_id": agent.agent_id, "name": agent.name, "email": agent.email}
+    alert.payload = body
     session.add(alert)
     return alert.alert_id
 

@@ -219,6 +219,11 @@ class Settings(BaseSettings):
         description="Alert a ticket whose reply or resolution target runs out within this many minutes (once per"
         " wait for a reply, once per resolution); 0 alerts when it has run out, empty disables",
     )
+    alert_on_auto_assign: bool = Field(
+        False,
+        description="Also alert each ticket the rotation assigns (ticket.assigned, naming the agent and their email,"
+        " for a chat to tell them); needs ALERT_WEBHOOK_URL",
+    )
     alert_due_min_priority: Priority = Field(
         Priority.high, description="The lowest working priority whose targets running out are alerted"
     )

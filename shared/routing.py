@@ -24,6 +24,8 @@ from enum import Enum, auto
 from sqlalchemy import ColumnElement, Row, ScalarSelect, and_, case, func, select, text
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from shared.alerts import raise_assignment_alert, send_alert
+from shared.config import Settings, get_settings
 from shared.db import claim_row, in_chunks
 from shared.models import OPEN_WORK, OPEN_WORK_STATUSES, VENDOR_SOURCES, Agent, Ticket, audit_actor, utcnow
 from shared.schemas import PRIORITY_RANK
@@ -109,13 +111,19 @@ class _Outcome(Enum):
 
 
 def route_waiting(
-    session: Session, *, ticket_ids: list[str] | None = None, now: datetime | None = None, limit: int = PER_PASS
+    session: Session,
+    *,
+    ticket_ids: list[str] | None = None,
+    now: datetime | None = None,
+    limit: int = PER_PASS,
+    settings: Settings | None = None,
 ) -> list[tuple[str, str]]:
     """Assign the tickets waiting for the rotation (only `ticket_ids` of them, when given), the highest priority
     first and, within one, the longest waiting (as Zendesk's routing orders them: a critical ticket takes the
     first slot freed, whatever waits before it), each in its own transaction; returns (ticket id, agent id) for
     each assigned. A waiting ticket that is no longer routable (assigned, pending, resolved, closed) stops
-    waiting. The waiting set is small (`idx_tickets_to_route` holds only it), so sorting it is cheap."""
+    waiting. The waiting set is small (`idx_tickets_to_route` holds only it), so sorting it is cheap. With
+    ALERT_ON_AUTO_ASSIGN (`settings`, the process's by default), each assignment writes its alert too."""
     urgency = case(
         *((Ticket.priority == p.value, -rank) for p, rank in PRIORITY_RANK.items()), else_=1
     )  # critical first, a ticket without a priority last
@@ -137,12 +145,13 @@ def route_waiting(
     candidates = _candidates(session)
     session.rollback()  # end the read: each assignment is its own transaction
     assigned: list[tuple[str, str]] = []
+    route = _Route(session, candidates, settings or get_settings(), now)
     token = audit_actor.set(ACTOR)
     try:
         for ticket_id, since, category, status, assigned_to in waiting:
             if assigned_to is not None or status not in OPEN_WORK_STATUSES:
                 _stop_waiting(session, ticket_id, since)
-            elif (agent_id := _route_one(session, candidates, ticket_id, since, category, status, now)) is not None:
+            elif (agent_id := route.one(ticket_id, (since, category, status))) is not None:
                 assigned.append((ticket_id, agent_id))
     finally:
         audit_actor.reset(token)
@@ -158,60 +167,66 @@ def _candidates(session: Session) -> list[_Candidate]:
     return [_Candidate(*row) for row in session.execute(query)]
 
 
-def _route_one(
-    session: Session,
-    candidates: list[_Candidate],
-    ticket_id: str,
-    since: datetime | None,
-    category: str | None,
-    status: str,
-    now: datetime | None,
-) -> str | None:
-    """Try the agents who take the category and have room, best ranked first; the agent assigned, or None."""
-    while ranked := sorted((c for c in candidates if c.takes(category) and c.has_room()), key=_Candidate.rank):
-        best = ranked[0]
-        outcome = _assign(session, best, ticket_id, (since, category, status), now or utcnow())
-        if outcome is _Outcome.assigned:
-            return best.agent_id
-        if outcome is _Outcome.gone:
-            candidates.remove(best)
-        elif outcome is _Outcome.ticket_changed:
-            return None
-        # rerank: `_assign` refreshed the agent's categories, limit and load, which now rank it out
-    return None
-
-
 _Seen = tuple[datetime | None, str | None, str]  # a waiting ticket as read: waiting since, category, status
 
 
-def _assign(session: Session, candidate: _Candidate, ticket_id: str, seen: _Seen, now: datetime) -> _Outcome:
-    """Hold the agent, read their rotation settings and count their load, then claim the ticket as read
-    (`seen`: waiting since, category, status) and assign it."""
-    since, category, status = seen
-    try:
-        if not claim_row(session, Agent, candidate.agent_id, active=True, auto_assign=True):
-            return _Outcome.gone
-        agent = session.get(Agent, candidate.agent_id, populate_existing=True)
-        assert agent is not None  # claimed: the row is there and held
-        candidate.categories, candidate.max_open = agent.categories, agent.max_open
-        candidate.load = session.scalar(select(open_tickets(candidate.agent_id))) or 0
-        if not (candidate.has_room() and candidate.takes(category)):
-            return _Outcome.rerank
-        seen_row = {"routing_requested_at": since, "category": category, "status": status, "assigned_to": None}
-        if not claim_row(session, Ticket, ticket_id, **seen_row):
-            return _Outcome.ticket_changed
-        ticket = session.get(Ticket, ticket_id, populate_existing=True)
-        assert ticket is not None
-        ticket.assigned_to = candidate.agent_id  # through the ORM: the history records it, as ACTOR
-        ticket.routing_requested_at = None
-        ticket.updated_at = now
-        agent.last_routed_at = now
-        session.commit()
-    finally:
-        session.rollback()  # a no-op after the commit; ends the transaction on every other way out
-    candidate.load += 1
-    candidate.last_routed_at = now
-    return _Outcome.assigned
+@dataclass
+class _Route:
+    """One pass's assignments: the candidates as read, kept up to date as the pass assigns."""
+
+    session: Session
+    candidates: list[_Candidate]
+    settings: Settings
+    now: datetime | None
+
+    def one(self, ticket_id: str, seen: _Seen) -> str | None:
+        """Try the agents who take the category and have room, best ranked first; the agent assigned, or None."""
+        category = seen[1]
+        candidates = self.candidates
+        while ranked := sorted((c for c in candidates if c.takes(category) and c.has_room()), key=_Candidate.rank):
+            best = ranked[0]
+            outcome = self.assign(best, ticket_id, seen, self.now or utcnow())
+            if outcome is _Outcome.assigned:
+                return best.agent_id
+            if outcome is _Outcome.gone:
+                candidates.remove(best)
+            elif outcome is _Outcome.ticket_changed:
+                return None
+            # rerank: `assign` refreshed the agent's categories, limit and load, which now rank it out
+        return None
+
+    def assign(self, candidate: _Candidate, ticket_id: str, seen: _Seen, now: datetime) -> _Outcome:
+        """Hold the agent, read their rotation settings and count their load, then claim the ticket as read
+        (`seen`: waiting since, category, status), assign it, and write its alert when those are on."""
+        session = self.session
+        since, category, status = seen
+        try:
+            if not claim_row(session, Agent, candidate.agent_id, active=True, auto_assign=True):
+                return _Outcome.gone
+            agent = session.get(Agent, candidate.agent_id, populate_existing=True)
+            assert agent is not None  # claimed: the row is there and held
+            candidate.categories, candidate.max_open = agent.categories, agent.max_open
+            candidate.load = session.scalar(select(open_tickets(candidate.agent_id))) or 0
+            if not (candidate.has_room() and candidate.takes(category)):
+                return _Outcome.rerank
+            seen_row = {"routing_requested_at": since, "category": category, "status": status, "assigned_to": None}
+            if not claim_row(session, Ticket, ticket_id, **seen_row):
+                return _Outcome.ticket_changed
+            ticket = session.get(Ticket, ticket_id, populate_existing=True)
+            assert ticket is not None
+            ticket.assigned_to = candidate.agent_id  # through the ORM: the history records it, as ACTOR
+            ticket.routing_requested_at = None
+            ticket.updated_at = now
+            agent.last_routed_at = now
+            alert_id = raise_assignment_alert(session, ticket, agent, self.settings, at=now)
+            session.commit()
+        finally:
+            session.rollback()  # a no-op after the commit; ends the transaction on every other way out
+        if alert_id is not None:
+            send_alert(alert_id)
+        candidate.load += 1
+        candidate.last_routed_at = now
+        return _Outcome.assigned
 
 
 def _stop_waiting(session: Session, ticket_id: str, since: datetime | None) -> None:

@@ -855,6 +855,7 @@ class AlertEvent(StrEnum):
     urgent = "ticket.urgent"  # the AI rated the ticket ALERT_MIN_PRIORITY or above
     reply_due = "ticket.reply_due"  # its customer's wait nears its reply target (ALERT_DUE_WITHIN_MINUTES)
     resolution_due = "ticket.resolution_due"  # it nears its resolution target, likewise
+    assigned = "ticket.assigned"  # the rotation assigned it to an agent (ALERT_ON_AUTO_ASSIGN)
 
 
 class DeliveryFilters(BaseModel):
@@ -892,7 +893,7 @@ class AlertRead(DeliveryRead):
     event: AlertEvent
     priority: Priority = Field(
         description="`ticket.urgent`: the AI priority alerted (a ticket is alerted once per priority); a due alert: "
-        "the ticket's working priority, whose target it is"
+        "the ticket's working priority, whose target it is; `ticket.assigned`: its working priority when assigned"
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, status
 
-from gateway.deps import SessionDep
+from gateway.deps import SessionDep, SettingsDep
 from gateway.services import agents as service
 from gateway.services.release import release_tickets
 from shared.auth import Role
@@ -73,8 +73,8 @@ def get_agent_history(agent_id: str, session: SessionDep) -> list[AgentAuditEntr
     },
 )
 def release_agent_tickets(
-    agent_id: str, session: SessionDep, data: Annotated[ReleaseRequest | None, Body()] = None
+    agent_id: str, session: SessionDep, settings: SettingsDep, data: Annotated[ReleaseRequest | None, Body()] = None
 ) -> ReleaseRead:
     """Unassign the agent's tickets new, open or in progress (`include_pending`: pending too), oldest first, and
     hand those the rotation takes to its agents at once: for an agent going on leave or leaving the team."""
-    return release_tickets(session, agent_id, data or ReleaseRequest())
+    return release_tickets(session, agent_id, data or ReleaseRequest(), settings)

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.services.agents import get_agent
+from shared.config import Settings
 from shared.db import claim_row
 from shared.errors import Conflict
 from shared.models import OPEN_WORK_STATUSES, Ticket, utcnow
@@ -19,7 +20,9 @@ from shared.routing import in_rotation, routable, route_waiting
 from shared.schemas import ReleasedTicket, ReleaseRead, ReleaseRequest, Status
 
 
-def release_tickets(session: Session, agent_id: str, data: ReleaseRequest) -> ReleaseRead:
+def release_tickets(
+    session: Session, agent_id: str, data: ReleaseRequest, settings: Settings | None = None
+) -> ReleaseRead:
     """Unassign the agent's tickets new, open or in progress (and pending, when asked), oldest first, then route
     those the rotation takes; NotFound for an unknown agent, Conflict while they are in the rotation."""
     agent = get_agent(session, agent_id)
@@ -51,7 +54,7 @@ def release_tickets(session: Session, agent_id: str, data: ReleaseRequest) -> Re
             to_route.append(ticket_id)
         session.commit()
         released.append((ticket_id, status))
-    routed = dict(route_waiting(session, ticket_ids=to_route)) if to_route else {}
+    routed = dict(route_waiting(session, ticket_ids=to_route, settings=settings)) if to_route else {}
     return ReleaseRead(
         agent_id=agent_id,
         released=len(released),

@@ -4,6 +4,8 @@ wait when nobody in the rotation takes it; never routed again by a later round."
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -16,6 +18,7 @@ from shared.config import Settings
 from shared.models import AuditLog, Ticket
 from shared.routing import ACTOR
 from shared.schemas import AgentCreate, MessageCreate, TicketCreate
+from tests.conftest import _truncate, wait_until
 
 REFUND = TicketCreate(
     customer_email="r@example.com",
@@ -75,3 +78,27 @@ def test_a_ticket_nobody_takes_waits_and_none_waits_without_a_rotation(session_f
     assert waiting.assigned_to is None
     assert waiting.routing_requested_at is not None
     assert waiting.routing_requested_at >= waiting.created_at
+
+
+@pytest.mark.slow
+def test_the_agent_hears_of_a_ticket_the_rotation_gave_them(client_for, start_worker, pg_url, redis_client, receiver):  # type: ignore[no-untyped-def]
+    """Through the workers: the classifier routes the new ticket and writes its `ticket.assigned` alert in the same
+    transaction; the alert worker delivers it to the team's webhook, naming the agent."""
+    _truncate(pg_url)
+    env = {"ALERT_WEBHOOK_URL": receiver.url, "ALERT_ON_AUTO_ASSIGN": "true"}
+    start_worker("classifier_worker", pg_url, queues="classify", **env)
+    start_worker("classifier_worker", pg_url, queues="alerts", app="alert_worker", **env)
+    api = client_for(pg_url)
+    agent = {"agent_id": "AG-MONEY", "name": "Mo", "email": "mo@example.com", "auto_assign": True}
+    assert api.post("/api/agents", json=agent).status_code == 201
+
+    ticket_id = api.post("/api/tickets/create", json=REFUND.model_dump()).json()["ticket"]["ticket_id"]
+    wait_until(lambda: receiver.received, timeout=90)
+    body = json.loads(receiver.received[0].body)
+    assert (body["event"], body["ticket"]["ticket_id"], body["ticket"]["assigned_to"]) == (
+        "ticket.assigned",
+        ticket_id,
+        "AG-MONEY",
+    )
+    assert body["agent"] == {"agent_id": "AG-MONEY", "name": "Mo", "email": "mo@example.com"}
+    assert body["text"].startswith("Assigned to Mo: ") and ticket_id in body["text"]

@@ -59,14 +59,17 @@ def test_an_agent_joins_the_rotation_and_is_shown_with_their_load(api, db_url, s
     # a ticket classified as billing waits, shown on it, until the sweeper's pass assigns it to Bo
     ticket_id = _ticket(api)
     since = datetime(2026, 12, 6, 4, 0, tzinfo=UTC)
-    force_ticket(db_url, ticket_id, category="billing", routing_requested_at=since)
+    force_ticket(db_url, ticket_id, category="billing", priority="medium", routing_requested_at=since)
     other = _ticket(api)  # not waiting: never classified
     stale = _ticket(api)  # assigned by a gateway from before the rotation, which left its mark: not waiting
     force_ticket(db_url, stale, category="billing", routing_requested_at=since, assigned_to="AG-1")
     waiting = api.get(f"/api/tickets/{ticket_id}").json()
     assert (waiting["assigned_to"], waiting["routing_requested_at"]) == (None, "2026-12-06T04:00:00Z")
     assert _waiting(api) == ([ticket_id], [other, stale], 1, "2026-12-06T04:00:00Z")
-    assert sweep_once(session_factory, Settings()).assigned == (ticket_id,)
+    alerting = Settings(alert_webhook_url="https://hooks.example.com/support", alert_on_auto_assign=True)
+    assert sweep_once(session_factory, alerting).assigned == (ticket_id,)
+    (alert,) = api.get("/api/alerts").json()  # the sweeper's pass writes the assignment's alert with its settings
+    assert (alert["ticket_id"], alert["event"], alert["priority"]) == (ticket_id, "ticket.assigned", "medium")
     assert _waiting(api) == ([], [ticket_id, other, stale], 0, None)
     assigned = api.get(f"/api/tickets/{ticket_id}").json()
     assert (assigned["assigned_to"], assigned["routing_requested_at"]) == ("AG-2", None)

@@ -16,7 +16,7 @@ from gateway.services.tickets import assign_ticket, change_status, create_ticket
 from gateway.sweeper import sweep_once
 from shared import routing
 from shared.config import Settings
-from shared.models import Agent, AuditLog, Ticket
+from shared.models import Agent, Alert, AuditLog, Ticket
 from shared.routing import ACTOR, request_routing, route_waiting
 from shared.schemas import AgentCreate, AgentUpdate, Status, TicketCreate
 from tests.conftest import force_ticket
@@ -112,6 +112,30 @@ def test_equally_loaded_the_longest_without_one_first_and_only_the_tickets_named
     assert _route(session_factory, ticket_ids=[newer], now=T0 + timedelta(hours=3)) == [(newer, "AG-B")]
     assert _state(session_factory, older)[0] is None  # not named: it waits for its own call or the sweeper
     assert _route(session_factory, now=T0 + timedelta(hours=4)) == [(older, "AG-A")]  # A has fewer now
+
+
+def test_an_assignment_is_alerted_naming_the_agent_when_asked(session_factory, new_ticket) -> None:  # type: ignore[no-untyped-def]
+    _agent(session_factory, "AG-A", auto_assign=True, email="ann@example.com")
+    quiet, alerted = new_ticket(priority="high"), new_ticket(priority="high")
+    hooks = {"alert_webhook_url": "https://hooks.example.com/support"}
+    assert _route(session_factory, ticket_ids=[quiet], settings=Settings(**hooks)) == [(quiet, "AG-A")]
+    on = Settings(**hooks, alert_on_auto_assign=True, alert_ticket_url="https://desk.example.com/t/{ticket_id}")
+    at = T0 + timedelta(hours=5)
+    assert _route(session_factory, ticket_ids=[alerted], settings=on, now=at) == [(alerted, "AG-A")]
+
+    with session_factory() as session:
+        (alert,) = session.scalars(select(Alert))  # none for the first: ALERT_ON_AUTO_ASSIGN was off
+    assert (alert.ticket_id, alert.event, alert.priority, alert.counted_from) == (
+        alerted,
+        "ticket.assigned",
+        "high",
+        at,
+    )
+    body = alert.payload
+    assert body["agent"] == {"agent_id": "AG-A", "name": "AG-A", "email": "ann@example.com"}
+    assert body["ticket"]["assigned_to"] == "AG-A"
+    assert body["text"].startswith(f"Assigned to AG-A: HIGH billing ticket {alerted}: Ticket ")
+    assert body["text"].endswith(f"https://desk.example.com/t/{alerted}")
 
 
 def test_categories_and_max_open_hold_and_a_ticket_waits_for_room(session_factory, new_ticket) -> None:  # type: ignore[no-untyped-def]
