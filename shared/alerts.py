@@ -26,6 +26,21 @@ from shared.schemas import PRIORITY_RANK, AlertEvent, Priority
 TEXT_CHARS = 400
 
 
+def new_alert(
+    ticket: Ticket, event: AlertEvent, priority: str, *, counted_from: datetime, now: datetime | None = None
+) -> Alert:
+    """An alert row with a fresh id, its body still to be written: (ticket, event, priority, counted_from) is
+    the occasion the unique key allows once."""
+    return Alert(
+        alert_id=str(uuid.uuid4()),
+        ticket_id=ticket.ticket_id,
+        event=event.value,
+        priority=priority,
+        counted_from=counted_from,
+        created_at=now or utcnow(),
+    )
+
+
 def raise_alert(session: Session, ticket: Ticket, settings: Settings) -> str | None:
     """Add the alert `ticket`'s AI priority calls for, in the caller's transaction; returns its id, or None
     when none is due: alerts off, a priority below ALERT_MIN_PRIORITY, or this priority already alerted.
@@ -43,14 +58,7 @@ def raise_alert(session: Session, ticket: Ticket, settings: Settings) -> str | N
     )
     if session.scalar(seen) is not None:
         return None
-    alert = Alert(
-        alert_id=str(uuid.uuid4()),
-        ticket_id=ticket.ticket_id,
-        event=AlertEvent.urgent.value,
-        priority=priority,
-        counted_from=ticket.created_at,
-        created_at=utcnow(),
-    )
+    alert = new_alert(ticket, AlertEvent.urgent, priority, counted_from=ticket.created_at)
     alert.payload = payload(alert, ticket, settings.alert_ticket_url)
     session.add(alert)
     return alert.alert_id
@@ -69,14 +77,7 @@ def raise_assignment_alert(
     priority = ticket.priority or ticket.ai_suggested_priority
     if not (settings.alert_webhook_url and settings.alert_on_auto_assign) or priority is None:
         return None
-    alert = Alert(
-        alert_id=str(uuid.uuid4()),
-        ticket_id=ticket.ticket_id,
-        event=AlertEvent.assigned.value,
-        priority=priority,
-        counted_from=at,
-        created_at=utcnow(),
-    )
+    alert = new_alert(ticket, AlertEvent.assigned, priority, counted_from=at)
     line = f"Assigned to {agent.name}: {priority.upper()} {ticket.category or 'general'} ticket {ticket.ticket_id}"
     body = payload(alert, ticket, settings.alert_ticket_url, line=line)
     body["agent"] = {"agent_id": agent.agent_id, "name": agent.name, "email": agent.email}

@@ -15,7 +15,6 @@ down for a day) is the queue's `?reply_overdue=true`, not a burst of hundreds of
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -23,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, lazyload
 
 from gateway.services.sla import REPLY, RESOLUTION, UNRESOLVED, Clock
-from shared.alerts import payload, send_alert
+from shared.alerts import new_alert, payload, send_alert
 from shared.config import Settings
 from shared.models import Alert, Ticket, utcnow
 from shared.schemas import PRIORITY_RANK, AlertEvent, Priority
@@ -97,14 +96,7 @@ def _add(
     """Insert one due alert; None if another pass inserted it first (the unique key)."""
     deadline, target = clock.due(ticket, settings.targets)
     assert deadline is not None and ticket.priority is not None  # the query found it past a target
-    alert = Alert(
-        alert_id=str(uuid.uuid4()),
-        ticket_id=ticket.ticket_id,
-        event=event.value,
-        priority=ticket.priority,
-        counted_from=getattr(ticket, clock.start.key),
-        created_at=now,
-    )
+    alert = new_alert(ticket, event, ticket.priority, counted_from=getattr(ticket, clock.start.key), now=now)
     body = payload(alert, ticket, settings.alert_ticket_url, line=_line(alert, ticket, target, deadline, now))
     body["due"] = {"target": target, "due_at": deadline.isoformat(), "since": alert.counted_from.isoformat()}
     keys = ("alert_id", "ticket_id", "event", "priority", "counted_from", "created_at")
