@@ -121,22 +121,22 @@ def classify_ticket(
     settings = get_settings()
     stored: list[str] = []
     alerts: list[str] = []
-    to_route: list[str] = []
+    openings: list[Ticket] = []
     with session_scope(factory) as session:
         # In ticket id order, so two workers storing overlapping batches lock the rows in the same order.
         for context, result in sorted(pairs, key=lambda pair: pair[0].ticket_id):
             row = claim_ticket(session, context.ticket_id, _waiting, fields=_DECIDED_ON)
             if row is None:
                 continue
-            opening = never_classified(row)
+            if never_classified(row):
+                openings.append(row)
             apply_classification(row, result, agent_saw=agent_saw_priority(session, row))
-            if opening and request_routing(session, row):
-                to_route.append(row.ticket_id)
             replace_found_references(session, row.ticket_id, result.extracted_metadata)
             if (alert_id := raise_alert(session, row, settings)) is not None:
                 alerts.append(alert_id)
             set_state(session, row, ProcessingState.classified)
             stored.append(row.ticket_id)
+        to_route = request_routing(session, openings)
     for alert_id in alerts:  # first: a critical ticket's alert before its draft
         send_alert(alert_id)
     for done_id in stored:

@@ -74,14 +74,18 @@ def routable(ticket: Ticket) -> bool:
     )
 
 
-def request_routing(session: Session, ticket: Ticket, now: datetime | None = None) -> bool:
-    """Mark a ticket whose first classification is being stored as waiting for the rotation, when it is
-    routable and anyone is in it (otherwise nothing waits, and turning a rotation on later routes only newer
-    tickets). The caller holds the ticket's row and commits; True when marked."""
-    if ticket.routing_requested_at is not None or not routable(ticket) or not in_rotation(session):
-        return False
-    ticket.routing_requested_at = now or utcnow()
-    return True
+def request_routing(session: Session, tickets: list[Ticket], now: datetime | None = None) -> list[str]:
+    """Mark the tickets whose first classification is being stored as waiting for the rotation, those routable
+    and not waiting already, when anyone is in it (otherwise nothing waits, and turning a rotation on later
+    routes only newer tickets); one look at the rotation for a whole batch. The caller holds the tickets' rows
+    and commits; returns the ids marked."""
+    candidates = [t for t in tickets if t.routing_requested_at is None and routable(t)]
+    if not candidates or not in_rotation(session):
+        return []
+    at = now or utcnow()
+    for ticket in candidates:
+        ticket.routing_requested_at = at
+    return [ticket.ticket_id for ticket in candidates]
 
 
 @dataclass

@@ -212,7 +212,7 @@ def test_only_a_routable_ticket_waits_and_only_while_someone_is_in_the_rotation(
         with session_factory() as session:
             ticket = session.get(Ticket, ticket_id)
             assert ticket is not None
-            result = request_routing(session, ticket, T0)
+            result = request_routing(session, [ticket], T0) == [ticket_id]
             session.commit()
             return result
 
