@@ -211,8 +211,9 @@ class TicketCreate(StrictModel):
     _strip = field_validator("subject", "description")(_strip_nonempty)
 
 
-class TicketFilters(BaseModel):
-    """The ticket list's query: each given field narrows it; newest first unless `sort` says otherwise."""
+class TicketQuery(BaseModel):
+    """The ticket list's filters and order: each given field narrows it; newest first unless `sort` says
+    otherwise. A saved view stores one (`ViewFilters`)."""
 
     status: Status | None = None
     priority: Priority | None = None
@@ -311,6 +312,11 @@ class TicketFilters(BaseModel):
         "`reply_due`: by `reply_due_at`, the reply that runs out next first (e.g. with `awaiting_reply=true`); "
         "`flagged`: by `flagged_at`, the ticket flagged for review longest ago first (e.g. with `needs_review=true`)",
     )
+
+
+class TicketFilters(TicketQuery):
+    """The ticket list's query string: its filters and order, and the page."""
+
     limit: int = Field(50, ge=1, le=200)
     offset: int = Field(0, ge=0, le=1_000_000)
 

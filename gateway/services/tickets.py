@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import JSON, ColumnElement, Row, Table, and_, bindparam, exists, func, not_, select, text
+from sqlalchemy import JSON, ColumnElement, Row, Select, Table, and_, bindparam, exists, func, not_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,15 @@ from shared.pipeline import enqueue, retry_failed
 from shared.redaction import redact_card_numbers, redact_values
 from shared.references import GIVEN, order_keys, tickets_about_order, tickets_with_tracking_number
 from shared.routing import awaiting_assignment
-from shared.schemas import STATUS_TRANSITIONS, ProcessingState, Status, TicketCreate, TicketFilters, TicketRead
+from shared.schemas import (
+    STATUS_TRANSITIONS,
+    ProcessingState,
+    Status,
+    TicketCreate,
+    TicketFilters,
+    TicketQuery,
+    TicketRead,
+)
 
 FINISHED_STATES = frozenset({ProcessingState.done.value, ProcessingState.failed.value})
 
@@ -331,6 +339,38 @@ def list_tickets(
     `first_response_due` against the first response targets (FIRST_RESPONSE_*_HOURS), `reply_overdue` and
     `reply_due` against those or the next reply targets (NEXT_REPLY_*_HOURS), as `reply_due_at` does."""
     f = filters or TicketFilters()
+    targets = targets if targets is not None else get_settings().targets
+    query = _filtered(session, f, targets, by_arrival=f.sort in ("newest", "oldest"))
+    if f.q is not None:  # last: a page found among the newest tickets must have met every other filter
+        window = (f.limit, f.offset, f.sort == "newest") if f.sort in ("newest", "oldest") else None
+        found, query = search(session, query, f.q, window)
+        if found is not None:
+            return list(found)
+    if f.sort in ("newest", "oldest"):
+        query = query.order_by(*arrival_order(newest=f.sort == "newest"))
+    else:
+        # By due time (no index gives that order, so every match is sorted) or by the customer's wait: the
+        # page's ids first, without the customer join and the wide rows. With them, SQLite's planner walked
+        # every customer's tickets (200,000 tickets: 20,000 overdue by due time 850 -> 90 ms, the 16,000
+        # awaiting a reply by wait 266 -> 2.6 ms through their index; PostgreSQL 97 -> 66 and 3.7 ms). Arrival
+        # breaks ties.
+        key: ColumnElement[Any]
+        if f.sort == "awaiting":
+            key = Ticket.awaiting_reply_since.expression
+        elif f.sort == "flagged":
+            key = Ticket.flagged_at.expression
+        elif f.sort == "reply_due":
+            key = reply_due_order(session, targets)
+        else:
+            key = due_order(session, targets.resolution if f.sort == "due" else targets.first_response)
+        order = (key.asc().nulls_last(), Ticket.created_at, Ticket.ticket_id)
+        page = query.with_only_columns(Ticket.ticket_id).order_by(*order).limit(f.limit).offset(f.offset)
+        return list(session.scalars(select(Ticket).where(Ticket.ticket_id.in_(page)).order_by(*order)).unique())
+    return list(session.scalars(query.limit(f.limit).offset(f.offset)).unique())
+
+
+def _filtered(session: Session, f: TicketQuery, targets: Targets, *, by_arrival: bool) -> Select[Ticket]:
+    """The tickets every field of `f` but `q` and `sort` admits, unordered (`by_arrival`: for a page by arrival)."""
     query = select(Ticket)
     for column, value in (
         (Ticket.status, f.status),
@@ -359,8 +399,7 @@ def list_tickets(
     if f.tracking_number is not None:
         query = query.where(Ticket.ticket_id.in_(tickets_with_tracking_number(f.tracking_number)))
     if f.tag is not None:  # in stored form: the schema normalised it
-        query = query.where(_tagged(session, f.tag, by_arrival=f.sort in ("newest", "oldest")))
-    targets = targets if targets is not None else get_settings().targets
+        query = query.where(_tagged(session, f.tag, by_arrival=by_arrival))
     now = utcnow()
     for wanted, late in (
         (f.overdue, overdue(targets.resolution, now)),
@@ -376,32 +415,17 @@ def list_tickets(
     if f.awaiting_reply is not None:
         waiting = and_(Ticket.status.in_([s.value for s in UNRESOLVED]), Ticket.awaiting_reply_since.is_not(None))
         query = query.where(waiting if f.awaiting_reply else not_(waiting))
-    if f.q is not None:  # last: a page found among the newest tickets must have met every other filter
-        by_arrival = (f.limit, f.offset, f.sort == "newest") if f.sort in ("newest", "oldest") else None
-        found, query = search(session, query, f.q, by_arrival)
-        if found is not None:
-            return list(found)
-    if f.sort in ("newest", "oldest"):
-        query = query.order_by(*arrival_order(newest=f.sort == "newest"))
-    else:
-        # By due time (no index gives that order, so every match is sorted) or by the customer's wait: the
-        # page's ids first, without the customer join and the wide rows. With them, SQLite's planner walked
-        # every customer's tickets (200,000 tickets: 20,000 overdue by due time 850 -> 90 ms, the 16,000
-        # awaiting a reply by wait 266 -> 2.6 ms through their index; PostgreSQL 97 -> 66 and 3.7 ms). Arrival
-        # breaks ties.
-        key: ColumnElement[Any]
-        if f.sort == "awaiting":
-            key = Ticket.awaiting_reply_since.expression
-        elif f.sort == "flagged":
-            key = Ticket.flagged_at.expression
-        elif f.sort == "reply_due":
-            key = reply_due_order(session, targets)
-        else:
-            key = due_order(session, targets.resolution if f.sort == "due" else targets.first_response)
-        order = (key.asc().nulls_last(), Ticket.created_at, Ticket.ticket_id)
-        page = query.with_only_columns(Ticket.ticket_id).order_by(*order).limit(f.limit).offset(f.offset)
-        return list(session.scalars(select(Ticket).where(Ticket.ticket_id.in_(page)).order_by(*order)).unique())
-    return list(session.scalars(query.limit(f.limit).offset(f.offset)).unique())
+    return query
+
+
+def count_tickets(session: Session, filters: TicketQuery, targets: Targets) -> int:
+    """How many tickets the list's filters hold, its order and page aside (a view's count). A tag's tickets
+    are read through its index, however common: there is no page to find early among the newest."""
+    query = _filtered(session, filters, targets, by_arrival=False)
+    if filters.q is not None:
+        _, query = search(session, query, filters.q, None)
+    counted = select(func.count()).select_from(query.with_only_columns(Ticket.ticket_id).subquery())
+    return session.scalar(counted) or 0
 
 
 COMMON_TAG = 1000  # tickets carrying a tag, from which a list by arrival walks the arrivals to find them
