@@ -28,6 +28,7 @@ from gateway.routes import (
     overview,
     tags,
     tickets,
+    views,
     webhooks,
 )
 from gateway.sweeper import sweep_forever
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(tags.router)
     app.include_router(macros.router)
     app.include_router(macros.tickets_router)
+    app.include_router(views.router)
     return app
 
 

@@ -334,6 +334,23 @@ class Macro(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class View(Base):
+    """A saved ticket list: the list's filters and order under a title, which any agent opens with its count
+    (`gateway.services.views`)."""
+
+    __tablename__ = "views"
+
+    view_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON)  # `ViewFilters`, only the fields given
+    position: Mapped[int] = mapped_column(Integer, default=0)  # listed lower first, then by title
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 VENDOR_SOURCES = frozenset({"zendesk", "intercom"})  # the channels whose replies come in by webhook
 
 # The `source` of the internal note a merge leaves on the ticket kept (`gateway.services.merge`); its

@@ -844,6 +844,69 @@ class AgentRead(BaseModel):
     last_routed_at: datetime | None = Field(description="When the rotation last assigned them a ticket")
 
 
+# --------------------------------------------------------------------------- views
+
+
+def _json_boolean(value: Any) -> Any:
+    """true or false (or null), as JSON types them: "true" and 1 are a query string's spelling, not a body's."""
+    if value is not None and not isinstance(value, bool):
+        raise PydanticCustomError("bool_type", "Input should be true or false")
+    return value
+
+
+class ViewFilters(TicketQuery):
+    """A view's query as JSON: the ticket list's filters and order, by the names `GET /api/tickets/` takes,
+    without the page. A name the list does not take is refused rather than ignored, since a misspelt filter
+    would save a view of every ticket."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    _booleans = field_validator(
+        *(name for name, field in TicketQuery.model_fields.items() if field.annotation == bool | None), mode="before"
+    )(_json_boolean)
+    _minutes = field_validator("due_within_minutes", mode="before")(_whole_number)
+
+
+class ViewWrite(StrictModel):
+    """A view as an admin writes it: a title over a saved ticket list ("Unassigned urgent", "Billing overdue")."""
+
+    title: FreeText = Field(..., min_length=1, max_length=200, json_schema_extra=NON_BLANK)
+    filters: ViewFilters = Field(
+        default_factory=ViewFilters, description="The list's filters and `sort`; {} (the default): every ticket"
+    )
+    position: Annotated[int, BeforeValidator(_whole_number)] = Field(
+        0, ge=0, le=10_000, description="Where it is listed: lower first, then by title"
+    )
+    active: StrictBool = Field(True, description="Offered to agents; an inactive view is kept and can still be read")
+
+    _strip = field_validator("title")(_strip_nonempty)
+
+
+class ViewCreate(ViewWrite):
+    view_id: str | None = Field(
+        None, min_length=1, max_length=50, pattern=MACRO_ID_PATTERN, description="Generated when not given"
+    )
+
+
+class ViewRead(BaseModel):
+    view_id: str
+    title: str
+    filters: dict[str, Any] = Field(description="The filters and `sort` given (those left at their default omitted)")
+    query: str = Field(
+        description="The same filters as a query string: `GET /api/tickets/?{query}` lists what the view lists"
+    )
+    position: int
+    active: bool
+    created_by: str
+    created_at: datetime
+    updated_by: str
+    updated_at: datetime
+    count: int | None = Field(
+        None,
+        description="How many tickets the view holds now (the single view always; the list with `?counts=true`)",
+    )
+
+
 # --------------------------------------------------------------------------- deliveries: alerts, replies, statuses
 
 

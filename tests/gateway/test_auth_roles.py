@@ -74,6 +74,11 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("PUT", "/api/macros/no-such-macro", Role.admin, {"title": "Thanks", "body": "Thanks!"}),
     ("GET", "/api/tickets/{ticket}/macros/no-such-macro", Role.agent, None),
     ("POST", "/api/tickets/{ticket}/macros/no-such-macro", Role.agent, None),
+    ("POST", "/api/views", Role.admin, {"title": "Unassigned", "filters": {"assigned": False}}),
+    ("GET", "/api/views", Role.agent, None),
+    ("GET", "/api/views/no-such-view", Role.agent, None),
+    ("PUT", "/api/views/no-such-view", Role.admin, {"title": "Unassigned"}),
+    ("GET", "/api/views/no-such-view/tickets", Role.agent, None),
 ]  # fmt: skip
 
 
@@ -82,7 +87,7 @@ def openapi_path(url: str) -> str:
     url = url.split("?", 1)[0].replace("{ticket}", "{ticket_id}").replace("{key}", "{key_id}")
     url = url.replace("kb_missing", "{article_id}").replace("/AG-1", "/{agent_id}")
     url = url.replace("no-such-alert", "{alert_id}").replace("no-such-delivery", "{delivery_id}")
-    url = url.replace("no-such-macro", "{macro_id}")
+    url = url.replace("no-such-macro", "{macro_id}").replace("no-such-view", "{view_id}")
     return url.replace("/2147483647/", "/{message_id}/")
 
 

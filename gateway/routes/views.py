@@ -1,0 +1,88 @@
+"""Views: saved ticket lists (admins write them, agents open them with their count)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from gateway.deps import SessionDep, SettingsDep
+from gateway.services import views as service
+from gateway.services.tickets import to_read
+from shared.auth import Role
+from shared.fastapi_auth import require
+from shared.schemas import TicketRead, ViewCreate, ViewRead, ViewWrite
+
+router = APIRouter(prefix="/api/views", tags=["views"])
+
+UNKNOWN_AGENT: dict[int | str, dict[str, Any]] = {
+    404: {"description": "The agent in `filters.assigned_to` does not exist"}
+}
+STALE: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The view's stored filters are ones this version no longer takes (PUT rewrites them)"}
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ViewRead,
+    dependencies=[require(Role.admin)],
+    responses={**UNKNOWN_AGENT, 409: {"description": "A view with this id exists (PUT replaces it)"}},
+)
+def create_view(data: ViewCreate, session: SessionDep, settings: SettingsDep) -> ViewRead:
+    """A new view (id generated when not given), answered with its count."""
+    return service.create_view(session, data, settings.targets)
+
+
+@router.get("", response_model=list[ViewRead], dependencies=[require(Role.agent)], responses=STALE)
+def list_views(
+    session: SessionDep,
+    settings: SettingsDep,
+    active: bool | None = None,
+    counts: Annotated[bool, Query(description="Count each view's tickets (one count query per view)")] = False,
+) -> list[ViewRead]:
+    """The views by position, then title; `?active=true` for those offered to agents, `?counts=true` with how
+    many tickets each holds now."""
+    return service.list_views(session, active=active, counts=counts, targets=settings.targets)
+
+
+@router.get(
+    "/{view_id}",
+    response_model=ViewRead,
+    dependencies=[require(Role.agent)],
+    responses={404: {"description": "Unknown view"}, **STALE},
+)
+def get_view(view_id: str, session: SessionDep, settings: SettingsDep) -> ViewRead:
+    """One view, with how many tickets it holds now."""
+    return service.read_view(session, view_id, settings.targets)
+
+
+@router.put(
+    "/{view_id}",
+    response_model=ViewRead,
+    dependencies=[require(Role.admin)],
+    responses={404: {"description": "Unknown view, or the agent in `filters.assigned_to` does not exist"}},
+)
+def replace_view(view_id: str, data: ViewWrite, session: SessionDep, settings: SettingsDep) -> ViewRead:
+    """Replace a view's title, filters and position, or turn it off (`active` false) or on again."""
+    return service.replace_view(session, view_id, data, settings.targets)
+
+
+@router.get(
+    "/{view_id}/tickets",
+    response_model=list[TicketRead],
+    dependencies=[require(Role.agent)],
+    responses={404: {"description": "Unknown view"}, **STALE},
+)
+def view_tickets(
+    view_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[TicketRead]:
+    """A page of the view's tickets in its order: what `GET /api/tickets/?{query}&limit=&offset=` lists."""
+    targets = settings.targets
+    tickets = service.view_tickets(session, view_id, limit=limit, offset=offset, targets=targets)
+    return [to_read(t, targets) for t in tickets]

@@ -1,0 +1,130 @@
+"""Views: the team's saved ticket lists ("Unassigned urgent", "Billing overdue", "Waiting on us"), each the
+ticket list's filters and order under a title, opened by any agent with the count of tickets it holds now.
+
+A view stores the filters, not the tickets: opening it runs `list_tickets` with them, and its count runs
+the same filters through `count_tickets`, so a view lists exactly what `GET /api/tickets/?{query}` lists
+at that moment (the targets, due times and text search included).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlencode
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.services.agents import get_agent
+from gateway.services.tickets import count_tickets, list_tickets
+from shared.config import Targets
+from shared.errors import Conflict, NotFound
+from shared.models import Ticket, View, current_actor, utcnow
+from shared.schemas import TicketFilters, ViewCreate, ViewFilters, ViewRead, ViewWrite
+
+
+def create_view(session: Session, data: ViewCreate, targets: Targets) -> ViewRead:
+    """Store a new view (409 if its id is taken: PUT replaces one)."""
+    view_id = data.view_id or f"view-{secrets.token_hex(6)}"
+    _check_agent(session, data.filters)
+    actor, now = current_actor(), utcnow()
+    view = View(view_id=view_id, created_by=actor, created_at=now, updated_by=actor, updated_at=now)
+    _write(view, data)
+    session.add(view)
+    try:
+        session.commit()
+    except IntegrityError:  # the primary key: the id is taken, by an earlier view or one written at this moment
+        session.rollback()
+        raise Conflict(f"view '{view_id}' exists; PUT /api/views/{view_id} replaces it") from None
+    return read_view(session, view_id, targets)
+
+
+def replace_view(session: Session, view_id: str, data: ViewWrite, targets: Targets) -> ViewRead:
+    """Replace a view's title, filters and place (404 if unknown); its id and creator stay."""
+    view = get_view(session, view_id)
+    _check_agent(session, data.filters)
+    _write(view, data)
+    view.updated_by, view.updated_at = current_actor(), utcnow()
+    session.commit()
+    return read_view(session, view_id, targets)
+
+
+def list_views(session: Session, *, active: bool | None, counts: bool, targets: Targets) -> list[ViewRead]:
+    """The views by position, then title (only the active or inactive ones, if asked), each with its count
+    if asked: one count query per view."""
+    query = select(View).order_by(View.position, View.title, View.view_id)
+    if active is not None:
+        query = query.where(View.active.is_(active))
+    views = list(session.scalars(query))
+    return [to_view_read(v, count_tickets(session, filters_of(v), targets) if counts else None) for v in views]
+
+
+def read_view(session: Session, view_id: str, targets: Targets) -> ViewRead:
+    """The view with its count, or 404."""
+    view = get_view(session, view_id)
+    return to_view_read(view, count_tickets(session, filters_of(view), targets))
+
+
+def view_tickets(session: Session, view_id: str, *, limit: int, offset: int, targets: Targets) -> list[Ticket]:
+    """A page of the view's tickets, in its order (404 for an unknown view)."""
+    filters = filters_of(get_view(session, view_id))
+    return list_tickets(session, TicketFilters(**dict(filters), limit=limit, offset=offset), targets)
+
+
+def get_view(session: Session, view_id: str) -> View:
+    """The view, or 404."""
+    view = session.get(View, view_id)
+    if view is None:
+        raise NotFound(f"view '{view_id}' not found")
+    return view
+
+
+def filters_of(view: View) -> ViewFilters:
+    """The view's stored filters, typed; 409 if this version no longer takes them (a filter renamed or
+    removed by an upgrade), naming the PUT that rewrites them."""
+    try:
+        return ViewFilters.model_validate(view.filters)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise Conflict(
+            f"view '{view.view_id}' holds filters this version does not take ({problems}); "
+            f"PUT /api/views/{view.view_id} rewrites them"
+        ) from None
+
+
+def to_view_read(view: View, count: int | None = None) -> ViewRead:
+    """The view as stored, with the list's query string for its filters and the count, if counted."""
+    return ViewRead(
+        view_id=view.view_id,
+        title=view.title,
+        filters=view.filters,
+        query=urlencode({name: _query_value(value) for name, value in view.filters.items()}),
+        position=view.position,
+        active=view.active,
+        created_by=view.created_by,
+        created_at=view.created_at,
+        updated_by=view.updated_by,
+        updated_at=view.updated_at,
+        count=count,
+    )
+
+
+def _query_value(value: Any) -> str:
+    """A filter's JSON value as the list's query string spells it (true, not True)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _check_agent(session: Session, filters: ViewFilters) -> None:
+    """404 for an unknown agent in `assigned_to`: a typo fails when the view is written, not as an empty view.
+    An inactive agent is allowed (their tickets still need handing over)."""
+    if filters.assigned_to is not None:
+        get_agent(session, filters.assigned_to)
+
+
+def _write(view: View, data: ViewWrite) -> None:
+    view.title = data.title
+    view.filters = data.filters.model_dump(mode="json", exclude_defaults=True)
+    view.position = data.position
+    view.active = data.active
