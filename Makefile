@@ -57,6 +57,7 @@ bench: install migrate models redis
 	$(BIN)/python benchmarks/due_alerts.py
 	$(BIN)/python benchmarks/auto_close.py
 	$(BIN)/python benchmarks/routing.py
+	$(BIN)/python benchmarks/views.py
 	$(BIN)/python benchmarks/replies.py
 	$(BIN)/python benchmarks/erasure.py
 	$(BIN)/python benchmarks/redaction.py
