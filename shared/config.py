@@ -30,6 +30,9 @@ class Targets:
     resolution: dict[str, timedelta]
     first_response: dict[str, timedelta]
     next_reply: dict[str, timedelta]
+    # SLA_PAUSE_IN_PENDING: the resolution clock counts from `resolution_counted_from` (arrival, moved later by
+    # each stay in pending) and stands still while pending; else from arrival, through every unresolved status.
+    pause_in_pending: bool = False
 
 
 # What each URL setting's start-up error shows as a well-formed value.
@@ -91,6 +94,11 @@ class Settings(BaseSettings):
     sla_high_hours: float = Field(24.0, gt=0, le=8760, description="Resolution target of a high-priority ticket")
     sla_medium_hours: float = Field(72.0, gt=0, le=8760, description="Resolution target of a medium-priority ticket")
     sla_low_hours: float = Field(168.0, gt=0, le=8760, description="Resolution target of a low-priority ticket")
+    sla_pause_in_pending: bool = Field(
+        False,
+        description="Stop a ticket's resolution clock while it is pending (waiting on its customer): its `due_at` "
+        "moves later by the time spent there, and a pending ticket is never overdue",
+    )
     # First response targets by priority: an unresolved ticket with no public agent reply this long after it
     # arrived is past its first response target (the overview's unanswered_overdue, ?unanswered_overdue=)
     first_response_critical_hours: float = Field(
@@ -376,6 +384,7 @@ class Settings(BaseSettings):
             resolution=self.resolution_targets,
             first_response=self.first_response_targets,
             next_reply=self._by_priority("next_reply"),
+            pause_in_pending=self.sla_pause_in_pending,
         )
 
     def _by_priority(self, prefix: str) -> dict[str, timedelta]:

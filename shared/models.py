@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, column_property, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -92,6 +93,11 @@ OPEN_WORK_STATUSES = ("new", "open", "in_progress")
 OPEN_WORK = "status IN ('new', 'open', 'in_progress')"
 
 
+def _arrival(context: DefaultExecutionContext) -> datetime:
+    """A new ticket's `created_at`, as given or defaulted: where its resolution clock starts."""
+    return context.get_current_parameters().get("created_at") or utcnow()
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -106,6 +112,8 @@ class Ticket(Base):
         Index("idx_tickets_resolved", "resolved_at", "created_at", "priority"),
         Index("idx_tickets_first_response", "first_response_at", "created_at", "priority"),  # first responses, likewise
         Index("idx_tickets_awaiting", "awaiting_reply_since"),  # who has waited longest for a reply
+        # the resolution clock under SLA_PAUSE_IN_PENDING: what runs out soon, as `idx_tickets_created` without it
+        Index("idx_tickets_resolution_counted", "resolution_counted_from"),
         Index("idx_tickets_flagged", "flagged_at"),  # what has waited longest for a review
         Index("idx_tickets_reviewed", "reviewed_at", "review_flagged_at"),  # the week's review times
         Index("idx_tickets_satisfaction", "satisfaction_at", "satisfaction"),  # the week's ratings
@@ -232,6 +240,11 @@ class Ticket(Base):
     # Since when it has waited for the automatic assignment (`shared.routing`, migration 0035): set when its first
     # classification is stored while agents are in the rotation, NULL once assigned (by it or by anyone).
     routing_requested_at: Mapped[datetime | None] = mapped_column()
+    # Where the resolution clock counts from under SLA_PAUSE_IN_PENDING: the arrival, moved later by each stay in
+    # `pending` as the ticket leaves it (`gateway.services.sla.resume_clock`; migration 0037). Set on every insert
+    # (the default copies `created_at`) and backfilled; nullable only because SQLite cannot add a NOT NULL
+    # column without rebuilding the tickets table and its partial indexes.
+    resolution_counted_from: Mapped[datetime | None] = mapped_column(default=_arrival)
 
     customer: Mapped[Customer] = relationship(lazy="joined", innerjoin=True)
     metadata_rows: Mapped[list[TicketMetadata]] = relationship(

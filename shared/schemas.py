@@ -278,8 +278,8 @@ class TicketQuery(BaseModel):
     )
     overdue: bool | None = Field(
         None,
-        description="`true`: unresolved tickets past their priority's resolution target (SLA_*_HOURS); "
-        "`false`: every other ticket",
+        description="`true`: unresolved tickets past their priority's resolution target (SLA_*_HOURS; with "
+        "SLA_PAUSE_IN_PENDING, never a pending one); `false`: every other ticket",
     )
     unanswered_overdue: bool | None = Field(
         None,
@@ -385,7 +385,8 @@ class TicketRead(BaseModel):
     )
     due_at: datetime | None = Field(
         default=None,
-        description="When its priority's resolution target (SLA_*_HOURS) runs out, counted from arrival; "
+        description="When its priority's resolution target (SLA_*_HOURS) runs out, counted from arrival (with "
+        "SLA_PAUSE_IN_PENDING, less the time spent pending, and null while pending: the clock stands still); "
         "null until it has a priority. Past it and not resolved or closed, the ticket is overdue.",
     )
     awaiting_reply_since: datetime | None = Field(
@@ -1297,7 +1298,8 @@ class WaitingTicket(BaseModel):
 
 
 class ResolutionTimes(BaseModel):
-    """How long the tickets resolved in a window took, from arrival to `resolved_at`."""
+    """How long the tickets resolved in a window took, from arrival to `resolved_at` (with SLA_PAUSE_IN_PENDING,
+    less the time they spent pending)."""
 
     resolved: int = Field(..., description="Tickets resolved in the window (and not reopened since)")
     p50_hours: float | None = Field(..., description="Median hours to resolution; null when none was resolved")

@@ -63,7 +63,7 @@ def alert_due_tickets(
                 Alert.ticket_id == Ticket.ticket_id,
                 Alert.event == event.value,
                 Alert.priority == Ticket.priority,
-                Alert.counted_from == clock.start,
+                Alert.counted_from == clock.start(targets),
             )
             .exists()
         )
@@ -96,7 +96,8 @@ def _add(
     """Insert one due alert; None if another pass inserted it first (the unique key)."""
     deadline, target = clock.due(ticket, settings.targets)
     assert deadline is not None and ticket.priority is not None  # the query found it past a target
-    alert = new_alert(ticket, event, ticket.priority, counted_from=getattr(ticket, clock.start.key), now=now)
+    counted_from = getattr(ticket, clock.start(settings.targets).key)
+    alert = new_alert(ticket, event, ticket.priority, counted_from=counted_from, now=now)
     body = payload(alert, ticket, settings.alert_ticket_url, line=_line(alert, ticket, target, deadline, now))
     body["due"] = {"target": target, "due_at": deadline.isoformat(), "since": alert.counted_from.isoformat()}
     keys = ("alert_id", "ticket_id", "event", "priority", "counted_from", "created_at")

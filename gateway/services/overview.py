@@ -20,8 +20,8 @@ from gateway.services.sla import (
     UNRESOLVED,
     first_response_times,
     next_reply_times,
-    past_target,
     reply_late,
+    resolution_late,
     resolution_times,
     review_times,
     unanswered,
@@ -114,7 +114,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         select(
             *columns,
             func.count(),
-            func.count().filter(past_target(targets.resolution, now)),
+            func.count().filter(resolution_late(targets, now)),
             func.count().filter(unanswered(targets.first_response, now)),
             func.count().filter(reply_late(targets, now)),
             func.count(Ticket.awaiting_reply_since),
@@ -151,9 +151,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
             Ticket.created_at >= now - timedelta(hours=24)
         )
     ).one()
-    week, resolved_last_24h = resolution_times(
-        session, targets.resolution, now - timedelta(days=7), now - timedelta(hours=24)
-    )
+    week, resolved_last_24h = resolution_times(session, targets, now - timedelta(days=7), now - timedelta(hours=24))
     answered = first_response_times(session, targets.first_response, now - timedelta(days=7))
     answered_again = next_reply_times(session, targets.next_reply, now - timedelta(days=7))
     reviewed = review_times(session, now - timedelta(days=7))

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from gateway.services.channel import VENDOR_SOURCES, reply_payload
 from gateway.services.erasure import ensure_not_erased
+from gateway.services.sla import resume_clock
 from gateway.services.tickets import get_ticket, insert_follow_up
 from shared.db import claim_row
 from shared.errors import Conflict
@@ -92,8 +93,10 @@ def reopen_for_customer(session: Session, ticket: Ticket) -> None:
     """
     current = ticket.status
     if current in REOPENED_BY_CUSTOMER and claim_row(session, Ticket, ticket.ticket_id, status=current):
+        now = utcnow()
+        resume_clock(ticket, now)  # a stay in pending ends
         ticket.status = Status.open.value  # through the ORM, so the audit trail records it
-        ticket.updated_at = utcnow()
+        ticket.updated_at = now
         ticket.resolved_at = None
 
 

@@ -2,9 +2,12 @@
 its customer again (NEXT_REPLY_*_HOURS): which unresolved tickets are past theirs, how fast tickets were
 resolved, and how long customers waited for an agent's first reply and, when they wrote again, for the next.
 
-The clock runs from a ticket's arrival (`created_at`) to its `resolved_at`, through every unresolved status,
-`pending` included: a target a team reports against is simplest to check when nothing pauses it. A ticket
-with no priority yet (not classified) has no target, so it is never overdue.
+The resolution clock runs from a ticket's arrival (`created_at`) to its `resolved_at`, through every
+unresolved status, `pending` included: a target a team reports against is simplest to check when nothing
+pauses it. With SLA_PAUSE_IN_PENDING (`Targets.pause_in_pending`) it stands still while the ticket waits on
+its customer: it counts from `resolution_counted_from`, the arrival moved later by each stay in `pending`
+(`resume_clock`, as a ticket leaves it), and a pending ticket has no due time and is never overdue. The reply
+clocks never pause. A ticket with no priority yet (not classified) has no target, so it is never overdue.
 """
 
 from __future__ import annotations
@@ -24,9 +27,33 @@ from shared.schemas import FirstResponseTimes, NextReplyTimes, Priority, Resolut
 UNRESOLVED = (Status.new, Status.open, Status.in_progress, Status.pending)
 
 
-def past_target(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement[bool]:
-    """True for a ticket created longer ago than its priority's target; false, never NULL, without a priority."""
-    return case(*((Ticket.priority == p, Ticket.created_at < now - t) for p, t in targets.items()), else_=false())
+def past_target(
+    targets: Mapping[str, timedelta], now: datetime, start: InstrumentedAttribute[Any] = Ticket.created_at
+) -> ColumnElement[bool]:
+    """True for a ticket whose clock started (arrival unless `start` says) longer ago than its priority's
+    target; false, never NULL, without a priority."""
+    return case(*((Ticket.priority == p, start < now - t) for p, t in targets.items()), else_=false())
+
+
+def resolution_start(targets: Targets) -> InstrumentedAttribute[Any]:
+    """Where the resolution clock counts from: the arrival, or under SLA_PAUSE_IN_PENDING the arrival moved
+    later by the ticket's stays in `pending`."""
+    return Ticket.resolution_counted_from if targets.pause_in_pending else Ticket.created_at
+
+
+def resolution_late(targets: Targets, now: datetime) -> ColumnElement[bool]:
+    """Past its priority's resolution target at `now` (not `UNRESOLVED`-checked); never while pending under
+    SLA_PAUSE_IN_PENDING, the clock standing still there."""
+    late = past_target(targets.resolution, now, resolution_start(targets))
+    return and_(Ticket.status != Status.pending.value, late) if targets.pause_in_pending else late
+
+
+def resume_clock(ticket: Ticket, now: datetime) -> None:
+    """Before a ticket leaves `pending`: move its resolution clock's start later by the stay (from
+    `pending_since`). Kept whatever SLA_PAUSE_IN_PENDING says now, so turning it on counts every stay since."""
+    if ticket.status == Status.pending.value and ticket.pending_since is not None:
+        start = ticket.resolution_counted_from or ticket.created_at
+        ticket.resolution_counted_from = start + max(now - ticket.pending_since, timedelta(0))
 
 
 def due_at(priority: str | None, created_at: datetime, targets: Mapping[str, timedelta]) -> datetime | None:
@@ -35,15 +62,34 @@ def due_at(priority: str | None, created_at: datetime, targets: Mapping[str, tim
     return created_at + target if target is not None else None
 
 
-def due_order(session: Session, targets: Mapping[str, timedelta]) -> ColumnElement[float | None]:
+def resolution_due_at(ticket: Ticket, targets: Targets) -> datetime | None:
+    """When the ticket's resolution target runs out (`due_at`): None without a priority, and while pending
+    under SLA_PAUSE_IN_PENDING (the clock stands still; it runs out that much later once the ticket moves on)."""
+    if targets.pause_in_pending:
+        if ticket.status == Status.pending.value:
+            return None
+        return due_at(ticket.priority, ticket.resolution_counted_from or ticket.created_at, targets.resolution)
+    return due_at(ticket.priority, ticket.created_at, targets.resolution)
+
+
+def resolution_due_order(session: Session, targets: Targets) -> ColumnElement[float | None]:
+    """`due_order` for the resolution target, from its clock's start; pending tickets last under
+    SLA_PAUSE_IN_PENDING, as they have no due time there."""
+    key = due_order(session, targets.resolution, resolution_start(targets))
+    return case((Ticket.status == Status.pending.value, None), else_=key) if targets.pause_in_pending else key
+
+
+def due_order(
+    session: Session, targets: Mapping[str, timedelta], start: InstrumentedAttribute[Any] = Ticket.created_at
+) -> ColumnElement[float | None]:
     """A sort key that orders tickets by `due_at` (NULL without a priority), computed by the database.
 
     Seconds on a dialect's own scale (the epoch on PostgreSQL, julianday on SQLite), so only its order
     means anything. The queue sorted by it shows what runs out next, the furthest past its target first;
     arrival order does not, since a critical ticket runs out 20 hours before a high one of the same age.
     """
-    arrival = _epoch(session, Ticket.created_at)
-    return case(*((Ticket.priority == p, arrival + t.total_seconds()) for p, t in targets.items()), else_=None)
+    started = _epoch(session, start)
+    return case(*((Ticket.priority == p, started + t.total_seconds()) for p, t in targets.items()), else_=None)
 
 
 def _epoch(session: Session, column: InstrumentedAttribute[Any]) -> ColumnElement[float]:
@@ -53,9 +99,9 @@ def _epoch(session: Session, column: InstrumentedAttribute[Any]) -> ColumnElemen
     return func.julianday(column) * 86400
 
 
-def overdue(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement[bool]:
-    """Unresolved and past its priority's target: the tickets a shift lead chases first."""
-    return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), past_target(targets, now))
+def overdue(targets: Targets, now: datetime) -> ColumnElement[bool]:
+    """Unresolved and past its priority's resolution target: the tickets a shift lead chases first."""
+    return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), resolution_late(targets, now))
 
 
 def unanswered(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement[bool]:
@@ -128,7 +174,7 @@ class Clock:
     """One target a ticket can run out of: where its clock starts, the `Targets` it counts against, the SQL test
     of "past it at a time", the sort key of its due time, and one ticket's due time with the target's name."""
 
-    start: InstrumentedAttribute[Any]
+    start: Callable[[Targets], InstrumentedAttribute[Any]]
     kinds: tuple[str, ...]
     late: Callable[[Targets, datetime], ColumnElement[bool]]
     order: Callable[[Session, Targets], ColumnElement[float | None]]
@@ -143,9 +189,10 @@ class Clock:
         the table through the priority index)."""
         chosen = [p.value for p in Priority] if priorities is None else priorities
         spans = [getattr(targets, kind)[p] for kind in self.kinds for p in chosen]
+        start = self.start(targets)
         return and_(
-            self.start >= since - max(spans),
-            self.start < horizon - min(spans),
+            start >= since - max(spans),
+            start < horizon - min(spans),
             self.late(targets, horizon),
             not_(self.late(targets, since)),
         )
@@ -157,18 +204,18 @@ def _reply_due(ticket: Ticket, targets: Targets) -> tuple[datetime | None, str]:
 
 
 def _resolution_due(ticket: Ticket, targets: Targets) -> tuple[datetime | None, str]:
-    return due_at(ticket.priority, ticket.created_at, targets.resolution), "resolution"
+    return resolution_due_at(ticket, targets), "resolution"
 
 
 # The customer's wait for a reply (`reply_due_at`), and the ticket's resolution (`due_at`).
-REPLY = Clock(Ticket.awaiting_reply_since, ("first_response", "next_reply"), reply_late, reply_due_order, _reply_due)
-RESOLUTION = Clock(
-    Ticket.created_at,
-    ("resolution",),
-    lambda targets, at: past_target(targets.resolution, at),
-    lambda session, targets: due_order(session, targets.resolution),
-    _resolution_due,
+REPLY = Clock(
+    lambda targets: Ticket.awaiting_reply_since,
+    ("first_response", "next_reply"),
+    reply_late,
+    reply_due_order,
+    _reply_due,
 )
+RESOLUTION = Clock(resolution_start, ("resolution",), resolution_late, resolution_due_order, _resolution_due)
 
 
 def due_soon(targets: Targets, now: datetime, horizon: datetime) -> ColumnElement[bool]:
@@ -246,18 +293,20 @@ def _summary(
 
 
 def resolution_times(
-    session: Session, targets: Mapping[str, timedelta], since: datetime, recent: datetime
+    session: Session, targets: Targets, since: datetime, recent: datetime
 ) -> tuple[ResolutionTimes, int]:
     """Resolution times of the tickets resolved since `since`, and how many of them were resolved since `recent`.
 
     Computed in the database over `idx_tickets_resolved` (an index-only scan on PostgreSQL), so the cost
     does not grow with Python's per-row work: at 3,600 tickets a week, loading them to compute this in
-    Python took 15-18 ms on PostgreSQL, these three queries 9-11 ms. A reopened ticket lost its
+    Python took 15-18 ms on PostgreSQL, these three queries 9-11 ms. Under SLA_PAUSE_IN_PENDING the hours and
+    the share count from the clock's start, the stays in `pending` left out (read from the table: the index
+    does not hold that column). A reopened ticket lost its
     `resolved_at`, and one closed without being resolved never had one.
     """
-    seconds = _seconds(session, Ticket.resolved_at)
+    seconds = _seconds(session, Ticket.resolved_at, resolution_start(targets))
     resolved, times, (lately,) = _summary(
-        session, seconds, Ticket.resolved_at >= since, targets, Ticket.resolved_at >= recent
+        session, seconds, Ticket.resolved_at >= since, targets.resolution, Ticket.resolved_at >= recent
     )
     return ResolutionTimes(resolved=resolved, **times), lately
 

@@ -17,7 +17,6 @@ from gateway.services.channel import status_delivery
 from gateway.services.search import arrival_order, search
 from gateway.services.sla import (
     UNRESOLVED,
-    due_at,
     due_order,
     due_soon,
     first_response_due_at,
@@ -25,6 +24,9 @@ from gateway.services.sla import (
     reply_due_at,
     reply_due_order,
     reply_overdue,
+    resolution_due_at,
+    resolution_due_order,
+    resume_clock,
     unanswered_overdue,
 )
 from shared.config import Targets, get_settings
@@ -149,10 +151,10 @@ _CREATE_PG = text(
         INSERT INTO tickets (ticket_id, customer_id, subject, description, status, source, external_id,
                              processing_state, processing_updated_at, processing_requested_at, created_at,
                              updated_at, awaiting_reply_since, urgency_keywords, extracted_metadata,
-                             kb_article_ids, needs_review)
+                             kb_article_ids, needs_review, resolution_counted_from)
         SELECT :ticket_id, c.customer_id, :subject, :description, :status, :source, :external_id,
                :processing_state, :created_at, :created_at, :created_at, :created_at, :created_at, '[]', '{}',
-               '[]', false
+               '[]', false, :created_at
         FROM c
         RETURNING ticket_id
     ), m AS (
@@ -218,6 +220,7 @@ def _ticket_values(
         created_at=now,
         updated_at=now,
         awaiting_reply_since=now,  # the customer waits for a reply from the moment they write
+        resolution_counted_from=now,
         urgency_keywords=[],
         extracted_metadata={},
         kb_article_ids=[],
@@ -361,8 +364,10 @@ def list_tickets(
             key = Ticket.flagged_at.expression
         elif f.sort == "reply_due":
             key = reply_due_order(session, targets)
+        elif f.sort == "due":
+            key = resolution_due_order(session, targets)
         else:
-            key = due_order(session, targets.resolution if f.sort == "due" else targets.first_response)
+            key = due_order(session, targets.first_response)
         order = (key.asc().nulls_last(), Ticket.created_at, Ticket.ticket_id)
         page = query.with_only_columns(Ticket.ticket_id).order_by(*order).limit(f.limit).offset(f.offset)
         return list(session.scalars(select(Ticket).where(Ticket.ticket_id.in_(page)).order_by(*order)).unique())
@@ -402,7 +407,7 @@ def _filtered(session: Session, f: TicketQuery, targets: Targets, *, by_arrival:
         query = query.where(_tagged(session, f.tag, by_arrival=by_arrival))
     now = utcnow()
     for wanted, late in (
-        (f.overdue, overdue(targets.resolution, now)),
+        (f.overdue, overdue(targets, now)),
         (f.unanswered_overdue, unanswered_overdue(targets.first_response, now)),
         (f.reply_overdue, reply_overdue(targets, now)),
     ):
@@ -487,9 +492,11 @@ def move_claimed(
     """Move a ticket its caller has claimed at its current status to `new_status`, commit, and send the
     channel's delivery task if one is owed (`automatic`: no agent moved it, the body says so)."""
     current = Status(ticket.status)  # as checked: the claim holds it
+    now = utcnow()
+    resume_clock(ticket, now)  # a stay in pending ends (before the move: it reads the status left)
     # The change itself goes through the ORM, where the audit trail records it.
     ticket.status = new_status.value
-    ticket.updated_at = utcnow()
+    ticket.updated_at = now
     if new_status in (Status.resolved, Status.closed):
         ticket.awaiting_reply_since = None  # decided: nobody is kept waiting on a resolved ticket
     if new_status == Status.resolved:
@@ -564,7 +571,7 @@ def read_values(
         "tags": tags,
         # the column keeps the last move to pending after the ticket moves on; it means something only while pending
         "pending_since": ticket.pending_since if ticket.status == Status.pending.value else None,
-        "due_at": due_at(ticket.priority, ticket.created_at, targets.resolution),
+        "due_at": resolution_due_at(ticket, targets),
         "first_response_due_at": first_response_due_at(
             ticket.priority, ticket.created_at, ticket.first_response_at, targets.first_response
         ),
