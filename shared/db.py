@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, inspect, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import ROOT, get_settings
+from shared.errors import Conflict
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -97,6 +98,17 @@ def claim_row(session: Session, entity: type[Any], key: object, **seen: object) 
     claim = update(entity).where(primary_key == key, *matches).values({touched: columns[touched]})
     result = session.execute(claim, execution_options={"synchronize_session": False})
     return cast(CursorResult[Any], result).rowcount == 1
+
+
+def insert_named(session: Session, row: object, name: str, path: str) -> None:
+    """Add and commit a row whose primary key the client may choose; a 409 naming the PUT at `path` that
+    replaces it when `name` is taken, by an earlier row or one written at this moment (the key decides)."""
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"{name} exists; PUT {path} replaces it") from None
 
 
 T = TypeVar("T")

@@ -19,7 +19,6 @@ from typing import NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy import Row, ScalarSelect, Select, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.services.erasure import ensure_not_erased
@@ -34,6 +33,7 @@ from gateway.services.tickets import (
     to_read,
 )
 from shared.config import Targets
+from shared.db import insert_named
 from shared.errors import Conflict, CopilotError, InvalidInput, NotFound
 from shared.macros import fill, values_for
 from shared.models import Macro, Ticket, TicketMessage, current_actor, utcnow
@@ -62,12 +62,7 @@ def create_macro(session: Session, data: MacroCreate) -> MacroRead:
     actor, now = current_actor(), utcnow()
     macro = Macro(macro_id=macro_id, created_by=actor, created_at=now, updated_by=actor, updated_at=now)
     _write(macro, data)
-    session.add(macro)
-    try:
-        session.commit()
-    except IntegrityError:  # the primary key: the id is taken, by an earlier macro or one written at this moment
-        session.rollback()
-        raise Conflict(f"macro '{macro_id}' exists; PUT /api/macros/{macro_id} replaces it") from None
+    insert_named(session, macro, f"macro '{macro_id}'", f"/api/macros/{macro_id}")
     return read_macro(session, macro_id)
 
 

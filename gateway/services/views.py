@@ -14,12 +14,12 @@ from urllib.parse import urlencode
 
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.services.agents import get_agent
 from gateway.services.tickets import count_tickets, list_tickets
 from shared.config import Targets
+from shared.db import insert_named
 from shared.errors import Conflict, NotFound
 from shared.models import Ticket, View, current_actor, utcnow
 from shared.schemas import TicketFilters, ViewCreate, ViewFilters, ViewRead, ViewWrite
@@ -32,12 +32,7 @@ def create_view(session: Session, data: ViewCreate, targets: Targets) -> ViewRea
     actor, now = current_actor(), utcnow()
     view = View(view_id=view_id, created_by=actor, created_at=now, updated_by=actor, updated_at=now)
     _write(view, data)
-    session.add(view)
-    try:
-        session.commit()
-    except IntegrityError:  # the primary key: the id is taken, by an earlier view or one written at this moment
-        session.rollback()
-        raise Conflict(f"view '{view_id}' exists; PUT /api/views/{view_id} replaces it") from None
+    insert_named(session, view, f"view '{view_id}'", f"/api/views/{view_id}")
     return read_view(session, view_id, targets)
 
 
