@@ -904,7 +904,14 @@ class ViewRead(BaseModel):
     updated_at: datetime
     count: int | None = Field(
         None,
-        description="How many tickets the view holds now (the single view always; the list with `?counts=true`)",
+        description="How many tickets the view holds now (the single view always; the list with `?counts=true`); "
+        "null in the list for a view that cannot be counted (`problem`)",
+    )
+    problem: str | None = Field(
+        None,
+        description="Why the view cannot be opened now: stored filters this version does not take (a filter "
+        "renamed or removed by an upgrade), and the PUT that rewrites them; null when it can. Opening it is a 409 "
+        "saying the same; the list shows it so that one such view does not refuse the whole list.",
     )
 
 

@@ -35,7 +35,7 @@ def create_view(data: ViewCreate, session: SessionDep, settings: SettingsDep) ->
     return service.create_view(session, data, settings.targets)
 
 
-@router.get("", response_model=list[ViewRead], dependencies=[require(Role.agent)], responses=STALE)
+@router.get("", response_model=list[ViewRead], dependencies=[require(Role.agent)])
 def list_views(
     session: SessionDep,
     settings: SettingsDep,
@@ -43,7 +43,7 @@ def list_views(
     counts: Annotated[bool, Query(description="Count each view's tickets (one count query per view)")] = False,
 ) -> list[ViewRead]:
     """The views by position, then title; `?active=true` for those offered to agents, `?counts=true` with how
-    many tickets each holds now."""
+    many tickets each holds now (a view this version cannot open shows its `problem` instead)."""
     return service.list_views(session, active=active, counts=counts, targets=settings.targets)
 
 

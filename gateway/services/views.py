@@ -52,8 +52,17 @@ def list_views(session: Session, *, active: bool | None, counts: bool, targets: 
     query = select(View).order_by(View.position, View.title, View.view_id)
     if active is not None:
         query = query.where(View.active.is_(active))
-    views = list(session.scalars(query))
-    return [to_view_read(v, count_tickets(session, filters_of(v), targets) if counts else None) for v in views]
+    return [_listed(session, view, counts, targets) for view in session.scalars(query)]
+
+
+def _listed(session: Session, view: View, counts: bool, targets: Targets) -> ViewRead:
+    """One view of the list, counted if asked; one whose stored filters this version does not take is shown
+    with its `problem` and no count, where opening it is a 409: a stale view must not refuse every agent's list."""
+    try:
+        filters = filters_of(view)
+    except Conflict as stale:
+        return to_view_read(view, problem=str(stale))
+    return to_view_read(view, count_tickets(session, filters, targets) if counts else None)
 
 
 def read_view(session: Session, view_id: str, targets: Targets) -> ViewRead:
@@ -89,8 +98,9 @@ def filters_of(view: View) -> ViewFilters:
         ) from None
 
 
-def to_view_read(view: View, count: int | None = None) -> ViewRead:
-    """The view as stored, with the list's query string for its filters and the count, if counted."""
+def to_view_read(view: View, count: int | None = None, problem: str | None = None) -> ViewRead:
+    """The view as stored, with the list's query string for its filters, the count if counted, and why it
+    cannot be opened, if it cannot."""
     return ViewRead(
         view_id=view.view_id,
         title=view.title,
@@ -103,6 +113,7 @@ def to_view_read(view: View, count: int | None = None) -> ViewRead:
         updated_by=view.updated_by,
         updated_at=view.updated_at,
         count=count,
+        problem=problem,
     )
 
 

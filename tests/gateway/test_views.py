@@ -205,11 +205,20 @@ def test_a_view_whose_stored_filters_this_version_no_longer_takes_says_so(team, 
     with session_factory() as session:
         session.execute(sa.update(View).values(filters={"priority": "critical", "escalated": True}))
         session.commit()
-    for path in ("/api/views/urgent", "/api/views/urgent/tickets", "/api/views?counts=true"):
+    _write(team, {"view_id": "everything", "title": "Everything", "filters": {}})  # a healthy one beside it
+    web_ticket(team, subject="One ticket")
+    for path in ("/api/views/urgent", "/api/views/urgent/tickets"):
         stale = team.get(path, headers=team.agent)
         assert stale.status_code == 409, (path, stale.text)
         assert "escalated" in stale.json()["detail"] and "PUT /api/views/urgent" in stale.json()["detail"]
-    listed = team.get("/api/views", headers=team.agent).json()  # uncounted, the list still shows it
-    assert listed[0]["filters"] == {"priority": "critical", "escalated": True}
+    # the list, counted or not, shows it with its problem and no count, and still counts the others
+    for counts in (True, False):
+        listed = team.get("/api/views", params={"counts": counts}, headers=team.agent)
+        assert listed.status_code == 200, listed.text
+        by_id = {v["view_id"]: v for v in listed.json()}
+        stale_view, healthy = by_id["urgent"], by_id["everything"]
+        assert stale_view["filters"] == {"priority": "critical", "escalated": True} and stale_view["count"] is None
+        assert "escalated" in stale_view["problem"] and "PUT /api/views/urgent" in stale_view["problem"]
+        assert (healthy["problem"], healthy["count"]) == (None, 1 if counts else None)
     rewritten = {key: value for key, value in URGENT.items() if key != "view_id"}
     assert _write(team, rewritten, 200, "urgent")["count"] == 0
