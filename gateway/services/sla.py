@@ -65,11 +65,10 @@ def due_at(priority: str | None, created_at: datetime, targets: Mapping[str, tim
 def resolution_due_at(ticket: Ticket, targets: Targets) -> datetime | None:
     """When the ticket's resolution target runs out (`due_at`): None without a priority, and while pending
     under SLA_PAUSE_IN_PENDING (the clock stands still; it runs out that much later once the ticket moves on)."""
-    if targets.pause_in_pending:
-        if ticket.status == Status.pending.value:
-            return None
-        return due_at(ticket.priority, ticket.resolution_counted_from or ticket.created_at, targets.resolution)
-    return due_at(ticket.priority, ticket.created_at, targets.resolution)
+    if targets.pause_in_pending and ticket.status == Status.pending.value:
+        return None
+    start = getattr(ticket, resolution_start(targets).key) or ticket.created_at  # NULL: an older replica's row
+    return due_at(ticket.priority, start, targets.resolution)
 
 
 def resolution_due_order(session: Session, targets: Targets) -> ColumnElement[float | None]:
