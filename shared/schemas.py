@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -193,6 +193,17 @@ Tag = Annotated[
 ]
 
 
+def _utc(value: datetime) -> datetime:
+    """A moment without an offset is UTC, as every stored time is; one with an offset is moved to UTC."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first UTC moment Python holds
+        raise PydanticCustomError("moment_range", "moment is outside the years 1-9999 in UTC") from None
+
+
+Moment = Annotated[datetime, AfterValidator(_utc)]
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=MAX_DESCRIPTION)
 
@@ -275,6 +286,16 @@ class TicketQuery(BaseModel):
     )
     satisfaction: Satisfaction | None = Field(
         None, description="Tickets whose customer's latest rating is this: `bad` lists the ones to follow up"
+    )
+    created_from: Moment | None = Field(
+        None,
+        description="Tickets that arrived at or after this moment (ISO 8601; without an offset, UTC; a date alone "
+        "is its midnight), e.g. `2026-11-01`",
+    )
+    created_before: Moment | None = Field(
+        None,
+        description="Tickets that arrived before this moment (not at it), so `created_from=2026-11-01&"
+        "created_before=2026-12-01` is November",
     )
     overdue: bool | None = Field(
         None,
