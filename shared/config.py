@@ -287,6 +287,12 @@ class Settings(BaseSettings):
         600, ge=10, description="Unacked messages of a dead worker return to the queue after this"
     )
     max_wait_s: int = Field(30, ge=0, le=30, description="Upper bound of ?wait= long-polling")
+    export_max_rows: int = Field(
+        100_000,
+        ge=1,
+        le=1_000_000,
+        description="Most tickets one CSV export writes; over it the export is refused (422), to be narrowed",
+    )
 
     @field_validator("database_url")
     @classmethod

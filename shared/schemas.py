@@ -876,6 +876,78 @@ def _json_boolean(value: Any) -> Any:
     return value
 
 
+# --------------------------------------------------------------------------- exports
+
+# A CSV cell holds one value: every field of the API's ticket but the lists and objects, its tags (joined by
+# spaces, as Zendesk's exports write them) and the order id given on the form.
+EXPORT_COLUMNS: tuple[str, ...] = (
+    *(
+        name
+        for name, field in TicketRead.model_fields.items()
+        if not any(str(field.annotation).startswith(kind) for kind in ("list", "dict"))
+    ),
+    "tags",
+    "order_id",
+)
+DEFAULT_EXPORT_COLUMNS: tuple[str, ...] = (
+    "ticket_id",
+    "created_at",
+    "status",
+    "priority",
+    "category",
+    "sentiment",
+    "source",
+    "customer_email",
+    "customer_name",
+    "subject",
+    "assigned_to",
+    "tags",
+    "due_at",
+    "first_response_at",
+    "resolved_at",
+    "satisfaction",
+)
+
+
+def _export_columns(value: str | None) -> str | None:
+    """A comma-separated choice of `EXPORT_COLUMNS`: an unknown or empty name is refused, naming the known ones."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",")]
+    unknown = [name for name in names if name not in EXPORT_COLUMNS]
+    if unknown:
+        raise PydanticCustomError(
+            "export_column",
+            "unknown column {unknown}; the columns are {known}",
+            {"unknown": ", ".join(repr(name) for name in unknown), "known": ", ".join(EXPORT_COLUMNS)},
+        )
+    return ",".join(dict.fromkeys(names))  # a name given twice is one column
+
+
+class ExportOptions(BaseModel):
+    """How a ticket list is written as CSV (an unknown option is refused, not ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: Annotated[str | None, AfterValidator(_export_columns)] = Field(
+        None,
+        max_length=2000,
+        description="The columns, comma-separated, in this order (default: "
+        + ",".join(DEFAULT_EXPORT_COLUMNS)
+        + "); any field of a ticket but its lists and objects, `tags` (space-separated) and `order_id` (the form's)",
+    )
+    bom: bool = Field(False, description="Start with a UTF-8 byte order mark, for Excel to read the accents right")
+
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(self.columns.split(",")) if self.columns else DEFAULT_EXPORT_COLUMNS
+
+
+class TicketExport(TicketQuery, ExportOptions):
+    """The ticket list's filters and order with the CSV's options. A name the list does not take is refused,
+    as in a view: a misspelt filter would export every ticket. There is no page (`limit`, `offset`): every
+    match is written, up to EXPORT_MAX_ROWS."""
+
+
 class ViewFilters(TicketQuery):
     """A view's query as JSON: the ticket list's filters and order, by the names `GET /api/tickets/` takes,
     without the page. A name the list does not take is refused rather than ignored, since a misspelt filter

@@ -6,11 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 
+from gateway.csv_http import CSV_RESPONSES, csv_response
 from gateway.deps import SessionDep, SessionFactoryDep, SettingsDep
 from gateway.services import tickets as service
 from gateway.services.bulk import bulk_update
 from gateway.services.erasure import erase_ticket as erase
+from gateway.services.list_export import export_csv
 from gateway.services.merge import merge_ticket
 from gateway.services.satisfaction import rate_ticket
 from gateway.services.tags import change_tags
@@ -33,6 +36,7 @@ from shared.schemas import (
     TagsUpdate,
     TicketCreate,
     TicketEnvelope,
+    TicketExport,
     TicketFilters,
     TicketRead,
 )
@@ -89,6 +93,17 @@ def list_tickets(
     words of a text search (`q`)."""
     targets = settings.targets
     return [service.to_read(t, targets) for t in service.list_tickets(session, filters, targets)]
+
+
+@router.get("/export", response_class=StreamingResponse, dependencies=[require(Role.manager)], responses=CSV_RESPONSES)
+def export_tickets(
+    factory: SessionFactoryDep, settings: SettingsDep, query: Annotated[TicketExport, Query()]
+) -> StreamingResponse:
+    """The list as a CSV file: every ticket the same filters hold, in the same order (no page), up to
+    EXPORT_MAX_ROWS; `columns` chooses the columns, e.g. `?category=billing&created_from=2026-11-01&
+    created_before=2026-12-01&columns=ticket_id,created_at,status,resolved_at`."""
+    lines = export_csv(factory(), query, query, settings.targets, settings.export_max_rows)
+    return csv_response(lines, "tickets")
 
 
 @router.get("/{ticket_id}", response_model=TicketRead, dependencies=[require(Role.agent)])

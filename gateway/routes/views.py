@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from fastapi.responses import StreamingResponse
 
-from gateway.deps import SessionDep, SettingsDep
+from gateway.csv_http import CSV_RESPONSES, csv_response
+from gateway.deps import SessionDep, SessionFactoryDep, SettingsDep
 from gateway.services import views as service
 from gateway.services.tickets import to_read
 from shared.auth import Role
 from shared.fastapi_auth import require
-from shared.schemas import TicketRead, ViewCreate, ViewRead, ViewWrite
+from shared.schemas import ExportOptions, TicketRead, ViewCreate, ViewRead, ViewWrite
 
 router = APIRouter(prefix="/api/views", tags=["views"])
 
@@ -86,3 +88,17 @@ def view_tickets(
     targets = settings.targets
     tickets = service.view_tickets(session, view_id, limit=limit, offset=offset, targets=targets)
     return [to_read(t, targets) for t in tickets]
+
+
+@router.get(
+    "/{view_id}/export",
+    response_class=StreamingResponse,
+    dependencies=[require(Role.manager)],
+    responses={**CSV_RESPONSES, 404: {"description": "Unknown view"}, **STALE},
+)
+def export_view(
+    view_id: str, factory: SessionFactoryDep, settings: SettingsDep, options: Annotated[ExportOptions, Query()]
+) -> StreamingResponse:
+    """The view's tickets as a CSV file, in its order: what `GET /api/tickets/export?{query}` writes."""
+    lines = service.export_view(factory(), view_id, options, settings.targets, settings.export_max_rows)
+    return csv_response(lines, f"view-{view_id}")

@@ -590,6 +590,26 @@ def read_values(
         "customer_name": customer.name,
         "metadata": metadata,
         "tags": tags,
+        **derived_values(ticket, targets),
+    }
+
+
+# The columns `derived_values` reads: what a reader of a few columns (the CSV export) must select too.
+DERIVED_FROM = (
+    "status",
+    "pending_since",
+    "priority",
+    "created_at",
+    "resolution_counted_from",
+    "first_response_at",
+    "awaiting_reply_since",
+)
+
+
+def derived_values(ticket: Any, targets: Targets) -> dict[str, Any]:
+    """The fields computed at read from the ticket's columns (attributes of `ticket`: `DERIVED_FROM`) and the
+    targets."""
+    return {
         # the column keeps the last move to pending after the ticket moves on; it means something only while pending
         "pending_since": ticket.pending_since if ticket.status == Status.pending.value else None,
         "due_at": resolution_due_at(ticket, targets),

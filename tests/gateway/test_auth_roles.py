@@ -26,6 +26,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("POST", "/api/tickets/webhook/intercom", Role.integration,
      {"conversation_id": "c-77", "user": {"email": "i@example.com"}, "conversation_parts": [{"body": "Help"}]}),
     ("GET", "/api/tickets/", Role.agent, None),
+    ("GET", "/api/tickets/export", Role.manager, None),
     ("GET", "/api/tickets/{ticket}", Role.agent, None),
     ("GET", "/api/overview", Role.agent, None),
     ("PUT", "/api/tickets/{ticket}/status", Role.agent, {"status": "open"}),
@@ -79,6 +80,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("GET", "/api/views/no-such-view", Role.agent, None),
     ("PUT", "/api/views/no-such-view", Role.admin, {"title": "Unassigned"}),
     ("GET", "/api/views/no-such-view/tickets", Role.agent, None),
+    ("GET", "/api/views/no-such-view/export", Role.manager, None),
 ]  # fmt: skip
 
 

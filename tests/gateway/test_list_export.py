@@ -1,0 +1,252 @@
+"""The ticket list as CSV (`GET /api/tickets/export`, `GET /api/views/{id}/export`) on SQLite and PostgreSQL:
+the rows are what the list lists with the same filters, in its order, each cell the field as the API shows it;
+and the arrival range (`created_from`, `created_before`) that reports need, on the list too."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+import shared.db
+from shared.models import TicketMetadata
+from shared.schemas import DEFAULT_EXPORT_COLUMNS, EXPORT_COLUMNS
+from tests.conftest import force_ticket
+from tests.gateway.conftest import keyed, web_ticket
+
+
+def with_manager(api, session_factory):  # type: ignore[no-untyped-def]
+    """`api` from `keyed`, with a manager's headers (`api.manager`): exports are a manager's."""
+    from shared.auth import Role, create_key
+
+    with session_factory() as session:
+        _, key = create_key(session, name="lead", role=Role.manager)
+    api.manager = {"X-API-Key": key}
+    return api
+
+
+@pytest.fixture
+def team(client_for, db_url, redis_client, session_factory):  # type: ignore[no-untyped-def]
+    """The web form's key and an agent (`alice`), who may not export, a manager (`lead`) and an admin (`boss`)."""
+    return with_manager(keyed(client_for(db_url, auth_disabled=False), session_factory), session_factory)
+
+
+def _exported(api, path: str = "/api/tickets/export", **params: Any) -> tuple[list[str], list[dict[str, str]]]:  # type: ignore[no-untyped-def]
+    """The CSV's header and rows."""
+    response = api.get(path, params=params, headers=api.manager)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    reader = csv.DictReader(io.StringIO(response.text, newline=""))
+    return list(reader.fieldnames or []), list(reader)
+
+
+def _listed(api, **params: Any) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """Every page of the list for `params`."""
+    tickets: list[dict[str, Any]] = []
+    while True:
+        response = api.get("/api/tickets/", params={**params, "limit": 2, "offset": len(tickets)}, headers=api.agent)
+        assert response.status_code == 200, response.text
+        tickets += response.json()
+        if len(response.json()) < 2:
+            return tickets
+
+
+def _as_cell(value: Any) -> str:
+    """A field of the API's JSON as the CSV writes it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return " ".join(value)
+    return str(value)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"category": "billing", "sort": "due"},
+        {"priority": "critical", "assigned": False},
+        {"tag": "vip", "sort": "oldest"},
+        {"q": "refund"},
+        {"overdue": True, "sort": "due"},
+    ],
+    ids=["all", "billing-by-due", "unassigned-critical", "tag-oldest", "search", "overdue"],
+)
+def test_the_export_is_the_list_every_page_at_once(team, db_url, monkeypatch, filters) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(shared.db, "IDS_PER_STATEMENT", 2)  # several chunks: their order must hold across them
+    now = datetime.now(UTC)
+    made = [
+        web_ticket(team, subject=f"Ticket {n}", description=f"please refund order {n}" if n % 2 else "where is it?")
+        for n in range(7)
+    ]
+    for n, ticket_id in enumerate(made):
+        force_ticket(
+            db_url,
+            ticket_id,
+            priority=("critical", "low", "high")[n % 3],
+            category=("billing", "shipping")[n % 2],
+            sentiment="negative",
+            created_at=now - timedelta(days=n, minutes=n),
+        )
+    team.post("/api/agents", json={"agent_id": "AG-1", "name": "Ann"}, headers=team.admin)
+    assert team.put(f"/api/tickets/{made[3]}/assign", json={"agent_id": "AG-1"}, headers=team.agent).is_success
+    for ticket_id in made[1:5]:
+        assert team.post(f"/api/tickets/{ticket_id}/tags", json={"add": ["vip", "b2b"]}, headers=team.agent).is_success
+
+    header, rows = _exported(team, **filters)
+    listed = _listed(team, **filters)
+    assert header == list(DEFAULT_EXPORT_COLUMNS)
+    assert [row["ticket_id"] for row in rows] == [ticket["ticket_id"] for ticket in listed]
+    assert len(rows) >= 2  # each case holds something to order
+    for row, ticket in zip(rows, listed, strict=True):
+        assert row == {name: _as_cell(ticket[name]) for name in DEFAULT_EXPORT_COLUMNS}
+    if "tag" in filters:
+        assert {row["tags"] for row in rows} == {"b2b vip"}  # alphabetical, as the API lists them
+
+
+def test_the_arrival_range_is_half_open_in_utc_on_the_list_and_the_export(team, db_url) -> None:  # type: ignore[no-untyped-def]
+    october, midnight, november = (web_ticket(team, subject=f"Ticket {n}") for n in range(3))
+    force_ticket(db_url, october, created_at=datetime(2026, 10, 31, 23, 59, 59, tzinfo=UTC))
+    force_ticket(db_url, midnight, created_at=datetime(2026, 11, 1, tzinfo=UTC))
+    force_ticket(db_url, november, created_at=datetime(2026, 11, 30, 23, 0, tzinfo=UTC))
+
+    def both(**window: str) -> list[str]:
+        ids = [ticket["ticket_id"] for ticket in _listed(team, **window)]
+        assert [row["ticket_id"] for row in _exported(team, **window)[1]] == ids
+        return ids
+
+    assert both(created_from="2026-11-01", created_before="2026-12-01") == [november, midnight]  # a date: midnight UTC
+    assert both(created_before="2026-11-01") == [october]  # before, not at
+    assert both(created_from="2026-11-01T00:00:00Z") == [november, midnight]
+    assert both(created_from="2026-11-01T02:00:00+02:00") == [november, midnight]  # midnight UTC
+    assert both(created_from="2026-11-01T00:59:59+01:00") == [november, midnight, october]  # 23:59:59 UTC
+    assert both(created_from="2026-10-31T23:59:59") == [november, midnight, october]  # no offset: UTC
+    assert both(created_from="2026-11-30T23:00:00.000001") == []
+    for bad, says in (
+        ("2026-13-01", "month value is outside expected range"),
+        ("soon", "valid datetime"),
+        ("0001-01-01T00:00:00+01:00", "outside the years 1-9999"),
+    ):
+        for path in ("/api/tickets/", "/api/tickets/export"):
+            response = team.get(path, params={"created_from": bad}, headers=team.manager)
+            assert response.status_code == 422, response.text
+            assert "created_from" in response.json()["detail"] and says in response.json()["detail"]
+
+
+def test_columns_formulas_and_the_file(team, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
+    formula = web_ticket(
+        team,
+        subject='=HYPERLINK("http://evil.example","click")',
+        customer_name="@SUM(A1:A9)",
+        customer_email="formula@example.com",
+        description="-2+3 is what I was charged",
+        order_id="A-17",
+    )
+    plain = web_ticket(team, subject='Order, "late"\nagain', customer_name="Zoë Ünal", customer_email="zoe@example.com")
+    force_ticket(db_url, plain, created_at=datetime.now(UTC) - timedelta(hours=1))
+    with session_factory() as session:  # an integration's field beside the form's order id: not the order id
+        session.add_all([TicketMetadata(ticket_id=t, key="plan", value="gold") for t in (formula, plain)])
+        session.commit()
+    header, rows = _exported(team, columns="ticket_id, subject,customer_name,order_id,needs_review,ticket_id")
+    assert header == ["ticket_id", "subject", "customer_name", "order_id", "needs_review"]  # a repeat is one column
+    assert rows == [
+        {
+            "ticket_id": formula,
+            "subject": '\'=HYPERLINK("http://evil.example","click")',  # text, never run by the spreadsheet
+            "customer_name": "'@SUM(A1:A9)",
+            "order_id": "A-17",
+            "needs_review": "false",
+        },
+        {
+            "ticket_id": plain,
+            "subject": 'Order, "late"\nagain',
+            "customer_name": "Zoë Ünal",
+            "order_id": "",
+            "needs_review": "false",
+        },
+    ]
+    assert _exported(team, columns="description")[1][0] == {"description": "'-2+3 is what I was charged"}
+    assert set(EXPORT_COLUMNS) >= set(DEFAULT_EXPORT_COLUMNS) and "metadata" not in EXPORT_COLUMNS
+
+    response = team.get("/api/tickets/export", params={"bom": True, "columns": "customer_name"}, headers=team.manager)
+    assert response.content.startswith("\ufeffcustomer_name\r\n".encode())  # RFC 4180 line ends, Excel's mark
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="tickets-') and disposition.endswith('Z.csv"')
+    assert not team.get("/api/tickets/export", params={"columns": "subject"}, headers=team.manager).content.startswith(
+        b"\xef\xbb\xbf"
+    )
+
+    for params, says in (
+        ({"columns": "subject,metadata"}, "unknown column 'metadata'"),
+        ({"columns": "subject,"}, "unknown column ''"),
+        ({"limit": "10"}, "limit"),  # no page: every match, or a 422, never a silent first page
+        ({"categroy": "billing"}, "categroy"),  # a misspelt filter would export every ticket
+        ({"sort": "priority"}, "sort"),
+    ):
+        response = team.get("/api/tickets/export", params=params, headers=team.manager)
+        assert response.status_code == 422, response.text
+        assert says in response.json()["detail"]
+    assert team.get("/api/tickets/export").status_code == 403  # the web form's key reads no list
+    assert team.get("/api/tickets/export", headers=team.agent).status_code == 403  # an agent works the list
+    assert team.get("/api/tickets/export", headers=team.admin).status_code == 200
+
+
+def test_an_export_over_the_limit_is_refused_before_anything_is_sent(
+    client_for, db_url, redis_client, session_factory
+) -> None:  # type: ignore[no-untyped-def]
+    team = with_manager(
+        keyed(client_for(db_url, auth_disabled=False, export_max_rows=2), session_factory), session_factory
+    )
+    first, second, third = (web_ticket(team, subject=f"Ticket {n}") for n in range(3))
+    force_ticket(db_url, third, category="billing")
+    force_ticket(db_url, second, category="billing")
+    response = team.get("/api/tickets/export", headers=team.manager)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        "the filters hold more than 2 tickets (EXPORT_MAX_ROWS); narrow them, e.g. by arrival with created_from "
+        "and created_before"
+    )
+    assert [row["ticket_id"] for row in _exported(team, category="billing")[1]] == [third, second]  # 2: at the limit
+    assert first not in {row["ticket_id"] for row in _exported(team, category="billing")[1]}
+
+
+def test_a_view_exports_what_it_lists(team, db_url) -> None:  # type: ignore[no-untyped-def]
+    late, soon, other = (web_ticket(team, subject=f"Ticket {n}") for n in range(3))
+    force_ticket(db_url, late, priority="high", category="billing", created_at=datetime.now(UTC) - timedelta(days=3))
+    force_ticket(db_url, soon, priority="low", category="billing")
+    force_ticket(db_url, other, priority="low", category="shipping")
+    view = {"view_id": "billing", "title": "Billing by due", "filters": {"category": "billing", "sort": "due"}}
+    assert team.post("/api/views", json=view, headers=team.admin).status_code == 201
+
+    header, rows = _exported(team, "/api/views/billing/export", columns="ticket_id,due_at")
+    opened = team.get("/api/views/billing/tickets", headers=team.agent).json()
+    assert header == ["ticket_id", "due_at"]
+    assert rows == [{"ticket_id": t["ticket_id"], "due_at": t["due_at"]} for t in opened]
+    assert [row["ticket_id"] for row in rows] == [late, soon]  # past its target first
+    response = team.get("/api/views/billing/export", headers=team.manager)
+    assert 'filename="view-billing-' in response.headers["content-disposition"]
+
+    assert team.get("/api/views/billing/export", headers=team.agent).status_code == 403
+    assert team.get("/api/views/nope/export", headers=team.manager).status_code == 404
+    bad = team.get("/api/views/billing/export", params={"columns": "nope"}, headers=team.manager)
+    assert bad.status_code == 422 and "unknown column 'nope'" in bad.json()["detail"]
+    force_view_filters(db_url, "billing", {"category": "billing", "renamed_filter": True})
+    stale = team.get("/api/views/billing/export", headers=team.manager)
+    assert stale.status_code == 409 and "renamed_filter" in stale.json()["detail"]
+
+
+def force_view_filters(url: str, view_id: str, filters: dict[str, Any]) -> None:
+    """Store filters an upgrade could have left behind."""
+    import sqlalchemy as sa
+
+    from shared.models import View
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.update(View.__table__).where(View.__table__.c.view_id == view_id).values(filters=filters))
+    engine.dispose()
