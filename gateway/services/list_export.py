@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP's "CSV injection"): a customer's
 # subject "=HYPERLINK(...)" must stay text, so such a cell is written after an apostrophe.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+UNLOGGED = frozenset({"customer_email", "q"})
 
 
 def export_csv(
@@ -51,13 +52,11 @@ def export_csv(
     except BaseException:
         session.close()
         raise
-    # Many customers' data leave in one file: the operator's log says who took which.
-    log.info(
-        "ticket export by %s: %d tickets, filters %s",
-        current_actor(),
-        len(ids),
-        filters.model_dump(exclude_defaults=True),
-    )
+    # Many customers' data leave in one file: the operator's log says who took which (not a customer's
+    # address or the words searched for, which would put personal data in the log).
+    given = filters.model_dump(mode="json", exclude_defaults=True, exclude=set(ExportOptions.model_fields))
+    shown = {name: "(given)" if name in UNLOGGED else value for name, value in given.items()}
+    log.info("ticket export by %s: %d tickets, filters %s", current_actor(), len(ids), shown)
     return _lines(session, ids, options.column_names(), targets, bom=options.bom)
 
 

@@ -250,3 +250,14 @@ def force_view_filters(url: str, view_id: str, filters: dict[str, Any]) -> None:
     with engine.begin() as conn:
         conn.execute(sa.update(View.__table__).where(View.__table__.c.view_id == view_id).values(filters=filters))
     engine.dispose()
+
+
+def test_the_log_says_who_exported_what_without_personal_data(team, caplog) -> None:  # type: ignore[no-untyped-def]
+    web_ticket(team, customer_email="secret.person@example.com", subject="Refund please")
+    with caplog.at_level("INFO", logger="gateway.services.list_export"):
+        _exported(team, customer_email="secret.person@example.com", q="refund", status="new", columns="ticket_id")
+    (record,) = [r for r in caplog.records if r.name == "gateway.services.list_export"]
+    message = record.getMessage()
+    assert message.startswith("ticket export by key:") and ":lead: 1 tickets" in message
+    assert "'status': 'new'" in message and "'customer_email': '(given)'" in message and "'q': '(given)'" in message
+    assert "secret.person" not in message and "refund" not in message.lower() and "columns" not in message
