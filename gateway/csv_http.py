@@ -16,7 +16,10 @@ CSV_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "A CSV file (RFC 4180): a header of the columns, then one row per ticket",
         "content": {"text/csv": {"schema": {"type": "string"}}},
     },
-    422: {"description": "An unknown filter or column, or more tickets than EXPORT_MAX_ROWS"},
+    422: {
+        "description": "An unknown filter or column, or more tickets than EXPORT_MAX_ROWS",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
+    },
 }
 
 
