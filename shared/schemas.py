@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -201,7 +202,20 @@ def _utc(value: datetime) -> datetime:
         raise PydanticCustomError("moment_range", "moment is outside the years 1-9999 in UTC") from None
 
 
-Moment = Annotated[datetime, AfterValidator(_utc)]
+def _written_moment(value: Any) -> Any:
+    """Only a date or a date-time as written (ISO 8601): the lax parse would also take a number of seconds
+    since 1970, which the schema does not offer and a typo could give."""
+    if isinstance(value, datetime) or (isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value)):
+        return value
+    raise PydanticCustomError("moment_format", "expected a date or date-time, e.g. 2026-11-01 or 2026-11-01T09:00Z")
+
+
+Moment = Annotated[
+    datetime,
+    BeforeValidator(_written_moment),
+    AfterValidator(_utc),
+    WithJsonSchema({"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"}]}),
+]
 
 
 class StrictModel(BaseModel):
@@ -889,6 +903,8 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "tags",
     "order_id",
 )
+_COLUMN = f"({'|'.join(EXPORT_COLUMNS)})"
+EXPORT_COLUMNS_PATTERN = f"^ *{_COLUMN} *(, *{_COLUMN} *)*$"  # what `_export_columns` takes, for the schema
 DEFAULT_EXPORT_COLUMNS: tuple[str, ...] = (
     "ticket_id",
     "created_at",
@@ -913,7 +929,7 @@ def _export_columns(value: str | None) -> str | None:
     """A comma-separated choice of `EXPORT_COLUMNS`: an unknown or empty name is refused, naming the known ones."""
     if value is None:
         return None
-    names = [name.strip() for name in value.split(",")]
+    names = [name.strip(" ") for name in value.split(",")]
     unknown = [name for name in names if name not in EXPORT_COLUMNS]
     if unknown:
         raise PydanticCustomError(
@@ -935,6 +951,7 @@ class ExportOptions(BaseModel):
         description="The columns, comma-separated, in this order (default: "
         + ",".join(DEFAULT_EXPORT_COLUMNS)
         + "); any field of a ticket but its lists and objects, `tags` (space-separated) and `order_id` (the form's)",
+        json_schema_extra={"pattern": EXPORT_COLUMNS_PATTERN},
     )
     bom: bool = Field(False, description="Start with a UTF-8 byte order mark, for Excel to read the accents right")
 
