@@ -311,6 +311,14 @@ class TicketQuery(BaseModel):
         description="Tickets that arrived before this moment (not at it), so `created_from=2026-11-01&"
         "created_before=2026-12-01` is November",
     )
+    resolved_from: Moment | None = Field(
+        None,
+        description="Tickets resolved at or after this moment (`resolved_at`: the latest resolve; a ticket reopened "
+        "since has none), as `created_from` reads it: with `assigned_to`, what one agent resolved this week",
+    )
+    resolved_before: Moment | None = Field(
+        None, description="Tickets resolved before this moment (not at it), as `created_before` reads it"
+    )
     overdue: bool | None = Field(
         None,
         description="`true`: unresolved tickets past their priority's resolution target (SLA_*_HOURS; with "

@@ -420,10 +420,14 @@ def _filtered(session: Session, f: TicketQuery, targets: Targets, *, by_arrival:
         query = query.where(Ticket.ticket_id.in_(tickets_about_order(f.order_id)))
     if f.tracking_number is not None:
         query = query.where(Ticket.ticket_id.in_(tickets_with_tracking_number(f.tracking_number)))
-    if f.created_from is not None:
-        query = query.where(Ticket.created_at >= f.created_from)
-    if f.created_before is not None:
-        query = query.where(Ticket.created_at < f.created_before)
+    for moment, start, end in (
+        (Ticket.created_at, f.created_from, f.created_before),
+        (Ticket.resolved_at, f.resolved_from, f.resolved_before),
+    ):
+        if start is not None:
+            query = query.where(moment >= start)
+        if end is not None:
+            query = query.where(moment < end)
     if f.tag is not None:  # in stored form: the schema normalised it
         query = query.where(_tagged(session, f.tag, by_arrival=by_arrival))
     now = utcnow()

@@ -139,6 +139,37 @@ def test_the_arrival_range_is_half_open_in_utc_on_the_list_and_the_export(team, 
             assert "created_from" in response.json()["detail"] and says in response.json()["detail"]
 
 
+def test_the_resolution_range_gives_what_an_agent_resolved_in_a_week(team, db_url) -> None:  # type: ignore[no-untyped-def]
+    early, late, reopened, theirs, open_ = (web_ticket(team, subject=f"Ticket {n}") for n in range(5))
+    team.post("/api/agents", json={"agent_id": "AG-1", "name": "Ann"}, headers=team.admin)
+    team.post("/api/agents", json={"agent_id": "AG-2", "name": "Bo"}, headers=team.admin)
+    for ticket_id in (early, late, reopened, open_):
+        assert team.put(f"/api/tickets/{ticket_id}/assign", json={"agent_id": "AG-1"}, headers=team.agent).is_success
+    assert team.put(f"/api/tickets/{theirs}/assign", json={"agent_id": "AG-2"}, headers=team.agent).is_success
+    for ticket_id in (early, late, reopened, theirs):
+        moved = team.put(f"/api/tickets/{ticket_id}/status", json={"status": "resolved"}, headers=team.agent)
+        assert moved.status_code == 200, moved.text
+    reopening = team.put(f"/api/tickets/{reopened}/status", json={"status": "open"}, headers=team.agent)
+    assert reopening.status_code == 200, reopening.text  # its resolve no longer counts: `resolved_at` is cleared
+    force_ticket(db_url, early, resolved_at=datetime(2026, 11, 30, tzinfo=UTC))  # Monday 00:00, the week's start
+    force_ticket(db_url, late, resolved_at=datetime(2026, 12, 6, 23, 59, tzinfo=UTC))
+    force_ticket(db_url, theirs, resolved_at=datetime(2026, 12, 1, tzinfo=UTC))
+
+    week = {"resolved_from": "2026-11-30", "resolved_before": "2026-12-07", "sort": "oldest"}
+    listed = [ticket["ticket_id"] for ticket in _listed(team, assigned_to="AG-1", **week)]
+    assert listed == [early, late]
+    _, rows = _exported(team, assigned_to="AG-1", columns="ticket_id,resolved_at", **week)
+    assert rows == [
+        {"ticket_id": early, "resolved_at": "2026-11-30T00:00:00Z"},
+        {"ticket_id": late, "resolved_at": "2026-12-06T23:59:00Z"},
+    ]
+    assert [t["ticket_id"] for t in _listed(team, resolved_before="2026-11-30")] == []  # before, not at
+    assert [t["ticket_id"] for t in _listed(team, resolved_from="2026-12-06T23:59:00.000001Z")] == []
+    assert {t["ticket_id"] for t in _listed(team, resolved_from="2026-12-01")} == {late, theirs}
+    refused = team.get("/api/tickets/", params={"resolved_before": "last week"}, headers=team.agent)
+    assert refused.status_code == 422 and "resolved_before" in refused.json()["detail"]
+
+
 def test_columns_formulas_and_the_file(team, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
     formula = web_ticket(
         team,
