@@ -122,14 +122,21 @@ def in_chunks(ids: Sequence[T]) -> Iterator[Sequence[T]]:
 
 
 def read_one_snapshot(session: Session) -> None:
-    """Make the session's next transaction read from one snapshot on PostgreSQL, so reads that must add up
-    (the overview's counts, a customer's export) do while tickets keep changing; call before its first read.
+    """Make the session's next transaction read from one snapshot, so reads that must add up (the overview's
+    counts, a customer's export, a list's CSV written a chunk at a time) do while tickets keep changing; call
+    before its first read, and end the transaction (commit, close) before writing.
 
-    Its default isolation gives each statement its own. SQLite's driver reads each statement as of its own
-    start too; there the reads may differ by the rows that changed during the call's few milliseconds.
+    PostgreSQL's default isolation gives each statement its own: REPEATABLE READ holds the first one's.
+    SQLite's driver opens no transaction for a read, so each statement read as of its own start too; an
+    explicit BEGIN holds the snapshot of its first read under WAL, while writers go on committing.
     """
-    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
+    if session.in_transaction():
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    elif dialect == "sqlite":
+        session.connection().exec_driver_sql("BEGIN")
 
 
 def alembic_config(url: str | None = None) -> Config:

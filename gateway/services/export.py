@@ -30,7 +30,7 @@ Rows = (
 
 
 def export_customer(session: Session, request: CustomerSelector, targets: Targets) -> CustomerExport:
-    """The customer's data, read from one snapshot on PostgreSQL (a message or an erasure committing meanwhile
+    """The customer's data, read from one snapshot (a message or an erasure committing meanwhile
     is in all of it or none), then recorded in each ticket's history and committed; NotFound if not stored.
 
     One query per table for all their tickets, not one per ticket, and table rows rather than ORM objects:

@@ -39,7 +39,7 @@ def export_csv(
     session: Session, filters: TicketQuery, options: ExportOptions, targets: Targets, max_rows: int
 ) -> Iterator[str]:
     """The CSV of the tickets `filters` hold: checked now (InvalidInput over `max_rows`, before anything is
-    sent), then written as the returned iterator is read, from the same snapshot on PostgreSQL. The iterator
+    sent), then written as the returned iterator is read, from the same snapshot. The iterator
     owns `session` and closes it."""
     try:
         read_one_snapshot(session)

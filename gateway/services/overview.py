@@ -62,8 +62,8 @@ def _oldest_waiting(session: Session, firsts: list[tuple[datetime, str]]) -> Wai
     Looked up by that exact time through the state's index, every match read (one, in practice), with no
     `ORDER BY … LIMIT`: with them SQLite walked a whole index in that order, the creation index from the
     oldest ticket while this counted from arrival (386 ms at 200,000 tickets), the ticket ids once no index
-    held the time (260 ms); now about 1 ms. Where a ticket moved on between the two reads (SQLite, see
-    `read_one_snapshot`), the next state's is taken.
+    held the time (260 ms); now about 1 ms. Both reads are of one snapshot (`read_one_snapshot`); should
+    the ticket not be found in its state all the same, the next state's is taken.
     """
     now = utcnow()
     for since, state in sorted(firsts):

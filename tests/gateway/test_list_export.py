@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import shared.db
-from shared.models import TicketMetadata
+from shared.models import Ticket, TicketMetadata
 from shared.schemas import DEFAULT_EXPORT_COLUMNS, EXPORT_COLUMNS
 from tests.conftest import force_ticket
 from tests.gateway.conftest import keyed, web_ticket
@@ -293,3 +293,27 @@ def test_the_log_says_who_exported_what_without_personal_data(team, caplog) -> N
     assert message.startswith("ticket export by key:") and ":lead: 1 tickets" in message
     assert "'status': 'new'" in message and "'customer_email': '(given)'" in message and "'q': '(given)'" in message
     assert "secret.person" not in message and "refund" not in message.lower() and "columns" not in message
+
+
+def test_an_export_reads_one_snapshot_while_tickets_change(team, db_url, session_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A ticket that changes after the export began is written as it was: the file is one moment of the
+    queue, on SQLite (a read transaction under WAL) as on PostgreSQL (REPEATABLE READ)."""
+    from gateway.services.list_export import export_csv
+    from shared.config import get_settings
+    from shared.schemas import ExportOptions, TicketQuery
+
+    monkeypatch.setattr(shared.db, "IDS_PER_STATEMENT", 1)  # a statement per ticket: the change lands between them
+    made = [web_ticket(team, subject=f"Ticket {n}") for n in range(3)]
+    lines = export_csv(
+        session_factory(),
+        TicketQuery(sort="oldest"),
+        ExportOptions(columns="ticket_id,status,subject"),
+        get_settings().targets,
+        10,
+    )
+    assert next(lines) == "ticket_id,status,subject\r\n"
+    assert next(lines) == f"{made[0]},new,Ticket 0\r\n"
+    force_ticket(db_url, made[2], status="resolved", subject="Changed")  # committed by another connection
+    assert "".join(lines) == f"{made[1]},new,Ticket 1\r\n{made[2]},new,Ticket 2\r\n"
+    with session_factory() as session:  # and the change itself is there for the next reader
+        assert session.get(Ticket, made[2]).status == "resolved"  # type: ignore[union-attr]
