@@ -319,6 +319,20 @@ class TicketQuery(BaseModel):
     resolved_before: Moment | None = Field(
         None, description="Tickets resolved before this moment (not at it), as `created_before` reads it"
     )
+    created_within_hours: int | None = Field(
+        None,
+        ge=1,
+        le=8784,
+        description="Tickets that arrived in the last this many hours, counted back from each request: the range "
+        "a view keeps (`24`: the day's arrivals, whenever the view is opened)",
+    )
+    resolved_within_hours: int | None = Field(
+        None,
+        ge=1,
+        le=8784,
+        description="Tickets resolved in the last this many hours (`resolved_at`), counted back from each request "
+        "(`168`: the week's resolves)",
+    )
     overdue: bool | None = Field(
         None,
         description="`true`: unresolved tickets past their priority's resolution target (SLA_*_HOURS; with "
@@ -983,7 +997,9 @@ class ViewFilters(TicketQuery):
     _booleans = field_validator(
         *(name for name, field in TicketQuery.model_fields.items() if field.annotation == bool | None), mode="before"
     )(_json_boolean)
-    _minutes = field_validator("due_within_minutes", mode="before")(_whole_number)
+    _whole = field_validator("due_within_minutes", "created_within_hours", "resolved_within_hours", mode="before")(
+        _whole_number
+    )
 
 
 class ViewWrite(StrictModel):

@@ -420,17 +420,19 @@ def _filtered(session: Session, f: TicketQuery, targets: Targets, *, by_arrival:
         query = query.where(Ticket.ticket_id.in_(tickets_about_order(f.order_id)))
     if f.tracking_number is not None:
         query = query.where(Ticket.ticket_id.in_(tickets_with_tracking_number(f.tracking_number)))
-    for moment, start, end in (
-        (Ticket.created_at, f.created_from, f.created_before),
-        (Ticket.resolved_at, f.resolved_from, f.resolved_before),
+    now = utcnow()
+    for moment, start, end, hours in (
+        (Ticket.created_at, f.created_from, f.created_before, f.created_within_hours),
+        (Ticket.resolved_at, f.resolved_from, f.resolved_before, f.resolved_within_hours),
     ):
         if start is not None:
             query = query.where(moment >= start)
         if end is not None:
             query = query.where(moment < end)
+        if hours is not None:
+            query = query.where(moment >= now - timedelta(hours=hours))
     if f.tag is not None:  # in stored form: the schema normalised it
         query = query.where(_tagged(session, f.tag, by_arrival=by_arrival))
-    now = utcnow()
     for wanted, late in (
         (f.overdue, overdue(targets, now)),
         (f.unanswered_overdue, unanswered_overdue(targets.first_response, now)),

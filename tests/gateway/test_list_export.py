@@ -170,6 +170,45 @@ def test_the_resolution_range_gives_what_an_agent_resolved_in_a_week(team, db_ur
     assert refused.status_code == 422 and "resolved_before" in refused.json()["detail"]
 
 
+def test_the_ranges_counted_back_from_now_keep_a_view_current(team, db_url) -> None:  # type: ignore[no-untyped-def]
+    now = datetime.now(UTC)
+    today, yesterday, last_week = (web_ticket(team, subject=f"Ticket {n}") for n in range(3))
+    force_ticket(db_url, today, created_at=now - timedelta(hours=2))
+    force_ticket(
+        db_url, yesterday, created_at=now - timedelta(hours=30), status="resolved", resolved_at=now - timedelta(hours=1)
+    )
+    force_ticket(
+        db_url,
+        last_week,
+        created_at=now - timedelta(days=10),
+        status="resolved",
+        resolved_at=now - timedelta(hours=200),
+    )
+
+    def listed(**params: Any) -> list[str]:
+        ids = [ticket["ticket_id"] for ticket in _listed(team, **params)]
+        assert [row["ticket_id"] for row in _exported(team, **params)[1]] == ids
+        return ids
+
+    assert listed(created_within_hours=24) == [today]
+    assert listed(created_within_hours=48) == [today, yesterday]
+    assert listed(resolved_within_hours=168) == [yesterday]
+    assert listed(resolved_within_hours=8784, created_within_hours=24) == []
+    arrivals = {"view_id": "today", "title": "Today's arrivals", "filters": {"created_within_hours": 24}}
+    view = team.post("/api/views", json=arrivals, headers=team.admin).json()
+    assert (view["query"], view["count"]) == ("created_within_hours=24", 1)
+    force_ticket(
+        db_url, today, created_at=now - timedelta(hours=24, minutes=10)
+    )  # a day on: the view moved with the clock
+    assert team.get("/api/views/today", headers=team.agent).json()["count"] == 0
+    for params in ({"created_within_hours": 0}, {"resolved_within_hours": 8785}, {"created_within_hours": 1.5}):
+        refused = team.get("/api/tickets/", params=params, headers=team.agent)
+        assert refused.status_code == 422 and next(iter(params)) in refused.json()["detail"], refused.text
+    typed = {"title": "Typed", "filters": {"resolved_within_hours": "168"}}  # a view's JSON: a number, not text
+    refused = team.post("/api/views", json=typed, headers=team.admin)
+    assert refused.status_code == 422 and "filters.resolved_within_hours" in refused.json()["detail"], refused.text
+
+
 def test_columns_formulas_and_the_file(team, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
     formula = web_ticket(
         team,
