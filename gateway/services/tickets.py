@@ -363,9 +363,7 @@ def list_tickets(
 def matching_ids(session: Session, filters: TicketQuery, targets: Targets, limit: int) -> list[str]:
     """The ids of the tickets the list's filters hold, in its order, the first `limit` of them: every page of
     `list_tickets` at once (an export's rows)."""
-    query = _filtered(session, filters, targets, by_arrival=False)
-    if filters.q is not None:
-        _, query = search(session, query, filters.q, None)
+    query = _every_match(session, filters, targets)
     ordered = query.with_only_columns(Ticket.ticket_id).order_by(*_order(session, filters.sort, targets))
     return list(session.scalars(ordered.limit(limit)))
 
@@ -453,11 +451,18 @@ def _filtered(session: Session, f: TicketQuery, targets: Targets, *, by_arrival:
 def count_tickets(session: Session, filters: TicketQuery, targets: Targets) -> int:
     """How many tickets the list's filters hold, its order and page aside (a view's count). A tag's tickets
     are read through its index, however common: there is no page to find early among the newest."""
+    query = _every_match(session, filters, targets)
+    counted = select(func.count()).select_from(query.with_only_columns(Ticket.ticket_id).subquery())
+    return session.scalar(counted) or 0
+
+
+def _every_match(session: Session, filters: TicketQuery, targets: Targets) -> Select[Ticket]:
+    """The tickets `filters` hold, the text search included, unordered: all of them, not a page (a count, an
+    export), so a tag is read through its index and the search has no window among the newest."""
     query = _filtered(session, filters, targets, by_arrival=False)
     if filters.q is not None:
         _, query = search(session, query, filters.q, None)
-    counted = select(func.count()).select_from(query.with_only_columns(Ticket.ticket_id).subquery())
-    return session.scalar(counted) or 0
+    return query
 
 
 COMMON_TAG = 1000  # tickets carrying a tag, from which a list by arrival walks the arrivals to find them
