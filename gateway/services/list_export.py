@@ -13,6 +13,7 @@ import io
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +42,7 @@ def export_csv(
     """The CSV of the tickets `filters` hold: checked now (InvalidInput over `max_rows`, before anything is
     sent), then written as the returned iterator is read, from the same snapshot. The iterator
     owns `session` and closes it."""
-    try:
+    with closed_on_error(session):
         read_one_snapshot(session)
         ids = matching_ids(session, filters, targets, max_rows + 1)
         if len(ids) > max_rows:
@@ -49,15 +50,23 @@ def export_csv(
                 f"the filters hold more than {max_rows} tickets (EXPORT_MAX_ROWS); narrow them, e.g. by arrival "
                 "with created_from and created_before"
             )
-    except BaseException:
-        session.close()
-        raise
     # Many customers' data leave in one file: the operator's log says who took which (not a customer's
     # address or the words searched for, which would put personal data in the log).
     given = filters.model_dump(mode="json", exclude_defaults=True, exclude=set(ExportOptions.model_fields))
     shown = {name: "(given)" if name in UNLOGGED else value for name, value in given.items()}
     log.info("ticket export by %s: %d tickets, filters %s", current_actor(), len(ids), shown)
     return _lines(session, ids, options.column_names(), targets, bom=options.bom)
+
+
+@contextmanager
+def closed_on_error(session: Session) -> Iterator[None]:
+    """Close `session` if the block fails: an export owns its session, and until its lines are returned
+    nobody else will close it."""
+    try:
+        yield
+    except BaseException:
+        session.close()
+        raise
 
 
 def _lines(session: Session, ids: list[str], columns: Sequence[str], targets: Targets, *, bom: bool) -> Iterator[str]:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.services.agents import get_agent
-from gateway.services.list_export import export_csv
+from gateway.services.list_export import closed_on_error, export_csv
 from gateway.services.tickets import count_tickets, list_tickets
 from shared.config import Targets
 from shared.db import insert_named
@@ -83,11 +83,8 @@ def export_view(
     session: Session, view_id: str, options: ExportOptions, targets: Targets, max_rows: int
 ) -> Iterator[str]:
     """The view's tickets as CSV lines, in its order (404 unknown, 409 stale); the lines own `session`."""
-    try:
+    with closed_on_error(session):
         filters = filters_of(get_view(session, view_id))
-    except BaseException:
-        session.close()
-        raise
     return export_csv(session, filters, options, targets, max_rows)
 
 
