@@ -1,4 +1,5 @@
-"""API-key admin CLI: `python -m gateway.keys create --role agent --name alice | list | revoke ID | ensure-admin`.
+"""API-key admin CLI: `python -m gateway.keys create --role agent --name alice [--agent ID] | list | revoke ID |
+link ID --agent ID | ensure-admin`.
 
 A new key goes to stdout alone (so `KEY=$(python -m gateway.keys create ...)` works); everything
 else to stderr. Only the key's SHA-256 is stored: a lost key cannot be shown again, only replaced.
@@ -27,8 +28,16 @@ def _print_new(name: str, role: str, key: str) -> None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     with session_scope() as session:
-        row, key = auth.create_key(session, name=args.name, role=args.role)
+        row, key = auth.create_key(session, name=args.name, role=args.role, agent_id=args.agent)
         _print_new(row.name, row.role, key)
+    return 0
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        row = auth.link_key(session, key_id=args.key_id, agent_id=args.agent)
+        linked = f"linked to agent '{row.agent_id}'" if row.agent_id else "linked to no agent"
+        print(f"key {row.id} '{row.name}' ({row.role}) {linked}", file=sys.stderr)
     return 0
 
 
@@ -41,10 +50,13 @@ def _when(moment: datetime | None, by: str | None = None) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     with session_scope() as session:
         rows = auth.list_keys(session, include_revoked=args.all)
-        print(f"{'id':>4}  {'name':<24} {'role':<12} {'prefix':<12} {'last used':<20} created; revoked")
+        print(f"{'id':>4}  {'name':<24} {'role':<12} {'agent':<20} {'prefix':<12} {'last used':<20} created; revoked")
         for r in rows:
             made, revoked = _when(r.created_at, r.created_by), _when(r.revoked_at, r.revoked_by)
-            line = f"{r.id:>4}  {r.name:<24} {r.role:<12} {r.key_prefix + '…':<12} {_when(r.last_used_at):<20} {made}"
+            line = (
+                f"{r.id:>4}  {r.name:<24} {r.role:<12} {r.agent_id or '-':<20} {r.key_prefix + '…':<12} "
+                f"{_when(r.last_used_at):<20} {made}"
+            )
             print(line + (f"; revoked {revoked}" if r.revoked_at else ""))
     return 0
 
@@ -75,7 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     create = sub.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True, help="who or what uses the key (e.g. alice, zendesk)")
     create.add_argument("--role", required=True, choices=[r.value for r in auth.Role])
+    create.add_argument("--agent", help="the id of the agent who uses the key (`me` in the ticket list)")
     create.set_defaults(func=cmd_create)
+
+    link = sub.add_parser("link", help="link a key to the agent who uses it, or unlink it")
+    link.add_argument("key_id", type=int)
+    whom = link.add_mutually_exclusive_group(required=True)
+    whom.add_argument("--agent", help="the agent's id")
+    whom.add_argument("--none", dest="agent", action="store_const", const=None, help="link it to no agent")
+    link.set_defaults(func=cmd_link)
 
     listing = sub.add_parser("list", help="list keys (never the keys themselves)")
     listing.add_argument("--all", action="store_true", help="include revoked keys")

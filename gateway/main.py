@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(webhooks.router)
     app.include_router(access.tickets_router)
     app.include_router(access.keys_router)
+    app.include_router(access.me_router)
     app.include_router(kb.router)
     app.include_router(corrections.router)
     app.include_router(forecast.router)

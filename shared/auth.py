@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.errors import Conflict, InvalidInput, NotFound
-from shared.models import ApiKey, current_actor, utcnow
+from shared.models import Agent, ApiKey, current_actor, utcnow
 from shared.schemas import clean_text
 
 KEY_PREFIX = "sc_"
@@ -48,11 +48,20 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the key's id, name and role (id None when auth is disabled or for a signed webhook)."""
+    """Who is calling: the key's id, name and role (id None when auth is disabled or for a signed webhook), and
+    the agent using the key, if it is linked to one."""
 
     key_id: int | None
     name: str
     role: Role
+    agent_id: str | None = None
+    agent_name: str | None = None
+    agent_email: str | None = None
+
+    @property
+    def author(self) -> str:
+        """How a message this caller writes is signed: their agent's name, else the key's."""
+        return self.agent_name or self.name
 
     @property
     def actor(self) -> str:
@@ -78,36 +87,94 @@ def parse_role(value: str) -> Role:
         raise InvalidInput(f"unknown role '{value}'; one of: {', '.join(r.value for r in Role)}") from None
 
 
-def create_key(session: Session, *, name: str, role: Role | str) -> tuple[ApiKey, str]:
-    """Store a new key (hashed) and return the row and the key in clear, which is never stored."""
+class AgentDeactivated(Exception):
+    """A valid key whose agent is deactivated: refused until they are active again (the message says so)."""
+
+
+def create_key(session: Session, *, name: str, role: Role | str, agent_id: str | None = None) -> tuple[ApiKey, str]:
+    """Store a new key (hashed), linked to `agent_id` if given, and return the row and the key in clear, which
+    is never stored."""
     name = clean_text(name)  # the API's notion of blank, so the CLI and HTTP agree
     if not name or len(name) > 100:
         raise InvalidInput("key name must be 1-100 characters")
+    parsed = parse_role(role)
+    if agent_id is not None:
+        _check_linkable(session, parsed, agent_id)
     key = generate_key()
     row = ApiKey(
         name=name,
-        role=parse_role(role).value,
+        role=parsed.value,
         key_prefix=key[:PREFIX_SHOWN],
         key_hash=hash_key(key),
         created_by=current_actor(),
+        agent_id=agent_id,
     )
     session.add(row)
     session.commit()
     return row, key
 
 
+def link_key(session: Session, *, key_id: int, agent_id: str | None) -> ApiKey:
+    """Link the key to an active agent, or unlink it (None); NotFound for an unknown key, Conflict for a
+    revoked one (a new key is made instead)."""
+    row = _get_key(session, key_id)
+    if row.revoked_at is not None:
+        raise Conflict(f"API key {key_id} is revoked; create a new key with agent_id instead")
+    if agent_id is not None:
+        _check_linkable(session, Role(row.role), agent_id)
+    row.agent_id = agent_id
+    session.commit()
+    return row
+
+
+def _check_linkable(session: Session, role: Role, agent_id: str) -> None:
+    """An agent's key reads and answers tickets: not an integration's, and only for an agent who exists and is
+    active (a deactivated agent's key would be refused at once)."""
+    if role is Role.integration:
+        raise InvalidInput(
+            "an integration key is a service's and cannot be linked to an agent; give the key the agent role or higher"
+        )
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise NotFound(f"agent '{agent_id}' not found; create it with POST /api/agents")
+    if not agent.active:
+        raise Conflict(f"agent '{agent_id}' is deactivated; activate them first (PATCH /api/agents/{agent_id})")
+
+
 def authenticate(session: Session, key: str) -> Principal | None:
-    """The principal owning `key`, or None for an unknown or revoked key; refreshes `last_used_at`."""
+    """The principal owning `key`, or None for an unknown or revoked key; refreshes `last_used_at`.
+
+    AgentDeactivated for the key of a deactivated agent: leaving the team ends their access without an admin
+    having to find and revoke their keys, and a return restores it.
+    """
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
-    row = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).first()
-    if row is None or row.revoked_at is not None:
+    query = (
+        select(ApiKey, Agent.active, Agent.name, Agent.email)
+        .outerjoin(Agent, Agent.agent_id == ApiKey.agent_id)
+        .where(ApiKey.key_hash == hash_key(key))
+    )
+    found = session.execute(query).first()
+    if found is None or found[0].revoked_at is not None:
         return None
+    row, agent_active, agent_name, agent_email = found
+    if row.agent_id is not None and not agent_active:
+        raise AgentDeactivated(
+            f"API key '{row.name}' belongs to agent '{row.agent_id}', who is deactivated; "
+            "an admin reactivates them (PATCH /api/agents/{id} with active true)"
+        )
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
         row.last_used_at = now
         session.commit()
-    return Principal(key_id=row.id, name=row.name, role=Role(row.role))
+    return Principal(
+        key_id=row.id,
+        name=row.name,
+        role=Role(row.role),
+        agent_id=row.agent_id,
+        agent_name=agent_name,
+        agent_email=agent_email,
+    )
 
 
 def list_keys(session: Session, *, include_revoked: bool = False) -> list[ApiKey]:
@@ -123,9 +190,7 @@ def revoke_key(session: Session, *, key_id: int, caller_key_id: int | None = Non
 
     A key may not revoke itself over the API: an admin would lock themselves out by one slip.
     """
-    row = session.get(ApiKey, key_id)
-    if row is None:
-        raise NotFound(f"API key {key_id} not found")
+    row = _get_key(session, key_id)
     if caller_key_id is not None and key_id == caller_key_id:
         raise Conflict(
             f"API key {key_id} is the key making this request and cannot revoke itself; "
@@ -135,6 +200,13 @@ def revoke_key(session: Session, *, key_id: int, caller_key_id: int | None = Non
         row.revoked_at = utcnow()
         row.revoked_by = current_actor()
         session.commit()
+    return row
+
+
+def _get_key(session: Session, key_id: int) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"API key {key_id} not found")
     return row
 
 

@@ -16,7 +16,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import ratelimit
-from shared.auth import Principal, Role, authenticate
+from shared.auth import AgentDeactivated, Principal, Role, authenticate
 from shared.config import Settings, get_settings
 from shared.db import get_sessionmaker, make_engine
 from shared.models import audit_actor
@@ -85,7 +85,10 @@ async def authenticate_request(request: Request, key: str | None, needed: Role) 
             with factory() as session:
                 return authenticate(session, key)
 
-        found = await run_in_threadpool(lookup)
+        try:
+            found = await run_in_threadpool(lookup)
+        except AgentDeactivated as refused:
+            raise unauthorized(str(refused)) from None
         if found is None:
             raise unauthorized("invalid or revoked API key")
         principal = found

@@ -522,6 +522,9 @@ class ApiKey(Base):
     # Who made and who revoked the key, named as the audit log names actors (`audit_actor`).
     created_by: Mapped[str | None] = mapped_column(String(120))
     revoked_by: Mapped[str | None] = mapped_column(String(120))
+    # The agent who uses the key (migration 0038): `me` in the ticket list means them, their replies carry their
+    # name, and the key stops working while they are deactivated. NULL: a key for a service, or not linked yet.
+    agent_id: Mapped[str | None] = mapped_column(String(20))
 
 
 class AuditLog(Base):

@@ -819,8 +819,19 @@ MaxOpen = Annotated[
 ]
 
 
+ME = "me"  # in `assigned_to` (and an assignment's `agent_id`): the agent the caller's key is linked to
+
+
+def _not_me(agent_id: str | None) -> str | None:
+    if agent_id is not None and agent_id.lower() == ME:
+        raise PydanticCustomError("reserved_id", "'me' is reserved: in `assigned_to` it means the caller's own agent")
+    return agent_id
+
+
 class AgentCreate(StrictModel):
-    agent_id: str | None = Field(None, min_length=1, max_length=20, pattern=AGENT_ID_PATTERN)
+    agent_id: Annotated[
+        str | None, Field(min_length=1, max_length=20, pattern=AGENT_ID_PATTERN), AfterValidator(_not_me)
+    ] = None
     name: FreeText = Field(..., min_length=1, max_length=255, json_schema_extra=NON_BLANK)
     email: Email | None = None
     active: StrictBool = True  # the documented type: 0, 1, "yes" are refused, not read as booleans
@@ -1603,11 +1614,28 @@ class TicketOverview(BaseModel):
     )
 
 
+KeyAgentId = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=20,
+        pattern=AGENT_ID_PATTERN,
+        description="The agent who uses the key: `me` means them, replies carry their name, and the key is "
+        "refused while they are deactivated; null: a key for a service",
+    ),
+]
+
+
 class ApiKeyCreate(StrictModel):
     name: FreeText = Field(..., min_length=1, max_length=100, json_schema_extra=NON_BLANK)
     role: str = Field(..., pattern=r"^(integration|agent|manager|admin)$")
+    agent_id: KeyAgentId = None
 
     _strip = field_validator("name")(_strip_nonempty)
+
+
+class ApiKeyLink(StrictModel):
+    agent_id: KeyAgentId = Field(...)
 
 
 class ApiKeyRead(BaseModel):
@@ -1622,7 +1650,17 @@ class ApiKeyRead(BaseModel):
     revoked_at: datetime | None
     created_by: str | None = Field(None, description="Who created the key: an API key (`key:ID:NAME`) or `cli:USER`")
     revoked_by: str | None = Field(None, description="Who revoked the key, named the same way")
+    agent_id: str | None = Field(None, description="The agent who uses the key; null: none")
 
 
 class ApiKeyCreated(ApiKeyRead):
     key: str = Field(..., description="The key in clear; shown only in this answer")
+
+
+class MeRead(BaseModel):
+    """Who the caller's key says they are."""
+
+    key_id: int | None = Field(description="The key's id; null when authentication is disabled")
+    name: str = Field(description="The key's name")
+    role: str
+    agent: AgentRead | None = Field(description="The agent the key is linked to (their load counted now); null: none")

@@ -8,6 +8,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Path, Response, status
 
 from gateway.deps import SessionDep, SettingsDep
+from gateway.services.agents import get_agent
+from gateway.services.agents import to_read as agent_read
 from gateway.services.history import ticket_history, ticket_messages
 from gateway.services.replies import Posted, add_message
 from gateway.services.tickets import to_read
@@ -18,8 +20,10 @@ from shared.fastapi_auth import AdminDep, AgentDep, IntegrationDep, require
 from shared.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyLink,
     ApiKeyRead,
     AuditEntryRead,
+    MeRead,
     MessageCreate,
     ReplyCreate,
     ReplyRead,
@@ -29,6 +33,8 @@ from shared.schemas import (
 tickets_router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 _Route = TypeVar("_Route", bound=Callable[..., Any])
 keys_router = APIRouter(prefix="/api/keys", tags=["keys"], dependencies=[require(Role.admin)])
+me_router = APIRouter(prefix="/api/me", tags=["keys"])
+KeyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The key's id (a 32-bit column)")]
 
 
 @tickets_router.get(
@@ -84,7 +90,8 @@ def post_message(
         ticket_id,
         data,
         author_type="agent",
-        author=caller.name,
+        author=caller.author,
+        author_email=caller.agent_email,
         internal=data.internal,
         deliver_replies=settings.reply_webhook_url is not None,
     )
@@ -124,10 +131,15 @@ def list_keys(session: SessionDep, include_revoked: bool = False) -> list[ApiKey
     return [ApiKeyRead.model_validate(k) for k in auth.list_keys(session, include_revoked=include_revoked)]
 
 
-@keys_router.post("", status_code=status.HTTP_201_CREATED, response_model=ApiKeyCreated)
+@keys_router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyCreated,
+    responses={404: {"description": "Unknown agent"}, 409: {"description": "The agent is deactivated"}},
+)
 def create_key(data: ApiKeyCreate, session: SessionDep) -> ApiKeyCreated:
     """A new key; the answer is the only time it is shown."""
-    row, key = auth.create_key(session, name=data.name, role=data.role)
+    row, key = auth.create_key(session, name=data.name, role=data.role, agent_id=data.agent_id)
     return ApiKeyCreated.model_validate({**ApiKeyRead.model_validate(row).model_dump(), "key": key})
 
 
@@ -136,10 +148,27 @@ def create_key(data: ApiKeyCreate, session: SessionDep) -> ApiKeyCreated:
     response_model=ApiKeyRead,
     responses={404: {"description": "Unknown key"}, 409: {"description": "A key cannot revoke itself"}},
 )
-def revoke_key(
-    key_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The key's id (a 32-bit column)")],
-    session: SessionDep,
-    principal: AdminDep,
-) -> ApiKeyRead:
+def revoke_key(key_id: KeyId, session: SessionDep, principal: AdminDep) -> ApiKeyRead:
     """Revoke a key at once (it stays listed with `include_revoked=true`); not the caller's own key."""
     return ApiKeyRead.model_validate(auth.revoke_key(session, key_id=key_id, caller_key_id=principal.key_id))
+
+
+@keys_router.patch(
+    "/{key_id}",
+    response_model=ApiKeyRead,
+    responses={
+        404: {"description": "Unknown key or agent"},
+        409: {"description": "The key is revoked, or the agent is deactivated"},
+    },
+)
+def link_key(key_id: KeyId, data: ApiKeyLink, session: SessionDep) -> ApiKeyRead:
+    """Link a key to the agent who uses it (`{"agent_id": null}` unlinks it), for keys made before agents were
+    named on them or handed to another agent; the key itself does not change."""
+    return ApiKeyRead.model_validate(auth.link_key(session, key_id=key_id, agent_id=data.agent_id))
+
+
+@me_router.get("", response_model=MeRead)
+def who_am_i(caller: IntegrationDep, session: SessionDep) -> MeRead:
+    """The caller's key, role and agent: what `me` means in `assigned_to` and whose name their replies carry."""
+    agent = agent_read(session, get_agent(session, caller.agent_id)) if caller.agent_id else None
+    return MeRead(key_id=caller.key_id, name=caller.name, role=caller.role.value, agent=agent)

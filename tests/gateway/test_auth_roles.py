@@ -49,6 +49,8 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("GET", "/api/keys", Role.admin, None),
     ("POST", "/api/keys", Role.admin, {"name": "made-by-test", "role": "agent"}),
     ("DELETE", "/api/keys/{key}", Role.admin, None),
+    ("PATCH", "/api/keys/{key}", Role.admin, {"agent_id": "AG-1"}),
+    ("GET", "/api/me", Role.integration, None),
     ("POST", "/api/kb/articles", Role.admin, {"title": "Returns", "content": "Return within 30 days."}),
     ("GET", "/api/kb/articles", Role.agent, None),
     ("GET", "/api/kb/articles/kb_missing", Role.agent, None),

@@ -1,0 +1,150 @@
+"""Keys linked to agents (`api_keys.agent_id`) on SQLite and PostgreSQL: `GET /api/me`, replies signed with the
+agent's name, and a deactivated agent's key refused until they are back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from gateway import keys as keys_cli
+from shared.auth import Role, authenticate, create_key
+from shared.models import ApiKey
+from tests.gateway.conftest import web_ticket
+
+
+@pytest.fixture
+def team(client_for, db_url, redis_client, session_factory):  # type: ignore[no-untyped-def]
+    """Agents ALICE and BOB, each with an agent key linked to them (`api.alice`, `api.bob`), an unlinked agent
+    key (`api.shared`), an unlinked admin (`api.admin`) and the web form's integration key (the default)."""
+    api = client_for(db_url, auth_disabled=False)
+    with session_factory() as session:
+        admin = create_key(session, name="boss", role=Role.admin)[1]
+        api.headers["X-API-Key"] = create_key(session, name="webform", role=Role.integration)[1]
+        api.admin = {"X-API-Key": admin}
+        shared_row, shared_key = create_key(session, name="front-desk", role=Role.agent)
+        api.shared, api.shared_id = {"X-API-Key": shared_key}, shared_row.id
+    for agent_id, name in (("ALICE", "Alice Moreau"), ("BOB", "Bob Okafor")):
+        body = {"agent_id": agent_id, "name": name, "email": f"{agent_id.lower()}@support.example"}
+        assert api.post("/api/agents", json=body, headers=api.admin).status_code == 201
+        made = api.post(
+            "/api/keys", json={"name": f"{agent_id.lower()}-laptop", "role": "agent", "agent_id": agent_id},
+            headers=api.admin,
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        assert made.json()["agent_id"] == agent_id
+        setattr(api, agent_id.lower(), {"X-API-Key": made.json()["key"]})
+    return api
+
+
+def _ids(response) -> list[str]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200, response.text
+    return [t["ticket_id"] for t in response.json()]
+
+
+def _nobody(response, key_name: str) -> None:  # type: ignore[no-untyped-def]
+    """The 422 for `me` from a key linked to no agent, naming the key and how to link it."""
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert f"key '{key_name}' is linked to none" in detail and "/api/keys" in detail
+
+
+def test_me_says_who_the_key_is_and_links_are_checked(team, session_factory) -> None:  # type: ignore[no-untyped-def]
+    me = team.get("/api/me", headers=team.alice).json()
+    assert (me["name"], me["role"]) == ("alice-laptop", "agent")
+    assert (me["agent"]["agent_id"], me["agent"]["name"], me["agent"]["open_tickets"]) == ("ALICE", "Alice Moreau", 0)
+    assert team.get("/api/me", headers=team.shared).json()["agent"] is None
+    assert team.get("/api/me").json()["role"] == "integration"  # any key may ask
+
+    def made(body: dict[str, Any]) -> Any:
+        return team.post("/api/keys", json={"name": "k", "role": "agent", **body}, headers=team.admin)
+
+    unknown = made({"agent_id": "NOBODY"})
+    assert unknown.status_code == 404 and "agent 'NOBODY' not found" in unknown.json()["detail"]
+    service = made({"role": "integration", "agent_id": "ALICE"})
+    assert service.status_code == 422 and "integration key" in service.json()["detail"]
+    assert made({"agent_id": "bad id"}).status_code == 422
+    assert team.patch("/api/agents/BOB", json={"active": False}, headers=team.admin).status_code == 200
+    away = made({"agent_id": "BOB"})
+    assert away.status_code == 409 and "BOB' is deactivated" in away.json()["detail"]
+    with session_factory() as session:  # none of the refused keys was stored
+        assert session.scalar(sa.select(sa.func.count()).select_from(ApiKey).where(ApiKey.name == "k")) == 0
+    reserved = team.post("/api/agents", json={"agent_id": "Me", "name": "Me Myself"}, headers=team.admin)
+    assert reserved.status_code == 422 and "'me' is reserved" in reserved.text
+
+    # Linking a key made before: the key stays the same; null unlinks it.
+    linked = team.patch(f"/api/keys/{team.shared_id}", json={"agent_id": "ALICE"}, headers=team.admin)
+    assert linked.status_code == 200 and linked.json()["agent_id"] == "ALICE"
+    assert team.get("/api/me", headers=team.shared).json()["agent"]["agent_id"] == "ALICE"
+    assert team.patch(f"/api/keys/{team.shared_id}", json={}, headers=team.admin).status_code == 422
+    assert team.patch(f"/api/keys/{team.shared_id}", json={"agent_id": "BOB"}, headers=team.admin).status_code == 409
+    unlinked = team.patch(f"/api/keys/{team.shared_id}", json={"agent_id": None}, headers=team.admin)
+    assert unlinked.status_code == 200 and unlinked.json()["agent_id"] is None
+    assert team.get("/api/me", headers=team.shared).json()["agent"] is None
+    assert team.patch("/api/keys/99999", json={"agent_id": "ALICE"}, headers=team.admin).status_code == 404
+    listed = {k["name"]: k["agent_id"] for k in team.get("/api/keys", headers=team.admin).json()}
+    assert listed["alice-laptop"] == "ALICE" and listed["front-desk"] is None
+    assert team.delete(f"/api/keys/{team.shared_id}", headers=team.admin).status_code == 200
+    revoked = team.patch(f"/api/keys/{team.shared_id}", json={"agent_id": "ALICE"}, headers=team.admin)
+    assert revoked.status_code == 409 and "revoked" in revoked.json()["detail"]
+
+
+def test_a_deactivated_agents_key_is_refused_until_they_are_back(team, session_factory) -> None:  # type: ignore[no-untyped-def]
+    assert team.get("/api/tickets/", headers=team.bob).status_code == 200
+    assert team.patch("/api/agents/BOB", json={"active": False}, headers=team.admin).status_code == 200
+    refused = team.get("/api/tickets/", headers=team.bob)
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
+    assert "belongs to agent 'BOB', who is deactivated" in refused.json()["detail"]
+    assert team.get("/api/tickets/", headers=team.alice).status_code == 200  # only BOB's keys
+    with session_factory() as session:
+        used_before = session.scalars(sa.select(ApiKey.last_used_at).where(ApiKey.name == "bob-laptop")).one()
+    assert team.patch("/api/agents/BOB", json={"active": True}, headers=team.admin).status_code == 200
+    assert team.get("/api/tickets/", headers=team.bob).status_code == 200
+    with session_factory() as session:  # the refused request did not count as a use
+        assert session.scalars(sa.select(ApiKey.last_used_at).where(ApiKey.name == "bob-laptop")).one() == used_before
+
+
+def test_replies_carry_the_agents_name_else_the_keys(team, session_factory) -> None:  # type: ignore[no-untyped-def]
+    ticket_id = web_ticket(team)
+    by_alice = team.post(f"/api/tickets/{ticket_id}/messages", json={"body": "Looking now."}, headers=team.alice)
+    assert by_alice.status_code == 201, by_alice.text
+    message = by_alice.json()["message"]
+    assert (message["author_name"], message["author_email"]) == ("Alice Moreau", "alice@support.example")
+    by_desk = team.post(
+        f"/api/tickets/{ticket_id}/messages", json={"body": "Noted.", "internal": True}, headers=team.shared
+    )
+    assert (by_desk.json()["message"]["author_name"], by_desk.json()["message"]["author_email"]) == ("front-desk", None)
+    # A later rename shows on later replies; each reply keeps the name it was written under.
+    assert team.patch("/api/agents/ALICE", json={"name": "Alice M."}, headers=team.admin).status_code == 200
+    later = team.post(f"/api/tickets/{ticket_id}/messages", json={"body": "Fixed."}, headers=team.alice)
+    assert later.json()["message"]["author_name"] == "Alice M."
+    names = [m["author_name"] for m in team.get(f"/api/tickets/{ticket_id}/messages", headers=team.bob).json()]
+    assert names == ["Alice Moreau", "front-desk", "Alice M."]
+
+
+def test_the_cli_links_keys_to_agents(cli_db: str, capsys, session_factory) -> None:  # type: ignore[no-untyped-def]
+    from gateway.services.agents import create_agent
+    from shared.schemas import AgentCreate
+
+    with session_factory() as session:
+        create_agent(session, AgentCreate(agent_id="ALICE", name="Alice"))
+    assert keys_cli.main(["create", "--role", "agent", "--name", "alice", "--agent", "ALICE"]) == 0
+    key = capsys.readouterr().out.strip()
+    assert keys_cli.main(["create", "--role", "agent", "--name", "desk"]) == 0
+    capsys.readouterr()
+    with session_factory() as session:
+        principal = authenticate(session, key)
+        assert principal is not None and (principal.agent_id, principal.author) == ("ALICE", "Alice")
+        desk = session.scalars(sa.select(ApiKey).where(ApiKey.name == "desk")).one()
+    assert keys_cli.main(["list"]) == 0
+    rows = {line.split()[1]: line.split()[3] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows == {"alice": "ALICE", "desk": "-"}
+    assert keys_cli.main(["link", str(desk.id), "--agent", "ALICE"]) == 0
+    assert "linked to agent 'ALICE'" in capsys.readouterr().err
+    assert keys_cli.main(["link", str(desk.id), "--none"]) == 0
+    assert "linked to no agent" in capsys.readouterr().err
+    assert keys_cli.main(["link", str(desk.id), "--agent", "NOBODY"]) == 2
+    assert "agent 'NOBODY' not found" in capsys.readouterr().err
+    assert keys_cli.main(["create", "--role", "integration", "--name", "x", "--agent", "ALICE"]) == 2
+    assert "integration key" in capsys.readouterr().err
