@@ -29,11 +29,13 @@ from benchmarks.queue_reads import filled_database, timed  # noqa: E402
 from benchmarks.support import print_table, write_results  # noqa: E402
 from gateway.services.tickets import count_tickets, list_tickets  # noqa: E402
 from gateway.services.views import create_view, list_views, view_tickets  # noqa: E402
+from shared.auth import Principal, Role  # noqa: E402
 from shared.config import get_settings  # noqa: E402
 from shared.db import make_engine  # noqa: E402
 from shared.schemas import TicketFilters, ViewCreate, ViewFilters  # noqa: E402
 
 TARGETS = get_settings().targets
+CALLER = Principal(key_id=None, name="bench", role=Role.admin)  # a key linked to no agent: no view here lists `me`
 VIEWS: dict[str, dict[str, Any]] = {
     "your unsolved (one agent, open)": {"assigned_to": "AG-07", "status": "open"},
     "unassigned new": {"assigned": False, "status": "new"},
@@ -68,7 +70,7 @@ def main() -> None:
             with factory() as session:
                 for n, (title, filters) in enumerate(VIEWS.items()):
                     data = ViewCreate(view_id=f"v{n:02d}", title=title, filters=ViewFilters(**filters), position=n)
-                    create_view(session, data, TARGETS)
+                    create_view(session, data, TARGETS, CALLER)
             for n, (title, filters) in enumerate(VIEWS.items()):
                 view_id, typed = f"v{n:02d}", ViewFilters(**filters)
 
@@ -76,7 +78,7 @@ def main() -> None:
                     return count_tickets(s, typed, TARGETS)
 
                 def opened(s: Session, view_id: str = view_id) -> object:
-                    return view_tickets(s, view_id, limit=50, offset=0, targets=TARGETS)
+                    return view_tickets(s, view_id, limit=50, offset=0, targets=TARGETS, caller=CALLER)
 
                 def listed(s: Session, typed: ViewFilters = typed) -> object:
                     return list_tickets(s, TicketFilters(**dict(typed)), TARGETS)
@@ -91,7 +93,7 @@ def main() -> None:
                              "open_max_ms": open_max, "list_p50_ms": list_p50})  # fmt: skip
 
             def sidebar(s: Session) -> object:
-                return list_views(s, active=True, counts=True, targets=TARGETS)
+                return list_views(s, active=True, counts=True, targets=TARGETS, caller=CALLER)
 
             p50, worst = timed(factory, sidebar, args.runs)
             rows.append({"backend": backend, "tickets": args.tickets, "view": f"the {len(VIEWS)} views, counted",

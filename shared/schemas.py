@@ -243,7 +243,13 @@ class TicketQuery(BaseModel):
     status: Status | None = None
     priority: Priority | None = None
     category: Category | None = None
-    assigned_to: str | None = Field(None, max_length=20, pattern=AGENT_ID_PATTERN)
+    assigned_to: str | None = Field(
+        None,
+        max_length=20,
+        pattern=AGENT_ID_PATTERN,
+        description="The agent's id; `me`: the agent the caller's key is linked to (a view of `me` shows each "
+        "agent their own)",
+    )
     customer_id: str | None = Field(None, max_length=20, pattern=ID_PATTERN, description="The customer's other tickets")
     follow_up_of: str | None = Field(
         None,
@@ -613,7 +619,12 @@ class StatusChanged(BaseModel):
 
 class AssignUpdate(StrictModel):
     agent_id: str | None = Field(
-        ..., min_length=1, max_length=20, pattern=AGENT_ID_PATTERN, description="null unassigns the ticket"
+        ...,
+        min_length=1,
+        max_length=20,
+        pattern=AGENT_ID_PATTERN,
+        description="null unassigns the ticket; `me`: the agent the caller's key is linked to (in a macro, whoever "
+        "applies it)",
     )
 
 

@@ -105,15 +105,16 @@ def apply_macro(
     data: Annotated[MacroApply | None, Body()] = None,
 ) -> MacroApplied:
     """Post the macro's reply (or note) on the ticket, its placeholders filled in for this ticket and customer
-    and named after the caller's key, then make its status move, assignment and tag changes. A change refused after the
-    message was posted (another agent moved the ticket meanwhile, the tag limit) leaves the message and answers
-    `ok` false with that change's own `status_code` and `detail`; `applied` lists what was done."""
+    and named after the caller's agent (else key), then make its status move, assignment (`me`: to the
+    caller's agent) and tag changes. A change refused after the message was posted (another agent moved the
+    ticket meanwhile, the tag limit) leaves the message and answers `ok` false with that change's own
+    `status_code` and `detail`; `applied` lists what was done."""
     applied = service.apply_macro(
         session,
         ticket_id,
         macro_id,
         data or MacroApply(),
-        author=caller.name,
+        caller=caller,
         deliver_replies=settings.reply_webhook_url is not None,
         sent=settings.sent_statuses,
         targets=settings.targets,

@@ -14,12 +14,13 @@ from gateway.services import tickets as service
 from gateway.services.bulk import bulk_update
 from gateway.services.erasure import erase_ticket as erase
 from gateway.services.list_export import export_csv
+from gateway.services.me import mine, resolve_agent
 from gateway.services.merge import merge_ticket
 from gateway.services.satisfaction import rate_ticket
 from gateway.services.tags import change_tags
 from gateway.services.waiting import wait_for_ticket
 from shared.auth import Role
-from shared.fastapi_auth import AgentDep, require
+from shared.fastapi_auth import AgentDep, ManagerDep, require
 from shared.models import Ticket
 from shared.schemas import (
     AssignUpdate,
@@ -82,27 +83,27 @@ async def create_ticket(
     return TicketEnvelope(ticket=ticket)
 
 
-@router.get("/", response_model=list[TicketRead], dependencies=[require(Role.agent)])
+@router.get("/", response_model=list[TicketRead])
 def list_tickets(
-    session: SessionDep, settings: SettingsDep, filters: Annotated[TicketFilters, Query()]
+    session: SessionDep, settings: SettingsDep, filters: Annotated[TicketFilters, Query()], caller: AgentDep
 ) -> list[TicketRead]:
     """Newest first (or oldest, or soonest due to resolve, to answer or to reply again, or longest flagged for
     review), filtered by status, priority, category, assignee, customer (id or email), order id, tracking
     number, source, answered, review flag, processing state, overdue, unanswered past the first response
     target, awaiting a reply (longest wait first), kept waiting past the reply target, rating, tag, and the
-    words of a text search (`q`)."""
+    words of a text search (`q`). `assigned_to=me`: the caller's own tickets (a key linked to an agent)."""
     targets = settings.targets
-    return [service.to_read(t, targets) for t in service.list_tickets(session, filters, targets)]
+    return [service.to_read(t, targets) for t in service.list_tickets(session, mine(filters, caller), targets)]
 
 
-@router.get("/export", response_class=StreamingResponse, dependencies=[require(Role.manager)], responses=CSV_RESPONSES)
+@router.get("/export", response_class=StreamingResponse, responses=CSV_RESPONSES)
 def export_tickets(
-    factory: SessionFactoryDep, settings: SettingsDep, query: Annotated[TicketExport, Query()]
+    factory: SessionFactoryDep, settings: SettingsDep, query: Annotated[TicketExport, Query()], caller: ManagerDep
 ) -> StreamingResponse:
     """The list as a CSV file: every ticket the same filters hold, in the same order (no page), up to
     EXPORT_MAX_ROWS; `columns` chooses the columns, e.g. `?category=billing&created_from=2026-11-01&
     created_before=2026-12-01&columns=ticket_id,created_at,status,resolved_at`."""
-    lines = export_csv(factory(), query, query, settings.targets, settings.export_max_rows)
+    lines = export_csv(factory(), mine(query, caller), query, settings.targets, settings.export_max_rows)
     return csv_response(lines, "tickets")
 
 
@@ -141,11 +142,11 @@ def change_status(ticket_id: str, data: StatusUpdate, session: SessionDep, setti
         409: {"description": "The agent to assign is inactive (no ticket was changed)"},
     },
 )
-def bulk_change(data: BulkUpdate, session: SessionDep, settings: SettingsDep) -> BulkRead:
+def bulk_change(data: BulkUpdate, session: SessionDep, settings: SettingsDep, caller: AgentDep) -> BulkRead:
     """Make one change to up to 100 tickets: a status move, an assignment, tags, or any of them together. Each
     ticket is changed as its own requests would change it and answers for itself in `results` (`status_code`
     404 for an unknown ticket, 409 for a move its workflow does not allow, ...); the others go on."""
-    return bulk_update(session, data, sent=settings.sent_statuses, targets=settings.targets)
+    return bulk_update(session, data, sent=settings.sent_statuses, targets=settings.targets, caller=caller)
 
 
 @router.post(
@@ -166,19 +167,25 @@ def merge(ticket_id: str, data: MergeCreate, session: SessionDep, settings: Sett
     named after the caller's key, holding this one's subject, text and messages. The customer's later messages
     to this ticket go to the kept one. Sent again (a retry), it answers the merge as made."""
     return merge_ticket(
-        session, ticket_id, data.into, author=caller.name, sent=settings.sent_statuses, targets=settings.targets
+        session, ticket_id, data.into, author=caller.author, sent=settings.sent_statuses, targets=settings.targets
     )
 
 
 @router.put(
     "/{ticket_id}/assign",
     response_model=TicketRead,
-    dependencies=[require(Role.agent)],
-    responses={404: {"description": "Unknown ticket or agent"}, 409: {"description": "The agent is inactive"}},
+    responses={
+        404: {"description": "Unknown ticket or agent"},
+        409: {"description": "The agent is inactive"},
+        422: {"description": "`me`, and the caller's key is linked to no agent"},
+    },
 )
-def assign_ticket(ticket_id: str, data: AssignUpdate, session: SessionDep, settings: SettingsDep) -> TicketRead:
-    """Assign to an existing, active agent; `{"agent_id": null}` unassigns."""
-    return service.to_read(service.assign_ticket(session, ticket_id, data.agent_id), settings.targets)
+def assign_ticket(
+    ticket_id: str, data: AssignUpdate, session: SessionDep, settings: SettingsDep, caller: AgentDep
+) -> TicketRead:
+    """Assign to an existing, active agent (`me`: the caller's own); `{"agent_id": null}` unassigns."""
+    agent_id = resolve_agent(data.agent_id, caller)
+    return service.to_read(service.assign_ticket(session, ticket_id, agent_id), settings.targets)
 
 
 @router.post(

@@ -12,7 +12,7 @@ from gateway.deps import SessionDep, SessionFactoryDep, SettingsDep
 from gateway.services import views as service
 from gateway.services.tickets import to_read
 from shared.auth import Role
-from shared.fastapi_auth import require
+from shared.fastapi_auth import AdminDep, AgentDep, ManagerDep, require
 from shared.schemas import ExportOptions, TicketRead, ViewCreate, ViewRead, ViewWrite
 
 router = APIRouter(prefix="/api/views", tags=["views"])
@@ -23,6 +23,9 @@ UNKNOWN_AGENT: dict[int | str, dict[str, Any]] = {
 STALE: dict[int | str, dict[str, Any]] = {
     409: {"description": "The view's stored filters are ones this version no longer takes (PUT rewrites them)"}
 }
+NOBODY: dict[int | str, dict[str, Any]] = {
+    422: {"description": "The view lists `me` and the caller's key is linked to no agent"}
+}
 
 
 @router.post(
@@ -32,73 +35,80 @@ STALE: dict[int | str, dict[str, Any]] = {
     dependencies=[require(Role.admin)],
     responses={**UNKNOWN_AGENT, 409: {"description": "A view with this id exists (PUT replaces it)"}},
 )
-def create_view(data: ViewCreate, session: SessionDep, settings: SettingsDep) -> ViewRead:
-    """A new view (id generated when not given), answered with its count."""
-    return service.create_view(session, data, settings.targets)
+def create_view(data: ViewCreate, session: SessionDep, settings: SettingsDep, caller: AdminDep) -> ViewRead:
+    """A new view (id generated when not given), answered with its count. `assigned_to` may be `me`: each agent
+    opening the view sees their own tickets."""
+    return service.create_view(session, data, settings.targets, caller)
 
 
-@router.get("", response_model=list[ViewRead], dependencies=[require(Role.agent)])
+@router.get("", response_model=list[ViewRead])
 def list_views(
     session: SessionDep,
     settings: SettingsDep,
+    caller: AgentDep,
     active: bool | None = None,
     counts: Annotated[bool, Query(description="Count each view's tickets (one count query per view)")] = False,
 ) -> list[ViewRead]:
     """The views by position, then title; `?active=true` for those offered to agents, `?counts=true` with how
-    many tickets each holds now (a view this version cannot open shows its `problem` instead)."""
-    return service.list_views(session, active=active, counts=counts, targets=settings.targets)
+    many tickets each holds now for the caller (a view this version, or this key, cannot open shows its `problem`
+    instead)."""
+    return service.list_views(session, active=active, counts=counts, targets=settings.targets, caller=caller)
 
 
 @router.get(
     "/{view_id}",
     response_model=ViewRead,
-    dependencies=[require(Role.agent)],
     responses={404: {"description": "Unknown view"}, **STALE},
 )
-def get_view(view_id: str, session: SessionDep, settings: SettingsDep) -> ViewRead:
-    """One view, with how many tickets it holds now."""
-    return service.read_view(session, view_id, settings.targets)
+def get_view(view_id: str, session: SessionDep, settings: SettingsDep, caller: AgentDep) -> ViewRead:
+    """One view, with how many tickets it holds now for the caller."""
+    return service.read_view(session, view_id, settings.targets, caller)
 
 
 @router.put(
     "/{view_id}",
     response_model=ViewRead,
-    dependencies=[require(Role.admin)],
     responses={404: {"description": "Unknown view, or the agent in `filters.assigned_to` does not exist"}},
 )
-def replace_view(view_id: str, data: ViewWrite, session: SessionDep, settings: SettingsDep) -> ViewRead:
+def replace_view(
+    view_id: str, data: ViewWrite, session: SessionDep, settings: SettingsDep, caller: AdminDep
+) -> ViewRead:
     """Replace a view's title, filters and position, or turn it off (`active` false) or on again."""
-    return service.replace_view(session, view_id, data, settings.targets)
+    return service.replace_view(session, view_id, data, settings.targets, caller)
 
 
 @router.get(
     "/{view_id}/tickets",
     response_model=list[TicketRead],
-    dependencies=[require(Role.agent)],
-    responses={404: {"description": "Unknown view"}, **STALE},
+    responses={404: {"description": "Unknown view"}, **STALE, **NOBODY},
 )
 def view_tickets(
     view_id: str,
     session: SessionDep,
     settings: SettingsDep,
+    caller: AgentDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[TicketRead]:
     """A page of the view's tickets in its order: what `GET /api/tickets/?{query}&limit=&offset=` lists."""
     targets = settings.targets
-    tickets = service.view_tickets(session, view_id, limit=limit, offset=offset, targets=targets)
+    tickets = service.view_tickets(session, view_id, limit=limit, offset=offset, targets=targets, caller=caller)
     return [to_read(t, targets) for t in tickets]
 
 
 @router.get(
     "/{view_id}/export",
     response_class=StreamingResponse,
-    dependencies=[require(Role.manager)],
     responses={**CSV_RESPONSES, 404: {"description": "Unknown view"}, **STALE},
 )
 def export_view(
-    view_id: str, factory: SessionFactoryDep, settings: SettingsDep, options: Annotated[ExportOptions, Query()]
+    view_id: str,
+    factory: SessionFactoryDep,
+    settings: SettingsDep,
+    options: Annotated[ExportOptions, Query()],
+    caller: ManagerDep,
 ) -> StreamingResponse:
-    """The view's tickets as a CSV file, in its order: what `GET /api/tickets/export?{query}` writes."""
-    lines = service.export_view(factory(), view_id, options, settings.targets, settings.export_max_rows)
+    """The view's tickets as a CSV file, in its order: what `GET /api/tickets/export?{query}` writes (`me` read
+    as the caller's agent)."""
+    lines = service.export_view(factory(), view_id, options, settings.targets, settings.export_max_rows, caller)
     return csv_response(lines, f"view-{view_id}")

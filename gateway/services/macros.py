@@ -22,6 +22,7 @@ from sqlalchemy import Row, ScalarSelect, Select, func, select
 from sqlalchemy.orm import Session
 
 from gateway.services.erasure import ensure_not_erased
+from gateway.services.me import is_me, resolve_agent
 from gateway.services.replies import REPLY_SOURCE, add_message, find_message
 from gateway.services.tags import change_tags
 from gateway.services.tickets import (
@@ -32,6 +33,7 @@ from gateway.services.tickets import (
     get_ticket,
     to_read,
 )
+from shared.auth import Principal
 from shared.config import Targets
 from shared.db import insert_named
 from shared.errors import Conflict, CopilotError, InvalidInput, NotFound
@@ -145,8 +147,9 @@ def to_macro_read(
 
 
 def _check_assignee(session: Session, data: MacroWrite) -> None:
-    """404 for an unknown agent to assign, 409 for an inactive one: a typo fails when the macro is written."""
-    if data.assign is not None and data.assign.agent_id is not None:
+    """404 for an unknown agent to assign, 409 for an inactive one: a typo fails when the macro is written. `me`
+    is whoever applies it."""
+    if data.assign is not None and data.assign.agent_id is not None and not is_me(data.assign.agent_id):
         check_assignable(session, data.assign.agent_id)
 
 
@@ -194,15 +197,16 @@ def apply_macro(
     macro_id: str,
     data: MacroApply,
     *,
-    author: str,
+    caller: Principal,
     deliver_replies: bool,
     sent: Collection[Status],
     targets: Targets,
 ) -> Applied:
-    """Post the macro's text on the ticket as `author`'s reply (or note), then make its status move, assignment
-    and tag changes. 404 for an unknown ticket or macro; 409 for an inactive macro, an erased ticket, a reply
-    to a vendor's ticket, a status move its workflow does not allow or an inactive agent to assign; 422 when
-    the text filled in for this ticket is not a message (empty, or longer than a message may be)."""
+    """Post the macro's text on the ticket as the caller's reply (or note), then make its status move, assignment
+    (`me`: to the caller's agent) and tag changes. 404 for an unknown ticket or macro; 409 for an inactive
+    macro, an erased ticket, a reply to a vendor's ticket, a status move its workflow does not allow or an
+    inactive agent to assign; 422 when the text filled in for this ticket is not a message (empty, or longer
+    than a message may be), or for `me` when the caller's key is linked to no agent."""
     ticket = get_ticket(session, ticket_id)
     macro = get_macro(session, macro_id)
     if not macro.active:
@@ -210,6 +214,8 @@ def apply_macro(
     ensure_not_erased(ticket)
     plan = to_macro_read(macro)
     status, assign = plan.status, plan.assign
+    if assign is not None:  # 422 before anything is posted when `me` names nobody
+        assign = AssignUpdate(agent_id=resolve_agent(assign.agent_id, caller))
     retry = data.client_message_id is not None and find_message(session, REPLY_SOURCE, data.client_message_id)
     if not retry:  # refused before anything is posted
         if status is not None:
@@ -228,7 +234,8 @@ def apply_macro(
         ticket_id,
         message,
         author_type="agent",
-        author=author,
+        author=caller.author,
+        author_email=caller.agent_email,
         internal=macro.internal,
         deliver_replies=deliver_replies,
         macro_id=macro_id,

@@ -3,7 +3,8 @@ ticket list's filters and order under a title, opened by any agent with the coun
 
 A view stores the filters, not the tickets: opening it runs `list_tickets` with them, and its count runs
 the same filters through `count_tickets`, so a view lists exactly what `GET /api/tickets/?{query}` lists
-at that moment (the targets, due times and text search included).
+at that moment (the targets, due times and text search included). A view with `assigned_to=me` lists each
+caller's own tickets (`gateway.services.me`).
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from sqlalchemy.orm import Session
 
 from gateway.services.agents import get_agent
 from gateway.services.list_export import closed_on_error, export_csv
+from gateway.services.me import is_me, mine
 from gateway.services.tickets import count_tickets, list_tickets
+from shared.auth import Principal
 from shared.config import Targets
 from shared.db import insert_named
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.models import Ticket, View, current_actor, utcnow
 from shared.schemas import ExportOptions, TicketFilters, ViewCreate, ViewFilters, ViewRead, ViewWrite
 
 
-def create_view(session: Session, data: ViewCreate, targets: Targets) -> ViewRead:
+def create_view(session: Session, data: ViewCreate, targets: Targets, caller: Principal) -> ViewRead:
     """Store a new view (409 if its id is taken: PUT replaces one)."""
     view_id = data.view_id or f"view-{secrets.token_hex(6)}"
     _check_agent(session, data.filters)
@@ -35,56 +38,71 @@ def create_view(session: Session, data: ViewCreate, targets: Targets) -> ViewRea
     view = View(view_id=view_id, created_by=actor, created_at=now, updated_by=actor, updated_at=now)
     _write(view, data)
     insert_named(session, view, f"view '{view_id}'", f"/api/views/{view_id}")
-    return read_view(session, view_id, targets)
+    return read_view(session, view_id, targets, caller)
 
 
-def replace_view(session: Session, view_id: str, data: ViewWrite, targets: Targets) -> ViewRead:
+def replace_view(session: Session, view_id: str, data: ViewWrite, targets: Targets, caller: Principal) -> ViewRead:
     """Replace a view's title, filters and place (404 if unknown); its id and creator stay."""
     view = get_view(session, view_id)
     _check_agent(session, data.filters)
     _write(view, data)
     view.updated_by, view.updated_at = current_actor(), utcnow()
     session.commit()
-    return read_view(session, view_id, targets)
+    return read_view(session, view_id, targets, caller)
 
 
-def list_views(session: Session, *, active: bool | None, counts: bool, targets: Targets) -> list[ViewRead]:
+def list_views(
+    session: Session, *, active: bool | None, counts: bool, targets: Targets, caller: Principal
+) -> list[ViewRead]:
     """The views by position, then title (only the active or inactive ones, if asked), each with its count
-    if asked: one count query per view."""
+    for the caller if asked: one count query per view."""
     query = select(View).order_by(View.position, View.title, View.view_id)
     if active is not None:
         query = query.where(View.active.is_(active))
-    return [_listed(session, view, counts, targets) for view in session.scalars(query)]
+    return [_listed(session, view, counts, targets, caller) for view in session.scalars(query)]
 
 
-def _listed(session: Session, view: View, counts: bool, targets: Targets) -> ViewRead:
+def _listed(session: Session, view: View, counts: bool, targets: Targets, caller: Principal) -> ViewRead:
     """One view of the list, counted if asked; one whose stored filters this version does not take is shown
     with its `problem` and no count, where opening it is a 409: a stale view must not refuse every agent's list."""
     try:
         filters = filters_of(view)
     except Conflict as stale:
         return to_view_read(view, problem=str(stale))
-    return to_view_read(view, count_tickets(session, filters, targets) if counts else None)
+    return _counted(session, view, filters, targets, caller) if counts else to_view_read(view)
 
 
-def read_view(session: Session, view_id: str, targets: Targets) -> ViewRead:
-    """The view with its count, or 404."""
+def _counted(session: Session, view: View, filters: ViewFilters, targets: Targets, caller: Principal) -> ViewRead:
+    """The view with the caller's count; a view of `me` for a key linked to no agent has none, and says why (an
+    admin's key writes the team's "My tickets" view without being anyone's)."""
+    try:
+        own = mine(filters, caller)
+    except InvalidInput as nobody:
+        return to_view_read(view, problem=str(nobody))
+    return to_view_read(view, count_tickets(session, own, targets))
+
+
+def read_view(session: Session, view_id: str, targets: Targets, caller: Principal) -> ViewRead:
+    """The view with its count for the caller, or 404."""
     view = get_view(session, view_id)
-    return to_view_read(view, count_tickets(session, filters_of(view), targets))
+    return _counted(session, view, filters_of(view), targets, caller)
 
 
-def view_tickets(session: Session, view_id: str, *, limit: int, offset: int, targets: Targets) -> list[Ticket]:
-    """A page of the view's tickets, in its order (404 for an unknown view)."""
-    filters = filters_of(get_view(session, view_id))
+def view_tickets(
+    session: Session, view_id: str, *, limit: int, offset: int, targets: Targets, caller: Principal
+) -> list[Ticket]:
+    """A page of the view's tickets for the caller, in its order (404 for an unknown view)."""
+    filters = mine(filters_of(get_view(session, view_id)), caller)
     return list_tickets(session, TicketFilters(**dict(filters), limit=limit, offset=offset), targets)
 
 
 def export_view(
-    session: Session, view_id: str, options: ExportOptions, targets: Targets, max_rows: int
+    session: Session, view_id: str, options: ExportOptions, targets: Targets, max_rows: int, caller: Principal
 ) -> Iterator[str]:
-    """The view's tickets as CSV lines, in its order (404 unknown, 409 stale); the lines own `session`."""
+    """The view's tickets for the caller as CSV lines, in its order (404 unknown, 409 stale); the lines own
+    `session`."""
     with closed_on_error(session):
-        filters = filters_of(get_view(session, view_id))
+        filters = mine(filters_of(get_view(session, view_id)), caller)
     return export_csv(session, filters, options, targets, max_rows)
 
 
@@ -135,8 +153,8 @@ def _query_value(value: Any) -> str:
 
 def _check_agent(session: Session, filters: ViewFilters) -> None:
     """404 for an unknown agent in `assigned_to`: a typo fails when the view is written, not as an empty view.
-    An inactive agent is allowed (their tickets still need handing over)."""
-    if filters.assigned_to is not None:
+    An inactive agent is allowed (their tickets still need handing over), and so is `me`."""
+    if filters.assigned_to is not None and not is_me(filters.assigned_to):
         get_agent(session, filters.assigned_to)
 
 

@@ -1,5 +1,6 @@
-"""Keys linked to agents (`api_keys.agent_id`) on SQLite and PostgreSQL: `GET /api/me`, replies signed with the
-agent's name, and a deactivated agent's key refused until they are back."""
+"""Keys linked to agents (`api_keys.agent_id`) on SQLite and PostgreSQL: `GET /api/me`, `me` in the list, views,
+the export, assignments, the bulk change and macros, replies signed with the agent's name, and a deactivated
+agent's key refused until they are back."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import sqlalchemy as sa
 
 from gateway import keys as keys_cli
 from shared.auth import Role, authenticate, create_key
-from shared.models import ApiKey
+from shared.models import ApiKey, TicketMessage
+from tests.conftest import force_ticket
 from tests.gateway.conftest import web_ticket
 
 
@@ -103,6 +105,87 @@ def test_a_deactivated_agents_key_is_refused_until_they_are_back(team, session_f
     assert team.get("/api/tickets/", headers=team.bob).status_code == 200
     with session_factory() as session:  # the refused request did not count as a use
         assert session.scalars(sa.select(ApiKey.last_used_at).where(ApiKey.name == "bob-laptop")).one() == used_before
+
+
+def test_me_lists_counts_and_exports_each_callers_own_tickets(team, db_url) -> None:  # type: ignore[no-untyped-def]
+    alices = [web_ticket(team, subject=f"Alice's {n}") for n in range(3)]
+    bobs = [web_ticket(team, subject="Bob's")]
+    nobodys = web_ticket(team, subject="Nobody's")
+    for ticket_id in alices:
+        force_ticket(db_url, ticket_id, assigned_to="ALICE")
+    force_ticket(db_url, alices[2], status="resolved")
+    force_ticket(db_url, bobs[0], assigned_to="BOB")
+
+    assert _ids(team.get("/api/tickets/?assigned_to=me", headers=team.alice)) == alices[::-1]
+    assert _ids(team.get("/api/tickets/?assigned_to=ME&status=new", headers=team.alice)) == alices[1::-1]
+    assert _ids(team.get("/api/tickets/?assigned_to=me", headers=team.bob)) == bobs
+    assert nobodys not in _ids(team.get("/api/tickets/?assigned_to=ALICE", headers=team.bob))
+    _nobody(team.get("/api/tickets/?assigned_to=me", headers=team.shared), "front-desk")
+
+    # One view, each agent's own tickets: written by an admin who is nobody's agent.
+    mine = {"view_id": "mine", "title": "My new tickets", "filters": {"assigned_to": "me", "status": "new"}}
+    written = team.post("/api/views", json=mine, headers=team.admin)
+    assert written.status_code == 201, written.text
+    assert written.json()["count"] is None and "key 'boss' is linked to none" in written.json()["problem"]
+    assert written.json()["query"] == "status=new&assigned_to=me"
+    assert team.get("/api/views/mine", headers=team.alice).json()["count"] == 2
+    assert team.get("/api/views/mine", headers=team.bob).json()["count"] == 1
+    counted = {v["view_id"]: v for v in team.get("/api/views?counts=true", headers=team.bob).json()}
+    assert (counted["mine"]["count"], counted["mine"]["problem"]) == (1, None)
+    shared_listing = team.get("/api/views?counts=true", headers=team.shared).json()
+    assert [(v["count"], "front-desk" in v["problem"]) for v in shared_listing] == [(None, True)]
+    assert _ids(team.get("/api/views/mine/tickets", headers=team.alice)) == alices[1::-1]
+    assert _ids(team.get("/api/views/mine/tickets", headers=team.bob)) == bobs
+    _nobody(team.get("/api/views/mine/tickets", headers=team.shared), "front-desk")
+    rewritten = team.put("/api/views/mine", json={"title": "Mine", "filters": mine["filters"]}, headers=team.admin)
+    assert rewritten.status_code == 200 and rewritten.json()["filters"]["assigned_to"] == "me"
+
+    # The export reads `me` the same way; a manager linked to BOB exports BOB's.
+    with_manager = team.post(
+        "/api/keys", json={"name": "bob-lead", "role": "manager", "agent_id": "BOB"}, headers=team.admin
+    )
+    lead = {"X-API-Key": with_manager.json()["key"]}
+    exported = team.get("/api/tickets/export?assigned_to=me&columns=ticket_id,assigned_to", headers=lead)
+    assert exported.status_code == 200 and exported.text.splitlines() == ["ticket_id,assigned_to", f"{bobs[0]},BOB"]
+    by_view = team.get("/api/views/mine/export?columns=ticket_id", headers=lead)
+    assert by_view.text.splitlines() == ["ticket_id", bobs[0]]
+    _nobody(team.get("/api/tickets/export?assigned_to=me", headers=team.admin), "boss")
+    _nobody(team.get("/api/views/mine/export", headers=team.admin), "boss")
+
+
+def test_me_assigns_to_the_caller_by_hand_in_bulk_and_by_macro(team, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
+    first, second, third = (web_ticket(team, subject=f"Ticket {n}") for n in range(3))
+    taken = team.put(f"/api/tickets/{first}/assign", json={"agent_id": "me"}, headers=team.alice)
+    assert taken.status_code == 200 and taken.json()["assigned_to"] == "ALICE"
+    _nobody(team.put(f"/api/tickets/{second}/assign", json={"agent_id": "me"}, headers=team.shared), "front-desk")
+    assert team.get(f"/api/tickets/{second}", headers=team.bob).json()["assigned_to"] is None
+
+    bulk = {"ticket_ids": [first, second], "assign": {"agent_id": "me"}}
+    moved = team.post("/api/tickets/bulk", json=bulk, headers=team.bob)
+    assert moved.status_code == 200 and moved.json()["updated"] == 2
+    assert {t: team.get(f"/api/tickets/{t}", headers=team.bob).json()["assigned_to"] for t in (first, second)} == {
+        first: "BOB",
+        second: "BOB",
+    }
+    _nobody(team.post("/api/tickets/bulk", json=bulk, headers=team.shared), "front-desk")
+
+    # A macro that takes the ticket: saved with `me`, it assigns whoever applies it.
+    take = {
+        "macro_id": "take",
+        "title": "Take it",
+        "body": "I'm on it.",
+        "internal": True,
+        "assign": {"agent_id": "me"},
+    }
+    assert team.post("/api/macros", json=take, headers=team.admin).status_code == 201
+    assert team.get("/api/macros/take", headers=team.alice).json()["assign"] == {"agent_id": "me"}
+    applied = team.post(f"/api/tickets/{third}/macros/take", headers=team.alice)
+    assert applied.status_code == 201, applied.text
+    assert applied.json()["ticket"]["assigned_to"] == "ALICE"
+    _nobody(team.post(f"/api/tickets/{second}/macros/take", headers=team.shared), "front-desk")
+    with session_factory() as session:  # refused before anything was posted on `second`
+        notes = session.scalars(sa.select(TicketMessage.ticket_id).where(TicketMessage.macro_id == "take")).all()
+    assert notes == [third]
 
 
 def test_replies_carry_the_agents_name_else_the_keys(team, session_factory) -> None:  # type: ignore[no-untyped-def]
