@@ -164,10 +164,16 @@ def bulk_change(data: BulkUpdate, session: SessionDep, settings: SettingsDep, ca
 def merge(ticket_id: str, data: MergeCreate, session: SessionDep, settings: SettingsDep, caller: AgentDep) -> MergeRead:
     """Merge this duplicate into the ticket kept (`into`), one customer's two tickets about one problem: this one
     is closed (its history and the status webhook name `merged_into`), and the kept one gets an internal note,
-    named after the caller's key, holding this one's subject, text and messages. The customer's later messages
-    to this ticket go to the kept one. Sent again (a retry), it answers the merge as made."""
+    named after the caller's agent (else key), holding this one's subject, text and messages. The customer's
+    later messages to this ticket go to the kept one. Sent again (a retry), it answers the merge as made."""
     return merge_ticket(
-        session, ticket_id, data.into, author=caller.author, sent=settings.sent_statuses, targets=settings.targets
+        session,
+        ticket_id,
+        data.into,
+        author=caller.author,
+        author_email=caller.agent_email,
+        sent=settings.sent_statuses,
+        targets=settings.targets,
     )
 
 

@@ -29,7 +29,14 @@ from shared.schemas import MergeRead, Status, TicketMessageRead
 
 
 def merge_ticket(
-    session: Session, ticket_id: str, into: str, *, author: str, sent: Collection[Status], targets: Targets
+    session: Session,
+    ticket_id: str,
+    into: str,
+    *,
+    author: str,
+    author_email: str | None = None,
+    sent: Collection[Status],
+    targets: Targets,
 ) -> MergeRead:
     """Merge ticket `ticket_id` into `into` (and commit). 404 for either unknown; 409 for a ticket merged into
     itself, an erased, closed or vendor ticket on either side, or two customers' tickets (a valid body naming
@@ -58,6 +65,7 @@ def merge_ticket(
             external_id=ticket_id,
             author_type="agent",
             author_name=author,
+            author_email=author_email,
             body=_note(session, duplicate),
             internal=True,
         )

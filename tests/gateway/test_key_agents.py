@@ -202,8 +202,21 @@ def test_replies_carry_the_agents_name_else_the_keys(team, session_factory) -> N
     assert team.patch("/api/agents/ALICE", json={"name": "Alice M."}, headers=team.admin).status_code == 200
     later = team.post(f"/api/tickets/{ticket_id}/messages", json={"body": "Fixed."}, headers=team.alice)
     assert later.json()["message"]["author_name"] == "Alice M."
-    names = [m["author_name"] for m in team.get(f"/api/tickets/{ticket_id}/messages", headers=team.bob).json()]
-    assert names == ["Alice Moreau", "front-desk", "Alice M."]
+    # A macro's reply and a merge's note are the caller's too.
+    thanks = {"macro_id": "thanks", "title": "Thanks", "body": "Thanks for your patience."}
+    assert team.post("/api/macros", json=thanks, headers=team.admin).status_code == 201
+    assert team.post(f"/api/tickets/{ticket_id}/macros/thanks", headers=team.bob).status_code == 201
+    duplicate = web_ticket(team, subject="Same problem again")
+    merged = team.post(f"/api/tickets/{duplicate}/merge", json={"into": ticket_id}, headers=team.bob)
+    assert merged.status_code == 200, merged.text
+    thread = team.get(f"/api/tickets/{ticket_id}/messages", headers=team.bob).json()
+    assert [(m["author_name"], m["author_email"]) for m in thread] == [
+        ("Alice Moreau", "alice@support.example"),
+        ("front-desk", None),
+        ("Alice M.", "alice@support.example"),
+        ("Bob Okafor", "bob@support.example"),
+        ("Bob Okafor", "bob@support.example"),  # the merge's note
+    ]
 
 
 def test_the_cli_links_keys_to_agents(cli_db: str, capsys, session_factory) -> None:  # type: ignore[no-untyped-def]
