@@ -10,7 +10,7 @@ from gateway.deps import SessionDep, SettingsDep
 from gateway.services import agents as service
 from gateway.services.release import release_tickets
 from shared.auth import Role
-from shared.fastapi_auth import require
+from shared.fastapi_auth import AdminDep, require
 from shared.schemas import AgentAuditEntryRead, AgentCreate, AgentRead, AgentUpdate, ReleaseRead, ReleaseRequest
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
@@ -43,13 +43,16 @@ def get_agent(agent_id: str, session: SessionDep) -> AgentRead:
 @router.patch(
     "/{agent_id}",
     response_model=AgentRead,
-    dependencies=[require(Role.admin)],
-    responses={409: {"description": "Another agent has this email"}},
+    responses={
+        409: {"description": "Another agent has this email, or the caller's key is linked to the agent to deactivate"}
+    },
 )
-def update_agent(agent_id: str, data: AgentUpdate, session: SessionDep) -> AgentRead:
-    """Rename, change the email, deactivate (no new assignments; existing ones stay) or reactivate, or change
-    how the rotation assigns new tickets to them (`auto_assign`, `categories`, `max_open`)."""
-    return service.to_read(session, service.update_agent(session, agent_id, data))
+def update_agent(agent_id: str, data: AgentUpdate, session: SessionDep, caller: AdminDep) -> AgentRead:
+    """Rename, change the email, deactivate (no new assignments, existing ones stay, and their keys are refused
+    until they are back) or reactivate, or change how the rotation assigns new tickets to them (`auto_assign`,
+    `categories`, `max_open`)."""
+    agent = service.update_agent(session, agent_id, data, caller_agent_id=caller.agent_id)
+    return service.to_read(session, agent)
 
 
 @router.get(

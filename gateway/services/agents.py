@@ -57,12 +57,18 @@ def get_agent(session: Session, agent_id: str) -> Agent:
     return agent
 
 
-def update_agent(session: Session, agent_id: str, data: AgentUpdate) -> Agent:
+def update_agent(session: Session, agent_id: str, data: AgentUpdate, *, caller_agent_id: str | None = None) -> Agent:
     """Apply the given fields. A deactivated agent keeps the tickets already assigned (list them with
     `GET /api/tickets/?assigned_to=`) and gets no new ones; so does one taken out of the rotation, or given a
     `max_open` below their load (nothing is taken back; the rotation waits until they are under it, and
-    `gateway.services.release` hands an agent's tickets over on request)."""
+    `gateway.services.release` hands an agent's tickets over on request). Their keys are refused meanwhile, so
+    an admin cannot deactivate the agent their own key is linked to (409): one slip would lock them out."""
     agent = get_agent(session, agent_id)
+    if data.active is False and agent_id == caller_agent_id:
+        raise Conflict(
+            f"agent '{agent_id}' is the one this request's key is linked to; deactivating them would refuse this "
+            "key at once: another admin does it"
+        )
     changes = data.model_dump(exclude_unset=True)
     if "email" in changes:
         changes["email"] = _free_email(session, data.email, agent_id=agent_id)

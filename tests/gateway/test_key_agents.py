@@ -103,6 +103,14 @@ def test_a_deactivated_agents_key_is_refused_until_they_are_back(team, session_f
         used_before = session.scalars(sa.select(ApiKey.last_used_at).where(ApiKey.name == "bob-laptop")).one()
     assert team.patch("/api/agents/BOB", json={"active": True}, headers=team.admin).status_code == 200
     assert team.get("/api/tickets/", headers=team.bob).status_code == 200
+    # An admin's key linked to BOB cannot deactivate BOB (it would refuse itself at once); it can rename him.
+    lead = team.post("/api/keys", json={"name": "bob-admin", "role": "admin", "agent_id": "BOB"}, headers=team.admin)
+    own = {"X-API-Key": lead.json()["key"]}
+    itself = team.patch("/api/agents/BOB", json={"active": False, "name": "Bob O."}, headers=own)
+    assert itself.status_code == 409 and "another admin does it" in itself.json()["detail"]
+    assert team.get("/api/agents/BOB", headers=own).json()["name"] == "Bob Okafor"  # nothing was changed
+    assert team.patch("/api/agents/BOB", json={"name": "Bob O."}, headers=own).status_code == 200
+    assert team.patch("/api/agents/ALICE", json={"active": False}, headers=own).status_code == 200
     with session_factory() as session:  # the refused request did not count as a use
         assert session.scalars(sa.select(ApiKey.last_used_at).where(ApiKey.name == "bob-laptop")).one() == used_before
 
