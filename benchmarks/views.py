@@ -1,9 +1,9 @@
 """What opening and counting the team's views costs on a large history.
 
 Fills a fresh SQLite file and a fresh PostgreSQL database (`copilot_bench_views`) as `queue_reads.py` does
-(N tickets over a year, 3% of them open, 20 agents), writes 14 views a team keeps (Zendesk's defaults and
-the queues this project adds: past target, due soon, awaiting a reply, flagged, rated bad, a tag, a word),
-then times, in process, over fresh sessions:
+(N tickets over a year, 3% of them open, 20 agents), writes 14 views a team keeps (Zendesk's defaults, "your
+unsolved" as `assigned_to=me` read for an agent's key linked to AG-07, and the queues this project adds: past
+target, due soon, awaiting a reply, flagged, rated bad, a tag, a word), then times, in process, over fresh sessions:
 - each view's count (`count_tickets`, what `GET /api/views/{id}` adds), and its first page of 50
   (`view_tickets`), beside the same page from `list_tickets` with the filters given directly;
 - the views' list with every count (`GET /api/views?counts=true`), as an agent's sidebar loads it.
@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.queue_reads import filled_database, timed  # noqa: E402
 from benchmarks.support import print_table, write_results  # noqa: E402
+from gateway.services.me import mine  # noqa: E402
 from gateway.services.tickets import count_tickets, list_tickets  # noqa: E402
 from gateway.services.views import create_view, list_views, view_tickets  # noqa: E402
 from shared.auth import Principal, Role  # noqa: E402
@@ -35,9 +36,10 @@ from shared.db import make_engine  # noqa: E402
 from shared.schemas import TicketFilters, ViewCreate, ViewFilters  # noqa: E402
 
 TARGETS = get_settings().targets
-CALLER = Principal(key_id=None, name="bench", role=Role.admin)  # a key linked to no agent: no view here lists `me`
+# An agent's key linked to AG-07: "your unsolved" lists `me`, as a team saves it once for every agent.
+CALLER = Principal(key_id=1, name="bench", role=Role.agent, agent_id="AG-07")
 VIEWS: dict[str, dict[str, Any]] = {
-    "your unsolved (one agent, open)": {"assigned_to": "AG-07", "status": "open"},
+    "your unsolved (me, open)": {"assigned_to": "me", "status": "open"},
     "unassigned new": {"assigned": False, "status": "new"},
     "all new, soonest due": {"status": "new", "sort": "due"},
     "pending": {"status": "pending"},
@@ -72,7 +74,7 @@ def main() -> None:
                     data = ViewCreate(view_id=f"v{n:02d}", title=title, filters=ViewFilters(**filters), position=n)
                     create_view(session, data, TARGETS, CALLER)
             for n, (title, filters) in enumerate(VIEWS.items()):
-                view_id, typed = f"v{n:02d}", ViewFilters(**filters)
+                view_id, typed = f"v{n:02d}", mine(ViewFilters(**filters), CALLER)
 
                 def count(s: Session, typed: ViewFilters = typed) -> int:
                     return count_tickets(s, typed, TARGETS)
