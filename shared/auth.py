@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.models import Agent, ApiKey, current_actor, utcnow
-from shared.schemas import clean_text
+from shared.schemas import INTEGRATION_UNLINKED, clean_text
 
 KEY_PREFIX = "sc_"
 PREFIX_SHOWN = 10  # characters of the key kept in clear to tell keys apart in `list`
@@ -99,7 +99,9 @@ def create_key(session: Session, *, name: str, role: Role | str, agent_id: str |
         raise InvalidInput("key name must be 1-100 characters")
     parsed = parse_role(role)
     if agent_id is not None:
-        _check_linkable(session, parsed, agent_id)
+        if parsed is Role.integration:
+            raise InvalidInput(INTEGRATION_UNLINKED)
+        _check_linkable(session, agent_id)
     key = generate_key()
     row = ApiKey(
         name=name,
@@ -116,24 +118,23 @@ def create_key(session: Session, *, name: str, role: Role | str, agent_id: str |
 
 def link_key(session: Session, *, key_id: int, agent_id: str | None) -> ApiKey:
     """Link the key to an active agent, or unlink it (None); NotFound for an unknown key, Conflict for a
-    revoked one (a new key is made instead)."""
+    revoked one (a new key is made instead) or an integration key linked to an agent (the key's state, not the
+    body, is what refuses it)."""
     row = _get_key(session, key_id)
     if row.revoked_at is not None:
         raise Conflict(f"API key {key_id} is revoked; create a new key with agent_id instead")
     if agent_id is not None:
-        _check_linkable(session, Role(row.role), agent_id)
+        if row.role == Role.integration.value:
+            raise Conflict(f"API key {key_id}: {INTEGRATION_UNLINKED}")
+        _check_linkable(session, agent_id)
     row.agent_id = agent_id
     session.commit()
     return row
 
 
-def _check_linkable(session: Session, role: Role, agent_id: str) -> None:
-    """An agent's key reads and answers tickets: not an integration's, and only for an agent who exists and is
-    active (a deactivated agent's key would be refused at once)."""
-    if role is Role.integration:
-        raise InvalidInput(
-            "an integration key is a service's and cannot be linked to an agent; give the key the agent role or higher"
-        )
+def _check_linkable(session: Session, agent_id: str) -> None:
+    """A key is linked only to an agent who exists and is active (a deactivated agent's key would be refused at
+    once)."""
     agent = session.get(Agent, agent_id)
     if agent is None:
         raise NotFound(f"agent '{agent_id}' not found; create it with POST /api/agents")

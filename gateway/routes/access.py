@@ -158,7 +158,7 @@ def revoke_key(key_id: KeyId, session: SessionDep, principal: AdminDep) -> ApiKe
     response_model=ApiKeyRead,
     responses={
         404: {"description": "Unknown key or agent"},
-        409: {"description": "The key is revoked, or the agent is deactivated"},
+        409: {"description": "The key is revoked or an integration key, or the agent is deactivated"},
     },
 )
 def link_key(key_id: KeyId, data: ApiKeyLink, session: SessionDep) -> ApiKeyRead:

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
 import pytest
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from gateway import keys as keys_cli
 from shared.auth import Role, authenticate, create_key
 from shared.models import ApiKey, TicketMessage
+from shared.schemas import ApiKeyCreate
 from tests.conftest import force_ticket
 from tests.gateway.conftest import web_ticket
 
@@ -85,11 +88,33 @@ def test_me_says_who_the_key_is_and_links_are_checked(team, session_factory) -> 
     assert unlinked.status_code == 200 and unlinked.json()["agent_id"] is None
     assert team.get("/api/me", headers=team.shared).json()["agent"] is None
     assert team.patch("/api/keys/99999", json={"agent_id": "ALICE"}, headers=team.admin).status_code == 404
+    zendesk = made({"role": "integration"}).json()["id"]
+    refused = team.patch(f"/api/keys/{zendesk}", json={"agent_id": "ALICE"}, headers=team.admin)
+    assert refused.status_code == 409 and "integration key" in refused.json()["detail"]
     listed = {k["name"]: k["agent_id"] for k in team.get("/api/keys", headers=team.admin).json()}
     assert listed["alice-laptop"] == "ALICE" and listed["front-desk"] is None
     assert team.delete(f"/api/keys/{team.shared_id}", headers=team.admin).status_code == 200
     revoked = team.patch(f"/api/keys/{team.shared_id}", json={"agent_id": "ALICE"}, headers=team.admin)
     assert revoked.status_code == 409 and "revoked" in revoked.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"agent_id": None}, {"agent_id": "ALICE"}, {"role": "integration"}, {"role": "integration", "agent_id": None},
+     {"role": "integration", "agent_id": "ALICE"}, {"role": "admin", "agent_id": "ALICE"}],
+)  # fmt: skip
+def test_the_documented_key_schema_and_the_check_agree(extra: dict[str, Any]) -> None:
+    """What the OpenAPI schema's `anyOf` refuses (an integration key linked to an agent) is what the model refuses."""
+    body = {"name": "k", "role": "agent", **extra}
+    documented = jsonschema.Draft202012Validator(ApiKeyCreate.model_json_schema()).is_valid(body)
+    try:
+        ApiKeyCreate.model_validate(body)
+    except ValidationError:
+        accepted = False
+    else:
+        accepted = True
+    assert documented == accepted
+    assert accepted == (body["role"] != "integration" or body.get("agent_id") is None)
 
 
 def test_a_deactivated_agents_key_is_refused_until_they_are_back(team, session_factory) -> None:  # type: ignore[no-untyped-def]
