@@ -162,7 +162,7 @@ def authenticate(session: Session, key: str) -> Principal | None:
     if row.agent_id is not None and not agent_active:
         raise AgentDeactivated(
             f"API key '{row.name}' belongs to agent '{row.agent_id}', who is deactivated; "
-            "an admin reactivates them (PATCH /api/agents/{id} with active true)"
+            f"an admin reactivates them (PATCH /api/agents/{row.agent_id} with active true)"
         )
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:

@@ -123,6 +123,7 @@ def test_a_deactivated_agents_key_is_refused_until_they_are_back(team, session_f
     refused = team.get("/api/tickets/", headers=team.bob)
     assert refused.status_code == 401 and refused.headers["WWW-Authenticate"] == "Bearer"
     assert "belongs to agent 'BOB', who is deactivated" in refused.json()["detail"]
+    assert "PATCH /api/agents/BOB with active true" in refused.json()["detail"]
     assert team.get("/api/tickets/", headers=team.alice).status_code == 200  # only BOB's keys
     with session_factory() as session:
         used_before = session.scalars(sa.select(ApiKey.last_used_at).where(ApiKey.name == "bob-laptop")).one()
