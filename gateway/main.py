@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(tickets.router)
     app.include_router(overview.router)
     app.include_router(agents.router)
+    app.include_router(agents.activity_router)
     app.include_router(webhooks.router)
     app.include_router(access.tickets_router)
     app.include_router(access.keys_router)

@@ -395,6 +395,14 @@ class TicketMessage(Base):
             postgresql_where=text("macro_id IS NOT NULL"),
             sqlite_where=text("macro_id IS NOT NULL"),
         ),
+        # One agent's messages in a window, for their activity (migration 0039)
+        Index(
+            "idx_ticket_messages_agent",
+            "agent_id",
+            "created_at",
+            postgresql_where=text("agent_id IS NOT NULL"),
+            sqlite_where=text("agent_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -416,6 +424,9 @@ class TicketMessage(Base):
     follow_up_ticket_id: Mapped[str | None] = mapped_column(String(30))
     # The macro an agent applied to post it (migration 0033); None for every other message.
     macro_id: Mapped[str | None] = mapped_column(String(50))
+    # The agent who wrote it, from the key's link (migration 0039); None for customers, vendors' agents, keys
+    # linked to no agent and every message before it.
+    agent_id: Mapped[str | None] = mapped_column(String(20))
     # A public agent reply's delivery to a web or API ticket's channel (None elsewhere, or with it off).
     delivery: Mapped[ReplyDelivery | None] = relationship(viewonly=True)
 

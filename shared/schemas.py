@@ -909,6 +909,10 @@ class ReleaseRead(BaseModel):
     results: list[ReleasedTicket] = Field(description="Each, oldest first, and where it went")
 
 
+class ActivityQuery(BaseModel):
+    days: int = Field(7, ge=1, le=90, description="The window: this many days back from now")
+
+
 class AgentRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -1309,6 +1313,11 @@ class TicketMessageRead(BaseModel):
     author_type: str
     author_name: str | None
     author_email: str | None
+    agent_id: str | None = Field(
+        default=None,
+        description="The agent who posted it here, for a key linked to one; null for customers, the vendors' "
+        "agents, unlinked keys and messages stored before this was recorded",
+    )
     body: str
     internal: bool | None = Field(
         default=None,
@@ -1522,6 +1531,30 @@ class SatisfactionTally(BaseModel):
     good: int
     bad: int
     score: float | None = Field(..., description="Share of them rated good (CSAT); null when none was rated")
+
+
+class AgentActivity(BaseModel):
+    """One agent's work over the last `days`: what they wrote here (from keys linked to them), how fast they
+    answered, and the tickets assigned to them now that were resolved or rated in the window."""
+
+    agent_id: str
+    name: str
+    active: bool
+    days: int
+    since: datetime = Field(description="The window's start: `days` before `as_of`")
+    as_of: datetime
+    open_tickets: int = Field(description="Tickets assigned to them now new, open or in progress: their load")
+    replies: int = Field(description="Public replies they posted here in the window (macros' included)")
+    notes: int = Field(description="Internal notes they posted here in the window (merges' included)")
+    tickets_replied: int = Field(description="Tickets they replied to publicly in the window")
+    first_responses: FirstResponseTimes = Field(
+        description="The tickets whose first public reply in the window was theirs, and how long each waited for it"
+    )
+    next_replies: NextReplyTimes = Field(
+        description="Their replies in the window to customers who wrote again, and how long each had waited"
+    )
+    resolved: ResolutionTimes = Field(description="Tickets assigned to them now, resolved in the window")
+    satisfaction: SatisfactionTally = Field(description="Ratings given in the window on tickets assigned to them now")
 
 
 class SatisfactionCounts(SatisfactionTally):

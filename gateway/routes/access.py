@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from gateway.deps import SessionDep, SettingsDep
+from gateway.services.activity import agent_activity
 from gateway.services.agents import get_agent
 from gateway.services.agents import to_read as agent_read
 from gateway.services.history import ticket_history, ticket_messages
+from gateway.services.me import my_agent
 from gateway.services.replies import Posted, add_message
 from gateway.services.tickets import to_read
 from shared import auth
@@ -18,6 +20,8 @@ from shared.auth import Role
 from shared.config import Settings
 from shared.fastapi_auth import AdminDep, AgentDep, IntegrationDep, require
 from shared.schemas import (
+    ActivityQuery,
+    AgentActivity,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyLink,
@@ -92,6 +96,7 @@ def post_message(
         author_type="agent",
         author=caller.author,
         author_email=caller.agent_email,
+        agent_id=caller.agent_id,
         internal=data.internal,
         deliver_replies=settings.reply_webhook_url is not None,
     )
@@ -165,6 +170,18 @@ def link_key(key_id: KeyId, data: ApiKeyLink, session: SessionDep) -> ApiKeyRead
     """Link a key to the agent who uses it (`{"agent_id": null}` unlinks it), for keys made before agents were
     named on them or handed to another agent; the key itself does not change."""
     return ApiKeyRead.model_validate(auth.link_key(session, key_id=key_id, agent_id=data.agent_id))
+
+
+@me_router.get(
+    "/activity",
+    response_model=AgentActivity,
+    responses={422: {"description": "The caller's key is linked to no agent"}},
+)
+def my_activity(
+    caller: AgentDep, session: SessionDep, settings: SettingsDep, query: Annotated[ActivityQuery, Query()]
+) -> AgentActivity:
+    """The caller's own activity over the last `days`, as `GET /api/agents/{id}/activity` gives a manager."""
+    return agent_activity(session, my_agent(caller), days=query.days, targets=settings.targets)
 
 
 @me_router.get("", response_model=MeRead)

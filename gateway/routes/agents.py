@@ -4,16 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, Body, Query, status
 
 from gateway.deps import SessionDep, SettingsDep
 from gateway.services import agents as service
+from gateway.services.activity import agent_activity, team_activity
 from gateway.services.release import release_tickets
 from shared.auth import Role
 from shared.fastapi_auth import AdminDep, require
-from shared.schemas import AgentAuditEntryRead, AgentCreate, AgentRead, AgentUpdate, ReleaseRead, ReleaseRequest
+from shared.schemas import (
+    ActivityQuery,
+    AgentActivity,
+    AgentAuditEntryRead,
+    AgentCreate,
+    AgentRead,
+    AgentUpdate,
+    ReleaseRead,
+    ReleaseRequest,
+)
 
 router = APIRouter(prefix="/api/agents", tags=["agents"])
+activity_router = APIRouter(prefix="/api/agent-activity", tags=["agents"], dependencies=[require(Role.manager)])
 
 
 @router.post(
@@ -81,3 +92,31 @@ def release_agent_tickets(
     """Unassign the agent's tickets new, open or in progress (`include_pending`: pending too), oldest first, and
     hand those the rotation takes to its agents at once: for an agent going on leave or leaving the team."""
     return release_tickets(session, agent_id, data or ReleaseRequest(), settings)
+
+
+@router.get(
+    "/{agent_id}/activity",
+    response_model=AgentActivity,
+    dependencies=[require(Role.manager)],
+    responses={404: {"description": "Unknown agent"}},
+)
+def get_agent_activity(
+    agent_id: str, session: SessionDep, settings: SettingsDep, query: Annotated[ActivityQuery, Query()]
+) -> AgentActivity:
+    """The agent's work over the last `days` (7 by default, up to 90): their public replies, notes and tickets
+    replied to, the first responses and next replies that were theirs and how long customers waited for them,
+    and the tickets assigned to them now that were resolved or rated in the window. What they wrote counts from
+    keys linked to them (`POST /api/keys` with `agent_id`)."""
+    return agent_activity(session, agent_id, days=query.days, targets=settings.targets)
+
+
+@activity_router.get("", response_model=list[AgentActivity])
+def list_agent_activity(
+    session: SessionDep,
+    settings: SettingsDep,
+    query: Annotated[ActivityQuery, Query()],
+    active: bool | None = None,
+) -> list[AgentActivity]:
+    """Every agent's activity over the last `days`, by id (`?active=true` for the current team): the team's
+    table of who answers, how fast, and with what result."""
+    return team_activity(session, days=query.days, active=active, targets=settings.targets)

@@ -172,6 +172,7 @@ def merge(ticket_id: str, data: MergeCreate, session: SessionDep, settings: Sett
         data.into,
         author=caller.author,
         author_email=caller.agent_email,
+        agent_id=caller.agent_id,
         sent=settings.sent_statuses,
         targets=settings.targets,
     )

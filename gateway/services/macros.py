@@ -236,6 +236,7 @@ def apply_macro(
         author_type="agent",
         author=caller.author,
         author_email=caller.agent_email,
+        agent_id=caller.agent_id,
         internal=macro.internal,
         deliver_replies=deliver_replies,
         macro_id=macro_id,

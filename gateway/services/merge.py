@@ -35,6 +35,7 @@ def merge_ticket(
     *,
     author: str,
     author_email: str | None = None,
+    agent_id: str | None = None,
     sent: Collection[Status],
     targets: Targets,
 ) -> MergeRead:
@@ -66,6 +67,7 @@ def merge_ticket(
             author_type="agent",
             author_name=author,
             author_email=author_email,
+            agent_id=agent_id,
             body=_note(session, duplicate),
             internal=True,
         )

@@ -81,6 +81,16 @@ def satisfaction_counts(session: Session, since: datetime) -> SatisfactionCounts
     )
 
 
+def agent_satisfaction(session: Session, since: datetime, agent_id: str) -> SatisfactionTally:
+    """The ratings given since `since` on the tickets assigned to `agent_id` now (as `by_agent` counts them)."""
+    rows = session.execute(
+        select(Ticket.satisfaction, func.count())
+        .where(Ticket.satisfaction_at >= since, Ticket.satisfaction.is_not(None), Ticket.assigned_to == agent_id)
+        .group_by(Ticket.satisfaction)
+    ).all()
+    return _tally(Counter({cast(str, rating): n for rating, n in rows}))
+
+
 def _tally(counted: Counter[str]) -> SatisfactionTally:
     good, bad = counted[Satisfaction.good.value], counted[Satisfaction.bad.value]
     rated = good + bad

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, case, cast, false, func, not_, or_, select
+from sqlalchemy import ColumnElement, Float, and_, case, cast, false, func, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from shared.config import Targets
@@ -292,9 +292,10 @@ def _summary(
 
 
 def resolution_times(
-    session: Session, targets: Targets, since: datetime, recent: datetime
+    session: Session, targets: Targets, since: datetime, recent: datetime, scope: ColumnElement[bool] = true()
 ) -> tuple[ResolutionTimes, int]:
-    """Resolution times of the tickets resolved since `since`, and how many of them were resolved since `recent`.
+    """Resolution times of the tickets resolved since `since` (of those `scope` admits: one agent's), and how
+    many of them were resolved since `recent`.
 
     Computed in the database over `idx_tickets_resolved` (an index-only scan on PostgreSQL), so the cost
     does not grow with Python's per-row work: at 3,600 tickets a week, loading them to compute this in
@@ -305,25 +306,30 @@ def resolution_times(
     """
     seconds = _seconds(session, Ticket.resolved_at, resolution_start(targets))
     resolved, times, (lately,) = _summary(
-        session, seconds, Ticket.resolved_at >= since, targets.resolution, Ticket.resolved_at >= recent
+        session, seconds, and_(Ticket.resolved_at >= since, scope), targets.resolution, Ticket.resolved_at >= recent
     )
     return ResolutionTimes(resolved=resolved, **times), lately
 
 
-def first_response_times(session: Session, targets: Mapping[str, timedelta], since: datetime) -> FirstResponseTimes:
-    """How long the tickets first answered since `since` waited for that answer, and the share answered within
-    their priority's target (`targets`), over `idx_tickets_first_response`."""
+def first_response_times(
+    session: Session, targets: Mapping[str, timedelta], since: datetime, scope: ColumnElement[bool] = true()
+) -> FirstResponseTimes:
+    """How long the tickets first answered since `since` (of those `scope` admits) waited for that answer, and
+    the share answered within their priority's target (`targets`), over `idx_tickets_first_response`."""
     seconds = _seconds(session, Ticket.first_response_at)
-    answered, times, _ = _summary(session, seconds, Ticket.first_response_at >= since, targets)
+    answered, times, _ = _summary(session, seconds, and_(Ticket.first_response_at >= since, scope), targets)
     return FirstResponseTimes(answered=answered, **times)
 
 
-def next_reply_times(session: Session, targets: Mapping[str, timedelta], since: datetime) -> NextReplyTimes:
-    """How long the customers answered again since `since` waited for that answer, from their first message
-    after the previous public agent reply (`waited_since`), and the share answered within their ticket's
-    priority's next reply target (`targets`), over `idx_ticket_messages_next_reply`."""
+def next_reply_times(
+    session: Session, targets: Mapping[str, timedelta], since: datetime, scope: ColumnElement[bool] = true()
+) -> NextReplyTimes:
+    """How long the customers answered again since `since` (by the replies `scope` admits) waited for that
+    answer, from their first message after the previous public agent reply (`waited_since`), and the share
+    answered within their ticket's priority's next reply target (`targets`), over
+    `idx_ticket_messages_next_reply`."""
     seconds = _seconds(session, TicketMessage.created_at, TicketMessage.waited_since)
-    window = and_(TicketMessage.created_at >= since, TicketMessage.waited_since.is_not(None))
+    window = and_(TicketMessage.created_at >= since, TicketMessage.waited_since.is_not(None), scope)
     replies, times, _ = _summary(session, seconds, window, targets, replies=True)
     return NextReplyTimes(replies=replies, **times)
 

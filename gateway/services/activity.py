@@ -1,0 +1,78 @@
+"""Each agent's work over a window: the overview's figures (replies, first responses, next replies,
+resolutions, ratings) for one agent, so a lead sees who answers, how fast, and with what result.
+
+What an agent wrote is theirs when it was posted with a key linked to them (`ticket_messages.agent_id`,
+migration 0039); what was resolved or rated counts for the ticket's assignee now, as the overview's
+satisfaction by agent does. Each figure is one of the overview's queries narrowed to the agent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy.orm import Session
+
+from gateway.services.agents import get_agent
+from gateway.services.satisfaction import agent_satisfaction
+from gateway.services.sla import first_response_times, next_reply_times, resolution_times
+from shared.config import Targets
+from shared.models import Agent, Ticket, TicketMessage, utcnow
+from shared.routing import open_tickets
+from shared.schemas import AgentActivity
+
+
+def agent_activity(session: Session, agent_id: str, *, days: int, targets: Targets) -> AgentActivity:
+    """One agent's activity over the last `days` (404 for an unknown agent)."""
+    return _activity(session, get_agent(session, agent_id), days=days, targets=targets, now=utcnow())
+
+
+def team_activity(session: Session, *, days: int, active: bool | None, targets: Targets) -> list[AgentActivity]:
+    """Every agent's activity over the last `days` (only the active or inactive ones, if asked), by id, all
+    counted up to one moment."""
+    query = select(Agent).order_by(Agent.agent_id)
+    if active is not None:
+        query = query.where(Agent.active.is_(active))
+    now = utcnow()
+    return [_activity(session, agent, days=days, targets=targets, now=now) for agent in session.scalars(query)]
+
+
+def _activity(session: Session, agent: Agent, *, days: int, targets: Targets, now: datetime) -> AgentActivity:
+    since = now - timedelta(days=days)
+    theirs = TicketMessage.agent_id == agent.agent_id
+    public = TicketMessage.internal.is_not(True)
+    replies, notes, tickets_replied = session.execute(
+        select(
+            func.count().filter(public),
+            func.count().filter(TicketMessage.internal.is_(True)),
+            func.count(TicketMessage.ticket_id.distinct()).filter(public),
+        ).where(theirs, TicketMessage.created_at >= since)
+    ).one()
+    resolved, _ = resolution_times(session, targets, since, since, Ticket.assigned_to == agent.agent_id)
+    return AgentActivity(
+        agent_id=agent.agent_id,
+        name=agent.name,
+        active=agent.active,
+        days=days,
+        since=since,
+        as_of=now,
+        open_tickets=session.scalar(select(open_tickets(agent.agent_id))) or 0,
+        replies=replies,
+        notes=notes,
+        tickets_replied=tickets_replied,
+        first_responses=first_response_times(session, targets.first_response, since, _first_reply_by(agent)),
+        next_replies=next_reply_times(session, targets.next_reply, since, theirs),
+        resolved=resolved,
+        satisfaction=agent_satisfaction(session, since, agent.agent_id),
+    )
+
+
+def _first_reply_by(agent: Agent) -> ColumnElement[bool]:
+    """The ticket's first response is the agent's reply: the public reply stored at `first_response_at`
+    (`mark_answered` writes the reply's own time there) was posted with their key."""
+    reply = and_(
+        TicketMessage.ticket_id == Ticket.ticket_id,
+        TicketMessage.created_at == Ticket.first_response_at,
+        TicketMessage.agent_id == agent.agent_id,
+    )
+    return exists().where(reply)
