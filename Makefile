@@ -59,6 +59,7 @@ bench: install migrate models redis
 	$(BIN)/python benchmarks/routing.py
 	$(BIN)/python benchmarks/views.py
 	$(BIN)/python benchmarks/auth.py
+	$(BIN)/python benchmarks/agent_activity.py
 	$(BIN)/python benchmarks/list_export.py
 	$(BIN)/python benchmarks/replies.py
 	$(BIN)/python benchmarks/erasure.py
