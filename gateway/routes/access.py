@@ -8,11 +8,10 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Path, Query, Response, status
 
 from gateway.deps import SessionDep, SettingsDep
-from gateway.services.activity import agent_activity
+from gateway.services.activity import own_activity
 from gateway.services.agents import get_agent
 from gateway.services.agents import to_read as agent_read
 from gateway.services.history import ticket_history, ticket_messages
-from gateway.services.me import my_agent
 from gateway.services.replies import Posted, add_message
 from gateway.services.tickets import to_read
 from shared import auth
@@ -175,13 +174,13 @@ def link_key(key_id: KeyId, data: ApiKeyLink, session: SessionDep) -> ApiKeyRead
 @me_router.get(
     "/activity",
     response_model=AgentActivity,
-    responses={422: {"description": "The caller's key is linked to no agent"}},
+    responses={404: {"description": "The caller's key is linked to no agent"}},
 )
 def my_activity(
     caller: AgentDep, session: SessionDep, settings: SettingsDep, query: Annotated[ActivityQuery, Query()]
 ) -> AgentActivity:
     """The caller's own activity over the last `days`, as `GET /api/agents/{id}/activity` gives a manager."""
-    return agent_activity(session, my_agent(caller), days=query.days, targets=settings.targets)
+    return own_activity(session, caller, days=query.days, targets=settings.targets)
 
 
 @me_router.get("", response_model=MeRead)

@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 from gateway.services.agents import get_agent
 from gateway.services.satisfaction import agent_satisfaction, assigned_to
 from gateway.services.sla import first_response_times, next_reply_times, resolution_times
+from shared.auth import Principal
 from shared.config import Targets
+from shared.errors import NotFound
 from shared.models import Agent, Ticket, TicketMessage, utcnow
 from shared.routing import open_tickets
 from shared.schemas import AgentActivity
@@ -25,6 +27,16 @@ from shared.schemas import AgentActivity
 def agent_activity(session: Session, agent_id: str, *, days: int, targets: Targets) -> AgentActivity:
     """One agent's activity over the last `days` (404 for an unknown agent)."""
     return _activity(session, get_agent(session, agent_id), days=days, targets=targets, now=utcnow())
+
+
+def own_activity(session: Session, caller: Principal, *, days: int, targets: Targets) -> AgentActivity:
+    """The caller's own activity; 404 for a key linked to no agent: it has none (a valid request, so not a 422)."""
+    if caller.agent_id is None:
+        raise NotFound(
+            f"key '{caller.name}' is linked to no agent, so it has no activity of its own; an admin links it with "
+            f"PATCH /api/keys/{caller.key_id} and an agent_id"
+        )
+    return agent_activity(session, caller.agent_id, days=days, targets=targets)
 
 
 def team_activity(session: Session, *, days: int, active: bool | None, targets: Targets) -> list[AgentActivity]:

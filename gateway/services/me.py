@@ -22,11 +22,8 @@ def is_me(agent_id: str | None) -> bool:
 
 def resolve_agent(agent_id: str | None, caller: Principal) -> str | None:
     """`agent_id`, or the caller's agent for `me` (422 when their key is linked to none)."""
-    return my_agent(caller) if is_me(agent_id) else agent_id
-
-
-def my_agent(caller: Principal) -> str:
-    """The agent the caller's key is linked to; 422 naming the key when it is linked to none."""
+    if not is_me(agent_id):
+        return agent_id
     if caller.agent_id is None:
         how = f"PATCH /api/keys/{caller.key_id}" if caller.key_id is not None else "POST /api/keys"
         raise InvalidInput(

@@ -129,7 +129,7 @@ def test_each_agent_is_credited_with_what_they_wrote_and_resolved(team, db_url, 
     own = team.get("/api/me/activity", headers=team.alice)
     assert own.status_code == 200 and (own.json()["agent_id"], own.json()["replies"]) == ("ALICE", 4)
     nobody = team.get("/api/me/activity", headers=team.shared)
-    assert nobody.status_code == 422 and "key 'front-desk' is linked to none" in nobody.json()["detail"]
+    assert nobody.status_code == 404 and "key 'front-desk' is linked to no agent" in nobody.json()["detail"]
     assert team.get("/api/agents/ALICE/activity", headers=team.alice).status_code == 403  # a manager's table
     assert team.get("/api/agents/NOBODY/activity", headers=team.lead).status_code == 404
     for days in (0, 91, "week"):
