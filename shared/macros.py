@@ -13,12 +13,16 @@ from collections.abc import Mapping
 
 # A customer whose name is not known is greeted as "there" ("Hi {{customer.first_name}}," reads "Hi there,").
 UNNAMED = "there"
+# The agent applying the macro, from the key's link (`api_keys.agent_id`): a reply signed "Ann" rather than by a
+# key's name. A key linked to no agent cannot apply a macro that holds one (`uses_agent`).
+AGENT_PLACEHOLDERS: tuple[str, ...] = ("agent.name", "agent.first_name")
 PLACEHOLDERS: tuple[str, ...] = (
     "customer.name",
     "customer.first_name",
     "customer.email",
     "ticket.id",
     "ticket.subject",
+    *AGENT_PLACEHOLDERS,
 )
 _NAMES = "|".join(re.escape(name) for name in PLACEHOLDERS)
 # What a macro's text must not contain: NUL, or a "{{" that does not open one of the placeholders above. The
@@ -46,17 +50,30 @@ def check_text(text: str) -> str:
 
 
 def fill(text: str, values: Mapping[str, str]) -> str:
-    """The text with each placeholder replaced by its value (`values` has one for every name in PLACEHOLDERS)."""
-    return _FILL.sub(lambda match: values[match.group(1)], text)
+    """The text with each placeholder replaced by its value; one `values` has none for (the agent's, for a
+    preview by a key linked to no agent) is left as written."""
+    return _FILL.sub(lambda match: values.get(match.group(1), match.group(0)), text)
 
 
-def values_for(*, ticket_id: str, subject: str, name: str | None, email: str | None) -> dict[str, str]:
-    """What each placeholder reads for one ticket and its customer."""
+def uses_agent(text: str) -> bool:
+    """Whether the text holds one of the agent's placeholders."""
+    return any(match.group(1) in AGENT_PLACEHOLDERS for match in _FILL.finditer(text))
+
+
+def values_for(
+    *, ticket_id: str, subject: str, name: str | None, email: str | None, agent_name: str | None = None
+) -> dict[str, str]:
+    """What each placeholder reads for one ticket, its customer and the agent applying the macro (none: the
+    agent's placeholders are left out)."""
     name = (name or "").strip()
-    return {
+    values = {
         "customer.name": name or UNNAMED,
         "customer.first_name": name.split()[0] if name else UNNAMED,
         "customer.email": email or "",
         "ticket.id": ticket_id,
         "ticket.subject": subject,
     }
+    agent = (agent_name or "").strip()
+    if agent:
+        values |= {"agent.name": agent, "agent.first_name": agent.split()[0]}
+    return values

@@ -68,13 +68,12 @@ def replace_macro(macro_id: str, data: MacroWrite, session: SessionDep) -> Macro
 @tickets_router.get(
     "/{ticket_id}/macros/{macro_id}",
     response_model=MacroPreview,
-    dependencies=[require(Role.agent)],
     responses={404: {"description": "Unknown ticket or macro"}},
 )
-def preview_macro(ticket_id: str, macro_id: str, session: SessionDep) -> MacroPreview:
-    """The macro's text filled in for this ticket and what applying it would change, posting nothing: read it
-    first, or edit it and post it with `POST /api/tickets/{ticket_id}/messages`."""
-    return service.preview_macro(session, ticket_id, macro_id)
+def preview_macro(ticket_id: str, macro_id: str, session: SessionDep, caller: AgentDep) -> MacroPreview:
+    """The macro's text filled in for this ticket (and the caller's agent) and what applying it would change,
+    posting nothing: read it first, or edit it and post it with `POST /api/tickets/{ticket_id}/messages`."""
+    return service.preview_macro(session, ticket_id, macro_id, caller)
 
 
 @tickets_router.post(
@@ -92,7 +91,10 @@ def preview_macro(ticket_id: str, macro_id: str, session: SessionDep) -> MacroPr
             "status move the ticket's workflow does not allow, an inactive agent to assign, or a "
             "`client_message_id` used on another ticket"
         },
-        422: {"description": "The macro's text filled in for this ticket is not a message (empty or too long)"},
+        422: {
+            "description": "The macro's text filled in for this ticket is not a message (empty or too long), or it "
+            "holds the agent's name and the caller's key is linked to no agent"
+        },
     },
 )
 def apply_macro(

@@ -37,7 +37,7 @@ from shared.auth import Principal
 from shared.config import Targets
 from shared.db import insert_named
 from shared.errors import Conflict, CopilotError, InvalidInput, NotFound
-from shared.macros import fill, values_for
+from shared.macros import fill, uses_agent, values_for
 from shared.models import Macro, Ticket, TicketMessage, current_actor, utcnow
 from shared.schemas import (
     AssignUpdate,
@@ -163,22 +163,30 @@ def _write(macro: Macro, data: MacroWrite) -> None:
     macro.active = data.active
 
 
-def render(text: str, ticket: Ticket) -> str:
-    """A macro's text for this ticket and its customer."""
+def render(text: str, ticket: Ticket, agent_name: str | None) -> str:
+    """A macro's text for this ticket, its customer and the agent applying it (none: the agent's placeholders
+    stay as written)."""
     customer = ticket.customer
-    values = values_for(ticket_id=ticket.ticket_id, subject=ticket.subject, name=customer.name, email=customer.email)
+    values = values_for(
+        ticket_id=ticket.ticket_id,
+        subject=ticket.subject,
+        name=customer.name,
+        email=customer.email,
+        agent_name=agent_name,
+    )
     return fill(text, values)
 
 
-def preview_macro(session: Session, ticket_id: str, macro_id: str) -> MacroPreview:
-    """The macro as it would be applied to the ticket (404 for either unknown), inactive or not: an admin
-    checks a macro before turning it on."""
+def preview_macro(session: Session, ticket_id: str, macro_id: str, caller: Principal) -> MacroPreview:
+    """The macro as the caller would apply it to the ticket (404 for either unknown), inactive or not: an admin
+    checks a macro before turning it on, and sees the agent's placeholders as written if their key is linked to
+    no agent."""
     ticket = get_ticket(session, ticket_id)
     macro = to_macro_read(get_macro(session, macro_id))
     return MacroPreview(
         macro_id=macro_id,
         ticket_id=ticket_id,
-        body=render(macro.body, ticket),
+        body=render(macro.body, ticket, caller.agent_name),
         internal=macro.internal,
         status=macro.status,
         assign=macro.assign,
@@ -206,7 +214,7 @@ def apply_macro(
     (`me`: to the caller's agent) and tag changes. 404 for an unknown ticket or macro; 409 for an inactive
     macro, an erased ticket, a reply to a vendor's ticket, a status move its workflow does not allow or an
     inactive agent to assign; 422 when the text filled in for this ticket is not a message (empty, or longer
-    than a message may be), or for `me` when the caller's key is linked to no agent."""
+    than a message may be), or for `me` or the agent's name when the caller's key is linked to no agent."""
     ticket = get_ticket(session, ticket_id)
     macro = get_macro(session, macro_id)
     if not macro.active:
@@ -218,12 +226,19 @@ def apply_macro(
         assign = AssignUpdate(agent_id=resolve_agent(assign.agent_id, caller))
     retry = data.client_message_id is not None and find_message(session, REPLY_SOURCE, data.client_message_id)
     if not retry:  # refused before anything is posted
+        if caller.agent_id is None and uses_agent(macro.body):
+            raise InvalidInput(
+                f"macro '{macro_id}' is signed with the agent's name ({{{{agent.name}}}} or {{{{agent.first_name}}}}) "
+                f"and key '{caller.name}' is linked to no agent; an admin links it with PATCH /api/keys/{caller.key_id}"
+            )
         if status is not None:
             check_move(Status(ticket.status), status)
         if assign is not None and assign.agent_id is not None:
             check_assignable(session, assign.agent_id)
     try:
-        message = MessageCreate(body=render(macro.body, ticket), client_message_id=data.client_message_id)
+        message = MessageCreate(
+            body=render(macro.body, ticket, caller.agent_name), client_message_id=data.client_message_id
+        )
     except ValidationError as error:
         reason = error.errors()[0]["msg"]
         raise InvalidInput(

@@ -253,6 +253,32 @@ def test_replies_carry_the_agents_name_else_the_keys(team, session_factory) -> N
     ]
 
 
+def test_a_macro_is_signed_with_the_name_of_the_agent_applying_it(team, session_factory) -> None:  # type: ignore[no-untyped-def]
+    body = "Hi {{customer.first_name}}, it is fixed.\n{{ agent.first_name }} ({{agent.name}}), support"
+    signed = {"macro_id": "signed", "title": "Fixed", "body": body}
+    assert team.post("/api/macros", json=signed, headers=team.admin).status_code == 201
+    typo = team.post("/api/macros", json={"title": "Typo", "body": "{{agent.nme}}"}, headers=team.admin)
+    assert typo.status_code == 422 and "{{agent.first_name}}" in typo.text  # the known ones are listed
+    ticket_id = web_ticket(team)  # from Ann Lee
+
+    def preview(headers: dict[str, str]) -> str:
+        shown = team.get(f"/api/tickets/{ticket_id}/macros/signed", headers=headers)
+        assert shown.status_code == 200, shown.text
+        return str(shown.json()["body"])
+
+    assert preview(team.bob) == "Hi Ann, it is fixed.\nBob (Bob Okafor), support"
+    assert preview(team.admin) == "Hi Ann, it is fixed.\n{{ agent.first_name }} ({{agent.name}}), support"
+    refused = team.post(f"/api/tickets/{ticket_id}/macros/signed", headers=team.shared)
+    assert refused.status_code == 422 and "key 'front-desk' is linked to no agent" in refused.json()["detail"]
+    first_only = {"macro_id": "first-only", "title": "Thanks", "body": "Thanks! {{ agent.first_name }}"}
+    assert team.post("/api/macros", json=first_only, headers=team.admin).status_code == 201
+    assert team.post(f"/api/tickets/{ticket_id}/macros/first-only", headers=team.shared).status_code == 422
+    applied = team.post(f"/api/tickets/{ticket_id}/macros/signed", headers=team.alice)
+    assert applied.status_code == 201, applied.text
+    thread = team.get(f"/api/tickets/{ticket_id}/messages", headers=team.alice).json()
+    assert [m["body"] for m in thread] == ["Hi Ann, it is fixed.\nAlice (Alice Moreau), support"]  # one: none refused
+
+
 def test_the_cli_links_keys_to_agents(cli_db: str, capsys, session_factory) -> None:  # type: ignore[no-untyped-def]
     from gateway.services.agents import create_agent
     from shared.schemas import AgentCreate

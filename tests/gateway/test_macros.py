@@ -126,6 +126,8 @@ def test_a_macro_with_a_placeholder_nobody_fills_is_refused(team, body: str, say
         "x\u0000",
         "\u00a0 ",
         "{{ticket.ID}}",
+        "Thanks, {{agent.first_name}}",
+        "{{agent}}",
     ],
 )
 def test_the_documented_schema_and_the_check_agree(body: str) -> None:
