@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from gateway.services.agents import get_agent
+from gateway.services.me import how_to_link
 from gateway.services.satisfaction import agent_satisfaction, assigned_to
 from gateway.services.sla import first_response_times, next_reply_times, resolution_times
 from shared.auth import Principal
@@ -33,8 +34,7 @@ def own_activity(session: Session, caller: Principal, *, days: int, targets: Tar
     """The caller's own activity; 404 for a key linked to no agent: it has none (a valid request, so not a 422)."""
     if caller.agent_id is None:
         raise NotFound(
-            f"key '{caller.name}' is linked to no agent, so it has no activity of its own; an admin links it with "
-            f"PATCH /api/keys/{caller.key_id} and an agent_id"
+            f"key '{caller.name}' is linked to no agent, so it has no activity of its own; " + how_to_link(caller)
         )
     return agent_activity(session, caller.agent_id, days=days, targets=targets)
 

@@ -14,13 +14,13 @@ from collections.abc import Collection
 
 from sqlalchemy.orm import Session
 
-from gateway.services.me import resolve_agent
+from gateway.services.me import resolve_assignment
 from gateway.services.tags import change_tags
 from gateway.services.tickets import assign_ticket, change_status, check_assignable, get_ticket, to_read
 from shared.auth import Principal
 from shared.config import Targets
 from shared.errors import CopilotError, NotFound
-from shared.schemas import AssignUpdate, BulkRead, BulkResult, BulkUpdate, Status
+from shared.schemas import BulkRead, BulkResult, BulkUpdate, Status
 
 
 def bulk_update(
@@ -28,8 +28,7 @@ def bulk_update(
 ) -> BulkRead:
     """Make `data`'s changes to each of its tickets, in order (`me` assigns to the caller's agent); each
     ticket's outcome."""
-    if data.assign is not None:
-        data = data.model_copy(update={"assign": AssignUpdate(agent_id=resolve_agent(data.assign.agent_id, caller))})
+    data = data.model_copy(update={"assign": resolve_assignment(data.assign, caller)})
     if data.assign is not None and data.assign.agent_id is not None:
         # The whole request is refused (404, 409) for an assignee no ticket could take, before any ticket changes.
         check_assignable(session, data.assign.agent_id)

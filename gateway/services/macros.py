@@ -22,7 +22,7 @@ from sqlalchemy import Row, ScalarSelect, Select, func, select
 from sqlalchemy.orm import Session
 
 from gateway.services.erasure import ensure_not_erased
-from gateway.services.me import is_me, resolve_agent
+from gateway.services.me import how_to_link, is_me, resolve_assignment
 from gateway.services.replies import REPLY_SOURCE, add_message, find_message
 from gateway.services.tags import change_tags
 from gateway.services.tickets import (
@@ -221,15 +221,14 @@ def apply_macro(
         raise Conflict(f"macro '{macro_id}' is inactive: an admin turns it back on with PUT /api/macros/{macro_id}")
     ensure_not_erased(ticket)
     plan = to_macro_read(macro)
-    status, assign = plan.status, plan.assign
-    if assign is not None:  # 422 before anything is posted when `me` names nobody
-        assign = AssignUpdate(agent_id=resolve_agent(assign.agent_id, caller))
+    status = plan.status
+    assign = resolve_assignment(plan.assign, caller)  # 422 before anything is posted when `me` names nobody
     retry = data.client_message_id is not None and find_message(session, REPLY_SOURCE, data.client_message_id)
     if not retry:  # refused before anything is posted
         if caller.agent_id is None and uses_agent(macro.body):
             raise InvalidInput(
                 f"macro '{macro_id}' is signed with the agent's name ({{{{agent.name}}}} or {{{{agent.first_name}}}}) "
-                f"and key '{caller.name}' is linked to no agent; an admin links it with PATCH /api/keys/{caller.key_id}"
+                f"and key '{caller.name}' is linked to no agent; " + how_to_link(caller)
             )
         if status is not None:
             check_move(Status(ticket.status), status)

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from shared.auth import Principal
 from shared.errors import InvalidInput
-from shared.schemas import ME, TicketQuery
+from shared.schemas import ME, AssignUpdate, TicketQuery
 
 Query = TypeVar("Query", bound=TicketQuery)
 
@@ -25,12 +25,23 @@ def resolve_agent(agent_id: str | None, caller: Principal) -> str | None:
     if not is_me(agent_id):
         return agent_id
     if caller.agent_id is None:
-        how = f"PATCH /api/keys/{caller.key_id}" if caller.key_id is not None else "POST /api/keys"
         raise InvalidInput(
             f"'me' means the agent the caller's key is linked to, and key '{caller.name}' is linked to none; "
-            f"an admin links it with {how} and an agent_id"
+            + how_to_link(caller)
         )
     return caller.agent_id
+
+
+def resolve_assignment(assign: AssignUpdate | None, caller: Principal) -> AssignUpdate | None:
+    """The assignment with `me` read as the caller's agent (422 when their key is linked to none)."""
+    return None if assign is None else AssignUpdate(agent_id=resolve_agent(assign.agent_id, caller))
+
+
+def how_to_link(caller: Principal) -> str:
+    """What links the caller's key to an agent, for the messages refusing what needs one (with authentication
+    disabled there is no key to patch: a new one is made)."""
+    where = f"PATCH /api/keys/{caller.key_id}" if caller.key_id is not None else "POST /api/keys"
+    return f"an admin links it with {where} and an agent_id"
 
 
 def mine(query: Query, caller: Principal) -> Query:

@@ -134,3 +134,13 @@ def test_each_agent_is_credited_with_what_they_wrote_and_resolved(team, db_url, 
     assert team.get("/api/agents/NOBODY/activity", headers=team.lead).status_code == 404
     for days in (0, 91, "week"):
         assert team.get(f"/api/agents/ALICE/activity?days={days}", headers=team.lead).status_code == 422
+
+
+def test_without_authentication_the_hint_is_a_new_key(client_for, db_url, redis_client) -> None:  # type: ignore[no-untyped-def]
+    """With AUTH_DISABLED the caller has no key to patch: the 404 names POST /api/keys, not a key id."""
+    api = client_for(db_url, auth_disabled=True)
+    nobody = api.get("/api/me/activity")
+    assert nobody.status_code == 404, nobody.text
+    assert "POST /api/keys and an agent_id" in nobody.json()["detail"] and "None" not in nobody.json()["detail"]
+    listed = api.get("/api/tickets/?assigned_to=me")
+    assert listed.status_code == 422 and "POST /api/keys and an agent_id" in listed.json()["detail"]
