@@ -18,6 +18,7 @@ from gateway.errors import BodySizeLimit, PathGuard, document_errors, install_er
 from gateway.routes import (
     access,
     agents,
+    bulk_jobs,
     corrections,
     customers,
     deliveries,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(macros.router)
     app.include_router(macros.tickets_router)
     app.include_router(views.router)
+    app.include_router(bulk_jobs.router)
     return app
 
 

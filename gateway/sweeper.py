@@ -5,7 +5,7 @@ sent) are sent again the same way, tickets about to miss a reply or resolution t
 (`gateway.services.due_alerts`), and tickets resolved AUTO_CLOSE_AFTER_HOURS ago are closed
 (`gateway.services.lifecycle`), as are tickets left pending AUTO_SOLVE_PENDING_AFTER_HOURS (when set), and
 tickets waiting for the automatic assignment go to the agents in the rotation who now have room
-(`shared.routing`).
+(`shared.routing`), and bulk jobs whose worker went quiet are sent again (`gateway.services.bulk_jobs`).
 
 Each pass also sends the index task again for knowledge-base articles left `pending`, and once per
 `KB_RECONCILE_INTERVAL_S` asks a rag_worker to check its whole index against the table: a delete
@@ -28,6 +28,7 @@ import redis.asyncio as aioredis
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.services.bulk_jobs import resend_stale
 from gateway.services.due_alerts import alert_due_tickets
 from gateway.services.lifecycle import close_resolved, solve_pending
 from shared.config import Settings, get_settings
@@ -53,6 +54,7 @@ class Swept(NamedTuple):
     closed: tuple[str, ...] = ()  # resolved tickets closed after AUTO_CLOSE_AFTER_HOURS
     solved: tuple[str, ...] = ()  # pending tickets resolved after AUTO_SOLVE_PENDING_AFTER_HOURS
     assigned: tuple[str, ...] = ()  # tickets the rotation assigned, that had waited for an agent with room
+    bulk_jobs: tuple[str, ...] = ()  # bulk jobs sent again, their worker quiet for SWEEP_STALE_AFTER_S
 
 
 def reconcile_due(settings: Settings) -> bool:
@@ -82,6 +84,7 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
         solved = solve_pending(session, settings)
         closed = close_resolved(session, settings)
         assigned = route_waiting(session, settings=settings)
+        jobs = resend_stale(session, older_than_s=stale)
     return Swept(
         tickets,
         articles,
@@ -92,6 +95,7 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
         closed=tuple(closed),
         solved=tuple(solved),
         assigned=tuple(ticket_id for ticket_id, _ in assigned),
+        bulk_jobs=tuple(jobs),
     )
 
 
@@ -126,6 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description="Re-enqueue tickets stuck in queued/classified, KB articles left pending and undelivered alerts,"
         " replies and status changes; solve and close tickets due; assign tickets waiting for the rotation;"
+        " re-send bulk jobs whose worker went quiet;"
         " re-run failed tickets."
     )
     parser.add_argument("--once", action="store_true", help="one pass, then exit (default: loop)")
@@ -149,7 +154,8 @@ def main() -> None:
             f", {len(swept.alerts)} undelivered alert(s), {len(swept.replies)} reply(ies) and"
             f" {len(swept.status_changes)} status change(s);"
             f" raised {len(swept.due_alerts)} due alert(s); resolved {len(swept.solved)} pending and closed"
-            f" {len(swept.closed)} resolved ticket(s); assigned {len(swept.assigned)} waiting ticket(s){checked}"
+            f" {len(swept.closed)} resolved ticket(s); assigned {len(swept.assigned)} waiting ticket(s)"
+            f"; re-sent {len(swept.bulk_jobs)} bulk job(s){checked}"
         )
         return
     client = aioredis.Redis.from_url(settings.redis_url)

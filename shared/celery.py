@@ -26,6 +26,7 @@ DRAFT_QUEUE = "draft"
 KB_QUEUE = "kb"
 ALERTS_QUEUE = "alerts"
 REPLIES_QUEUE = "replies"  # the alert worker's too: agents' replies and status moves to a web or API ticket's channel
+BULK_QUEUE = "bulk"  # the gateway's bulk worker: one change made to many tickets
 
 CLASSIFY_TASK = "classifier_worker.classify_ticket"
 DRAFT_TASK = "rag_worker.draft_reply"
@@ -36,6 +37,7 @@ KB_RECONCILE_TASK = "rag_worker.kb.reconcile"
 ALERT_TASK = "classifier_worker.alerts.deliver"
 REPLY_TASK = "classifier_worker.replies.deliver"
 STATUS_TASK = "classifier_worker.replies.deliver_status"
+BULK_TASK = "gateway.bulk_jobs.run"
 
 TASK_ROUTES = {
     CLASSIFY_TASK: {"queue": CLASSIFY_QUEUE},
@@ -44,6 +46,7 @@ TASK_ROUTES = {
     ALERT_TASK: {"queue": ALERTS_QUEUE},
     REPLY_TASK: {"queue": REPLIES_QUEUE},
     STATUS_TASK: {"queue": REPLIES_QUEUE},
+    BULK_TASK: {"queue": BULK_QUEUE},
 }
 
 
@@ -62,7 +65,7 @@ def make_celery(name: str, settings: Settings | None = None) -> Celery:
         # exchange and key, so anything published there would reach every queue.
         task_queues=[
             Queue(q, Exchange(q, type="direct"), routing_key=q)
-            for q in (CLASSIFY_QUEUE, DRAFT_QUEUE, KB_QUEUE, ALERTS_QUEUE, REPLIES_QUEUE)
+            for q in (CLASSIFY_QUEUE, DRAFT_QUEUE, KB_QUEUE, ALERTS_QUEUE, REPLIES_QUEUE, BULK_QUEUE)
         ],
         task_default_queue=CLASSIFY_QUEUE,
         task_routes=TASK_ROUTES,

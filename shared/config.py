@@ -293,6 +293,13 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Most tickets one CSV export writes; over it the export is refused (422), to be narrowed",
     )
+    bulk_job_max_tickets: int = Field(
+        10_000,
+        ge=1,
+        le=100_000,
+        description="Most tickets one bulk job changes; a view or filters holding more are refused (422), to be "
+        "narrowed",
+    )
 
     @field_validator("database_url")
     @classmethod

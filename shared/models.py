@@ -517,6 +517,57 @@ class StatusDelivery(Delivery, Base):
     status: Mapped[str] = mapped_column(String(20))
 
 
+class BulkJob(Base):
+    """One change made to many tickets in the background (`gateway.services.bulk_jobs`): the tickets were chosen
+    when it was created (`BulkJobItem`), and the bulk worker changes them a batch at a time."""
+
+    __tablename__ = "bulk_jobs"
+    __table_args__ = (
+        # The jobs not finished: what the sweeper sends again when their worker went quiet.
+        Index(
+            "idx_bulk_jobs_unfinished",
+            "heartbeat_at",
+            postgresql_where=text("state IN ('queued', 'running')"),
+            sqlite_where=text("state IN ('queued', 'running')"),
+        ),
+        Index("idx_bulk_jobs_created", "created_at"),
+    )
+
+    job_id: Mapped[str] = mapped_column(String(30), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20))  # `BulkJobState`
+    total: Mapped[int] = mapped_column(Integer)
+    source: Mapped[dict[str, Any]] = mapped_column(JSON)  # how the tickets were chosen, as `BulkJobRead.source`
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)  # `BulkJobChanges`, only those given
+    # Who asked: the key (its id, the actor's name) and the agent it is linked to, whose name signs a macro's reply.
+    created_by: Mapped[str] = mapped_column(String(120))
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    key_name: Mapped[str] = mapped_column(String(100))
+    agent_id: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    # Written by every batch: a job whose worker has been quiet for SWEEP_STALE_AFTER_S is sent again.
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    cancelled_by: Mapped[str | None] = mapped_column(String(120))
+    detail: Mapped[str | None] = mapped_column(String(500))
+
+
+class BulkJobItem(Base):
+    """One ticket of a bulk job and how its change went: `ok` NULL until it was tried."""
+
+    __tablename__ = "bulk_job_items"
+    __table_args__ = (Index("idx_bulk_job_items_position", "job_id", "position", unique=True),)
+
+    job_id: Mapped[str] = mapped_column(String(30), ForeignKey("bulk_jobs.job_id"), primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)  # from 1, the job's order
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    applied: Mapped[list[str] | None] = mapped_column(JSON)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(String(500))
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
 class ApiKey(Base):
     """An API key; only its SHA-256 is stored (see `shared.auth`)."""
 

@@ -1075,6 +1075,138 @@ class ViewRead(BaseModel):
     )
 
 
+# --------------------------------------------------------------------------- bulk jobs
+
+MAX_BULK_JOB_TICKETS = 10_000  # named in one job; BULK_JOB_MAX_TICKETS bounds what filters or a view may hold
+
+
+class BulkJobState(StrEnum):
+    queued = "queued"  # stored, its tickets chosen, not started
+    running = "running"
+    done = "done"  # every ticket was tried (`failed` says which could not take a change)
+    cancelled = "cancelled"  # stopped before the end: by `POST /api/bulk-jobs/{id}/cancel`, or its key lost its right
+
+
+class BulkJobCreate(StrictModel):
+    """One change made to many tickets in the background: the tickets named, those a view holds, or those the
+    list's filters hold, chosen when the job is created; the change is a macro applied, a status move, an
+    assignment, tags, or several (the macro first)."""
+
+    # The documented schema says what `_one_source_and_a_change` enforces.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {
+                    "oneOf": [
+                        {"required": [source], "properties": {source: {"not": {"type": "null"}}}}
+                        for source in ("ticket_ids", "view_id", "filters")
+                    ]
+                },
+                {
+                    "anyOf": [
+                        {"required": [change], "properties": {change: {"not": {"type": "null"}}}}
+                        for change in ("macro_id", "status", "assign", "tags")
+                    ]
+                },
+            ]
+        }
+    )
+
+    ticket_ids: list[BulkTicketId] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_BULK_JOB_TICKETS,
+        json_schema_extra={"uniqueItems": True},
+        description="The tickets, in the order to change them",
+    )
+    view_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=50,
+        pattern=MACRO_ID_PATTERN,
+        description="The tickets the view holds now, in its order (`me` in it: the caller's)",
+    )
+    filters: ViewFilters | None = Field(
+        None,
+        description="The tickets the list's filters hold now, in its order (a view's `filters`; `{}`: every ticket)",
+    )
+    expected_total: int | None = Field(
+        None,
+        ge=0,
+        le=1_000_000,
+        description="How many tickets the caller expects (the count it showed the agent); when the view or filters "
+        "hold another number now, the job is refused (409) and nothing changes",
+    )
+    macro_id: str | None = Field(
+        None, min_length=1, max_length=50, pattern=MACRO_ID_PATTERN, description="A macro to apply to each ticket"
+    )
+    status: Status | None = None
+    assign: AssignUpdate | None = None
+    tags: TagsUpdate | None = None
+
+    @model_validator(mode="after")
+    def _one_source_and_a_change(self) -> BulkJobCreate:
+        sources = [name for name in ("ticket_ids", "view_id", "filters") if getattr(self, name) is not None]
+        if len(sources) != 1:
+            given = f"got {', '.join(sources)}" if sources else "got none"
+            raise ValueError(f"name the tickets one way: `ticket_ids`, `view_id` or `filters` ({given})")
+        if self.macro_id is None and self.status is None and self.assign is None and self.tags is None:
+            raise ValueError("give a change to make: `macro_id`, `status`, `assign` or `tags`")
+        if self.ticket_ids is not None and len(set(self.ticket_ids)) != len(self.ticket_ids):
+            twice = next(t for t in self.ticket_ids if self.ticket_ids.count(t) > 1)
+            raise ValueError(f"ticket_ids: '{twice}' is given twice")
+        return self
+
+
+class BulkJobChanges(BaseModel):
+    macro_id: str | None = None
+    status: Status | None = None
+    assign: AssignUpdate | None = None
+    tags: TagsUpdate | None = None
+
+
+class BulkJobRead(BaseModel):
+    job_id: str
+    state: BulkJobState
+    total: int = Field(description="The tickets chosen when the job was created")
+    done: int = Field(description="Tickets tried so far")
+    updated: int = Field(description="Tickets every change was made to")
+    failed: int = Field(
+        description="Tickets a change was not made to (`GET /api/bulk-jobs/{id}/results?outcome=failed`)"
+    )
+    pending: int = Field(description="Tickets not tried yet (left so when the job was cancelled)")
+    source: dict[str, Any] = Field(
+        description="How the tickets were chosen: `ticket_ids` (how many), or `view_id` and the `filters` it held, "
+        "or `filters` (with `me` read as the caller's agent)"
+    )
+    changes: BulkJobChanges
+    created_by: str
+    agent_id: str | None = Field(
+        None, description="The agent the creator's key is linked to: macros are signed by them"
+    )
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    cancelled_by: str | None
+    detail: str | None = Field(None, description="Why the job was cancelled")
+
+
+class BulkJobOutcome(StrEnum):
+    updated = "updated"
+    failed = "failed"
+    pending = "pending"
+
+
+class BulkJobResult(BaseModel):
+    ticket_id: str
+    position: int = Field(description="Its place in the job's order, from 1")
+    outcome: BulkJobOutcome
+    applied: list[str] = Field(description="The changes made, of reply or note (the macro's), status, assign, tags")
+    status_code: int | None = Field(description="200, or the status the ticket's own request would have answered")
+    detail: str | None = Field(None, description="Why the next change was not made")
+    finished_at: datetime | None
+
+
 # --------------------------------------------------------------------------- deliveries: alerts, replies, statuses
 
 

@@ -20,7 +20,7 @@ from gateway.services.tickets import assign_ticket, change_status, check_assigna
 from shared.auth import Principal
 from shared.config import Targets
 from shared.errors import CopilotError, NotFound
-from shared.schemas import BulkRead, BulkResult, BulkUpdate, Status
+from shared.schemas import AssignUpdate, BulkRead, BulkResult, BulkUpdate, Status, TagsUpdate
 
 
 def bulk_update(
@@ -38,25 +38,40 @@ def bulk_update(
     return BulkRead(updated=updated, failed=len(results) - updated, results=results)
 
 
+def make_changes(
+    session: Session,
+    ticket_id: str,
+    status: Status | None,
+    assign: AssignUpdate | None,
+    tags: TagsUpdate | None,
+    *,
+    sent: Collection[Status],
+    applied: list[str],
+) -> tuple[int, str] | None:
+    """Make the status move, assignment and tag changes given, in that order, each in its own transaction, naming
+    each made in `applied`; the first refused ends it, rolled back, and its status code and reason are returned
+    (None: every change was made). A bulk change's, a bulk job's and a macro's changes go through here."""
+    try:
+        if status is not None:
+            change_status(session, ticket_id, status, sent=sent)
+            applied.append("status")
+        if assign is not None:
+            assign_ticket(session, ticket_id, assign.agent_id)
+            applied.append("assign")
+        if tags is not None:
+            change_tags(session, ticket_id, tags)
+            applied.append("tags")
+    except CopilotError as error:
+        session.rollback()
+        return error.status_code, str(error)
+    return None
+
+
 def _one(
     session: Session, ticket_id: str, data: BulkUpdate, *, sent: Collection[Status], targets: Targets
 ) -> BulkResult:
     applied: list[str] = []
-    try:
-        if data.status is not None:
-            change_status(session, ticket_id, data.status, sent=sent)
-            applied.append("status")
-        if data.assign is not None:
-            assign_ticket(session, ticket_id, data.assign.agent_id)
-            applied.append("assign")
-        if data.tags is not None:
-            change_tags(session, ticket_id, data.tags)
-            applied.append("tags")
-    except CopilotError as error:
-        session.rollback()
-        failure: tuple[int, str] | None = (error.status_code, str(error))
-    else:
-        failure = None
+    failure = make_changes(session, ticket_id, data.status, data.assign, data.tags, sent=sent, applied=applied)
     session.expire_all()  # its tags were written by statements: read it as now stored
     try:
         ticket = to_read(get_ticket(session, ticket_id), targets)

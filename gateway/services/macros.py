@@ -21,13 +21,11 @@ from pydantic import ValidationError
 from sqlalchemy import Row, ScalarSelect, Select, func, select
 from sqlalchemy.orm import Session
 
+from gateway.services.bulk import make_changes
 from gateway.services.erasure import ensure_not_erased
 from gateway.services.me import how_to_link, is_me, resolve_assignment
 from gateway.services.replies import REPLY_SOURCE, add_message, find_message
-from gateway.services.tags import change_tags
 from gateway.services.tickets import (
-    assign_ticket,
-    change_status,
     check_assignable,
     check_move,
     get_ticket,
@@ -36,7 +34,7 @@ from gateway.services.tickets import (
 from shared.auth import Principal
 from shared.config import Targets
 from shared.db import insert_named
-from shared.errors import Conflict, CopilotError, InvalidInput, NotFound
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.macros import fill, uses_agent, values_for
 from shared.models import Macro, Ticket, TicketMessage, current_actor, utcnow
 from shared.schemas import (
@@ -199,6 +197,34 @@ class Applied(NamedTuple):
     created: bool  # False: a retry found the message posted the first time
 
 
+def active_macro(session: Session, macro_id: str) -> Macro:
+    """The macro, if agents may apply it: 404 unknown, 409 inactive."""
+    macro = get_macro(session, macro_id)
+    if not macro.active:
+        raise Conflict(f"macro '{macro_id}' is inactive: an admin turns it back on with PUT /api/macros/{macro_id}")
+    return macro
+
+
+def _check_signer(macro: Macro, caller: Principal) -> None:
+    """422 for a macro signed with the agent's name when the caller's key is linked to no agent."""
+    if caller.agent_id is None and uses_agent(macro.body):
+        raise InvalidInput(
+            f"macro '{macro.macro_id}' is signed with the agent's name ({{{{agent.name}}}} or "
+            f"{{{{agent.first_name}}}}) and key '{caller.name}' is linked to no agent; " + how_to_link(caller)
+        )
+
+
+def check_applicable(session: Session, macro_id: str, caller: Principal) -> None:
+    """What `apply_macro` refuses whatever the ticket, checked before a bulk job applies the macro to many: 404
+    unknown, 409 inactive, 422 for its agent's name or `me` when the caller's key is linked to no agent, and the
+    agent it assigns unknown (404) or inactive (409)."""
+    macro = active_macro(session, macro_id)
+    _check_signer(macro, caller)
+    assign = resolve_assignment(to_macro_read(macro).assign, caller)
+    if assign is not None and assign.agent_id is not None:
+        check_assignable(session, assign.agent_id)
+
+
 def apply_macro(
     session: Session,
     ticket_id: str,
@@ -216,20 +242,14 @@ def apply_macro(
     inactive agent to assign; 422 when the text filled in for this ticket is not a message (empty, or longer
     than a message may be), or for `me` or the agent's name when the caller's key is linked to no agent."""
     ticket = get_ticket(session, ticket_id)
-    macro = get_macro(session, macro_id)
-    if not macro.active:
-        raise Conflict(f"macro '{macro_id}' is inactive: an admin turns it back on with PUT /api/macros/{macro_id}")
+    macro = active_macro(session, macro_id)
     ensure_not_erased(ticket)
     plan = to_macro_read(macro)
     status = plan.status
     assign = resolve_assignment(plan.assign, caller)  # 422 before anything is posted when `me` names nobody
     retry = data.client_message_id is not None and find_message(session, REPLY_SOURCE, data.client_message_id)
     if not retry:  # refused before anything is posted
-        if caller.agent_id is None and uses_agent(macro.body):
-            raise InvalidInput(
-                f"macro '{macro_id}' is signed with the agent's name ({{{{agent.name}}}} or {{{{agent.first_name}}}}) "
-                f"and key '{caller.name}' is linked to no agent; " + how_to_link(caller)
-            )
+        _check_signer(macro, caller)
         if status is not None:
             check_move(Status(ticket.status), status)
         if assign is not None and assign.agent_id is not None:
@@ -256,20 +276,7 @@ def apply_macro(
         macro_id=macro_id,
     )
     applied = ["note" if macro.internal else "reply"]
-    failure: tuple[int, str] | None = None
-    try:
-        if status is not None:
-            change_status(session, ticket_id, status, sent=sent)
-            applied.append("status")
-        if assign is not None:
-            assign_ticket(session, ticket_id, assign.agent_id)
-            applied.append("assign")
-        if plan.tags is not None:
-            change_tags(session, ticket_id, plan.tags)
-            applied.append("tags")
-    except CopilotError as error:
-        session.rollback()
-        failure = (error.status_code, str(error))
+    failure = make_changes(session, ticket_id, status, assign, plan.tags, sent=sent, applied=applied)
     session.expire_all()  # tags are written by statements: read the ticket as now stored
     code, detail = failure or (200, None)
     result = MacroApplied(

@@ -86,6 +86,11 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("PUT", "/api/views/no-such-view", Role.admin, {"title": "Unassigned"}),
     ("GET", "/api/views/no-such-view/tickets", Role.agent, None),
     ("GET", "/api/views/no-such-view/export", Role.manager, None),
+    ("POST", "/api/bulk-jobs", Role.agent, {"ticket_ids": ["TKT-NONE"], "tags": {"add": ["vip"]}}),
+    ("GET", "/api/bulk-jobs", Role.agent, None),
+    ("GET", "/api/bulk-jobs/no-such-job", Role.agent, None),
+    ("GET", "/api/bulk-jobs/no-such-job/results", Role.agent, None),
+    ("POST", "/api/bulk-jobs/no-such-job/cancel", Role.agent, None),
 ]  # fmt: skip
 
 
@@ -95,6 +100,7 @@ def openapi_path(url: str) -> str:
     url = url.replace("kb_missing", "{article_id}").replace("/AG-1", "/{agent_id}")
     url = url.replace("no-such-alert", "{alert_id}").replace("no-such-delivery", "{delivery_id}")
     url = url.replace("no-such-macro", "{macro_id}").replace("no-such-view", "{view_id}")
+    url = url.replace("no-such-job", "{job_id}")
     return url.replace("/2147483647/", "/{message_id}/")
 
 

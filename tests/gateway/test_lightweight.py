@@ -26,3 +26,9 @@ def test_the_alert_worker_imports_no_model_library():
     """It runs from the gateway's image (compose: EXTRAS gateway), and a slow webhook must not cost a model's memory."""
     statements = "import classifier_worker.alert_worker as w; w.app.loader.import_default_modules()"
     assert heavy_after(statements) == []
+
+
+def test_the_bulk_worker_imports_no_model_library():
+    """It changes tickets through the gateway's services: a long job must not cost a model's memory."""
+    statements = "import gateway.bulk_worker as w; w.app.loader.import_default_modules()"
+    assert heavy_after(statements) == []
