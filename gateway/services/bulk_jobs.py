@@ -12,13 +12,16 @@ requests make (`apply_macro`, then `make_changes`), so the workflow's 409s, the 
 webhooks' outboxes hold as they do one ticket at a time; the history names the job's creator and the job.
 Each ticket's outcome is written after its change, so a worker that dies resumes from the first ticket
 without one, and trying a ticket again changes nothing already made (a macro's message carries
-`{job}-{ticket}` as its client id, so it is not posted twice). The sweeper sends a job again when its worker
-has been quiet for SWEEP_STALE_AFTER_S. A job stops early when cancelled, or when its key is revoked or its
-agent deactivated: their tickets are left as they are.
+`{job}-{ticket}` as its client id, so it is not posted twice, even by two runners at once). A database or
+broker outage leaves the ticket without an outcome for the task's retry; any other error is that ticket's
+failure (500), so a defect cannot stall the job. The sweeper sends a job again when its worker has been quiet
+for SWEEP_STALE_AFTER_S. A job stops early when cancelled, or when its key is revoked or its agent
+deactivated: their tickets are left as they are.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -32,7 +35,7 @@ from gateway.services.me import mine, resolve_assignment
 from gateway.services.tickets import check_assignable, matching_ids
 from gateway.services.views import filters_of, get_view
 from shared.auth import Principal, Role
-from shared.celery import BULK_QUEUE, BULK_TASK, send_quietly
+from shared.celery import BULK_QUEUE, BULK_TASK, send_quietly, transient_errors
 from shared.config import Settings, Targets
 from shared.errors import Conflict, CopilotError, InvalidInput, NotFound
 from shared.models import Agent, ApiKey, BulkJob, BulkJobItem, audit_actor, current_actor, utcnow
@@ -47,6 +50,7 @@ from shared.schemas import (
     ViewFilters,
 )
 
+log = logging.getLogger(__name__)
 BATCH = 50  # tickets per task: a cancel, a revoked key or a worker's death costs at most this many
 FINISHED = (BulkJobState.done.value, BulkJobState.cancelled.value)
 
@@ -268,14 +272,21 @@ def run_batch(session: Session, job_id: str, settings: Settings, *, size: int = 
                 session.rollback()
                 return Batch(tried, False)  # cancelled meanwhile
             session.rollback()
-            applied, failure = _change(session, job_id, ticket_id, changes, caller, settings)
+            applied: list[str] = []
+            try:
+                failure = _change(session, job_id, ticket_id, changes, caller, settings, applied)
+            except transient_errors():
+                raise  # the database or broker is down: the task retries, this ticket still without an outcome
+            except Exception as error:  # a defect must not stall the job on one ticket, sent again for ever
+                log.exception("bulk job %s: ticket %s", job_id, ticket_id)
+                session.rollback()
+                failure = (500, f"unexpected error ({type(error).__name__}); the bulk worker's log has it")
             code, detail = failure or (200, None)
             session.execute(
                 update(BulkJobItem)
                 .where(BulkJobItem.job_id == job_id, BulkJobItem.ticket_id == ticket_id)
                 .values(ok=failure is None, applied=applied, status_code=code, detail=detail, finished_at=utcnow())
             )
-            session.execute(update(BulkJob).where(BulkJob.job_id == job_id).values(heartbeat_at=utcnow()))
             session.commit()
             tried += 1
     finally:
@@ -292,11 +303,16 @@ def run_batch(session: Session, job_id: str, settings: Settings, *, size: int = 
 
 
 def _change(
-    session: Session, job_id: str, ticket_id: str, changes: BulkJobChanges, caller: Principal, settings: Settings
-) -> tuple[list[str], tuple[int, str] | None]:
-    """One ticket's changes: the macro, then the status, assignment and tags; what was made, and why the next
-    was not."""
-    applied: list[str] = []
+    session: Session,
+    job_id: str,
+    ticket_id: str,
+    changes: BulkJobChanges,
+    caller: Principal,
+    settings: Settings,
+    applied: list[str],
+) -> tuple[int, str] | None:
+    """One ticket's changes: the macro, then the status, assignment and tags, each named in `applied` as made;
+    why the next was not (None: every one was)."""
     if changes.macro_id is not None:
         try:
             done = apply_macro(
@@ -311,14 +327,13 @@ def _change(
             ).result
         except CopilotError as error:
             session.rollback()
-            return applied, (error.status_code, str(error))
+            return error.status_code, str(error)
         applied.extend(done.applied)
         if not done.ok:
-            return applied, (done.status_code, done.detail or "")
-    failure = make_changes(
+            return done.status_code, done.detail or ""
+    return make_changes(
         session, ticket_id, changes.status, changes.assign, changes.tags, sent=settings.sent_statuses, applied=applied
     )
-    return applied, failure
 
 
 def _caller(session: Session, job: BulkJob) -> Principal | str:

@@ -224,3 +224,34 @@ def test_the_sweeper_sends_a_quiet_job_again(team, db_url, session_factory, redi
     with session_factory() as session:
         run_batch(session, job["job_id"], settings)
     assert team.get(f"{JOBS}/{job['job_id']}", headers=team.alice).json()["state"] == "done"
+
+
+def test_a_defect_fails_one_ticket_and_an_outage_leaves_it_for_the_retry(  # type: ignore[no-untyped-def]
+    team, session_factory, monkeypatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from gateway.services import bulk_jobs
+
+    ids = [web_ticket(team) for _ in range(3)]
+    job = _job(team, team.alice, ticket_ids=ids, tags={"add": ["seen"]})
+    make_changes = bulk_jobs.make_changes
+
+    def flaky(session, ticket_id, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if ticket_id == ids[1]:
+            raise failure
+        return make_changes(session, ticket_id, *args, **kwargs)
+
+    monkeypatch.setattr(bulk_jobs, "make_changes", flaky)
+    failure: Exception = OperationalError("UPDATE tickets", {}, ConnectionError("server closed the connection"))
+    with session_factory() as session, pytest.raises(OperationalError):
+        run_batch(session, job["job_id"], _settings(team))  # the task retries it later
+    outcomes = team.get(f"{JOBS}/{job['job_id']}/results", headers=team.alice).json()
+    assert [r["outcome"] for r in outcomes] == ["updated", "pending", "pending"]
+    failure = KeyError("a defect")
+    with session_factory() as session:
+        assert run_batch(session, job["job_id"], _settings(team)) == (2, False)  # not stalled on that ticket
+    outcomes = team.get(f"{JOBS}/{job['job_id']}/results", headers=team.alice).json()
+    assert [(r["outcome"], r["status_code"]) for r in outcomes] == [("updated", 200), ("failed", 500), ("updated", 200)]
+    assert "unexpected error (KeyError)" in outcomes[1]["detail"]
+    assert team.get(f"{JOBS}/{job['job_id']}", headers=team.alice).json()["state"] == "done"
