@@ -60,6 +60,7 @@ bench: install migrate models redis
 	$(BIN)/python benchmarks/views.py
 	$(BIN)/python benchmarks/auth.py
 	$(BIN)/python benchmarks/agent_activity.py
+	$(BIN)/python benchmarks/bulk_jobs.py
 	$(BIN)/python benchmarks/list_export.py
 	$(BIN)/python benchmarks/replies.py
 	$(BIN)/python benchmarks/erasure.py

@@ -1,8 +1,8 @@
 """The bulk worker's Celery app: `celery -A gateway.bulk_worker worker -Q bulk`.
 
 It runs bulk jobs (`gateway.services.bulk_jobs`): a task changes one batch of a job's tickets and sends itself
-again for the next, so a job of 10,000 tickets is 200 short tasks, each acknowledged after its batch. The
-gateway's own process, not an AI worker's: it changes tickets through the gateway's services and loads no
+again for the next, so a job of 10,000 tickets is 200 short tasks (BULK_JOB_BATCH 50), each acknowledged after
+its batch. The gateway's own process, not an AI worker's: it changes tickets through the gateway's services and loads no
 model, and a long job never holds up classification, drafts or deliveries.
 """
 

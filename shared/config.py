@@ -300,6 +300,13 @@ class Settings(BaseSettings):
         description="Most tickets one bulk job changes; a view or filters holding more are refused (422), to be "
         "narrowed",
     )
+    bulk_job_batch: int = Field(
+        50,
+        ge=1,
+        le=1000,
+        description="Tickets the bulk worker changes per task before sending the next: a cancel, a revoked key or "
+        "a worker's death is noticed within one batch",
+    )
 
     @field_validator("database_url")
     @classmethod

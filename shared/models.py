@@ -545,7 +545,7 @@ class BulkJob(Base):
     agent_id: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column()
-    # Written as each batch starts (a batch of 50 takes seconds): a job quiet for SWEEP_STALE_AFTER_S is sent again.
+    # Written as each batch starts (BULK_JOB_BATCH tickets, seconds): a job quiet for SWEEP_STALE_AFTER_S is sent again.
     heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
     cancelled_by: Mapped[str | None] = mapped_column(String(120))

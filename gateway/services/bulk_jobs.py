@@ -7,7 +7,7 @@ it stood then: a ticket arriving afterwards is not in it, one that no longer mat
 Everything that would refuse every ticket alike (an unknown or inactive macro or agent, `me` for a key linked
 to nobody, too many tickets) is refused then, before anything changes.
 
-The bulk worker (`gateway.bulk_worker`) changes them `BATCH` at a time, each through the calls its own
+The bulk worker (`gateway.bulk_worker`) changes them BULK_JOB_BATCH at a time, each through the calls its own
 requests make (`apply_macro`, then `make_changes`), so the workflow's 409s, the claims, the history, the
 webhooks' outboxes hold as they do one ticket at a time; the history names the job's creator and the job.
 Each ticket's outcome is written after its change, so a worker that dies resumes from the first ticket
@@ -51,7 +51,6 @@ from shared.schemas import (
 )
 
 log = logging.getLogger(__name__)
-BATCH = 50  # tickets per task: a cancel, a revoked key or a worker's death costs at most this many
 FINISHED = (BulkJobState.done.value, BulkJobState.cancelled.value)
 
 
@@ -239,9 +238,10 @@ class Batch(NamedTuple):
     more: bool  # tickets are left: send the task again
 
 
-def run_batch(session: Session, job_id: str, settings: Settings, *, size: int = BATCH) -> Batch:
-    """Try the job's next `size` tickets without an outcome, in its order, and finish it when none is left. A job
-    finished, cancelled or unknown does nothing; one whose key was revoked or agent deactivated is cancelled."""
+def run_batch(session: Session, job_id: str, settings: Settings, *, size: int | None = None) -> Batch:
+    """Try the job's next `size` (BULK_JOB_BATCH) tickets without an outcome, in its order, and finish it when none
+    is left. A job finished, cancelled or unknown does nothing; one whose key was revoked or agent deactivated is
+    cancelled."""
     job = session.get(BulkJob, job_id)
     if job is None or job.state in FINISHED:
         session.rollback()
@@ -252,6 +252,7 @@ def run_batch(session: Session, job_id: str, settings: Settings, *, size: int = 
         return Batch(0, False)
     changes = BulkJobChanges.model_validate(job.changes)
     actor = f"{job.created_by} via {job_id}"
+    size = size or settings.bulk_job_batch
     now = utcnow()
     started = session.execute(
         update(BulkJob)

@@ -9,13 +9,16 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import jsonschema
 import pytest
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from gateway.services.bulk_jobs import run_batch
 from gateway.sweeper import sweep_once
 from shared.config import Settings
 from shared.models import BulkJob, BulkJobItem, TicketMessage, utcnow
+from shared.schemas import BulkJobCreate
 from tests.conftest import force_ticket, wait_until
 from tests.gateway import test_key_agents
 from tests.gateway.conftest import stored, web_ticket
@@ -54,30 +57,40 @@ def test_the_bulk_worker_answers_an_outage_and_each_ticket_answers_for_itself(  
     other = web_ticket(team)
     _tagged(team, outage, "outage")
     force_ticket(db_url, outage[2], status="closed")  # its workflow refuses the macro's move to pending
+    full = web_ticket(team)  # 50 tags: the macro's reply and move are made, its tag refused, the job's not tried
+    for n in range(0, 49, 10):
+        tags = {"add": [f"t{i}" for i in range(n, min(n + 10, 49))]}
+        assert team.post(f"/api/tickets/{full}/tags", json=tags, headers=team.alice).status_code == 200
+    _tagged(team, [full], "outage")
+    outage.append(full)
     job = _job(
         team, team.alice, filters={"tag": "outage", "sort": "oldest"}, macro_id="outage-ack",
-        assign={"agent_id": "me"}, tags={"remove": ["outage"]}, expected_total=4,
+        assign={"agent_id": "me"}, tags={"remove": ["outage"]}, expected_total=5,
     )  # fmt: skip
-    assert (job["state"], job["total"], job["pending"], job["agent_id"]) == ("queued", 4, 4, "ALICE")
+    assert (job["state"], job["total"], job["pending"], job["agent_id"]) == ("queued", 5, 5, "ALICE")
     assert job["source"] == {"filters": {"tag": "outage", "sort": "oldest"}}
     assert job["changes"]["assign"] == {"agent_id": "ALICE"}  # `me`, read when the job was made
     late = web_ticket(team)
     _tagged(team, [late], "outage")  # arrives after the job chose its tickets: not in it
-    start_worker("gateway", db_url, queues="bulk", app="bulk_worker")
+    start_worker("gateway", db_url, queues="bulk", app="bulk_worker", BULK_JOB_BATCH="3")  # a task sends the next
 
     def finished() -> dict[str, Any] | None:
         now = team.get(f"{JOBS}/{job['job_id']}", headers=team.bob).json()
         return now if now["state"] == "done" else None
 
     done = wait_until(finished, timeout=60)
-    assert (done["done"], done["updated"], done["failed"], done["pending"]) == (4, 3, 1, 0)  # type: ignore[index]
+    assert (done["done"], done["updated"], done["failed"], done["pending"]) == (5, 3, 2, 0)  # type: ignore[index]
     results = team.get(f"{JOBS}/{job['job_id']}/results", headers=team.bob).json()
-    assert [r["ticket_id"] for r in results] == outage and [r["position"] for r in results] == [1, 2, 3, 4]
+    assert [r["ticket_id"] for r in results] == outage and [r["position"] for r in results] == [1, 2, 3, 4, 5]
     refused = results[2]
     assert (refused["outcome"], refused["status_code"], refused["applied"]) == ("failed", 409, [])
     assert "closed" in refused["detail"]
     failed = team.get(f"{JOBS}/{job['job_id']}/results?outcome=failed", headers=team.bob).json()
-    assert [r["ticket_id"] for r in failed] == [outage[2]]
+    assert [r["ticket_id"] for r in failed] == [outage[2], full]
+    assert (failed[1]["applied"], failed[1]["status_code"]) == (["reply", "status"], 409)
+    assert "at most 50" in failed[1]["detail"]
+    kept = team.get(f"/api/tickets/{full}", headers=team.bob).json()
+    assert (kept["status"], kept["assigned_to"], "outage" in kept["tags"]) == ("pending", None, True)
     for result in (results[0], results[1], results[3]):
         assert (result["outcome"], result["status_code"]) == ("updated", 200)
         assert result["applied"] == ["reply", "status", "tags", "assign", "tags"]  # the macro's, then the job's
@@ -104,11 +117,11 @@ def test_the_bulk_worker_answers_an_outage_and_each_ticket_answers_for_itself(  
         session.execute(sa.update(BulkJob).where(BulkJob.job_id == job["job_id"]).values(state="running"))
         session.commit()
         again = run_batch(session, job["job_id"], _settings(team))
-    assert (again.tried, again.more) == (4, False)
+    assert (again.tried, again.more) == (5, False)
     rerun = team.get(f"{JOBS}/{job['job_id']}", headers=team.bob).json()
-    assert (rerun["state"], rerun["updated"], rerun["failed"]) == ("done", 3, 1)
+    assert (rerun["state"], rerun["updated"], rerun["failed"]) == ("done", 3, 2)
     messages = stored(session_factory, TicketMessage, TicketMessage.id)
-    assert len(messages) == 3  # one reply on each ticket changed, none posted again
+    assert len(messages) == 4  # one reply on each ticket the macro answered, none posted again
     assert team.get(f"/api/tickets/{outage[0]}", headers=team.bob).json()["tags"] == ["ack"]
 
 
@@ -255,3 +268,27 @@ def test_a_defect_fails_one_ticket_and_an_outage_leaves_it_for_the_retry(  # typ
     assert [(r["outcome"], r["status_code"]) for r in outcomes] == [("updated", 200), ("failed", 500), ("updated", 200)]
     assert "unexpected error (KeyError)" in outcomes[1]["detail"]
     assert team.get(f"{JOBS}/{job['job_id']}", headers=team.alice).json()["state"] == "done"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"ticket_ids": ["T-1"], "status": "open"}, {"view_id": "v", "macro_id": "m"},
+     {"filters": {}, "tags": {"add": ["x"]}}, {"filters": {"tag": "x"}, "assign": {"agent_id": None}},
+     {"status": "open"}, {"filters": {}},
+     {"ticket_ids": ["T-1"], "view_id": "v", "status": "open"}, {"filters": {}, "view_id": None, "status": "open"},
+     {"filters": None, "status": "open"}, {"view_id": "v", "macro_id": None, "status": None},
+     {"filters": {}, "macro_id": "m", "expected_total": 3}],
+)  # fmt: skip
+def test_the_documented_job_schema_and_the_check_agree(body: dict[str, Any]) -> None:
+    """What the OpenAPI schema's `oneOf` and `anyOf` refuse (no source or two, no change) is what the model refuses."""
+    documented = jsonschema.Draft202012Validator(BulkJobCreate.model_json_schema()).is_valid(body)
+    try:
+        BulkJobCreate.model_validate(body)
+    except ValidationError:
+        accepted = False
+    else:
+        accepted = True
+    assert documented == accepted
+    sources = [name for name in ("ticket_ids", "view_id", "filters") if body.get(name) is not None]
+    changes = [name for name in ("macro_id", "status", "assign", "tags") if body.get(name) is not None]
+    assert accepted == (len(sources) == 1 and bool(changes))
