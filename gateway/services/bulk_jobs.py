@@ -218,8 +218,7 @@ def cancel_job(session: Session, job_id: str) -> BulkJobRead:
     job = get_job(session, job_id)
     if job.state == BulkJobState.done.value:
         raise Conflict(f"bulk job '{job_id}' is done: every ticket was tried, so there is nothing left to cancel")
-    if job.state != BulkJobState.cancelled.value:
-        _stop(session, job_id, detail=None, by=current_actor())
+    _stop(session, job_id, detail=None, by=current_actor())  # a cancelled job stays as it was cancelled
     return read_job(session, job_id)
 
 

@@ -6,6 +6,7 @@ key loses its right, resumed without doing anything twice, and sent again by the
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -72,13 +73,15 @@ def test_the_bulk_worker_answers_an_outage_and_each_ticket_answers_for_itself(  
     assert job["changes"]["assign"] == {"agent_id": "ALICE"}  # `me`, read when the job was made
     late = web_ticket(team)
     _tagged(team, [late], "outage")  # arrives after the job chose its tickets: not in it
-    start_worker("gateway", db_url, queues="bulk", app="bulk_worker", BULK_JOB_BATCH="3")  # a task sends the next
+    worker = start_worker("gateway", db_url, queues="bulk", app="bulk_worker", BULK_JOB_BATCH="3")
 
     def finished() -> dict[str, Any] | None:
         now = team.get(f"{JOBS}/{job['job_id']}", headers=team.bob).json()
         return now if now["state"] == "done" else None
 
     done = wait_until(finished, timeout=60)
+    tasks = re.findall(r"Task gateway\.bulk_jobs\.run\[[^]]+\] succeeded in [0-9.]+s: (\d+)", worker.log())
+    assert tasks == ["3", "2"]  # BULK_JOB_BATCH tickets a task, the first sending the second
     assert (done["done"], done["updated"], done["failed"], done["pending"]) == (5, 3, 2, 0)  # type: ignore[index]
     results = team.get(f"{JOBS}/{job['job_id']}/results", headers=team.bob).json()
     assert [r["ticket_id"] for r in results] == outage and [r["position"] for r in results] == [1, 2, 3, 4, 5]
@@ -131,6 +134,9 @@ def test_what_would_refuse_every_ticket_is_refused_before_anything_is_stored(  #
     _macro(team)
     ids = [web_ticket(team) for _ in range(3)]
     _tagged(team, ids, "outage")
+    to_bob = {"macro_id": "to-bob", "title": "To Bob", "body": "Bob takes it.", "internal": True,
+              "assign": {"agent_id": "BOB"}}  # fmt: skip
+    assert team.post("/api/macros", json=to_bob, headers=team.admin).status_code == 201
     assert team.patch("/api/agents/BOB", json={"active": False}, headers=team.admin).status_code == 200
     inactive = {"macro_id": "off", "title": "Off", "body": "Closing this.", "active": False}
     assert team.post("/api/macros", json=inactive, headers=team.admin).status_code == 201
@@ -150,6 +156,7 @@ def test_what_would_refuse_every_ticket_is_refused_before_anything_is_stored(  #
     refused(409, "macro 'off' is inactive", filters={"tag": "outage"}, macro_id="off")
     refused(404, "agent 'NOBODY' not found", filters={"tag": "outage"}, assign={"agent_id": "NOBODY"})
     refused(409, "BOB", filters={"tag": "outage"}, assign={"agent_id": "BOB"})
+    refused(409, "BOB", filters={"tag": "outage"}, macro_id="to-bob")  # the agent the macro assigns
     refused(409, "number 3 now, not the 2 expected", filters={"tag": "outage"}, status="pending", expected_total=2)
     refused(422, "key 'front-desk' is linked to no", team.shared, filters={"assigned_to": "me"}, status="pending")
     refused(422, "key 'front-desk' is linked to no", team.shared, ticket_ids=ids, assign={"agent_id": "me"})
@@ -171,16 +178,24 @@ def test_what_would_refuse_every_ticket_is_refused_before_anything_is_stored(  #
     assert team.post(f"{JOBS}/nope/cancel", headers=team.alice).status_code == 404
     assert team.get(f"{JOBS}?state=finished", headers=team.alice).status_code == 422
 
+    # A view of `me` holds the caller's own tickets.
+    assert team.put(f"/api/tickets/{ids[1]}/assign", json={"agent_id": "me"}, headers=team.alice).status_code == 200
+    mine = {"view_id": "mine", "title": "My tickets", "filters": {"assigned_to": "me"}}
+    assert team.post("/api/views", json=mine, headers=team.admin).status_code == 201
+    own = _job(team, team.alice, view_id="mine", tags={"add": ["mine"]}, expected_total=1)
+    assert own["source"] == {"view_id": "mine", "filters": {"assigned_to": "ALICE"}}
+    refused(422, "key 'front-desk' is linked to no", team.shared, view_id="mine", tags={"add": ["mine"]})
+
 
 def test_a_job_stops_when_cancelled_or_when_its_key_loses_its_right(  # type: ignore[no-untyped-def]
     team, db_url, session_factory, redis_client
 ) -> None:
     ids = [web_ticket(team) for _ in range(3)]
     settings = _settings(team)
-    view = {"view_id": "new-ones", "title": "New", "filters": {"status": "new", "sort": "oldest"}}
+    view = {"view_id": "new-ones", "title": "New", "filters": {"status": "new", "sort": "newest"}}
     assert team.post("/api/views", json=view, headers=team.admin).status_code == 201
     job = _job(team, team.alice, view_id="new-ones", status="open")
-    assert job["source"] == {"view_id": "new-ones", "filters": {"status": "new", "sort": "oldest"}}
+    assert job["source"] == {"view_id": "new-ones", "filters": {"status": "new"}}  # newest first: the default
     sent = [json.loads(raw) for raw in redis_client.lrange("bulk", 0, -1)]
     assert [m["headers"]["argsrepr"] for m in sent] == [repr([job["job_id"]])]  # sent to the bulk worker
     with session_factory() as session:
@@ -193,11 +208,12 @@ def test_a_job_stops_when_cancelled_or_when_its_key_loses_its_right(  # type: ig
     assert body["cancelled_by"].endswith("bob-laptop") and body["finished_at"] is not None
     with session_factory() as session:
         assert run_batch(session, job["job_id"], settings) == (0, False)  # nothing more after a cancel
-    assert [team.get(f"/api/tickets/{t}", headers=team.alice).json()["status"] for t in ids] == ["open", "new", "new"]
+    statuses = [team.get(f"/api/tickets/{t}", headers=team.alice).json()["status"] for t in ids]
+    assert statuses == ["new", "new", "open"]  # the view's order: the newest first
     again = team.post(f"{JOBS}/{job['job_id']}/cancel", headers=team.alice)
     assert again.status_code == 200 and again.json()["cancelled_by"] == body["cancelled_by"]
     pending = team.get(f"{JOBS}/{job['job_id']}/results?outcome=pending", headers=team.alice).json()
-    assert [(r["ticket_id"], r["status_code"]) for r in pending] == [(ids[1], None), (ids[2], None)]
+    assert [(r["ticket_id"], r["status_code"]) for r in pending] == [(ids[1], None), (ids[0], None)]
 
     whole = _job(team, team.alice, ticket_ids=[ids[0]], tags={"add": ["seen"]})
     with session_factory() as session:
@@ -218,6 +234,12 @@ def test_a_job_stops_when_cancelled_or_when_its_key_loses_its_right(  # type: ig
         assert (now["state"], now["pending"], now["cancelled_by"]) == ("cancelled", 3, None)
         assert why in now["detail"]
     assert all("bob" not in team.get(f"/api/tickets/{t}", headers=team.admin).json()["tags"] for t in ids)
+    listed = {
+        state: [j["job_id"] for j in team.get(f"{JOBS}?state={state}", headers=team.admin).json()]
+        for state in ("cancelled", "done", "queued")
+    }
+    assert listed == {"cancelled": [alices["job_id"], bobs["job_id"], job["job_id"]], "done": [whole["job_id"]],
+                      "queued": []}  # fmt: skip
 
 
 def test_the_sweeper_sends_a_quiet_job_again(team, db_url, session_factory, redis_client) -> None:  # type: ignore[no-untyped-def]
@@ -268,6 +290,21 @@ def test_a_defect_fails_one_ticket_and_an_outage_leaves_it_for_the_retry(  # typ
     assert [(r["outcome"], r["status_code"]) for r in outcomes] == [("updated", 200), ("failed", 500), ("updated", 200)]
     assert "unexpected error (KeyError)" in outcomes[1]["detail"]
     assert team.get(f"{JOBS}/{job['job_id']}", headers=team.alice).json()["state"] == "done"
+
+    # Cancelled while a batch runs: the ticket being changed is finished, the next is not started.
+    third = _job(team, team.alice, ticket_ids=ids, tags={"add": ["late"]})
+
+    def cancelling(session, ticket_id, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if ticket_id == ids[0]:
+            assert team.post(f"{JOBS}/{third['job_id']}/cancel", headers=team.bob).status_code == 200
+        return make_changes(session, ticket_id, *args, **kwargs)
+
+    monkeypatch.setattr(bulk_jobs, "make_changes", cancelling)
+    with session_factory() as session:
+        assert run_batch(session, third["job_id"], _settings(team)) == (1, False)
+    outcomes = team.get(f"{JOBS}/{third['job_id']}/results", headers=team.alice).json()
+    assert [r["outcome"] for r in outcomes] == ["updated", "pending", "pending"]
+    assert team.get(f"{JOBS}/{third['job_id']}", headers=team.alice).json()["state"] == "cancelled"
 
 
 @pytest.mark.parametrize(
