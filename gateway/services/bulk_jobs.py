@@ -57,7 +57,7 @@ FINISHED = (BulkJobState.done.value, BulkJobState.cancelled.value)
 def create_job(
     session: Session, data: BulkJobCreate, *, targets: Targets, max_tickets: int, caller: Principal
 ) -> BulkJob:
-    """Check the change, choose the tickets and store the job (committed; `start` sends it to the worker).
+    """Check the change, choose the tickets and store the job (committed; `submit_job` sends it to the worker).
     404/409/422 for what would refuse every ticket; 422 for more than `max_tickets`; 409 when `expected_total`
     is not what the tickets number now."""
     changes = BulkJobChanges(
