@@ -5,7 +5,8 @@ sent) are sent again the same way, tickets about to miss a reply or resolution t
 (`gateway.services.due_alerts`), and tickets resolved AUTO_CLOSE_AFTER_HOURS ago are closed
 (`gateway.services.lifecycle`), as are tickets left pending AUTO_SOLVE_PENDING_AFTER_HOURS (when set), and
 tickets waiting for the automatic assignment go to the agents in the rotation who now have room
-(`shared.routing`), and bulk jobs whose worker went quiet are sent again (`gateway.services.bulk_jobs`).
+(`shared.routing`), and bulk jobs whose worker went quiet are sent again and those finished BULK_JOB_KEEP_DAYS
+ago deleted (`gateway.services.bulk_jobs`).
 
 Each pass also sends the index task again for knowledge-base articles left `pending`, and once per
 `KB_RECONCILE_INTERVAL_S` asks a rag_worker to check its whole index against the table: a delete
@@ -28,7 +29,7 @@ import redis.asyncio as aioredis
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.services.bulk_jobs import resend_stale
+from gateway.services.bulk_jobs import delete_old, resend_stale
 from gateway.services.due_alerts import alert_due_tickets
 from gateway.services.lifecycle import close_resolved, solve_pending
 from shared.config import Settings, get_settings
@@ -55,6 +56,7 @@ class Swept(NamedTuple):
     solved: tuple[str, ...] = ()  # pending tickets resolved after AUTO_SOLVE_PENDING_AFTER_HOURS
     assigned: tuple[str, ...] = ()  # tickets the rotation assigned, that had waited for an agent with room
     bulk_jobs: tuple[str, ...] = ()  # bulk jobs sent again, their worker quiet for SWEEP_STALE_AFTER_S
+    bulk_jobs_deleted: tuple[str, ...] = ()  # bulk jobs finished BULK_JOB_KEEP_DAYS ago, deleted
 
 
 def reconcile_due(settings: Settings) -> bool:
@@ -85,6 +87,7 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
         closed = close_resolved(session, settings)
         assigned = route_waiting(session, settings=settings)
         jobs = resend_stale(session, older_than_s=stale)
+        deleted = delete_old(session, keep_days=settings.bulk_job_keep_days)
     return Swept(
         tickets,
         articles,
@@ -96,6 +99,7 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
         solved=tuple(solved),
         assigned=tuple(ticket_id for ticket_id, _ in assigned),
         bulk_jobs=tuple(jobs),
+        bulk_jobs_deleted=tuple(deleted),
     )
 
 
@@ -130,7 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description="Re-enqueue tickets stuck in queued/classified, KB articles left pending and undelivered alerts,"
         " replies and status changes; solve and close tickets due; assign tickets waiting for the rotation;"
-        " re-send bulk jobs whose worker went quiet;"
+        " re-send bulk jobs whose worker went quiet and delete old ones;"
         " re-run failed tickets."
     )
     parser.add_argument("--once", action="store_true", help="one pass, then exit (default: loop)")
@@ -155,7 +159,8 @@ def main() -> None:
             f" {len(swept.status_changes)} status change(s);"
             f" raised {len(swept.due_alerts)} due alert(s); resolved {len(swept.solved)} pending and closed"
             f" {len(swept.closed)} resolved ticket(s); assigned {len(swept.assigned)} waiting ticket(s)"
-            f"; re-sent {len(swept.bulk_jobs)} bulk job(s){checked}"
+            f"; re-sent {len(swept.bulk_jobs)} bulk job(s) and deleted {len(swept.bulk_jobs_deleted)} old one(s)"
+            f"{checked}"
         )
         return
     client = aioredis.Redis.from_url(settings.redis_url)

@@ -300,6 +300,13 @@ class Settings(BaseSettings):
         description="Most tickets one bulk job changes; a view or filters holding more are refused (422), to be "
         "narrowed",
     )
+    bulk_job_keep_days: int | None = Field(
+        90,
+        ge=1,
+        le=3650,
+        description="A bulk job done or cancelled this many days ago is deleted with its tickets' outcomes (by the "
+        "sweeper; the tickets keep their history); empty keeps them",
+    )
     bulk_job_batch: int = Field(
         50,
         ge=1,
@@ -339,6 +346,7 @@ class Settings(BaseSettings):
         "alert_due_within_minutes",
         "auto_close_after_hours",
         "auto_solve_pending_after_hours",
+        "bulk_job_keep_days",
         "reply_webhook_url",
         "reply_webhook_secret",
         mode="before",

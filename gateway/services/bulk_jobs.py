@@ -16,17 +16,17 @@ without one, and trying a ticket again changes nothing already made (a macro's m
 broker outage leaves the ticket without an outcome for the task's retry; any other error is that ticket's
 failure (500), so a defect cannot stall the job. The sweeper sends a job again when its worker has been quiet
 for SWEEP_STALE_AFTER_S. A job stops early when cancelled, or when its key is revoked or its agent
-deactivated: their tickets are left as they are.
+deactivated: their tickets are left as they are. The sweeper deletes jobs finished BULK_JOB_KEEP_DAYS ago.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.services.bulk import make_changes
@@ -372,3 +372,19 @@ def resend_stale(session: Session, *, older_than_s: float) -> list[str]:
         )
         session.commit()
     return sent
+
+
+def delete_old(session: Session, *, keep_days: int | None, now: datetime | None = None, limit: int = 100) -> list[str]:
+    """Delete up to `limit` jobs finished (done or cancelled) more than `keep_days` ago, with their items, each in
+    its own transaction; their ids. The tickets' history still names the job; None keeps every job."""
+    if keep_days is None:
+        return []
+    cutoff = (now or utcnow()) - timedelta(days=keep_days)
+    old = select(BulkJob.job_id).where(BulkJob.state.in_(FINISHED), BulkJob.finished_at < cutoff)
+    job_ids = list(session.scalars(old.order_by(BulkJob.finished_at).limit(limit)))
+    session.rollback()
+    for job_id in job_ids:
+        session.execute(delete(BulkJobItem).where(BulkJobItem.job_id == job_id))
+        session.execute(delete(BulkJob).where(BulkJob.job_id == job_id))
+        session.commit()
+    return job_ids

@@ -307,6 +307,31 @@ def test_a_defect_fails_one_ticket_and_an_outage_leaves_it_for_the_retry(  # typ
     assert team.get(f"{JOBS}/{third['job_id']}", headers=team.alice).json()["state"] == "cancelled"
 
 
+def test_the_sweeper_deletes_jobs_finished_long_ago(team, session_factory) -> None:  # type: ignore[no-untyped-def]
+    ids = [web_ticket(team) for _ in range(2)]
+    settings = _settings(team)
+    jobs = [_job(team, team.alice, ticket_ids=ids, tags={"add": [f"j{n}"]})["job_id"] for n in range(4)]
+    with session_factory() as session:
+        for job_id in jobs[:3]:
+            run_batch(session, job_id, settings)
+    assert team.post(f"{JOBS}/{jobs[2]}/cancel", headers=team.alice).status_code == 409  # done: cancel another
+    with session_factory() as session:
+        days_ago = {jobs[0]: 91, jobs[1]: 89}  # done long ago, and not quite; jobs[2] done now, jobs[3] queued
+        for job_id, days in days_ago.items():
+            finished = utcnow() - timedelta(days=days)
+            session.execute(sa.update(BulkJob).where(BulkJob.job_id == job_id).values(finished_at=finished))
+        session.commit()
+    factory = team.app.state.sessionmaker
+    kept = settings.model_copy(update={"bulk_job_keep_days": None})
+    assert sweep_once(factory, kept).bulk_jobs_deleted == ()  # empty keeps them
+    assert sweep_once(factory, settings).bulk_jobs_deleted == (jobs[0],)  # BULK_JOB_KEEP_DAYS 90
+    assert team.get(f"{JOBS}/{jobs[0]}", headers=team.alice).status_code == 404
+    items = stored(session_factory, BulkJobItem, BulkJobItem.position)
+    assert sorted({item.job_id for item in items}) == sorted(jobs[1:]) and len(items) == 6
+    history = team.get(f"/api/tickets/{ids[0]}/history", headers=team.alice).json()
+    assert any(h["new_value"] == "j0" and h["actor"].endswith(f"via {jobs[0]}") for h in history)  # still named
+
+
 @pytest.mark.parametrize(
     "body",
     [{"ticket_ids": ["T-1"], "status": "open"}, {"view_id": "v", "macro_id": "m"},
