@@ -380,7 +380,7 @@ def delete_old(session: Session, *, keep_days: int | None, now: datetime | None 
     if keep_days is None:
         return []
     cutoff = (now or utcnow()) - timedelta(days=keep_days)
-    old = select(BulkJob.job_id).where(BulkJob.state.in_(FINISHED), BulkJob.finished_at < cutoff)
+    old = select(BulkJob.job_id).where(BulkJob.finished_at < cutoff)  # set only once a job is done or cancelled
     job_ids = list(session.scalars(old.order_by(BulkJob.finished_at).limit(limit)))
     session.rollback()
     for job_id in job_ids:
