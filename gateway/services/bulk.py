@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gateway.services.me import resolve_assignment
 from gateway.services.tags import change_tags
-from gateway.services.tickets import assign_ticket, change_status, check_assignable, get_ticket, to_read
+from gateway.services.tickets import assign_ticket, change_status, check_assignment, get_ticket, to_read
 from shared.auth import Principal
 from shared.config import Targets
 from shared.errors import CopilotError, NotFound
@@ -29,10 +29,9 @@ def bulk_update(
     """Make `data`'s changes to each of its tickets, in order (`me` assigns to the caller's agent); each
     ticket's outcome."""
     data = data.model_copy(update={"assign": resolve_assignment(data.assign, caller)})
-    if data.assign is not None and data.assign.agent_id is not None:
-        # The whole request is refused (404, 409) for an assignee no ticket could take, before any ticket changes.
-        check_assignable(session, data.assign.agent_id)
-        session.rollback()  # end the read; each ticket's changes run in transactions of their own
+    # The whole request is refused (404, 409) for an assignee no ticket could take, before any ticket changes.
+    check_assignment(session, data.assign)
+    session.rollback()  # end the read; each ticket's changes run in transactions of their own
     results = [_one(session, ticket_id, data, sent=sent, targets=targets) for ticket_id in data.ticket_ids]
     updated = sum(result.ok for result in results)
     return BulkRead(updated=updated, failed=len(results) - updated, results=results)

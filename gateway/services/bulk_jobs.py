@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from gateway.services.bulk import make_changes
 from gateway.services.macros import apply_macro, check_applicable
 from gateway.services.me import mine, resolve_assignment
-from gateway.services.tickets import check_assignable, matching_ids
+from gateway.services.tickets import check_assignment, matching_ids
 from gateway.services.views import filters_of, get_view
 from shared.auth import Principal, Role
 from shared.celery import BULK_QUEUE, BULK_TASK, send_quietly, transient_errors
@@ -65,8 +65,7 @@ def create_job(
     )
     if changes.macro_id is not None:
         check_applicable(session, changes.macro_id, caller)
-    if changes.assign is not None and changes.assign.agent_id is not None:
-        check_assignable(session, changes.assign.agent_id)
+    check_assignment(session, changes.assign)
     source, ticket_ids = _chosen(session, data, targets, max_tickets, caller)
     if data.expected_total is not None and len(ticket_ids) != data.expected_total:
         raise Conflict(
@@ -268,10 +267,10 @@ def run_batch(session: Session, job_id: str, settings: Settings, *, size: int | 
     tried = 0
     try:
         for ticket_id in ticket_ids:
-            if session.scalar(select(BulkJob.state).where(BulkJob.job_id == job_id)) in FINISHED:
-                session.rollback()
-                return Batch(tried, False)  # cancelled meanwhile
+            state = session.scalar(select(BulkJob.state).where(BulkJob.job_id == job_id))
             session.rollback()
+            if state in FINISHED:
+                return Batch(tried, False)  # cancelled meanwhile
             applied: list[str] = []
             try:
                 failure = _change(session, job_id, ticket_id, changes, caller, settings, applied)

@@ -27,6 +27,7 @@ from gateway.services.me import how_to_link, is_me, resolve_assignment
 from gateway.services.replies import REPLY_SOURCE, add_message, find_message
 from gateway.services.tickets import (
     check_assignable,
+    check_assignment,
     check_move,
     get_ticket,
     to_read,
@@ -220,9 +221,7 @@ def check_applicable(session: Session, macro_id: str, caller: Principal) -> None
     agent it assigns unknown (404) or inactive (409)."""
     macro = active_macro(session, macro_id)
     _check_signer(macro, caller)
-    assign = resolve_assignment(to_macro_read(macro).assign, caller)
-    if assign is not None and assign.agent_id is not None:
-        check_assignable(session, assign.agent_id)
+    check_assignment(session, resolve_assignment(to_macro_read(macro).assign, caller))
 
 
 def apply_macro(
@@ -252,8 +251,7 @@ def apply_macro(
         _check_signer(macro, caller)
         if status is not None:
             check_move(Status(ticket.status), status)
-        if assign is not None and assign.agent_id is not None:
-            check_assignable(session, assign.agent_id)
+        check_assignment(session, assign)
     try:
         message = MessageCreate(
             body=render(macro.body, ticket, caller.agent_name), client_message_id=data.client_message_id

@@ -40,6 +40,7 @@ from shared.references import GIVEN, order_keys, tickets_about_order, tickets_wi
 from shared.routing import awaiting_assignment
 from shared.schemas import (
     STATUS_TRANSITIONS,
+    AssignUpdate,
     ProcessingState,
     Status,
     TicketCreate,
@@ -551,6 +552,13 @@ def check_assignable(session: Session, agent_id: str) -> None:
         raise NotFound(f"agent '{agent_id}' not found; create it with POST /api/agents")
     if not agent.active:
         raise _inactive(agent_id)
+
+
+def check_assignment(session: Session, assign: AssignUpdate | None) -> None:
+    """`check_assignable` for an assignment naming an agent (`me` already resolved); none, or unassigning,
+    needs no check. What a request assigning many tickets checks before changing any."""
+    if assign is not None and assign.agent_id is not None:
+        check_assignable(session, assign.agent_id)
 
 
 def _inactive(agent_id: str) -> Conflict:
