@@ -628,6 +628,15 @@ class AssignUpdate(StrictModel):
     )
 
 
+def _once_each(ticket_ids: list[str]) -> None:
+    """ValueError naming the first ticket id given twice (a bulk change's or job's list, one pass)."""
+    seen: set[str] = set()
+    for ticket_id in ticket_ids:
+        if ticket_id in seen:
+            raise ValueError(f"ticket_ids: '{ticket_id}' is given twice")
+        seen.add(ticket_id)
+
+
 MAX_BULK_TICKETS = 100  # in one bulk change: each ticket is its own transaction, so a request stays short
 
 BulkTicketId = Annotated[str, StringConstraints(min_length=1, max_length=30, pattern=ID_PATTERN)]
@@ -659,11 +668,7 @@ class BulkUpdate(StrictModel):
     def _something_to_do(self) -> BulkUpdate:
         if self.status is None and self.assign is None and self.tags is None:
             raise ValueError("give a change to make: `status`, `assign` or `tags`")
-        seen: set[str] = set()
-        for ticket_id in self.ticket_ids:
-            if ticket_id in seen:
-                raise ValueError(f"ticket_ids: '{ticket_id}' is given twice")
-            seen.add(ticket_id)
+        _once_each(self.ticket_ids)
         return self
 
 
@@ -1152,9 +1157,8 @@ class BulkJobCreate(StrictModel):
             raise ValueError(f"name the tickets one way: `ticket_ids`, `view_id` or `filters` ({given})")
         if self.macro_id is None and self.status is None and self.assign is None and self.tags is None:
             raise ValueError("give a change to make: `macro_id`, `status`, `assign` or `tags`")
-        if self.ticket_ids is not None and len(set(self.ticket_ids)) != len(self.ticket_ids):
-            twice = next(t for t in self.ticket_ids if self.ticket_ids.count(t) > 1)
-            raise ValueError(f"ticket_ids: '{twice}' is given twice")
+        if self.ticket_ids is not None:
+            _once_each(self.ticket_ids)
         return self
 
 
