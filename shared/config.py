@@ -13,9 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.business_hours import BusinessCalendar, calendar_for
 from shared.schemas import Priority, Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,8 @@ class Targets:
     # SLA_PAUSE_IN_PENDING: the resolution clock counts from `resolution_counted_from` (arrival, moved later by
     # each stay in pending) and stands still while pending; else from arrival, through every unresolved status.
     pause_in_pending: bool = False
+    # BUSINESS_HOURS: every target counts the calendar's business time; None counts every hour.
+    calendar: BusinessCalendar | None = None
 
 
 # What each URL setting's start-up error shows as a well-formed value.
@@ -98,6 +101,21 @@ class Settings(BaseSettings):
         False,
         description="Stop a ticket's resolution clock while it is pending (waiting on its customer): its `due_at` "
         "moves later by the time spent there, and a pending ticket is never overdue",
+    )
+    # Business hours: with BUSINESS_HOURS set, every target above and below counts only these hours (a high
+    # ticket arriving on Friday at 16:00 with an 8 h target is due on Monday at 16:00 in a Mon-Fri 09-17 week)
+    business_hours: str | None = Field(
+        None,
+        description="The hours targets count, e.g. 'mon-fri 09:00-17:00; sat 10:00-14:00' (local time in "
+        "BUSINESS_TIMEZONE); empty counts every hour",
+    )
+    business_timezone: str = Field(
+        "UTC", description="The IANA time zone of BUSINESS_HOURS and BUSINESS_HOLIDAYS (e.g. Europe/Berlin)"
+    )
+    business_holidays: str = Field(
+        "",
+        description="Days closed under BUSINESS_HOURS: country codes of public holidays (US, GB, DE-BY) and dates "
+        "(2026-12-24), comma-separated",
     )
     # First response targets by priority: an unresolved ticket with no public agent reply this long after it
     # arrived is past its first response target (the overview's unanswered_overdue, ?unanswered_overdue=)
@@ -347,6 +365,7 @@ class Settings(BaseSettings):
         "auto_close_after_hours",
         "auto_solve_pending_after_hours",
         "bulk_job_keep_days",
+        "business_hours",
         "reply_webhook_url",
         "reply_webhook_secret",
         mode="before",
@@ -372,6 +391,23 @@ class Settings(BaseSettings):
                 "must hold {ticket_id}, where the ticket's id goes (e.g. https://desk.example.com/t/{ticket_id})"
             )
         return value.rstrip("/") if info.field_name == "forecast_url" else value
+
+    @model_validator(mode="after")
+    def _business_calendar(self) -> Settings:
+        """Said at start: BUSINESS_HOURS, its zone and its holidays make a calendar (`business_calendar`), or
+        the error names the part that does not."""
+        if self.business_hours is not None:
+            self.business_calendar  # noqa: B018 - made (and cached) here for its errors
+        elif self.business_holidays.strip():
+            raise ValueError("BUSINESS_HOLIDAYS needs BUSINESS_HOURS: without business hours every day counts")
+        return self
+
+    @property
+    def business_calendar(self) -> BusinessCalendar | None:
+        """The calendar targets count in, or None to count every hour."""
+        if self.business_hours is None:
+            return None
+        return calendar_for(self.business_hours.strip(), self.business_timezone, self.business_holidays.strip())
 
     @field_validator("cors_origins", "reply_webhook_statuses", mode="before")
     @classmethod
@@ -413,6 +449,7 @@ class Settings(BaseSettings):
             first_response=self.first_response_targets,
             next_reply=self._by_priority("next_reply"),
             pause_in_pending=self.sla_pause_in_pending,
+            calendar=self.business_calendar,
         )
 
     def _by_priority(self, prefix: str) -> dict[str, timedelta]:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.business_hours import register_sqlite
 from shared.config import ROOT, get_settings
 from shared.errors import Conflict
 
@@ -47,6 +48,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+            register_sqlite(dbapi_conn)  # business time for BUSINESS_HOURS' sorts and measures
 
         return engine
     # No pre-ping: it costs a round trip per checkout. A connection the server dropped fails one

@@ -1701,6 +1701,16 @@ class SatisfactionCounts(SatisfactionTally):
     )
 
 
+class BusinessHoursRead(BaseModel):
+    """The calendar every target counts in (BUSINESS_HOURS): targets are business hours, and so are the
+    measured times compared with them."""
+
+    hours: str = Field(..., description="BUSINESS_HOURS as set, e.g. 'mon-fri 09:00-17:00'")
+    timezone: str = Field(..., description="BUSINESS_TIMEZONE: the zone of the hours and of the closed days")
+    holidays: str = Field(..., description="BUSINESS_HOLIDAYS as set: country codes and dates; empty for none")
+    open_now: bool = Field(..., description="Whether the clocks run at `as_of` (within the hours, not a closed day)")
+
+
 class TicketOverview(BaseModel):
     """The queue at a glance: what a shift lead reads first, and what an alert watches.
 
@@ -1738,6 +1748,11 @@ class TicketOverview(BaseModel):
     )
     created_last_hour: int
     created_last_24h: int
+    business_hours: BusinessHoursRead | None = Field(
+        None,
+        description="The calendar the targets count in (BUSINESS_HOURS): each target's hours and the measured "
+        "times (`*_last_7d` hours and `within_target`, reviews excepted) are business hours; null: every hour counts",
+    )
     resolution_targets_hours: dict[str, float] = Field(
         ..., description="Each priority's resolution target in hours, from arrival (SLA_*_HOURS)"
     )

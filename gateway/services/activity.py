@@ -72,8 +72,10 @@ def _activity(session: Session, agent: Agent, *, days: int, targets: Targets, no
         replies=replies,
         notes=notes,
         tickets_replied=tickets_replied,
-        first_responses=first_response_times(session, targets.first_response, since, _first_reply_by(agent, since)),
-        next_replies=next_reply_times(session, targets.next_reply, since, theirs),
+        first_responses=first_response_times(
+            session, targets.first_response, since, _first_reply_by(agent, since), targets.calendar
+        ),
+        next_replies=next_reply_times(session, targets.next_reply, since, theirs, targets.calendar),
         resolved=resolved,
         satisfaction=agent_satisfaction(session, since, agent.agent_id),
     )

@@ -26,12 +26,21 @@ from gateway.services.sla import (
     review_times,
     unanswered,
 )
+from shared.business_hours import BusinessCalendar
 from shared.config import Targets
 from shared.db import read_one_snapshot
 from shared.models import Ticket, utcnow
 from shared.outbox import ALERTS, REPLIES, STATUSES
 from shared.routing import awaiting_assignment
-from shared.schemas import Category, Priority, ProcessingState, Status, TicketOverview, WaitingTicket
+from shared.schemas import (
+    BusinessHoursRead,
+    Category,
+    Priority,
+    ProcessingState,
+    Status,
+    TicketOverview,
+    WaitingTicket,
+)
 
 WAITING = (ProcessingState.queued, ProcessingState.classified)
 UNCLASSIFIED = "unclassified"
@@ -115,7 +124,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
             *columns,
             func.count(),
             func.count().filter(resolution_late(targets, now)),
-            func.count().filter(unanswered(targets.first_response, now)),
+            func.count().filter(unanswered(targets.first_response, now, targets.calendar)),
             func.count().filter(reply_late(targets, now)),
             func.count(Ticket.awaiting_reply_since),
             func.min(Ticket.awaiting_reply_since),
@@ -152,8 +161,8 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         )
     ).one()
     week, resolved_last_24h = resolution_times(session, targets, now - timedelta(days=7), now - timedelta(hours=24))
-    answered = first_response_times(session, targets.first_response, now - timedelta(days=7))
-    answered_again = next_reply_times(session, targets.next_reply, now - timedelta(days=7))
+    answered = first_response_times(session, targets.first_response, now - timedelta(days=7), calendar=targets.calendar)
+    answered_again = next_reply_times(session, targets.next_reply, now - timedelta(days=7), calendar=targets.calendar)
     reviewed = review_times(session, now - timedelta(days=7))
     rated = satisfaction_counts(session, now - timedelta(days=7))
 
@@ -174,6 +183,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         oldest_waiting=oldest,
         created_last_hour=hour,
         created_last_24h=day,
+        business_hours=business_hours(targets.calendar, now),
         resolution_targets_hours=_hours(targets.resolution),
         unresolved_overdue=sum(overdue.values()),
         unresolved_overdue_by_priority=_every(Priority, overdue),
@@ -194,6 +204,15 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         alerts=delivery_counts(session, ALERTS),
         replies=delivery_counts(session, REPLIES),
         status_changes=delivery_counts(session, STATUSES),
+    )
+
+
+def business_hours(calendar: BusinessCalendar | None, now: datetime) -> BusinessHoursRead | None:
+    """The calendar the targets count in, and whether it is open at `now`."""
+    if calendar is None:
+        return None
+    return BusinessHoursRead(
+        hours=calendar.hours, timezone=calendar.zone_name, holidays=calendar.holidays, open_now=calendar.is_open(now)
     )
 
 

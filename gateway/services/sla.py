@@ -8,6 +8,11 @@ pauses it. With SLA_PAUSE_IN_PENDING (`Targets.pause_in_pending`) it stands stil
 its customer: it counts from `resolution_counted_from`, the arrival moved later by each stay in `pending`
 (`resume_clock`, as a ticket leaves it), and a pending ticket has no due time and is never overdue. The reply
 clocks never pause. A ticket with no priority yet (not classified) has no target, so it is never overdue.
+
+With BUSINESS_HOURS (`Targets.calendar`) every clock counts business time only: "past its target at `now`"
+becomes "started before the calendar's `cutoff(now, target)`", one instant per priority, so the tests keep
+their shape and indexes; a due time is the calendar's `add`; sorts and measured times use the database's
+business seconds (`BusinessCalendar.sql_seconds`).
 """
 
 from __future__ import annotations
@@ -17,22 +22,34 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, case, cast, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, Float, Numeric, and_, case, cast, false, func, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from shared.config import Targets
+from shared.business_hours import BusinessCalendar
+from shared.config import Targets, get_settings
 from shared.models import Ticket, TicketMessage
 from shared.schemas import FirstResponseTimes, NextReplyTimes, Priority, ResolutionTimes, ReviewTimes, Status
 
 UNRESOLVED = (Status.new, Status.open, Status.in_progress, Status.pending)
 
 
+def started_before(now: datetime, span: timedelta, calendar: BusinessCalendar | None) -> datetime:
+    """The instant a clock must have started before to have run longer than `span` at `now`: `now - span`, or
+    in business time the calendar's cutoff."""
+    return calendar.cutoff(now, span) if calendar is not None else now - span
+
+
 def past_target(
-    targets: Mapping[str, timedelta], now: datetime, start: InstrumentedAttribute[Any] = Ticket.created_at
+    targets: Mapping[str, timedelta],
+    now: datetime,
+    start: InstrumentedAttribute[Any] = Ticket.created_at,
+    calendar: BusinessCalendar | None = None,
 ) -> ColumnElement[bool]:
     """True for a ticket whose clock started (arrival unless `start` says) longer ago than its priority's
-    target; false, never NULL, without a priority."""
-    return case(*((Ticket.priority == p, start < now - t) for p, t in targets.items()), else_=false())
+    target (in `calendar`'s business time when given); false, never NULL, without a priority."""
+    return case(
+        *((Ticket.priority == p, start < started_before(now, t, calendar)) for p, t in targets.items()), else_=false()
+    )
 
 
 def resolution_start(targets: Targets) -> InstrumentedAttribute[Any]:
@@ -44,22 +61,39 @@ def resolution_start(targets: Targets) -> InstrumentedAttribute[Any]:
 def resolution_late(targets: Targets, now: datetime) -> ColumnElement[bool]:
     """Past its priority's resolution target at `now` (not `UNRESOLVED`-checked); never while pending under
     SLA_PAUSE_IN_PENDING, the clock standing still there."""
-    late = past_target(targets.resolution, now, resolution_start(targets))
+    late = past_target(targets.resolution, now, resolution_start(targets), targets.calendar)
     return and_(Ticket.status != Status.pending.value, late) if targets.pause_in_pending else late
 
 
 def resume_clock(ticket: Ticket, now: datetime) -> None:
     """Before a ticket leaves `pending`: move its resolution clock's start later by the stay (from
-    `pending_since`). Kept whatever SLA_PAUSE_IN_PENDING says now, so turning it on counts every stay since."""
+    `pending_since`; under BUSINESS_HOURS by the stay's business time, so the clock loses only that). Kept
+    whatever SLA_PAUSE_IN_PENDING says now, so turning it on counts every stay since.
+
+    The calendar is the process's (every service reads one environment): a status move, a customer's message
+    and an automatic solve reach here from many callers that carry no targets."""
     if ticket.status == Status.pending.value and ticket.pending_since is not None:
         start = ticket.resolution_counted_from or ticket.created_at
-        ticket.resolution_counted_from = start + max(now - ticket.pending_since, timedelta(0))
+        calendar = get_settings().business_calendar
+        if calendar is not None:
+            stay = max(calendar.between(ticket.pending_since, now), timedelta(0))
+            ticket.resolution_counted_from = calendar.add(start, stay)
+        else:
+            ticket.resolution_counted_from = start + max(now - ticket.pending_since, timedelta(0))
 
 
-def due_at(priority: str | None, created_at: datetime, targets: Mapping[str, timedelta]) -> datetime | None:
-    """When a ticket's resolution target runs out: what an agent's view counts down to (None without a priority)."""
+def due_at(
+    priority: str | None,
+    created_at: datetime,
+    targets: Mapping[str, timedelta],
+    calendar: BusinessCalendar | None = None,
+) -> datetime | None:
+    """When a ticket's target runs out (`created_at` plus its priority's, in `calendar`'s business time when
+    given): what an agent's view counts down to (None without a priority)."""
     target = targets.get(priority) if priority is not None else None
-    return created_at + target if target is not None else None
+    if target is None:
+        return None
+    return calendar.add(created_at, target) if calendar is not None else created_at + target
 
 
 def resolution_due_at(ticket: Ticket, targets: Targets) -> datetime | None:
@@ -68,32 +102,42 @@ def resolution_due_at(ticket: Ticket, targets: Targets) -> datetime | None:
     if targets.pause_in_pending and ticket.status == Status.pending.value:
         return None
     start = getattr(ticket, resolution_start(targets).key) or ticket.created_at  # NULL: an older replica's row
-    return due_at(ticket.priority, start, targets.resolution)
+    return due_at(ticket.priority, start, targets.resolution, targets.calendar)
 
 
 def resolution_due_order(session: Session, targets: Targets) -> ColumnElement[float | None]:
     """`due_order` for the resolution target, from its clock's start; pending tickets last under
     SLA_PAUSE_IN_PENDING, as they have no due time there."""
-    key = due_order(session, targets.resolution, resolution_start(targets))
+    key = due_order(session, targets.resolution, resolution_start(targets), targets.calendar)
     return case((Ticket.status == Status.pending.value, None), else_=key) if targets.pause_in_pending else key
 
 
 def due_order(
-    session: Session, targets: Mapping[str, timedelta], start: InstrumentedAttribute[Any] = Ticket.created_at
+    session: Session,
+    targets: Mapping[str, timedelta],
+    start: InstrumentedAttribute[Any] = Ticket.created_at,
+    calendar: BusinessCalendar | None = None,
 ) -> ColumnElement[float | None]:
     """A sort key that orders tickets by `due_at` (NULL without a priority), computed by the database.
 
-    Seconds on a dialect's own scale (the epoch on PostgreSQL, julianday on SQLite), so only its order
-    means anything. The queue sorted by it shows what runs out next, the furthest past its target first;
-    arrival order does not, since a critical ticket runs out 20 hours before a high one of the same age.
+    Seconds on a dialect's own scale (the epoch on PostgreSQL, julianday on SQLite; business seconds under
+    BUSINESS_HOURS), so only its order means anything. The queue sorted by it shows what runs out next, the
+    furthest past its target first; arrival order does not, since a critical ticket runs out 20 hours before a
+    high one of the same age.
     """
-    started = _epoch(session, start)
+    started = _epoch(session, start, calendar)
     return case(*((Ticket.priority == p, started + t.total_seconds()) for p, t in targets.items()), else_=None)
 
 
-def _epoch(session: Session, column: InstrumentedAttribute[Any]) -> ColumnElement[float]:
-    """A time column as seconds on the dialect's own scale, for sorting only (NULL stays NULL)."""
-    if session.get_bind().dialect.name == "postgresql":
+def _epoch(
+    session: Session, column: InstrumentedAttribute[Any], calendar: BusinessCalendar | None = None
+) -> ColumnElement[float]:
+    """A time column as seconds on the dialect's own scale (or the calendar's business seconds), for sorting
+    only (NULL stays NULL)."""
+    dialect = session.get_bind().dialect.name
+    if calendar is not None:
+        return calendar.sql_seconds(dialect, column)
+    if dialect == "postgresql":
         return cast(func.extract("epoch", column), Float)
     return func.julianday(column) * 86400
 
@@ -103,7 +147,9 @@ def overdue(targets: Targets, now: datetime) -> ColumnElement[bool]:
     return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), resolution_late(targets, now))
 
 
-def unanswered(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement[bool]:
+def unanswered(
+    targets: Mapping[str, timedelta], now: datetime, calendar: BusinessCalendar | None = None
+) -> ColumnElement[bool]:
     """No public agent reply yet and past its priority's first response target (not yet `UNRESOLVED`-checked).
 
     The reply time is tested through `coalesce` so that SQLite's planner does not read the tickets through
@@ -111,20 +157,29 @@ def unanswered(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement
     walking its NULLs read 120,000 of 200,000 rows to sort the unresolved ones by due time (184 ms); through
     the status index it reads only the unresolved ones, as `overdue` does.
     """
-    return and_(func.coalesce(Ticket.first_response_at, None).is_(None), past_target(targets, now))
+    return and_(
+        func.coalesce(Ticket.first_response_at, None).is_(None),
+        past_target(targets, now, calendar=calendar),
+    )
 
 
-def unanswered_overdue(targets: Mapping[str, timedelta], now: datetime) -> ColumnElement[bool]:
+def unanswered_overdue(
+    targets: Mapping[str, timedelta], now: datetime, calendar: BusinessCalendar | None = None
+) -> ColumnElement[bool]:
     """Unresolved, never answered, and past its priority's first response target: a customer still waiting
     for anyone to write back. A ticket resolved or closed without a reply (spam, a duplicate) is not counted."""
-    return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), unanswered(targets, now))
+    return and_(Ticket.status.in_([s.value for s in UNRESOLVED]), unanswered(targets, now, calendar))
 
 
 def first_response_due_at(
-    priority: str | None, created_at: datetime, first_response_at: datetime | None, targets: Mapping[str, timedelta]
+    priority: str | None,
+    created_at: datetime,
+    first_response_at: datetime | None,
+    targets: Mapping[str, timedelta],
+    calendar: BusinessCalendar | None = None,
 ) -> datetime | None:
     """When a ticket's first response target runs out; None once answered, or without a priority."""
-    return None if first_response_at is not None else due_at(priority, created_at, targets)
+    return None if first_response_at is not None else due_at(priority, created_at, targets, calendar)
 
 
 def reply_due_at(
@@ -138,7 +193,8 @@ def reply_due_at(
     nobody is waiting (answered, resolved or closed), or without a priority."""
     if awaiting_since is None:
         return None
-    return due_at(priority, awaiting_since, targets.first_response if first_response_at is None else targets.next_reply)
+    stage = targets.first_response if first_response_at is None else targets.next_reply
+    return due_at(priority, awaiting_since, stage, targets.calendar)
 
 
 def _reply_stages(targets: Targets) -> list[tuple[ColumnElement[bool], timedelta]]:
@@ -153,13 +209,16 @@ def reply_late(targets: Targets, now: datetime) -> ColumnElement[bool]:
     """The customer has waited for a reply longer than `reply_due_at` allows (not yet `UNRESOLVED`-checked;
     resolving or closing a ticket ends the wait anyway). False, never NULL, without a priority or a wait."""
     since = Ticket.awaiting_reply_since
-    late = case(*((stage, since < now - t) for stage, t in _reply_stages(targets)), else_=false())
+    late = case(
+        *((stage, since < started_before(now, t, targets.calendar)) for stage, t in _reply_stages(targets)),
+        else_=false(),
+    )
     return and_(since.is_not(None), late)
 
 
 def reply_due_order(session: Session, targets: Targets) -> ColumnElement[float | None]:
     """A sort key that orders tickets by `reply_due_at` (NULL while nobody waits), as `due_order` does."""
-    since = _epoch(session, Ticket.awaiting_reply_since)
+    since = _epoch(session, Ticket.awaiting_reply_since, targets.calendar)
     return case(*((stage, since + t.total_seconds()) for stage, t in _reply_stages(targets)), else_=None)
 
 
@@ -190,8 +249,8 @@ class Clock:
         spans = [getattr(targets, kind)[p] for kind in self.kinds for p in chosen]
         start = self.start(targets)
         return and_(
-            start >= since - max(spans),
-            start < horizon - min(spans),
+            start >= started_before(since, max(spans), targets.calendar),
+            start < started_before(horizon, min(spans), targets.calendar),
             self.late(targets, horizon),
             not_(self.late(targets, since)),
         )
@@ -228,14 +287,19 @@ def _seconds(
     session: Session,
     end: InstrumentedAttribute[Any],
     start: InstrumentedAttribute[Any] = Ticket.created_at,
+    calendar: BusinessCalendar | None = None,
 ) -> ColumnElement[float]:
-    """Seconds from `start` (arrival unless given) to `end`, computed by the database.
+    """Seconds from `start` (arrival unless given) to `end`, computed by the database (business seconds under
+    BUSINESS_HOURS).
 
     PostgreSQL's exact interval, as a float (sorting its numeric epoch took twice as long); on SQLite,
     rounded to the millisecond, or julianday's floating point would put a ticket resolved exactly on its
-    target a few microseconds past it.
+    target a few microseconds past it (business seconds are rounded alike, on both).
     """
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if calendar is not None:
+        return func.round(cast(calendar.sql_seconds(dialect, end) - calendar.sql_seconds(dialect, start), Numeric), 3)
+    if dialect == "postgresql":
         return cast(func.extract("epoch", end - start), Float)
     return func.round((func.julianday(end) - func.julianday(start)) * 86400, 3)
 
@@ -304,7 +368,7 @@ def resolution_times(
     does not hold that column). A reopened ticket lost its
     `resolved_at`, and one closed without being resolved never had one.
     """
-    seconds = _seconds(session, Ticket.resolved_at, resolution_start(targets))
+    seconds = _seconds(session, Ticket.resolved_at, resolution_start(targets), targets.calendar)
     resolved, times, (lately,) = _summary(
         session, seconds, and_(Ticket.resolved_at >= since, scope), targets.resolution, Ticket.resolved_at >= recent
     )
@@ -312,23 +376,31 @@ def resolution_times(
 
 
 def first_response_times(
-    session: Session, targets: Mapping[str, timedelta], since: datetime, scope: ColumnElement[bool] = true()
+    session: Session,
+    targets: Mapping[str, timedelta],
+    since: datetime,
+    scope: ColumnElement[bool] = true(),
+    calendar: BusinessCalendar | None = None,
 ) -> FirstResponseTimes:
     """How long the tickets first answered since `since` (of those `scope` admits) waited for that answer, and
     the share answered within their priority's target (`targets`), over `idx_tickets_first_response`."""
-    seconds = _seconds(session, Ticket.first_response_at)
+    seconds = _seconds(session, Ticket.first_response_at, calendar=calendar)
     answered, times, _ = _summary(session, seconds, and_(Ticket.first_response_at >= since, scope), targets)
     return FirstResponseTimes(answered=answered, **times)
 
 
 def next_reply_times(
-    session: Session, targets: Mapping[str, timedelta], since: datetime, scope: ColumnElement[bool] = true()
+    session: Session,
+    targets: Mapping[str, timedelta],
+    since: datetime,
+    scope: ColumnElement[bool] = true(),
+    calendar: BusinessCalendar | None = None,
 ) -> NextReplyTimes:
     """How long the customers answered again since `since` (by the replies `scope` admits) waited for that
     answer, from their first message after the previous public agent reply (`waited_since`), and the share
     answered within their ticket's priority's next reply target (`targets`), over
     `idx_ticket_messages_next_reply`."""
-    seconds = _seconds(session, TicketMessage.created_at, TicketMessage.waited_since)
+    seconds = _seconds(session, TicketMessage.created_at, TicketMessage.waited_since, calendar)
     window = and_(TicketMessage.created_at >= since, TicketMessage.waited_since.is_not(None), scope)
     replies, times, _ = _summary(session, seconds, window, targets, replies=True)
     return NextReplyTimes(replies=replies, **times)

@@ -386,7 +386,7 @@ def _order(
     elif sort == "due":
         key = resolution_due_order(session, targets)
     else:
-        key = due_order(session, targets.first_response)
+        key = due_order(session, targets.first_response, calendar=targets.calendar)
     return key.asc().nulls_last(), Ticket.created_at, Ticket.ticket_id
 
 
@@ -434,7 +434,7 @@ def _filtered(session: Session, f: TicketQuery, targets: Targets, *, by_arrival:
         query = query.where(_tagged(session, f.tag, by_arrival=by_arrival))
     for wanted, late in (
         (f.overdue, overdue(targets, now)),
-        (f.unanswered_overdue, unanswered_overdue(targets.first_response, now)),
+        (f.unanswered_overdue, unanswered_overdue(targets.first_response, now, targets.calendar)),
         (f.reply_overdue, reply_overdue(targets, now)),
     ):
         if wanted is not None:
@@ -633,7 +633,7 @@ def derived_values(ticket: Any, targets: Targets) -> dict[str, Any]:
         "pending_since": ticket.pending_since if ticket.status == Status.pending.value else None,
         "due_at": resolution_due_at(ticket, targets),
         "first_response_due_at": first_response_due_at(
-            ticket.priority, ticket.created_at, ticket.first_response_at, targets.first_response
+            ticket.priority, ticket.created_at, ticket.first_response_at, targets.first_response, targets.calendar
         ),
         "reply_due_at": reply_due_at(ticket.priority, ticket.awaiting_reply_since, ticket.first_response_at, targets),
     }
