@@ -7,7 +7,8 @@ tickets' first replies, and on a third of them the customer's answer and the nex
 process against each database, `GET /api/overview`'s service call and the ticket list's common views
 (newest, the unassigned queue, one agent's queue, one customer's by email, one order's, one tracking
 number's, flagged for review, failed, overdue (also soonest due first, and so again, with the overview, with
-the resolution clock paused in pending), the new ones soonest due first, a
+the resolution clock paused in pending, and again with every target in business hours, a US team's week
+and holidays: the overview, its week of resolutions and of first responses), the new ones soonest due first, a
 channel's unanswered, the unanswered past their first response target, those awaiting a reply longest first,
 those kept waiting past their reply target, soonest due first, those their customer rated bad, those carrying
 a tag: one on a tenth of the tickets, one on 1 in 2,000, one on none), the tags in use (every one, and
@@ -52,6 +53,7 @@ from gateway.services.satisfaction import satisfaction_counts  # noqa: E402
 from gateway.services.sla import first_response_times, next_reply_times, resolution_times, review_times  # noqa: E402
 from gateway.services.tags import tags_in_use  # noqa: E402
 from gateway.services.tickets import list_tickets  # noqa: E402
+from shared.business_hours import calendar_for  # noqa: E402
 from shared.config import get_settings  # noqa: E402
 from shared.db import make_engine, run_migrations  # noqa: E402
 from shared.models import Agent, Alert, Customer, Ticket, TicketMessage, TicketReference, TicketTag, utcnow  # noqa: E402
@@ -256,6 +258,8 @@ def timed(factory: sessionmaker[Session], call: Callable[[Session], object], run
 
 TARGETS = get_settings().targets
 PAUSED = dataclasses.replace(TARGETS, pause_in_pending=True)  # SLA_PAUSE_IN_PENDING
+# BUSINESS_HOURS: a US team's week with its public holidays
+BUSINESS = dataclasses.replace(TARGETS, calendar=calendar_for("mon-fri 09:00-17:00", "America/New_York", "US"))
 VIEWS: dict[str, Callable[[Session], object]] = {
     "overview": lambda s: ticket_overview(s, TARGETS),
     # its parts on their own, to see what each costs
@@ -288,6 +292,21 @@ VIEWS: dict[str, Callable[[Session], object]] = {
         s, PAUSED, utcnow() - timedelta(days=7), utcnow() - timedelta(hours=24)
     ),
     "list overdue, soonest due, paused": lambda s: list_tickets(s, TicketFilters(overdue=True, sort="due"), PAUSED),
+    # every target in business hours: cutoffs for the tests, the database's business seconds for sorts and times
+    "overview, business hours": lambda s: ticket_overview(s, BUSINESS),
+    "  its week of resolutions, business hours": lambda s: resolution_times(
+        s, BUSINESS, utcnow() - timedelta(days=7), utcnow() - timedelta(hours=24)
+    ),
+    "  its week of first responses, business hours": lambda s: first_response_times(
+        s, BUSINESS.first_response, utcnow() - timedelta(days=7), calendar=BUSINESS.calendar
+    ),
+    "list overdue, business hours": lambda s: list_tickets(s, TicketFilters(overdue=True), BUSINESS),
+    "list overdue, soonest due, business hours": lambda s: list_tickets(
+        s, TicketFilters(overdue=True, sort="due"), BUSINESS
+    ),
+    "list new, soonest due, business hours": lambda s: list_tickets(
+        s, TicketFilters(status="new", sort="due"), BUSINESS
+    ),
     "list unanswered past target": lambda s: list_tickets(
         s, TicketFilters(unanswered_overdue=True, sort="first_response_due"), TARGETS
     ),

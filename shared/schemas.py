@@ -450,7 +450,8 @@ class TicketRead(BaseModel):
         default=None,
         description="When its priority's resolution target (SLA_*_HOURS) runs out, counted from arrival (with "
         "SLA_PAUSE_IN_PENDING, less the time spent pending, and null while pending: the clock stands still); "
-        "null until it has a priority. Past it and not resolved or closed, the ticket is overdue.",
+        "null until it has a priority. Past it and not resolved or closed, the ticket is overdue. Under "
+        "BUSINESS_HOURS the target counts business hours only, as every target does.",
     )
     awaiting_reply_since: datetime | None = Field(
         default=None,
@@ -460,7 +461,8 @@ class TicketRead(BaseModel):
     first_response_due_at: datetime | None = Field(
         default=None,
         description="When its priority's first response target (FIRST_RESPONSE_*_HOURS) runs out, counted from "
-        "arrival; null once answered (`first_response_at`) or while it has no priority",
+        "arrival (in business hours under BUSINESS_HOURS); null once answered (`first_response_at`) or while it "
+        "has no priority",
     )
     reply_due_at: datetime | None = Field(
         default=None,

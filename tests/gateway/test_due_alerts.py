@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -323,3 +323,23 @@ def test_migration_keeps_alerts_as_urgent_ones_counted_from_arrival(bare_db_url)
         with pytest.raises(sa.exc.IntegrityError):
             session.commit()
     engine.dispose()
+
+
+def test_under_business_hours_a_wait_alerts_as_its_business_target_nears(  # type: ignore[no-untyped-def]
+    api, db_url, session_factory, settings
+):
+    """A high ticket's 4 h first response in a New York Mon-Fri 09:00-17:00 week: arriving on Friday at 14:00
+    it has 1 h left at closing, which runs out on Monday at 10:00 (not on Friday at 18:00)."""
+    business = settings.model_copy(
+        update={"business_hours": "mon-fri 09:00-17:00", "business_timezone": "America/New_York"}
+    )
+    friday = datetime(2026, 12, 4, 19, 0, tzinfo=UTC)  # 14:00 in New York
+    ticket_id = waiting(api, db_url, "high", friday)
+    friday_evening = friday + timedelta(hours=3, minutes=40)  # 17:40: every hour counting, due in 20 min
+    assert due_pass(session_factory, business, friday_evening) == []
+    monday = datetime(2026, 12, 7, 14, 35, tzinfo=UTC)  # 09:35: 3 h 35 min of business time since
+    # every hour counting: the first response ran out 65 h ago, past the lookback (the 48 h resolution 19 h ago)
+    assert [a.event for a in due_pass(session_factory, settings, monday)] == ["ticket.resolution_due"]
+    [alert] = due_pass(session_factory, business, monday)
+    assert alert.ticket_id == ticket_id and alert.payload["due"]["due_at"] == "2026-12-07T15:00:00+00:00"
+    assert "first response due in 25 min" in alert.payload["text"]

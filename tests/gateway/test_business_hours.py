@@ -1,0 +1,190 @@
+"""BUSINESS_HOURS on SQLite and PostgreSQL: one database read by a gateway counting business hours and by one
+counting every hour (the default). Tickets are placed by their age in business time at the test's moment,
+checked minute by minute against the calendar's definition, so the test holds whatever day and hour it runs:
+due times, the overdue, unanswered and reply lists and counts, the due order (the database's business
+seconds), what runs out soon, the week's resolution figures, and a stay in pending under
+SLA_PAUSE_IN_PENDING."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from shared.business_hours import BusinessCalendar, calendar_for, parse_holidays
+from shared.config import get_settings
+from tests.conftest import force_ticket
+from tests.gateway.conftest import web_ticket
+from tests.shared.test_business_hours import brute_business
+
+H = timedelta(hours=1)
+
+
+def _fixed_zone(local_hour: int) -> str:
+    """A zone without DST (Etc/GMT-N is UTC+N) where it is now about `local_hour` o'clock."""
+    offset = (local_hour - datetime.now(UTC).hour + 12) % 24 - 12  # in -12..11
+    return "UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+
+
+# The team's week as set, and two every-day weeks whose office is open, or closed, as the test runs.
+CALENDARS = {
+    "new_york": ("mon-fri 09:00-17:00", "America/New_York", "US"),
+    "open_now": ("mon-sun 09:00-17:00", _fixed_zone(12), ""),
+    "closed_now": ("mon-sun 09:00-17:00", _fixed_zone(21), "2026-12-24"),
+}
+
+
+@pytest.fixture(params=list(CALENDARS))
+def setting(request: pytest.FixtureRequest) -> dict[str, str]:
+    hours, zone, holidays = CALENDARS[request.param]
+    return {"business_hours": hours, "business_timezone": zone, "business_holidays": holidays}
+
+
+@pytest.fixture
+def week(setting: dict[str, str]) -> BusinessCalendar:
+    return calendar_for(setting["business_hours"], setting["business_timezone"], setting["business_holidays"])
+
+
+@pytest.fixture
+def gateways(client_for, db_url, setting):  # type: ignore[no-untyped-def]
+    """(business, every hour): two gateways over one database, with and without BUSINESS_HOURS."""
+    return client_for(db_url, **setting), client_for(db_url)
+
+
+def _now() -> datetime:
+    """The test's moment, on a whole minute, so that business ages in whole minutes land on whole minutes."""
+    return datetime.now(UTC).replace(second=0, microsecond=0)
+
+
+def _ago(week: BusinessCalendar, now: datetime, business: timedelta) -> datetime:
+    """The earliest instant `business` of business time before `now`, checked against the definition."""
+    at = week.moment(week.us(now) - business // timedelta(microseconds=1))
+    assert _brute(week, at, now) == business
+    return at
+
+
+def _brute(week: BusinessCalendar, start: datetime, end: datetime) -> timedelta:
+    """Business time from `start` to `end` minute by minute: the calendar's definition."""
+    return brute_business(week.hours, ZoneInfo(week.zone_name), set(parse_holidays(week.holidays)), start, end)
+
+
+def _ticket(api, db_url: str, priority: str, arrived: datetime, **values: object) -> str:  # type: ignore[no-untyped-def]
+    """A ticket of `priority` that arrived at `arrived`, answered then unless `values` say otherwise."""
+    ticket_id = web_ticket(api)
+    answered: dict[str, object] = {"first_response_at": arrived, "awaiting_reply_since": None}
+    force_ticket(
+        db_url,
+        ticket_id,
+        priority=priority,
+        created_at=arrived,
+        resolution_counted_from=arrived,
+        **{**answered, **values},
+    )
+    return ticket_id
+
+
+def _read(api, ticket_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return api.get(f"/api/tickets/{ticket_id}").json()  # type: ignore[no-any-return]
+
+
+def _listed(api, **query: object) -> list[str]:  # type: ignore[no-untyped-def]
+    response = api.get("/api/tickets/", params={"limit": 200, **query})
+    assert response.status_code == 200, response.text
+    return [t["ticket_id"] for t in response.json()]
+
+
+def _at(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_targets_count_business_hours(gateways, db_url, week) -> None:  # type: ignore[no-untyped-def]
+    business, every_hour = gateways
+    now = _now()
+    late = _ticket(business, db_url, "high", _ago(week, now, 25 * H))  # 1 h past its 24 h, either way
+    # 20 business hours hold at least two nights: over 24 wall hours, so late only when every hour counts
+    in_time = _ticket(business, db_url, "high", _ago(week, now, 20 * H))
+    critical = _ticket(business, db_url, "critical", _ago(week, now, 3 * H))  # 1 business hour left of 4
+    unanswered = _ticket(business, db_url, "high", _ago(week, now, 5 * H), first_response_at=None)  # 4 h target
+    fresh = _ticket(business, db_url, "high", _ago(week, now, 3 * H), first_response_at=None)
+    waiting = _ticket(business, db_url, "high", _ago(week, now, 2 * H), awaiting_reply_since=_ago(week, now, 9 * H))
+
+    # due times: the calendar's, and exactly the target in business time after arrival
+    for ticket_id, target in ((late, 24 * H), (in_time, 24 * H), (critical, 4 * H)):
+        ticket = _read(business, ticket_id)
+        due, arrived = _at(ticket["due_at"]), _at(ticket["created_at"])
+        assert due is not None and arrived is not None and due == week.add(arrived, target)
+        assert _brute(week, arrived, due) == target
+        assert _at(_read(every_hour, ticket_id)["due_at"]) == arrived + target
+    assert _at(_read(business, unanswered)["first_response_due_at"]) == week.add(_ago(week, now, 5 * H), 4 * H)
+    assert _at(_read(business, waiting)["reply_due_at"]) == week.add(_ago(week, now, 9 * H), 8 * H)
+
+    # the lists and the overview's counts
+    assert _listed(business, overdue=True) == [late]
+    assert set(_listed(every_hour, overdue=True)) >= {late, in_time}
+    assert _listed(business, unanswered_overdue=True) == [unanswered]
+    assert _listed(business, reply_overdue=True) == [waiting]
+    overview = business.get("/api/overview").json()
+    assert overview["unresolved_overdue_by_priority"]["high"] == 1
+    assert overview["unanswered_overdue"] == 1 and overview["reply_overdue"] == 1
+    assert overview["business_hours"]["hours"] == week.hours
+    assert overview["business_hours"]["timezone"] == week.zone_name
+    assert overview["business_hours"]["open_now"] in (week.is_open(now), week.is_open(datetime.now(UTC)))
+    assert every_hour.get("/api/overview").json()["business_hours"] is None
+
+    # the due order, by the database's business seconds: the late one, the critical one's hour, then in_time's 4 h
+    assert _listed(business, sort="due", overdue=False)[:1] == [critical]
+    ordered = _listed(business, sort="due")
+    assert [t for t in ordered if t in (late, critical, in_time)] == [late, critical, in_time]
+    by_first_response = _listed(business, sort="first_response_due", answered=False)
+    assert by_first_response == [unanswered, fresh]  # 1 business hour past, then 1 left
+
+    # what runs out soon: the critical ticket's hour, in wall minutes from now (more if the office is closed)
+    minutes = int((week.add(now, H) - now) / timedelta(minutes=1))  # 60 while open; at most 1440 can be asked
+    assert critical not in _listed(business, due_within_minutes=min(minutes - 5, 1440))
+    if minutes + 2 <= 1440:  # not on a weekend's eve
+        assert critical in _listed(business, due_within_minutes=minutes + 2)
+
+
+def test_resolution_times_count_business_hours(gateways, db_url, week) -> None:  # type: ignore[no-untyped-def]
+    business, every_hour = gateways
+    now = _now()
+    resolved = now - timedelta(minutes=30)
+    for hours in (30, 10):  # one past its 24 h, one in time (though over 24 wall hours: 10 h hold a night)
+        arrived = _ago(week, resolved, hours * H)
+        _ticket(business, db_url, "high", arrived, status="resolved", resolved_at=resolved)
+    week_figures = business.get("/api/overview").json()["resolved_last_7d"]
+    assert week_figures["resolved"] == 2
+    assert week_figures["within_target"] == 0.5
+    assert week_figures["p50_hours"] == 10.0 and week_figures["p90_hours"] == 30.0
+    plain = every_hour.get("/api/overview").json()["resolved_last_7d"]
+    assert plain["within_target"] == 0.0 and plain["p50_hours"] > 24
+
+
+@pytest.fixture
+def process_calendar(monkeypatch: pytest.MonkeyPatch, setting: dict[str, str]) -> Iterator[None]:
+    """BUSINESS_HOURS in the process's settings too: a stay in pending ends through them (`resume_clock`)."""
+    for name, value in setting.items():
+        monkeypatch.setenv(name.upper(), value)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_a_stay_in_pending_moves_the_due_time_by_its_business_hours(  # type: ignore[no-untyped-def]
+    process_calendar, client_for, db_url, week, setting
+) -> None:
+    pausing = client_for(db_url, sla_pause_in_pending=True, **setting)
+    now = _now()
+    arrived = _ago(week, now, 20 * H)
+    ticket_id = _ticket(pausing, db_url, "high", arrived)
+    assert pausing.put(f"/api/tickets/{ticket_id}/status", json={"status": "pending"}).status_code == 200
+    force_ticket(db_url, ticket_id, pending_since=_ago(week, now, 6 * H))  # pending for 6 business hours
+    assert _read(pausing, ticket_id)["due_at"] is None
+    assert pausing.put(f"/api/tickets/{ticket_id}/status", json={"status": "open"}).status_code == 200
+    due = _at(_read(pausing, ticket_id)["due_at"])
+    # 24 h of business time from arrival plus the 6 h stay (the request ran a moment after `now`)
+    expected = week.add(arrived, 30 * H)
+    assert due is not None and abs(due - expected) < timedelta(minutes=2), (due, expected)
