@@ -7,6 +7,7 @@ SLA_PAUSE_IN_PENDING."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,8 +15,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.services.sla import _seconds, _summary
 from shared.business_hours import BusinessCalendar, calendar_for, parse_holidays
 from shared.config import get_settings
+from shared.models import Ticket
 from tests.conftest import force_ticket
 from tests.gateway.conftest import web_ticket
 from tests.shared.test_business_hours import brute_business
@@ -152,13 +155,29 @@ def test_resolution_times_count_business_hours(gateways, db_url, week) -> None: 
     business, every_hour = gateways
     now = _now()
     resolved = now - timedelta(minutes=30)
+    assert business.post("/api/agents", json={"agent_id": "ANN", "name": "Ann Lee"}).status_code == 201
     for hours in (30, 10):  # one past its 24 h, one in time (though over 24 wall hours: 10 h hold a night)
         arrived = _ago(week, resolved, hours * H)
-        _ticket(business, db_url, "high", arrived, status="resolved", resolved_at=resolved)
-    week_figures = business.get("/api/overview").json()["resolved_last_7d"]
+        _ticket(
+            business,
+            db_url,
+            "high",
+            arrived,
+            status="resolved",
+            resolved_at=resolved,
+            assigned_to="ANN",
+            first_response_at=None,
+        )
+    # first answered 3 business hours after arriving (within 4 h), 30 min ago
+    _ticket(business, db_url, "high", _ago(week, resolved, 3 * H), first_response_at=resolved)
+    overview = business.get("/api/overview").json()
+    week_figures = overview["resolved_last_7d"]
     assert week_figures["resolved"] == 2
     assert week_figures["within_target"] == 0.5
     assert week_figures["p50_hours"] == 10.0 and week_figures["p90_hours"] == 30.0
+    assert business.get("/api/agents/ANN/activity").json()["resolved"] == week_figures
+    answered = overview["first_response_last_7d"]
+    assert answered["answered"] == 1 and answered["p50_hours"] == 3.0 and answered["within_target"] == 1.0
     plain = every_hour.get("/api/overview").json()["resolved_last_7d"]
     assert plain["within_target"] == 0.0 and plain["p50_hours"] > 24
 
@@ -188,3 +207,24 @@ def test_a_stay_in_pending_moves_the_due_time_by_its_business_hours(  # type: ig
     # 24 h of business time from arrival plus the 6 h stay (the request ran a moment after `now`)
     expected = week.add(arrived, 30 * H)
     assert due is not None and abs(due - expected) < timedelta(minutes=2), (due, expected)
+
+
+def test_the_weeks_figures_read_once_match_the_three_queries(gateways, db_url, week, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Under BUSINESS_HOURS the week's figures are counted from one read of the rows (`_summary_read`): the
+    same nearest-rank percentiles, share and counts as the database's three queries over the same seconds."""
+    business, _ = gateways
+    now = _now()
+    rng = random.Random(11)
+    for i in range(23):
+        resolved = now - timedelta(minutes=rng.randrange(1, 60 * 24 * 6))
+        arrived = resolved - timedelta(minutes=rng.randrange(0, 60 * 24 * 5))
+        ticket_id = _ticket(business, db_url, "low", arrived, status="resolved", resolved_at=resolved)
+        force_ticket(db_url, ticket_id, priority=(None, "low", "medium", "high", "critical")[i % 5])
+    with session_factory() as session:
+        seconds = _seconds(session, Ticket.resolved_at, Ticket.created_at, week)
+        window = Ticket.resolved_at >= now - timedelta(days=7)
+        targets = get_settings().targets.resolution
+        recent = Ticket.resolved_at >= now - timedelta(days=1)
+        read = _summary(session, seconds, window, targets, recent, in_python=True)
+        queried = _summary(session, seconds, window, targets, recent)
+    assert read == queried and read[0] == 23 and read[1]["within_target"] is not None
