@@ -220,8 +220,10 @@ def _span(text: str, item: str) -> tuple[int, int]:
         raise BusinessHoursError(f"BUSINESS_HOURS: {text!r} in {item!r} is not 'HH:MM-HH:MM'")
     h1, m1, h2, m2 = (int(g) for g in matched.groups())
     opens, closes = (h1 * 60 + m1) * 60_000_000, (h2 * 60 + m2) * 60_000_000
-    if m1 > 59 or m2 > 59 or opens >= DAY_US or closes > DAY_US or closes <= opens:
-        raise BusinessHoursError(f"BUSINESS_HOURS: {text!r} in {item!r} must open before it closes, within 00:00-24:00")
+    if m1 > 59 or m2 > 59 or opens >= DAY_US or closes > DAY_US:
+        raise BusinessHoursError(f"BUSINESS_HOURS: {text!r} in {item!r} is not a time of day (00:00-24:00)")
+    if closes <= opens:
+        raise BusinessHoursError(f"BUSINESS_HOURS: {text!r} in {item!r} must open before it closes")
     return opens, closes
 
 
@@ -321,8 +323,8 @@ def _refuse_dst_inside(week: tuple[tuple[int, int], ...], zone: ZoneInfo, zone_n
             low, high = min(before, after), max(before, after)
             lo = (low - ORIGIN) // timedelta(microseconds=1) % WEEK_US
             hi = lo + (high - low) // timedelta(microseconds=1)
-            for a, b in week:
-                if any(a < h and lo_ < b for lo_, h in ((lo, hi), (lo - WEEK_US, hi - WEEK_US))):
+            for a, b in week:  # no zone's change crosses Monday 00:00 in HOLIDAY_YEARS (every zone checked)
+                if a < hi and lo < b:
                     raise BusinessHoursError(
                         f"BUSINESS_HOURS: {zone_name}'s clocks go from {before:%H:%M} to"
                         f" {after:%H:%M} on {low:%a %Y-%m-%d}, inside business hours; start or end the hours away"

@@ -18,12 +18,13 @@ import pytest
 from gateway.services.sla import _seconds, _summary
 from shared.business_hours import BusinessCalendar, calendar_for, parse_holidays
 from shared.config import get_settings
-from shared.models import Ticket
+from shared.models import Ticket, TicketMessage
 from tests.conftest import force_ticket
 from tests.gateway.conftest import web_ticket
 from tests.shared.test_business_hours import brute_business
 
 H = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
 
 
 def _fixed_zone(local_hour: int) -> str:
@@ -51,10 +52,15 @@ def week(setting: dict[str, str]) -> BusinessCalendar:
     return calendar_for(setting["business_hours"], setting["business_timezone"], setting["business_holidays"])
 
 
+# A high ticket's next reply within 10 h: over a business day, so that a wait can be in time in business hours
+# and late counting every hour (9.5 business hours hold a night).
+TARGETS = {"next_reply_high_hours": 10}
+
+
 @pytest.fixture
 def gateways(client_for, db_url, setting):  # type: ignore[no-untyped-def]
     """(business, every hour): two gateways over one database, with and without BUSINESS_HOURS."""
-    return client_for(db_url, **setting), client_for(db_url)
+    return client_for(db_url, **setting, **TARGETS), client_for(db_url, **TARGETS)
 
 
 def _now() -> datetime:
@@ -111,8 +117,18 @@ def test_targets_count_business_hours(gateways, db_url, week) -> None:  # type: 
     in_time = _ticket(business, db_url, "high", _ago(week, now, 20 * H))
     critical = _ticket(business, db_url, "critical", _ago(week, now, 3 * H))  # 1 business hour left of 4
     unanswered = _ticket(business, db_url, "high", _ago(week, now, 5 * H), first_response_at=None)  # 4 h target
-    fresh = _ticket(business, db_url, "high", _ago(week, now, 3 * H), first_response_at=None)
-    waiting = _ticket(business, db_url, "high", _ago(week, now, 2 * H), awaiting_reply_since=_ago(week, now, 9 * H))
+    fresh = _ticket(business, db_url, "high", _ago(week, now, 204 * MINUTE), first_response_at=None)  # 36 min left
+    # 30 min left of a critical's 1 h: first by its first response due time, though arrived after `fresh`
+    new_critical = _ticket(business, db_url, "critical", _ago(week, now, 30 * MINUTE), first_response_at=None)
+    waiting = _ticket(business, db_url, "high", _ago(week, now, 2 * H), awaiting_reply_since=_ago(week, now, 11 * H))
+    # waited 9.5 business hours of its 10: in time, and late counting every hour (a night between)
+    waiting_in_time = _ticket(
+        business, db_url, "high", _ago(week, now, 2 * H), awaiting_reply_since=_ago(week, now, 570 * MINUTE)
+    )
+    # a critical's 2 h next reply, 1.5 business hours past: due before the high ones, though it waited less
+    waiting_critical = _ticket(
+        business, db_url, "critical", _ago(week, now, 225 * MINUTE), awaiting_reply_since=_ago(week, now, 210 * MINUTE)
+    )
 
     # due times: the calendar's, and exactly the target in business time after arrival
     for ticket_id, target in ((late, 24 * H), (in_time, 24 * H), (critical, 4 * H)):
@@ -122,36 +138,42 @@ def test_targets_count_business_hours(gateways, db_url, week) -> None:  # type: 
         assert _brute(week, arrived, due) == target
         assert _at(_read(every_hour, ticket_id)["due_at"]) == arrived + target
     assert _at(_read(business, unanswered)["first_response_due_at"]) == week.add(_ago(week, now, 5 * H), 4 * H)
-    assert _at(_read(business, waiting)["reply_due_at"]) == week.add(_ago(week, now, 9 * H), 8 * H)
+    assert _at(_read(business, waiting_in_time)["reply_due_at"]) == week.add(_ago(week, now, 570 * MINUTE), 10 * H)
 
     # the lists and the overview's counts
     assert _listed(business, overdue=True) == [late]
     assert set(_listed(every_hour, overdue=True)) >= {late, in_time}
     assert _listed(business, unanswered_overdue=True) == [unanswered]
-    assert _listed(business, reply_overdue=True) == [waiting]
+    assert set(_listed(business, reply_overdue=True)) == {waiting, waiting_critical}
+    assert set(_listed(every_hour, reply_overdue=True)) >= {waiting, waiting_in_time}
+    assert _listed(business, awaiting_reply=True, sort="reply_due") == [waiting_critical, waiting, waiting_in_time]
     overview = business.get("/api/overview").json()
     assert overview["unresolved_overdue_by_priority"]["high"] == 1
-    assert overview["unanswered_overdue"] == 1 and overview["reply_overdue"] == 1
+    assert overview["unanswered_overdue"] == 1 and overview["reply_overdue"] == 2
     assert overview["business_hours"]["hours"] == week.hours
     assert overview["business_hours"]["timezone"] == week.zone_name
     assert overview["business_hours"]["open_now"] in (week.is_open(now), week.is_open(datetime.now(UTC)))
     assert every_hour.get("/api/overview").json()["business_hours"] is None
 
     # the due order, by the database's business seconds: the late one, the critical one's hour, then in_time's 4 h
-    assert _listed(business, sort="due", overdue=False)[:1] == [critical]
+    assert _listed(business, sort="due", overdue=False)[:2] == [
+        waiting_critical,
+        critical,
+    ]  # 15 min, then 1 h left of 4
     ordered = _listed(business, sort="due")
     assert [t for t in ordered if t in (late, critical, in_time)] == [late, critical, in_time]
     by_first_response = _listed(business, sort="first_response_due", answered=False)
-    assert by_first_response == [unanswered, fresh]  # 1 business hour past, then 1 left
+    assert by_first_response == [unanswered, new_critical, fresh]  # 1 business hour past, 30 min left, 36
 
     # what runs out soon: the critical ticket's hour, in wall minutes from now (more if the office is closed)
-    minutes = int((week.add(now, H) - now) / timedelta(minutes=1))  # 60 while open; at most 1440 can be asked
-    assert critical not in _listed(business, due_within_minutes=min(minutes - 5, 1440))
-    if minutes + 2 <= 1440:  # not on a weekend's eve
-        assert critical in _listed(business, due_within_minutes=minutes + 2)
+    for ticket_id, left in ((critical, H), (waiting_in_time, 30 * MINUTE)):
+        minutes = int((week.add(now, left) - now) / MINUTE)  # as many while open; at most 1440 can be asked
+        assert ticket_id not in _listed(business, due_within_minutes=min(minutes - 5, 1440))
+        if minutes + 2 <= 1440:  # not on a weekend's eve
+            assert ticket_id in _listed(business, due_within_minutes=minutes + 2)
 
 
-def test_resolution_times_count_business_hours(gateways, db_url, week) -> None:  # type: ignore[no-untyped-def]
+def test_resolution_times_count_business_hours(gateways, db_url, week, session_factory) -> None:  # type: ignore[no-untyped-def]
     business, every_hour = gateways
     now = _now()
     resolved = now - timedelta(minutes=30)
@@ -168,16 +190,28 @@ def test_resolution_times_count_business_hours(gateways, db_url, week) -> None: 
             assigned_to="ANN",
             first_response_at=None,
         )
-    # first answered 3 business hours after arriving (within 4 h), 30 min ago
-    _ticket(business, db_url, "high", _ago(week, resolved, 3 * H), first_response_at=resolved)
+    # first answered by ANN 3 business hours after arriving (within 4 h), 30 min ago
+    answered_id = _ticket(business, db_url, "high", _ago(week, resolved, 3 * H), first_response_at=resolved)
+    # and ANN's next reply on another, to a customer who had waited 9.5 business hours of its 10 (a night between)
+    again_id = _ticket(business, db_url, "high", _ago(week, resolved, 60 * H))  # first answered over a week ago
+    with session_factory() as session, session.begin():
+        reply = {"source": "web", "author_type": "agent", "body": "Sorted.", "internal": False, "agent_id": "ANN"}
+        session.add(TicketMessage(ticket_id=answered_id, created_at=resolved, **reply))
+        waited = _ago(week, resolved, 570 * MINUTE)
+        session.add(TicketMessage(ticket_id=again_id, created_at=resolved, waited_since=waited, **reply))
     overview = business.get("/api/overview").json()
     week_figures = overview["resolved_last_7d"]
     assert week_figures["resolved"] == 2
     assert week_figures["within_target"] == 0.5
     assert week_figures["p50_hours"] == 10.0 and week_figures["p90_hours"] == 30.0
-    assert business.get("/api/agents/ANN/activity").json()["resolved"] == week_figures
+    activity = business.get("/api/agents/ANN/activity").json()
     answered = overview["first_response_last_7d"]
     assert answered["answered"] == 1 and answered["p50_hours"] == 3.0 and answered["within_target"] == 1.0
+    assert activity["resolved"] == week_figures and activity["first_responses"] == answered
+    again = overview["next_reply_last_7d"]
+    assert again == {"replies": 1, "p50_hours": 9.5, "p90_hours": 9.5, "within_target": 1.0}
+    assert activity["next_replies"] == again
+    assert every_hour.get("/api/overview").json()["next_reply_last_7d"]["within_target"] == 0.0
     plain = every_hour.get("/api/overview").json()["resolved_last_7d"]
     assert plain["within_target"] == 0.0 and plain["p50_hours"] > 24
 

@@ -123,6 +123,8 @@ def test_the_database_computes_the_same_coordinate(pg_url: str, tmp_path) -> Non
         ({"business_hours": "mon-fry 09:00-17:00"}, "'fry' in 'mon-fry 09:00-17:00' is not a day"),
         ({"business_hours": "fri-mon 09:00-17:00"}, "'fri-mon' in 'fri-mon 09:00-17:00' runs backwards"),
         ({"business_hours": "mon 17:00-09:00"}, "must open before it closes"),
+        ({"business_hours": "mon 09:60-17:00"}, "'09:60-17:00' in 'mon 09:60-17:00' is not a time of day"),
+        ({"business_hours": "mon 09:00-24:30"}, "'09:00-24:30' in 'mon 09:00-24:30' is not a time of day"),
         ({"business_hours": "mon 09:00-17:00; mon 16:00-18:00"}, "two spans overlap on mon"),
         ({"business_hours": ";"}, "no hours given"),
         ({"business_hours": "mon-fri 09:00-17:00", "business_timezone": "Europe/Atlantis"}, "not an IANA time zone"),
