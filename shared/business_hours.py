@@ -19,11 +19,12 @@ refused when the calendar is made (`BusinessHoursError`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -66,7 +67,7 @@ class BusinessCalendar:
     week: tuple[tuple[int, int], ...]
     closed: tuple[date, ...]
     zone: ZoneInfo = field(repr=False, compare=False)
-    _starts: tuple[int, ...] = field(repr=False, compare=False)  # each closed day's local midnight, weekly scale
+    _starts: tuple[int, ...] = field(repr=False, compare=False)  # each closed day's midnight, wall us from ORIGIN
     _removed: tuple[int, ...] = field(repr=False, compare=False)  # business us removed by closed days 1..k
     _flat: tuple[int, ...] = field(repr=False, compare=False)  # `us` at each closed day's start
     _edges: tuple[int, ...] = field(repr=False, compare=False)  # the week's opening and closing times in turn
@@ -78,8 +79,9 @@ class BusinessCalendar:
         """What the SQLite function is told to find this calendar by."""
         return f"{self.hours}|{self.zone_name}|{self.holidays}"
 
-    @property
+    @cached_property
     def week_us(self) -> int:
+        """Business microseconds in a week without closed days."""
         return sum(b - a for a, b in self.week)
 
     # -- the business-time coordinate ------------------------------------------------------------------------
@@ -264,31 +266,23 @@ def calendar_for(hours: str, zone_name: str = "UTC", holidays: str = "") -> Busi
         ) from None
     closed = parse_holidays(holidays)
     _refuse_dst_inside(week, zone, zone_name)
-    week_us = sum(b - a for a, b in week)
+    edges = tuple(edge for span in week for edge in span)
+    open_week = BusinessCalendar(hours, zone_name, "", week, (), zone, (), (), (), edges, tuple(_elapsed(week)))
     starts: list[int] = []
-    removed: list[int] = []
+    removed: list[int] = [0]
     flat: list[int] = []
-    for day in closed:
+    for day in closed:  # each closed day: where it starts, what `us` holds through it, what it takes away
         wall = (datetime.combine(day, datetime.min.time()) - ORIGIN) // timedelta(microseconds=1)
-        weekday = day.weekday() * DAY_US
-        lost = sum(max(min(b, weekday + DAY_US) - max(a, weekday), 0) for a, b in week)
-        weeks = wall // WEEK_US
-        weekly = weeks * week_us + sum(min(max(wall - weeks * WEEK_US - a, 0), b - a) for a, b in week)
-        flat.append(weekly - (removed[-1] if removed else 0))
         starts.append(wall)
-        removed.append((removed[-1] if removed else 0) + lost)
-    calendar = BusinessCalendar(
-        hours=hours,
-        zone_name=zone_name,
+        flat.append(open_week._weekly(wall) - removed[-1])
+        removed.append(removed[-1] + open_week._weekly(wall + DAY_US) - open_week._weekly(wall))
+    calendar = dataclasses.replace(
+        open_week,
         holidays=holidays,
-        week=week,
         closed=closed,
-        zone=zone,
         _starts=tuple(starts),
-        _removed=tuple(removed),
+        _removed=tuple(removed[1:]),
         _flat=tuple(flat),
-        _edges=tuple(edge for span in week for edge in span),
-        _elapsed=tuple(_elapsed(week)),
     )
     _REGISTERED[calendar.key] = calendar
     return calendar
