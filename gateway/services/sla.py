@@ -76,8 +76,11 @@ def resume_clock(ticket: Ticket, now: datetime) -> None:
         start = ticket.resolution_counted_from or ticket.created_at
         calendar = get_settings().business_calendar
         if calendar is not None:
-            stay = max(calendar.between(ticket.pending_since, now), timedelta(0))
-            ticket.resolution_counted_from = calendar.add(start, stay)
+            # a stay of no business time (a weekend) leaves the start as it is: `add` would move it back to
+            # the last closing, which counts the same but would read as a new start
+            stay = calendar.between(ticket.pending_since, now)
+            if stay > timedelta(0):
+                ticket.resolution_counted_from = calendar.add(start, stay)
         else:
             ticket.resolution_counted_from = start + max(now - ticket.pending_since, timedelta(0))
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.services.sla import _seconds, _summary
+from gateway.services.sla import _seconds, _summary, resume_clock
 from shared.business_hours import BusinessCalendar, calendar_for, parse_holidays
 from shared.config import get_settings
 from shared.models import Ticket, TicketMessage
@@ -262,3 +262,24 @@ def test_the_weeks_figures_read_once_match_the_three_queries(gateways, db_url, w
         read = _summary(session, seconds, window, targets, recent, in_python=True)
         queried = _summary(session, seconds, window, targets, recent)
     assert read == queried and read[0] == 23 and read[1]["within_target"] is not None
+
+
+def test_a_stay_counts_only_its_business_hours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`resume_clock` under a New York Mon-Fri 09:00-17:00 week: a stay from Friday 16:00 to Monday 10:00 moves
+    the clock's start by 2 h; one from Friday 18:00 to Monday 08:00 holds no business time and leaves it."""
+    for name, value in {"BUSINESS_HOURS": "mon-fri 09:00-17:00", "BUSINESS_TIMEZONE": "America/New_York"}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    new_york = ZoneInfo("America/New_York")
+    try:
+        arrived = datetime(2026, 12, 4, 10, tzinfo=new_york)
+        over_weekend = Ticket(
+            status="pending", created_at=arrived, pending_since=datetime(2026, 12, 4, 16, tzinfo=new_york)
+        )
+        resume_clock(over_weekend, datetime(2026, 12, 7, 10, tzinfo=new_york))
+        assert over_weekend.resolution_counted_from == datetime(2026, 12, 4, 12, tzinfo=new_york)
+        closed = Ticket(status="pending", created_at=arrived, pending_since=datetime(2026, 12, 4, 18, tzinfo=new_york))
+        resume_clock(closed, datetime(2026, 12, 7, 8, tzinfo=new_york))
+        assert closed.resolution_counted_from is None  # the start stays the arrival
+    finally:
+        get_settings.cache_clear()
