@@ -1756,14 +1756,18 @@ class TicketOverview(BaseModel):
         "times (`*_last_7d` hours and `within_target`, reviews excepted) are business hours; null: every hour counts",
     )
     resolution_targets_hours: dict[str, float] = Field(
-        ..., description="Each priority's resolution target in hours, from arrival (SLA_*_HOURS)"
+        ...,
+        description="Each priority's resolution target in hours, from arrival (SLA_*_HOURS; business hours when "
+        "`business_hours` is set)",
     )
     unresolved_overdue: int = Field(
         ..., description="Unresolved tickets past their priority's target (listed by /api/tickets/?overdue=true)"
     )
     unresolved_overdue_by_priority: dict[str, int]
     first_response_targets_hours: dict[str, float] = Field(
-        ..., description="Each priority's first response target in hours, from arrival (FIRST_RESPONSE_*_HOURS)"
+        ...,
+        description="Each priority's first response target in hours, from arrival (FIRST_RESPONSE_*_HOURS; business "
+        "hours when `business_hours` is set)",
     )
     unanswered_overdue: int = Field(
         ...,
@@ -1780,7 +1784,7 @@ class TicketOverview(BaseModel):
     next_reply_targets_hours: dict[str, float] = Field(
         ...,
         description="Each priority's next reply target in hours, from the customer's first message after the last "
-        "public agent reply (NEXT_REPLY_*_HOURS)",
+        "public agent reply (NEXT_REPLY_*_HOURS; business hours when `business_hours` is set)",
     )
     reply_overdue: int = Field(
         ...,
