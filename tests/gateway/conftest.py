@@ -4,6 +4,7 @@ gateway sending to the receiver (`tests.conftest.receiver`), a web ticket, the q
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, TypeVar
 
 import pytest
@@ -33,6 +34,23 @@ def web_ticket(api, **extra: object) -> str:  # type: ignore[no-untyped-def]
     response = api.post("/api/tickets/create", json={**WEB_TICKET, **extra})
     assert response.status_code == 201, response.text
     return response.json()["ticket"]["ticket_id"]
+
+
+def read_ticket(api, ticket_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The ticket as `GET /api/tickets/{id}` shows it."""
+    return api.get(f"/api/tickets/{ticket_id}").json()  # type: ignore[no-any-return]
+
+
+def listed_ids(api, **query: object) -> list[str]:  # type: ignore[no-untyped-def]
+    """The ids `GET /api/tickets/` lists for `query` (up to 200)."""
+    response = api.get("/api/tickets/", params={"limit": 200, **query})
+    assert response.status_code == 200, response.text
+    return [t["ticket_id"] for t in response.json()]
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """A time the API wrote, or None."""
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def queued_replies(redis_client) -> list[dict]:  # type: ignore[no-untyped-def]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,7 +19,7 @@ from shared.business_hours import BusinessCalendar, calendar_for, parse_holidays
 from shared.config import get_settings
 from shared.models import Ticket, TicketMessage
 from tests.conftest import force_ticket
-from tests.gateway.conftest import web_ticket
+from tests.gateway.conftest import listed_ids, parse_time, read_ticket, web_ticket
 from tests.shared.test_business_hours import brute_business
 
 H = timedelta(hours=1)
@@ -95,20 +94,6 @@ def _ticket(api, db_url: str, priority: str, arrived: datetime, **values: object
     return ticket_id
 
 
-def _read(api, ticket_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    return api.get(f"/api/tickets/{ticket_id}").json()  # type: ignore[no-any-return]
-
-
-def _listed(api, **query: object) -> list[str]:  # type: ignore[no-untyped-def]
-    response = api.get("/api/tickets/", params={"limit": 200, **query})
-    assert response.status_code == 200, response.text
-    return [t["ticket_id"] for t in response.json()]
-
-
-def _at(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def test_targets_count_business_hours(gateways, db_url, week) -> None:  # type: ignore[no-untyped-def]
     business, every_hour = gateways
     now = _now()
@@ -132,21 +117,25 @@ def test_targets_count_business_hours(gateways, db_url, week) -> None:  # type: 
 
     # due times: the calendar's, and exactly the target in business time after arrival
     for ticket_id, target in ((late, 24 * H), (in_time, 24 * H), (critical, 4 * H)):
-        ticket = _read(business, ticket_id)
-        due, arrived = _at(ticket["due_at"]), _at(ticket["created_at"])
+        ticket = read_ticket(business, ticket_id)
+        due, arrived = parse_time(ticket["due_at"]), parse_time(ticket["created_at"])
         assert due is not None and arrived is not None and due == week.add(arrived, target)
         assert _brute(week, arrived, due) == target
-        assert _at(_read(every_hour, ticket_id)["due_at"]) == arrived + target
-    assert _at(_read(business, unanswered)["first_response_due_at"]) == week.add(_ago(week, now, 5 * H), 4 * H)
-    assert _at(_read(business, waiting_in_time)["reply_due_at"]) == week.add(_ago(week, now, 570 * MINUTE), 10 * H)
+        assert parse_time(read_ticket(every_hour, ticket_id)["due_at"]) == arrived + target
+    assert parse_time(read_ticket(business, unanswered)["first_response_due_at"]) == week.add(
+        _ago(week, now, 5 * H), 4 * H
+    )
+    assert parse_time(read_ticket(business, waiting_in_time)["reply_due_at"]) == week.add(
+        _ago(week, now, 570 * MINUTE), 10 * H
+    )
 
     # the lists and the overview's counts
-    assert _listed(business, overdue=True) == [late]
-    assert set(_listed(every_hour, overdue=True)) >= {late, in_time}
-    assert _listed(business, unanswered_overdue=True) == [unanswered]
-    assert set(_listed(business, reply_overdue=True)) == {waiting, waiting_critical}
-    assert set(_listed(every_hour, reply_overdue=True)) >= {waiting, waiting_in_time}
-    assert _listed(business, awaiting_reply=True, sort="reply_due") == [waiting_critical, waiting, waiting_in_time]
+    assert listed_ids(business, overdue=True) == [late]
+    assert set(listed_ids(every_hour, overdue=True)) >= {late, in_time}
+    assert listed_ids(business, unanswered_overdue=True) == [unanswered]
+    assert set(listed_ids(business, reply_overdue=True)) == {waiting, waiting_critical}
+    assert set(listed_ids(every_hour, reply_overdue=True)) >= {waiting, waiting_in_time}
+    assert listed_ids(business, awaiting_reply=True, sort="reply_due") == [waiting_critical, waiting, waiting_in_time]
     overview = business.get("/api/overview").json()
     assert overview["unresolved_overdue_by_priority"]["high"] == 1
     assert overview["unanswered_overdue"] == 1 and overview["reply_overdue"] == 2
@@ -156,21 +145,21 @@ def test_targets_count_business_hours(gateways, db_url, week) -> None:  # type: 
     assert every_hour.get("/api/overview").json()["business_hours"] is None
 
     # the due order, by the database's business seconds: the late one, the critical one's hour, then in_time's 4 h
-    assert _listed(business, sort="due", overdue=False)[:2] == [
+    assert listed_ids(business, sort="due", overdue=False)[:2] == [
         waiting_critical,
         critical,
     ]  # 15 min, then 1 h left of 4
-    ordered = _listed(business, sort="due")
+    ordered = listed_ids(business, sort="due")
     assert [t for t in ordered if t in (late, critical, in_time)] == [late, critical, in_time]
-    by_first_response = _listed(business, sort="first_response_due", answered=False)
+    by_first_response = listed_ids(business, sort="first_response_due", answered=False)
     assert by_first_response == [unanswered, new_critical, fresh]  # 1 business hour past, 30 min left, 36
 
     # what runs out soon: the critical ticket's hour, in wall minutes from now (more if the office is closed)
     for ticket_id, left in ((critical, H), (waiting_in_time, 30 * MINUTE)):
         minutes = int((week.add(now, left) - now) / MINUTE)  # as many while open; at most 1440 can be asked
-        assert ticket_id not in _listed(business, due_within_minutes=min(minutes - 5, 1440))
+        assert ticket_id not in listed_ids(business, due_within_minutes=min(minutes - 5, 1440))
         if minutes + 2 <= 1440:  # not on a weekend's eve
-            assert ticket_id in _listed(business, due_within_minutes=minutes + 2)
+            assert ticket_id in listed_ids(business, due_within_minutes=minutes + 2)
 
 
 def test_resolution_times_count_business_hours(gateways, db_url, week, session_factory) -> None:  # type: ignore[no-untyped-def]
@@ -235,9 +224,9 @@ def test_a_stay_in_pending_moves_the_due_time_by_its_business_hours(  # type: ig
     ticket_id = _ticket(pausing, db_url, "high", arrived)
     assert pausing.put(f"/api/tickets/{ticket_id}/status", json={"status": "pending"}).status_code == 200
     force_ticket(db_url, ticket_id, pending_since=_ago(week, now, 6 * H))  # pending for 6 business hours
-    assert _read(pausing, ticket_id)["due_at"] is None
+    assert read_ticket(pausing, ticket_id)["due_at"] is None
     assert pausing.put(f"/api/tickets/{ticket_id}/status", json={"status": "open"}).status_code == 200
-    due = _at(_read(pausing, ticket_id)["due_at"])
+    due = parse_time(read_ticket(pausing, ticket_id)["due_at"])
     # 24 h of business time from arrival plus the 6 h stay (the request ran a moment after `now`)
     expected = week.add(arrived, 30 * H)
     assert due is not None and abs(due - expected) < timedelta(minutes=2), (due, expected)

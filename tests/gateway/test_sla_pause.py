@@ -6,7 +6,6 @@ figures and the due alerts."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -14,7 +13,7 @@ from gateway.services.due_alerts import alert_due_tickets
 from shared.db import session_scope
 from shared.models import Alert, Ticket
 from tests.conftest import force_ticket
-from tests.gateway.conftest import web_ticket
+from tests.gateway.conftest import listed_ids, parse_time, read_ticket, web_ticket
 
 HIGH = timedelta(hours=24)  # the default resolution target of a high ticket
 
@@ -39,27 +38,13 @@ def _move(api, ticket_id: str, status: str) -> None:  # type: ignore[no-untyped-
     assert response.status_code == 200, response.text
 
 
-def _ticket(api, ticket_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    return api.get(f"/api/tickets/{ticket_id}").json()  # type: ignore[no-any-return]
-
-
-def _listed(api, **query: object) -> list[str]:  # type: ignore[no-untyped-def]
-    response = api.get("/api/tickets/", params={"limit": 200, **query})
-    assert response.status_code == 200, response.text
-    return [t["ticket_id"] for t in response.json()]
-
-
 def _overdue_high(api) -> int:  # type: ignore[no-untyped-def]
     return api.get("/api/overview").json()["unresolved_overdue_by_priority"]["high"]  # type: ignore[no-any-return]
 
 
-def _at(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def _near(value: str | None, expected: datetime) -> bool:
     """Within a minute: the stay ends when the request runs, a few seconds after the test's clock read."""
-    at = _at(value)
+    at = parse_time(value)
     return at is not None and abs(at - expected) < timedelta(minutes=1)
 
 
@@ -73,30 +58,30 @@ def test_a_stay_in_pending_moves_the_due_time_and_nothing_pending_is_overdue(gat
     working = _high(pausing, db_url, now - timedelta(hours=22))  # never pending: 2 h left either way
 
     # pending: no due time, not overdue, sorted last, while the clock that runs counts it late
-    assert _ticket(pausing, waiting)["due_at"] is None
-    assert _at(_ticket(running, waiting)["due_at"]) == arrived + HIGH
-    assert _listed(pausing, overdue=True) == [] and _listed(running, overdue=True) == [waiting]
-    assert _listed(pausing, overdue=False) == [working, waiting]
+    assert read_ticket(pausing, waiting)["due_at"] is None
+    assert parse_time(read_ticket(running, waiting)["due_at"]) == arrived + HIGH
+    assert listed_ids(pausing, overdue=True) == [] and listed_ids(running, overdue=True) == [waiting]
+    assert listed_ids(pausing, overdue=False) == [working, waiting]
     assert (_overdue_high(pausing), _overdue_high(running)) == (0, 1)
-    assert _listed(pausing, sort="due") == [working, waiting]
-    assert _listed(running, sort="due") == [waiting, working]
+    assert listed_ids(pausing, sort="due") == [working, waiting]
+    assert listed_ids(running, sort="due") == [waiting, working]
 
     # an agent takes it back: the 10 h stay moves the clock's start, 20 h of its 24 h used, 4 h left
     _move(pausing, waiting, "open")
-    assert _near(_ticket(pausing, waiting)["due_at"], arrived + timedelta(hours=10) + HIGH)
-    assert _at(_ticket(running, waiting)["due_at"]) == arrived + HIGH  # unchanged without pausing
-    assert _listed(pausing, overdue=True) == [] and _listed(running, overdue=True) == [waiting]
-    assert _listed(pausing, sort="due") == [working, waiting]  # 2 h left, then 4 h
-    assert _listed(pausing, due_within_minutes=300, sort="due") == [working, waiting]  # both within 5 h
-    assert _listed(pausing, due_within_minutes=180) == [working]
-    assert _listed(running, due_within_minutes=300) == [working]  # the other is past its target already
+    assert _near(read_ticket(pausing, waiting)["due_at"], arrived + timedelta(hours=10) + HIGH)
+    assert parse_time(read_ticket(running, waiting)["due_at"]) == arrived + HIGH  # unchanged without pausing
+    assert listed_ids(pausing, overdue=True) == [] and listed_ids(running, overdue=True) == [waiting]
+    assert listed_ids(pausing, sort="due") == [working, waiting]  # 2 h left, then 4 h
+    assert listed_ids(pausing, due_within_minutes=300, sort="due") == [working, waiting]  # both within 5 h
+    assert listed_ids(pausing, due_within_minutes=180) == [working]
+    assert listed_ids(running, due_within_minutes=300) == [working]  # the other is past its target already
 
     # set pending again for 2 h, then the customer writes: both stays count
     _move(pausing, waiting, "pending")
     force_ticket(db_url, waiting, pending_since=datetime.now(UTC) - timedelta(hours=2))
     posted = pausing.post(f"/api/tickets/{waiting}/customer-messages", json={"body": "Any news?"})
     assert posted.status_code == 201, posted.text
-    shown = _ticket(pausing, waiting)
+    shown = read_ticket(pausing, waiting)
     assert shown["status"] == "open" and _near(shown["due_at"], arrived + timedelta(hours=12) + HIGH)
 
 
@@ -165,5 +150,5 @@ def test_a_ticket_back_from_a_week_pending_is_found_by_what_runs_out_soon(gatewa
     _move(pausing, ticket_id, "pending")
     force_ticket(db_url, ticket_id, pending_since=now - timedelta(days=7, hours=20))
     _move(pausing, ticket_id, "open")  # 4 h used: 20 h left
-    assert _listed(pausing, due_within_minutes=1440) == [ticket_id]
-    assert _listed(running, due_within_minutes=1440) == [] and _listed(running, overdue=True) == [ticket_id]
+    assert listed_ids(pausing, due_within_minutes=1440) == [ticket_id]
+    assert listed_ids(running, due_within_minutes=1440) == [] and listed_ids(running, overdue=True) == [ticket_id]
