@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, SupportsFloat
 
 from sqlalchemy import ColumnElement, Float, Numeric, and_, case, cast, false, func, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -314,9 +314,18 @@ def _percentile_hours(
     that really occurred, read by one ordered query."""
     if not n:
         return None
-    rank = -(-q * n // 100)  # ceil(q% of n), 1-based
-    value = session.scalar(select(seconds).where(window).order_by(seconds).limit(1).offset(rank - 1))
-    return round(max(float(value or 0), 0.0) / 3600, 3)
+    value = session.scalar(select(seconds).where(window).order_by(seconds).limit(1).offset(_rank(q, n) - 1))
+    return _hours_of(value)
+
+
+def _rank(q: int, n: int) -> int:
+    """The nearest rank of the q-th percentile among `n` sorted values: ceil(q% of n), 1-based."""
+    return -(-q * n // 100)
+
+
+def _hours_of(seconds: SupportsFloat | None) -> float:
+    """A measured duration in seconds (a float, a Decimal or NULL) as the figures' hours, never negative."""
+    return round(max(float(seconds or 0), 0.0) / 3600, 3)
 
 
 def _within(seconds: ColumnElement[float], targets: Mapping[str, timedelta]) -> ColumnElement[bool]:
@@ -381,7 +390,7 @@ def _summary_read(
     in_time = sum(value <= target.total_seconds() for value, target in targeted)
 
     def percentile(q: int) -> float | None:
-        return round(max(values[-(-q * len(values) // 100) - 1], 0.0) / 3600, 3) if values else None
+        return _hours_of(values[_rank(q, len(values)) - 1]) if values else None
 
     return (
         len(rows),
