@@ -9,8 +9,8 @@ Everything rests on one function, `seconds(t)`: the business seconds from a fixe
 hours, so "more than a target of business time since `start` at `now`" is `start < cutoff(now, target)`, one
 instant computed here: the database's tests on a ticket's clock keep their shape and their indexes. A due time
 is `moment(seconds(start) + target)`, and the database computes `seconds` itself for what it must order or
-measure per row (the list sorted by due time, the week's resolution times): in SQL on PostgreSQL, through
-a function registered on each SQLite connection (`register_sqlite`).
+measure per row (the list sorted by due time, the week's resolution times): through migration 0041's function
+on PostgreSQL, and a function of the same name registered on each SQLite connection (`register_sqlite`).
 
 Local wall time is the week's clock, so a DST change moves the hours with the team (09:00 stays 09:00). A
 change inside business hours would make the wall clock skip or repeat business time; such a schedule is
