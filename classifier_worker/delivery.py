@@ -1,5 +1,5 @@
-"""Deliver one outbox row to its webhook: an alert to ALERT_WEBHOOK_URL, an agent's reply or status move to
-REPLY_WEBHOOK_URL. The alert worker's job; the outbox side is `shared.outbox`.
+"""Deliver one outbox row to its webhook: an alert to ALERT_WEBHOOK_URL (or to its category's, ALERT_ROUTES), an
+agent's reply or status move to REPLY_WEBHOOK_URL. The alert worker's job; the outbox side is `shared.outbox`.
 
 An attempt is claimed in the database before the POST (attempts + 1, `next_attempt_at` pushed past the
 request's timeout), so a duplicate task arriving meanwhile finds it taken and skips; the row lock is
@@ -52,14 +52,15 @@ def deliver(
     outbox: Outbox = ALERTS,
 ) -> Outcome:
     """One delivery attempt of the row `key` of `outbox`, recorded on it."""
-    url, what = outbox.url(settings), f"{outbox.name} {key}"
+    what = f"{outbox.name} {key}"
     with session_scope(factory) as session:
         claimed = _claim(session, outbox, key, lease_s=settings.alert_timeout_s + 30)
         if claimed is None:
             return Outcome("skipped")
-        attempt, body = claimed
+        attempt, body, route = claimed
+        url = outbox.url(settings, route)
         if not url:
-            unset = f"{outbox.url_setting.upper()} is not set"
+            unset = f"{outbox.url_setting.upper()} is not set" + (f" and ALERT_ROUTES has no {route}" if route else "")
             _finish(session, outbox, key, failed=True, error=unset)
             return Outcome("failed", error=unset)
 
@@ -83,8 +84,9 @@ def deliver(
         return Outcome("retry", countdown=countdown, error=error)
 
 
-def _claim(session: Session, outbox: Outbox, key: str | int, *, lease_s: float) -> tuple[int, bytes] | None:
-    """Take the next attempt of an undelivered row whose attempt is due: (its number, the body), or None."""
+def _claim(session: Session, outbox: Outbox, key: str | int, *, lease_s: float) -> tuple[int, bytes, str | None] | None:
+    """Take the next attempt of an undelivered row whose attempt is due: (its number, the body, an alert's
+    route), or None."""
     now, model = utcnow(), outbox.model
     taken = session.execute(
         update(model)
@@ -101,7 +103,7 @@ def _claim(session: Session, outbox: Outbox, key: str | int, *, lease_s: float) 
     row = outbox.get(session, key)  # not loaded before in this session: read as the update left it
     assert row is not None
     body = json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return row.attempts, body
+    return row.attempts, body, getattr(row, "route", None)
 
 
 def _post(settings: Settings, outbox: Outbox, url: str, key: str | int, body: bytes) -> tuple[str | None, float | None]:

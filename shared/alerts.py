@@ -6,6 +6,7 @@ delivery task (`send_alert`); the alert worker POSTs it, as `shared.outbox` desc
 undelivered is sent again by the sweeper, at least once. Tickets about to miss a reply or resolution
 target are alerted through the same outbox (`gateway.services.due_alerts`, raised by the sweeper), and so,
 with ALERT_ON_AUTO_ASSIGN, is each ticket the rotation assigns (`raise_assignment_alert`, by `shared.routing`).
+Every kind goes to ALERT_WEBHOOK_URL, or to its ticket's category's webhook when ALERT_ROUTES names one.
 """
 
 from __future__ import annotations
@@ -27,10 +28,16 @@ TEXT_CHARS = 400
 
 
 def new_alert(
-    ticket: Ticket, event: AlertEvent, priority: str, *, counted_from: datetime, now: datetime | None = None
+    ticket: Ticket,
+    event: AlertEvent,
+    priority: str,
+    settings: Settings,
+    *,
+    counted_from: datetime,
+    now: datetime | None = None,
 ) -> Alert:
-    """An alert row with a fresh id, its body still to be written: (ticket, event, priority, counted_from) is
-    the occasion the unique key allows once."""
+    """An alert row with a fresh id, routed by the ticket's working category (ALERT_ROUTES), its body still
+    to be written: (ticket, event, priority, counted_from) is the occasion the unique key allows once."""
     return Alert(
         alert_id=str(uuid.uuid4()),
         ticket_id=ticket.ticket_id,
@@ -38,18 +45,20 @@ def new_alert(
         priority=priority,
         counted_from=counted_from,
         created_at=now or utcnow(),
+        route=settings.alert_route(ticket.category),
     )
 
 
 def raise_alert(session: Session, ticket: Ticket, settings: Settings) -> str | None:
     """Add the alert `ticket`'s AI priority calls for, in the caller's transaction; returns its id, or None
-    when none is due: alerts off, a priority below ALERT_MIN_PRIORITY, or this priority already alerted.
+    when none is due: no webhook for the ticket's category (neither ALERT_WEBHOOK_URL nor a route), a priority
+    below ALERT_MIN_PRIORITY, or this priority already alerted.
 
     The caller holds the ticket's row (the classifier's claim), so two rounds of one ticket cannot both add
     one; the unique (ticket, priority) constraint backs that up.
     """
     priority = ticket.ai_suggested_priority
-    if not settings.alert_webhook_url or priority is None:
+    if not settings.alerts_to(ticket.category) or priority is None:
         return None
     if PRIORITY_RANK[Priority(priority)] < PRIORITY_RANK[settings.alert_min_priority]:
         return None
@@ -58,7 +67,7 @@ def raise_alert(session: Session, ticket: Ticket, settings: Settings) -> str | N
     )
     if session.scalar(seen) is not None:
         return None
-    alert = new_alert(ticket, AlertEvent.urgent, priority, counted_from=ticket.created_at)
+    alert = new_alert(ticket, AlertEvent.urgent, priority, settings, counted_from=ticket.created_at)
     alert.payload = payload(alert, ticket, settings.alert_ticket_url)
     session.add(alert)
     return alert.alert_id
@@ -68,16 +77,16 @@ def raise_assignment_alert(
     session: Session, ticket: Ticket, agent: Agent, settings: Settings, *, at: datetime
 ) -> str | None:
     """Add the alert that the rotation assigned `ticket` to `agent` at `at`, in the assignment's transaction;
-    its id, or None when off (ALERT_ON_AUTO_ASSIGN, ALERT_WEBHOOK_URL) or the ticket has no priority yet.
+    its id, or None when off (ALERT_ON_AUTO_ASSIGN, no webhook for its category) or it has no priority yet.
 
     Nobody else saw the assignment happen, so a chat the webhook feeds can tell the agent (the body names
     them and their email). One per assignment: its time is the occasion's key, so a ticket routed again after
     a release alerts again, and a redelivered task, which finds the ticket assigned, adds none.
     """
     priority = ticket.priority or ticket.ai_suggested_priority
-    if not (settings.alert_webhook_url and settings.alert_on_auto_assign) or priority is None:
+    if not (settings.alerts_to(ticket.category) and settings.alert_on_auto_assign) or priority is None:
         return None
-    alert = new_alert(ticket, AlertEvent.assigned, priority, counted_from=at)
+    alert = new_alert(ticket, AlertEvent.assigned, priority, settings, counted_from=at)
     line = f"Assigned to {agent.name}: {priority.upper()} {ticket.category or 'general'} ticket {ticket.ticket_id}"
     body = payload(alert, ticket, settings.alert_ticket_url, line=line)
     body["agent"] = {"agent_id": agent.agent_id, "name": agent.name, "email": agent.email}

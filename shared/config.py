@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.business_hours import BusinessCalendar, calendar_for
-from shared.schemas import Priority, Status
+from shared.schemas import Category, Priority, Status
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -230,6 +230,12 @@ class Settings(BaseSettings):
     alert_webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key of the X-Copilot-Signature header on each alert; unsigned without it"
     )
+    alert_routes: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Space-separated CATEGORY=URL pairs (e.g. billing=https://hooks.example.com/billing"
+        " refund=https://hooks.example.com/billing): an alert about a ticket of that working category goes there"
+        " instead of ALERT_WEBHOOK_URL; with routes alone, only those categories are alerted",
+    )
     alert_ticket_url: str | None = Field(
         None,
         description="Where an agent opens a ticket, with {ticket_id} in it (e.g. https://desk.example.com/t/{ticket_id});"
@@ -248,7 +254,7 @@ class Settings(BaseSettings):
     alert_on_auto_assign: bool = Field(
         False,
         description="Also alert each ticket the rotation assigns (ticket.assigned, naming the agent and their email,"
-        " for a chat to tell them); needs ALERT_WEBHOOK_URL",
+        " for a chat to tell them); needs ALERT_WEBHOOK_URL or a route",
     )
     alert_due_min_priority: Priority = Field(
         Priority.high, description="The lowest working priority whose targets running out are alerted"
@@ -392,6 +398,29 @@ class Settings(BaseSettings):
             )
         return value.rstrip("/") if info.field_name == "forecast_url" else value
 
+    @field_validator("alert_routes", mode="before")
+    @classmethod
+    def _routes(cls, value: object) -> object:
+        """`billing=https://a refund=https://a technical=https://b`: said at start, naming the pair that is not a
+        category and an http(s) URL, since a typo would otherwise send a team's alerts to the wrong channel."""
+        if isinstance(value, dict):  # given in code: checked as the environment's text is
+            value = " ".join(f"{name}={url}" for name, url in value.items())
+        if not isinstance(value, str):
+            return value
+        routes: dict[str, str] = {}
+        for pair in value.split():
+            name, equals, url = pair.partition("=")
+            if not equals or not url.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"{pair!r} is not CATEGORY=URL with an http(s) URL (e.g. billing=https://hooks.example.com/billing)"
+                )
+            if name not in Category.__members__:
+                raise ValueError(f"{name!r} is not a category; one of {', '.join(Category)}")
+            if name in routes:
+                raise ValueError(f"{name!r} is routed twice")
+            routes[name] = url
+        return routes
+
     @model_validator(mode="after")
     def _business_calendar(self) -> Settings:
         """Said at start: BUSINESS_HOURS, its zone and its holidays make a calendar (`business_calendar`), or
@@ -415,6 +444,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @property
+    def alerts_on(self) -> bool:
+        """Whether any alert has somewhere to go: ALERT_WEBHOOK_URL or a route."""
+        return bool(self.alert_webhook_url or self.alert_routes)
+
+    def alerts_to(self, category: str | None) -> bool:
+        """Whether an alert about a ticket of this working category has somewhere to go."""
+        return self.alert_webhook_url is not None or category in self.alert_routes
+
+    def alert_route(self, category: str | None) -> str | None:
+        """The route an alert about a ticket of this working category takes: the category when ALERT_ROUTES
+        names it, else None (ALERT_WEBHOOK_URL). Stored on the alert, so its retries go where it first went."""
+        return category if category in self.alert_routes else None
 
     @property
     def forecast_base_url(self) -> str:
@@ -474,6 +517,8 @@ def settings_table() -> str:
         default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
         if isinstance(default, list):
             default = ",".join(default)
+        elif isinstance(default, dict):
+            default = " ".join(f"{k}={v}" for k, v in default.items())
         shown = "" if default is None else str(default).replace(str(ROOT) + "/", "")
         rows.append(f"| `{name.upper()}` | `{shown}` | {field.description or ''} |")
     return "\n".join(rows)

@@ -482,6 +482,8 @@ class Alert(Delivery, Base):
     # The start of the clock a due alert is about (the customer's wait, or the ticket's arrival for its
     # resolution and for an urgent alert): what makes it once per wait.
     counted_from: Mapped[datetime] = mapped_column()
+    # The ALERT_ROUTES category it was routed by when raised, or None for ALERT_WEBHOOK_URL (migration 0042).
+    route: Mapped[str | None] = mapped_column(String(20))
 
 
 class ReplyDelivery(Delivery, Base):

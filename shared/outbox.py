@@ -41,7 +41,11 @@ class Outbox:
     def get(self, session: Session, key: str | int) -> Alert | ReplyDelivery | StatusDelivery | None:
         return session.get(self.model, key)  # type: ignore[return-value]  # the union's members, not their base
 
-    def url(self, settings: Settings) -> str | None:
+    def url(self, settings: Settings, route: str | None = None) -> str | None:
+        """Where a row goes: an alert's route's webhook (ALERT_ROUTES; a route since removed falls back), else
+        the outbox's URL setting."""
+        if route is not None and (routed := settings.alert_routes.get(route)):
+            return routed
         return getattr(settings, self.url_setting)  # type: ignore[no-any-return]
 
     def secret(self, settings: Settings) -> SecretStr | None:

@@ -1244,6 +1244,7 @@ class DeliveryFilters(BaseModel):
 
 class AlertFilters(DeliveryFilters):
     event: AlertEvent | None = None
+    route: Category | None = Field(None, description="Only the alerts sent by this category's ALERT_ROUTES route")
 
 
 class DeliveryRead(BaseModel):
@@ -1261,7 +1262,7 @@ class DeliveryRead(BaseModel):
 
 
 class AlertRead(DeliveryRead):
-    """One alert to ALERT_WEBHOOK_URL and how its delivery went (the body sent is built from the ticket)."""
+    """One alert to ALERT_WEBHOOK_URL or a route's, and how its delivery went (the body is built from the ticket)."""
 
     alert_id: str = Field(description="Sent as X-Copilot-Alert-Id and the body's `id`: a receiver drops repeats by it")
     ticket_id: str
@@ -1269,6 +1270,11 @@ class AlertRead(DeliveryRead):
     priority: Priority = Field(
         description="`ticket.urgent`: the AI priority alerted (a ticket is alerted once per priority); a due alert: "
         "the ticket's working priority, whose target it is; `ticket.assigned`: its working priority when assigned"
+    )
+    route: Category | None = Field(
+        None,
+        description="The ticket's working category when ALERT_ROUTES sent the alert to that category's webhook;"
+        " null: ALERT_WEBHOOK_URL",
     )
 
 

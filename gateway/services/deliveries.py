@@ -35,8 +35,10 @@ def list_deliveries(
 
 
 def list_alerts(session: Session, filters: AlertFilters) -> Sequence[Alert]:
-    """The alerts, narrowed by event too."""
+    """The alerts, narrowed by event and route too."""
     where = [Alert.event == filters.event.value] if filters.event is not None else []
+    if filters.route is not None:
+        where.append(Alert.route == filters.route.value)
     return list_deliveries(session, ALERTS, filters, *where)
 
 

@@ -42,14 +42,16 @@ def alert_due_tickets(
 ) -> list[str]:
     """Add the due alerts owed now, commit them, then send their delivery tasks; returns their ids.
 
-    Off without ALERT_WEBHOOK_URL or with ALERT_DUE_WITHIN_MINUTES empty. Only unresolved tickets at
-    ALERT_DUE_MIN_PRIORITY or above. The tickets are read under a shared row lock, so a reply or a
-    resolution committing meanwhile either comes first (and the ticket is no longer found) or waits for
-    this commit; a ticket locked by another writer is left for the next pass.
+    Off without a webhook (ALERT_WEBHOOK_URL or ALERT_ROUTES) or with ALERT_DUE_WITHIN_MINUTES empty. Only
+    unresolved tickets at ALERT_DUE_MIN_PRIORITY or above, and with routes alone only the routed categories
+    (in the query, so tickets nobody hears of cannot fill a pass). The tickets are read under a shared row
+    lock, so a reply or a resolution committing meanwhile either comes first (and the ticket is no longer
+    found) or waits for this commit; a ticket locked by another writer is left for the next pass.
     """
     minutes = settings.alert_due_within_minutes
-    if not settings.alert_webhook_url or minutes is None:
+    if not settings.alerts_on or minutes is None:
         return []
+    routed = [] if settings.alert_webhook_url else [Ticket.category.in_(list(settings.alert_routes))]
     now = now or utcnow()
     horizon = now + timedelta(minutes=minutes)
     targets = settings.targets
@@ -76,6 +78,7 @@ def alert_due_tickets(
                 func.coalesce(Ticket.priority, None).in_(priorities),
                 clock.runs_out_between(targets, now - LOOKBACK, horizon, priorities),
                 ~alerted,
+                *routed,
             )
             .order_by(clock.order(session, targets), Ticket.ticket_id)
             .limit(limit)
@@ -97,10 +100,10 @@ def _add(
     deadline, target = clock.due(ticket, settings.targets)
     assert deadline is not None and ticket.priority is not None  # the query found it past a target
     counted_from = getattr(ticket, clock.start(settings.targets).key)
-    alert = new_alert(ticket, event, ticket.priority, counted_from=counted_from, now=now)
+    alert = new_alert(ticket, event, ticket.priority, settings, counted_from=counted_from, now=now)
     body = payload(alert, ticket, settings.alert_ticket_url, line=_line(alert, ticket, target, deadline, now))
     body["due"] = {"target": target, "due_at": deadline.isoformat(), "since": alert.counted_from.isoformat()}
-    keys = ("alert_id", "ticket_id", "event", "priority", "counted_from", "created_at")
+    keys = ("alert_id", "ticket_id", "event", "priority", "counted_from", "created_at", "route")
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = (
         insert(Alert)
