@@ -16,6 +16,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float  # time.time() on arrival
+    path: str = ""  # the URL's path, which tells routes apart
 
 
 class AlertReceiver:
@@ -30,7 +31,7 @@ class AlertReceiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                receiver.received.append(Received(headers, body, time.time()))
+                receiver.received.append(Received(headers, body, time.time(), self.path))
                 status, answer = receiver.script.pop(0) if receiver.script else (200, {})
                 self.send_response(status)
                 for key, value in answer.items():
