@@ -11,6 +11,8 @@ A fresh SQLite file and PostgreSQL database (`copilot_bench_due_alerts`) filled 
 - the same quiet pass with ALERT_DUE_MIN_PRIORITY=low (every unresolved ticket with a priority considered);
 - the same quiet pass with SLA_PAUSE_IN_PENDING=true (the resolution clock from `resolution_counted_from`);
 - the same quiet pass with every target in business hours (BUSINESS_HOURS, a US team's week and holidays);
+- the same quiet pass with ALERT_ROUTES alone (billing and refund routed, no ALERT_WEBHOOK_URL: the query
+  leaves the other categories out);
 - the ticket list's `?due_within_minutes=30&sort=reply_due` (the first page, 50), with the 200 tickets due.
 
 The delivery tasks are counted, not sent (a Redis round trip is ~2 ms each; `alerts.py` measures delivery).
@@ -125,6 +127,9 @@ def measure(backend: str, tmp: Path, tickets: int, due: int, runs: int) -> dict[
     business = settings.model_copy(update=BUSINESS_HOURS)
     timed_pass(factory, business)  # what running out in business time alerts anew, once
     row["quiet_business_p50_ms"] = statistics.median(timed_pass(factory, business)[0] for _ in range(runs))
+    routes = {"billing": "http://127.0.0.1:9/billing", "refund": "http://127.0.0.1:9/billing"}
+    routed = settings.model_copy(update={"alert_webhook_url": None, "alert_routes": routes})
+    row["quiet_routed_p50_ms"] = statistics.median(timed_pass(factory, routed)[0] for _ in range(runs))
     with factory() as session:
         row["alerts_stored"] = session.scalar(
             sa.select(sa.func.count()).select_from(Alert).where(Alert.event != "ticket.urgent")
@@ -153,11 +158,12 @@ def main() -> None:
     print_table(
         ["backend", "tickets", "unresolved", "first pass ms", "alerts", "quiet p50 ms", "quiet max ms",
          f"{args.due} due: passes", "alerts", "first busy ms", "ms/alert", "quiet, all priorities p50 ms",
-         "?due_within_minutes=30 p50 ms", "rows", "quiet, paused in pending p50 ms", "quiet, business hours p50 ms"],
+         "?due_within_minutes=30 p50 ms", "rows", "quiet, paused in pending p50 ms", "quiet, business hours p50 ms",
+         "quiet, routes alone p50 ms"],
         [[r["backend"], r["tickets"], r["unresolved"], r["first_pass_ms"], r["first_pass_alerts"], r["quiet_p50_ms"],
           r["quiet_max_ms"], r["busy_passes"], r["busy_alerts"], r["busy_first_ms"], r["busy_per_alert_ms"],
           r["quiet_all_priorities_p50_ms"], r["due_list_p50_ms"], r["due_list_rows"], r["quiet_paused_p50_ms"],
-          r["quiet_business_p50_ms"]]
+          r["quiet_business_p50_ms"], r["quiet_routed_p50_ms"]]
          for r in rows],
         floats=".1f",
     )  # fmt: skip
