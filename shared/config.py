@@ -311,6 +311,13 @@ class Settings(BaseSettings):
         600, ge=10, description="Unacked messages of a dead worker return to the queue after this"
     )
     max_wait_s: int = Field(30, ge=0, le=30, description="Upper bound of ?wait= long-polling")
+    view_counts_max_age_s: float = Field(
+        0,
+        ge=0,
+        le=3600,
+        description="How long a view's count in GET /api/views?counts=true may be reused (per gateway process, by"
+        " filters and agent) before it is counted again; 0 counts at every request",
+    )
     export_max_rows: int = Field(
         100_000,
         ge=1,

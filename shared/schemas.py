@@ -1074,6 +1074,11 @@ class ViewRead(BaseModel):
         description="How many tickets the view holds now (the single view always; the list with `?counts=true`); "
         "null in the list for a view that cannot be counted (`problem`)",
     )
+    count_as_of: datetime | None = Field(
+        None,
+        description="When `count` was made: now for the single view; in the list up to VIEW_COUNTS_MAX_AGE_S ago "
+        "(a count kept from an earlier request); null when not counted",
+    )
     problem: str | None = Field(
         None,
         description="Why the view cannot be opened now: stored filters this version does not take (a filter "

@@ -47,12 +47,22 @@ def list_views(
     settings: SettingsDep,
     caller: AgentDep,
     active: bool | None = None,
-    counts: Annotated[bool, Query(description="Count each view's tickets (one count query per view)")] = False,
+    counts: Annotated[
+        bool,
+        Query(description="Count each view's tickets (one count query per view, or one kept VIEW_COUNTS_MAX_AGE_S)"),
+    ] = False,
 ) -> list[ViewRead]:
     """The views by position, then title; `?active=true` for those offered to agents, `?counts=true` with how
-    many tickets each holds now for the caller (a view this version, or this key, cannot open shows its `problem`
-    instead)."""
-    return service.list_views(session, active=active, counts=counts, targets=settings.targets, caller=caller)
+    many tickets each holds for the caller, counted at `count_as_of` (now, or up to VIEW_COUNTS_MAX_AGE_S ago; a
+    view this version, or this key, cannot open shows its `problem` instead)."""
+    return service.list_views(
+        session,
+        active=active,
+        counts=counts,
+        targets=settings.targets,
+        caller=caller,
+        max_age_s=settings.view_counts_max_age_s,
+    )
 
 
 @router.get(

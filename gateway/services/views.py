@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,7 +22,8 @@ from sqlalchemy.orm import Session
 from gateway.services.agents import get_agent
 from gateway.services.list_export import closed_on_error, export_csv
 from gateway.services.me import is_me, mine
-from gateway.services.tickets import count_tickets, list_tickets
+from gateway.services.tickets import list_tickets
+from gateway.services.view_counts import recent_count
 from shared.auth import Principal
 from shared.config import Targets
 from shared.db import insert_named
@@ -52,34 +54,46 @@ def replace_view(session: Session, view_id: str, data: ViewWrite, targets: Targe
 
 
 def list_views(
-    session: Session, *, active: bool | None, counts: bool, targets: Targets, caller: Principal
+    session: Session,
+    *,
+    active: bool | None,
+    counts: bool,
+    targets: Targets,
+    caller: Principal,
+    max_age_s: float = 0,
 ) -> list[ViewRead]:
     """The views by position, then title (only the active or inactive ones, if asked), each with its count
-    for the caller if asked: one count query per view."""
+    for the caller if asked: one count query per view, unless counted within `max_age_s`
+    (VIEW_COUNTS_MAX_AGE_S, `gateway.services.view_counts`)."""
     query = select(View).order_by(View.position, View.title, View.view_id)
     if active is not None:
         query = query.where(View.active.is_(active))
-    return [_listed(session, view, counts, targets, caller) for view in session.scalars(query)]
+    return [_listed(session, view, counts, targets, caller, max_age_s) for view in session.scalars(query)]
 
 
-def _listed(session: Session, view: View, counts: bool, targets: Targets, caller: Principal) -> ViewRead:
+def _listed(
+    session: Session, view: View, counts: bool, targets: Targets, caller: Principal, max_age_s: float
+) -> ViewRead:
     """One view of the list, counted if asked; one whose stored filters this version does not take is shown
     with its `problem` and no count, where opening it is a 409: a stale view must not refuse every agent's list."""
     try:
         filters = filters_of(view)
     except Conflict as stale:
         return to_view_read(view, problem=str(stale))
-    return _counted(session, view, filters, targets, caller) if counts else to_view_read(view)
+    return _counted(session, view, filters, targets, caller, max_age_s) if counts else to_view_read(view)
 
 
-def _counted(session: Session, view: View, filters: ViewFilters, targets: Targets, caller: Principal) -> ViewRead:
-    """The view with the caller's count; a view of `me` for a key linked to no agent has none, and says why (an
-    admin's key writes the team's "My tickets" view without being anyone's)."""
+def _counted(
+    session: Session, view: View, filters: ViewFilters, targets: Targets, caller: Principal, max_age_s: float = 0
+) -> ViewRead:
+    """The view with the caller's count (made within `max_age_s`; 0: now); a view of `me` for a key linked to no
+    agent has none, and says why (an admin's key writes the team's "My tickets" view without being anyone's)."""
     try:
         own = mine(filters, caller)
     except InvalidInput as nobody:
         return to_view_read(view, problem=str(nobody))
-    return to_view_read(view, count_tickets(session, own, targets))
+    count, at = recent_count(session, own, targets, max_age_s)
+    return to_view_read(view, count, count_as_of=at)
 
 
 def read_view(session: Session, view_id: str, targets: Targets, caller: Principal) -> ViewRead:
@@ -127,7 +141,9 @@ def filters_of(view: View) -> ViewFilters:
         ) from None
 
 
-def to_view_read(view: View, count: int | None = None, problem: str | None = None) -> ViewRead:
+def to_view_read(
+    view: View, count: int | None = None, problem: str | None = None, *, count_as_of: datetime | None = None
+) -> ViewRead:
     """The view as stored, with the list's query string for its filters, the count if counted, and why it
     cannot be opened, if it cannot."""
     return ViewRead(
@@ -142,6 +158,7 @@ def to_view_read(view: View, count: int | None = None, problem: str | None = Non
         updated_by=view.updated_by,
         updated_at=view.updated_at,
         count=count,
+        count_as_of=count_as_of,
         problem=problem,
     )
 
