@@ -958,7 +958,9 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "tags",
     "order_id",
 )
-_COLUMN = f"({'|'.join(EXPORT_COLUMNS)})"
+# A ticket's metadata field by its key (`metadata.zendesk_url`): the vendors' facts, the form's order id.
+METADATA_COLUMN = r"metadata\.[A-Za-z0-9_.:-]{1,100}"
+_COLUMN = f"({'|'.join(EXPORT_COLUMNS)}|{METADATA_COLUMN})"
 EXPORT_COLUMNS_PATTERN = f"^ *{_COLUMN} *(, *{_COLUMN} *)*$"  # what `_export_columns` takes, for the schema
 DEFAULT_EXPORT_COLUMNS: tuple[str, ...] = (
     "ticket_id",
@@ -981,15 +983,17 @@ DEFAULT_EXPORT_COLUMNS: tuple[str, ...] = (
 
 
 def _export_columns(value: str | None) -> str | None:
-    """A comma-separated choice of `EXPORT_COLUMNS`: an unknown or empty name is refused, naming the known ones."""
+    """A comma-separated choice of `EXPORT_COLUMNS` and `metadata.KEY` columns: an unknown or empty name is
+    refused, naming the known ones."""
     if value is None:
         return None
     names = [name.strip(" ") for name in value.split(",")]
-    unknown = [name for name in names if name not in EXPORT_COLUMNS]
+    unknown = [name for name in names if name not in EXPORT_COLUMNS and not re.fullmatch(METADATA_COLUMN, name)]
     if unknown:
         raise PydanticCustomError(
             "export_column",
-            "unknown column {unknown}; the columns are {known}",
+            "unknown column {unknown}; the columns are {known}, and metadata.KEY for a metadata field (letters,"
+            " digits and _.:- in KEY, e.g. metadata.zendesk_url)",
             {"unknown": ", ".join(repr(name) for name in unknown), "known": ", ".join(EXPORT_COLUMNS)},
         )
     return ",".join(dict.fromkeys(names))  # a name given twice is one column
@@ -1005,7 +1009,8 @@ class ExportOptions(BaseModel):
         max_length=2000,
         description="The columns, comma-separated, in this order (default: "
         + ",".join(DEFAULT_EXPORT_COLUMNS)
-        + "); any field of a ticket but its lists and objects, `tags` (space-separated) and `order_id` (the form's)",
+        + "); any field of a ticket but its lists and objects, `tags` (space-separated), `order_id` (the form's) and"
+        " `metadata.KEY`, one field of its metadata (e.g. `metadata.zendesk_url`; empty where a ticket has none)",
         json_schema_extra={"pattern": EXPORT_COLUMNS_PATTERN},
     )
     bom: bool = Field(False, description="Start with a UTF-8 byte order mark, for Excel to read the accents right")
