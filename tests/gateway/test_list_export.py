@@ -356,3 +356,59 @@ def test_an_export_reads_one_snapshot_while_tickets_change(team, db_url, session
     assert "".join(lines) == f"{made[1]},new,Ticket 1\r\n{made[2]},new,Ticket 2\r\n"
     with session_factory() as session:  # and the change itself is there for the next reader
         assert session.get(Ticket, made[2]).status == "resolved"  # type: ignore[union-attr]
+
+
+def test_metadata_fields_are_columns_by_their_key(team, db_url, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """`metadata.KEY`: a vendor's facts (a Zendesk link, its channel) beside the ticket's fields, empty where a
+    ticket has none; the form's order id is `metadata.order_id` too; values are guarded like any text."""
+    linked = web_ticket(team, order_id="A-17")
+    bare = web_ticket(team)
+    force_ticket(db_url, bare, created_at=datetime.now(UTC) - timedelta(hours=1))
+    with session_factory() as session:
+        session.add_all(
+            [
+                TicketMetadata(ticket_id=linked, key="zendesk_url", value="https://acme.zendesk.com/tickets/7"),
+                TicketMetadata(ticket_id=linked, key="zendesk_channel", value="=cmd|' /C calc'!A0"),
+                TicketMetadata(ticket_id=linked, key="zendesk_channel", value="web"),  # stored last: shown
+                TicketMetadata(ticket_id=bare, key="intercom_topic", value="conversation.user.created"),
+            ]
+        )
+        session.commit()
+    columns = "ticket_id,metadata.zendesk_url,metadata.zendesk_channel,order_id,metadata.order_id,metadata.none"
+    header, rows = _exported(team, columns=columns)
+    assert header == columns.split(",")
+    assert rows == [
+        {
+            "ticket_id": linked,
+            "metadata.zendesk_url": "https://acme.zendesk.com/tickets/7",
+            "metadata.zendesk_channel": "web",
+            "order_id": "A-17",
+            "metadata.order_id": "A-17",
+            "metadata.none": "",
+        },
+        {
+            "ticket_id": bare,
+            "metadata.zendesk_url": "",
+            "metadata.zendesk_channel": "",
+            "order_id": "",
+            "metadata.order_id": "",
+            "metadata.none": "",
+        },
+    ]
+    with session_factory() as session:
+        session.add(TicketMetadata(ticket_id=bare, key="zendesk_url", value='=HYPERLINK("http://evil.example")'))
+        session.commit()
+    _, rows = _exported(team, columns="metadata.intercom_topic,metadata.zendesk_url")
+    assert rows[1] == {
+        "metadata.intercom_topic": "conversation.user.created",
+        "metadata.zendesk_url": '\'=HYPERLINK("http://evil.example")',  # text, never run
+    }
+    for columns, says in (
+        ("metadata.", "unknown column 'metadata.'"),
+        ("metadata.zendesk url", "unknown column 'metadata.zendesk url'"),
+        ("metadata.a;b", "metadata.KEY for a metadata field"),
+        ("metadata." + "k" * 101, "unknown column"),
+    ):
+        response = team.get("/api/tickets/export", params={"columns": columns}, headers=team.manager)
+        assert response.status_code == 422, response.text
+        assert says in response.json()["detail"]
