@@ -6,7 +6,8 @@ delivery task (`send_alert`); the alert worker POSTs it, as `shared.outbox` desc
 undelivered is sent again by the sweeper, at least once. Tickets about to miss a reply or resolution
 target are alerted through the same outbox (`gateway.services.due_alerts`, raised by the sweeper), and so,
 with ALERT_ON_AUTO_ASSIGN, is each ticket the rotation assigns (`raise_assignment_alert`, by `shared.routing`).
-Every kind goes to ALERT_WEBHOOK_URL, or to its ticket's category's webhook when ALERT_ROUTES names one.
+With ALERT_ON_BAD_RATING, each bad rating is alerted too (`raise_rating_alert`, by the rating). Every kind goes
+to ALERT_WEBHOOK_URL, or to its ticket's category's webhook when ALERT_ROUTES names one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from shared.config import Settings
 from shared.models import Agent, Alert, Ticket, utcnow
 from shared.outbox import ALERTS, send
-from shared.schemas import PRIORITY_RANK, AlertEvent, Priority
+from shared.schemas import PRIORITY_RANK, AlertEvent, Priority, Satisfaction
 
 TEXT_CHARS = 400
 
@@ -90,6 +91,35 @@ def raise_assignment_alert(
     line = f"Assigned to {agent.name}: {priority.upper()} {ticket.category or 'general'} ticket {ticket.ticket_id}"
     body = payload(alert, ticket, settings.alert_ticket_url, line=line)
     body["agent"] = {"agent_id": agent.agent_id, "name": agent.name, "email": agent.email}
+    alert.payload = body
+    session.add(alert)
+    return alert.alert_id
+
+
+def raise_rating_alert(session: Session, ticket: Ticket, settings: Settings) -> str | None:
+    """Add the alert that `ticket`'s customer has just rated it bad, in the rating's transaction; its id, or
+    None when off (ALERT_ON_BAD_RATING, no webhook for its category), the rating is not bad, or the ticket has
+    no priority (never classified).
+
+    A lead follows a bad rating up while the customer still remembers; nothing else told anyone. One per
+    rating given: its time is the occasion's key, so a customer who rates good and then bad again alerts again.
+    The body names the rating and the assignee, not the comment (the customer's words stay out of a chat, as
+    the message does; the link leads to them).
+    """
+    priority = ticket.priority or ticket.ai_suggested_priority
+    if not (settings.alert_on_bad_rating and settings.alerts_to(ticket.category)) or priority is None:
+        return None
+    if ticket.satisfaction != Satisfaction.bad.value or ticket.satisfaction_at is None:
+        return None
+    alert = new_alert(ticket, AlertEvent.rated_bad, priority, settings, counted_from=ticket.satisfaction_at)
+    owner = f"assigned to {ticket.assigned_to}" if ticket.assigned_to else "unassigned"
+    line = f"Bad rating on {priority.upper()} {ticket.category or 'general'} ticket {ticket.ticket_id}, {owner}"
+    body = payload(alert, ticket, settings.alert_ticket_url, line=line)
+    body["rating"] = {
+        "rating": ticket.satisfaction,
+        "rated_at": ticket.satisfaction_at.isoformat(),
+        "has_comment": bool(ticket.satisfaction_comment),
+    }
     alert.payload = body
     session.add(alert)
     return alert.alert_id

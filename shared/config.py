@@ -256,6 +256,11 @@ class Settings(BaseSettings):
         description="Also alert each ticket the rotation assigns (ticket.assigned, naming the agent and their email,"
         " for a chat to tell them); needs ALERT_WEBHOOK_URL or a route",
     )
+    alert_on_bad_rating: bool = Field(
+        False,
+        description="Also alert each bad rating a customer gives (ticket.rated_bad, naming the assignee), for a lead"
+        " to follow up; needs ALERT_WEBHOOK_URL or a route",
+    )
     alert_due_min_priority: Priority = Field(
         Priority.high, description="The lowest working priority whose targets running out are alerted"
     )

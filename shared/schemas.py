@@ -1241,6 +1241,7 @@ class AlertEvent(StrEnum):
     reply_due = "ticket.reply_due"  # its customer's wait nears its reply target (ALERT_DUE_WITHIN_MINUTES)
     resolution_due = "ticket.resolution_due"  # it nears its resolution target, likewise
     assigned = "ticket.assigned"  # the rotation assigned it to an agent (ALERT_ON_AUTO_ASSIGN)
+    rated_bad = "ticket.rated_bad"  # its customer rated it bad (ALERT_ON_BAD_RATING)
 
 
 class DeliveryFilters(BaseModel):
@@ -1279,7 +1280,8 @@ class AlertRead(DeliveryRead):
     event: AlertEvent
     priority: Priority = Field(
         description="`ticket.urgent`: the AI priority alerted (a ticket is alerted once per priority); a due alert: "
-        "the ticket's working priority, whose target it is; `ticket.assigned`: its working priority when assigned"
+        "the ticket's working priority, whose target it is; `ticket.assigned` and `ticket.rated_bad`: its working "
+        "priority then"
     )
     route: Category | None = Field(
         None,

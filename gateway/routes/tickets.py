@@ -234,11 +234,12 @@ def retry_ticket(ticket_id: str, session: SessionDep) -> dict[str, str]:
         },
     },
 )
-def rate(ticket_id: str, data: SatisfactionCreate, session: SessionDep) -> SatisfactionRead:
+def rate(ticket_id: str, data: SatisfactionCreate, session: SessionDep, settings: SettingsDep) -> SatisfactionRead:
     """The customer's rating of a resolved or closed web or API ticket (good or bad, an optional comment),
     relayed by its channel's backend, e.g. after REPLY_WEBHOOK_URL told it of the resolve. A later rating
-    replaces the earlier; the same one again changes nothing. The overview counts the week's ratings."""
-    return SatisfactionRead.model_validate(rate_ticket(session, ticket_id, data))
+    replaces the earlier; the same one again changes nothing. The overview counts the week's ratings; with
+    ALERT_ON_BAD_RATING a bad one is alerted."""
+    return SatisfactionRead.model_validate(rate_ticket(session, ticket_id, data, settings))
 
 
 @router.post(

@@ -20,19 +20,22 @@ from gateway.services.channel import VENDOR_SOURCES
 from gateway.services.erasure import ensure_not_erased
 from gateway.services.sla import UNRESOLVED
 from gateway.services.tickets import claim_as_read
+from shared.alerts import raise_rating_alert, send_alert
+from shared.config import Settings
 from shared.errors import Conflict
 from shared.models import Ticket, utcnow
 from shared.redaction import redact_card_numbers
 from shared.schemas import Satisfaction, SatisfactionCounts, SatisfactionCreate, SatisfactionTally
 
 
-def rate_ticket(session: Session, ticket_id: str, data: SatisfactionCreate) -> Ticket:
+def rate_ticket(session: Session, ticket_id: str, data: SatisfactionCreate, settings: Settings) -> Ticket:
     """Store the customer's rating (card numbers in the comment masked), replacing an earlier one: a customer
     may change their mind, and a ticket reopened and solved again is rated again. The same rating and comment
     again change nothing (a relayed retry).
 
     The row is claimed at the status and erasure checked, so a reopen or an erasure committing in between
-    is read again rather than rated over.
+    is read again rather than rated over. A bad rating is alerted with ALERT_ON_BAD_RATING (an outbox row
+    committed with it).
     """
     comment = redact_card_numbers(data.comment) if data.comment is not None else None
 
@@ -50,11 +53,15 @@ def rate_ticket(session: Session, ticket_id: str, data: SatisfactionCreate) -> T
         return {"status": ticket.status, "erased_at": None}
 
     ticket, claimed = claim_as_read(session, ticket_id, decide, doing="the rating was stored")
+    alert_id = None
     if claimed:
         ticket.satisfaction = data.rating.value  # audited: the history shows who relayed it, and each change
         ticket.satisfaction_comment = comment
         ticket.satisfaction_at = utcnow()
+        alert_id = raise_rating_alert(session, ticket, settings)  # ALERT_ON_BAD_RATING, in the same commit
     session.commit()
+    if alert_id is not None:
+        send_alert(alert_id)
     return ticket
 
 

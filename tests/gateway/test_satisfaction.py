@@ -10,6 +10,7 @@ import pytest
 
 from gateway.services.erasure import erase_ticket
 from gateway.services.satisfaction import rate_ticket
+from shared.config import Settings
 from shared.errors import Conflict
 from shared.models import Ticket, utcnow
 from shared.schemas import SatisfactionCreate
@@ -159,7 +160,7 @@ def test_a_reopen_or_erasure_committed_while_the_rating_is_stored_is_read_again(
     with between.listening(), session_factory() as session:
         between.armed = True
         with pytest.raises(Conflict, match=refusal):
-            rate_ticket(session, ticket_id, SatisfactionCreate(rating="good", comment="Thanks, Ana!"))
+            rate_ticket(session, ticket_id, SatisfactionCreate(rating="good", comment="Thanks, Ana!"), Settings())
         assert between.fired
     view = api.get(f"/api/tickets/{ticket_id}").json()
     assert (view["satisfaction"], view["satisfaction_comment"]) == (None, None)
