@@ -1719,6 +1719,11 @@ class SatisfactionCounts(SatisfactionTally):
         description="The same for each agent holding rated tickets (the ticket's assignee now); unassigned tickets "
         "count in the totals only",
     )
+    by_category: dict[str, SatisfactionTally] = Field(
+        ...,
+        description="The same for each working category of rated tickets (an agent's correction counts); a ticket "
+        "never classified counts in the totals only",
+    )
 
 
 class BusinessHoursRead(BaseModel):

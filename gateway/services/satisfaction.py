@@ -66,25 +66,30 @@ def rate_ticket(session: Session, ticket_id: str, data: SatisfactionCreate, sett
 
 
 def satisfaction_counts(session: Session, since: datetime) -> SatisfactionCounts:
-    """The ratings given since `since` (each ticket's latest), in all and by the tickets' assignees, over
-    `idx_tickets_satisfaction`."""
+    """The ratings given since `since` (each ticket's latest), in all, by the tickets' assignees and by their
+    working categories, over `idx_tickets_satisfaction`."""
     # Grouped through `coalesce`, so that SQLite reads the window's range of that index rather than the whole
     # table through idx_tickets_assigned_created for the grouping's order (408 ms against 1.5 at 200,000 tickets).
     assignee = func.coalesce(Ticket.assigned_to, None)
     rows = session.execute(
-        select(assignee, Ticket.satisfaction, func.count())
+        select(assignee, Ticket.category, Ticket.satisfaction, func.count())
         .where(Ticket.satisfaction_at >= since, Ticket.satisfaction.is_not(None))
-        .group_by(assignee, Ticket.satisfaction)
+        .group_by(assignee, Ticket.category, Ticket.satisfaction)
     ).all()
     total: Counter[str] = Counter()
     by_agent: dict[str, Counter[str]] = defaultdict(Counter)
-    for agent, rating, n in rows:
+    by_category: dict[str, Counter[str]] = defaultdict(Counter)
+    for agent, category, rating, n in rows:
         rated = cast(str, rating)  # not null: the query keeps rated tickets only
         total[rated] += n
         if agent is not None:
             by_agent[agent][rated] += n
+        if category is not None:
+            by_category[category][rated] += n
     return SatisfactionCounts(
-        **_tally(total).model_dump(), by_agent={agent: _tally(counted) for agent, counted in sorted(by_agent.items())}
+        **_tally(total).model_dump(),
+        by_agent={agent: _tally(counted) for agent, counted in sorted(by_agent.items())},
+        by_category={category: _tally(counted) for category, counted in sorted(by_category.items())},
     )
 
 
