@@ -57,6 +57,8 @@ def test_a_rating_is_stored_audited_replaced_and_counted(backend) -> None:  # ty
     agent = backend.post("/api/agents", json={"agent_id": "AG-1", "name": "Ann"}, headers=backend.admin)
     assert agent.status_code == 201, agent.text
     ticket_id = web_ticket(backend)
+    database_url = backend.app.state.settings.database_url
+    force_ticket(database_url, ticket_id, category="billing")  # the working category: by_category counts it
     assigned = backend.put(f"/api/tickets/{ticket_id}/assign", json={"agent_id": "AG-1"}, headers=backend.agent)
     assert assigned.status_code == 200, assigned.text
     moved = backend.put(f"/api/tickets/{ticket_id}/status", json={"status": "resolved"}, headers=backend.agent)
@@ -72,7 +74,11 @@ def test_a_rating_is_stored_audited_replaced_and_counted(backend) -> None:  # ty
     listed = backend.get("/api/tickets/?satisfaction=bad", headers=backend.agent).json()
     assert [t["ticket_id"] for t in listed] == [ticket_id]
     assert backend.get("/api/tickets/?satisfaction=good", headers=backend.agent).json() == []
-    assert _week(backend) == {**_tally(0, 1), "by_agent": {"AG-1": _tally(0, 1)}}
+    assert _week(backend) == {
+        **_tally(0, 1),
+        "by_agent": {"AG-1": _tally(0, 1)},
+        "by_category": {"billing": _tally(0, 1)},
+    }
 
     again = _rate(backend, ticket_id, "bad", comment=f"Slow. I paid with {CARD}.")  # a relayed retry
     assert again.status_code == 200 and again.json()["satisfaction_at"] == body["satisfaction_at"]
@@ -80,13 +86,19 @@ def test_a_rating_is_stored_audited_replaced_and_counted(backend) -> None:  # ty
     assert changed.status_code == 200 and changed.json()["satisfaction_comment"] is None
     assert _at(changed.json()) > _at(body)
     other = web_ticket(backend, customer_email="bo@example.com")
+    force_ticket(database_url, other, category="shipping")
     assert backend.put(f"/api/tickets/{other}/assign", json={"agent_id": "AG-1"}, headers=backend.agent).is_success
     assert backend.put(f"/api/tickets/{other}/status", json={"status": "closed"}, headers=backend.agent).is_success
     unassigned = _solved(backend, customer_email="cy@example.com")
     assert _rate(backend, other, "good").status_code == 200 and _rate(backend, unassigned, "bad").status_code == 200
-    assert _week(backend) == {**_tally(2, 1), "by_agent": {"AG-1": _tally(2, 0)}}  # the unassigned one in all only
-    force_ticket(backend.app.state.settings.database_url, ticket_id, satisfaction_at=utcnow() - timedelta(days=8))
-    assert _week(backend) == {**_tally(1, 1), "by_agent": {"AG-1": _tally(1, 0)}}  # the week's ratings only
+    # the unassigned, unclassified one in all only
+    by_category = {"billing": _tally(1, 0), "shipping": _tally(1, 0)}
+    assert _week(backend) == {**_tally(2, 1), "by_agent": {"AG-1": _tally(2, 0)}, "by_category": by_category}
+    force_ticket(database_url, ticket_id, satisfaction_at=utcnow() - timedelta(days=8))
+    week = {**_tally(1, 1), "by_agent": {"AG-1": _tally(1, 0)}, "by_category": {"shipping": _tally(1, 0)}}
+    assert _week(backend) == week  # the week's ratings only
+    force_ticket(database_url, other, category="refund")  # an agent's correction moves it
+    assert _week(backend)["by_category"] == {"refund": _tally(1, 0)}
 
     history = backend.get(f"/api/tickets/{ticket_id}/history", headers=backend.agent).json()
     entries = [(h["old_value"], h["new_value"], h["actor"]) for h in history if h["field"] == "satisfaction"]
