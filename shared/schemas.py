@@ -282,6 +282,11 @@ class TicketQuery(BaseModel):
     tag: Tag | None = Field(
         None, description="Tickets carrying this tag (any letter case), put on by an agent or by Zendesk or Intercom"
     )
+    without_tag: Tag | None = Field(
+        None,
+        description="Tickets not carrying this tag (any letter case): e.g. the open queue but what waits on a "
+        "vendor, `?status=open&without_tag=waiting-vendor`",
+    )
     source: str | None = Field(
         None,
         max_length=20,

@@ -432,6 +432,8 @@ def _filtered(session: Session, f: TicketQuery, targets: Targets, *, by_arrival:
             query = query.where(moment >= now - timedelta(hours=hours))
     if f.tag is not None:  # in stored form: the schema normalised it
         query = query.where(_tagged(session, f.tag, by_arrival=by_arrival))
+    if f.without_tag is not None:  # each candidate row probes the tags' primary key (ticket_id, tag)
+        query = query.where(~exists().where(TicketTag.ticket_id == Ticket.ticket_id, TicketTag.tag == f.without_tag))
     for wanted, late in (
         (f.overdue, overdue(targets, now)),
         (f.unanswered_overdue, unanswered_overdue(targets.first_response, now, targets.calendar)),
