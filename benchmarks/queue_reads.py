@@ -11,8 +11,8 @@ the resolution clock paused in pending, and again with every target in business 
 and holidays: the overview, its week of resolutions and of first responses), the new ones soonest due first, a
 channel's unanswered, the unanswered past their first response target, those awaiting a reply longest first,
 those kept waiting past their reply target, soonest due first, those their customer rated bad, those carrying
-a tag: one on a tenth of the tickets, one on 1 in 2,000, one on none), the tags in use (every one, and
-those starting as an agent types), and the
+a tag: one on a tenth of the tickets, one on 1 in 2,000, one on none; every ticket without the common one,
+listed and counted), the tags in use (every one, and those starting as an agent types), and the
 alerts: the overview's undelivered counts and the failed ones' list, over an alert per critical ticket. A
 quarter of the solved web and API tickets carry their customer's rating (the overview's week of ratings).
 The tickets' text is what customers wrote (the shipped banking77 and Bitext queries), which the text
@@ -52,7 +52,7 @@ from gateway.services.overview import ticket_overview  # noqa: E402
 from gateway.services.satisfaction import satisfaction_counts  # noqa: E402
 from gateway.services.sla import first_response_times, next_reply_times, resolution_times, review_times  # noqa: E402
 from gateway.services.tags import tags_in_use  # noqa: E402
-from gateway.services.tickets import list_tickets  # noqa: E402
+from gateway.services.tickets import count_tickets, list_tickets  # noqa: E402
 from shared.business_hours import calendar_for  # noqa: E402
 from shared.config import get_settings  # noqa: E402
 from shared.db import make_engine, run_migrations  # noqa: E402
@@ -323,6 +323,13 @@ VIEWS: dict[str, Callable[[Session], object]] = {
     "list tagged, rare, open": lambda s: list_tickets(s, TicketFilters(tag="outage_2026_12", status="open")),
     "list tagged, common, soonest due": lambda s: list_tickets(s, TicketFilters(tag="vip", sort="due"), TARGETS),
     "list tagged, in no ticket": lambda s: list_tickets(s, TicketFilters(tag="samovar")),
+    # every ticket but a tag's: the newest, the open ones, and the open ones by due time
+    "list without a tag, common": lambda s: list_tickets(s, TicketFilters(without_tag="vip")),
+    "list without a tag, common, open": lambda s: list_tickets(s, TicketFilters(without_tag="vip", status="open")),
+    "list without a tag, open, soonest due": lambda s: list_tickets(
+        s, TicketFilters(without_tag="vip", status="open", sort="due"), TARGETS
+    ),
+    "count without a tag, open": lambda s: count_tickets(s, TicketFilters(without_tag="vip", status="open"), TARGETS),
     # the tags in use (vip, billing_dispute, outage_2026_12 and 268 topics), as an agent picks one
     "tags in use": lambda s: tags_in_use(s, TagFilters()),
     "tags in use, starting 'topic_1'": lambda s: tags_in_use(s, TagFilters(prefix="topic_1")),

@@ -186,9 +186,40 @@ def test_a_tag_lists_the_same_tickets_whichever_way_they_are_found(team, monkeyp
 
 
 def test_a_list_filter_that_is_not_a_tag_gets_422(team) -> None:  # type: ignore[no-untyped-def]
-    refused = team.get("/api/tickets/", params={"tag": "two words"}, headers=team.agent)
-    assert refused.status_code == 422, refused.text
-    assert "tag" in refused.text and "String should match pattern" in refused.text
+    for name in ("tag", "without_tag"):
+        refused = team.get("/api/tickets/", params={name: "two words"}, headers=team.agent)
+        assert refused.status_code == 422, refused.text
+        assert name in refused.text and "String should match pattern" in refused.text
+
+
+def test_without_a_tag_lists_and_counts_every_ticket_not_carrying_it(team) -> None:  # type: ignore[no-untyped-def]
+    """`?without_tag=`: the queue but what waits on a vendor; with `tag`, the one and not the other; in any
+    letter case; a view of it counts, and an export writes, what the list lists."""
+    ids = [web_ticket(team, subject=f"Router {i}") for i in range(5)]
+    for ticket_id in ids[:2]:
+        assert _tag(team, ticket_id, add=["waiting-vendor", "hardware"]).status_code == 200
+    assert _tag(team, ids[2], add=["hardware"]).status_code == 200
+    assert _tag(team, ids[3], add=["Waiting-Vendor"]).status_code == 200
+    assert team.put(f"/api/tickets/{ids[1]}/status", json={"status": "open"}, headers=team.agent).is_success
+    assert _listed(team, without_tag="waiting-vendor") == [ids[4], ids[2]]
+    assert _listed(team, without_tag="WAITING-VENDOR", sort="oldest") == [ids[2], ids[4]]
+    assert _listed(team, tag="hardware", without_tag="waiting-vendor") == [ids[2]]
+    assert _listed(team, without_tag="hardware", status="new") == [ids[4], ids[3]]
+    assert _listed(team, without_tag="nothing-has-it") == ids[::-1]
+    assert _listed(team, without_tag="waiting-vendor", q='"Router 2"') == [ids[2]]
+    assert _listed(team, tag="hardware", without_tag="hardware") == []
+    assert _tag(team, ids[0], remove=["waiting-vendor"]).status_code == 200  # taken off: listed again
+    assert _listed(team, without_tag="waiting-vendor") == [ids[4], ids[2], ids[0]]
+
+    view = {"view_id": "not-vendor", "title": "Not waiting on a vendor", "filters": {"without_tag": "waiting-vendor"}}
+    made = team.post("/api/views", json=view, headers=team.admin)
+    assert made.status_code == 201, made.text
+    assert (made.json()["count"], made.json()["query"]) == (3, "without_tag=waiting-vendor")
+    exported = team.get(
+        "/api/tickets/export", params={"without_tag": "waiting-vendor", "columns": "ticket_id"}, headers=team.admin
+    )
+    assert exported.status_code == 200, exported.text
+    assert exported.text.split() == ["ticket_id", ids[4], ids[2], ids[0]]
 
 
 def test_a_card_number_in_a_tag_is_masked_wherever_it_is_given(team) -> None:  # type: ignore[no-untyped-def]
