@@ -18,11 +18,13 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from typing import Any
 
 import httpx
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.alerts import slack_message
 from shared.celery import retry_countdown
 from shared.config import Settings
 from shared.db import session_scope
@@ -57,14 +59,16 @@ def deliver(
         claimed = _claim(session, outbox, key, lease_s=settings.alert_timeout_s + 30)
         if claimed is None:
             return Outcome("skipped")
-        attempt, body, route = claimed
+        attempt, payload, route = claimed
         url = outbox.url(settings, route)
         if not url:
             unset = f"{outbox.url_setting.upper()} is not set" + (f" and ALERT_ROUTES has no {route}" if route else "")
             _finish(session, outbox, key, failed=True, error=unset)
             return Outcome("failed", error=unset)
 
-    error, retry_after = _post(settings, outbox, url, key, body)
+    slack = outbox is ALERTS and settings.alert_format == "slack"  # ALERT_FORMAT: Slack's message, not ours
+    body = json.dumps(slack_message(payload) if slack else payload, separators=(",", ":"), ensure_ascii=False)
+    error, retry_after = _post(settings, outbox, url, key, body.encode())
     with session_scope(factory) as session:
         if error is None:
             _finish(session, outbox, key)
@@ -84,9 +88,11 @@ def deliver(
         return Outcome("retry", countdown=countdown, error=error)
 
 
-def _claim(session: Session, outbox: Outbox, key: str | int, *, lease_s: float) -> tuple[int, bytes, str | None] | None:
-    """Take the next attempt of an undelivered row whose attempt is due: (its number, the body, an alert's
-    route), or None."""
+def _claim(
+    session: Session, outbox: Outbox, key: str | int, *, lease_s: float
+) -> tuple[int, dict[str, Any], str | None] | None:
+    """Take the next attempt of an undelivered row whose attempt is due: (its number, the body to send, an
+    alert's route), or None."""
     now, model = utcnow(), outbox.model
     taken = session.execute(
         update(model)
@@ -102,8 +108,7 @@ def _claim(session: Session, outbox: Outbox, key: str | int, *, lease_s: float) 
         return None
     row = outbox.get(session, key)  # not loaded before in this session: read as the update left it
     assert row is not None
-    body = json.dumps(row.payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return row.attempts, body, getattr(row, "route", None)
+    return row.attempts, row.payload, getattr(row, "route", None)
 
 
 def _post(settings: Settings, outbox: Outbox, url: str, key: str | int, body: bytes) -> tuple[str | None, float | None]:

@@ -160,6 +160,41 @@ def payload(alert: Alert, ticket: Ticket, link: str | None = None, *, line: str 
     }
 
 
+def slack_message(body: dict[str, Any]) -> dict[str, Any]:
+    """An alert's body as Slack's incoming webhooks take it (ALERT_FORMAT=slack): `text`, the line a
+    notification shows, and two blocks, the line with a link to the ticket and the facts a lead reads first.
+    Slack parses `&`, `<` and `>`, so a subject holding them is escaped, never read as a link or a mention."""
+    ticket = body["ticket"]
+    url, text = ticket.get("url"), body["text"]
+    if url and text.endswith(f" {url}"):
+        text = text[: -len(url) - 1]
+    line = _escaped(text) + (f" <{url}|Open {_escaped(ticket['ticket_id'])}>" if url else "")
+    facts = [
+        f"*{label}:* {_escaped(str(value))}"
+        for label, value in (
+            ("Priority", (ticket.get("working_priority") or ticket.get("priority") or "").upper()),
+            ("Category", ticket.get("category")),
+            ("Status", ticket.get("status")),
+            ("Assigned", ticket.get("assigned_to") or "nobody"),
+            ("Due", (body.get("due") or {}).get("due_at")),
+            ("Event", body["event"]),
+        )
+        if value
+    ]
+    return {
+        "text": _escaped(text),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": line}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": "  ·  ".join(facts)}]},
+        ],
+    }
+
+
+def _escaped(text: str) -> str:
+    """Slack's three control characters as the entities it decodes (its documented escaping)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def send_alert(alert_id: str) -> bool:
     """Send the delivery task of a committed alert; False (logged) leaves it to the sweeper."""
     return send(ALERTS, alert_id)

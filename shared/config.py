@@ -236,6 +236,11 @@ class Settings(BaseSettings):
         " refund=https://hooks.example.com/billing): an alert about a ticket of that working category goes there"
         " instead of ALERT_WEBHOOK_URL; with routes alone, only those categories are alerted",
     )
+    alert_format: Literal["json", "slack"] = Field(
+        "json",
+        description="The alerts' body: json (the documented body) or slack (Slack's incoming-webhook message, text"
+        " and blocks, for URLs that are Slack channels' webhooks)",
+    )
     alert_ticket_url: str | None = Field(
         None,
         description="Where an agent opens a ticket, with {ticket_id} in it (e.g. https://desk.example.com/t/{ticket_id});"
