@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from classifier_worker.delivery import deliver
 from gateway.sweeper import sweep_once
-from shared.alerts import raise_alert
+from shared.alerts import raise_alert, slack_message
 from shared.config import Settings
 from shared.db import session_scope
 from shared.models import Alert, Ticket, utcnow
@@ -128,6 +128,51 @@ def test_a_delivered_alert_is_signed_and_not_sent_again(api, db_url, session_fac
     assert not verify("another-secret", got.headers["x-copilot-signature"], got.body, now=int(time.time()))
     row = alert_row(session_factory, alert_id)
     assert row.delivered_at is not None and row.attempts == 1 and row.failed_at is None
+
+
+def test_in_slack_format_an_alert_is_slacks_message(api, db_url, session_factory, settings_for, receiver):  # type: ignore[no-untyped-def]
+    """ALERT_FORMAT=slack: `text` and two blocks, Slack's incoming-webhook message, the subject's `&`, `<` and
+    `>` escaped (never a link or a mention), the ticket linked; still signed and carrying the alert's id."""
+    desk = "https://desk.example.com/t/{ticket_id}"
+    settings = settings_for(
+        db_url, alert_webhook_url=receiver.url, alert_format="slack", alert_ticket_url=desk, alert_webhook_secret=SECRET
+    )
+    ticket_id = rated(api, db_url, "critical")
+    force_ticket(db_url, ticket_id, subject="Refund <now> & fast <!channel>", assigned_to=None, category="billing")
+    alert_id = add_alert(session_factory, ticket_id, settings)
+    assert deliver(alert_id, settings=settings, factory=session_factory).status == "delivered"
+
+    (got,) = receiver.received
+    message = json.loads(got.body)
+    line = f"CRITICAL technical ticket {ticket_id}: Refund &lt;now&gt; &amp; fast &lt;!channel&gt;. Service outage"
+    assert set(message) == {"text", "blocks"} and message["text"].startswith(line)
+    assert "<" not in message["text"] and desk.replace("{ticket_id}", ticket_id) not in message["text"]
+    section, context = message["blocks"]
+    assert section["type"] == "section" and section["text"]["type"] == "mrkdwn"
+    assert section["text"]["text"] == f"{message['text']} <https://desk.example.com/t/{ticket_id}|Open {ticket_id}>"
+    assert context["elements"][0]["text"] == (
+        "*Priority:* CRITICAL  ·  *Category:* technical  ·  *Status:* new  ·  *Assigned:* nobody  ·  "
+        "*Event:* ticket.urgent"
+    )
+    assert got.headers["x-copilot-alert-id"] == alert_id
+    assert verify(SECRET, got.headers["x-copilot-signature"], got.body, now=int(time.time()))
+    assert alert_row(session_factory, alert_id).payload["event"] == "ticket.urgent"  # stored as ever: our body
+
+
+def test_a_due_alert_without_a_link_in_slacks_message() -> None:
+    body = {
+        "event": "ticket.reply_due",
+        "text": "HIGH ticket TKT-1: first response due in 20 min, assigned to AG-7: Where is my order?",
+        "due": {"target": "first_response", "due_at": "2026-12-07T14:00:00+00:00"},
+        "ticket": {"ticket_id": "TKT-1", "url": None, "priority": "high", "working_priority": "critical",
+                   "category": None, "status": "open", "assigned_to": "AG-7"},
+    }  # fmt: skip
+    message = slack_message(body)
+    assert message["text"] == body["text"] and message["blocks"][0]["text"]["text"] == body["text"]  # no link
+    assert message["blocks"][1]["elements"][0]["text"] == (
+        "*Priority:* CRITICAL  ·  *Status:* open  ·  *Assigned:* AG-7  ·  *Due:* 2026-12-07T14:00:00+00:00  ·  "
+        "*Event:* ticket.reply_due"
+    )  # the working priority, whose target it is; no category yet
 
 
 def test_a_refused_alert_fails_at_once_and_a_failing_one_after_its_attempts(  # type: ignore[no-untyped-def]
