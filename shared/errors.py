@@ -13,6 +13,12 @@ class NotFound(CopilotError):
     status_code = 404
 
 
+class Forbidden(CopilotError):
+    """The caller's role allows the route but not this use of it (an agent writing the team's view)."""
+
+    status_code = 403
+
+
 class Conflict(CopilotError):
     status_code = 409
 

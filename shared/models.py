@@ -352,6 +352,7 @@ class View(Base):
     (`gateway.services.views`)."""
 
     __tablename__ = "views"
+    __table_args__ = (Index("idx_views_owner", "owner"),)  # an agent's own views, and how many (migration 0043)
 
     view_id: Mapped[str] = mapped_column(String(50), primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -362,6 +363,10 @@ class View(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by: Mapped[str] = mapped_column(String(120))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The agent whose personal view this is (shown, opened and written by them alone); NULL: the team's view,
+    # which admins write and every agent opens. No foreign key, as `api_keys.agent_id` has none: agents are
+    # never deleted, and the owner is the caller's own agent when written.
+    owner: Mapped[str | None] = mapped_column(String(20))
 
 
 VENDOR_SOURCES = frozenset({"zendesk", "intercom"})  # the channels whose replies come in by webhook

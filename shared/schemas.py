@@ -1064,6 +1064,11 @@ class ViewCreate(ViewWrite):
     view_id: str | None = Field(
         None, min_length=1, max_length=50, pattern=MACRO_ID_PATTERN, description="Generated when not given"
     )
+    personal: StrictBool = Field(
+        False,
+        description="The caller's own view, listed, opened and written by them alone (any agent whose key is "
+        "linked to an agent); false: the team's view, which only an admin writes",
+    )
 
 
 class ViewRead(BaseModel):
@@ -1075,6 +1080,8 @@ class ViewRead(BaseModel):
     )
     position: int
     active: bool
+    personal: bool = Field(description="The caller's own view; false: the team's")
+    owner: str | None = Field(description="The agent whose personal view it is; null for the team's")
     created_by: str
     created_at: datetime
     updated_by: str

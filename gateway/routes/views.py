@@ -1,18 +1,17 @@
-"""Views: saved ticket lists (admins write them, agents open them with their count)."""
+"""Views: saved ticket lists (admins write the team's, any agent their own; agents open them with their count)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from gateway.csv_http import CSV_RESPONSES, csv_response
 from gateway.deps import SessionDep, SessionFactoryDep, SettingsDep
 from gateway.services import views as service
 from gateway.services.tickets import to_read
-from shared.auth import Role
-from shared.fastapi_auth import AdminDep, AgentDep, ManagerDep, require
+from shared.fastapi_auth import AgentDep, ManagerDep
 from shared.schemas import ExportOptions, TicketRead, ViewCreate, ViewRead, ViewWrite
 
 router = APIRouter(prefix="/api/views", tags=["views"])
@@ -26,18 +25,24 @@ STALE: dict[int | str, dict[str, Any]] = {
 NOBODY: dict[int | str, dict[str, Any]] = {
     422: {"description": "The view lists `me` and the caller's key is linked to no agent"}
 }
+TEAM_WRITE: dict[int | str, dict[str, Any]] = {403: {"description": "The team's views are written by admins only"}}
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ViewRead,
-    dependencies=[require(Role.admin)],
-    responses={**UNKNOWN_AGENT, 409: {"description": "A view with this id exists (PUT replaces it)"}},
+    responses={
+        **UNKNOWN_AGENT,
+        **TEAM_WRITE,
+        409: {"description": "A view with this id exists (PUT replaces it), or the caller has the most personal views"},
+        422: {"description": "Invalid view, or `personal` from a key linked to no agent"},
+    },
 )
-def create_view(data: ViewCreate, session: SessionDep, settings: SettingsDep, caller: AdminDep) -> ViewRead:
-    """A new view (id generated when not given), answered with its count. `assigned_to` may be `me`: each agent
-    opening the view sees their own tickets."""
+def create_view(data: ViewCreate, session: SessionDep, settings: SettingsDep, caller: AgentDep) -> ViewRead:
+    """A new view (id generated when not given), answered with its count: the team's (admins), or with
+    `personal: true` the caller's own (any agent whose key is linked to one). `assigned_to` may be `me`: each
+    agent opening the view sees their own tickets."""
     return service.create_view(session, data, settings.targets, caller)
 
 
@@ -47,14 +52,18 @@ def list_views(
     settings: SettingsDep,
     caller: AgentDep,
     active: bool | None = None,
+    personal: Annotated[
+        bool | None, Query(description="Only the caller's own views (true) or only the team's (false)")
+    ] = None,
     counts: Annotated[
         bool,
         Query(description="Count each view's tickets (one count query per view, or one kept VIEW_COUNTS_MAX_AGE_S)"),
     ] = False,
 ) -> list[ViewRead]:
-    """The views by position, then title; `?active=true` for those offered to agents, `?counts=true` with how
-    many tickets each holds for the caller, counted at `count_as_of` (now, or up to VIEW_COUNTS_MAX_AGE_S ago; a
-    view this version, or this key, cannot open shows its `problem` instead)."""
+    """The team's views, then the caller's own, each by position, then title; `?active=true` for those offered
+    to agents, `?personal=` for one kind, `?counts=true` with how many tickets each holds for the caller, counted
+    at `count_as_of` (now, or up to VIEW_COUNTS_MAX_AGE_S ago; a view this version, or this key, cannot open
+    shows its `problem` instead)."""
     return service.list_views(
         session,
         active=active,
@@ -62,6 +71,7 @@ def list_views(
         targets=settings.targets,
         caller=caller,
         max_age_s=settings.view_counts_max_age_s,
+        personal=personal,
     )
 
 
@@ -78,13 +88,31 @@ def get_view(view_id: str, session: SessionDep, settings: SettingsDep, caller: A
 @router.put(
     "/{view_id}",
     response_model=ViewRead,
-    responses={404: {"description": "Unknown view, or the agent in `filters.assigned_to` does not exist"}},
+    responses={
+        **TEAM_WRITE,
+        404: {"description": "Unknown view, or the agent in `filters.assigned_to` does not exist"},
+    },
 )
 def replace_view(
-    view_id: str, data: ViewWrite, session: SessionDep, settings: SettingsDep, caller: AdminDep
+    view_id: str, data: ViewWrite, session: SessionDep, settings: SettingsDep, caller: AgentDep
 ) -> ViewRead:
-    """Replace a view's title, filters and position, or turn it off (`active` false) or on again."""
+    """Replace a view's title, filters and position, or turn it off (`active` false) or on again: the team's
+    by an admin, a personal one by its owner."""
     return service.replace_view(session, view_id, data, settings.targets, caller)
+
+
+@router.delete(
+    "/{view_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        404: {"description": "Unknown view"},
+        409: {"description": "A team's view: turned off with `active: false`, not deleted"},
+    },
+)
+def delete_view(view_id: str, session: SessionDep, caller: AgentDep) -> Response:
+    """Delete one of the caller's personal views."""
+    service.delete_view(session, view_id, caller)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(

@@ -119,7 +119,7 @@ def _chosen(
             )
         return {"ticket_ids": len(data.ticket_ids)}, list(data.ticket_ids)
     if data.view_id is not None:
-        filters = mine(filters_of(get_view(session, data.view_id)), caller)
+        filters = mine(filters_of(get_view(session, data.view_id, caller)), caller)
         source: dict[str, Any] = {"view_id": data.view_id}
     else:
         filters = mine(data.filters or ViewFilters(), caller)
