@@ -323,6 +323,10 @@ VIEWS: dict[str, Callable[[Session], object]] = {
     "list tagged, rare, open": lambda s: list_tickets(s, TicketFilters(tag="outage_2026_12", status="open")),
     "list tagged, common, soonest due": lambda s: list_tickets(s, TicketFilters(tag="vip", sort="due"), TARGETS),
     "list tagged, in no ticket": lambda s: list_tickets(s, TicketFilters(tag="samovar")),
+    # any of two tags (the common and one on one ticket in 50; the two rare ones), and the open ones
+    "list tagged, any of common+dispute": lambda s: list_tickets(s, TicketFilters(tag="vip,billing_dispute")),
+    "list tagged, any of two rare": lambda s: list_tickets(s, TicketFilters(tag="outage_2026_12,samovar")),
+    "list tagged, any of two, open": lambda s: list_tickets(s, TicketFilters(tag="vip,billing_dispute", status="open")),
     # every ticket but a tag's: the newest, the open ones, and the open ones by due time
     "list without a tag, common": lambda s: list_tickets(s, TicketFilters(without_tag="vip")),
     "list without a tag, common, open": lambda s: list_tickets(s, TicketFilters(without_tag="vip", status="open")),
@@ -330,6 +334,9 @@ VIEWS: dict[str, Callable[[Session], object]] = {
         s, TicketFilters(without_tag="vip", status="open", sort="due"), TARGETS
     ),
     "count without a tag, open": lambda s: count_tickets(s, TicketFilters(without_tag="vip", status="open"), TARGETS),
+    "list without two tags, open": lambda s: list_tickets(
+        s, TicketFilters(without_tag="vip,billing_dispute", status="open")
+    ),
     # the tags in use (vip, billing_dispute, outage_2026_12 and 268 topics), as an agent picks one
     "tags in use": lambda s: tags_in_use(s, TagFilters()),
     "tags in use, starting 'topic_1'": lambda s: tags_in_use(s, TagFilters(prefix="topic_1")),

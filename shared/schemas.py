@@ -193,6 +193,25 @@ Tag = Annotated[
     AfterValidator(normalize_tag),
 ]
 
+MAX_TAGS_PER_FILTER = 10  # in one `tag` or `without_tag` of the list: "any of these" / "none of these"
+_ONE_TAG = TAG_PATTERN.strip("^$")
+TAG_LIST_PATTERN = rf"^{_ONE_TAG}(,{_ONE_TAG}){{0,{MAX_TAGS_PER_FILTER - 1}}}$"
+
+
+def _tag_list(value: str) -> str:
+    """The stored form of a filter's tags: each normalised as a tag is, a tag given twice once, in the order
+    given, comma-joined (a string still, so a view stored with one tag reads as before)."""
+    tags = dict.fromkeys(normalize_tag(tag) for tag in value.split(","))
+    return ",".join(tags)
+
+
+# One tag, or up to MAX_TAGS_PER_FILTER comma-separated, as the list's `tag` and `without_tag` take them.
+TagList = Annotated[
+    str,
+    StringConstraints(max_length=(TAG_MAX_LENGTH + 1) * MAX_TAGS_PER_FILTER, pattern=TAG_LIST_PATTERN),
+    AfterValidator(_tag_list),
+]
+
 
 def _utc(value: datetime) -> datetime:
     """A moment without an offset is UTC, as every stored time is; one with an offset is moved to UTC."""
@@ -279,13 +298,16 @@ class TicketQuery(BaseModel):
         "each is in its subject, description, messages (internal notes included) or its customer's name or "
         "email, in any letter case, inside words too",
     )
-    tag: Tag | None = Field(
-        None, description="Tickets carrying this tag (any letter case), put on by an agent or by Zendesk or Intercom"
+    tag: TagList | None = Field(
+        None,
+        description="Tickets carrying this tag (any letter case), put on by an agent or by Zendesk or Intercom; "
+        f"up to {MAX_TAGS_PER_FILTER} comma-separated for those carrying any of them (`vip,enterprise`)",
     )
-    without_tag: Tag | None = Field(
+    without_tag: TagList | None = Field(
         None,
         description="Tickets not carrying this tag (any letter case): e.g. the open queue but what waits on a "
-        "vendor, `?status=open&without_tag=waiting-vendor`",
+        f"vendor, `?status=open&without_tag=waiting-vendor`; up to {MAX_TAGS_PER_FILTER} comma-separated for "
+        "those carrying none of them",
     )
     source: str | None = Field(
         None,

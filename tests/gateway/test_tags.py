@@ -185,11 +185,51 @@ def test_a_tag_lists_the_same_tickets_whichever_way_they_are_found(team, monkeyp
     assert _listed(team, tag="other", q='"Parcel 2"') == []
 
 
-def test_a_list_filter_that_is_not_a_tag_gets_422(team) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("value", ["two words", "vip,", ",vip", "vip,,late", "vip, late", ",".join("abcdefghijk")])
+def test_a_list_filter_that_is_not_a_tag_gets_422(team, value: str) -> None:  # type: ignore[no-untyped-def]
+    """One tag, or up to ten comma-separated with nothing between them (an empty one, a space, an eleventh)."""
     for name in ("tag", "without_tag"):
-        refused = team.get("/api/tickets/", params={name: "two words"}, headers=team.agent)
+        refused = team.get("/api/tickets/", params={name: value}, headers=team.agent)
         assert refused.status_code == 422, refused.text
         assert name in refused.text and "String should match pattern" in refused.text
+
+
+@pytest.mark.parametrize("common", [False, True], ids=["read-through-the-tags", "walked-by-arrival"])
+def test_several_tags_list_the_tickets_carrying_any_or_none_of_them(team, monkeypatch, common: bool) -> None:  # type: ignore[no-untyped-def]
+    """`?tag=a,b`: any of them, each ticket once; `?without_tag=a,b`: none of them; in any letter case and
+    order, a tag given twice counted once; a view stores them as given and counts, and an export writes, what
+    the list lists."""
+    monkeypatch.setattr(tickets_service, "COMMON_TAG", 2 if common else 1000)
+    ids = [web_ticket(team, subject=f"Account {i}") for i in range(5)]
+    for ticket_id, tags in zip(ids, (["vip"], ["enterprise"], ["vip", "enterprise"], ["trial"], []), strict=True):
+        if tags:
+            assert _tag(team, ticket_id, add=tags).status_code == 200
+    assert _listed(team, tag="vip,enterprise") == [ids[2], ids[1], ids[0]]
+    assert _listed(team, tag="ENTERPRISE,vip,enterprise", sort="oldest") == [ids[0], ids[1], ids[2]]
+    assert _listed(team, tag="vip,enterprise", limit=1, offset=1) == [ids[1]]
+    assert _listed(team, tag="vip,nothing-has-it") == [ids[2], ids[0]]
+    assert _listed(team, without_tag="vip,enterprise") == [ids[4], ids[3]]
+    assert _listed(team, without_tag="vip,trial") == [ids[4], ids[1]]
+    assert _listed(team, tag="vip,trial", without_tag="enterprise") == [ids[3], ids[0]]
+    assert _listed(team, tag="vip,enterprise", q='"Account 1"') == [ids[1]]
+    assert _listed(team, tag="vip,enterprise,trial") == ids[3::-1]
+
+    view = {"view_id": "accounts", "title": "Key accounts", "filters": {"tag": "VIP,Enterprise,vip"}}
+    made = team.post("/api/views", json=view, headers=team.admin)
+    assert made.status_code == 201, made.text
+    assert (made.json()["count"], made.json()["filters"], made.json()["query"]) == (
+        3,
+        {"tag": "vip,enterprise"},
+        "tag=vip%2Centerprise",
+    )
+    assert _listed(team, **{"tag": "vip,enterprise"}) == [
+        t["ticket_id"] for t in team.get("/api/views/accounts/tickets", headers=team.agent).json()
+    ]
+    exported = team.get(
+        "/api/tickets/export", params={"without_tag": "vip,enterprise", "columns": "ticket_id"}, headers=team.admin
+    )
+    assert exported.status_code == 200, exported.text
+    assert exported.text.split() == ["ticket_id", ids[4], ids[3]]
 
 
 def test_without_a_tag_lists_and_counts_every_ticket_not_carrying_it(team) -> None:  # type: ignore[no-untyped-def]
