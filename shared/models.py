@@ -324,6 +324,10 @@ class Agent(Base):
     categories: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
     max_open: Mapped[int | None] = mapped_column(Integer)
     last_routed_at: Mapped[datetime | None] = mapped_column()
+    # Away (migration 0044): off shift, at lunch, on leave, set by the agent (`PUT /api/me/away`) or an admin; the
+    # rotation passes them by while they keep its settings, so coming back needs nothing else. Since when.
+    away: Mapped[bool] = mapped_column(Boolean, default=False)
+    away_since: Mapped[datetime | None] = mapped_column()
 
 
 class Macro(Base):
@@ -671,7 +675,7 @@ class TicketCorrection(Base):
 
 AUDITED_FIELDS = ("status", "assigned_to", "category", "priority", "needs_review", "satisfaction", "merged_into")
 TAGS_FIELD = "tags"  # a history entry of a tag put on (nothing -> tag) or taken off (tag -> nothing)
-AGENT_AUDITED_FIELDS = ("name", "email", "active", "auto_assign", "categories", "max_open")
+AGENT_AUDITED_FIELDS = ("name", "email", "active", "auto_assign", "categories", "max_open", "away")
 # Audited entity -> (its log, the log's key column, the fields whose changes are logged).
 _AUDITED: dict[type[Base], tuple[type[AuditLog] | type[AgentAuditLog], str, tuple[str, ...]]] = {
     Ticket: (AuditLog, "ticket_id", AUDITED_FIELDS),

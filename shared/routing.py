@@ -2,7 +2,8 @@
 the one with the fewest open tickets first, then the one who has gone longest without one.
 
 An agent joins the rotation with `auto_assign` (`PATCH /api/agents/{id}`), optionally limited to some
-categories and to `max_open` tickets new, open or in progress at a time. The classifier marks a ticket
+categories and to `max_open` tickets new, open or in progress at a time. An agent `away` (`PUT /api/me/away`)
+stays in it but is passed by: tickets wait for someone else, or for them to come back. The classifier marks a ticket
 (`routing_requested_at`) in the transaction that stores its first classification, when it is unassigned and
 someone is in the rotation, then routes it at once; a ticket nobody can take now (everyone full, nobody for
 its category) stays marked, and the sweeper routes the marked ones each pass, the most urgent first, so it is
@@ -110,7 +111,7 @@ class _Candidate:
 class _Outcome(Enum):
     assigned = auto()
     rerank = auto()  # the agent, read again once held, has no room or no longer takes the category
-    gone = auto()  # the agent left the rotation, or was deactivated, since read
+    gone = auto()  # the agent left the rotation, was deactivated or went away, since read
     ticket_changed = auto()  # the ticket was assigned, moved, recategorised or routed meanwhile: the next pass reads it
 
 
@@ -167,7 +168,7 @@ def route_waiting(
 def _candidates(session: Session) -> list[_Candidate]:
     query = select(
         Agent.agent_id, Agent.categories, Agent.max_open, open_tickets(Agent.agent_id), Agent.last_routed_at
-    ).where(Agent.active.is_(True), Agent.auto_assign.is_(True))
+    ).where(Agent.active.is_(True), Agent.auto_assign.is_(True), Agent.away.is_(False))
     return [_Candidate(*row) for row in session.execute(query)]
 
 
@@ -205,7 +206,7 @@ class _Route:
         session = self.session
         since, category, status = seen
         try:
-            if not claim_row(session, Agent, candidate.agent_id, active=True, auto_assign=True):
+            if not claim_row(session, Agent, candidate.agent_id, active=True, auto_assign=True, away=False):
                 return _Outcome.gone
             agent = session.get(Agent, candidate.agent_id, populate_existing=True)
             assert agent is not None  # claimed: the row is there and held

@@ -900,8 +900,11 @@ class AgentUpdate(StrictModel):
     auto_assign: Annotated[StrictBool | None, WithJsonSchema({"type": "boolean"})] = None
     categories: RoutedCategories = None
     max_open: MaxOpen = None
+    away: Annotated[StrictBool | None, WithJsonSchema({"type": "boolean"})] = Field(
+        None, description="Away: the rotation passes them by (as `PUT /api/me/away` sets it for oneself)"
+    )
 
-    @field_validator("name", "active", "auto_assign", mode="before")
+    @field_validator("name", "active", "auto_assign", "away", mode="before")
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         if value is None:
@@ -917,9 +920,15 @@ class AgentUpdate(StrictModel):
     def _something_to_change(self) -> AgentUpdate:
         if not self.model_fields_set:
             raise ValueError(
-                "nothing to change: give at least one of name, email, active, auto_assign, categories, max_open"
+                "nothing to change: give at least one of name, email, active, auto_assign, categories, max_open, away"
             )
         return self
+
+
+class AwayUpdate(StrictModel):
+    """An agent going away (lunch, end of shift, leave) or coming back."""
+
+    away: StrictBool = Field(description="true: the rotation passes them by; false: it routes to them again")
 
 
 class ReleaseRequest(StrictModel):
@@ -960,6 +969,8 @@ class AgentRead(BaseModel):
     max_open: int | None = Field(description="Most tickets new, open or in progress routed to them; null: no limit")
     open_tickets: int = Field(description="Tickets assigned to them now new, open or in progress: their load")
     last_routed_at: datetime | None = Field(description="When the rotation last assigned them a ticket")
+    away: bool = Field(description="Away: the rotation passes them by, keeping their settings")
+    away_since: datetime | None = Field(description="Since when they are away; null when they are not")
 
 
 # --------------------------------------------------------------------------- views

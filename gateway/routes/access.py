@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from gateway.deps import SessionDep, SettingsDep
 from gateway.services.activity import own_activity
-from gateway.services.agents import get_agent
+from gateway.services.agents import get_agent, set_own_away
 from gateway.services.agents import to_read as agent_read
 from gateway.services.history import ticket_history, ticket_messages
 from gateway.services.replies import Posted, add_message
@@ -21,11 +21,13 @@ from shared.fastapi_auth import AdminDep, AgentDep, IntegrationDep, require
 from shared.schemas import (
     ActivityQuery,
     AgentActivity,
+    AgentRead,
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyLink,
     ApiKeyRead,
     AuditEntryRead,
+    AwayUpdate,
     MeRead,
     MessageCreate,
     ReplyCreate,
@@ -181,6 +183,17 @@ def my_activity(
 ) -> AgentActivity:
     """The caller's own activity over the last `days`, as `GET /api/agents/{id}/activity` gives a manager."""
     return own_activity(session, caller, days=query.days, targets=settings.targets)
+
+
+@me_router.put(
+    "/away",
+    response_model=AgentRead,
+    responses={404: {"description": "The caller's key is linked to no agent"}},
+)
+def set_away(data: AwayUpdate, caller: AgentDep, session: SessionDep) -> AgentRead:
+    """The caller away (lunch, end of shift, leave: the rotation passes them by, keeping their settings, and
+    their tickets stay theirs) or back (routed to again from the sweeper's next pass)."""
+    return agent_read(session, set_own_away(session, caller, data.away))
 
 
 @me_router.get("", response_model=MeRead)

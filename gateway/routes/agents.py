@@ -40,9 +40,12 @@ def create_agent(data: AgentCreate, session: SessionDep) -> AgentRead:
 
 
 @router.get("", response_model=list[AgentRead], dependencies=[require(Role.agent)])
-def list_agents(session: SessionDep, active: bool | None = None, auto_assign: bool | None = None) -> list[AgentRead]:
-    """All agents with their open tickets, optionally only active ones, or only those in the rotation."""
-    return service.list_agents(session, active=active, auto_assign=auto_assign)
+def list_agents(
+    session: SessionDep, active: bool | None = None, auto_assign: bool | None = None, away: bool | None = None
+) -> list[AgentRead]:
+    """All agents with their open tickets, optionally only active ones, only those in the rotation, or only those
+    away (or not)."""
+    return service.list_agents(session, active=active, auto_assign=auto_assign, away=away)
 
 
 @router.get("/{agent_id}", response_model=AgentRead, dependencies=[require(Role.agent)])
@@ -61,7 +64,7 @@ def get_agent(agent_id: str, session: SessionDep) -> AgentRead:
 def update_agent(agent_id: str, data: AgentUpdate, session: SessionDep, caller: AdminDep) -> AgentRead:
     """Rename, change the email, deactivate (no new assignments, existing ones stay, and their keys are refused
     until they are back) or reactivate, or change how the rotation assigns new tickets to them (`auto_assign`,
-    `categories`, `max_open`)."""
+    `categories`, `max_open`, `away`)."""
     agent = service.update_agent(session, agent_id, data, caller_agent_id=caller.agent_id)
     return service.to_read(session, agent)
 

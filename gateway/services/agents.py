@@ -8,8 +8,10 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gateway.services.me import how_to_link
+from shared.auth import Principal
 from shared.errors import Conflict, NotFound
-from shared.models import Agent, AgentAuditLog
+from shared.models import Agent, AgentAuditLog, utcnow
 from shared.routing import open_tickets
 from shared.schemas import AgentCreate, AgentRead, AgentUpdate
 
@@ -39,13 +41,17 @@ def to_read(session: Session, agent: Agent) -> AgentRead:
     return _read(agent, session.scalar(select(open_tickets(agent.agent_id))) or 0)
 
 
-def list_agents(session: Session, *, active: bool | None = None, auto_assign: bool | None = None) -> list[AgentRead]:
+def list_agents(
+    session: Session, *, active: bool | None = None, auto_assign: bool | None = None, away: bool | None = None
+) -> list[AgentRead]:
     """All agents, by id, each with their load (one query)."""
     query = select(Agent, open_tickets(Agent.agent_id)).order_by(Agent.agent_id)
     if active is not None:
         query = query.where(Agent.active == active)
     if auto_assign is not None:
         query = query.where(Agent.auto_assign == auto_assign)
+    if away is not None:
+        query = query.where(Agent.away == away)
     return [_read(agent, load) for agent, load in session.execute(query)]
 
 
@@ -72,10 +78,32 @@ def update_agent(session: Session, agent_id: str, data: AgentUpdate, *, caller_a
     changes = data.model_dump(exclude_unset=True)
     if "email" in changes:
         changes["email"] = _free_email(session, data.email, agent_id=agent_id)
+    away = changes.pop("away", None)
     for field, value in changes.items():
         setattr(agent, field, value)
+    if away is not None:
+        _set_away(agent, away)
     session.commit()
     return agent
+
+
+def set_own_away(session: Session, caller: Principal, away: bool) -> Agent:
+    """The caller's agent away or back (404 for a key linked to none: it has no agent to be away). Going away
+    twice keeps the first `away_since`."""
+    if caller.agent_id is None:
+        raise NotFound(f"key '{caller.name}' is linked to no agent, so it cannot be away; " + how_to_link(caller))
+    agent = get_agent(session, caller.agent_id)
+    _set_away(agent, away)
+    session.commit()
+    return agent
+
+
+def _set_away(agent: Agent, away: bool) -> None:
+    if away and not agent.away:
+        agent.away_since = utcnow()
+    elif not away:
+        agent.away_since = None
+    agent.away = away
 
 
 def _read(agent: Agent, load: int) -> AgentRead:

@@ -2,7 +2,7 @@
 unassigned and, where the rotation takes it, routed to the agents in it (`shared.routing`), in one request.
 
 Without this, a lead reassigned each ticket by hand from `GET /api/tickets/?assigned_to=`. The agent must be out
-of the rotation first, or it would hand their tickets straight back to them. Each ticket is its own transaction,
+of the rotation or away first, or it would hand their tickets straight back to them. Each ticket is its own transaction,
 claimed on the agent and status read, so a ticket reassigned or moved meanwhile is left as it now is.
 """
 
@@ -26,10 +26,10 @@ def release_tickets(
     """Unassign the agent's tickets new, open or in progress (and pending, when asked), oldest first, then route
     those the rotation takes; NotFound for an unknown agent, Conflict while they are in the rotation."""
     agent = get_agent(session, agent_id)
-    if agent.active and agent.auto_assign:
+    if agent.active and agent.auto_assign and not agent.away:
         raise Conflict(
             f"agent '{agent_id}' is in the rotation, which would assign their tickets back to them; take them out"
-            f' first with PATCH /api/agents/{agent_id} {{"auto_assign": false}}'
+            f' first with PATCH /api/agents/{agent_id} {{"auto_assign": false}}, or mark them away ({{"away": true}})'
         )
     statuses = [*OPEN_WORK_STATUSES, *([Status.pending.value] if data.include_pending else [])]
     held = session.execute(

@@ -304,3 +304,43 @@ def test_the_cli_links_keys_to_agents(cli_db: str, capsys, session_factory) -> N
     assert "agent 'NOBODY' not found" in capsys.readouterr().err
     assert keys_cli.main(["create", "--role", "integration", "--name", "x", "--agent", "ALICE"]) == 2
     assert "integration key" in capsys.readouterr().err
+
+
+def test_an_agent_says_they_are_away_and_back_and_an_admin_can_too(team) -> None:  # type: ignore[no-untyped-def]
+    """`PUT /api/me/away` for the caller's agent (kept since it began, recorded in the agent's history), an
+    admin's PATCH for anyone; an agent away in the rotation may be released, since it passes them by."""
+    away = team.put("/api/me/away", json={"away": True}, headers=team.alice)
+    assert away.status_code == 200, away.text
+    assert (away.json()["agent_id"], away.json()["away"]) == ("ALICE", True)
+    since = away.json()["away_since"]
+    assert since is not None
+    again = team.put("/api/me/away", json={"away": True}, headers=team.alice)
+    assert (again.json()["away"], again.json()["away_since"]) == (True, since)  # still away since then
+    assert team.get("/api/me", headers=team.alice).json()["agent"]["away"] is True
+    listed = team.get("/api/agents", params={"away": True}, headers=team.bob)
+    assert [a["agent_id"] for a in listed.json()] == ["ALICE"]
+    assert [a["agent_id"] for a in team.get("/api/agents", params={"away": False}, headers=team.bob).json()] == ["BOB"]
+    back = team.put("/api/me/away", json={"away": False}, headers=team.alice)
+    assert (back.json()["away"], back.json()["away_since"]) == (False, None)
+    history = team.get("/api/agents/ALICE/history", headers=team.bob).json()
+    assert [(h["field"], h["old_value"], h["new_value"], h["actor"].split(":")[-1]) for h in history] == [
+        ("away", "false", "true", "alice-laptop"),
+        ("away", "true", "false", "alice-laptop"),
+    ]
+
+    nobody = team.put("/api/me/away", json={"away": True}, headers=team.shared)
+    assert nobody.status_code == 404 and "key 'front-desk' is linked to no agent" in nobody.json()["detail"]
+    assert team.put("/api/me/away", json={"away": True}).status_code == 403  # the web form's integration key
+    for body, says in (({"away": "yes"}, "away:"), ({}, "away: Field required"), ({"away": None}, "away:")):
+        refused = team.put("/api/me/away", json=body, headers=team.alice)
+        assert refused.status_code == 422 and says in refused.json()["detail"], (body, refused.text)
+
+    # an admin marks BOB away: in the rotation, he may now be released (it would not hand his tickets back)
+    rotated = team.patch("/api/agents/BOB", json={"auto_assign": True}, headers=team.admin)
+    assert rotated.status_code == 200, rotated.text
+    refused = team.post("/api/agents/BOB/release", headers=team.admin)
+    assert refused.status_code == 409 and '{"away": true}' in refused.json()["detail"]
+    marked = team.patch("/api/agents/BOB", json={"away": True}, headers=team.admin)
+    assert (marked.json()["away"], marked.json()["auto_assign"]) == (True, True)
+    assert team.post("/api/agents/BOB/release", headers=team.admin).status_code == 200
+    assert team.patch("/api/agents/BOB", json={"away": None}, headers=team.admin).status_code == 422

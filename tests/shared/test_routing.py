@@ -312,3 +312,31 @@ def test_an_agent_narrowed_between_the_read_and_the_hold_is_passed_over(  # type
 
     _between(monkeypatch, narrow)
     assert _route(session_factory) == [(billing, "AG-C")]
+
+
+def test_an_agent_away_is_passed_by_and_routed_to_again_when_back(session_factory, new_ticket, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Away keeps the rotation's settings: tickets wait for the others, or for the agent's return; one who goes
+    away between the pass's read and its hold is passed by too."""
+    _agent(session_factory, "AG-A", auto_assign=True, categories=["billing"], max_open=5)
+    _agent(session_factory, "AG-B", auto_assign=True, categories=["shipping"])
+    with session_factory() as session:
+        update_agent(session, "AG-A", AgentUpdate(away=True))
+    billing, shipping = new_ticket("billing"), new_ticket("shipping")
+    assert _route(session_factory) == [(shipping, "AG-B")]  # billing has nobody but A, who is away: it waits
+    assert _state(session_factory, billing) == (None, T0)
+    with session_factory() as session:
+        agent = session.get(Agent, "AG-A")
+        assert agent is not None
+        assert (agent.auto_assign, agent.categories, agent.max_open, agent.away) == (True, ["billing"], 5, True)
+        update_agent(session, "AG-A", AgentUpdate(away=False))
+    assert _route(session_factory) == [(billing, "AG-A")]
+
+    later = new_ticket("billing")
+
+    def go_away() -> None:
+        with session_factory() as session:
+            update_agent(session, "AG-A", AgentUpdate(away=True))
+
+    _between(monkeypatch, go_away)
+    assert _route(session_factory) == []
+    assert _state(session_factory, later)[0] is None
