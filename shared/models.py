@@ -161,6 +161,13 @@ class Ticket(Base):
             postgresql_where=text(OPEN_WORK),
             sqlite_where=text(OPEN_WORK),
         ),
+        # the week's reopened tickets (only tickets ever reopened hold one; migration 0045)
+        Index(
+            "idx_tickets_reopened",
+            "reopened_at",
+            postgresql_where=text("reopened_at IS NOT NULL"),
+            sqlite_where=text("reopened_at IS NOT NULL"),
+        ),
     )
 
     ticket_id: Mapped[str] = mapped_column(String(30), primary_key=True)
@@ -199,6 +206,10 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column()
+    # How many times the ticket went from resolved back to open (its customer writing again, an agent reopening
+    # it), and when last: resolutions that did not hold (`gateway.services.tickets.mark_reopened`, migration 0045).
+    reopens: Mapped[int] = mapped_column(Integer, default=0)
+    reopened_at: Mapped[datetime | None] = mapped_column()
     # When the first public agent reply was posted here or arrived through a vendor webhook (replies.store_message).
     first_response_at: Mapped[datetime | None] = mapped_column()
     # The customer's oldest message no public agent reply has followed: the ticket's arrival, then each

@@ -328,6 +328,11 @@ class TicketQuery(BaseModel):
         "in the rotation who takes their category is at `max_open`); `false`: every other ticket",
     )
     needs_review: bool | None = Field(None, description="Only tickets the AI flagged for review (or only the others)")
+    reopened: bool | None = Field(
+        None,
+        description="`true`: tickets reopened at least once (resolved, then open again: their customer wrote, or "
+        "an agent reopened them); `false`: the others",
+    )
     processing_state: ProcessingState | None = Field(
         None, description="e.g. `failed`: the tickets to re-run with POST /api/tickets/{id}/retry"
     )
@@ -454,6 +459,12 @@ class TicketRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     resolved_at: datetime | None
+    reopens: int = Field(
+        default=0,
+        description="How many times it went from resolved back to open (its customer wrote again, or an agent "
+        "reopened it): resolutions that did not hold",
+    )
+    reopened_at: datetime | None = Field(default=None, description="When it was last reopened; null: never")
     pending_since: datetime | None = Field(
         default=None,
         description="While the ticket is pending (waiting on its customer): since when, its last move to pending, "
@@ -1684,6 +1695,18 @@ class ResolutionTimes(BaseModel):
     )
 
 
+class ReopenCounts(BaseModel):
+    """The resolutions that did not hold in a window: tickets resolved, then open again because their customer
+    wrote or an agent reopened them."""
+
+    reopened: int = Field(..., description="Tickets reopened in the window, once each (by their latest reopening)")
+    rate: float | None = Field(
+        ...,
+        description="reopened / (reopened + resolved): of the tickets the window left resolved or saw reopened, the "
+        "share reopened; null when there were none",
+    )
+
+
 class FirstResponseTimes(BaseModel):
     """How long the tickets first answered in a window waited, from arrival to the first agent reply."""
 
@@ -1755,6 +1778,9 @@ class AgentActivity(BaseModel):
         description="Their replies in the window to customers who wrote again, and how long each had waited"
     )
     resolved: ResolutionTimes = Field(description="Tickets assigned to them now, resolved in the window")
+    reopened: ReopenCounts = Field(
+        description="Tickets assigned to them now, reopened in the window, and their share beside `resolved`"
+    )
     satisfaction: SatisfactionTally = Field(description="Ratings given in the window on tickets assigned to them now")
 
 
@@ -1862,6 +1888,9 @@ class TicketOverview(BaseModel):
     reply_overdue_by_priority: dict[str, int]
     resolved_last_24h: int
     resolved_last_7d: ResolutionTimes
+    reopened_last_7d: ReopenCounts = Field(
+        description="Tickets reopened in the last 7 days, and their share beside those resolved (`resolved_last_7d`)"
+    )
     first_response_last_7d: FirstResponseTimes
     next_reply_last_7d: NextReplyTimes
     reviews_last_7d: ReviewTimes

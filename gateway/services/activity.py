@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from gateway.services.agents import get_agent
 from gateway.services.me import how_to_link
 from gateway.services.satisfaction import agent_satisfaction, assigned_to
-from gateway.services.sla import first_response_times, next_reply_times, resolution_times
+from gateway.services.sla import first_response_times, next_reply_times, reopen_counts, resolution_times
 from shared.auth import Principal
 from shared.config import Targets
 from shared.errors import NotFound
@@ -77,6 +77,7 @@ def _activity(session: Session, agent: Agent, *, days: int, targets: Targets, no
         ),
         next_replies=next_reply_times(session, targets.next_reply, since, theirs, targets.calendar),
         resolved=resolved,
+        reopened=reopen_counts(session, since, resolved.resolved, assigned_to(agent.agent_id)),
         satisfaction=agent_satisfaction(session, since, agent.agent_id),
     )
 

@@ -20,6 +20,7 @@ from gateway.services.sla import (
     UNRESOLVED,
     first_response_times,
     next_reply_times,
+    reopen_counts,
     reply_late,
     resolution_late,
     resolution_times,
@@ -161,6 +162,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         )
     ).one()
     week, resolved_last_24h = resolution_times(session, targets, now - timedelta(days=7), now - timedelta(hours=24))
+    reopened = reopen_counts(session, now - timedelta(days=7), week.resolved)
     answered = first_response_times(session, targets.first_response, now - timedelta(days=7), calendar=targets.calendar)
     answered_again = next_reply_times(session, targets.next_reply, now - timedelta(days=7), calendar=targets.calendar)
     reviewed = review_times(session, now - timedelta(days=7))
@@ -197,6 +199,7 @@ def ticket_overview(session: Session, targets: Targets) -> TicketOverview:
         reply_overdue_by_priority=_every(Priority, replies_late),
         resolved_last_24h=resolved_last_24h,
         resolved_last_7d=week,
+        reopened_last_7d=reopened,
         first_response_last_7d=answered,
         next_reply_last_7d=answered_again,
         reviews_last_7d=reviewed,

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from gateway.services.channel import VENDOR_SOURCES, reply_payload
 from gateway.services.erasure import ensure_not_erased
 from gateway.services.sla import resume_clock
-from gateway.services.tickets import get_ticket, insert_follow_up
+from gateway.services.tickets import get_ticket, insert_follow_up, mark_reopened
 from shared.db import claim_row
 from shared.errors import Conflict
 from shared.models import ReplyDelivery, Ticket, TicketMessage, utcnow
@@ -98,6 +98,8 @@ def reopen_for_customer(session: Session, ticket: Ticket) -> None:
         ticket.status = Status.open.value  # through the ORM, so the audit trail records it
         ticket.updated_at = now
         ticket.resolved_at = None
+        if current == Status.resolved.value:
+            mark_reopened(ticket, now)
 
 
 def store_message(

@@ -28,7 +28,15 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from shared.business_hours import BusinessCalendar
 from shared.config import Targets, get_settings
 from shared.models import Ticket, TicketMessage
-from shared.schemas import FirstResponseTimes, NextReplyTimes, Priority, ResolutionTimes, ReviewTimes, Status
+from shared.schemas import (
+    FirstResponseTimes,
+    NextReplyTimes,
+    Priority,
+    ReopenCounts,
+    ResolutionTimes,
+    ReviewTimes,
+    Status,
+)
 
 UNRESOLVED = (Status.new, Status.open, Status.in_progress, Status.pending)
 
@@ -401,6 +409,16 @@ def _summary_read(
         },
         [sum(bool(row[2 + i]) for row in rows) for i in range(len(also))],
     )
+
+
+def reopen_counts(
+    session: Session, since: datetime, resolved: int, scope: ColumnElement[bool] = true()
+) -> ReopenCounts:
+    """The tickets reopened since `since` (of those `scope` admits), counted through `idx_tickets_reopened`, and
+    their share beside the `resolved` the window left resolved."""
+    reopened = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.reopened_at >= since, scope)) or 0
+    seen = reopened + resolved
+    return ReopenCounts(reopened=reopened, rate=round(reopened / seen, 4) if seen else None)
 
 
 def resolution_times(

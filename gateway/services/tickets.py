@@ -226,6 +226,7 @@ def _ticket_values(
         extracted_metadata={},
         kb_article_ids=[],
         needs_review=False,
+        reopens=0,
     )
     return values
 
@@ -444,6 +445,8 @@ def _filtered(session: Session, f: TicketQuery, targets: Targets, *, by_arrival:
             query = query.where(late if wanted else not_(late))
     if f.due_within_minutes is not None:
         query = query.where(due_soon(targets, now, now + timedelta(minutes=f.due_within_minutes)))
+    if f.reopened is not None:  # ever reopened: the tickets whose resolution did not hold
+        query = query.where(Ticket.reopens > 0 if f.reopened else Ticket.reopens == 0)
     if f.awaiting_assignment is not None:
         query = query.where(awaiting_assignment() if f.awaiting_assignment else not_(awaiting_assignment()))
     if f.awaiting_reply is not None:
@@ -542,11 +545,19 @@ def move_claimed(
         ticket.pending_since = ticket.updated_at
     elif current == Status.resolved and new_status == Status.open:
         ticket.resolved_at = None
+        mark_reopened(ticket, now)
     if delivery := status_delivery(ticket, current, sent, automatic=automatic):
         session.add(delivery)
     session.commit()
     if delivery:
         send(STATUSES, delivery.delivery_id)
+
+
+def mark_reopened(ticket: Ticket, now: datetime) -> None:
+    """Count a move from resolved back to open, by its customer's message or an agent: a resolution that did not
+    hold. The caller has claimed the row at `resolved`, so two reopenings of one resolve cannot both count."""
+    ticket.reopens = (ticket.reopens or 0) + 1
+    ticket.reopened_at = now
 
 
 def check_assignable(session: Session, agent_id: str) -> None:
