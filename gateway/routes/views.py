@@ -25,7 +25,9 @@ STALE: dict[int | str, dict[str, Any]] = {
 NOBODY: dict[int | str, dict[str, Any]] = {
     422: {"description": "The view lists `me` and the caller's key is linked to no agent"}
 }
-TEAM_WRITE: dict[int | str, dict[str, Any]] = {403: {"description": "The team's views are written by admins only"}}
+TEAM_WRITE: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The team's views are written by admins only; a personal view needs a key linked to an agent"}
+}
 
 
 @router.post(
@@ -36,7 +38,6 @@ TEAM_WRITE: dict[int | str, dict[str, Any]] = {403: {"description": "The team's 
         **UNKNOWN_AGENT,
         **TEAM_WRITE,
         409: {"description": "A view with this id exists (PUT replaces it), or the caller has the most personal views"},
-        422: {"description": "Invalid view, or `personal` from a key linked to no agent"},
     },
 )
 def create_view(data: ViewCreate, session: SessionDep, settings: SettingsDep, caller: AgentDep) -> ViewRead:

@@ -40,7 +40,7 @@ MAX_PERSONAL_VIEWS = 100  # an agent's own views: past it, one is deleted first 
 
 def create_view(session: Session, data: ViewCreate, targets: Targets, caller: Principal) -> ViewRead:
     """Store a new view (409 if its id is taken: PUT replaces one): the team's, written by an admin (403 for
-    anyone else), or the caller's own (422 for a key linked to no agent, 409 past MAX_PERSONAL_VIEWS)."""
+    anyone else), or the caller's own (403 for a key linked to no agent, 409 past MAX_PERSONAL_VIEWS)."""
     view_id = data.view_id or f"view-{secrets.token_hex(6)}"
     owner = _owner(caller) if data.personal else None
     if owner is None:
@@ -166,9 +166,10 @@ def _own(caller: Principal) -> ColumnElement[bool]:
 
 
 def _owner(caller: Principal) -> str:
-    """The agent a personal view is saved for: the caller's (422 for a key linked to none)."""
+    """The agent a personal view is saved for: the caller's (403 for a key linked to none: a valid request this
+    key may not make, as the team's views are for an agent's key)."""
     if caller.agent_id is None:
-        raise InvalidInput(
+        raise Forbidden(
             f"a personal view belongs to the agent the caller's key is linked to, and key '{caller.name}' is "
             "linked to none; " + how_to_link(caller)
         )

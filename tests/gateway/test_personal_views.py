@@ -122,7 +122,7 @@ def _linked_admin(api) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 def test_a_personal_view_needs_an_agent_and_the_teams_need_an_admin(team) -> None:  # type: ignore[no-untyped-def]
     for headers, name in ((team.shared, "front-desk"), (team.admin, "boss")):
-        nobody = _made(team, headers, MINE, 422)
+        nobody = _made(team, headers, MINE, 403)
         assert f"key '{name}' is linked to none" in nobody["detail"] and "/api/keys" in nobody["detail"]
     teams = _made(team, team.alice, TEAM_VIEW, 403)
     assert teams["detail"] == "only an admin writes the team's views; `personal: true` saves a view of your own"
