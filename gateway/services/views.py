@@ -35,7 +35,7 @@ from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.models import Ticket, View, current_actor, utcnow
 from shared.schemas import ExportOptions, TicketFilters, ViewCreate, ViewFilters, ViewRead, ViewWrite
 
-MAX_PERSONAL_VIEWS = 100  # an agent's own views: past it, one is deleted first (Zendesk keeps the same bound)
+MAX_PERSONAL_VIEWS = 100  # an agent's own views: past it, one is deleted first (the sidebar stays readable)
 
 
 def create_view(session: Session, data: ViewCreate, targets: Targets, caller: Principal) -> ViewRead:
@@ -166,8 +166,8 @@ def _own(caller: Principal) -> ColumnElement[bool]:
 
 
 def _owner(caller: Principal) -> str:
-    """The agent a personal view is saved for: the caller's (403 for a key linked to none: a valid request this
-    key may not make, as the team's views are for an agent's key)."""
+    """The agent a personal view is saved for: the caller's (403 for a key linked to none: a valid request that
+    this key may not make, since it has nobody to save it for)."""
     if caller.agent_id is None:
         raise Forbidden(
             f"a personal view belongs to the agent the caller's key is linked to, and key '{caller.name}' is "
