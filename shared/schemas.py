@@ -982,6 +982,9 @@ class AgentRead(BaseModel):
     last_routed_at: datetime | None = Field(description="When the rotation last assigned them a ticket")
     away: bool = Field(description="Away: the rotation passes them by, keeping their settings")
     away_since: datetime | None = Field(description="Since when they are away; null when they are not")
+    away_changed_at: datetime | None = Field(
+        description="When `away` last changed, here or by Intercom's away mode; null if never since migration 0046"
+    )
 
 
 # --------------------------------------------------------------------------- views
@@ -1512,6 +1515,7 @@ class WebhookAck(BaseModel):
 
     status: str = Field(..., description="created | duplicate | appended | updated | ignored | pong")
     ticket: TicketRead | None = None
+    agent: AgentRead | None = Field(None, description="The agent a teammate's away-mode notification matched")
     detail: str | None = None
 
 

@@ -4,16 +4,21 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.services.me import how_to_link
 from shared.auth import Principal
+from shared.db import claim_row
 from shared.errors import Conflict, NotFound
 from shared.models import Agent, AgentAuditLog, utcnow
 from shared.routing import open_tickets
 from shared.schemas import AgentCreate, AgentRead, AgentUpdate
+
+CLAIM_ATTEMPTS = 3  # decisions retried when the agent's row changed between the read and the claim
 
 
 def create_agent(session: Session, data: AgentCreate) -> Agent:
@@ -98,11 +103,57 @@ def set_own_away(session: Session, caller: Principal, away: bool) -> Agent:
     return agent
 
 
-def _set_away(agent: Agent, away: bool) -> None:
+@dataclass(frozen=True)
+class AwaySync:
+    """What a vendor's away-mode notification did: the agent it names (None: no agent has the address) and
+    whether it changed them."""
+
+    agent: Agent | None
+    applied: bool
+    detail: str
+
+
+def sync_vendor_away(session: Session, vendor: str, email: str | None, away: bool, at: datetime | None) -> AwaySync:
+    """Make the agent with `email` away or back as the vendor's tool says they are since `at`, unless a change
+    made after `at` (here or by an earlier notification) stands: notifications come late and out of order.
+
+    Matched by address, the one thing both sides know of a person (lower-cased, as agents' are stored). The
+    decision is claimed on the row as it was read (`claim_row`), so of two notifications at once the second
+    decides again on what the first wrote.
+    """
+    what = "away" if away else "back"
+    if email is None:
+        return AwaySync(None, False, f"{vendor} named no valid email for the teammate; nobody made {what}")
+    at = min(at or utcnow(), utcnow())  # a clock ahead of ours must not hold off every later change
+    for _ in range(CLAIM_ATTEMPTS):
+        agent = session.scalars(select(Agent).where(Agent.email == email.lower())).first()
+        if agent is None:
+            return AwaySync(
+                None, False, f"no agent with email '{email}'; give an agent that email (PATCH /api/agents/{{id}})"
+            )
+        if agent.away_changed_at is not None and agent.away_changed_at > at:
+            changed = agent.away_changed_at.isoformat()
+            detail = f"agent '{agent.agent_id}' changed away at {changed}, after this {vendor} notification"
+            return AwaySync(agent, False, f"{detail} ({at.isoformat()}); not applied")
+        if agent.away == away:
+            return AwaySync(agent, False, f"agent '{agent.agent_id}' is already {what}")
+        if claim_row(session, Agent, agent.agent_id, away=agent.away, away_changed_at=agent.away_changed_at):
+            _set_away(agent, away, at=at)
+            session.commit()
+            return AwaySync(agent, True, f"agent '{agent.agent_id}' {what} as in {vendor}")
+        session.rollback()
+    raise Conflict(f"agent with email '{email}' changed {CLAIM_ATTEMPTS} times while this was decided; send it again")
+
+
+def _set_away(agent: Agent, away: bool, *, at: datetime | None = None) -> None:
+    """`away` as given; `away_since` from the first of two "away"s, `away_changed_at` at each change."""
+    at = at or utcnow()
     if away and not agent.away:
-        agent.away_since = utcnow()
+        agent.away_since = at
     elif not away:
         agent.away_since = None
+    if away != agent.away:
+        agent.away_changed_at = at
     agent.away = away
 
 
