@@ -19,7 +19,16 @@ from __future__ import annotations
 import copy
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
 from shared.errors import InvalidInput
 
@@ -40,10 +49,12 @@ TagsChangedType = Literal["zen:event-type:ticket.tags_changed"]
 CreateTopic = Literal["conversation.user.created", "conversation.admin.single.created", "ticket.created"]
 ReplyTopic = Literal["conversation.user.replied", "conversation.admin.replied", "conversation.admin.noted"]
 TaggedTopic = Literal["conversation_part.tag.created"]
+AwayTopic = Literal["admin.away_mode_updated"]
 (ZENDESK_TICKET_CREATED,) = get_args(TicketCreatedType)
 (ZENDESK_COMMENT_ADDED,) = get_args(CommentAddedType)
 (ZENDESK_TAGS_CHANGED,) = get_args(TagsChangedType)
 (INTERCOM_TAGGED,) = get_args(TaggedTopic)
+(INTERCOM_AWAY,) = get_args(AwayTopic)
 INTERCOM_CREATE_TOPICS: tuple[str, ...] = get_args(CreateTopic)
 INTERCOM_REPLY_TOPICS: tuple[str, ...] = get_args(ReplyTopic)
 
@@ -578,6 +589,30 @@ class IntercomTagged(_Body):
     data: IntercomTaggedData
 
 
+class IntercomAdmin(_Body):
+    """A teammate (Intercom calls them admins): who, and whether their away mode is on."""
+
+    id: OptId = None
+    email: Text = None
+    name: Text = None
+    away_mode_enabled: StrictBool
+
+
+class IntercomAdminData(_Body):
+    item: IntercomAdmin
+
+
+class IntercomAwayMode(_Body):
+    """A teammate's away mode turned on or off (`data.item.away_mode_enabled`): the agent with their email is made
+    away or back."""
+
+    model_config = ConfigDict(title="Intercom notification: teammate away mode")
+
+    topic: AwayTopic
+    id: OptId = None
+    data: IntercomAdminData
+
+
 class IntercomPing(_Body):
     model_config = ConfigDict(title="Intercom notification: ping")
 
@@ -585,7 +620,7 @@ class IntercomPing(_Body):
     id: OptId = None
 
 
-_KNOWN_TOPICS = ("ping", *INTERCOM_CREATE_TOPICS, *INTERCOM_REPLY_TOPICS, INTERCOM_TAGGED)
+_KNOWN_TOPICS = ("ping", *INTERCOM_CREATE_TOPICS, *INTERCOM_REPLY_TOPICS, INTERCOM_TAGGED, INTERCOM_AWAY)
 
 
 OtherTopic = Annotated[
@@ -607,6 +642,7 @@ INTERCOM_SHAPES: tuple[type[_Body], ...] = (
     IntercomCreated,
     IntercomReplied,
     IntercomTagged,
+    IntercomAwayMode,
     IntercomPing,
     IntercomOtherNotification,
 )
@@ -625,6 +661,8 @@ def intercom_shape(payload: dict[str, Any]) -> type[_Body]:
         return IntercomReplied
     if topic == INTERCOM_TAGGED:
         return IntercomTagged
+    if topic == INTERCOM_AWAY:
+        return IntercomAwayMode
     return IntercomOtherNotification
 
 
@@ -636,6 +674,7 @@ _MESSAGES = {
     "dict_type": "must be a JSON object",
     "list_type": "must be an array",
     "missing": "is required",
+    "bool_type": "must be true or false",
 }
 
 

@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from gateway.webhook_bodies import (
     WS,
+    IntercomAwayMode,
     IntercomCreated,
     IntercomOtherNotification,
     IntercomPerson,
@@ -76,6 +77,7 @@ class EventKind(StrEnum):
     ticket = "ticket"  # a new ticket / conversation
     message = "message"  # a reply on an existing ticket / conversation
     tags = "tags"  # the tags of an existing ticket / conversation changed
+    away = "away"  # a teammate's away mode changed in the vendor's tool
     ping = "ping"  # the vendor checking the endpoint
     ignored = "ignored"  # a topic we do not act on
 
@@ -103,6 +105,10 @@ class InboundEvent(BaseModel):
     # The vendor's tags on the ticket as sent, all of them; None when the body does not say (no `tags` field).
     tags: list[str] | None = None
     tags_at: datetime | None = None  # when the ticket last changed in the vendor's tool, if the body says
+    # For kind=away: the teammate (by email, as agents are matched), whether away, and since when if the body says
+    agent_email: str | None = None
+    away: bool | None = None
+    away_at: datetime | None = None
     reason: str | None = None  # why an event is ignored
 
 
@@ -472,6 +478,17 @@ def parse_intercom(payload: Any) -> InboundEvent:
         )
     if isinstance(body, IntercomTagged):
         return _finish(_intercom_tagged(body, payload["data"]["item"]))
+    if isinstance(body, IntercomAwayMode):
+        admin = body.data.item
+        return InboundEvent(
+            source="intercom",
+            kind=EventKind.away,
+            delivery_id=body.id,
+            agent_email=_email(admin.email),
+            away=admin.away_mode_enabled,
+            away_at=_vendor_time(payload.get("created_at")),
+            metadata={"intercom_admin_id": admin.id} if admin.id else {},
+        )
     assert isinstance(body, IntercomCreated | IntercomReplied)
     return _finish(_intercom_notification(body, payload["data"]["item"]))
 

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials
 
 from gateway.deps import SessionFactoryDep
+from gateway.services import agents as agents_service
 from gateway.services import tickets as tickets_service
 from gateway.services.webhooks import ingest
 from gateway.webhook_bodies import INTERCOM_SHAPES, ZENDESK_SHAPES, documented_schema
@@ -119,7 +120,8 @@ async def _handle(
         with factory() as session:
             result = ingest(session, event)
             ticket = tickets_service.to_read(result.ticket, settings.targets) if result.ticket is not None else None
-            return WebhookAck(status=result.status, ticket=ticket, detail=result.detail)
+            agent = agents_service.to_read(session, result.agent) if result.agent is not None else None
+            return WebhookAck(status=result.status, ticket=ticket, agent=agent, detail=result.detail)
 
     ack = await run_in_threadpool(store)
     response.status_code = status.HTTP_201_CREATED if ack.status == "created" else status.HTTP_200_OK
@@ -177,11 +179,13 @@ async def intercom_webhook(
     x_hub_signature: Annotated[str | None, Header(max_length=200)] = None,
 ) -> WebhookAck:
     """An Intercom conversation or ticket (seed body or `notification_event`), a reply, a tagging
-    (`conversation_part.tag.created`), or `ping`.
+    (`conversation_part.tag.created`), a teammate's away mode (`admin.away_mode_updated`), or `ping`.
 
     201 with the new ticket; 200 with the existing one on redelivery (the notification/conversation
     id is the idempotency key); replies append messages. A notification listing a known conversation's tags
-    makes Intercom's changes of them here. X-Hub-Signature is checked when INTERCOM_CLIENT_SECRET is set.
+    makes Intercom's changes of them here. A teammate's away mode makes the agent with their email away or back
+    (`updated`, with the agent), unless a later change stands. X-Hub-Signature is checked when
+    INTERCOM_CLIENT_SECRET is set.
     """
     settings = app_settings(request)
     secret = settings.intercom_client_secret.get_secret_value() if settings.intercom_client_secret else None

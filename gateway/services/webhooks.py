@@ -1,4 +1,5 @@
-"""Webhook ingestion: turn a normalised vendor event into a ticket, a message or a change of tags, idempotently.
+"""Webhook ingestion: turn a normalised vendor event into a ticket, a message, a change of tags or of a
+teammate's away, idempotently.
 
 `(source, external_id)` is unique for tickets and for messages, so a redelivered notification finds
 what the first delivery stored and creates nothing; two concurrent deliveries race on the unique
@@ -15,11 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.services.agents import sync_vendor_away
 from gateway.services.replies import store_message
 from gateway.services.tags import sync_vendor_tags
 from gateway.services.tickets import store_ticket, upsert_customer
 from gateway.webhooks import EventKind, InboundEvent
-from shared.models import Ticket, TicketMessage
+from shared.models import Agent, Ticket, TicketMessage
 from shared.tags import vendor_tags
 
 
@@ -29,6 +31,7 @@ class IngestResult:
     ticket: Ticket | None = None
     message: TicketMessage | None = None
     detail: str | None = None
+    agent: Agent | None = None  # the teammate an away-mode notification named
 
 
 def find_ticket(session: Session, source: str, external_id: str) -> Ticket | None:
@@ -42,6 +45,10 @@ def ingest(session: Session, event: InboundEvent) -> IngestResult:
         return IngestResult("pong", detail=f"{event.source} webhook reachable")
     if event.kind == EventKind.ignored:
         return IngestResult("ignored", detail=f"nothing to do for {event.reason}")
+    if event.kind == EventKind.away:
+        assert event.away is not None  # the parser reads it from a required boolean
+        sync = sync_vendor_away(session, event.source, event.agent_email, event.away, event.away_at)
+        return IngestResult("updated" if sync.applied else "ignored", agent=sync.agent, detail=sync.detail)
     assert event.external_id is not None  # enforced by the parser
 
     ticket = find_ticket(session, event.source, event.external_id)
