@@ -339,9 +339,9 @@ class Agent(Base):
     # rotation passes them by while they keep its settings, so coming back needs nothing else. Since when.
     away: Mapped[bool] = mapped_column(Boolean, default=False)
     away_since: Mapped[datetime | None] = mapped_column()
-    # When `away` last changed, by anyone (migration 0046): a vendor's notification of an away mode older than it
-    # (Intercom's, delivered late or out of order) is not applied over the newer change.
-    away_changed_at: Mapped[datetime | None] = mapped_column()
+    # When `away` was last set, to a new value or the same, by anyone (migration 0046): a vendor's notification of
+    # an away mode older than it (Intercom's, delivered late or out of order) is not applied over the newer word.
+    away_set_at: Mapped[datetime | None] = mapped_column()
 
 
 class Macro(Base):

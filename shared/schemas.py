@@ -982,8 +982,9 @@ class AgentRead(BaseModel):
     last_routed_at: datetime | None = Field(description="When the rotation last assigned them a ticket")
     away: bool = Field(description="Away: the rotation passes them by, keeping their settings")
     away_since: datetime | None = Field(description="Since when they are away; null when they are not")
-    away_changed_at: datetime | None = Field(
-        description="When `away` last changed, here or by Intercom's away mode; null if never since migration 0046"
+    away_set_at: datetime | None = Field(
+        description="When `away` was last set (changed or confirmed), here or by Intercom's away mode; null if not "
+        "since migration 0046"
     )
 
 

@@ -114,8 +114,9 @@ class AwaySync:
 
 
 def sync_vendor_away(session: Session, vendor: str, email: str | None, away: bool, at: datetime | None) -> AwaySync:
-    """Make the agent with `email` away or back as the vendor's tool says they are since `at`, unless a change
-    made after `at` (here or by an earlier notification) stands: notifications come late and out of order.
+    """Make the agent with `email` away or back as the vendor's tool says they are since `at`, unless away was set
+    after `at` (here or by an earlier notification): notifications come late and out of order. A redelivered
+    notification finds them as it left them and changes nothing.
 
     Matched by address, the one thing both sides know of a person (lower-cased, as agents' are stored). The
     decision is claimed on the row as it was read (`claim_row`), so of two notifications at once the second
@@ -131,13 +132,15 @@ def sync_vendor_away(session: Session, vendor: str, email: str | None, away: boo
             return AwaySync(
                 None, False, f"no agent with email '{email}'; give an agent that email (PATCH /api/agents/{{id}})"
             )
-        if agent.away_changed_at is not None and agent.away_changed_at > at:
-            changed = agent.away_changed_at.isoformat()
-            detail = f"agent '{agent.agent_id}' changed away at {changed}, after this {vendor} notification"
+        if agent.away_set_at is not None and agent.away_set_at > at:
+            detail = (
+                f"agent '{agent.agent_id}' was set away={str(agent.away).lower()} at {agent.away_set_at.isoformat()}"
+            )
+            detail += f", after this {vendor} notification"
             return AwaySync(agent, False, f"{detail} ({at.isoformat()}); not applied")
         if agent.away == away:
             return AwaySync(agent, False, f"agent '{agent.agent_id}' is already {what}")
-        if claim_row(session, Agent, agent.agent_id, away=agent.away, away_changed_at=agent.away_changed_at):
+        if claim_row(session, Agent, agent.agent_id, away=agent.away, away_set_at=agent.away_set_at):
             _set_away(agent, away, at=at)
             session.commit()
             return AwaySync(agent, True, f"agent '{agent.agent_id}' {what} as in {vendor}")
@@ -146,14 +149,14 @@ def sync_vendor_away(session: Session, vendor: str, email: str | None, away: boo
 
 
 def _set_away(agent: Agent, away: bool, *, at: datetime | None = None) -> None:
-    """`away` as given; `away_since` from the first of two "away"s, `away_changed_at` at each change."""
+    """`away` as given; `away_since` from the first of two "away"s. `away_set_at` each time, a confirmation too: an
+    agent saying "away" again at 14:00 is newer word than Intercom's "back" of 13:55 delivered after it."""
     at = at or utcnow()
     if away and not agent.away:
         agent.away_since = at
     elif not away:
         agent.away_since = None
-    if away != agent.away:
-        agent.away_changed_at = at
+    agent.away_set_at = at
     agent.away = away
 
 

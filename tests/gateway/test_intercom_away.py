@@ -5,6 +5,7 @@ is not the documented shape."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,7 +53,7 @@ def test_the_away_mode_is_applied_once_and_recorded_as_intercoms(team) -> None: 
     dana = agent(team)
     assert dana["away"] is True
     assert datetime.fromisoformat(dana["away_since"]) == went  # when Intercom says, not when it arrived
-    assert datetime.fromisoformat(dana["away_changed_at"]) == went
+    assert datetime.fromisoformat(dana["away_set_at"]) == went
     assert agent(team, "ELI")["away"] is False
     assert [a["agent_id"] for a in team.get("/api/agents", params={"away": "true"}).json()] == ["DANA"]
 
@@ -87,9 +88,16 @@ def test_a_notification_older_than_the_last_change_is_not_applied(team) -> None:
 
     # A clock ahead of ours counts as now: a later change here still stands against older notifications.
     assert notify(team, away=True, at=datetime.now(UTC) + timedelta(days=1)).json()["status"] == "updated"
-    assert datetime.fromisoformat(agent(team)["away_changed_at"]) <= datetime.now(UTC)
+    assert datetime.fromisoformat(agent(team)["away_set_at"]) <= datetime.now(UTC)
     assert team.patch("/api/agents/DANA", json={"away": False}).status_code == 200
     assert notify(team, away=True, at=datetime.now(UTC) - timedelta(seconds=30)).json()["status"] == "ignored"
+    assert agent(team)["away"] is False
+
+    # Saying "back" again is newer word too: Intercom's "away" from between the two is not applied.
+    time.sleep(1)  # Intercom's times are whole seconds: this one falls after the change above
+    between = datetime.now(UTC)
+    assert team.patch("/api/agents/DANA", json={"away": False}).status_code == 200
+    assert notify(team, away=True, at=between).json()["status"] == "ignored"
     assert agent(team)["away"] is False
 
 
@@ -150,8 +158,32 @@ def test_the_migration_dates_the_change_of_those_already_away(bare_db_url) -> No
             )
     run_migrations(bare_db_url)
     with engine.connect() as conn:
-        rows = dict(conn.execute(sa.text("SELECT agent_id, away_changed_at FROM agents")).all())
+        rows = dict(conn.execute(sa.text("SELECT agent_id, away_set_at FROM agents")).all())
     engine.dispose()
     assert rows["B"] is None
     changed = rows["A"] if isinstance(rows["A"], datetime) else datetime.fromisoformat(rows["A"])
     assert changed.replace(tzinfo=changed.tzinfo or UTC) == since
+
+
+def test_a_change_made_between_the_read_and_the_write_is_decided_on_again(team, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """An admin marks Dana away just after the notification's read of her row: the claim finds the row changed,
+    the decision is made again on what the admin wrote, and Intercom's older change is not written over it."""
+    from gateway.services.agents import sync_vendor_away
+    from shared.models import Agent
+    from tests.interleave import WriteBetween
+
+    admin_at = datetime.now(UTC).replace(microsecond=0)
+
+    def admin_marks_away(other) -> None:  # type: ignore[no-untyped-def]
+        dana = other.get(Agent, "DANA")
+        dana.away, dana.away_since, dana.away_set_at = True, admin_at, admin_at
+        other.commit()
+
+    between = WriteBetween(session_factory, "DANA", admin_marks_away, entity=Agent)
+    with between.listening(), session_factory() as session:
+        between.armed = True
+        sync = sync_vendor_away(session, "intercom", "Dana.Reyes@EXAMPLE.com", True, admin_at - timedelta(minutes=1))
+    assert between.fired
+    assert not sync.applied and "after this intercom notification" in sync.detail
+    dana = agent(team)
+    assert dana["away"] is True and datetime.fromisoformat(dana["away_set_at"]) == admin_at
