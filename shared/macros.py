@@ -16,12 +16,16 @@ UNNAMED = "there"
 # The agent applying the macro, from the key's link (`api_keys.agent_id`): a reply signed "Ann" rather than by a
 # key's name. A key linked to no agent cannot apply a macro that holds one (`uses_agent`).
 AGENT_PLACEHOLDERS: tuple[str, ...] = ("agent.name", "agent.first_name")
+# What the ticket is about, as its lookup keys hold it (`shared.references`: "#a12 " reads "A12"). A ticket may
+# have none: the macro is then refused for it (`missing`), never sent with a blank ("your order  has shipped").
+REFERENCE_PLACEHOLDERS: tuple[str, ...] = ("ticket.order_id", "ticket.tracking_number")
 PLACEHOLDERS: tuple[str, ...] = (
     "customer.name",
     "customer.first_name",
     "customer.email",
     "ticket.id",
     "ticket.subject",
+    *REFERENCE_PLACEHOLDERS,
     *AGENT_PLACEHOLDERS,
 )
 _NAMES = "|".join(re.escape(name) for name in PLACEHOLDERS)
@@ -60,11 +64,28 @@ def uses_agent(text: str) -> bool:
     return any(match.group(1) in AGENT_PLACEHOLDERS for match in _FILL.finditer(text))
 
 
+def uses_references(text: str) -> bool:
+    """Whether the text holds the ticket's order id or tracking number (read from the database when it does)."""
+    return any(match.group(1) in REFERENCE_PLACEHOLDERS for match in _FILL.finditer(text))
+
+
+def missing(text: str, values: Mapping[str, str]) -> list[str]:
+    """The placeholders in `text` that `values` has none for, each once, in the order they first appear."""
+    return list(dict.fromkeys(f"{{{{{m.group(1)}}}}}" for m in _FILL.finditer(text) if m.group(1) not in values))
+
+
 def values_for(
-    *, ticket_id: str, subject: str, name: str | None, email: str | None, agent_name: str | None = None
+    *,
+    ticket_id: str,
+    subject: str,
+    name: str | None,
+    email: str | None,
+    agent_name: str | None = None,
+    order_id: str | None = None,
+    tracking_number: str | None = None,
 ) -> dict[str, str]:
     """What each placeholder reads for one ticket, its customer and the agent applying the macro (none: the
-    agent's placeholders are left out)."""
+    agent's placeholders are left out, as are the ticket's order id and tracking number when it has none)."""
     name = (name or "").strip()
     values = {
         "customer.name": name or UNNAMED,
@@ -73,6 +94,9 @@ def values_for(
         "ticket.id": ticket_id,
         "ticket.subject": subject,
     }
+    for placeholder, reference in zip(REFERENCE_PLACEHOLDERS, (order_id, tracking_number), strict=True):
+        if reference:
+            values[placeholder] = reference
     agent = (agent_name or "").strip()
     if agent:
         values |= {"agent.name": agent, "agent.first_name": agent.split()[0]}

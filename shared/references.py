@@ -55,6 +55,20 @@ def replace_found_references(session: Session, ticket_id: str, extracted: Mappin
         session.execute(insert(TicketReference), rows)
 
 
+def first_references(session: Session, ticket_id: str) -> tuple[str | None, str | None]:
+    """The ticket's order id (the one given on the form, else the first found in its text) and its first tracking
+    number found, as lookup keys; None for one it has none of. What a macro's `{{ticket.order_id}}` reads."""
+    rows = session.execute(
+        select(TicketReference.kind, TicketReference.value)
+        .where(TicketReference.ticket_id == ticket_id)
+        .order_by(TicketReference.id)
+    ).all()
+    first: dict[str, str] = {}
+    for kind, value in rows:
+        first.setdefault(kind, value)
+    return first.get(GIVEN) or first.get(FOUND), first.get(TRACKING)
+
+
 def tickets_about_order(order_id: str) -> Select[str]:
     """The ids of tickets given or mentioning `order_id`; none when it normalises to nothing."""
     key = normalize_order_id(order_id)

@@ -825,6 +825,10 @@ class MacroPreview(BaseModel):
     macro_id: str
     ticket_id: str
     body: str = Field(description="The text with its placeholders filled in for this ticket and customer")
+    missing: list[str] = Field(
+        description="Placeholders left as written: the ticket has no order id or tracking number, or the key no "
+        "agent, for them; applying the macro is refused while any remains"
+    )
     internal: bool
     status: Status | None
     assign: AssignUpdate | None

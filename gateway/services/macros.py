@@ -36,8 +36,9 @@ from shared.auth import Principal
 from shared.config import Targets
 from shared.db import insert_named
 from shared.errors import Conflict, InvalidInput, NotFound
-from shared.macros import fill, uses_agent, values_for
+from shared.macros import REFERENCE_PLACEHOLDERS, fill, missing, uses_agent, uses_references, values_for
 from shared.models import Macro, Ticket, TicketMessage, current_actor, utcnow
+from shared.references import first_references
 from shared.schemas import (
     AssignUpdate,
     MacroApplied,
@@ -162,18 +163,31 @@ def _write(macro: Macro, data: MacroWrite) -> None:
     macro.active = data.active
 
 
-def render(text: str, ticket: Ticket, agent_name: str | None) -> str:
-    """A macro's text for this ticket, its customer and the agent applying it (none: the agent's placeholders
-    stay as written)."""
+def fill_values(session: Session, text: str, ticket: Ticket, agent_name: str | None) -> dict[str, str]:
+    """What `text`'s placeholders read for this ticket, its customer and the agent applying it (none: the agent's
+    placeholders are left out). The order id and tracking number are looked up only for a text that holds one."""
     customer = ticket.customer
-    values = values_for(
+    order_id, tracking_number = first_references(session, ticket.ticket_id) if uses_references(text) else (None, None)
+    return values_for(
         ticket_id=ticket.ticket_id,
         subject=ticket.subject,
         name=customer.name,
         email=customer.email,
         agent_name=agent_name,
+        order_id=order_id,
+        tracking_number=tracking_number,
     )
-    return fill(text, values)
+
+
+def _check_references(macro: Macro, ticket: Ticket, values: dict[str, str]) -> None:
+    """409 for a macro whose order id or tracking number this ticket has none of: sent, the reply would read "your
+    order  has shipped". The agent replies in their own words, or the order id is found once a message names it."""
+    lacking = [name for name in missing(macro.body, values) if name.strip("{}") in REFERENCE_PLACEHOLDERS]
+    if lacking:
+        raise Conflict(
+            f"macro '{macro.macro_id}' holds {' and '.join(lacking)} and ticket '{ticket.ticket_id}' has none (no "
+            "order id given with it, none found in its text); reply without this macro"
+        )
 
 
 def preview_macro(session: Session, ticket_id: str, macro_id: str, caller: Principal) -> MacroPreview:
@@ -182,10 +196,12 @@ def preview_macro(session: Session, ticket_id: str, macro_id: str, caller: Princ
     no agent."""
     ticket = get_ticket(session, ticket_id)
     macro = to_macro_read(get_macro(session, macro_id))
+    values = fill_values(session, macro.body, ticket, caller.agent_name)
     return MacroPreview(
         macro_id=macro_id,
         ticket_id=ticket_id,
-        body=render(macro.body, ticket, caller.agent_name),
+        body=fill(macro.body, values),
+        missing=missing(macro.body, values),
         internal=macro.internal,
         status=macro.status,
         assign=macro.assign,
@@ -237,8 +253,8 @@ def apply_macro(
 ) -> Applied:
     """Post the macro's text on the ticket as the caller's reply (or note), then make its status move, assignment
     (`me`: to the caller's agent) and tag changes. 404 for an unknown ticket or macro; 409 for an inactive
-    macro, an erased ticket, a reply to a vendor's ticket, a status move its workflow does not allow or an
-    inactive agent to assign; 422 when the text filled in for this ticket is not a message (empty, or longer
+    macro, an erased ticket, a reply to a vendor's ticket, a status move its workflow does not allow, an
+    inactive agent to assign or an order id or tracking number the ticket has none of; 422 when the text filled in for this ticket is not a message (empty, or longer
     than a message may be), or for `me` or the agent's name when the caller's key is linked to no agent."""
     ticket = get_ticket(session, ticket_id)
     macro = active_macro(session, macro_id)
@@ -247,15 +263,15 @@ def apply_macro(
     status = plan.status
     assign = resolve_assignment(plan.assign, caller)  # 422 before anything is posted when `me` names nobody
     retry = data.client_message_id is not None and find_message(session, REPLY_SOURCE, data.client_message_id)
+    values = fill_values(session, macro.body, ticket, caller.agent_name)
     if not retry:  # refused before anything is posted
         _check_signer(macro, caller)
+        _check_references(macro, ticket, values)
         if status is not None:
             check_move(Status(ticket.status), status)
         check_assignment(session, assign)
     try:
-        message = MessageCreate(
-            body=render(macro.body, ticket, caller.agent_name), client_message_id=data.client_message_id
-        )
+        message = MessageCreate(body=fill(macro.body, values), client_message_id=data.client_message_id)
     except ValidationError as error:
         reason = error.errors()[0]["msg"]
         raise InvalidInput(

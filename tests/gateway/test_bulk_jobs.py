@@ -354,3 +354,24 @@ def test_the_documented_job_schema_and_the_check_agree(body: dict[str, Any]) -> 
     sources = [name for name in ("ticket_ids", "view_id", "filters") if body.get(name) is not None]
     changes = [name for name in ("macro_id", "status", "assign", "tags") if body.get(name) is not None]
     assert accepted == (len(sources) == 1 and bool(changes))
+
+
+def test_a_macro_needing_an_order_id_fails_the_tickets_without_one(team, session_factory) -> None:  # type: ignore[no-untyped-def]
+    """Known only per ticket, an order id the macro holds is checked per ticket: the others are answered."""
+    from shared.references import replace_found_references
+
+    body = {"macro_id": "shipped", "title": "Shipped", "body": "Order {{ticket.order_id}} has shipped."}
+    assert team.post("/api/macros", json=body, headers=team.admin).status_code == 201
+    with_order, without = web_ticket(team), web_ticket(team)
+    with session_factory() as session:
+        replace_found_references(session, with_order, {"order_ids": ["ord-31"]})
+        session.commit()
+    job = _job(team, team.alice, ticket_ids=[with_order, without], macro_id="shipped")
+    with session_factory() as session:
+        run_batch(session, job["job_id"], _settings(team))
+    results = team.get(f"{JOBS}/{job['job_id']}/results", headers=team.bob).json()
+    assert [(r["outcome"], r["status_code"]) for r in results] == [("updated", 200), ("failed", 409)]
+    assert "holds {{ticket.order_id}}" in results[1]["detail"]
+    thread = team.get(f"/api/tickets/{with_order}/messages", headers=team.bob).json()
+    assert [m["body"] for m in thread] == ["Order ORD-31 has shipped."]
+    assert team.get(f"/api/tickets/{without}/messages", headers=team.bob).json() == []

@@ -152,6 +152,7 @@ def test_applying_a_macro_replies_then_sets_the_status_and_tags(team, session_fa
         "macro_id": "ask-order",
         "ticket_id": ticket_id,
         "body": expected_body,
+        "missing": [],
         "internal": False,
         "status": "pending",
         "assign": None,
@@ -335,3 +336,54 @@ def test_a_macro_assigns_the_ticket_and_its_agent_is_checked(team) -> None:  # t
         "/api/macros/escalate", json={k: v for k, v in escalate.items() if k != "macro_id"}, headers=team.admin
     )
     assert moved.status_code == 409  # nor can it be written with them
+
+
+SHIPPED = "Hi {{customer.first_name}}, order {{ticket.order_id}} left us; track it with {{ ticket.tracking_number }}."
+
+
+def _found(session_factory, ticket_id: str, **extracted: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """The order ids and tracking numbers the classifier found in the ticket's text, written as it writes them."""
+    from shared.references import replace_found_references
+
+    with session_factory() as session:
+        replace_found_references(session, ticket_id, extracted)
+        session.commit()
+
+
+def test_the_order_id_and_tracking_number_are_filled_in_or_the_macro_is_refused(team, session_factory) -> None:  # type: ignore[no-untyped-def]
+    shipped = team.post("/api/macros", json={"title": "Shipped", "body": SHIPPED}, headers=team.admin).json()
+    given = web_ticket(team, order_id="#a12 ")  # the form's order id comes before those found in the text
+    _found(session_factory, given, order_ids=["B-77"], tracking_numbers=["1z 999-aa1", "1Z999AA2"])
+    applied = _apply(team, given, shipped["macro_id"])
+    assert applied["message"]["body"] == "Hi Ann, order A12 left us; track it with 1Z999AA1."
+
+    found = web_ticket(team)  # no order id given: the first found, in the text's order
+    _found(session_factory, found, order_ids=["ord-9", "ord-5"])
+    preview = team.get(f"/api/tickets/{found}/macros/{shipped['macro_id']}", headers=team.agent).json()
+    assert preview["body"] == "Hi Ann, order ORD-9 left us; track it with {{ ticket.tracking_number }}."
+    assert preview["missing"] == ["{{ticket.tracking_number}}"]
+    refused = team.post(f"/api/tickets/{found}/macros/{shipped['macro_id']}", headers=team.agent)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["detail"] == (
+        f"macro '{shipped['macro_id']}' holds {{{{ticket.tracking_number}}}} and ticket '{found}' has none (no "
+        "order id given with it, none found in its text); reply without this macro"
+    )
+    order_only = team.post(
+        "/api/macros",
+        json={"title": "Order", "body": "About {{ticket.order_id}} ({{ticket.order_id}}).", "status": "pending"},
+        headers=team.admin,
+    ).json()
+    assert _apply(team, found, order_only["macro_id"])["message"]["body"] == "About ORD-9 (ORD-9)."
+
+    bare = web_ticket(team)
+    refused = team.post(f"/api/tickets/{bare}/macros/{shipped['macro_id']}", headers=team.agent)
+    assert refused.status_code == 409
+    assert "holds {{ticket.order_id}} and {{ticket.tracking_number}} and ticket" in refused.json()["detail"]
+    for ticket_id in (bare,):
+        assert _messages(team, ticket_id) == []
+        assert team.get(f"/api/tickets/{ticket_id}", headers=team.agent).json()["status"] == "new"
+    assert len(_messages(team, found)) == 1  # the order-only macro's reply, not the refused one's
+    twice = team.get(f"/api/tickets/{bare}/macros/{order_only['macro_id']}", headers=team.agent).json()
+    assert twice["missing"] == ["{{ticket.order_id}}"]  # each once
+    plain = team.get(f"/api/tickets/{bare}/macros/ask-order", headers=team.agent).json()
+    assert plain["missing"] == [] and "{{" not in plain["body"]
