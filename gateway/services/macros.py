@@ -254,8 +254,9 @@ def apply_macro(
     """Post the macro's text on the ticket as the caller's reply (or note), then make its status move, assignment
     (`me`: to the caller's agent) and tag changes. 404 for an unknown ticket or macro; 409 for an inactive
     macro, an erased ticket, a reply to a vendor's ticket, a status move its workflow does not allow, an
-    inactive agent to assign or an order id or tracking number the ticket has none of; 422 when the text filled in for this ticket is not a message (empty, or longer
-    than a message may be), or for `me` or the agent's name when the caller's key is linked to no agent."""
+    inactive agent to assign or an order id or tracking number the ticket has none of; 422 when the text filled
+    in for this ticket is not a message (empty, or longer than a message may be), or for `me` or the agent's name
+    when the caller's key is linked to no agent."""
     ticket = get_ticket(session, ticket_id)
     macro = active_macro(session, macro_id)
     ensure_not_erased(ticket)
