@@ -8,6 +8,10 @@ not held over the network. A 2xx delivers it; a connection error, a timeout or a
 honoured within that) until ALERT_MAX_ATTEMPTS; any other answer (the receiver refused this one: a bad
 URL, a rejected signature, 501) fails it at once, with the reason kept in `last_error` (`GET /api/alerts`,
 a reply's `delivery` in the ticket's messages, `GET /api/status-changes`).
+
+With ALERT_BATCH_MAX above 1, an alert's delivery claims the other alerts due for its webhook too, up to that
+many in all, and POSTs them as one digest: a chat channel fed 150 alerts in a minute rate-limits and buries
+them, where a few digests read. Each row keeps its own attempts and outcome; one alone is sent as before.
 """
 
 from __future__ import annotations
@@ -21,14 +25,14 @@ from functools import cache
 from typing import Any
 
 import httpx
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.alerts import slack_message
+from shared.alerts import digest, slack_digest, slack_message
 from shared.celery import retry_countdown
 from shared.config import Settings
 from shared.db import session_scope
-from shared.models import utcnow
+from shared.models import Alert, utcnow
 from shared.outbox import ALERTS, Outbox, signature
 
 log = logging.getLogger(__name__)
@@ -55,8 +59,9 @@ def deliver(
 ) -> Outcome:
     """One delivery attempt of the row `key` of `outbox`, recorded on it."""
     what = f"{outbox.name} {key}"
+    lease_s = settings.alert_timeout_s + 30
     with session_scope(factory) as session:
-        claimed = _claim(session, outbox, key, lease_s=settings.alert_timeout_s + 30)
+        claimed = _claim(session, outbox, key, lease_s=lease_s)
         if claimed is None:
             return Outcome("skipped")
         attempt, payload, route = claimed
@@ -65,27 +70,71 @@ def deliver(
             unset = f"{outbox.url_setting.upper()} is not set" + (f" and ALERT_ROUTES has no {route}" if route else "")
             _finish(session, outbox, key, failed=True, error=unset)
             return Outcome("failed", error=unset)
+        batch = {key: (attempt, payload)}
+        if outbox is ALERTS and settings.alert_batch_max > 1:
+            batch |= _companions(session, key, route, settings.alert_batch_max - 1, lease_s=lease_s)
 
-    slack = outbox is ALERTS and settings.alert_format == "slack"  # ALERT_FORMAT: Slack's message, not ours
-    body = json.dumps(slack_message(payload) if slack else payload, separators=(",", ":"), ensure_ascii=False)
-    error, retry_after = _post(settings, outbox, url, key, body.encode())
+    error, retry_after = _post(settings, outbox, url, key, _body(settings, outbox, [p for _, p in batch.values()]))
+    if len(batch) > 1:
+        what += f" with {len(batch) - 1} other(s) in one digest"
     with session_scope(factory) as session:
         if error is None:
-            _finish(session, outbox, key)
+            for each in batch:
+                _finish(session, outbox, each)
             log.info("%s delivered (attempt %d)", what, attempt)
             return Outcome("delivered")
+        countdown = 0.0
+        if retry_after is not None:
+            countdown = max(retry_countdown(attempt - 1, maximum=MAX_BACKOFF_S), min(retry_after, MAX_BACKOFF_S))
+        for each, (tried, _) in batch.items():  # each row by its own attempts: a companion may have had more
+            if retry_after is None or tried >= settings.alert_max_attempts:
+                _finish(session, outbox, each, failed=True, error=error)
+            else:
+                session.execute(
+                    update(outbox.model)
+                    .where(outbox.key == each)
+                    .values(next_attempt_at=utcnow() + timedelta(seconds=countdown), last_error=error[:500])
+                )
         if retry_after is None or attempt >= settings.alert_max_attempts:
-            _finish(session, outbox, key, failed=True, error=error)
             log.warning("%s failed after %d attempt(s): %s", what, attempt, error)
             return Outcome("failed", error=error)
-        countdown = max(retry_countdown(attempt - 1, maximum=MAX_BACKOFF_S), min(retry_after, MAX_BACKOFF_S))
-        session.execute(
-            update(outbox.model)
-            .where(outbox.key == key)
-            .values(next_attempt_at=utcnow() + timedelta(seconds=countdown), last_error=error[:500])
-        )
         log.warning("%s attempt %d: %s; next in %.0f s", what, attempt, error, countdown)
         return Outcome("retry", countdown=countdown, error=error)
+
+
+def _companions(
+    session: Session, key: str | int, route: str | None, most: int, *, lease_s: float
+) -> dict[str | int, tuple[int, dict[str, Any]]]:
+    """Up to `most` other alerts due for the same webhook (the same route), oldest first, each claimed as its own
+    delivery would claim it: a task delivering one of them meanwhile takes the ones it gets, and finds these
+    taken. Their own tasks, arriving later, find them delivered and skip."""
+    now = utcnow()
+    due = (
+        select(Alert.alert_id)
+        .where(
+            Alert.pending(),
+            or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at <= now),
+            Alert.route.is_(None) if route is None else Alert.route == route,
+            Alert.alert_id != key,
+        )
+        .order_by(Alert.created_at, Alert.alert_id)
+        .limit(most)
+    )
+    taken: dict[str | int, tuple[int, dict[str, Any]]] = {}
+    for other in session.scalars(due).all():
+        if (claimed := _claim(session, ALERTS, other, lease_s=lease_s)) is not None:
+            taken[other] = claimed[:2]
+    return taken
+
+
+def _body(settings: Settings, outbox: Outbox, payloads: list[dict[str, Any]]) -> bytes:
+    """What is POSTed: the row's body, or several alerts' as one digest; as Slack's message under ALERT_FORMAT."""
+    slack = outbox is ALERTS and settings.alert_format == "slack"
+    if len(payloads) == 1:
+        body = slack_message(payloads[0]) if slack else payloads[0]
+    else:
+        body = slack_digest(payloads) if slack else digest(payloads, now=utcnow())
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _claim(

@@ -13,6 +13,7 @@ to ALERT_WEBHOOK_URL, or to its ticket's category's webhook when ALERT_ROUTES na
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 from shared.config import Settings
 from shared.models import Agent, Alert, Ticket, utcnow
 from shared.outbox import ALERTS, send
-from shared.schemas import PRIORITY_RANK, AlertEvent, Priority, Satisfaction
+from shared.schemas import DIGEST_EVENT, PRIORITY_RANK, AlertEvent, Priority, Satisfaction
 
 TEXT_CHARS = 400
 
@@ -188,6 +189,36 @@ def slack_message(body: dict[str, Any]) -> dict[str, Any]:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": "  ·  ".join(facts)}]},
         ],
     }
+
+
+def digest(bodies: list[dict[str, Any]], *, now: datetime) -> dict[str, Any]:
+    """Several alerts' bodies as one (ALERT_BATCH_MAX): each as it would have been sent alone, under `alerts`, and
+    a `text` that counts them by event ("12 alerts: 7 ticket.reply_due, 5 ticket.urgent"). Its `id` is the first
+    alert's, the one whose delivery sent it."""
+    return {
+        "id": bodies[0]["id"],
+        "event": DIGEST_EVENT,
+        "created_at": now.isoformat(),
+        "count": len(bodies),
+        "text": _counted(bodies),
+        "alerts": bodies,
+    }
+
+
+def slack_digest(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several alerts as one Slack message: the count, then each alert's linked line (its first block alone, so
+    MAX_ALERT_BATCH alerts stay within Slack's 50 blocks)."""
+    summary = _escaped(_counted(bodies))
+    lines = [slack_message(body)["blocks"][0] for body in bodies]
+    return {
+        "text": summary,
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"*{summary}*"}}, *lines],
+    }
+
+
+def _counted(bodies: list[dict[str, Any]]) -> str:
+    counts = Counter(body["event"] for body in bodies)
+    return f"{len(bodies)} alerts: " + ", ".join(f"{n} {event}" for event, n in counts.most_common())
 
 
 def _escaped(text: str) -> str:

@@ -20,6 +20,8 @@ from shared.business_hours import BusinessCalendar, calendar_for
 from shared.schemas import Category, Priority, Status
 
 ROOT = Path(__file__).resolve().parent.parent
+# Slack takes at most 50 blocks a message: a digest is a header block and one block per alert.
+MAX_ALERT_BATCH = 40
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,14 @@ class Settings(BaseSettings):
     )
     alert_timeout_s: float = Field(
         5.0, gt=0, le=60, description="How long one delivery (an alert or a reply) waits for its webhook"
+    )
+    alert_batch_max: int = Field(
+        1,
+        ge=1,
+        le=MAX_ALERT_BATCH,
+        description="Most alerts sent in one POST: a delivery takes the other alerts due for the same webhook with"
+        " it, as one digest (event alert.digest, or one Slack message), so a morning's 150 alerts arrive as a few"
+        " messages; 1 sends each alone",
     )
     alert_max_attempts: int = Field(
         10,

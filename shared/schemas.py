@@ -1308,6 +1308,9 @@ class AlertEvent(StrEnum):
     rated_bad = "ticket.rated_bad"  # its customer rated it bad (ALERT_ON_BAD_RATING)
 
 
+DIGEST_EVENT = "alert.digest"  # several alerts' bodies in one POST (ALERT_BATCH_MAX), each under `alerts`
+
+
 class DeliveryFilters(BaseModel):
     """A delivery list's query (replies; alerts add their event): newest first."""
 
