@@ -18,7 +18,9 @@ app = make_celery("alert_worker")
 
 
 def _attempt(task: Task, outbox: Outbox, key: str | int) -> str:
-    """One attempt; its count is kept on the row, so Celery's own retry limit is lifted."""
+    """One attempt; its count is kept on the row, which fails after ALERT_MAX_ATTEMPTS. Celery's own limit is
+    set above that: `max_retries=None` means Celery's default of 3, not none, and ended every delivery's task at
+    its fourth retry, leaving the row to the sweeper's resend (minutes later, and never without a gateway)."""
     settings = get_settings()
     try:
         outcome = deliver(key, settings=settings, outbox=outbox)
@@ -26,7 +28,8 @@ def _attempt(task: Task, outbox: Outbox, key: str | int) -> str:
         retry_transient(task, exc, settings)
         raise
     if outcome.status == "retry":
-        raise task.retry(countdown=outcome.countdown, max_retries=None)
+        limit = settings.alert_max_attempts + settings.task_max_retries  # the row's attempts, and the database's
+        raise task.retry(countdown=outcome.countdown, max_retries=limit)
     return outcome.status
 
 

@@ -149,3 +149,33 @@ def test_a_real_alert_worker_sends_a_burst_as_digests_each_alert_once(  # type: 
     arrived = [a["id"] for body in bodies for a in (body["alerts"] if body["event"] == "alert.digest" else [body])]
     assert sorted(arrived) == sorted(ids)  # each once
     assert len(bodies) < len(ids)
+
+
+@pytest.mark.slow
+def test_a_real_alert_worker_retries_past_celerys_default_limit(  # type: ignore[no-untyped-def]
+    client_for, start_worker, pg_url, redis_client, receiver, settings_for
+):
+    """Four 503s, then a 200: the fifth attempt delivers it, from the worker's own retries (no sweeper runs
+    here). Celery ends a task at its fourth retry unless told otherwise, which left the row waiting."""
+    import sqlalchemy as sa
+    from sqlalchemy.orm import sessionmaker
+
+    from shared.alerts import send_alert
+    from tests.conftest import _truncate, wait_until
+
+    _truncate(pg_url)
+    for _ in range(4):
+        receiver.answer(503)
+    worker = start_worker(
+        "classifier_worker", pg_url, queues="alerts", app="alert_worker",
+        ALERT_WEBHOOK_URL=receiver.url, ALERT_MAX_ATTEMPTS="6",
+    )  # fmt: skip
+    api = client_for(pg_url)
+    engine = sa.create_engine(pg_url)
+    factory = sessionmaker(engine)
+    alert_id = add_alert(factory, rated(api, pg_url, "critical"), settings_for(pg_url, alert_webhook_url=receiver.url))
+    assert alert_id is not None and send_alert(alert_id)
+    wait_until(lambda: alert_row(factory, alert_id).delivered_at is not None, timeout=90)
+    assert alert_row(factory, alert_id).attempts == 5 and len(receiver.received) == 5
+    engine.dispose()
+    assert "MaxRetriesExceededError" not in worker.log()
