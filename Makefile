@@ -54,6 +54,7 @@ bench: install migrate models redis
 	$(BIN)/python benchmarks/follow_ups.py
 	$(BIN)/python benchmarks/escalation.py
 	$(BIN)/python benchmarks/alerts.py
+	$(BIN)/python benchmarks/alert_burst.py
 	$(BIN)/python benchmarks/due_alerts.py
 	$(BIN)/python benchmarks/auto_close.py
 	$(BIN)/python benchmarks/routing.py
