@@ -20,7 +20,6 @@ import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import redis
@@ -38,43 +37,28 @@ from shared.alerts import raise_alert, send_alert  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.db import run_migrations, session_scope  # noqa: E402
 from shared.models import Ticket  # noqa: E402
-from tests.chat_server import serving  # noqa: E402
+from tests.alert_receiver import AlertReceiver, Received  # noqa: E402
 from tests.legacy_rows import insert_customer, insert_ticket  # noqa: E402
 
 
 class OnePerSecond:
-    """A webhook that takes one POST a second and answers 429 (`Retry-After: 1`) to any other."""
+    """A webhook's rate limit: one POST a second taken, any other answered 429 with `Retry-After: 1`."""
 
     def __init__(self) -> None:
         self.taken: list[dict[str, object]] = []
         self.refused = 0
         self.last = 0.0
-        lock = threading.Lock()
-        webhook = self
+        self.lock = threading.Lock()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                with lock:
-                    now = time.monotonic()
-                    ok = now - webhook.last >= 1.0
-                    if ok:
-                        webhook.last = now
-                        webhook.taken.append(json.loads(body))
-                    else:
-                        webhook.refused += 1
-                self.send_response(200 if ok else 429)
-                if not ok:
-                    self.send_header("retry-after", "1")
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hooks/support"
+    def __call__(self, got: Received) -> tuple[int, dict[str, str]]:
+        with self.lock:
+            now = time.monotonic()
+            if now - self.last < 1.0:
+                self.refused += 1
+                return 429, {"retry-after": "1"}
+            self.last = now
+            self.taken.append(json.loads(got.body))
+            return 200, {}
 
 
 def raise_burst(url: str, n: int, settings: Settings) -> list[str]:
@@ -98,12 +82,13 @@ def raise_burst(url: str, n: int, settings: Settings) -> list[str]:
 
 
 def run(url: str, batch: int, n: int, tmp: Path) -> dict[str, object]:
-    webhook = OnePerSecond()
+    limit = OnePerSecond()
+    webhook = AlertReceiver(policy=limit)
     settings = Settings(database_url=url, alert_webhook_url=webhook.url)
     ids = raise_burst(url, n, settings)
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL, "ALERT_WEBHOOK_URL": webhook.url,
            "ALERT_BATCH_MAX": str(batch), "LOG_LEVEL": "WARNING"}  # fmt: skip
-    with serving(webhook.httpd):
+    with webhook.running():
         worker = start_worker(
             "classifier_worker.alert_worker", "alerts", name=f"burst{batch}@bench", env=env,
             log_path=tmp / f"burst{batch}.log",
@@ -128,13 +113,13 @@ def run(url: str, batch: int, n: int, tmp: Path) -> dict[str, object]:
         finally:
             engine.dispose()
             stop_group(worker)
-    arrived = [a["id"] for body in webhook.taken for a in body.get("alerts", [body])]
+    arrived = [a["id"] for body in limit.taken for a in body.get("alerts", [body])]
     return {
         "alert_batch_max": batch,
         "alerts": n,
         "all_delivered_s": round(elapsed, 1) if left == 0 else None,
-        "posts_taken": len(webhook.taken),
-        "refused_429": webhook.refused,
+        "posts_taken": len(limit.taken),
+        "refused_429": limit.refused,
         "arrived": len(set(arrived)),
         "duplicates": len(arrived) - len(set(arrived)),
         "failed": failed,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -20,19 +20,25 @@ class Received:
 
 
 class AlertReceiver:
-    """Answers each POST with the next scripted (status, headers), then 200 once the script is spent."""
+    """Answers each POST with the next scripted (status, headers), then as `policy` decides (a webhook's own
+    rules, such as a rate limit), or 200 once the script is spent."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy: Callable[[Received], tuple[int, dict[str, str]]] | None = None) -> None:
         self.script: list[tuple[int, dict[str, str]]] = []
         self.received: list[Received] = []
+        self.policy = policy
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                receiver.received.append(Received(headers, body, time.time(), self.path))
-                status, answer = receiver.script.pop(0) if receiver.script else (200, {})
+                got = Received(headers, body, time.time(), self.path)
+                receiver.received.append(got)
+                if receiver.script:
+                    status, answer = receiver.script.pop(0)
+                else:
+                    status, answer = receiver.policy(got) if receiver.policy else (200, {})
                 self.send_response(status)
                 for key, value in answer.items():
                     self.send_header(key, value)
