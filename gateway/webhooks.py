@@ -487,7 +487,6 @@ def parse_intercom(payload: Any) -> InboundEvent:
             agent_email=_email(admin.email),
             away=admin.away_mode_enabled,
             away_at=_vendor_time(payload.get("created_at")),
-            metadata={"intercom_admin_id": admin.id} if admin.id else {},
         )
     assert isinstance(body, IntercomCreated | IntercomReplied)
     return _finish(_intercom_notification(body, payload["data"]["item"]))

@@ -184,7 +184,7 @@ async def intercom_webhook(
     201 with the new ticket; 200 with the existing one on redelivery (the notification/conversation
     id is the idempotency key); replies append messages. A notification listing a known conversation's tags
     makes Intercom's changes of them here. A teammate's away mode makes the agent with their email away or back
-    (`updated`, with the agent), unless a later change stands. X-Hub-Signature is checked when
+    (`updated`, with the agent), unless their away was set after it. X-Hub-Signature is checked when
     INTERCOM_CLIENT_SECRET is set.
     """
     settings = app_settings(request)

@@ -185,8 +185,8 @@ def _check_references(macro: Macro, ticket: Ticket, values: dict[str, str]) -> N
     lacking = [name for name in missing(macro.body, values) if name.strip("{}") in REFERENCE_PLACEHOLDERS]
     if lacking:
         raise Conflict(
-            f"macro '{macro.macro_id}' holds {' and '.join(lacking)} and ticket '{ticket.ticket_id}' has none (no "
-            "order id given with it, none found in its text); reply without this macro"
+            f"macro '{macro.macro_id}' holds {' and '.join(lacking)} and ticket '{ticket.ticket_id}' has none (none "
+            "given with it or found in its text); reply without this macro"
         )
 
 

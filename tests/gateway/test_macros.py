@@ -365,8 +365,8 @@ def test_the_order_id_and_tracking_number_are_filled_in_or_the_macro_is_refused(
     refused = team.post(f"/api/tickets/{found}/macros/{shipped['macro_id']}", headers=team.agent)
     assert refused.status_code == 409, refused.text
     assert refused.json()["detail"] == (
-        f"macro '{shipped['macro_id']}' holds {{{{ticket.tracking_number}}}} and ticket '{found}' has none (no "
-        "order id given with it, none found in its text); reply without this macro"
+        f"macro '{shipped['macro_id']}' holds {{{{ticket.tracking_number}}}} and ticket '{found}' has none (none "
+        "given with it or found in its text); reply without this macro"
     )
     order_only = team.post(
         "/api/macros",

@@ -202,6 +202,7 @@ def test_a_change_that_cannot_land_is_answered_2xx_saying_why(vendor, agents, se
     assert unknown.json() == {
         "status": "ignored",
         "ticket": None,
+        "agent": None,
         "detail": "no zendesk ticket 404404 here; tags not stored",
     }
     untold = _zendesk(vendor, {"type": "zen:event-type:ticket.tags_changed", "subject": "zen:ticket:5158"})
