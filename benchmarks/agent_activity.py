@@ -5,7 +5,7 @@ does (N tickets over a year, 20 agents, each conversation's agent replies), cred
 ticket's assignee (`ticket_messages.agent_id`, as a key linked to them would have written it), then times,
 in process, over fresh sessions:
 - one agent's activity over 7 and 30 days (`agent_activity`: ten queries, each the overview's narrowed to them);
-- the team's table over 7 days (`team_activity`: every agent's, one after another).
+- the team's table over 7 days (`team_activity`: each figure read once for the team, grouped by agent).
 Prints a table and writes benchmarks/results/agent_activity.json.
 
     python benchmarks/agent_activity.py [--tickets 200000] [--runs 20] [--backends sqlite,postgresql]

@@ -15,8 +15,17 @@ from sqlalchemy.orm import Session
 
 from gateway.services.agents import get_agent
 from gateway.services.me import how_to_link
-from gateway.services.satisfaction import agent_satisfaction, assigned_to
-from gateway.services.sla import first_response_times, next_reply_times, reopen_counts, resolution_times
+from gateway.services.satisfaction import agent_satisfaction, assigned_to, satisfaction_by_agent
+from gateway.services.sla import (
+    first_response_times,
+    first_response_times_by_agent,
+    next_reply_times,
+    next_reply_times_by_agent,
+    reopen_counts,
+    reopen_counts_by_agent,
+    resolution_times,
+    resolution_times_by_agent,
+)
 from shared.auth import Principal
 from shared.config import Targets
 from shared.errors import NotFound
@@ -41,12 +50,60 @@ def own_activity(session: Session, caller: Principal, *, days: int, targets: Tar
 
 def team_activity(session: Session, *, days: int, active: bool | None, targets: Targets) -> list[AgentActivity]:
     """Every agent's activity over the last `days` (only the active or inactive ones, if asked), by id, all
-    counted up to one moment."""
-    query = select(Agent).order_by(Agent.agent_id)
+    counted up to one moment: each figure read once for the whole team and grouped by agent, the same figures
+    `agent_activity` gives one agent (about ten queries an agent made a team of 20 cost 631 ms on SQLite at
+    200,000 tickets; `benchmarks/agent_activity.py`)."""
+    query = select(Agent, open_tickets(Agent.agent_id)).order_by(Agent.agent_id)
     if active is not None:
         query = query.where(Agent.active.is_(active))
+    team = session.execute(query).all()
+    ids = [agent.agent_id for agent, _ in team]
+    if not ids:
+        return []
     now = utcnow()
-    return [_activity(session, agent, days=days, targets=targets, now=now) for agent in session.scalars(query)]
+    since = now - timedelta(days=days)
+    public = TicketMessage.internal.is_not(True)
+    written = {
+        agent_id: counts
+        for agent_id, *counts in session.execute(
+            select(
+                TicketMessage.agent_id,
+                func.count().filter(public),
+                func.count().filter(TicketMessage.internal.is_(True)),
+                func.count(TicketMessage.ticket_id.distinct()).filter(public),
+            )
+            .where(TicketMessage.agent_id.in_(ids), TicketMessage.created_at >= since)
+            .group_by(TicketMessage.agent_id)
+        )
+    }
+    resolved = resolution_times_by_agent(session, targets, since, ids)
+    first = first_response_times_by_agent(session, targets.first_response, since, ids, targets.calendar)
+    next_replies = next_reply_times_by_agent(session, targets.next_reply, since, ids, targets.calendar)
+    reopened = reopen_counts_by_agent(session, since, {agent: times.resolved for agent, times in resolved.items()})
+    rated = satisfaction_by_agent(session, since, ids)
+    activities = []
+    for agent, load in team:
+        replies, notes, tickets_replied = written.get(agent.agent_id, (0, 0, 0))
+        activities.append(
+            AgentActivity(
+                agent_id=agent.agent_id,
+                name=agent.name,
+                active=agent.active,
+                days=days,
+                since=since,
+                as_of=now,
+                open_tickets=load or 0,
+                replies=replies,
+                notes=notes,
+                tickets_replied=tickets_replied,
+                first_responses=first[agent.agent_id],
+                next_replies=next_replies[agent.agent_id],
+                resolved=resolved[agent.agent_id],
+                reopened=reopened[agent.agent_id],
+                satisfaction=rated[agent.agent_id],
+            )
+        )
+    return activities
 
 
 def _activity(session: Session, agent: Agent, *, days: int, targets: Targets, now: datetime) -> AgentActivity:

@@ -10,6 +10,7 @@ rated in those tools.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
@@ -101,6 +102,20 @@ def agent_satisfaction(session: Session, since: datetime, agent_id: str) -> Sati
         .group_by(Ticket.satisfaction)
     ).all()
     return _tally(Counter({cast(str, rating): n for rating, n in rows}))
+
+
+def satisfaction_by_agent(session: Session, since: datetime, agents: Sequence[str]) -> dict[str, SatisfactionTally]:
+    """`agent_satisfaction` for each of `agents`, in one grouped count."""
+    assignee = func.coalesce(Ticket.assigned_to, None)
+    rows = session.execute(
+        select(assignee, Ticket.satisfaction, func.count())
+        .where(Ticket.satisfaction_at >= since, Ticket.satisfaction.is_not(None), assignee.in_(agents))
+        .group_by(assignee, Ticket.satisfaction)
+    ).all()
+    counted: dict[str, Counter[str]] = defaultdict(Counter)
+    for agent, rating, n in rows:
+        counted[agent][cast(str, rating)] += n
+    return {agent: _tally(counted[agent]) for agent in agents}
 
 
 def assigned_to(agent_id: str) -> ColumnElement[bool]:

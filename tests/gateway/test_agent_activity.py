@@ -144,3 +144,79 @@ def test_without_authentication_the_hint_is_a_new_key(client_for, db_url, redis_
     assert "POST /api/keys and an agent_id" in nobody.json()["detail"] and "None" not in nobody.json()["detail"]
     listed = api.get("/api/tickets/?assigned_to=me")
     assert listed.status_code == 422 and "POST /api/keys and an agent_id" in listed.json()["detail"]
+
+
+@pytest.mark.parametrize("business_hours", [None, "Mon-Fri 09:00-17:00"])
+def test_the_teams_table_is_each_agents_activity(api, session_factory, business_hours) -> None:  # type: ignore[no-untyped-def]
+    """The team's table reads each figure once for everyone and groups it by agent; on a random history it gives
+    exactly what each agent's own activity gives, every hour counted or business hours only, over 7 and 30 days."""
+    import random
+
+    from gateway.services.activity import agent_activity, team_activity
+    from shared.config import Settings
+    from shared.models import Ticket, utcnow
+
+    rng = random.Random(61)
+    for agent_id in ("ALICE", "BOB", "CARL", "DANA"):  # CARL does nothing; DANA is inactive
+        assert api.post("/api/agents", json={"agent_id": agent_id, "name": agent_id.title()}).status_code == 201
+    assert api.patch("/api/agents/DANA", json={"active": False}).status_code == 200
+    ticket_ids = [web_ticket(api, subject=f"Ticket {n}") for n in range(40)]
+    now = utcnow()
+    with session_factory() as session:
+        for ticket_id in ticket_ids:
+            ticket = session.get(Ticket, ticket_id)
+            ticket.created_at = now - timedelta(days=rng.uniform(1, 40))
+            ticket.priority = rng.choice([None, "low", "medium", "high", "critical"])
+            ticket.assigned_to = rng.choice([None, "ALICE", "BOB", "DANA"])
+            open_for = (now - ticket.created_at).total_seconds()
+            if rng.random() < 0.6:
+                ticket.status, ticket.resolved_at = (
+                    "resolved",
+                    ticket.created_at + timedelta(seconds=rng.uniform(60, open_for)),
+                )
+            if rng.random() < 0.25:
+                ticket.reopens, ticket.reopened_at = 1, now - timedelta(days=rng.uniform(0, 20))
+            if rng.random() < 0.4:
+                ticket.satisfaction = rng.choice(["good", "bad"])
+                ticket.satisfaction_at = now - timedelta(days=rng.uniform(0, 20))
+            times = sorted(
+                ticket.created_at + timedelta(seconds=rng.uniform(60, open_for)) for _ in range(rng.randint(0, 5))
+            )
+            for at in times:
+                internal = rng.random() < 0.2
+                message = TicketMessage(
+                    ticket_id=ticket_id, source="api", author_type="agent", body="b", internal=internal,
+                    agent_id=rng.choice(["ALICE", "BOB", "DANA", None]), created_at=at,
+                    waited_since=at - timedelta(hours=rng.uniform(0.1, 30)) if rng.random() < 0.5 else None,
+                )  # fmt: skip
+                session.add(message)
+                if not internal and ticket.first_response_at is None:
+                    ticket.first_response_at = at
+        # Two replies of one agent at the first response's very instant: the ticket is answered once.
+        tied = session.get(Ticket, ticket_ids[0])
+        tied.first_response_at = now - timedelta(days=2)
+        for _ in range(2):
+            session.add(
+                TicketMessage(ticket_id=tied.ticket_id, source="api", author_type="agent", body="b", internal=False,
+                              agent_id="BOB", created_at=tied.first_response_at)
+            )  # fmt: skip
+        session.commit()
+
+    targets = Settings(business_hours=business_hours, business_timezone="UTC").targets
+    for days in (7, 30):
+        with session_factory() as session:
+            table = team_activity(session, days=days, active=None, targets=targets)
+            each = [agent_activity(session, row.agent_id, days=days, targets=targets) for row in table]
+        moment = {"since", "as_of"}
+        assert [row.model_dump(exclude=moment) for row in table] == [row.model_dump(exclude=moment) for row in each]
+        assert [row.agent_id for row in table] == ["ALICE", "BOB", "CARL", "DANA"]
+        assert len({row.as_of for row in table}) == 1
+        if days == 30:  # the history holds every figure, so the comparison compares something
+            assert table[0].replies > 0 and sum(row.notes for row in table) > 0
+            assert sum(row.resolved.resolved for row in table) > 3 and sum(row.reopened.reopened for row in table) > 0
+            assert sum(row.first_responses.answered for row in table) > 3
+            assert sum(row.next_replies.replies for row in table) > 3
+            assert sum(row.satisfaction.rated for row in table) > 3 and table[2].replies == 0
+    with session_factory() as session:
+        active = team_activity(session, days=7, active=True, targets=targets)
+    assert [row.agent_id for row in active] == ["ALICE", "BOB", "CARL"]
