@@ -9,6 +9,7 @@ satisfaction by agent does. Each figure is one of the overview's queries narrowe
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlalchemy.orm import Session
@@ -86,12 +87,7 @@ def team_activity(session: Session, *, days: int, active: bool | None, targets: 
         replies, notes, tickets_replied = written.get(agent.agent_id, (0, 0, 0))
         activities.append(
             AgentActivity(
-                agent_id=agent.agent_id,
-                name=agent.name,
-                active=agent.active,
-                days=days,
-                since=since,
-                as_of=now,
+                **_who(agent, days, since, now),
                 open_tickets=load or 0,
                 replies=replies,
                 notes=notes,
@@ -119,12 +115,7 @@ def _activity(session: Session, agent: Agent, *, days: int, targets: Targets, no
     ).one()
     resolved, _ = resolution_times(session, targets, since, since, assigned_to(agent.agent_id))
     return AgentActivity(
-        agent_id=agent.agent_id,
-        name=agent.name,
-        active=agent.active,
-        days=days,
-        since=since,
-        as_of=now,
+        **_who(agent, days, since, now),
         open_tickets=session.scalar(select(open_tickets(agent.agent_id))) or 0,
         replies=replies,
         notes=notes,
@@ -137,6 +128,18 @@ def _activity(session: Session, agent: Agent, *, days: int, targets: Targets, no
         reopened=reopen_counts(session, since, resolved.resolved, assigned_to(agent.agent_id)),
         satisfaction=agent_satisfaction(session, since, agent.agent_id),
     )
+
+
+def _who(agent: Agent, days: int, since: datetime, now: datetime) -> dict[str, Any]:
+    """Whose activity, over which window, counted when: the fields each row opens with."""
+    return {
+        "agent_id": agent.agent_id,
+        "name": agent.name,
+        "active": agent.active,
+        "days": days,
+        "since": since,
+        "as_of": now,
+    }
 
 
 def _first_reply_by(agent: Agent, since: datetime) -> ColumnElement[bool]:
