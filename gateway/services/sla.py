@@ -422,6 +422,11 @@ def reopen_counts(
     """The tickets reopened since `since` (of those `scope` admits), counted through `idx_tickets_reopened`, and
     their share beside the `resolved` the window left resolved."""
     reopened = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.reopened_at >= since, scope)) or 0
+    return _reopen_share(reopened, resolved)
+
+
+def _reopen_share(reopened: int, resolved: int) -> ReopenCounts:
+    """`reopened` beside the `resolved` that held: the share of the two that did not hold (None when both are 0)."""
     seen = reopened + resolved
     return ReopenCounts(reopened=reopened, rate=round(reopened / seen, 4) if seen else None)
 
@@ -499,12 +504,14 @@ def review_times(session: Session, since: datetime) -> ReviewTimes:
 # --------------------------------------------------------------------------- by agent, in one pass
 
 
-def _by_agent(rows: Sequence[Any]) -> dict[str, list[tuple[SupportsFloat, str | None]]]:
-    """(agent, seconds, priority) rows as each agent's (seconds, priority) list."""
-    grouped: dict[str, list[tuple[SupportsFloat, str | None]]] = {}
+def _by_agent(
+    rows: Sequence[Any], agents: Sequence[str], targets: Mapping[str, timedelta]
+) -> dict[str, tuple[int, dict[str, float | None]]]:
+    """(agent, seconds, priority) rows as each of `agents`' count and `summarize` figures (0 and none without rows)."""
+    grouped: dict[str, list[tuple[SupportsFloat, str | None]]] = {agent: [] for agent in agents}
     for agent_id, seconds, priority in rows:
-        grouped.setdefault(agent_id, []).append((seconds, priority))
-    return grouped
+        grouped[agent_id].append((seconds, priority))
+    return {agent: (len(mine), summarize(mine, targets)) for agent, mine in grouped.items()}
 
 
 def resolution_times_by_agent(
@@ -517,11 +524,9 @@ def resolution_times_by_agent(
     rows = session.execute(
         select(assignee, seconds, Ticket.priority).where(Ticket.resolved_at >= since, assignee.in_(agents))
     ).all()
-    grouped = _by_agent(rows)
     return {
-        agent: ResolutionTimes(resolved=len(mine), **summarize(mine, targets.resolution))
-        for agent in agents
-        for mine in [grouped.get(agent, [])]
+        agent: ResolutionTimes(resolved=n, **times)
+        for agent, (n, times) in _by_agent(rows, agents, targets.resolution).items()
     }
 
 
@@ -545,11 +550,9 @@ def first_response_times_by_agent(
         .where(TicketMessage.agent_id.in_(agents), TicketMessage.created_at >= since, Ticket.first_response_at >= since)
         .distinct()  # one ticket once per agent, as `IN` counts it
     )
-    grouped = _by_agent([(agent, s, priority) for agent, _, s, priority in session.execute(first)])
+    rows = [(agent, s, priority) for agent, _, s, priority in session.execute(first)]
     return {
-        agent: FirstResponseTimes(answered=len(mine), **summarize(mine, targets))
-        for agent in agents
-        for mine in [grouped.get(agent, [])]
+        agent: FirstResponseTimes(answered=n, **times) for agent, (n, times) in _by_agent(rows, agents, targets).items()
     }
 
 
@@ -572,12 +575,7 @@ def next_reply_times_by_agent(
             TicketMessage.agent_id.in_(agents),
         )
     ).all()
-    grouped = _by_agent(rows)
-    return {
-        agent: NextReplyTimes(replies=len(mine), **summarize(mine, targets))
-        for agent in agents
-        for mine in [grouped.get(agent, [])]
-    }
+    return {agent: NextReplyTimes(replies=n, **times) for agent, (n, times) in _by_agent(rows, agents, targets).items()}
 
 
 def reopen_counts_by_agent(session: Session, since: datetime, resolved: Mapping[str, int]) -> dict[str, ReopenCounts]:
@@ -590,8 +588,4 @@ def reopen_counts_by_agent(session: Session, since: datetime, resolved: Mapping[
             .group_by(assignee)
         ).all()
     )
-    return {
-        agent: ReopenCounts(reopened=reopened, rate=round(reopened / seen, 4) if (seen := reopened + n) else None)
-        for agent, n in resolved.items()
-        for reopened in [int(counted.get(agent, 0))]
-    }
+    return {agent: _reopen_share(int(counted.get(agent, 0)), n) for agent, n in resolved.items()}
