@@ -12,7 +12,7 @@ from celery import Task
 from classifier_worker.delivery import deliver
 from shared.celery import ALERT_TASK, REPLY_TASK, STATUS_TASK, make_celery, retry_transient, transient_errors
 from shared.config import get_settings
-from shared.outbox import ALERTS, REPLIES, STATUSES, Outbox
+from shared.outbox import ALERTS, REPLIES, STATUSES, Outbox, send
 
 app = make_celery("alert_worker")
 
@@ -27,6 +27,8 @@ def _attempt(task: Task, outbox: Outbox, key: str | int) -> str:
     except transient_errors() as exc:  # the database is down: try again, then leave the row to the sweeper
         retry_transient(task, exc, settings)
         raise
+    for other in outcome.handed_back:  # a failed digest's others, still with attempts: each its own task again
+        send(outbox, other, countdown=outcome.countdown)
     if outcome.status == "retry":
         limit = settings.alert_max_attempts + settings.task_max_retries  # the row's attempts, and the database's
         raise task.retry(countdown=outcome.countdown, max_retries=limit)

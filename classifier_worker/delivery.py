@@ -43,11 +43,14 @@ RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
 @dataclass(frozen=True)
 class Outcome:
     """What an attempt came to: `delivered`, `retry` (after `countdown` s), `failed`, or `skipped` (already
-    delivered or failed, taken by another attempt, or gone)."""
+    delivered or failed, taken by another attempt, or gone). `handed_back`: a failed digest's other alerts that
+    have attempts left, due again after `countdown` s; no task of theirs is waiting (theirs found them taken and
+    skipped), so the caller sends one each."""
 
     status: str
     countdown: float = 0.0
     error: str | None = None
+    handed_back: tuple[str | int, ...] = ()
 
 
 def deliver(
@@ -86,6 +89,8 @@ def deliver(
         countdown = 0.0
         if retry_after is not None:
             countdown = max(retry_countdown(attempt - 1, maximum=MAX_BACKOFF_S), min(retry_after, MAX_BACKOFF_S))
+        due_again = utcnow() + timedelta(seconds=countdown)  # one time for all: the retry finds the others due too
+        retrying: list[str | int] = []
         for each, (tried, _) in batch.items():  # each row by its own attempts: a companion may have had more
             if retry_after is None or tried >= settings.alert_max_attempts:
                 _finish(session, outbox, each, failed=True, error=error)
@@ -93,11 +98,13 @@ def deliver(
                 session.execute(
                     update(outbox.model)
                     .where(outbox.key == each)
-                    .values(next_attempt_at=utcnow() + timedelta(seconds=countdown), last_error=error[:500])
+                    .values(next_attempt_at=due_again, last_error=error[:500])
                 )
+                retrying.append(each)
         if retry_after is None or attempt >= settings.alert_max_attempts:
             log.warning("%s failed after %d attempt(s): %s", what, attempt, error)
-            return Outcome("failed", error=error)
+            # its own attempts are spent, so `retrying` holds only the others
+            return Outcome("failed", countdown=countdown, error=error, handed_back=tuple(retrying))
         log.warning("%s attempt %d: %s; next in %.0f s", what, attempt, error, countdown)
         return Outcome("retry", countdown=countdown, error=error)
 

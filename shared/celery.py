@@ -141,12 +141,15 @@ def get_producer() -> Celery:
     return make_producer()
 
 
-def send_quietly(task: str, key: str | int, queue: str, *, expires: float | None = None) -> bool:
+def send_quietly(
+    task: str, key: str | int, queue: str, *, expires: float | None = None, countdown: float | None = None
+) -> bool:
     """Send `task(key)` to `queue` without waiting, retrying or raising; False (logged) when not sent.
 
     Callers commit first and leave what was not sent to the sweeper, which sends it again once the
     broker is back (tickets left queued or classified, articles left pending). A message not started
-    within `expires` seconds is discarded by the worker (for requests a later one supersedes).
+    within `expires` seconds is discarded by the worker (for requests a later one supersedes); one with a
+    `countdown` starts no sooner than that many seconds after sending.
     """
     try:
         # declare=[]: Celery publishes to a direct queue on the default exchange, keyed by the queue's
@@ -163,6 +166,7 @@ def send_quietly(task: str, key: str | int, queue: str, *, expires: float | None
             argsrepr=repr([key]),
             kwargsrepr="{}",
             expires=expires,
+            countdown=countdown,
         )
     except Exception as exc:  # kombu raises several types; every one means "not sent"
         log.warning("could not send %s for %s (the sweeper sends it again): %s", task, key, exc)

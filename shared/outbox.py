@@ -66,9 +66,10 @@ STATUSES = Outbox(  # the replies' backend, queue and settings: the channel hear
 )  # fmt: skip
 
 
-def send(outbox: Outbox, key: str | int) -> bool:
-    """Send the delivery task of a committed row; False (logged) leaves it to the sweeper."""
-    return send_quietly(outbox.task, key, outbox.queue)
+def send(outbox: Outbox, key: str | int, *, countdown: float | None = None) -> bool:
+    """Send the delivery task of a committed row, to start after `countdown` s; False (logged) leaves it to the
+    sweeper."""
+    return send_quietly(outbox.task, key, outbox.queue, countdown=countdown)
 
 
 def resend_due(

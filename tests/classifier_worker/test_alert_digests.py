@@ -77,7 +77,7 @@ def test_a_failing_digest_is_retried_or_failed_per_alert(  # type: ignore[no-unt
     force_ticket_alert(db_url, tried, attempts=1)  # its first attempt failed; due again now
     receiver.answer(503)
     outcome = deliver(fresh, settings=settings, factory=session_factory)
-    assert outcome.status == "retry"
+    assert (outcome.status, outcome.handed_back) == ("retry", ())  # its own retry takes the others again
     assert json.loads(receiver.received[0].body)["count"] == 2
     spent = alert_row(session_factory, tried)
     assert (spent.attempts, spent.failed_at is not None, spent.last_error) == (2, True, "HTTP 503: ok")
@@ -108,6 +108,32 @@ def test_in_slack_format_a_digest_is_one_message(api, db_url, session_factory, s
     }
     assert message["blocks"][1:] == [slack_message(alert_row(session_factory, a).payload)["blocks"][0] for a in ids]
     assert len(receiver.received) == 1
+
+
+def test_a_failed_digests_others_with_attempts_left_are_handed_back(  # type: ignore[no-untyped-def]
+    api, db_url, session_factory, settings_for, receiver
+):
+    """The alert delivering the digest spends its last attempt: its task ends, so the others it took, whose own
+    tasks found them taken, are handed back to be sent again, all due at the same time."""
+    settings = settings_for(db_url, alert_webhook_url=receiver.url, alert_batch_max=5, alert_max_attempts=2)
+    spent, fresh, other = _alerts(api, db_url, session_factory, settings, 3)
+    force_ticket_alert(db_url, spent, attempts=1)
+    receiver.answer(503)
+    outcome = deliver(spent, settings=settings, factory=session_factory)
+    assert (outcome.status, outcome.error) == ("failed", "HTTP 503: ok")
+    assert json.loads(receiver.received[0].body)["count"] == 3
+    assert set(outcome.handed_back) == {fresh, other} and outcome.countdown > 0
+    assert alert_row(session_factory, spent).failed_at is not None
+    waiting = [alert_row(session_factory, each) for each in (fresh, other)]
+    assert [(row.attempts, row.failed_at, row.delivered_at) for row in waiting] == [(1, None, None)] * 2
+    assert waiting[0].next_attempt_at == waiting[1].next_attempt_at  # one time: one retry takes both
+    assert waiting[0].next_attempt_at is not None and waiting[0].next_attempt_at > utcnow()
+
+    force_ticket_alert(db_url, fresh, next_attempt_at=utcnow())  # its handed-back task, due now
+    force_ticket_alert(db_url, other, next_attempt_at=utcnow())
+    assert deliver(fresh, settings=settings, factory=session_factory).status == "delivered"
+    assert json.loads(receiver.received[1].body)["count"] == 2
+    assert deliver(other, settings=settings, factory=session_factory).status == "skipped"
 
 
 @pytest.mark.parametrize("value", [0, MAX_ALERT_BATCH + 1])
@@ -179,3 +205,35 @@ def test_a_real_alert_worker_retries_past_celerys_default_limit(  # type: ignore
     assert alert_row(factory, alert_id).attempts == 5 and len(receiver.received) == 5
     engine.dispose()
     assert "MaxRetriesExceededError" not in worker.log()
+
+
+@pytest.mark.slow
+def test_a_real_alert_worker_sends_a_failed_digests_others_again(  # type: ignore[no-untyped-def]
+    client_for, start_worker, pg_url, redis_client, receiver, settings_for
+):
+    """A digest's sender spends its last attempt on a 503; the other alert in it, whose own task is long gone,
+    is delivered by the task handed back for it, with no sweeper running."""
+    import sqlalchemy as sa
+    from sqlalchemy.orm import sessionmaker
+
+    from shared.alerts import send_alert
+    from tests.conftest import _truncate, wait_until
+
+    _truncate(pg_url)
+    receiver.answer(503)
+    start_worker(
+        "classifier_worker", pg_url, queues="alerts", app="alert_worker",
+        ALERT_WEBHOOK_URL=receiver.url, ALERT_BATCH_MAX="5", ALERT_MAX_ATTEMPTS="2",
+    )  # fmt: skip
+    api = client_for(pg_url)
+    settings = settings_for(pg_url, alert_webhook_url=receiver.url)
+    engine = sa.create_engine(pg_url)
+    factory = sessionmaker(engine)
+    spent, other = (add_alert(factory, rated(api, pg_url, "critical"), settings) for _ in range(2))
+    assert spent is not None and other is not None
+    force_ticket_alert(pg_url, spent, attempts=1)
+    assert send_alert(spent)  # `other` has no task: its own ran, found it taken by the digest, and ended
+    wait_until(lambda: alert_row(factory, other).delivered_at is not None, timeout=60)
+    assert alert_row(factory, spent).failed_at is not None
+    assert [json.loads(got.body).get("count") for got in receiver.received] == [2, None]
+    engine.dispose()
