@@ -20,7 +20,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -33,7 +33,9 @@ from shared.celery import retry_countdown
 from shared.config import Settings
 from shared.db import session_scope
 from shared.models import Alert, utcnow
-from shared.outbox import ALERTS, Outbox, signature
+from shared.outbox import ALERTS, STATUSES, Outbox, signature
+from shared.satisfaction_links import rating_links
+from shared.schemas import Status
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 300.0
@@ -135,13 +137,30 @@ def _companions(
 
 
 def _body(settings: Settings, outbox: Outbox, payloads: list[dict[str, Any]]) -> bytes:
-    """What is POSTed: the row's body, or several alerts' as one digest; as Slack's message under ALERT_FORMAT."""
+    """What is POSTed: the row's body, or several alerts' as one digest; as Slack's message under ALERT_FORMAT.
+    A resolve or close carries its rating links (SATISFACTION_LINK_URL), added here rather than stored: the
+    row keeps no key to a ticket, and a delivery made after the links were set up has them too."""
     slack = outbox is ALERTS and settings.alert_format == "slack"
+    if outbox is STATUSES:
+        payloads = [with_rating_links(settings, payload) for payload in payloads]
     if len(payloads) == 1:
         body = slack_message(payloads[0]) if slack else payloads[0]
     else:
         body = slack_digest(payloads) if slack else digest(payloads, now=utcnow())
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def with_rating_links(settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
+    """A status change's body with `satisfaction`: the links for its customer to rate the ticket, good or bad,
+    on a move to resolved or closed (null on other moves, absent while the links are not set up). The same
+    links on each attempt: their time counts from the move."""
+    if settings.satisfaction_link_url is None:
+        return payload
+    links = None
+    if payload["status"]["to"] in (Status.resolved, Status.closed):
+        moved_at = datetime.fromisoformat(payload["created_at"])
+        links = rating_links(settings, payload["ticket"]["ticket_id"], moved_at)
+    return payload | {"satisfaction": links.as_body() if links is not None else None}
 
 
 def _claim(

@@ -46,6 +46,7 @@ _URL_EXAMPLES = {
     "alert_webhook_url": "https://hooks.example.com/support",
     "alert_ticket_url": "https://hooks.example.com/support",
     "reply_webhook_url": "https://forms.example.com/hooks/replies",
+    "satisfaction_link_url": "https://support.example.com",
 }
 
 
@@ -307,6 +308,21 @@ class Settings(BaseSettings):
         " REPLY_WEBHOOK_URL too (for the backend to tell its customer); empty sends none",
     )
 
+    # Rating links: a resolve or close POSTed to REPLY_WEBHOOK_URL carries two signed links (good, bad) for the
+    # backend's "how did we do?" email; the customer rates on the gateway's page, with no key and no backend code
+    satisfaction_link_url: str | None = Field(
+        None,
+        description="The gateway's address as customers reach it (e.g. https://support.example.com); with"
+        " SATISFACTION_LINK_SECRET, each resolve or close sent to REPLY_WEBHOOK_URL carries rating links to"
+        " its /rate/ page",
+    )
+    satisfaction_link_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key signing the rating links; changing it ends every link sent"
+    )
+    satisfaction_link_days: int = Field(
+        14, ge=1, le=365, description="How long a rating link works after the resolve or close it was sent with"
+    )
+
     # Pipeline robustness
     sweep_interval_s: float = Field(
         30.0,
@@ -400,6 +416,8 @@ class Settings(BaseSettings):
         "bulk_job_keep_days",
         "business_hours",
         "reply_webhook_url",
+        "satisfaction_link_url",
+        "satisfaction_link_secret",
         "reply_webhook_secret",
         mode="before",
     )
@@ -410,7 +428,9 @@ class Settings(BaseSettings):
         error or an empty key."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("forecast_url", "alert_webhook_url", "alert_ticket_url", "reply_webhook_url")
+    @field_validator(
+        "forecast_url", "alert_webhook_url", "alert_ticket_url", "reply_webhook_url", "satisfaction_link_url"
+    )
     @classmethod
     def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         """Said at start: a typo here would otherwise surface only later, as a relay that fails, or during an
@@ -447,6 +467,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name!r} is routed twice")
             routes[name] = url
         return routes
+
+    @model_validator(mode="after")
+    def _satisfaction_links(self) -> Settings:
+        """Said at start: the links need both their address and their key, and one alone would send none."""
+        if (self.satisfaction_link_url is None) != (self.satisfaction_link_secret is None):
+            given, lacking = ("URL", "SECRET") if self.satisfaction_link_secret is None else ("SECRET", "URL")
+            raise ValueError(
+                f"SATISFACTION_LINK_{given} needs SATISFACTION_LINK_{lacking}: rating links are sent with both or"
+                " neither"
+            )
+        return self
 
     @model_validator(mode="after")
     def _business_calendar(self) -> Settings:
