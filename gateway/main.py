@@ -27,6 +27,7 @@ from gateway.routes import (
     kb,
     macros,
     overview,
+    rating,
     tags,
     tickets,
     views,
@@ -110,6 +111,8 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(macros.tickets_router)
     app.include_router(views.router)
     app.include_router(bulk_jobs.router)
+    app.include_router(rating.router)
+    app.include_router(rating.tickets_router)
     return app
 
 

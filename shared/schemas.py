@@ -637,6 +637,16 @@ class SatisfactionRead(BaseModel):
     satisfaction_at: datetime
 
 
+class RatingLinksRead(BaseModel):
+    """Links for a resolved ticket's customer to rate it on the gateway's page (`GET /rate/{token}`): each opens
+    the page with its choice made, and the page's button rates."""
+
+    ticket_id: str
+    good_url: str
+    bad_url: str
+    expires_at: datetime
+
+
 class CorrectionRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

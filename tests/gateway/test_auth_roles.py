@@ -11,7 +11,8 @@ from gateway.main import create_app
 from shared.auth import Role, create_key
 from shared.config import Settings
 
-PUBLIC = {("GET", "/health"), ("GET", "/ready")}
+# The rating page is opened from a signed link by a customer, who holds no key: the link is the credential.
+PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/rate/{token}"), ("POST", "/rate/{token}")}
 SEED_TICKET = {
     "customer_email": "role@example.com",
     "subject": "Parcel late",
@@ -40,6 +41,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("POST", "/api/tickets/{ticket}/messages", Role.agent, {"body": "We are on it.", "internal": True}),
     ("POST", "/api/tickets/{ticket}/customer-messages", Role.integration, {"body": "Any news?"}),
     ("POST", "/api/tickets/{ticket}/satisfaction", Role.integration, {"rating": "good"}),
+    ("GET", "/api/tickets/{ticket}/rating-links", Role.integration, None),
     ("GET", "/api/agents", Role.agent, None),
     ("POST", "/api/agents", Role.admin, {"name": "New Agent"}),
     ("GET", "/api/agents/AG-1", Role.agent, None),
@@ -164,6 +166,7 @@ def test_role_allowed_or_denied(secured, method: str, path: str, needed: Role, b
 def test_public_probes_need_no_key(secured) -> None:
     api, *_ = secured
     assert api.get("/health").status_code == 200
+    assert api.get("/rate/TKT-NONE.1.x").status_code == 404  # no key asked: a link that is not ours
 
 
 def test_auth_disabled_lets_anonymous_callers_in(client_for, db_url, redis_client) -> None:
