@@ -31,10 +31,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.alerts import digest, slack_digest, slack_message
 from shared.celery import retry_countdown
 from shared.config import Settings
+from shared.customer_links import ConversationLink, RatingLinks, conversation_link, rating_links
 from shared.db import session_scope
 from shared.models import Alert, utcnow
 from shared.outbox import ALERTS, STATUSES, Outbox, signature
-from shared.satisfaction_links import rating_links
 from shared.schemas import Status
 
 log = logging.getLogger(__name__)
@@ -138,11 +138,10 @@ def _companions(
 
 def _body(settings: Settings, outbox: Outbox, payloads: list[dict[str, Any]]) -> bytes:
     """What is POSTed: the row's body, or several alerts' as one digest; as Slack's message under ALERT_FORMAT.
-    A resolve or close carries its rating links (SATISFACTION_LINK_URL), added here rather than stored: the
+    A resolve or close carries its rating links (CUSTOMER_LINK_URL), added here rather than stored: the
     row keeps no key to a ticket, and a delivery made after the links were set up has them too."""
     slack = outbox is ALERTS and settings.alert_format == "slack"
-    if outbox is STATUSES:
-        payloads = [with_rating_links(settings, payload) for payload in payloads]
+    payloads = [with_customer_links(settings, outbox, payload) for payload in payloads]
     if len(payloads) == 1:
         body = slack_message(payloads[0]) if slack else payloads[0]
     else:
@@ -150,17 +149,23 @@ def _body(settings: Settings, outbox: Outbox, payloads: list[dict[str, Any]]) ->
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def with_rating_links(settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:
-    """A status change's body with `satisfaction`: the links for its customer to rate the ticket, good or bad,
-    on a move to resolved or closed (null on other moves, absent while the links are not set up). The same
-    links on each attempt: their time counts from the move."""
-    if settings.satisfaction_link_url is None:
+def with_customer_links(settings: Settings, outbox: Outbox, payload: dict[str, Any]) -> dict[str, Any]:
+    """A reply's or status change's body with the links for its customer (CUSTOMER_LINK_URL; absent while unset):
+    `conversation`, their request's page with a reply box, and on a status change `satisfaction`, the rating
+    links of a move to resolved or closed (null on other moves). The same links on each attempt: their time
+    counts from the reply or move."""
+    if outbox is ALERTS or settings.customer_link_url is None:
         return payload
-    links = None
-    if payload["status"]["to"] in (Status.resolved, Status.closed):
-        moved_at = datetime.fromisoformat(payload["created_at"])
-        links = rating_links(settings, payload["ticket"]["ticket_id"], moved_at)
-    return payload | {"satisfaction": links.as_body() if links is not None else None}
+    at, ticket_id = datetime.fromisoformat(payload["created_at"]), payload["ticket"]["ticket_id"]
+    links = {"conversation": _body_of(conversation_link(settings, ticket_id, at))}
+    if outbox is STATUSES:
+        solved = payload["status"]["to"] in (Status.resolved, Status.closed)
+        links["satisfaction"] = _body_of(rating_links(settings, ticket_id, at) if solved else None)
+    return payload | links
+
+
+def _body_of(links: RatingLinks | ConversationLink | None) -> dict[str, Any] | None:
+    return links.as_body() if links is not None else None
 
 
 def _claim(

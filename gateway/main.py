@@ -20,6 +20,7 @@ from gateway.routes import (
     agents,
     bulk_jobs,
     corrections,
+    customer_pages,
     customers,
     deliveries,
     forecast,
@@ -27,7 +28,6 @@ from gateway.routes import (
     kb,
     macros,
     overview,
-    rating,
     tags,
     tickets,
     views,
@@ -111,8 +111,9 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     app.include_router(macros.tickets_router)
     app.include_router(views.router)
     app.include_router(bulk_jobs.router)
-    app.include_router(rating.router)
-    app.include_router(rating.tickets_router)
+    app.include_router(customer_pages.requests_router)
+    app.include_router(customer_pages.rating_router)
+    app.include_router(customer_pages.tickets_router)
     return app
 
 

@@ -46,7 +46,7 @@ _URL_EXAMPLES = {
     "alert_webhook_url": "https://hooks.example.com/support",
     "alert_ticket_url": "https://hooks.example.com/support",
     "reply_webhook_url": "https://forms.example.com/hooks/replies",
-    "satisfaction_link_url": "https://support.example.com",
+    "customer_link_url": "https://support.example.com",
 }
 
 
@@ -308,16 +308,19 @@ class Settings(BaseSettings):
         " REPLY_WEBHOOK_URL too (for the backend to tell its customer); empty sends none",
     )
 
-    # Rating links: a resolve or close POSTed to REPLY_WEBHOOK_URL carries two signed links (good, bad) for the
-    # backend's "how did we do?" email; the customer rates on the gateway's page, with no key and no backend code
-    satisfaction_link_url: str | None = Field(
+    # Customer links: replies and status changes sent to REPLY_WEBHOOK_URL carry signed links to the gateway's pages
+    # for the ticket's customer (its conversation, with a reply box; a resolve's rating), for the backend's emails
+    customer_link_url: str | None = Field(
         None,
         description="The gateway's address as customers reach it (e.g. https://support.example.com); with"
-        " SATISFACTION_LINK_SECRET, each resolve or close sent to REPLY_WEBHOOK_URL carries rating links to"
-        " its /rate/ page",
+        " CUSTOMER_LINK_SECRET, replies and status changes sent to REPLY_WEBHOOK_URL carry links to the customer's"
+        " pages there (/requests/: the conversation and a reply box; /rate/: a resolve's rating)",
     )
-    satisfaction_link_secret: SecretStr | None = Field(
-        None, description="HMAC-SHA256 key signing the rating links; changing it ends every link sent"
+    customer_link_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key signing the customer links; changing it ends every link sent"
+    )
+    conversation_link_days: int = Field(
+        30, ge=1, le=365, description="How long a conversation link works after the reply or status change it came with"
     )
     satisfaction_link_days: int = Field(
         14, ge=1, le=365, description="How long a rating link works after the resolve or close it was sent with"
@@ -416,8 +419,8 @@ class Settings(BaseSettings):
         "bulk_job_keep_days",
         "business_hours",
         "reply_webhook_url",
-        "satisfaction_link_url",
-        "satisfaction_link_secret",
+        "customer_link_url",
+        "customer_link_secret",
         "reply_webhook_secret",
         mode="before",
     )
@@ -428,9 +431,7 @@ class Settings(BaseSettings):
         error or an empty key."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator(
-        "forecast_url", "alert_webhook_url", "alert_ticket_url", "reply_webhook_url", "satisfaction_link_url"
-    )
+    @field_validator("forecast_url", "alert_webhook_url", "alert_ticket_url", "reply_webhook_url", "customer_link_url")
     @classmethod
     def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         """Said at start: a typo here would otherwise surface only later, as a relay that fails, or during an
@@ -469,13 +470,12 @@ class Settings(BaseSettings):
         return routes
 
     @model_validator(mode="after")
-    def _satisfaction_links(self) -> Settings:
+    def _customer_links(self) -> Settings:
         """Said at start: the links need both their address and their key, and one alone would send none."""
-        if (self.satisfaction_link_url is None) != (self.satisfaction_link_secret is None):
-            given, lacking = ("URL", "SECRET") if self.satisfaction_link_secret is None else ("SECRET", "URL")
+        if (self.customer_link_url is None) != (self.customer_link_secret is None):
+            given, lacking = ("URL", "SECRET") if self.customer_link_secret is None else ("SECRET", "URL")
             raise ValueError(
-                f"SATISFACTION_LINK_{given} needs SATISFACTION_LINK_{lacking}: rating links are sent with both or"
-                " neither"
+                f"CUSTOMER_LINK_{given} needs CUSTOMER_LINK_{lacking}: customer links are sent with both or neither"
             )
         return self
 

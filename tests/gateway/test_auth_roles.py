@@ -11,8 +11,10 @@ from gateway.main import create_app
 from shared.auth import Role, create_key
 from shared.config import Settings
 
-# The rating page is opened from a signed link by a customer, who holds no key: the link is the credential.
-PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/rate/{token}"), ("POST", "/rate/{token}")}
+# The customer's pages are opened from signed links by customers, who hold no key: the link is the credential.
+PUBLIC = {("GET", "/health"), ("GET", "/ready")} | {
+    (method, f"/{page}/{{token}}") for method in ("GET", "POST") for page in ("requests", "rate")
+}
 SEED_TICKET = {
     "customer_email": "role@example.com",
     "subject": "Parcel late",
@@ -166,7 +168,8 @@ def test_role_allowed_or_denied(secured, method: str, path: str, needed: Role, b
 def test_public_probes_need_no_key(secured) -> None:
     api, *_ = secured
     assert api.get("/health").status_code == 200
-    assert api.get("/rate/TKT-NONE.1.x").status_code == 404  # no key asked: a link that is not ours
+    for page in ("requests", "rate"):
+        assert api.get(f"/{page}/TKT-NONE.1.x").status_code == 404  # no key asked: a link that is not ours
 
 
 def test_auth_disabled_lets_anonymous_callers_in(client_for, db_url, redis_client) -> None:

@@ -1,4 +1,4 @@
-"""Signed rating links (SATISFACTION_LINK_URL): carried by a resolve sent to the channel's backend, opening the
+"""Signed rating links (CUSTOMER_LINK_URL): carried by a resolve sent to the channel's backend, opening the
 gateway's rating page (which records nothing), rated by its form as the customer, refused when altered, expired
 or for a ticket open again, erased or a vendor's; and the links on demand for a backend. Both databases, a real
 receiver."""
@@ -12,18 +12,18 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from classifier_worker.delivery import deliver, with_rating_links
+from classifier_worker.delivery import deliver, with_customer_links
 from gateway.services.erasure import erase_ticket
 from shared.config import Settings
+from shared.customer_links import ExpiredLink, InvalidLink, Purpose, make_token, read_token
 from shared.models import StatusDelivery, Ticket, utcnow
 from shared.outbox import STATUSES
-from shared.satisfaction_links import ExpiredLink, InvalidLink, make_token, read_token
 from tests.conftest import force_ticket
 from tests.gateway.conftest import CHANNEL_SECRET, read_ticket, stored, web_ticket
 
 BASE = "https://support.example.com/"
 SECRET = "rating-link-key"
-LINKS = {"satisfaction_link_url": BASE, "satisfaction_link_secret": SECRET}
+LINKS = {"customer_link_url": BASE, "customer_link_secret": SECRET}
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
@@ -75,7 +75,7 @@ def test_a_resolve_carries_links_whose_page_records_nothing_and_whose_form_rates
     assert links["bad_url"] == links["good_url"].removesuffix("good") + "bad"
     row = stored(session_factory, StatusDelivery, StatusDelivery.created_at)[-1]
     assert "satisfaction" not in row.payload  # added when sent, never stored: the same on every attempt
-    assert with_rating_links(settings, row.payload)["satisfaction"] == links
+    assert with_customer_links(settings, STATUSES, row.payload)["satisfaction"] == links
 
     page = api.get(_page(links["good_url"]))
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -139,14 +139,14 @@ def test_a_link_is_refused_when_altered_expired_or_its_ticket_cannot_be_rated(  
         f"{other}.{expires}.{mac}",  # another ticket under this one's signature
         f"{name}.{int(expires) + 86_400}.{mac}",  # stretched by a day
         f"{name}.{expires}.{mac[:-1]}{'A' if mac[-1] != 'A' else 'B'}",  # one character changed
-        make_token(SecretStr("another key"), ticket_id, utcnow() + timedelta(days=1)),
+        make_token(SecretStr("another key"), Purpose.rating, ticket_id, utcnow() + timedelta(days=1)),
         f"{name}.{expires}",
         "x" * 300,
     )
     for bad in forged:
         for response in (api.get(f"/rate/{bad}"), api.post(f"/rate/{bad}", content="rating=good", headers=FORM)):
             assert response.status_code == 404 and "This link is not valid" in response.text, bad
-    past = make_token(settings.satisfaction_link_secret, ticket_id, utcnow() - timedelta(minutes=1))
+    past = make_token(settings.customer_link_secret, Purpose.rating, ticket_id, utcnow() - timedelta(minutes=1))
     expired = api.post(f"/rate/{past}", content="rating=good", headers=FORM)
     assert expired.status_code == 410 and "This link has expired" in expired.text
     assert read_ticket(api, ticket_id)["satisfaction"] is None
@@ -167,12 +167,14 @@ def test_a_link_is_refused_when_altered_expired_or_its_ticket_cannot_be_rated(  
 
     vendor = web_ticket(api, source="zendesk")
     force_ticket(db_url, vendor, status="resolved")
-    vendors = make_token(settings.satisfaction_link_secret, vendor, utcnow() + timedelta(days=1))
+    vendors = make_token(settings.customer_link_secret, Purpose.rating, vendor, utcnow() + timedelta(days=1))
     assert api.get(f"/rate/{vendors}").status_code == 404  # rated in Zendesk; and never sent a link
     with session_factory() as session:
         erase_ticket(session, ticket_id)
     gone = api.get(f"/rate/{token}")
     assert gone.status_code == 404 and "This request no longer exists" in gone.text
+    erased = api.get(f"/api/tickets/{ticket_id}/rating-links")  # closed by the erasure, and nothing to rate
+    assert erased.status_code == 409 and "was erased at" in erased.text
 
     off = client_for(db_url)  # links not set up here: no page, whatever the token
     assert off.get(f"/rate/{token}").status_code == 404
@@ -190,47 +192,52 @@ def test_a_backend_asks_for_a_tickets_links(linked, db_url, client_for) -> None:
     assert links["ticket_id"] == ticket_id
     expires_at = datetime.fromisoformat(links["expires_at"])
     assert before + timedelta(days=14, seconds=-1) <= expires_at <= utcnow() + timedelta(days=14)
-    assert read_token(settings.satisfaction_link_secret, _token(links["bad_url"]), now=utcnow()) == ticket_id
+    key = settings.customer_link_secret
+    assert read_token(key, Purpose.rating, _token(links["bad_url"]), now=utcnow()) == ticket_id
     assert api.get("/api/tickets/TKT-20990101-00000000/rating-links").status_code == 404
     vendor = web_ticket(api, source="intercom")
     force_ticket(db_url, vendor, status="resolved")
     refused = api.get(f"/api/tickets/{vendor}/rating-links")
     assert refused.status_code == 409 and "rates it in intercom" in refused.text
     off = client_for(db_url).get(f"/api/tickets/{ticket_id}/rating-links")
-    assert off.status_code == 409 and "set SATISFACTION_LINK_URL and SATISFACTION_LINK_SECRET" in off.text
+    assert off.status_code == 409 and "set CUSTOMER_LINK_URL and CUSTOMER_LINK_SECRET" in off.text
 
 
 def test_tokens_name_their_ticket_until_their_time() -> None:
     key = SecretStr(SECRET)
     at = datetime(2026, 12, 7, 12, 0, 0, 500_000).astimezone()
-    token = make_token(key, "TKT-20261207-0A1B2C3D", at)
-    assert read_token(key, token, now=at - timedelta(seconds=1)) == "TKT-20261207-0A1B2C3D"
-    with pytest.raises(ExpiredLink) as expired:
-        read_token(key, token, now=at)
-    assert expired.value.expired_at == at.replace(microsecond=0)
+    token = make_token(key, Purpose.rating, "TKT-20261207-0A1B2C3D", at)
+    assert read_token(key, Purpose.rating, token, now=at - timedelta(seconds=1)) == "TKT-20261207-0A1B2C3D"
+    for now in (at.replace(microsecond=0), at):  # ends at its second, to the second
+        with pytest.raises(ExpiredLink) as expired:
+            read_token(key, Purpose.rating, token, now=now)
+        assert expired.value.expired_at == at.replace(microsecond=0)
     with pytest.raises(InvalidLink):
-        read_token(SecretStr("other"), token, now=at - timedelta(days=1))
+        read_token(SecretStr("other"), Purpose.rating, token, now=at - timedelta(days=1))
+    with pytest.raises(InvalidLink):  # a rating link never opens the conversation, nor the other way round
+        read_token(key, Purpose.conversation, token, now=at - timedelta(days=1))
 
 
 @pytest.mark.parametrize(
     ("values", "says"),
     [
-        ({"satisfaction_link_url": BASE}, "SATISFACTION_LINK_URL needs SATISFACTION_LINK_SECRET"),
-        ({"satisfaction_link_secret": SECRET}, "SATISFACTION_LINK_SECRET needs SATISFACTION_LINK_URL"),
-        ({**LINKS, "satisfaction_link_url": "support.example.com"}, "must start with http:// or https://"),
+        ({"customer_link_url": BASE}, "CUSTOMER_LINK_URL needs CUSTOMER_LINK_SECRET"),
+        ({"customer_link_secret": SECRET}, "CUSTOMER_LINK_SECRET needs CUSTOMER_LINK_URL"),
+        ({**LINKS, "customer_link_url": "support.example.com"}, "must start with http:// or https://"),
         ({**LINKS, "satisfaction_link_days": 0}, "satisfaction_link_days"),
     ],
 )
 def test_the_links_settings_are_checked_at_start(values: dict, says: str) -> None:
     with pytest.raises(ValidationError, match=says):
         Settings(**values)
-    assert Settings(satisfaction_link_url="", satisfaction_link_secret="").satisfaction_link_url is None
+    assert Settings(customer_link_url="", customer_link_secret="").customer_link_url is None
 
 
 def test_a_ticket_reopened_while_the_form_is_sent_is_not_rated(linked, session_factory) -> None:  # type: ignore[no-untyped-def]
     """The page's read finds it resolved; the customer's own message reopens it before the rating is stored:
     the page says so, as it now stands, and nothing is rated."""
-    from gateway.services.rating_pages import FORM_TYPE, rate_from_page
+    from gateway.services.customer_pages import FORM_TYPE
+    from gateway.services.rating_pages import rate_from_page
     from tests.interleave import WriteBetween
 
     api, settings = linked
@@ -249,3 +256,15 @@ def test_a_ticket_reopened_while_the_form_is_sent_is_not_rated(linked, session_f
         assert between.fired
     assert (page.status, page.title) == (409, "We are still working on this")
     assert read_ticket(api, ticket_id)["satisfaction"] is None
+
+
+def test_what_the_customer_wrote_is_shown_as_text(linked) -> None:  # type: ignore[no-untyped-def]
+    api, _ = linked
+    ticket_id = web_ticket(api, subject="<script>alert(1)</script> & <b>refund</b>")
+    _move(api, ticket_id, "resolved")
+    links = api.get(f"/api/tickets/{ticket_id}/rating-links").json()
+    page = api.get(_page(links["good_url"]))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;refund&lt;/b&gt;" in page.text
+    assert "<script" not in page.text and "<b>" not in page.text
+    kept = api.post(_page(links["good_url"]), content="comment=%3C%2Ftextarea%3E%3Cscript%3E", headers=FORM)
+    assert kept.status_code == 422 and "&lt;/textarea&gt;&lt;script&gt;</textarea>" in kept.text

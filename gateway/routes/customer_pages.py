@@ -1,0 +1,121 @@
+"""The customer's pages, opened from signed links (no key: the link is the key): their request's conversation
+with a reply box, and a resolve's rating; and a ticket's rating links for a backend."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from gateway.deps import SessionDep, SettingsDep
+from gateway.services import conversation_pages, rating_pages
+from gateway.services.customer_pages import FORM_TYPE, HEADERS, Page, render
+from shared.auth import Role
+from shared.fastapi_auth import require
+from shared.schemas import MAX_DESCRIPTION, MAX_SATISFACTION_COMMENT, RatingLinksRead, Satisfaction
+
+requests_router = APIRouter(prefix="/requests", tags=["customer pages"])
+rating_router = APIRouter(prefix="/rate", tags=["customer pages"])
+tickets_router = APIRouter(prefix="/api/tickets", tags=["satisfaction"])
+
+HTML: dict[str, object] = {"text/html": {}}
+PAGES: dict[int | str, dict[str, object]] = {
+    404: {
+        "description": "Not a link signed here for this page, links not in use, or the ticket is gone",
+        "content": HTML,
+    },
+    410: {"description": "The link is past its time", "content": HTML},
+}
+FORMS: dict[int | str, dict[str, object]] = PAGES | {
+    415: {"description": "Not a form", "content": HTML},
+    422: {"description": "The form to fix: the page again, saying what, with what was written kept", "content": HTML},
+}
+
+
+def _form(**properties: dict[str, object]) -> dict[str, object]:
+    """The form body, for the OpenAPI document: the routes read it themselves (no multipart parser needed)."""
+    schema = {"type": "object", "required": [next(iter(properties))], "properties": properties}
+    return {"requestBody": {"required": True, "content": {FORM_TYPE: {"schema": schema}}}}
+
+
+async def _body(request: Request) -> bytes:
+    return await request.body()
+
+
+BodyDep = Annotated[bytes, Depends(_body)]
+
+
+def _html(page: Page) -> Response:
+    if page.location is not None:
+        return RedirectResponse(page.location, status_code=303, headers=HEADERS)
+    return HTMLResponse(render(page), status_code=page.status, headers=HEADERS)
+
+
+@requests_router.get("/{token}", response_class=HTMLResponse, responses=PAGES)
+def conversation_page(token: str, session: SessionDep, settings: SettingsDep) -> Response:
+    """The customer's request: where it stands, what they wrote and the team's public replies, and a reply box."""
+    return _html(conversation_pages.conversation_page(session, settings, token))
+
+
+@requests_router.post(
+    "/{token}",
+    response_class=HTMLResponse,
+    status_code=303,
+    responses=FORMS | {409: {"description": "The message could not be stored; resend", "content": HTML}},
+    openapi_extra=_form(
+        body={"type": "string", "minLength": 1, "maxLength": MAX_DESCRIPTION},
+        client_message_id={"type": "string", "maxLength": 100, "pattern": r"^[A-Za-z0-9_\-]+$"},
+    ),
+)
+def reply_from_page(
+    token: str, request: Request, body: BodyDep, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """The customer's message, stored as the backend's relay would store it; a 303 to the page of the request
+    it went to (a follow-up's, for a closed one)."""
+    content_type = request.headers.get("content-type", "")
+    return _html(conversation_pages.reply_from_page(session, settings, token, body, content_type))
+
+
+@rating_router.get(
+    "/{token}",
+    response_class=HTMLResponse,
+    responses=PAGES | {409: {"description": "The ticket is open again: rated once solved", "content": HTML}},
+)
+def rating_page(token: str, session: SessionDep, settings: SettingsDep, rating: Satisfaction | None = None) -> Response:
+    """The page a rating link opens: the link's choice made, a comment box and a button. Opening it records
+    nothing (mail scanners open links too); the button does."""
+    return _html(rating_pages.rating_page(session, settings, token, rating))
+
+
+@rating_router.post(
+    "/{token}",
+    response_class=HTMLResponse,
+    responses=FORMS | {409: {"description": "The ticket is open again: rated once solved", "content": HTML}},
+    openapi_extra=_form(
+        rating={"type": "string", "enum": [s.value for s in Satisfaction]},
+        comment={"type": "string", "maxLength": MAX_SATISFACTION_COMMENT},
+    ),
+)
+def rate_from_page(token: str, request: Request, body: BodyDep, session: SessionDep, settings: SettingsDep) -> Response:
+    """The rating page's form: the customer's rating stored as `POST /api/tickets/{id}/satisfaction` would
+    store it, in the ticket's history as `customer:rating-link`."""
+    content_type = request.headers.get("content-type", "")
+    return _html(rating_pages.rate_from_page(session, settings, token, body, content_type))
+
+
+@tickets_router.get(
+    "/{ticket_id}/rating-links",
+    response_model=RatingLinksRead,
+    dependencies=[require(Role.integration)],
+    responses={
+        404: {"description": "Unknown ticket"},
+        409: {"description": "Links not set up, or the ticket is not resolved or closed, a vendor's, or erased"},
+    },
+)
+def rating_links(ticket_id: str, session: SessionDep, settings: SettingsDep) -> RatingLinksRead:
+    """Links for the customer of a resolved or closed web or API ticket to rate it, working
+    SATISFACTION_LINK_DAYS from now: for a backend that writes to its customer itself. A resolve or close sent to
+    REPLY_WEBHOOK_URL carries them already."""
+    links = rating_pages.links_for(session, ticket_id, settings)
+    return RatingLinksRead(ticket_id=ticket_id, **links.as_body())
