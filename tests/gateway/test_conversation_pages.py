@@ -122,6 +122,9 @@ def test_a_closed_request_goes_on_in_a_follow_up_and_a_merged_one_where_it_joine
     later = api.get(f"/requests/{token}").text
     assert f'href="{follow_up}.' in later and "new request</a>" in later
 
+    assert api.post(f"/api/tickets/{ticket_id}/satisfaction", json={"rating": "good"}).status_code == 200
+    assert "/rate/" not in api.get(f"/requests/{token}").text  # rated: the links are not offered again
+
     kept, duplicate = web_ticket(api, subject="Kept"), web_ticket(api, subject="Duplicate")
     assert api.post(f"/api/tickets/{duplicate}/merge", json={"into": kept}).status_code == 200
     joined = api.get(f"/requests/{_token_of(settings, duplicate)}").text
@@ -181,3 +184,36 @@ def test_a_request_erased_while_the_form_is_sent_stores_nothing(linked, session_
         assert between.fired
     assert (page.status, page.title) == (404, "This request no longer exists")
     assert _customer_messages(api, ticket_id) == []
+
+
+def test_the_page_shows_what_was_written_as_text_and_any_form_is_answered_without_a_5xx(linked) -> None:  # type: ignore[no-untyped-def]
+    """A subject and a description full of markup show as text (the title included); and any bytes posted as the
+    form (hypothesis: random field names, values, encodings) get a 303, 415 or 422, never a server error."""
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+    from hypothesis import strategies as st
+
+    api, settings = linked
+    markup = "</title><script>alert(1)</script>"
+    ticket_id = web_ticket(api, subject=markup, description=f"{markup} & more")
+    page = api.get(f"/requests/{_token_of(settings, ticket_id)}").text
+    assert "<title>&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt;</title>" in page
+    assert "<script" not in page and "&lt;/title&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
+
+    token = _token_of(settings, ticket_id)
+    field = st.sampled_from(["body", "client_message_id", "comment", "x", ""])
+
+    @hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(
+        pairs=st.lists(st.tuples(field, st.text(max_size=40)), max_size=4),
+        raw=st.binary(max_size=40),
+        as_form=st.booleans(),
+    )
+    def answered(pairs: list[tuple[str, str]], raw: bytes, as_form: bool) -> None:
+        from urllib.parse import urlencode
+
+        body = urlencode(pairs).encode() if as_form else raw
+        response = api.post(f"/requests/{token}", content=body, headers=FORM, follow_redirects=False)
+        assert response.status_code in (303, 415, 422), (body, response.status_code, response.text[-300:])
+
+    answered()
