@@ -22,8 +22,9 @@ tickets_router = APIRouter(prefix="/api/tickets", tags=["satisfaction"])
 HTML: dict[str, object] = {"text/html": {}}
 PAGES: dict[int | str, dict[str, object]] = {
     404: {
-        "description": "Not a link signed here for this page, links not in use, or the ticket is gone",
-        "content": HTML,
+        "description": "Not a link signed here for this page, links not in use, or the ticket is gone (a page); a"
+        " path no route takes, e.g. a token holding '/', is the API's JSON 404",
+        "content": HTML | {"application/json": {}},
     },
     410: {"description": "The link is past its time", "content": HTML},
 }
