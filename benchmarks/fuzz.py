@@ -122,6 +122,9 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
         "FORECAST_URL": forecast_base,
         "FORECAST_RETRAIN_HOUR": "",
+        # the customer's pages answer past their "links not in use" 404: token parsing and forms are fuzzed
+        "CUSTOMER_LINK_URL": base,
+        "CUSTOMER_LINK_SECRET": "fuzz-link-key",
     }
     env.pop("ZENDESK_WEBHOOK_SECRET", None)
     env.pop("INTERCOM_CLIENT_SECRET", None)

@@ -641,10 +641,25 @@ class RatingLinksRead(BaseModel):
     """Links for a resolved ticket's customer to rate it on the gateway's page (`GET /rate/{token}`): each opens
     the page with its choice made, and the page's button rates."""
 
-    ticket_id: str
     good_url: str
     bad_url: str
     expires_at: datetime
+
+
+class ConversationLinkRead(BaseModel):
+    """A link to the request's page (`GET /requests/{token}`): its public conversation and a reply box."""
+
+    url: str
+    expires_at: datetime
+
+
+class CustomerLinksRead(BaseModel):
+    """A web or API ticket's links for its customer, working from now (CONVERSATION_LINK_DAYS,
+    SATISFACTION_LINK_DAYS)."""
+
+    ticket_id: str
+    conversation: ConversationLinkRead
+    satisfaction: RatingLinksRead | None = Field(description="Null until the ticket is resolved or closed")
 
 
 class CorrectionRead(BaseModel):

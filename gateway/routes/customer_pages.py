@@ -11,13 +11,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from gateway.deps import SessionDep, SettingsDep
 from gateway.services import conversation_pages, rating_pages
 from gateway.services.customer_pages import FORM_TYPE, HEADERS, Page, render
+from gateway.services.customer_pages import customer_links as customer_page_links
 from shared.auth import Role
 from shared.fastapi_auth import require
-from shared.schemas import MAX_DESCRIPTION, MAX_SATISFACTION_COMMENT, RatingLinksRead, Satisfaction
+from shared.schemas import MAX_DESCRIPTION, MAX_SATISFACTION_COMMENT, CustomerLinksRead, Satisfaction
 
 requests_router = APIRouter(prefix="/requests", tags=["customer pages"])
 rating_router = APIRouter(prefix="/rate", tags=["customer pages"])
-tickets_router = APIRouter(prefix="/api/tickets", tags=["satisfaction"])
+tickets_router = APIRouter(prefix="/api/tickets", tags=["customer pages"])
 
 HTML: dict[str, object] = {"text/html": {}}
 PAGES: dict[int | str, dict[str, object]] = {
@@ -106,17 +107,16 @@ def rate_from_page(token: str, request: Request, body: BodyDep, session: Session
 
 
 @tickets_router.get(
-    "/{ticket_id}/rating-links",
-    response_model=RatingLinksRead,
+    "/{ticket_id}/customer-links",
+    response_model=CustomerLinksRead,
     dependencies=[require(Role.integration)],
     responses={
         404: {"description": "Unknown ticket"},
-        409: {"description": "Links not set up, or the ticket is not resolved or closed, a vendor's, or erased"},
+        409: {"description": "Links not set up, or a vendor's or an erased ticket"},
     },
 )
-def rating_links(ticket_id: str, session: SessionDep, settings: SettingsDep) -> RatingLinksRead:
-    """Links for the customer of a resolved or closed web or API ticket to rate it, working
-    SATISFACTION_LINK_DAYS from now: for a backend that writes to its customer itself. A resolve or close sent to
-    REPLY_WEBHOOK_URL carries them already."""
-    links = rating_pages.links_for(session, ticket_id, settings)
-    return RatingLinksRead(ticket_id=ticket_id, **links.as_body())
+def customer_links(ticket_id: str, session: SessionDep, settings: SettingsDep) -> CustomerLinksRead:
+    """A web or API ticket's links for its customer, working from now: its conversation page, and once resolved
+    or closed its rating links. For a backend writing to its customer at other times: replies and status
+    changes sent to REPLY_WEBHOOK_URL carry them already."""
+    return customer_page_links(session, ticket_id, settings)

@@ -17,9 +17,13 @@ from urllib.parse import parse_qs
 
 from sqlalchemy.orm import Session
 
+from gateway.services.sla import UNRESOLVED
+from gateway.services.tickets import get_ticket
 from shared.config import Settings
-from shared.customer_links import ExpiredLink, InvalidLink, Purpose, read_token
+from shared.customer_links import ExpiredLink, InvalidLink, Purpose, conversation_link, rating_links, read_token
+from shared.errors import Conflict
 from shared.models import VENDOR_SOURCES, Ticket, audit_actor, utcnow
+from shared.schemas import ConversationLinkRead, CustomerLinksRead, RatingLinksRead
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -59,6 +63,27 @@ def open_link(session: Session, settings: Settings, purpose: Purpose, token: str
     if ticket is None or ticket.erased_at is not None or ticket.source in VENDOR_SOURCES:
         return Page(404, "This request no longer exists", ("There is nothing to show here any more.",))
     return ticket
+
+
+def customer_links(session: Session, ticket_id: str, settings: Settings) -> CustomerLinksRead:
+    """A web or API ticket's links for its customer, working from now: for a backend that writes to its customer
+    at other times than a reply or a move (the web form's "thank you" page, a reminder); the rating links once
+    it is resolved or closed. 409 while links are not set up, or for a vendor's or an erased ticket."""
+    ticket = get_ticket(session, ticket_id)
+    if ticket.erased_at is not None:
+        raise Conflict(f"ticket '{ticket_id}' was erased at {ticket.erased_at.isoformat()}: it has no customer pages")
+    if ticket.source in VENDOR_SOURCES:
+        raise Conflict(f"ticket '{ticket_id}' came from {ticket.source}: its customer uses {ticket.source}'s pages")
+    now = utcnow()
+    conversation = conversation_link(settings, ticket_id, now)
+    if conversation is None:
+        raise Conflict("customer links are not set up: set CUSTOMER_LINK_URL and CUSTOMER_LINK_SECRET")
+    rating = rating_links(settings, ticket_id, now) if ticket.status not in UNRESOLVED else None
+    return CustomerLinksRead(
+        ticket_id=ticket_id,
+        conversation=ConversationLinkRead(**conversation.as_body()),
+        satisfaction=RatingLinksRead(**rating.as_body()) if rating is not None else None,
+    )
 
 
 def read_form(body: bytes, content_type: str, fields: tuple[str, ...]) -> dict[str, str] | Page:

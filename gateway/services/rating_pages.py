@@ -15,36 +15,17 @@ import html
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from gateway.services.channel import VENDOR_SOURCES
 from gateway.services.customer_pages import Page, acting_as, open_link, read_form
 from gateway.services.satisfaction import rate_ticket
 from gateway.services.sla import UNRESOLVED
-from gateway.services.tickets import get_ticket
 from shared.config import Settings
-from shared.customer_links import Purpose, RatingLinks, rating_links
+from shared.customer_links import Purpose
 from shared.errors import Conflict
-from shared.models import Ticket, utcnow
+from shared.models import Ticket
 from shared.schemas import MAX_SATISFACTION_COMMENT, Satisfaction, SatisfactionCreate
 
 ACTOR = "customer:rating-link"
 LABELS = {Satisfaction.good: "Good, I'm satisfied", Satisfaction.bad: "Bad, I'm unsatisfied"}
-
-
-def links_for(session: Session, ticket_id: str, settings: Settings) -> RatingLinks:
-    """Rating links for a resolved or closed web or API ticket, working SATISFACTION_LINK_DAYS from now, for a
-    backend that writes to its customer itself (`GET /api/tickets/{id}/rating-links`); 409 while they are not
-    set up or the ticket cannot be rated, saying which."""
-    ticket = get_ticket(session, ticket_id)
-    if ticket.erased_at is not None:
-        raise Conflict(f"ticket '{ticket_id}' was erased at {ticket.erased_at.isoformat()}: there is nothing to rate")
-    if ticket.source in VENDOR_SOURCES:
-        raise Conflict(f"ticket '{ticket_id}' came from {ticket.source}: its customer rates it in {ticket.source}")
-    if ticket.status in UNRESOLVED:
-        raise Conflict(f"ticket '{ticket_id}' is {ticket.status}: rating links are for a resolved or closed ticket")
-    links = rating_links(settings, ticket_id, utcnow())
-    if links is None:
-        raise Conflict("rating links are not set up: set CUSTOMER_LINK_URL and CUSTOMER_LINK_SECRET")
-    return links
 
 
 def rating_page(session: Session, settings: Settings, token: str, chosen: Satisfaction | None) -> Page:

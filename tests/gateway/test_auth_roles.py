@@ -43,7 +43,7 @@ ROUTES: list[tuple[str, str, Role, dict[str, Any] | None]] = [
     ("POST", "/api/tickets/{ticket}/messages", Role.agent, {"body": "We are on it.", "internal": True}),
     ("POST", "/api/tickets/{ticket}/customer-messages", Role.integration, {"body": "Any news?"}),
     ("POST", "/api/tickets/{ticket}/satisfaction", Role.integration, {"rating": "good"}),
-    ("GET", "/api/tickets/{ticket}/rating-links", Role.integration, None),
+    ("GET", "/api/tickets/{ticket}/customer-links", Role.integration, None),
     ("GET", "/api/agents", Role.agent, None),
     ("POST", "/api/agents", Role.admin, {"name": "New Agent"}),
     ("GET", "/api/agents/AG-1", Role.agent, None),

@@ -51,6 +51,13 @@ def _expiry(body: dict) -> str:
     return (datetime.fromisoformat(body["created_at"]) + timedelta(days=14)).replace(microsecond=0).isoformat()
 
 
+def _links(api, ticket_id: str) -> dict:  # type: ignore[no-untyped-def]
+    """A resolved ticket's rating links, as a backend asks for them."""
+    response = api.get(f"/api/tickets/{ticket_id}/customer-links")
+    assert response.status_code == 200, response.text
+    return response.json()["satisfaction"]  # type: ignore[no-any-return]
+
+
 def _token(url: str) -> str:
     return urlsplit(url).path.rsplit("/", 1)[1]
 
@@ -129,7 +136,7 @@ def test_a_link_is_refused_when_altered_expired_or_its_ticket_cannot_be_rated(  
     api, settings = linked
     ticket_id = web_ticket(api)
     _move(api, ticket_id, "resolved")
-    token = _token(api.get(f"/api/tickets/{ticket_id}/rating-links").json()["good_url"])
+    token = _token(_links(api, ticket_id)["good_url"])
     assert api.get(f"/rate/{token}").status_code == 200
 
     name, expires, mac = token.split(".")
@@ -173,7 +180,7 @@ def test_a_link_is_refused_when_altered_expired_or_its_ticket_cannot_be_rated(  
         erase_ticket(session, ticket_id)
     gone = api.get(f"/rate/{token}")
     assert gone.status_code == 404 and "This request no longer exists" in gone.text
-    erased = api.get(f"/api/tickets/{ticket_id}/rating-links")  # closed by the erasure, and nothing to rate
+    erased = api.get(f"/api/tickets/{ticket_id}/customer-links")  # closed by the erasure, and nothing to show
     assert erased.status_code == 409 and "was erased at" in erased.text
 
     off = client_for(db_url)  # links not set up here: no page, whatever the token
@@ -183,23 +190,25 @@ def test_a_link_is_refused_when_altered_expired_or_its_ticket_cannot_be_rated(  
 
 def test_a_backend_asks_for_a_tickets_links(linked, db_url, client_for) -> None:  # type: ignore[no-untyped-def]
     api, settings = linked
+    key = settings.customer_link_secret
     ticket_id = web_ticket(api)
-    refused = api.get(f"/api/tickets/{ticket_id}/rating-links")
-    assert refused.status_code == 409 and "is new: rating links are for a resolved or closed ticket" in refused.text
+    before = utcnow()
+    links = api.get(f"/api/tickets/{ticket_id}/customer-links").json()
+    assert (links["ticket_id"], links["satisfaction"]) == (ticket_id, None)  # nothing solved to rate yet
+    expires_at = datetime.fromisoformat(links["conversation"]["expires_at"])
+    assert before + timedelta(days=30, seconds=-1) <= expires_at <= utcnow() + timedelta(days=30)
+    assert read_token(key, Purpose.conversation, _token(links["conversation"]["url"]), now=utcnow()) == ticket_id
     _move(api, ticket_id, "resolved")
     before = utcnow()
-    links = api.get(f"/api/tickets/{ticket_id}/rating-links").json()
-    assert links["ticket_id"] == ticket_id
-    expires_at = datetime.fromisoformat(links["expires_at"])
+    rating = api.get(f"/api/tickets/{ticket_id}/customer-links").json()["satisfaction"]
+    expires_at = datetime.fromisoformat(rating["expires_at"])
     assert before + timedelta(days=14, seconds=-1) <= expires_at <= utcnow() + timedelta(days=14)
-    key = settings.customer_link_secret
-    assert read_token(key, Purpose.rating, _token(links["bad_url"]), now=utcnow()) == ticket_id
-    assert api.get("/api/tickets/TKT-20990101-00000000/rating-links").status_code == 404
+    assert read_token(key, Purpose.rating, _token(rating["bad_url"]), now=utcnow()) == ticket_id
+    assert api.get("/api/tickets/TKT-20990101-00000000/customer-links").status_code == 404
     vendor = web_ticket(api, source="intercom")
-    force_ticket(db_url, vendor, status="resolved")
-    refused = api.get(f"/api/tickets/{vendor}/rating-links")
-    assert refused.status_code == 409 and "rates it in intercom" in refused.text
-    off = client_for(db_url).get(f"/api/tickets/{ticket_id}/rating-links")
+    refused = api.get(f"/api/tickets/{vendor}/customer-links")
+    assert refused.status_code == 409 and "uses intercom's pages" in refused.text
+    off = client_for(db_url).get(f"/api/tickets/{ticket_id}/customer-links")
     assert off.status_code == 409 and "set CUSTOMER_LINK_URL and CUSTOMER_LINK_SECRET" in off.text
 
 
@@ -243,7 +252,7 @@ def test_a_ticket_reopened_while_the_form_is_sent_is_not_rated(linked, session_f
     api, settings = linked
     ticket_id = web_ticket(api)
     _move(api, ticket_id, "resolved")
-    token = _token(api.get(f"/api/tickets/{ticket_id}/rating-links").json()["good_url"])
+    token = _token(_links(api, ticket_id)["good_url"])
 
     def reopen(other) -> None:  # type: ignore[no-untyped-def]
         other.get(Ticket, ticket_id).status = "open"
@@ -262,7 +271,7 @@ def test_what_the_customer_wrote_is_shown_as_text(linked) -> None:  # type: igno
     api, _ = linked
     ticket_id = web_ticket(api, subject="<script>alert(1)</script> & <b>refund</b>")
     _move(api, ticket_id, "resolved")
-    links = api.get(f"/api/tickets/{ticket_id}/rating-links").json()
+    links = _links(api, ticket_id)
     page = api.get(_page(links["good_url"]))
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;refund&lt;/b&gt;" in page.text
     assert "<script" not in page.text and "<b>" not in page.text
