@@ -90,6 +90,8 @@ def _conversation(
     session: Session, settings: Settings, ticket: Ticket, *, status: int, draft: str = "", error: str | None = None
 ) -> Page:
     shown = merged_target(session, ticket)  # merges join one customer's tickets only
+    if shown.erased_at is not None:  # the request it joined was erased on its own since
+        return Page(404, "This request no longer exists", ("There is nothing to show here any more.",))
     lines = [STANDING[Status(shown.status)]]
     if shown.ticket_id != ticket.ticket_id:
         lines.insert(0, "This request was joined to another of yours; the conversation goes on there.")

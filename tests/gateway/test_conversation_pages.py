@@ -101,7 +101,7 @@ def test_a_reply_carries_the_link_and_the_page_shows_the_conversation_and_takes_
 
 
 def test_a_closed_request_goes_on_in_a_follow_up_and_a_merged_one_where_it_joined(  # type: ignore[no-untyped-def]
-    linked,
+    linked, session_factory
 ):
     api, settings = linked
     ticket_id = web_ticket(api)
@@ -135,6 +135,9 @@ def test_a_closed_request_goes_on_in_a_follow_up_and_a_merged_one_where_it_joine
         == kept
     )
     assert _customer_messages(api, kept) == ["Any news?"]
+    with session_factory() as session:
+        erase_ticket(session, kept)  # the request it joined, erased on its own
+    assert api.get(f"/requests/{_token_of(settings, duplicate)}").status_code == 404
 
 
 def test_a_conversation_link_is_refused_when_it_is_not_one_or_its_request_is_gone(  # type: ignore[no-untyped-def]
