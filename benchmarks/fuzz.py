@@ -117,6 +117,7 @@ def main() -> int:
         "CHROMA_PATH": str(tmp / "chroma"),
         "RATE_LIMIT_PER_KEY": "1000000",
         "RATE_LIMIT_PER_WEBHOOK_SOURCE": "1000000",
+        "RATE_LIMIT_PER_CUSTOMER_LINK": "1000000",
         "KB_TASK_TIMEOUT_S": "10",
         "MAX_WAIT_S": "1",
         "LOG_LEVEL": "WARNING",

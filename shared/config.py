@@ -221,6 +221,12 @@ class Settings(BaseSettings):
     rate_limit_per_webhook_source: int = Field(
         1200, ge=1, description="Webhook deliveries per vendor per rate-limit window"
     )
+    rate_limit_per_customer_link: int = Field(
+        30,
+        ge=1,
+        description="Requests per customer link (its page's views and its form's posts) per rate-limit window: whoever"
+        " holds a link cannot flood its ticket with messages, each of which the AI works on again",
+    )
     rate_limit_window_s: int = Field(60, ge=1, description="Length of the fixed rate-limit window")
 
     # Alerts: the team's own webhook hears of tickets the AI rates urgent and of targets about to run out (an

@@ -1,8 +1,9 @@
 """The customer's pages, opened from signed links (no key: the link is the key): their request's conversation
-with a reply box, and a resolve's rating; and a ticket's rating links for a backend."""
+with a reply box, and a resolve's rating; and a ticket's links for a backend."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -13,11 +14,19 @@ from gateway.services import conversation_pages, rating_pages
 from gateway.services.customer_pages import FORM_TYPE, HEADERS, Page, render
 from gateway.services.customer_pages import customer_links as customer_page_links
 from shared.auth import Role
-from shared.fastapi_auth import require
+from shared.fastapi_auth import app_settings, enforce_rate_limit, require
 from shared.schemas import MAX_DESCRIPTION, MAX_SATISFACTION_COMMENT, CustomerLinksRead, Satisfaction
 
-requests_router = APIRouter(prefix="/requests", tags=["customer pages"])
-rating_router = APIRouter(prefix="/rate", tags=["customer pages"])
+
+async def _per_link(request: Request, token: str) -> None:
+    """RATE_LIMIT_PER_CUSTOMER_LINK per link (its path, hashed: the bucket's key holds no live link); 429 past it.
+    A forged link costs an HMAC check and no database read, so links are counted, not addresses."""
+    page = hashlib.sha256(request.url.path.encode()).hexdigest()[:32]
+    await enforce_rate_limit(request, f"link:{page}", app_settings(request).rate_limit_per_customer_link)
+
+
+requests_router = APIRouter(prefix="/requests", tags=["customer pages"], dependencies=[Depends(_per_link)])
+rating_router = APIRouter(prefix="/rate", tags=["customer pages"], dependencies=[Depends(_per_link)])
 tickets_router = APIRouter(prefix="/api/tickets", tags=["customer pages"])
 
 HTML: dict[str, object] = {"text/html": {}}
@@ -28,6 +37,10 @@ PAGES: dict[int | str, dict[str, object]] = {
         "content": HTML | {"application/json": {}},
     },
     410: {"description": "The link is past its time", "content": HTML},
+    429: {
+        "description": "RATE_LIMIT_PER_CUSTOMER_LINK reached for this link; Retry-After says when to come back",
+        "content": {"application/json": {}},
+    },
 }
 FORMS: dict[int | str, dict[str, object]] = PAGES | {
     415: {"description": "Not a form", "content": HTML},

@@ -31,6 +31,7 @@ def linked(client_for, db_url, redis_client, receiver, settings_for):  # type: i
         "reply_webhook_secret": CHANNEL_SECRET,
         "customer_link_url": BASE,
         "customer_link_secret": SECRET,
+        "rate_limit_per_customer_link": 1_000_000,  # a test's many posts are not a flood
     }
     return client_for(db_url, **values), settings_for(db_url, **values)
 
@@ -220,3 +221,26 @@ def test_the_page_shows_what_was_written_as_text_and_any_form_is_answered_withou
         assert response.status_code in (303, 415, 422), (body, response.status_code, response.text[-300:])
 
     answered()
+
+
+def test_a_link_is_limited_to_its_own_requests_per_window(  # type: ignore[no-untyped-def]
+    client_for, db_url, redis_client
+):
+    """RATE_LIMIT_PER_CUSTOMER_LINK counts each link's views and posts (real Redis): past it a 429 with
+    Retry-After, and another link of the same ticket, or another ticket's, is not held up."""
+    values = {"customer_link_url": BASE, "customer_link_secret": SECRET, "rate_limit_per_customer_link": 3}
+    api = client_for(db_url, **values)
+    ticket_id, other = web_ticket(api), web_ticket(api)
+    key = api.app.state.settings.customer_link_secret
+    token = make_token(key, Purpose.conversation, ticket_id, utcnow() + timedelta(days=1))
+    assert [api.get(f"/requests/{token}").status_code for _ in range(2)] == [200, 200]
+    assert _send(api, token, "One").status_code == 303  # a post counts as one request too
+    refused = _send(api, token, "Two")
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+    assert api.get(f"/requests/{token}").status_code == 429
+    assert _customer_messages(api, ticket_id) == ["One"]
+    again = make_token(key, Purpose.conversation, ticket_id, utcnow() + timedelta(days=2))  # another link, itself
+    assert api.get(f"/requests/{again}").status_code == 200
+    assert api.get(f"/requests/{_token_of(api.app.state.settings, other)}").status_code == 200
+    rating = make_token(key, Purpose.rating, ticket_id, utcnow() + timedelta(days=1))
+    assert api.get(f"/rate/{rating}").status_code == 409  # counted on its own (and not solved yet)
