@@ -138,8 +138,8 @@ def _companions(
 
 def _body(settings: Settings, outbox: Outbox, payloads: list[dict[str, Any]]) -> bytes:
     """What is POSTed: the row's body, or several alerts' as one digest; as Slack's message under ALERT_FORMAT.
-    A resolve or close carries its rating links (CUSTOMER_LINK_URL), added here rather than stored: the
-    row keeps no key to a ticket, and a delivery made after the links were set up has them too."""
+    A reply or status change carries its customer's links (CUSTOMER_LINK_URL), added here rather than stored:
+    the row keeps no key to a ticket's pages, and a delivery made after the links were set up has them too."""
     slack = outbox is ALERTS and settings.alert_format == "slack"
     payloads = [with_customer_links(settings, outbox, payload) for payload in payloads]
     if len(payloads) == 1:
