@@ -54,6 +54,8 @@ def reply_from_page(session: Session, settings: Settings, token: str, body: byte
     ticket = open_link(session, settings, Purpose.conversation, token)
     if isinstance(ticket, Page):
         return ticket
+    if isinstance(gone := _gone(session, ticket), Page):  # its message would go there, and be refused
+        return gone
     form = read_form(body, content_type, ("body", "client_message_id"))
     if isinstance(form, Page):
         return form
@@ -90,8 +92,8 @@ def _conversation(
     session: Session, settings: Settings, ticket: Ticket, *, status: int, draft: str = "", error: str | None = None
 ) -> Page:
     shown = merged_target(session, ticket)  # merges join one customer's tickets only
-    if shown.erased_at is not None:  # the request it joined was erased on its own since
-        return Page(404, "This request no longer exists", ("There is nothing to show here any more.",))
+    if isinstance(gone := _gone(session, ticket), Page):
+        return gone
     lines = [STANDING[Status(shown.status)]]
     if shown.ticket_id != ticket.ticket_id:
         lines.insert(0, "This request was joined to another of yours; the conversation goes on there.")
@@ -119,6 +121,13 @@ def _conversation(
         '<button type="submit">Send</button></form>'
     )
     return Page(status, shown.subject, tuple(lines), "".join(entries) + extra + form)
+
+
+def _gone(session: Session, ticket: Ticket) -> Page | None:
+    """The 404 page for a duplicate whose kept request was erased on its own since: nothing to show or answer."""
+    if merged_target(session, ticket).erased_at is None:
+        return None
+    return Page(404, "This request no longer exists", ("There is nothing to show here any more.",))
 
 
 def _entry(by: str, at: datetime, text: str) -> str:

@@ -139,6 +139,8 @@ def test_a_closed_request_goes_on_in_a_follow_up_and_a_merged_one_where_it_joine
     with session_factory() as session:
         erase_ticket(session, kept)  # the request it joined, erased on its own
     assert api.get(f"/requests/{_token_of(settings, duplicate)}").status_code == 404
+    answered = _send(api, _token_of(settings, duplicate), "Hello%3F")  # where it would go is gone too
+    assert answered.status_code == 404 and "This request no longer exists" in answered.text
 
 
 def test_a_conversation_link_is_refused_when_it_is_not_one_or_its_request_is_gone(  # type: ignore[no-untyped-def]
