@@ -54,7 +54,7 @@ def reply_from_page(session: Session, settings: Settings, token: str, body: byte
     ticket = open_link(session, settings, Purpose.conversation, token)
     if isinstance(ticket, Page):
         return ticket
-    if isinstance(gone := _gone(session, ticket), Page):  # its message would go there, and be refused
+    if isinstance(gone := _gone(merged_target(session, ticket)), Page):  # its message would go there, refused
         return gone
     form = read_form(body, content_type, ("body", "client_message_id"))
     if isinstance(form, Page):
@@ -92,7 +92,7 @@ def _conversation(
     session: Session, settings: Settings, ticket: Ticket, *, status: int, draft: str = "", error: str | None = None
 ) -> Page:
     shown = merged_target(session, ticket)  # merges join one customer's tickets only
-    if isinstance(gone := _gone(session, ticket), Page):
+    if isinstance(gone := _gone(shown), Page):
         return gone
     lines = [STANDING[Status(shown.status)]]
     if shown.ticket_id != ticket.ticket_id:
@@ -123,9 +123,10 @@ def _conversation(
     return Page(status, shown.subject, tuple(lines), "".join(entries) + extra + form)
 
 
-def _gone(session: Session, ticket: Ticket) -> Page | None:
-    """The 404 page for a duplicate whose kept request was erased on its own since: nothing to show or answer."""
-    if merged_target(session, ticket).erased_at is None:
+def _gone(shown: Ticket) -> Page | None:
+    """The 404 page when the request a link's ticket goes on in (itself, or the one a duplicate was merged into)
+    was erased on its own since: nothing to show or answer."""
+    if shown.erased_at is None:
         return None
     return Page(404, "This request no longer exists", ("There is nothing to show here any more.",))
 
