@@ -504,6 +504,13 @@ def review_times(session: Session, since: datetime) -> ReviewTimes:
 # --------------------------------------------------------------------------- by agent, in one pass
 
 
+def current_assignee() -> ColumnElement[Any]:
+    """The ticket's assignee now, through `coalesce`: so SQLite reads a window's range of that window's own index
+    rather than every ticket of the agent through idx_tickets_assigned_created (a week's resolves at 200,000
+    tickets: 19.6 -> 7.2 ms; the ratings grouped by it: 408 -> 1.5 ms)."""
+    return func.coalesce(Ticket.assigned_to, None)
+
+
 def _by_agent(
     rows: Sequence[Any], agents: Sequence[str], targets: Mapping[str, timedelta]
 ) -> dict[str, tuple[int, dict[str, float | None]]]:
@@ -519,7 +526,7 @@ def resolution_times_by_agent(
 ) -> dict[str, ResolutionTimes]:
     """`resolution_times` for each of `agents` (the tickets assigned to them now), from one read of the window's
     resolutions: the team's table, where one query set per agent cost ten queries an agent."""
-    assignee = func.coalesce(Ticket.assigned_to, None)  # the window's index, as `assigned_to` reads it
+    assignee = current_assignee()
     seconds = _seconds(session, Ticket.resolved_at, resolution_start(targets), targets.calendar)
     rows = session.execute(
         select(assignee, seconds, Ticket.priority).where(Ticket.resolved_at >= since, assignee.in_(agents))
@@ -580,8 +587,8 @@ def next_reply_times_by_agent(
 
 def reopen_counts_by_agent(session: Session, since: datetime, resolved: Mapping[str, int]) -> dict[str, ReopenCounts]:
     """`reopen_counts` for each agent of `resolved` (the tickets assigned to them now), in one grouped count."""
-    assignee = func.coalesce(Ticket.assigned_to, None)
-    counted = dict(
+    assignee = current_assignee()
+    counted: dict[str, int] = dict(
         session.execute(
             select(assignee, func.count())
             .where(Ticket.reopened_at >= since, assignee.in_(list(resolved)))
