@@ -65,6 +65,7 @@ bench: install migrate models redis
 	$(BIN)/python benchmarks/list_export.py
 	$(BIN)/python benchmarks/replies.py
 	$(BIN)/python benchmarks/customer_pages.py
+	$(BIN)/python benchmarks/metrics.py
 	$(BIN)/python benchmarks/erasure.py
 	$(BIN)/python benchmarks/redaction.py
 	$(BIN)/python benchmarks/forecast.py

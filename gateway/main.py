@@ -27,6 +27,7 @@ from gateway.routes import (
     health,
     kb,
     macros,
+    metrics,
     overview,
     tags,
     tickets,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     document_errors(app)
     forecast.document_relayed(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(tickets.router)
     app.include_router(overview.router)
     app.include_router(agents.router)

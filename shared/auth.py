@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.models import Agent, ApiKey, current_actor, utcnow
-from shared.schemas import INTEGRATION_UNLINKED, clean_text
+from shared.schemas import SERVICE_KEY_UNLINKED, clean_text
 
 KEY_PREFIX = "sc_"
 PREFIX_SHOWN = 10  # characters of the key kept in clear to tell keys apart in `list`
@@ -32,6 +32,7 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)  # avoids a write on every request
 class Role(StrEnum):
     """Each role includes every permission of the roles before it."""
 
+    monitor = "monitor"  # read the metrics (`GET /metrics`): a scraper's key, which can change nothing
     integration = "integration"  # create tickets, post webhooks
     agent = "agent"  # read/update tickets, KB search, corrections
     manager = "manager"  # forecasts and analytics
@@ -99,8 +100,8 @@ def create_key(session: Session, *, name: str, role: Role | str, agent_id: str |
         raise InvalidInput("key name must be 1-100 characters")
     parsed = parse_role(role)
     if agent_id is not None:
-        if parsed is Role.integration:
-            raise InvalidInput(INTEGRATION_UNLINKED)
+        if not parsed.allows(Role.agent):
+            raise InvalidInput(SERVICE_KEY_UNLINKED)
         _check_linkable(session, agent_id)
     key = generate_key()
     row = ApiKey(
@@ -124,8 +125,8 @@ def link_key(session: Session, *, key_id: int, agent_id: str | None) -> ApiKey:
     if row.revoked_at is not None:
         raise Conflict(f"API key {key_id} is revoked; create a new key with agent_id instead")
     if agent_id is not None:
-        if row.role == Role.integration.value:
-            raise Conflict(f"API key {key_id}: {INTEGRATION_UNLINKED}")
+        if not Role(row.role).allows(Role.agent):
+            raise Conflict(f"API key {key_id}: {SERVICE_KEY_UNLINKED}")
         _check_linkable(session, agent_id)
     row.agent_id = agent_id
     session.commit()

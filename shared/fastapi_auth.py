@@ -131,6 +131,7 @@ class RequireRole:
         return f"RequireRole({self.required_role.value})"
 
 
+AnyKeyDep = Annotated[Principal, Depends(RequireRole(Role.monitor))]  # the lowest role: any valid key
 IntegrationDep = Annotated[Principal, Depends(RequireRole(Role.integration))]
 AgentDep = Annotated[Principal, Depends(RequireRole(Role.agent))]
 ManagerDep = Annotated[Principal, Depends(RequireRole(Role.manager))]

@@ -1961,32 +1961,33 @@ KeyAgentId = Annotated[
 ]
 
 
-INTEGRATION_UNLINKED = (
-    "an integration key is a service's and cannot be linked to an agent; give the key the agent role or higher"
+SERVICE_KEY_UNLINKED = (
+    "a service's key (integration or monitor) cannot be linked to an agent; give the key the agent role or higher"
 )
+SERVICE_ROLES = ("monitor", "integration")  # the roles below `agent`: a service's keys, linked to no agent
 
 
 class ApiKeyCreate(StrictModel):
-    # The documented schema says what `_agents_key` enforces: an integration key is linked to no agent.
+    # The documented schema says what `_agents_key` enforces: a service's key is linked to no agent.
     model_config = ConfigDict(
         json_schema_extra={
             "anyOf": [
                 {"properties": {"agent_id": {"type": "null"}}},
-                {"properties": {"role": {"not": {"const": "integration"}}}},
+                {"properties": {"role": {"not": {"enum": list(SERVICE_ROLES)}}}},
             ]
         }
     )
 
     name: FreeText = Field(..., min_length=1, max_length=100, json_schema_extra=NON_BLANK)
-    role: str = Field(..., pattern=r"^(integration|agent|manager|admin)$")
+    role: str = Field(..., pattern=r"^(monitor|integration|agent|manager|admin)$")
     agent_id: KeyAgentId = None
 
     _strip = field_validator("name")(_strip_nonempty)
 
     @model_validator(mode="after")
     def _agents_key(self) -> ApiKeyCreate:
-        if self.agent_id is not None and self.role == "integration":
-            raise ValueError(INTEGRATION_UNLINKED)
+        if self.agent_id is not None and self.role in SERVICE_ROLES:
+            raise ValueError(SERVICE_KEY_UNLINKED)
         return self
 
 

@@ -17,7 +17,7 @@ from gateway.services.tickets import to_read
 from shared import auth
 from shared.auth import Role
 from shared.config import Settings
-from shared.fastapi_auth import AdminDep, AgentDep, IntegrationDep, require
+from shared.fastapi_auth import AdminDep, AgentDep, AnyKeyDep, IntegrationDep, require
 from shared.schemas import (
     ActivityQuery,
     AgentActivity,
@@ -197,7 +197,7 @@ def set_away(data: AwayUpdate, caller: AgentDep, session: SessionDep) -> AgentRe
 
 
 @me_router.get("", response_model=MeRead)
-def who_am_i(caller: IntegrationDep, session: SessionDep) -> MeRead:
+def who_am_i(caller: AnyKeyDep, session: SessionDep) -> MeRead:
     """The caller's key, role and agent: what `me` means in `assigned_to` and whose name their replies carry."""
     agent = agent_read(session, get_agent(session, caller.agent_id)) if caller.agent_id else None
     return MeRead(key_id=caller.key_id, name=caller.name, role=caller.role.value, agent=agent)

@@ -68,7 +68,7 @@ def test_me_says_who_the_key_is_and_links_are_checked(team, session_factory) -> 
     unknown = made({"agent_id": "NOBODY"})
     assert unknown.status_code == 404 and "agent 'NOBODY' not found" in unknown.json()["detail"]
     service = made({"role": "integration", "agent_id": "ALICE"})
-    assert service.status_code == 422 and "integration key" in service.json()["detail"]
+    assert service.status_code == 422 and "service's key" in service.json()["detail"]
     assert made({"agent_id": "bad id"}).status_code == 422
     assert team.patch("/api/agents/BOB", json={"active": False}, headers=team.admin).status_code == 200
     away = made({"agent_id": "BOB"})
@@ -88,9 +88,10 @@ def test_me_says_who_the_key_is_and_links_are_checked(team, session_factory) -> 
     assert unlinked.status_code == 200 and unlinked.json()["agent_id"] is None
     assert team.get("/api/me", headers=team.shared).json()["agent"] is None
     assert team.patch("/api/keys/99999", json={"agent_id": "ALICE"}, headers=team.admin).status_code == 404
-    zendesk = made({"role": "integration"}).json()["id"]
-    refused = team.patch(f"/api/keys/{zendesk}", json={"agent_id": "ALICE"}, headers=team.admin)
-    assert refused.status_code == 409 and "integration key" in refused.json()["detail"]
+    for role in ("integration", "monitor"):
+        service_key = made({"role": role}).json()["id"]
+        refused = team.patch(f"/api/keys/{service_key}", json={"agent_id": "ALICE"}, headers=team.admin)
+        assert refused.status_code == 409 and "service's key" in refused.json()["detail"]
     listed = {k["name"]: k["agent_id"] for k in team.get("/api/keys", headers=team.admin).json()}
     assert listed["alice-laptop"] == "ALICE" and listed["front-desk"] is None
     assert team.delete(f"/api/keys/{team.shared_id}", headers=team.admin).status_code == 200
@@ -101,10 +102,11 @@ def test_me_says_who_the_key_is_and_links_are_checked(team, session_factory) -> 
 @pytest.mark.parametrize(
     "extra",
     [{}, {"agent_id": None}, {"agent_id": "ALICE"}, {"role": "integration"}, {"role": "integration", "agent_id": None},
-     {"role": "integration", "agent_id": "ALICE"}, {"role": "admin", "agent_id": "ALICE"}],
+     {"role": "integration", "agent_id": "ALICE"}, {"role": "admin", "agent_id": "ALICE"},
+     {"role": "monitor", "agent_id": "ALICE"}, {"role": "monitor"}],
 )  # fmt: skip
 def test_the_documented_key_schema_and_the_check_agree(extra: dict[str, Any]) -> None:
-    """What the OpenAPI schema's `anyOf` refuses (an integration key linked to an agent) is what the model refuses."""
+    """What the OpenAPI schema's `anyOf` refuses (a service's key linked to an agent) is what the model refuses."""
     body = {"name": "k", "role": "agent", **extra}
     documented = jsonschema.Draft202012Validator(ApiKeyCreate.model_json_schema()).is_valid(body)
     try:
@@ -114,7 +116,7 @@ def test_the_documented_key_schema_and_the_check_agree(extra: dict[str, Any]) ->
     else:
         accepted = True
     assert documented == accepted
-    assert accepted == (body["role"] != "integration" or body.get("agent_id") is None)
+    assert accepted == (body["role"] not in ("integration", "monitor") or body.get("agent_id") is None)
 
 
 def test_a_deactivated_agents_key_is_refused_until_they_are_back(team, session_factory) -> None:  # type: ignore[no-untyped-def]
@@ -302,8 +304,9 @@ def test_the_cli_links_keys_to_agents(cli_db: str, capsys, session_factory) -> N
     assert "linked to no agent" in capsys.readouterr().err
     assert keys_cli.main(["link", str(desk.id), "--agent", "NOBODY"]) == 2
     assert "agent 'NOBODY' not found" in capsys.readouterr().err
-    assert keys_cli.main(["create", "--role", "integration", "--name", "x", "--agent", "ALICE"]) == 2
-    assert "integration key" in capsys.readouterr().err
+    for role in ("integration", "monitor"):
+        assert keys_cli.main(["create", "--role", role, "--name", "x", "--agent", "ALICE"]) == 2
+        assert "service's key" in capsys.readouterr().err
 
 
 def test_an_agent_says_they_are_away_and_back_and_an_admin_can_too(team) -> None:  # type: ignore[no-untyped-def]

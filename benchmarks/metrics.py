@@ -1,0 +1,91 @@
+"""What a Prometheus scrape costs on a large history (`GET /metrics`).
+
+Fills a fresh SQLite file and a fresh PostgreSQL database (`copilot_bench_metrics`) as `queue_reads.py` does (N
+tickets over a year), then times a whole scrape through the gateway in process (the overview's counts, the
+Celery queues' lengths from the local Redis, the text encoding), and its parts alone: the counts, and the
+encoding of counts already read. Prints a table and writes benchmarks/results/metrics.json.
+
+    python benchmarks/metrics.py [--tickets 200000] [--runs 30] [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import sessionmaker
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.queue_reads import filled_database  # noqa: E402
+from benchmarks.support import print_table, write_results  # noqa: E402
+from gateway.main import create_app  # noqa: E402
+from gateway.services.metrics import exposition, read_overview  # noqa: E402
+from shared.config import Settings  # noqa: E402
+from shared.db import make_engine  # noqa: E402
+
+
+def _timed(call: Any, runs: int) -> tuple[float, float]:
+    """p50 and max milliseconds of `call()` over `runs` calls (after one warm-up)."""
+    call()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples), max(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tickets", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in args.backends.split(","):
+            url = filled_database(backend, Path(tmp), "copilot_bench_metrics", args.tickets)
+            settings = Settings(database_url=url, auth_disabled=True)
+            engine = make_engine(url)
+            factory = sessionmaker(bind=engine, expire_on_commit=False)
+            overview = read_overview(factory, settings.targets)
+            assert overview is not None and overview.total == args.tickets
+            queues = ({"classify": 0}, 0)
+
+            def scrape(client: TestClient) -> None:
+                response = client.get("/metrics")
+                assert response.status_code == 200, response.text
+                assert 'support_copilot_up{component="redis"} 1.0' in response.text, "Redis did not answer"
+
+            with TestClient(create_app(settings, sweeper=False)) as client:
+                calls = {
+                    "GET /metrics (a whole scrape)": partial(scrape, client),
+                    "  its counts (the overview)": partial(read_overview, factory, settings.targets),
+                    "  its encoding": partial(exposition, overview, queues),
+                }
+                for name, call in calls.items():
+                    p50, worst = _timed(call, args.runs)
+                    rows.append({"backend": backend, "tickets": args.tickets, "call": name, "p50_ms": p50,
+                                 "max_ms": worst})  # fmt: skip
+            engine.dispose()
+
+    print_table(
+        ["backend", "tickets", "call", "p50 ms", "max ms"],
+        [[r["backend"], r["tickets"], r["call"], r["p50_ms"], r["max_ms"]] for r in rows],
+        floats=".2f",
+    )
+    print(f"wrote {write_results('metrics', {'benchmark': 'metrics', 'rows': rows})}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""`GET /metrics`: the queue's state for Prometheus (gateway.services.metrics)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from gateway.services.metrics import scrape
+from shared.auth import Role
+from shared.fastapi_auth import require
+
+router = APIRouter(tags=["health"])
+
+EXAMPLE = "# HELP support_copilot_queue_messages Celery messages waiting in each queue for a worker\n"
+
+
+@router.get(
+    "/metrics",
+    dependencies=[require(Role.monitor)],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus's text format, or OpenMetrics when the `Accept` header asks for it",
+            "content": {"text/plain": {"example": EXAMPLE}},
+        }
+    },
+)
+async def metrics(request: Request) -> Response:
+    """Ticket counts by status and AI state, the unresolved queue and what is past its targets, undelivered
+    webhooks, and each Celery queue's length, read from the database and Redis at each scrape. Any key may
+    read them; a `monitor` key may read nothing else."""
+    state = request.app.state
+    body, content_type = await scrape(
+        state.sessionmaker, state.redis, state.settings.targets, request.headers.get("accept")
+    )
+    return Response(body, media_type=content_type)

@@ -1,0 +1,171 @@
+"""Prometheus metrics: the queue's state in the text format a scraper reads, for alert rules and dashboards.
+
+Every figure is read at the scrape from what all processes share, the database (the overview's counts:
+`gateway.services.overview`) and Redis (the Celery queues' lengths), never kept in a process: any gateway
+process, with `--workers 2` or after a restart, answers the same, and nothing needs aggregating across
+processes. Ages are in seconds and 0 when nothing waits, so a rule like `> 600` needs no `absent()`.
+
+A store that does not answer is reported, not raised: `support_copilot_up{component=...}` is 0 and its
+figures are left out, so a scrape during a database outage still says Redis's queues are growing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from fastapi.concurrency import run_in_threadpool
+from kombu.transport import redis as redis_transport
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.services.overview import ticket_overview
+from shared.celery import TASK_ROUTES
+from shared.config import Targets
+from shared.schemas import TicketOverview
+
+log = logging.getLogger(__name__)
+
+PREFIX = "support_copilot_"
+QUEUES = tuple(dict.fromkeys(route["queue"] for route in TASK_ROUTES.values()))
+
+
+def read_overview(factory: sessionmaker[Session], targets: Targets) -> TicketOverview | None:
+    """The overview, or None (logged) when the database does not answer."""
+    try:
+        with factory() as session:
+            return ticket_overview(session, targets)
+    except DBAPIError as exc:
+        log.warning("metrics: database unavailable: %s", exc.__class__.__name__)
+        return None
+
+
+async def queue_lengths(client: aioredis.Redis) -> tuple[dict[str, int], int] | None:
+    """Messages waiting in each Celery queue (every priority's list, as kombu counts a queue's size) and the
+    messages taken by a worker and not yet acknowledged (running, or held for a countdown); None (logged)
+    when Redis does not answer."""
+    steps = redis_transport.PRIORITY_STEPS
+    sep, unacked = redis_transport.Channel.sep, redis_transport.Channel.unacked_key
+    try:
+        async with client.pipeline(transaction=False) as pipe:
+            for queue in QUEUES:
+                for step in steps:
+                    pipe.llen(f"{queue}{sep}{step}" if step else queue)
+            pipe.hlen(unacked)
+            sizes = await pipe.execute()
+    except (aioredis.RedisError, OSError) as exc:
+        log.warning("metrics: redis unavailable: %s", exc.__class__.__name__)
+        return None
+    waiting = {q: sum(sizes[i * len(steps) : (i + 1) * len(steps)]) for i, q in enumerate(QUEUES)}
+    return waiting, sizes[-1]
+
+
+async def scrape(
+    factory: sessionmaker[Session], client: aioredis.Redis, targets: Targets, accept: str | None
+) -> tuple[bytes, str]:
+    """One scrape: the body and its content type, in the format the scraper's `Accept` asks for (OpenMetrics
+    or Prometheus's text format, as `prometheus_client` negotiates it)."""
+    overview = await run_in_threadpool(read_overview, factory, targets)
+    return exposition(overview, await queue_lengths(client), accept)
+
+
+def exposition(
+    overview: TicketOverview | None, queues: tuple[dict[str, int], int] | None, accept: str | None = None
+) -> tuple[bytes, str]:
+    """The families below, encoded for `accept`."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families([*_up(overview, queues), *_tickets(overview), *_queues(queues)]))
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
+
+
+class _Families:
+    """A collector of families already built: one scrape's snapshot, never kept."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(PREFIX + name, doc, value=value)
+
+
+def _by(name: str, doc: str, labels: Sequence[str], values: Mapping[Any, float]) -> GaugeMetricFamily:
+    """A gauge with one sample per key of `values`: a label's value, or a tuple of them for several labels."""
+    family = GaugeMetricFamily(PREFIX + name, doc, labels=labels)
+    for key, value in values.items():
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], value)
+    return family
+
+
+def _age(since: datetime | None, now: datetime) -> float:
+    return max(0.0, (now - since).total_seconds()) if since is not None else 0.0
+
+
+def _up(overview: TicketOverview | None, queues: object) -> list[Metric]:
+    answered = {"database": float(overview is not None), "redis": float(queues is not None)}
+    doc = "1 when the store answered this scrape, 0 when it did not (its figures are then left out)"
+    return [_by("up", doc, ["component"], answered)]
+
+
+def _tickets(o: TicketOverview | None) -> list[Metric]:
+    if o is None:
+        return []
+    now = o.as_of
+    created = CounterMetricFamily(PREFIX + "tickets_created", "Tickets taken in since the first (none is deleted)")
+    created.add_metric([], o.total)
+    overdue = {("resolution", p): n for p, n in o.unresolved_overdue_by_priority.items()}
+    overdue |= {("first_response", p): n for p, n in o.unanswered_overdue_by_priority.items()}
+    overdue |= {("next_reply", p): n for p, n in o.reply_overdue_by_priority.items()}
+    kinds = {"alert": o.alerts, "reply": o.replies, "status_change": o.status_changes}
+    waited = o.oldest_waiting.age_s if o.oldest_waiting else 0.0
+    families: list[Metric] = [
+        created,
+        _by("tickets", "Tickets by status", ["status"], o.by_status),
+        _by("ai_tickets", "Tickets by where the AI's work on them stands", ["state"], o.processing),
+        _gauge("ai_oldest_waiting_seconds", "How long the longest-waiting round of AI work has waited", waited),
+        _by("unresolved_tickets", "Unresolved tickets by priority (unclassified: not rated yet)", ["priority"],
+            o.unresolved_by_priority),
+        _by("unresolved_tickets_by_category", "Unresolved tickets by category", ["category"],
+            o.unresolved_by_category),
+        _gauge("unassigned_tickets", "Unresolved tickets assigned to nobody", o.unresolved_unassigned),
+        _gauge("awaiting_assignment_tickets", "Tickets waiting for the automatic assignment", o.awaiting_assignment),
+        _gauge("awaiting_assignment_oldest_seconds", "How long the longest wait for the automatic assignment is",
+               _age(o.oldest_awaiting_assignment_since, now)),
+        _gauge("needs_review_tickets", "Unresolved tickets the AI flagged for review", o.unresolved_needs_review),
+        _gauge("needs_review_oldest_seconds", "How long the oldest review flag has been up",
+               _age(o.oldest_needs_review_since, now)),
+        _gauge("awaiting_reply_tickets", "Unresolved tickets whose customer waits for a reply", o.awaiting_reply),
+        _gauge("awaiting_reply_oldest_seconds", "How long the longest-waiting customer has waited for a reply",
+               _age(o.oldest_awaiting_reply_since, now)),
+        _by("overdue_tickets", "Unresolved tickets past a target, by target and priority", ["target", "priority"],
+            overdue),
+        _by("deliveries", "Undelivered webhook POSTs: pending (being tried) or failed (attempts spent)",
+            ["kind", "state"], {(k, s): getattr(c, s) for k, c in kinds.items() for s in ("pending", "failed")}),
+        _by("delivery_oldest_pending_seconds", "How long the oldest pending delivery of each kind has waited",
+            ["kind"], {k: _age(c.oldest_pending_since, now) for k, c in kinds.items()}),
+    ]  # fmt: skip
+    if o.business_hours is not None:
+        open_now = float(o.business_hours.open_now)
+        families.append(_gauge("business_hours_open", "1 while the team's business hours are open", open_now))
+    return families
+
+
+def _queues(queues: tuple[dict[str, int], int] | None) -> list[Metric]:
+    if queues is None:
+        return []
+    waiting, unacked = queues
+    return [
+        _by("queue_messages", "Celery messages waiting in each queue for a worker", ["queue"], waiting),
+        _gauge("queue_unacked_messages", "Celery messages workers hold: running, or held for a retry's countdown",
+               unacked),
+    ]  # fmt: skip

@@ -1,0 +1,175 @@
+"""`GET /metrics` on SQLite and PostgreSQL with real Redis: each figure checked against tickets and queue
+messages set up by hand, a store that is down reported as down, and a `monitor` key that reads nothing else."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from shared.auth import Role, create_key
+from shared.celery import get_producer
+from shared.models import utcnow
+from tests.conftest import force_ticket
+
+TICKET = {
+    "customer_email": "metrics@example.com",
+    "subject": "Where is my parcel?",
+    "description": "Order #5521 has not arrived.",
+}
+UNREACHABLE = "127.0.0.1:9"  # the discard port: nothing listens
+
+
+def _create(api, **forced) -> str:  # type: ignore[no-untyped-def]
+    response = api.post("/api/tickets/create", json=TICKET)
+    assert response.status_code == 201, response.text
+    ticket_id = response.json()["ticket"]["ticket_id"]
+    if forced:
+        force_ticket(api.app.state.settings.database_url, ticket_id, **forced)
+    return ticket_id
+
+
+def scrape(api, **headers: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:  # type: ignore[no-untyped-def]
+    """Each sample's value by name and labels."""
+    response = api.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def by(samples, name: str, label: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """A family's values by its one label."""
+    return {dict(labels)[label]: v for labels, v in samples[f"support_copilot_{name}"].items()}
+
+
+def one(samples, name: str) -> float:  # type: ignore[no-untyped-def]
+    (value,) = samples[f"support_copilot_{name}"].values()
+    return value
+
+
+def test_figures_follow_the_tickets_and_the_queues(api, redis_client):
+    assert api.post("/api/agents", json={"agent_id": "AG-1", "name": "Ann"}).status_code == 201
+    now = utcnow()
+    done = {"processing_state": "done"}
+    days_ago = now - timedelta(days=3)
+    late = _create(api, priority="high", category="shipping", needs_review=True, flagged_at=now - timedelta(hours=1),
+                   created_at=days_ago, awaiting_reply_since=days_ago, **done)  # fmt: skip
+    _create(api, priority="low", category="billing", status="pending", **done)
+    _create(api, priority="critical", category="refund", status="closed", processing_state="failed")
+    _create(api, processing_requested_at=now - timedelta(minutes=30))  # queued for half an hour
+    assert api.put(f"/api/tickets/{late}/assign", json={"agent_id": "AG-1"}).status_code == 200
+
+    samples = scrape(api)
+    assert by(samples, "up", "component") == {"database": 1.0, "redis": 1.0}
+    assert one(samples, "tickets_created_total") == 4
+    assert by(samples, "tickets", "status") == {
+        "new": 2, "open": 0, "in_progress": 0, "pending": 1, "resolved": 0, "closed": 1,
+    }  # fmt: skip
+    assert by(samples, "ai_tickets", "state") == {"queued": 1, "classified": 0, "done": 2, "failed": 1}
+    assert 30 * 60 <= one(samples, "ai_oldest_waiting_seconds") < 30 * 60 + 60
+    assert by(samples, "unresolved_tickets", "priority") == {
+        "low": 1, "medium": 0, "high": 1, "critical": 0, "unclassified": 1,
+    }  # fmt: skip
+    categories = by(samples, "unresolved_tickets_by_category", "category")
+    assert {c: n for c, n in categories.items() if n} == {"shipping": 1, "billing": 1, "unclassified": 1}
+    assert one(samples, "unassigned_tickets") == 2
+    assert one(samples, "needs_review_tickets") == 1
+    assert 3600 <= one(samples, "needs_review_oldest_seconds") < 3600 + 60
+    overdue = {tuple(v for _, v in labels): n for labels, n in samples["support_copilot_overdue_tickets"].items() if n}
+    # 3 days without a reply: past each target (the customer's wait counts against the first response's too)
+    assert overdue == {("high", "resolution"): 1, ("high", "first_response"): 1, ("high", "next_reply"): 1}
+    assert one(samples, "awaiting_reply_tickets") == 3  # every unresolved ticket here waits for its first reply
+    assert 3 * 86400 <= one(samples, "awaiting_reply_oldest_seconds") < 3 * 86400 + 60
+    assert "support_copilot_business_hours_open" not in samples  # no calendar set
+
+    # Redis: the four intakes' classify tasks wait (no worker runs here); one taken and not acknowledged moves
+    # from the queue to the unacked count, as a worker running it would.
+    assert by(samples, "queue_messages", "queue") == {
+        "classify": 4, "draft": 0, "kb": 0, "alerts": 0, "replies": 0, "bulk": 0,
+    }  # fmt: skip
+    assert one(samples, "queue_unacked_messages") == 0
+    with get_producer().connection_for_read() as connection:
+        taken = connection.SimpleQueue("classify", no_ack=False).get(timeout=5)
+        samples = scrape(api)
+        assert by(samples, "queue_messages", "queue")["classify"] == 3
+        assert one(samples, "queue_unacked_messages") == 1
+        taken.ack()
+    assert one(scrape(api), "queue_unacked_messages") == 0
+
+
+def test_undelivered_webhooks_by_kind(api, session_factory):
+    from shared.models import Alert
+
+    ticket_id = _create(api)
+    now = utcnow()
+
+    def alert(name: str, age: timedelta, **state: object) -> Alert:
+        return Alert(alert_id=name, ticket_id=ticket_id, event=f"test.{name}", priority="high", counted_from=now,
+                     payload={}, created_at=now - age, next_attempt_at=now, **state)  # fmt: skip
+
+    with session_factory() as session:
+        session.add_all([
+            alert("pending", timedelta(minutes=10)),
+            alert("failed", timedelta(hours=2), failed_at=now),
+            alert("sent", timedelta(hours=3), delivered_at=now),
+        ])  # fmt: skip
+        session.commit()
+    samples = scrape(api)
+    deliveries = {tuple(v for _, v in labels): n for labels, n in samples["support_copilot_deliveries"].items()}
+    assert deliveries == {
+        ("alert", "pending"): 1, ("alert", "failed"): 1, ("reply", "pending"): 0, ("reply", "failed"): 0,
+        ("status_change", "pending"): 0, ("status_change", "failed"): 0,
+    }  # fmt: skip
+    oldest = by(samples, "delivery_oldest_pending_seconds", "kind")
+    assert (
+        600 <= oldest["alert"] < 660 and oldest["reply"] == oldest["status_change"] == 0
+    )  # the failed one waits no more
+
+
+def test_business_hours_open_or_closed(client_for, db_url, redis_client):
+    always = client_for(db_url, business_hours="mon-sun 00:00-24:00")
+    assert one(scrape(always), "business_hours_open") == 1.0
+    never = client_for(db_url, business_hours="mon-fri 09:00-17:00", business_holidays=utcnow().date().isoformat())
+    assert one(scrape(never), "business_hours_open") == 0.0  # today is a holiday
+
+
+def test_a_store_that_is_down_is_reported_and_its_figures_left_out(client_for, db_url, redis_client):
+    """A scrape answers 200 with `up` 0 for what did not answer, so the other store's figures still come."""
+    no_redis = client_for(db_url, redis_url=f"redis://{UNREACHABLE}/0")
+    _create(no_redis)
+    samples = scrape(no_redis)
+    assert by(samples, "up", "component") == {"database": 1.0, "redis": 0.0}
+    assert one(samples, "tickets_created_total") == 1
+    assert "support_copilot_queue_messages" not in samples
+
+    no_database = client_for(f"postgresql+psycopg://postgres@{UNREACHABLE}/test?connect_timeout=1")
+    samples = scrape(no_database)
+    assert by(samples, "up", "component") == {"database": 0.0, "redis": 1.0}
+    assert by(samples, "queue_messages", "queue")["classify"] == 1  # the ticket above, still waiting
+    assert "support_copilot_tickets" not in samples and "support_copilot_tickets_created_total" not in samples
+
+
+def test_openmetrics_when_the_scraper_asks_for_it(api):
+    _create(api)
+    response = api.get("/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/openmetrics-text")
+    assert "support_copilot_tickets_created_total 1.0\n" in response.text and response.text.endswith("# EOF\n")
+
+
+def test_a_monitor_key_reads_the_metrics_and_nothing_else(client_for, db_url, redis_client, session_factory):
+    api = client_for(db_url, auth_disabled=False)
+    with session_factory() as session:
+        monitor = {"X-API-Key": create_key(session, name="prometheus", role=Role.monitor)[1]}
+        web = {"X-API-Key": create_key(session, name="web", role=Role.integration)[1]}
+    assert api.get("/metrics").status_code == 401
+    assert api.get("/metrics", headers=monitor).status_code == 200
+    assert api.get("/metrics", headers=web).status_code == 200  # a higher role includes it
+    assert api.get("/api/me", headers=monitor).json()["role"] == "monitor"
+    for method, path in (("POST", "/api/tickets/create"), ("GET", "/api/tickets/"), ("GET", "/api/overview")):
+        refused = api.request(method, path, json=TICKET, headers=monitor)
+        assert refused.status_code == 403, (method, path, refused.text)
