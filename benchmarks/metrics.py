@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.queue_reads import filled_database  # noqa: E402
 from benchmarks.support import print_table, write_results  # noqa: E402
 from gateway.main import create_app  # noqa: E402
-from gateway.services.metrics import exposition, read_overview  # noqa: E402
+from gateway.services.metrics import families, read_overview  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.db import make_engine  # noqa: E402
+from shared.fastapi_metrics import encode  # noqa: E402
 
 
 def _timed(call: Any, runs: int) -> tuple[float, float]:
@@ -71,7 +72,7 @@ def main() -> None:
                 calls = {
                     "GET /metrics (a whole scrape)": partial(scrape, client),
                     "  its counts (the overview)": partial(read_overview, factory, settings.targets),
-                    "  its encoding": partial(exposition, overview, queues),
+                    "  its encoding": partial(encode, families(overview, queues), None),
                 }
                 for name, call in calls.items():
                     p50, worst = _timed(call, args.runs)

@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from forecast_service.metrics import router as metrics_router
 from forecast_service.routes import admin_router, router
 from forecast_service.service import ForecastService
 from shared.auth import Role
@@ -25,6 +26,7 @@ from shared.fastapi_auth import require
 from shared.fastapi_db import install_db_error_handlers
 from shared.fastapi_errors import document_errors, install_validation_handler
 from shared.fastapi_http import HeadAsGet
+from shared.fastapi_metrics import RequestMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Support Copilot forecast service", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings  # the auth dependency reads AUTH_DISABLED, the DB and Redis from it
+    app.add_middleware(RequestMetrics, service="forecast")
     app.add_middleware(HeadAsGet)
     install_validation_handler(app)
     install_db_error_handlers(app)
     document_errors(app)
     app.include_router(router, dependencies=[require(Role.manager)])
     app.include_router(admin_router, dependencies=[require(Role.admin)])  # retraining costs minutes of CPU
+    app.include_router(metrics_router)  # a scraper's `monitor` key
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -38,6 +38,7 @@ from gateway.sweeper import sweep_forever
 from shared.config import Settings, get_settings
 from shared.db import make_engine
 from shared.fastapi_http import HeadAsGet
+from shared.fastapi_metrics import RequestMetrics
 
 
 def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> FastAPI:
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, sweeper: bool = True) -> Fas
     )
     app.add_middleware(PathGuard, relayed_prefix=f"{forecast.router.prefix}/")
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, service="gateway")  # outside all but HeadAsGet: it sees every answer
     app.add_middleware(HeadAsGet)
     install_error_handlers(app)
     document_errors(app)

@@ -14,7 +14,7 @@ COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES = COMPOSE["services"]
 APP_SERVICES = {"gateway", "classifier_worker", "rag_worker", "alert_worker", "forecast_service"}
 SETTINGS_ENV = {name.upper() for name in Settings.model_fields}
-EXTERNAL_ENV = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "AUTH_DISABLED"}
+EXTERNAL_ENV = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "AUTH_DISABLED", "PROMETHEUS_MULTIPROC_DIR"}
 
 
 def test_every_service_of_the_design_is_there():
@@ -71,3 +71,13 @@ def test_volumes_are_declared():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
             assert source in declared, f"{name}: {source}"
+
+
+def test_the_gateways_processes_share_their_request_counts():
+    """Several uvicorn workers: prometheus_client's multiprocess folder, emptied before they start."""
+    gateway = SERVICES["gateway"]
+    folder = gateway["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+    command = " ".join(gateway["command"])
+    assert "--workers" in command and folder.startswith("/")
+    wiped = command.index('rm -rf "$$PROMETHEUS_MULTIPROC_DIR"')
+    assert wiped < command.index('mkdir -p "$$PROMETHEUS_MULTIPROC_DIR"') < command.index("exec uvicorn")

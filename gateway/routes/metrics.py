@@ -26,8 +26,8 @@ EXAMPLE = "# HELP support_copilot_queue_messages Celery messages waiting in each
 )
 async def metrics(request: Request) -> Response:
     """Ticket counts by status and AI state, the unresolved queue and what is past its targets, undelivered
-    webhooks, and each Celery queue's length, read from the database and Redis at each scrape. Any key may
-    read them; a `monitor` key may read nothing else."""
+    webhooks, and each Celery queue's length, read from the database and Redis at each scrape; and the HTTP
+    requests answered, by route and status. Any key may read them; a `monitor` key may read nothing else."""
     state = request.app.state
     body, content_type = await scrape(
         state.sessionmaker, state.redis, state.settings.targets, request.headers.get("accept")

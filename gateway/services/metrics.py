@@ -5,6 +5,8 @@ Every figure is read at the scrape from what all processes share, the database (
 process, with `--workers 2` or after a restart, answers the same, and nothing needs aggregating across
 processes. Ages are in seconds and 0 when nothing waits, so a rule like `> 600` needs no `absent()`.
 
+The HTTP requests' counts and times (`shared.fastapi_metrics`) come with them, summed over the processes.
+
 A store that does not answer is reported, not raised: `support_copilot_up{component=...}` is 0 and its
 figures are left out, so a scrape during a database outage still says Redis's queues are growing.
 """
@@ -12,22 +14,21 @@ figures are left out, so a scrape during a database outage still says Redis's qu
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi.concurrency import run_in_threadpool
 from kombu.transport import redis as redis_transport
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.services.overview import ticket_overview
 from shared.celery import TASK_ROUTES
 from shared.config import Targets
+from shared.fastapi_metrics import encode
 from shared.schemas import TicketOverview
 
 log = logging.getLogger(__name__)
@@ -69,30 +70,14 @@ async def queue_lengths(client: aioredis.Redis) -> tuple[dict[str, int], int] | 
 async def scrape(
     factory: sessionmaker[Session], client: aioredis.Redis, targets: Targets, accept: str | None
 ) -> tuple[bytes, str]:
-    """One scrape: the body and its content type, in the format the scraper's `Accept` asks for (OpenMetrics
-    or Prometheus's text format, as `prometheus_client` negotiates it)."""
+    """One scrape: the body and its content type (`shared.fastapi_metrics.encode`)."""
     overview = await run_in_threadpool(read_overview, factory, targets)
-    return exposition(overview, await queue_lengths(client), accept)
+    return encode(families(overview, await queue_lengths(client)), accept)
 
 
-def exposition(
-    overview: TicketOverview | None, queues: tuple[dict[str, int], int] | None, accept: str | None = None
-) -> tuple[bytes, str]:
-    """The families below, encoded for `accept`."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families([*_up(overview, queues), *_tickets(overview), *_queues(queues)]))
-    encoder, content_type = choose_encoder(accept or "")
-    return encoder(registry), content_type
-
-
-class _Families:
-    """A collector of families already built: one scrape's snapshot, never kept."""
-
-    def __init__(self, families: list[Metric]) -> None:
-        self.families = families
-
-    def collect(self) -> Iterable[Metric]:
-        return self.families
+def families(overview: TicketOverview | None, queues: tuple[dict[str, int], int] | None) -> list[Metric]:
+    """The figures of what answered, and which did."""
+    return [*_up(overview, queues), *_tickets(overview), *_queues(queues)]
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

@@ -1,4 +1,5 @@
-"""Every forecast route, every role: reads need a manager key, retraining an admin key (auth on, real DB)."""
+"""Every forecast route, every role: reads need a manager key, retraining an admin key, the metrics any key
+(auth on, real DB)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ ROUTES: list[tuple[str, str, Role]] = [
     ("GET", "/api/forecast/staffing/current", Role.manager),
     ("GET", "/api/forecast/model/info", Role.manager),
     ("POST", "/api/forecast/train", Role.admin),
+    ("GET", "/metrics", Role.monitor),
 ]
 
 

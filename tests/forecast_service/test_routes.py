@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from forecast_service.main import create_app
 from forecast_service.model import MODEL_FILE, Forecaster, build_network
@@ -142,6 +143,44 @@ def test_post_train_answers_202_and_serves_the_new_model(client: TestClient, for
     assert client.get("/api/forecast/hourly/5").json()["model"]["version"] == info["version"]
     for url, path in TYPED_ANSWERS:  # a trained model's answers (and its training record) are typed too
         _matches_its_documentation(client, url, path)
+    metrics = _scraped(client)
+    assert metrics["support_copilot_forecast_model_ready"] == {(): 1.0}
+    trained = metrics["support_copilot_forecast_model_trained_timestamp_seconds"][()]
+    assert trained == datetime.fromisoformat(info["trained_at"]).timestamp() and time.time() - trained < 300
+    history_end = metrics["support_copilot_forecast_history_end_timestamp_seconds"][()]
+    assert history_end == datetime.fromisoformat(info["data_end"]).timestamp()
+    assert metrics["support_copilot_forecast_retrain"] == {
+        (("state", "idle"),): 0.0, (("state", "running"),): 0.0, (("state", "done"),): 1.0, (("state", "failed"),): 0.0,
+    }  # fmt: skip
+
+
+def _scraped(client: TestClient) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """`GET /metrics`: each sample's value by name and labels."""
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain"), response.text
+    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def test_metrics_say_the_baseline_is_served_and_count_the_requests(client: TestClient) -> None:
+    def answered(metrics, route: str, status: str) -> float:  # type: ignore[no-untyped-def]
+        key = (("method", "GET"), ("route", route), ("service", "forecast"), ("status", status))
+        return metrics.get("support_copilot_http_requests_total", {}).get(key, 0.0)
+
+    before = _scraped(client)
+    assert before["support_copilot_forecast_model_ready"] == {(): 0.0}
+    assert "support_copilot_forecast_model_trained_timestamp_seconds" not in before  # the baseline was not trained
+    assert before["support_copilot_forecast_retrain"][(("state", "idle"),)] == 1.0
+    for _ in range(3):
+        assert client.get("/api/forecast/hourly/24").status_code == 200
+    assert client.get("/api/forecast/hourly/999").status_code == 422
+    after = _scraped(client)
+    route = "/api/forecast/hourly/{hours}"
+    assert answered(after, route, "200") - answered(before, route, "200") == 3
+    assert answered(after, route, "422") - answered(before, route, "422") == 1
 
 
 def test_retrain_keeps_the_better_model(forecast_settings) -> None:  # type: ignore[no-untyped-def]

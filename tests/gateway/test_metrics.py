@@ -3,14 +3,20 @@ messages set up by hand, a store that is down reported as down, and a `monitor` 
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 from datetime import timedelta
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.auth import Role, create_key
 from shared.celery import get_producer
 from shared.models import utcnow
-from tests.conftest import force_ticket
+from tests.conftest import force_ticket, wait_until
 
 TICKET = {
     "customer_email": "metrics@example.com",
@@ -173,3 +179,86 @@ def test_a_monitor_key_reads_the_metrics_and_nothing_else(client_for, db_url, re
     for method, path in (("POST", "/api/tickets/create"), ("GET", "/api/tickets/"), ("GET", "/api/overview")):
         refused = api.request(method, path, json=TICKET, headers=monitor)
         assert refused.status_code == 403, (method, path, refused.text)
+
+
+def _answered(samples, route: str, status: str, method: str = "GET") -> float:  # type: ignore[no-untyped-def]
+    key = (("method", method), ("route", route), ("service", "gateway"), ("status", status))
+    return samples.get("support_copilot_http_requests_total", {}).get(key, 0.0)
+
+
+def test_requests_are_counted_by_route_template_and_status(api):
+    """By the route's template, never the path (ids and scanners' paths would grow the series without end)."""
+    ticket_id = _create(api)
+    before = scrape(api)
+    for _ in range(2):
+        assert api.get(f"/api/tickets/{ticket_id}").status_code == 200
+    assert api.get("/api/tickets/TKT-NOPE").status_code == 404
+    assert api.get("/wp-login.php").status_code == 404
+    assert api.head("/health").status_code == 200  # counted as the GET it runs
+    assert api.request("BREW", "/health").status_code == 405
+    after = scrape(api)
+
+    def added(route: str, status: str, method: str = "GET") -> float:
+        return _answered(after, route, status, method) - _answered(before, route, status, method)
+
+    assert added("/api/tickets/{ticket_id}", "200") == 2 and added("/api/tickets/{ticket_id}", "404") == 1
+    assert added("unmatched", "404") == 1 and added("/health", "200") == 1 and added("/health", "405", "other") == 1
+    assert added("/metrics", "200") == 1  # the first scrape, counted once it was answered
+    assert not any("TKT-" in dict(labels)["route"] for labels in after["support_copilot_http_requests_total"])
+    timed = after["support_copilot_http_request_duration_seconds_count"]
+    key = (("method", "GET"), ("route", "/api/tickets/{ticket_id}"), ("service", "gateway"))
+    assert timed[key] - before["support_copilot_http_request_duration_seconds_count"].get(key, 0) == 3
+
+
+def test_two_gateway_processes_answer_one_sum(sqlite_url, redis_client, tmp_path):
+    """compose's `uvicorn --workers 2` with PROMETHEUS_MULTIPROC_DIR: whichever process a scrape reaches, it
+    answers every process's requests."""
+    folder = tmp_path / "prometheus"
+    folder.mkdir()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": sqlite_url, "AUTH_DISABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "gateway.main:app", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _up(base), timeout=60)
+        sent = 0
+        # Fresh connections until both processes have answered some (each writes its own files).
+        while len({p.stem.rsplit("_", 1)[1] for p in folder.glob("counter_*.db")}) < 2:
+            assert sent < 2000, "one process answered every request"
+            assert httpx.get(f"{base}/health", headers={"Connection": "close"}).status_code == 200
+            sent += 1
+        for _ in range(6):  # several scrapes, which either process answers: each the same sum
+            body = httpx.get(f"{base}/metrics", headers={"Connection": "close"}).text
+            samples = {s.name: s for f in text_string_to_metric_families(body) for s in f.samples
+                       if s.labels.get("route") == "/health" and s.labels.get("status") == "200"}  # fmt: skip
+            total = samples["support_copilot_http_requests_total"].value
+            assert total >= sent + 1 and total == _health_counted(folder)  # + the polls while it started
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def _up(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health", headers={"Connection": "close"}).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _health_counted(folder) -> float:  # type: ignore[no-untyped-def]
+    """The `/health` 200s every process has written, read from the files as prometheus_client reads them."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(folder))
+    return sum(
+        s.value for f in registry.collect() for s in f.samples
+        if s.name == "support_copilot_http_requests_total" and s.labels["route"] == "/health"
+        and s.labels["status"] == "200"
+    )  # fmt: skip
