@@ -14,7 +14,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared.auth import Role, create_key
-from shared.celery import get_producer
+from shared.celery import CLASSIFY_QUEUE, CLASSIFY_TASK, get_producer
 from shared.models import utcnow
 from tests.conftest import force_ticket, wait_until
 
@@ -64,6 +64,10 @@ def test_figures_follow_the_tickets_and_the_queues(api, redis_client):
     days_ago = now - timedelta(days=3)
     late = _create(api, priority="high", category="shipping", needs_review=True, flagged_at=now - timedelta(hours=1),
                    created_at=days_ago, awaiting_reply_since=days_ago, **done)  # fmt: skip
+    # answered at once, then kept waiting a day after the customer wrote back: past its resolution and next
+    # reply targets, not its first response's
+    _create(api, priority="critical", category="shipping", created_at=days_ago, first_response_at=days_ago,
+            awaiting_reply_since=now - timedelta(days=1), **done)  # fmt: skip
     _create(api, priority="low", category="billing", status="pending", **done)
     _create(api, priority="critical", category="refund", status="closed", processing_state="failed")
     _create(api, processing_requested_at=now - timedelta(minutes=30))  # queued for half an hour
@@ -71,44 +75,50 @@ def test_figures_follow_the_tickets_and_the_queues(api, redis_client):
 
     samples = scrape(api)
     assert by(samples, "up", "component") == {"database": 1.0, "redis": 1.0}
-    assert one(samples, "tickets_created_total") == 4
+    assert one(samples, "tickets_created_total") == 5
     assert by(samples, "tickets", "status") == {
-        "new": 2, "open": 0, "in_progress": 0, "pending": 1, "resolved": 0, "closed": 1,
+        "new": 3, "open": 0, "in_progress": 0, "pending": 1, "resolved": 0, "closed": 1,
     }  # fmt: skip
-    assert by(samples, "ai_tickets", "state") == {"queued": 1, "classified": 0, "done": 2, "failed": 1}
+    assert by(samples, "ai_tickets", "state") == {"queued": 1, "classified": 0, "done": 3, "failed": 1}
     assert 30 * 60 <= one(samples, "ai_oldest_waiting_seconds") < 30 * 60 + 60
     assert by(samples, "unresolved_tickets", "priority") == {
-        "low": 1, "medium": 0, "high": 1, "critical": 0, "unclassified": 1,
+        "low": 1, "medium": 0, "high": 1, "critical": 1, "unclassified": 1,
     }  # fmt: skip
     categories = by(samples, "unresolved_tickets_by_category", "category")
-    assert {c: n for c, n in categories.items() if n} == {"shipping": 1, "billing": 1, "unclassified": 1}
-    assert one(samples, "unassigned_tickets") == 2
+    assert {c: n for c, n in categories.items() if n} == {"shipping": 2, "billing": 1, "unclassified": 1}
+    assert one(samples, "unassigned_tickets") == 3
     assert one(samples, "needs_review_tickets") == 1
     assert 3600 <= one(samples, "needs_review_oldest_seconds") < 3600 + 60
     overdue = {tuple(v for _, v in labels): n for labels, n in samples["support_copilot_overdue_tickets"].items() if n}
     # 3 days without a reply: past each target (the customer's wait counts against the first response's too)
-    assert overdue == {("high", "resolution"): 1, ("high", "first_response"): 1, ("high", "next_reply"): 1}
-    assert one(samples, "awaiting_reply_tickets") == 3  # every unresolved ticket here waits for its first reply
+    assert overdue == {
+        ("high", "resolution"): 1, ("high", "first_response"): 1, ("high", "next_reply"): 1,
+        ("critical", "resolution"): 1, ("critical", "next_reply"): 1,
+    }  # fmt: skip
+    assert one(samples, "awaiting_reply_tickets") == 4  # every unresolved ticket here waits for a reply
     assert 3 * 86400 <= one(samples, "awaiting_reply_oldest_seconds") < 3 * 86400 + 60
     assert "support_copilot_business_hours_open" not in samples  # no calendar set
 
-    # Redis: the four intakes' classify tasks wait (no worker runs here); one taken and not acknowledged moves
-    # from the queue to the unacked count, as a worker running it would.
+    # Redis: the five intakes' classify tasks wait (no worker runs here), and one sent with a priority, which
+    # kombu keeps in the queue's list for that priority; one taken and not acknowledged moves from the queue to
+    # the unacked count, as a worker running it would.
+    get_producer().send_task(CLASSIFY_TASK, args=["TKT-X"], queue=CLASSIFY_QUEUE, priority=9)
+    samples = scrape(api)
     assert by(samples, "queue_messages", "queue") == {
-        "classify": 4, "draft": 0, "kb": 0, "alerts": 0, "replies": 0, "bulk": 0,
+        "classify": 6, "draft": 0, "kb": 0, "alerts": 0, "replies": 0, "bulk": 0,
     }  # fmt: skip
     assert one(samples, "queue_unacked_messages") == 0
     with get_producer().connection_for_read() as connection:
         taken = connection.SimpleQueue("classify", no_ack=False).get(timeout=5)
         samples = scrape(api)
-        assert by(samples, "queue_messages", "queue")["classify"] == 3
+        assert by(samples, "queue_messages", "queue")["classify"] == 5
         assert one(samples, "queue_unacked_messages") == 1
         taken.ack()
     assert one(scrape(api), "queue_unacked_messages") == 0
 
 
 def test_undelivered_webhooks_by_kind(api, session_factory):
-    from shared.models import Alert
+    from shared.models import Alert, StatusDelivery
 
     ticket_id = _create(api)
     now = utcnow()
@@ -122,13 +132,15 @@ def test_undelivered_webhooks_by_kind(api, session_factory):
             alert("pending", timedelta(minutes=10)),
             alert("failed", timedelta(hours=2), failed_at=now),
             alert("sent", timedelta(hours=3), delivered_at=now),
+            StatusDelivery(delivery_id="s-failed", ticket_id=ticket_id, previous_status="open", status="resolved",
+                           payload={}, created_at=now, next_attempt_at=now, failed_at=now),
         ])  # fmt: skip
         session.commit()
     samples = scrape(api)
     deliveries = {tuple(v for _, v in labels): n for labels, n in samples["support_copilot_deliveries"].items()}
     assert deliveries == {
         ("alert", "pending"): 1, ("alert", "failed"): 1, ("reply", "pending"): 0, ("reply", "failed"): 0,
-        ("status_change", "pending"): 0, ("status_change", "failed"): 0,
+        ("status_change", "pending"): 0, ("status_change", "failed"): 1,
     }  # fmt: skip
     oldest = by(samples, "delivery_oldest_pending_seconds", "kind")
     assert (
