@@ -9,12 +9,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from forecast_service.routes import ServiceDep
-from shared.auth import Role
-from shared.fastapi_auth import require
+from shared.fastapi_auth import RequireMetricsReader
 from shared.fastapi_metrics import encode
 
 router = APIRouter(tags=["metrics"])
@@ -45,13 +44,13 @@ def model_families(info: dict[str, Any]) -> list[Metric]:
 
 @router.get(
     "/metrics",
-    dependencies=[require(Role.monitor)],
+    dependencies=[Depends(RequireMetricsReader())],
     response_class=Response,
     responses={200: {"description": "Prometheus's text format, or OpenMetrics when `Accept` asks for it",
                      "content": {"text/plain": {}}}},
 )  # fmt: skip
 def metrics(request: Request, service: ServiceDep) -> Response:
     """The served model (trained or the baseline, its training and history's end, the last retrain) and the
-    HTTP requests answered. Any key may read them; a `monitor` key may read nothing else."""
+    HTTP requests answered. Any key may read them (a `monitor` key may read nothing else), or METRICS_TOKEN."""
     body, content_type = encode(model_families(service.info()), request.headers.get("accept"))
     return Response(body, media_type=content_type)

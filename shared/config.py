@@ -228,6 +228,11 @@ class Settings(BaseSettings):
         " holds a link cannot flood its ticket with messages, each of which the AI works on again",
     )
     rate_limit_window_s: int = Field(60, ge=1, description="Length of the fixed rate-limit window")
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="A bearer token (32+ characters) GET /metrics accepts beside any API key, checked without the"
+        " database: a scrape during a database outage still answers, saying so; rate-limited as one key",
+    )
 
     # Alerts: the team's own webhook hears of tickets the AI rates urgent and of targets about to run out (an
     # outbox, delivered by the alert worker)
@@ -428,6 +433,7 @@ class Settings(BaseSettings):
         "customer_link_url",
         "customer_link_secret",
         "reply_webhook_secret",
+        "metrics_token",
         mode="before",
     )
     @classmethod
@@ -474,6 +480,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name!r} is routed twice")
             routes[name] = url
         return routes
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """Said at start: a short token is guessable, and it opens the metrics without any key."""
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(f"METRICS_TOKEN must be at least 32 characters; it is {len(value.get_secret_value())}")
+        return value
 
     @model_validator(mode="after")
     def _customer_links(self) -> Settings:

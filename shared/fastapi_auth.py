@@ -7,6 +7,7 @@ missing ones fall back to the process-wide defaults, so the forecast service nee
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
 import redis.asyncio as aioredis
@@ -22,6 +23,7 @@ from shared.db import get_sessionmaker, make_engine
 from shared.models import audit_actor
 
 ANONYMOUS = Principal(key_id=None, name="anonymous", role=Role.admin)
+METRICS_SCRAPER = Principal(key_id=None, name="metrics-token", role=Role.monitor)
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer sc_...`")
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key: `X-API-Key: sc_...`")
@@ -129,6 +131,31 @@ class RequireRole:
 
     def __repr__(self) -> str:
         return f"RequireRole({self.required_role.value})"
+
+
+class RequireMetricsReader(RequireRole):
+    """Dependency of `GET /metrics`: METRICS_TOKEN when it is set and sent, compared in constant time without
+    reading the database (so a scrape during a database outage answers, saying so, where a key's lookup would
+    answer 503) and rate-limited as one key; otherwise any API key, as `RequireRole(Role.monitor)`."""
+
+    def __init__(self) -> None:
+        super().__init__(Role.monitor)
+
+    async def __call__(
+        self,
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+        api_key: Annotated[str | None, Depends(api_key_scheme)],
+    ) -> Principal:
+        settings = app_settings(request)
+        token, presented = settings.metrics_token, presented_key(bearer, api_key)
+        if token is None or presented is None:
+            return await authenticate_request(request, presented, self.required_role)
+        if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+            return await authenticate_request(request, presented, self.required_role)
+        await enforce_rate_limit(request, "metrics-token", settings.rate_limit_per_key)
+        audit_actor.set(METRICS_SCRAPER.actor)
+        return METRICS_SCRAPER
 
 
 AnyKeyDep = Annotated[Principal, Depends(RequireRole(Role.monitor))]  # the lowest role: any valid key

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from gateway.services.metrics import scrape
-from shared.auth import Role
-from shared.fastapi_auth import require
+from shared.fastapi_auth import RequireMetricsReader
 
 router = APIRouter(tags=["health"])
 
@@ -15,7 +14,7 @@ EXAMPLE = "# HELP support_copilot_queue_messages Celery messages waiting in each
 
 @router.get(
     "/metrics",
-    dependencies=[require(Role.monitor)],
+    dependencies=[Depends(RequireMetricsReader())],
     response_class=Response,
     responses={
         200: {
@@ -27,7 +26,8 @@ EXAMPLE = "# HELP support_copilot_queue_messages Celery messages waiting in each
 async def metrics(request: Request) -> Response:
     """Ticket counts by status and AI state, the unresolved queue and what is past its targets, undelivered
     webhooks, and each Celery queue's length, read from the database and Redis at each scrape; and the HTTP
-    requests answered, by route and status. Any key may read them; a `monitor` key may read nothing else."""
+    requests answered, by route and status. Any key may read them (a `monitor` key may read nothing else),
+    or METRICS_TOKEN."""
     state = request.app.state
     body, content_type = await scrape(
         state.sessionmaker, state.redis, state.settings.targets, request.headers.get("accept")

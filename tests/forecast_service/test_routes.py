@@ -262,3 +262,12 @@ def test_openapi_documents_the_errors_the_service_gives(client: TestClient) -> N
     body = client.get("/api/forecast/daily/99").json()
     schema = spec["paths"]["/api/forecast/daily/{days}"]["get"]["responses"]["422"]["content"]["application/json"]
     jsonschema.validate(body, {**schema["schema"], "components": spec["components"]})
+
+
+def test_the_metrics_token_opens_the_forecast_metrics_alone(forecast_settings) -> None:  # type: ignore[no-untyped-def]
+    token = "forecast-metrics-" + "t" * 20
+    with TestClient(create_app(forecast_settings(auth_disabled=False, metrics_token=token))) as client:
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert client.get("/metrics", headers=bearer).status_code == 200
+        assert client.get("/metrics", headers={"Authorization": f"Bearer {token}x"}).status_code == 401
+        assert client.get("/api/forecast/model/info", headers=bearer).status_code == 401  # not a key
