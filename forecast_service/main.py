@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_errors(app)
     app.include_router(router, dependencies=[require(Role.manager)])
     app.include_router(admin_router, dependencies=[require(Role.admin)])  # retraining costs minutes of CPU
-    app.include_router(metrics_router)  # a scraper's `monitor` key
+    app.include_router(metrics_router)  # any key, or METRICS_TOKEN
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -149,13 +149,18 @@ class RequireMetricsReader(RequireRole):
     ) -> Principal:
         settings = app_settings(request)
         token, presented = settings.metrics_token, presented_key(bearer, api_key)
-        if token is None or presented is None:
-            return await authenticate_request(request, presented, self.required_role)
-        if not hmac.compare_digest(presented.encode(), token.get_secret_value().encode()):
+        if token is None or presented is None or not _same(presented, token.get_secret_value()):
             return await authenticate_request(request, presented, self.required_role)
         await enforce_rate_limit(request, "metrics-token", settings.rate_limit_per_key)
         audit_actor.set(METRICS_SCRAPER.actor)
+        request.state.principal = METRICS_SCRAPER
         return METRICS_SCRAPER
+
+
+def _same(presented: str, secret: str) -> bool:
+    """Constant-time equality of bytes: `hmac.compare_digest` refuses strings holding non-ASCII characters,
+    which a header may carry."""
+    return hmac.compare_digest(presented.encode(), secret.encode())
 
 
 AnyKeyDep = Annotated[Principal, Depends(RequireRole(Role.monitor))]  # the lowest role: any valid key

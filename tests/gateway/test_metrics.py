@@ -291,6 +291,7 @@ def test_the_metrics_token_is_read_without_the_database(client_for, db_url, redi
     assert api.get("/metrics", headers={"X-API-Key": TOKEN}).status_code == 200  # either header
     assert api.get("/metrics", headers={"Authorization": f"Bearer {TOKEN[:-1]}y"}).status_code == 401
     assert api.get("/api/me", headers=bearer).status_code == 401  # not a key
+    assert api.get("/metrics", headers={"Authorization": "Bearer caf\xe9".encode("latin-1")}).status_code == 401
     assert api.get("/metrics", headers=bearer).status_code == 200  # the third of RATE_LIMIT_PER_KEY's 3
     limited = api.get("/metrics", headers=bearer)
     assert limited.status_code == 429 and "Retry-After" in limited.headers
