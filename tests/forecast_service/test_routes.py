@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from forecast_service.main import create_app
 from forecast_service.model import MODEL_FILE, Forecaster, build_network
 from forecast_service.service import ForecastService, training_history
 from shared.db import make_engine
 from shared.models import Customer, Ticket
+from tests.prometheus_text import Samples, parse_samples
 
 
 @pytest.fixture
@@ -154,15 +154,11 @@ def test_post_train_answers_202_and_serves_the_new_model(client: TestClient, for
     }  # fmt: skip
 
 
-def _scraped(client: TestClient) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+def _scraped(client: TestClient) -> Samples:
     """`GET /metrics`: each sample's value by name and labels."""
     response = client.get("/metrics")
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain"), response.text
-    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
+    return parse_samples(response.text)
 
 
 def test_metrics_say_the_baseline_is_served_and_count_the_requests(client: TestClient) -> None:

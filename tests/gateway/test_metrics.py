@@ -11,15 +11,12 @@ import sys
 from datetime import timedelta
 
 import httpx
-import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from pydantic import ValidationError
 
 from shared.auth import Role, create_key
 from shared.celery import CLASSIFY_QUEUE, CLASSIFY_TASK, get_producer
-from shared.config import Settings
 from shared.models import utcnow
 from tests.conftest import force_ticket, wait_until
+from tests.prometheus_text import Samples, parse_samples
 
 TICKET = {
     "customer_email": "metrics@example.com",
@@ -38,16 +35,12 @@ def _create(api, **forced) -> str:  # type: ignore[no-untyped-def]
     return ticket_id
 
 
-def scrape(api, **headers: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:  # type: ignore[no-untyped-def]
+def scrape(api, **headers: str) -> Samples:  # type: ignore[no-untyped-def]
     """Each sample's value by name and labels."""
     response = api.get("/metrics", headers=headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
-    for family in text_string_to_metric_families(response.text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return samples
+    return parse_samples(response.text)
 
 
 def by(samples, name: str, label: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -225,6 +218,9 @@ def test_requests_are_counted_by_route_template_and_status(api):
     assert timed[key] - before["support_copilot_http_request_duration_seconds_count"].get(key, 0) == 3
 
 
+HEALTH_OK = (("method", "GET"), ("route", "/health"), ("service", "gateway"), ("status", "200"))
+
+
 def test_two_gateway_processes_answer_one_sum(sqlite_url, redis_client, tmp_path):
     """compose's `uvicorn --workers 2` with PROMETHEUS_MULTIPROC_DIR: whichever process a scrape reaches, it
     answers every process's requests."""
@@ -249,9 +245,7 @@ def test_two_gateway_processes_answer_one_sum(sqlite_url, redis_client, tmp_path
             sent += 1
         for _ in range(6):  # several scrapes, which either process answers: each the same sum
             body = httpx.get(f"{base}/metrics", headers={"Connection": "close"}).text
-            samples = {s.name: s for f in text_string_to_metric_families(body) for s in f.samples
-                       if s.labels.get("route") == "/health" and s.labels.get("status") == "200"}  # fmt: skip
-            total = samples["support_copilot_http_requests_total"].value
+            total = parse_samples(body)["support_copilot_http_requests_total"][HEALTH_OK]
             assert total >= sent + 1 and total == _health_counted(folder)  # + the polls while it started
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -267,49 +261,9 @@ def _up(base: str) -> bool:
 
 def _health_counted(folder) -> float:  # type: ignore[no-untyped-def]
     """The `/health` 200s every process has written, read from the files as prometheus_client reads them."""
-    from prometheus_client import CollectorRegistry
+    from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(folder))
-    return sum(
-        s.value for f in registry.collect() for s in f.samples
-        if s.name == "support_copilot_http_requests_total" and s.labels["route"] == "/health"
-        and s.labels["status"] == "200"
-    )  # fmt: skip
-
-
-TOKEN = "metrics-token-" + "x" * 30
-
-
-def test_the_metrics_token_is_read_without_the_database(client_for, db_url, redis_client, session_factory):
-    """METRICS_TOKEN answers a scrape through a database outage, where a key (looked up there) gets 503; it
-    opens /metrics alone, and is rate-limited as a key."""
-    api = client_for(db_url, auth_disabled=False, metrics_token=TOKEN, rate_limit_per_key=3)
-    bearer = {"Authorization": f"Bearer {TOKEN}"}
-    assert by(scrape(api, **bearer), "up", "component")["database"] == 1.0
-    assert api.get("/metrics", headers={"X-API-Key": TOKEN}).status_code == 200  # either header
-    assert api.get("/metrics", headers={"Authorization": f"Bearer {TOKEN[:-1]}y"}).status_code == 401
-    assert api.get("/api/me", headers=bearer).status_code == 401  # not a key
-    assert api.get("/metrics", headers={"Authorization": "Bearer caf\xe9".encode("latin-1")}).status_code == 401
-    assert api.get("/metrics", headers=bearer).status_code == 200  # the third of RATE_LIMIT_PER_KEY's 3
-    limited = api.get("/metrics", headers=bearer)
-    assert limited.status_code == 429 and "Retry-After" in limited.headers
-
-    with session_factory() as session:
-        key = {"X-API-Key": create_key(session, name="prometheus", role=Role.monitor)[1]}
-    down = f"postgresql+psycopg://postgres@{UNREACHABLE}/test?connect_timeout=1"
-    outage = client_for(down, auth_disabled=False, metrics_token=TOKEN)
-    samples = scrape(outage, **bearer)
-    assert by(samples, "up", "component") == {"database": 0.0, "redis": 1.0}
-    assert "support_copilot_queue_messages" in samples
-    assert outage.get("/metrics", headers=key).status_code == 503
-
-
-def test_a_short_metrics_token_is_refused_at_start():
-    with pytest.raises(ValidationError, match="METRICS_TOKEN must be at least 32 characters; it is 9"):
-        Settings(metrics_token="too-short")
-    with pytest.raises(ValidationError, match="it is 31"):
-        Settings(metrics_token="x" * 31)
-    assert Settings(metrics_token="x" * 32).metrics_token is not None
-    assert Settings(metrics_token="").metrics_token is None  # compose passes it through empty
+    return parse_samples(generate_latest(registry).decode())["support_copilot_http_requests_total"][HEALTH_OK]
