@@ -8,12 +8,16 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import httpx
+import pytest
+from pydantic import ValidationError
 
 from shared.auth import Role, create_key
 from shared.celery import CLASSIFY_QUEUE, CLASSIFY_TASK, get_producer
+from shared.config import Settings
 from shared.models import utcnow
 from tests.conftest import force_ticket, wait_until
 from tests.prometheus_text import Samples, parse_samples
@@ -267,3 +271,48 @@ def _health_counted(folder) -> float:  # type: ignore[no-untyped-def]
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=str(folder))
     return parse_samples(generate_latest(registry).decode())["support_copilot_http_requests_total"][HEALTH_OK]
+
+
+TOKEN = "metrics-token-" + "x" * 30
+WINDOW = 3600
+
+
+def _clear_of_a_window_edge() -> None:
+    """Past the next fixed-window boundary if it is under 30 s away (a burst that crossed one counts twice)."""
+    left = WINDOW - time.time() % WINDOW
+    if left < 30:
+        time.sleep(left + 0.05)
+
+
+def test_the_metrics_token_is_read_without_the_database(client_for, db_url, redis_client, session_factory):
+    """METRICS_TOKEN answers a scrape through a database outage, where a key (looked up there) gets 503; it
+    opens /metrics alone, and is rate-limited as a key."""
+    api = client_for(db_url, auth_disabled=False, metrics_token=TOKEN, rate_limit_per_key=3, rate_limit_window_s=WINDOW)
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    _clear_of_a_window_edge()  # the four scrapes below count in one fixed window
+    assert by(scrape(api, **bearer), "up", "component")["database"] == 1.0
+    assert api.get("/metrics", headers={"X-API-Key": TOKEN}).status_code == 200  # either header
+    assert api.get("/metrics", headers={"Authorization": f"Bearer {TOKEN[:-1]}y"}).status_code == 401
+    assert api.get("/api/me", headers=bearer).status_code == 401  # not a key
+    assert api.get("/metrics", headers={"Authorization": "Bearer caf\xe9".encode("latin-1")}).status_code == 401
+    assert api.get("/metrics", headers=bearer).status_code == 200  # the third of RATE_LIMIT_PER_KEY's 3
+    limited = api.get("/metrics", headers=bearer)
+    assert limited.status_code == 429 and "Retry-After" in limited.headers
+
+    with session_factory() as session:
+        key = {"X-API-Key": create_key(session, name="prometheus", role=Role.monitor)[1]}
+    down = f"postgresql+psycopg://postgres@{UNREACHABLE}/test?connect_timeout=1"
+    outage = client_for(down, auth_disabled=False, metrics_token=TOKEN)
+    samples = scrape(outage, **bearer)
+    assert by(samples, "up", "component") == {"database": 0.0, "redis": 1.0}
+    assert "support_copilot_queue_messages" in samples
+    assert outage.get("/metrics", headers=key).status_code == 503
+
+
+def test_a_short_metrics_token_is_refused_at_start():
+    with pytest.raises(ValidationError, match="METRICS_TOKEN must be at least 32 characters; it is 9"):
+        Settings(metrics_token="too-short")
+    with pytest.raises(ValidationError, match="it is 31"):
+        Settings(metrics_token="x" * 31)
+    assert Settings(metrics_token="x" * 32).metrics_token is not None
+    assert Settings(metrics_token="").metrics_token is None  # compose passes it through empty
