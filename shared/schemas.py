@@ -1822,6 +1822,17 @@ class AgentActivity(BaseModel):
 
 
 class SatisfactionCounts(SatisfactionTally):
+    solved: int = Field(
+        ...,
+        description="Web and API tickets resolved in the window and not reopened since: those whose customers can "
+        "rate them here (a ticket closed without being resolved is not counted)",
+    )
+    solved_rated: int = Field(..., description="Of the solved ones, how many carry a rating, whenever it was given")
+    response_rate: float | None = Field(
+        ...,
+        description="solved_rated / solved: the share of solved tickets whose customers answered (the CSAT response "
+        "rate); null when none was solved",
+    )
     by_agent: dict[str, SatisfactionTally] = Field(
         ...,
         description="The same for each agent holding rated tickets (the ticket's assignee now); unassigned tickets "
@@ -1933,7 +1944,8 @@ class TicketOverview(BaseModel):
     reviews_last_7d: ReviewTimes
     satisfaction_last_7d: SatisfactionCounts = Field(
         description="Customers' ratings of solved web and API tickets in the last 7 days (POST "
-        "/api/tickets/{id}/satisfaction): how many, good and bad, and the share good"
+        "/api/tickets/{id}/satisfaction): how many, good and bad, and the share good; and the share of the week's "
+        "solved tickets rated"
     )
     alerts: DeliveryCounts = Field(
         description="Alerts to ALERT_WEBHOOK_URL not delivered: a webhook refusing or unreachable leaves urgent "

@@ -68,7 +68,8 @@ def rate_ticket(session: Session, ticket_id: str, data: SatisfactionCreate, sett
 
 def satisfaction_counts(session: Session, since: datetime) -> SatisfactionCounts:
     """The ratings given since `since` (each ticket's latest), in all, by the tickets' assignees and by their
-    working categories, over `idx_tickets_satisfaction`."""
+    working categories, over `idx_tickets_satisfaction`; and the response rate: of the web and API tickets
+    resolved since `since` (a reopen clears `resolved_at`), the share rated, over `idx_tickets_resolved`."""
     assignee = current_assignee()  # grouped by it, SQLite keeps to the window's range of that index
     rows = session.execute(
         select(assignee, Ticket.category, Ticket.satisfaction, func.count())
@@ -85,8 +86,16 @@ def satisfaction_counts(session: Session, since: datetime) -> SatisfactionCounts
             by_agent[agent][rated] += n
         if category is not None:
             by_category[category][rated] += n
+    solved, solved_rated = session.execute(
+        select(func.count(), func.count(Ticket.satisfaction)).where(
+            Ticket.resolved_at >= since, Ticket.source.not_in(sorted(VENDOR_SOURCES))
+        )
+    ).one()
     return SatisfactionCounts(
         **_tally(total).model_dump(),
+        solved=solved,
+        solved_rated=solved_rated,
+        response_rate=round(solved_rated / solved, 4) if solved else None,
         by_agent={agent: _tally(counted) for agent, counted in sorted(by_agent.items())},
         by_category={category: _tally(counted) for category, counted in sorted(by_category.items())},
     )

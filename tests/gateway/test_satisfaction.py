@@ -45,8 +45,18 @@ def _rate(api, ticket_id: str, rating: object, **extra: object):  # type: ignore
     return api.post(f"/api/tickets/{ticket_id}/satisfaction", json={"rating": rating, **extra})
 
 
+RESPONSES = ("solved", "solved_rated", "response_rate")
+
+
 def _week(api) -> dict:  # type: ignore[no-untyped-def]
-    return api.get("/api/overview", headers=api.agent).json()["satisfaction_last_7d"]
+    """The week's ratings (the response rate aside: `_responses`)."""
+    week = api.get("/api/overview", headers=api.agent).json()["satisfaction_last_7d"]
+    return {k: v for k, v in week.items() if k not in RESPONSES}
+
+
+def _responses(api) -> tuple:  # type: ignore[no-untyped-def]
+    week = api.get("/api/overview", headers=api.agent).json()["satisfaction_last_7d"]
+    return tuple(week[k] for k in RESPONSES)
 
 
 def _tally(good: int, bad: int) -> dict:
@@ -103,6 +113,28 @@ def test_a_rating_is_stored_audited_replaced_and_counted(backend) -> None:  # ty
     history = backend.get(f"/api/tickets/{ticket_id}/history", headers=backend.agent).json()
     entries = [(h["old_value"], h["new_value"], h["actor"]) for h in history if h["field"] == "satisfaction"]
     assert entries == [(None, "bad", backend.actor), ("bad", "good", backend.actor)]
+
+
+def test_the_response_rate_counts_the_weeks_solved_tickets_that_were_rated(backend) -> None:  # type: ignore[no-untyped-def]
+    """Of the web and API tickets resolved in the week and still solved, the share rated, whenever: a ticket
+    reopened since, closed without a resolve, resolved before the week or a vendor's is not counted."""
+    database_url = backend.app.state.settings.database_url
+    assert _responses(backend) == (0, 0, None)
+    rated = _solved(backend, customer_email="a@example.com")
+    assert _rate(backend, rated, "good").status_code == 200
+    for unrated in ("b1@example.com", "b2@example.com"):  # not rated (yet)
+        _solved(backend, customer_email=unrated)
+    reopened = _solved(backend, customer_email="c@example.com")
+    assert _rate(backend, reopened, "bad").status_code == 200
+    assert backend.put(f"/api/tickets/{reopened}/status", json={"status": "open"}, headers=backend.agent).is_success
+    closed = _solved(backend, "closed", customer_email="d@example.com")
+    assert _rate(backend, closed, "good").status_code == 200  # rated, but never resolved
+    vendor = _solved(backend, customer_email="e@example.com")
+    force_ticket(database_url, vendor, source="zendesk")
+    old = _solved(backend, customer_email="f@example.com")
+    force_ticket(database_url, old, resolved_at=utcnow() - timedelta(days=8))
+    assert _responses(backend) == (3, 1, 0.3333)
+    assert _week(backend)["rated"] == 3  # ratings given in the week count apart: the reopened and closed ones too
 
 
 def test_a_rating_is_refused_where_it_does_not_belong(backend) -> None:  # type: ignore[no-untyped-def]
