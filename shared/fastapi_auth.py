@@ -127,7 +127,11 @@ class RequireRole:
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
         api_key: Annotated[str | None, Depends(api_key_scheme)],
     ) -> Principal:
-        return await authenticate_request(request, presented_key(bearer, api_key), self.required_role)
+        return await self.check(request, presented_key(bearer, api_key))
+
+    async def check(self, request: Request, key: str | None) -> Principal:
+        """The caller behind the key presented (`authenticate_request`); a subclass may admit others."""
+        return await authenticate_request(request, key, self.required_role)
 
     def __repr__(self) -> str:
         return f"RequireRole({self.required_role.value})"
@@ -141,16 +145,11 @@ class RequireMetricsReader(RequireRole):
     def __init__(self) -> None:
         super().__init__(Role.monitor)
 
-    async def __call__(
-        self,
-        request: Request,
-        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-        api_key: Annotated[str | None, Depends(api_key_scheme)],
-    ) -> Principal:
+    async def check(self, request: Request, key: str | None) -> Principal:
         settings = app_settings(request)
-        token, presented = settings.metrics_token, presented_key(bearer, api_key)
-        if token is None or presented is None or not _same(presented, token.get_secret_value()):
-            return await authenticate_request(request, presented, self.required_role)
+        token = settings.metrics_token
+        if token is None or key is None or not _same(key, token.get_secret_value()):
+            return await super().check(request, key)
         await enforce_rate_limit(request, "metrics-token", settings.rate_limit_per_key)
         audit_actor.set(METRICS_SCRAPER.actor)
         request.state.principal = METRICS_SCRAPER
