@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from gateway.services.channel import VENDOR_SOURCES
 from gateway.services.erasure import ensure_not_erased
-from gateway.services.sla import UNRESOLVED, current_assignee
+from gateway.services.sla import UNRESOLVED, current_assignee, share
 from gateway.services.tickets import claim_as_read
 from shared.alerts import raise_rating_alert, send_alert
 from shared.config import Settings
@@ -95,7 +95,7 @@ def satisfaction_counts(session: Session, since: datetime) -> SatisfactionCounts
         **_tally(total).model_dump(),
         solved=solved,
         solved_rated=solved_rated,
-        response_rate=round(solved_rated / solved, 4) if solved else None,
+        response_rate=share(solved_rated, solved),
         by_agent={agent: _tally(counted) for agent, counted in sorted(by_agent.items())},
         by_category={category: _tally(counted) for category, counted in sorted(by_category.items())},
     )
@@ -133,4 +133,4 @@ def assigned_to(agent_id: str) -> ColumnElement[bool]:
 def _tally(counted: Counter[str]) -> SatisfactionTally:
     good, bad = counted[Satisfaction.good.value], counted[Satisfaction.bad.value]
     rated = good + bad
-    return SatisfactionTally(rated=rated, good=good, bad=bad, score=round(good / rated, 4) if rated else None)
+    return SatisfactionTally(rated=rated, good=good, bad=bad, score=share(good, rated))

@@ -374,7 +374,7 @@ def _summary(
         {
             "p50_hours": _percentile_hours(session, seconds, window, n, 50),
             "p90_hours": _percentile_hours(session, seconds, window, n, 90),
-            "within_target": round(in_time / targeted, 4) if targeted else None,
+            "within_target": share(in_time, targeted),
         },
         more,
     )
@@ -412,8 +412,13 @@ def summarize(
     return {
         "p50_hours": percentile(50),
         "p90_hours": percentile(90),
-        "within_target": round(in_time / len(targeted), 4) if targeted else None,
+        "within_target": share(in_time, len(targeted)),
     }
+
+
+def share(part: int, whole: int) -> float | None:
+    """`part` of `whole` to four places, as every rate in the overview reports it; None when `whole` is 0."""
+    return round(part / whole, 4) if whole else None
 
 
 def reopen_counts(
@@ -428,7 +433,7 @@ def reopen_counts(
 def _reopen_share(reopened: int, resolved: int) -> ReopenCounts:
     """`reopened` beside the `resolved` that held: the share of the two that did not hold (None when both are 0)."""
     seen = reopened + resolved
-    return ReopenCounts(reopened=reopened, rate=round(reopened / seen, 4) if seen else None)
+    return ReopenCounts(reopened=reopened, rate=share(reopened, seen))
 
 
 def resolution_times(
