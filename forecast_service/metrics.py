@@ -14,7 +14,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from forecast_service.routes import ServiceDep
 from shared.fastapi_auth import RequireMetricsReader
-from shared.fastapi_metrics import encode
+from shared.fastapi_metrics import PREFIX, RESPONSES, encode
 
 router = APIRouter(tags=["metrics"])
 
@@ -28,14 +28,14 @@ TIMES = {
 def model_families(info: dict[str, Any]) -> list[Metric]:
     """The served model's state from `ForecastService.info()`; a baseline has no training times."""
     families: list[Metric] = [
-        GaugeMetricFamily("support_copilot_forecast_model_ready", "1 when a trained model is served, 0 while the "
+        GaugeMetricFamily(PREFIX + "forecast_model_ready", "1 when a trained model is served, 0 while the "
                           "seasonal-naive baseline is", value=float(info["status"] == "ready")),
     ]  # fmt: skip
     for key, (name, doc) in TIMES.items():
         if info.get(key):
             at = datetime.fromisoformat(info[key])
-            families.append(GaugeMetricFamily(f"support_copilot_{name}", doc, value=at.timestamp()))
-    retrain = GaugeMetricFamily("support_copilot_forecast_retrain", "1 for the last retrain's state", labels=["state"])
+            families.append(GaugeMetricFamily(PREFIX + name, doc, value=at.timestamp()))
+    retrain = GaugeMetricFamily(PREFIX + "forecast_retrain", "1 for the last retrain's state", labels=["state"])
     for state in RETRAIN_STATES:
         retrain.add_metric([state], float(info["retrain"].get("state") == state))
     families.append(retrain)
@@ -46,9 +46,8 @@ def model_families(info: dict[str, Any]) -> list[Metric]:
     "/metrics",
     dependencies=[Depends(RequireMetricsReader())],
     response_class=Response,
-    responses={200: {"description": "Prometheus's text format, or OpenMetrics when `Accept` asks for it",
-                     "content": {"text/plain": {}}}},
-)  # fmt: skip
+    responses=RESPONSES,
+)
 def metrics(request: Request, service: ServiceDep) -> Response:
     """The served model (trained or the baseline, its training and history's end, the last retrain) and the
     HTTP requests answered. Any key may read them (a `monitor` key may read nothing else), or METRICS_TOKEN."""

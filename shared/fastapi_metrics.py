@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
 from prometheus_client.core import Metric
@@ -21,6 +22,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+PREFIX = "support_copilot_"  # every family's name, in both services
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
@@ -28,18 +30,27 @@ UNMATCHED = "unmatched"
 disable_created_metrics()  # no `_created` series beside each counter: the text format's noise, nothing reads it
 _REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
-    "support_copilot_http_requests",
+    PREFIX + "http_requests",
     "HTTP requests answered, by service, method, route template and status",
     ["service", "method", "route", "status"],
     registry=_REGISTRY,
 )
 DURATION = Histogram(
-    "support_copilot_http_request_duration_seconds",
+    PREFIX + "http_request_duration_seconds",
     "Time from a request's arrival to the end of its answer, by service, method and route template",
     ["service", "method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
     registry=_REGISTRY,
 )
+
+
+# How both services' `GET /metrics` document their answer.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Prometheus's text format, or OpenMetrics when the `Accept` header asks for it",
+        "content": {"text/plain": {"example": f"# HELP {PREFIX}http_requests_total HTTP requests answered, ...\n"}},
+    }
+}
 
 
 def encode(families: Iterable[Metric], accept: str | None) -> tuple[bytes, str]:

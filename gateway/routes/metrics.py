@@ -6,22 +6,16 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from gateway.services.metrics import scrape
 from shared.fastapi_auth import RequireMetricsReader
+from shared.fastapi_metrics import RESPONSES
 
 router = APIRouter(tags=["health"])
-
-EXAMPLE = "# HELP support_copilot_queue_messages Celery messages waiting in each queue for a worker\n"
 
 
 @router.get(
     "/metrics",
     dependencies=[Depends(RequireMetricsReader())],
     response_class=Response,
-    responses={
-        200: {
-            "description": "Prometheus's text format, or OpenMetrics when the `Accept` header asks for it",
-            "content": {"text/plain": {"example": EXAMPLE}},
-        }
-    },
+    responses=RESPONSES,
 )
 async def metrics(request: Request) -> Response:
     """Ticket counts by status and AI state, the unresolved queue and what is past its targets, undelivered

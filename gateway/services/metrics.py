@@ -28,12 +28,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.services.overview import ticket_overview
 from shared.celery import TASK_ROUTES
 from shared.config import Targets
-from shared.fastapi_metrics import encode
+from shared.fastapi_metrics import PREFIX, encode
 from shared.schemas import TicketOverview
 
 log = logging.getLogger(__name__)
 
-PREFIX = "support_copilot_"
 QUEUES = tuple(dict.fromkeys(route["queue"] for route in TASK_ROUTES.values()))
 
 

@@ -20,6 +20,7 @@ from shared.celery import CLASSIFY_QUEUE, CLASSIFY_TASK, get_producer
 from shared.config import Settings
 from shared.models import utcnow
 from tests.conftest import force_ticket, wait_until
+from tests.gateway.conftest import web_ticket
 from tests.prometheus_text import Samples, parse_samples
 
 TICKET = {
@@ -31,9 +32,8 @@ UNREACHABLE = "127.0.0.1:9"  # the discard port: nothing listens
 
 
 def _create(api, **forced) -> str:  # type: ignore[no-untyped-def]
-    response = api.post("/api/tickets/create", json=TICKET)
-    assert response.status_code == 201, response.text
-    ticket_id = response.json()["ticket"]["ticket_id"]
+    """A web ticket, its columns then set as `forced` says."""
+    ticket_id = web_ticket(api)
     if forced:
         force_ticket(api.app.state.settings.database_url, ticket_id, **forced)
     return ticket_id
