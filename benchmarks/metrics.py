@@ -2,8 +2,10 @@
 
 Fills a fresh SQLite file and a fresh PostgreSQL database (`copilot_bench_metrics`) as `queue_reads.py` does (N
 tickets over a year), then times a whole scrape through the gateway in process (the overview's counts, the
-Celery queues' lengths from the local Redis, the text encoding), and its parts alone: the counts, and the
-encoding of counts already read. Prints a table and writes benchmarks/results/metrics.json.
+Celery queues' lengths and the workers' task runs from the local Redis, the text encoding), and its parts alone:
+the counts, and the encoding of counts already read (with ten tasks' runs). Then what a worker pays for each task
+run it records (`shared.task_metrics`: a round trip to Redis at its start and one at its end), its fields
+removed afterwards. Prints a table and writes benchmarks/results/metrics.json.
 
     python benchmarks/metrics.py [--tickets 200000] [--runs 30] [--backends sqlite,postgresql]
 """
@@ -28,7 +30,9 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.queue_reads import filled_database  # noqa: E402
 from benchmarks.support import print_table, write_results  # noqa: E402
 from gateway.main import create_app  # noqa: E402
-from gateway.services.metrics import families, read_overview  # noqa: E402
+from gateway.services.metrics import RedisFigures, families, read_overview  # noqa: E402
+from shared import task_metrics  # noqa: E402
+from shared.celery import make_celery  # noqa: E402
 from shared.config import Settings  # noqa: E402
 from shared.db import make_engine  # noqa: E402
 from shared.fastapi_metrics import encode  # noqa: E402
@@ -43,6 +47,30 @@ def _timed(call: Any, runs: int) -> tuple[float, float]:
         call()
         samples.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples), max(samples)
+
+
+def _recording(runs: int) -> tuple[float, float]:
+    """A task run's start and end as a worker records them, against the configured Redis (its fields removed)."""
+    app = make_celery("bench-metrics", Settings())
+
+    @app.task(name="benchmarks.metrics.noop")
+    def noop() -> None:
+        return None
+
+    ids = iter(range(10**9))
+
+    def run() -> None:
+        task_id = f"bench-{next(ids)}"
+        task_metrics._on_prerun(sender=noop, task_id=task_id)
+        task_metrics._on_postrun(sender=noop, task_id=task_id, state="SUCCESS")
+
+    try:
+        return _timed(run, runs * 10)
+    finally:
+        client = task_metrics._client(app.conf.broker_url)
+        fields = [f for f in client.hkeys(task_metrics.KEY) if f.endswith(b"|" + noop.name.encode())]
+        if fields:
+            client.hdel(task_metrics.KEY, *fields)
 
 
 def main() -> None:
@@ -61,7 +89,13 @@ def main() -> None:
             factory = sessionmaker(bind=engine, expire_on_commit=False)
             overview = read_overview(factory, settings.targets)
             assert overview is not None and overview.total == args.tickets
-            queues = ({"classify": 0}, 0)
+            runs = task_metrics.TaskFigures(
+                starts={f"task.{i}": 1000 for i in range(10)},
+                ends={(f"task.{i}", state): 300 for i in range(10) for state in ("success", "retry", "failure")},
+                seconds={f"task.{i}": 250.0 for i in range(10)},
+                buckets={f"task.{i}": {bound: 75 for bound in task_metrics.BUCKETS} for i in range(10)},
+            )
+            queues = RedisFigures({"classify": 0}, 0, runs)
 
             def scrape(client: TestClient) -> None:
                 response = client.get("/metrics")
@@ -80,6 +114,8 @@ def main() -> None:
                                  "max_ms": worst})  # fmt: skip
             engine.dispose()
 
+    rows.append({"backend": "redis", "tickets": 0, "call": "a task run's recording (worker side)",
+                 **dict(zip(("p50_ms", "max_ms"), _recording(args.runs), strict=True))})  # fmt: skip
     print_table(
         ["backend", "tickets", "call", "p50 ms", "max ms"],
         [[r["backend"], r["tickets"], r["call"], r["p50_ms"], r["max_ms"]] for r in rows],

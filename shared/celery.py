@@ -17,6 +17,7 @@ from celery import Celery, Task
 from kombu import Exchange, Queue
 from kombu.transport import redis as redis_transport
 
+from shared import task_metrics
 from shared.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,10 @@ TASK_ROUTES = {
 
 
 def make_celery(name: str, settings: Settings | None = None) -> Celery:
-    """A Celery app over Redis: JSON only, late acks, requeue on worker loss, prefetch 1."""
+    """A Celery app over Redis: JSON only, late acks, requeue on worker loss, prefetch 1; each task run this
+    process makes is counted and timed in Redis (`shared.task_metrics`)."""
     settings = settings or get_settings()
+    task_metrics.connect()
     app = Celery(name, broker=settings.redis_url, backend=settings.redis_url)
     app.conf.update(
         task_serializer="json",

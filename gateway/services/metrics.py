@@ -1,7 +1,8 @@
 """Prometheus metrics: the queue's state in the text format a scraper reads, for alert rules and dashboards.
 
 Every figure is read at the scrape from what all processes share, the database (the overview's counts:
-`gateway.services.overview`) and Redis (the Celery queues' lengths), never kept in a process: any gateway
+`gateway.services.overview`) and Redis (the Celery queues' lengths, and the workers' task runs that
+`shared.task_metrics` adds up there), never kept in a process: any gateway
 process, with `--workers 2` or after a restart, answers the same, and nothing needs aggregating across
 processes. Ages are in seconds and 0 when nothing waits, so a rule like `> 600` needs no `absent()`.
 
@@ -15,17 +16,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi.concurrency import run_in_threadpool
 from kombu.transport import redis as redis_transport
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.services.overview import ticket_overview
+from shared import task_metrics
 from shared.celery import TASK_ROUTES
 from shared.config import Targets
 from shared.fastapi_metrics import PREFIX, encode
@@ -46,10 +49,19 @@ def read_overview(factory: sessionmaker[Session], targets: Targets) -> TicketOve
         return None
 
 
-async def queue_lengths(client: aioredis.Redis) -> tuple[dict[str, int], int] | None:
-    """Messages waiting in each Celery queue (every priority's list, as kombu counts a queue's size) and the
-    messages taken by a worker and not yet acknowledged (running, or held for a countdown); None (logged)
-    when Redis does not answer."""
+@dataclass
+class RedisFigures:
+    """What Redis said: messages waiting by queue, messages workers hold, and the workers' task runs."""
+
+    waiting: dict[str, int]
+    unacked: int
+    tasks: task_metrics.TaskFigures
+
+
+async def read_redis(client: aioredis.Redis) -> RedisFigures | None:
+    """Messages waiting in each Celery queue (every priority's list, as kombu counts a queue's size), the
+    messages taken by a worker and not yet acknowledged (running, or held for a countdown) and the workers'
+    task runs (`shared.task_metrics`), in one round trip; None (logged) when Redis does not answer."""
     steps = redis_transport.PRIORITY_STEPS
     sep, unacked = redis_transport.Channel.sep, redis_transport.Channel.unacked_key
     try:
@@ -58,12 +70,13 @@ async def queue_lengths(client: aioredis.Redis) -> tuple[dict[str, int], int] | 
                 for step in steps:
                     pipe.llen(f"{queue}{sep}{step}" if step else queue)
             pipe.hlen(unacked)
-            sizes = await pipe.execute()
+            pipe.hgetall(task_metrics.KEY)
+            *sizes, held, runs = await pipe.execute()
     except (aioredis.RedisError, OSError) as exc:
         log.warning("metrics: redis unavailable: %s", exc.__class__.__name__)
         return None
     waiting = {q: sum(sizes[i * len(steps) : (i + 1) * len(steps)]) for i, q in enumerate(QUEUES)}
-    return waiting, sizes[-1]
+    return RedisFigures(waiting, held, task_metrics.parse(runs))
 
 
 async def scrape(
@@ -71,12 +84,12 @@ async def scrape(
 ) -> tuple[bytes, str]:
     """One scrape: the body and its content type (`shared.fastapi_metrics.encode`)."""
     overview = await run_in_threadpool(read_overview, factory, targets)
-    return encode(families(overview, await queue_lengths(client)), accept)
+    return encode(families(overview, await read_redis(client)), accept)
 
 
-def families(overview: TicketOverview | None, queues: tuple[dict[str, int], int] | None) -> list[Metric]:
+def families(overview: TicketOverview | None, queues: RedisFigures | None) -> list[Metric]:
     """The figures of what answered, and which did."""
-    return [*_up(overview, queues), *_tickets(overview), *_queues(queues)]
+    return [*_up(overview, queues), *_tickets(overview), *_queues(queues), *_tasks(queues)]
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -144,12 +157,29 @@ def _tickets(o: TicketOverview | None) -> list[Metric]:
     return families
 
 
-def _queues(queues: tuple[dict[str, int], int] | None) -> list[Metric]:
+def _queues(queues: RedisFigures | None) -> list[Metric]:
     if queues is None:
         return []
-    waiting, unacked = queues
     return [
-        _by("queue_messages", "Celery messages waiting in each queue for a worker", ["queue"], waiting),
+        _by("queue_messages", "Celery messages waiting in each queue for a worker", ["queue"], queues.waiting),
         _gauge("queue_unacked_messages", "Celery messages workers hold: running, or held for a retry's countdown",
-               unacked),
+               queues.unacked),
     ]  # fmt: skip
+
+
+def _tasks(queues: RedisFigures | None) -> list[Metric]:
+    """The workers' task runs: begun, ended by state, and their times (what a worker killed mid-run never ends)."""
+    if queues is None:
+        return []
+    runs = queues.tasks
+    ended = "Task runs ended, by task and Celery state (success, failure, retry; expired, revoked: discarded unrun)"
+    starts = CounterMetricFamily(PREFIX + "worker_task_starts", "Task runs begun, by task", labels=["task"])
+    ends = CounterMetricFamily(PREFIX + "worker_tasks", ended, labels=["task", "state"])
+    seconds = HistogramMetricFamily(PREFIX + "worker_task_duration_seconds", "Runs' times, by task", labels=["task"])
+    for task, n in sorted(runs.starts.items()):
+        starts.add_metric([task], n)
+    for (task, state), n in sorted(runs.ends.items()):
+        ends.add_metric([task, state], n)
+    for task in sorted(runs.buckets.keys() | runs.seconds.keys()):
+        seconds.add_metric([task], runs.histogram(task), runs.seconds.get(task, 0.0))
+    return [starts, ends, seconds]

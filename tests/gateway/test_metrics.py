@@ -148,6 +148,52 @@ def test_undelivered_webhooks_by_kind(api, session_factory):
     )  # the failed one waits no more
 
 
+def test_worker_task_runs_are_read_from_redis(api):
+    """Each run of a task of ours is added to Redis at its end (here run in this process by `apply`, which sends
+    the signals a worker's run sends), and a scrape reads the sum: begun, ended by state, and timed."""
+    from shared.celery import make_celery
+
+    app = make_celery("metrics-test", api.app.state.settings)
+
+    @app.task(name="tests.metrics.quick")
+    def quick() -> str:
+        return "ok"
+
+    @app.task(name="tests.metrics.slow")
+    def slow() -> None:
+        time.sleep(0.06)
+
+    @app.task(name="tests.metrics.broken")
+    def broken() -> None:
+        raise ValueError("broken on purpose")
+
+    for _ in range(3):
+        quick.apply()
+    slow.apply()
+    assert broken.apply().failed()
+    samples = scrape(api)
+    assert by(samples, "worker_task_starts_total", "task") == {
+        "tests.metrics.quick": 3, "tests.metrics.slow": 1, "tests.metrics.broken": 1,
+    }  # fmt: skip
+    ends = {tuple(v for _, v in labels): n for labels, n in samples["support_copilot_worker_tasks_total"].items()}
+    assert ends == {
+        ("success", "tests.metrics.quick"): 3, ("success", "tests.metrics.slow"): 1,
+        ("failure", "tests.metrics.broken"): 1,
+    }  # fmt: skip
+    buckets = {
+        (dict(labels)["task"], dict(labels)["le"]): n
+        for labels, n in samples["support_copilot_worker_task_duration_seconds_bucket"].items()
+    }
+    assert [buckets["tests.metrics.slow", le] for le in ("0.01", "0.05", "0.1", "120.0", "+Inf")] == [0, 0, 1, 1, 1]
+    assert [buckets["tests.metrics.quick", le] for le in ("0.01", "+Inf")] == [3, 3]
+    counts = by(samples, "worker_task_duration_seconds_count", "task")
+    assert counts == {"tests.metrics.quick": 3, "tests.metrics.slow": 1, "tests.metrics.broken": 1}
+    assert 0.06 <= by(samples, "worker_task_duration_seconds_sum", "task")["tests.metrics.slow"] < 0.1
+
+    quick.apply()  # a later scrape reads the new total, whichever process added it
+    assert by(scrape(api), "worker_task_starts_total", "task")["tests.metrics.quick"] == 4
+
+
 def test_business_hours_open_or_closed(client_for, db_url, redis_client):
     always = client_for(db_url, business_hours="mon-sun 00:00-24:00")
     assert one(scrape(always), "business_hours_open") == 1.0
@@ -163,6 +209,7 @@ def test_a_store_that_is_down_is_reported_and_its_figures_left_out(client_for, d
     assert by(samples, "up", "component") == {"database": 1.0, "redis": 0.0}
     assert one(samples, "tickets_created_total") == 1
     assert "support_copilot_queue_messages" not in samples
+    assert not {"support_copilot_worker_tasks_total", "support_copilot_worker_task_starts_total"} & samples.keys()
 
     no_database = client_for(f"postgresql+psycopg://postgres@{UNREACHABLE}/test?connect_timeout=1")
     samples = scrape(no_database)

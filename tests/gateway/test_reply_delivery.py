@@ -146,10 +146,15 @@ def test_the_reply_url_is_checked_at_start() -> None:
 @pytest.mark.slow
 def test_a_reply_reaches_the_channel_through_the_alert_worker(client_for, start_worker, pg_url, receiver, redis_client):  # type: ignore[no-untyped-def]
     """The gateway writes the delivery with the reply; the alert worker, consuming `alerts,replies` as the
-    Procfile and compose start it, delivers it after a 503."""
+    Procfile and compose start it, delivers it after a 503. The gateway's scrape shows the worker's runs: the
+    retry, the success, and a message that expired before any worker took it."""
+    from shared.celery import REPLIES_QUEUE, send_quietly
     from tests.conftest import _truncate
+    from tests.prometheus_text import parse_samples
 
     _truncate(pg_url)
+    assert send_quietly(REPLY_TASK, 999_999, REPLIES_QUEUE, expires=0.2)
+    time.sleep(0.3)
     env = {"REPLY_WEBHOOK_URL": receiver.url, "REPLY_WEBHOOK_SECRET": CHANNEL_SECRET}
     start_worker("classifier_worker", pg_url, queues="alerts,replies", app="alert_worker", **env)
     api = client_for(pg_url, reply_webhook_url=receiver.url, reply_webhook_secret=CHANNEL_SECRET)
@@ -163,3 +168,15 @@ def test_a_reply_reaches_the_channel_through_the_alert_worker(client_for, start_
     delivered = lambda: api.get(f"/api/tickets/{ticket_id}/messages").json()[0]["delivery"]  # noqa: E731
     wait_until(lambda: delivered()["state"] == "delivered", timeout=30)
     assert delivered()["attempts"] == 2 and delivered()["last_error"].startswith("HTTP 503")
+
+    def runs() -> dict[str, float]:
+        samples = parse_samples(api.get("/metrics").text)
+        ended = {
+            labels["state"]: v
+            for labels, v in ((dict(k), v) for k, v in samples["support_copilot_worker_tasks_total"].items())
+            if labels["task"] == REPLY_TASK
+        }
+        return {"started": samples["support_copilot_worker_task_starts_total"][(("task", REPLY_TASK),)], **ended}
+
+    wait_until(lambda: runs().get("success"), timeout=10)  # counted once the task has returned
+    assert runs() == {"started": 2, "retry": 1, "success": 1, "expired": 1}

@@ -1,0 +1,128 @@
+"""Each Celery task run's outcome and time, kept in Redis for the gateway's `GET /metrics` to read.
+
+Workers serve no HTTP, and a prefork pool's processes come and go, so nothing a scraper could reach lives in
+them. Instead every pool process adds its runs to one Redis hash (`KEY`) at each run's end, with one
+pipelined round trip, and the gateway's scrape reads the hash with the queues' lengths: the figures are the
+sum over every worker on any host, and survive a worker's restart (a Redis restarted empty resets them,
+which Prometheus's `rate()` takes as a counter reset).
+
+Fields, each a running total: `start|{task}` (runs begun), `count|{state}|{task}` (runs ended, by Celery's
+state: success, failure, retry, ...), `sum|{task}` (their seconds) and `bucket|{bound}|{task}` (runs whose
+time fell in that bucket: at most `bound` seconds and more than the one below). A run whose pool process is
+killed is begun and never ended (Celery requeues its message and its rerun counts again): starts less ends
+less what is running is what was lost. A message discarded unstarted (expired, revoked) is ended as such.
+
+Recording never fails a task: a Redis that does not answer costs the figures of that run, logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import redis
+from celery import signals
+
+log = logging.getLogger(__name__)
+
+KEY = "support_copilot:task_metrics"
+# From a delivery's POST (milliseconds) to an LLM's draft after retries (a minute or more).
+BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+INF = "+Inf"
+_started: dict[str, float] = {}  # task id -> monotonic start, in the pool process running it
+
+
+@lru_cache
+def _client(url: str) -> redis.Redis:
+    """One client per broker URL and process (redis-py's pool reconnects after a fork)."""
+    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+
+
+def bucket_of(seconds: float) -> str:
+    """The bound of the (non-cumulative) bucket a run of `seconds` falls in."""
+    return next((repr(bound) for bound in BUCKETS if seconds <= bound), INF)
+
+
+def _add(task: Any, fields: Mapping[str, int], seconds: float | None = None) -> None:
+    try:
+        with _client(task.app.conf.broker_url).pipeline(transaction=False) as pipe:
+            for name, amount in fields.items():
+                pipe.hincrby(KEY, name, amount)
+            if seconds is not None:
+                pipe.hincrbyfloat(KEY, f"sum|{task.name}", seconds)
+                pipe.hincrby(KEY, f"bucket|{bucket_of(seconds)}|{task.name}", 1)
+            pipe.execute()
+    except (redis.RedisError, OSError) as exc:
+        log.warning("task metrics: not recorded for %s: %s", task.name, exc.__class__.__name__)
+
+
+def _on_prerun(sender: Any = None, task_id: str | None = None, **_: Any) -> None:
+    if sender is None or task_id is None:
+        return
+    _add(sender, {f"start|{sender.name}": 1})
+    _started[task_id] = time.monotonic()  # after the round trip: the run's time is the task's own
+
+
+def _on_postrun(sender: Any = None, task_id: str | None = None, state: str | None = None, **_: Any) -> None:
+    begun = _started.pop(task_id, None) if task_id is not None else None
+    if sender is None or begun is None:
+        return
+    outcome = (state or "unknown").lower()
+    _add(sender, {f"count|{outcome}|{sender.name}": 1}, time.monotonic() - begun)
+
+
+def _on_revoked(sender: Any = None, expired: bool = False, **_: Any) -> None:
+    if sender is not None and getattr(sender, "name", None):
+        _add(sender, {f"count|{'expired' if expired else 'revoked'}|{sender.name}": 1})
+
+
+def connect() -> None:
+    """Record every task run in this process (idempotent; the workers' apps call it through `make_celery`)."""
+    signals.task_prerun.connect(_on_prerun, weak=False, dispatch_uid="support_copilot.task_metrics.prerun")
+    signals.task_postrun.connect(_on_postrun, weak=False, dispatch_uid="support_copilot.task_metrics.postrun")
+    signals.task_revoked.connect(_on_revoked, weak=False, dispatch_uid="support_copilot.task_metrics.revoked")
+
+
+@dataclass
+class TaskFigures:
+    """The hash read back: per task, runs begun, ended by state, and their times' histogram."""
+
+    starts: dict[str, int] = field(default_factory=dict)
+    ends: dict[tuple[str, str], int] = field(default_factory=dict)  # (task, state) -> runs
+    seconds: dict[str, float] = field(default_factory=dict)
+    buckets: dict[str, dict[float, int]] = field(default_factory=dict)  # task -> bound -> runs (not cumulative)
+
+    def histogram(self, task: str) -> list[tuple[str, int]]:
+        """`task`'s cumulative buckets, every bound of `BUCKETS` present, ending with `+Inf` (its run count)."""
+        counts = self.buckets.get(task, {})
+        bounds = sorted({*BUCKETS, *counts} - {float("inf")})
+        total, cumulative = 0, []
+        for bound in bounds:
+            total += counts.get(bound, 0)
+            cumulative.append((repr(bound), total))
+        return [*cumulative, (INF, total + counts.get(float("inf"), 0))]
+
+
+def parse(raw: Mapping[bytes, bytes]) -> TaskFigures:
+    """The hash's fields as figures; a field this version does not know (or cannot read) is skipped."""
+    figures = TaskFigures()
+    for name, value in raw.items():
+        try:
+            kind, _, rest = name.decode().partition("|")
+            if kind == "start":
+                figures.starts[rest] = int(value)
+            elif kind == "count":
+                state, _, task = rest.partition("|")
+                figures.ends[(task, state)] = int(value)
+            elif kind == "sum":
+                figures.seconds[rest] = float(value)
+            elif kind == "bucket":
+                bound, _, task = rest.partition("|")
+                figures.buckets.setdefault(task, {})[float(bound)] = int(value)
+        except (UnicodeDecodeError, ValueError):
+            log.warning("task metrics: unreadable field %r", name)
+    return figures
