@@ -13,8 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.sweeper import sweep_once
+from shared.celery import CLASSIFY_TASK
 from shared.models import utcnow
 from tests.conftest import _truncate, force_ticket, wait_until
+from tests.prometheus_text import parse_samples
 
 pytestmark = pytest.mark.slow
 
@@ -190,6 +192,16 @@ def test_worker_process_killed_mid_task_and_ticket_still_completes(client_for, s
     # then: the message was not acknowledged, goes back to the queue and the ticket completes
     wait_until(lambda: _state(pg, ticket_id) == "done", timeout=120)
     assert "WorkerLostError" in classifier.log() or "SIGKILL" in classifier.log()
+    # and the scrape shows the lost run: begun twice, ended once (counted once the rerun has returned)
+    task = (("task", CLASSIFY_TASK),)
+
+    def classify_runs() -> tuple[float, dict]:  # type: ignore[type-arg]
+        samples = parse_samples(api.get("/metrics").text)
+        ended = {k: v for k, v in samples.get("support_copilot_worker_tasks_total", {}).items() if task[0] in k}
+        return samples["support_copilot_worker_task_starts_total"][task], ended
+
+    wait_until(lambda: classify_runs()[1], timeout=10)
+    assert classify_runs() == (2, {(("state", "success"), *task): 1})
 
 
 def test_whole_worker_killed_mid_task_then_sweeper_recovers(client_for, start_worker, pg, settings_for):
