@@ -60,24 +60,19 @@ def _add(task: Any, fields: Mapping[str, int], seconds: float | None = None) -> 
         log.warning("task metrics: not recorded for %s: %s", task.name, exc.__class__.__name__)
 
 
-def _on_prerun(sender: Any = None, task_id: str | None = None, **_: Any) -> None:
-    if sender is None or task_id is None:
-        return
+def _on_prerun(sender: Any, task_id: str, **_: Any) -> None:
     _add(sender, {f"start|{sender.name}": 1})
     _started[task_id] = time.monotonic()  # after the round trip: the run's time is the task's own
 
 
-def _on_postrun(sender: Any = None, task_id: str | None = None, state: str | None = None, **_: Any) -> None:
-    begun = _started.pop(task_id, None) if task_id is not None else None
-    if sender is None or begun is None:
-        return
+def _on_postrun(sender: Any, task_id: str, state: str | None = None, **_: Any) -> None:
+    begun = _started.pop(task_id, None)  # None only for a run begun before `connect()`: counted, not timed
     outcome = (state or "unknown").lower()
-    _add(sender, {f"count|{outcome}|{sender.name}": 1}, time.monotonic() - begun)
+    _add(sender, {f"count|{outcome}|{sender.name}": 1}, None if begun is None else time.monotonic() - begun)
 
 
-def _on_revoked(sender: Any = None, expired: bool = False, **_: Any) -> None:
-    if sender is not None and getattr(sender, "name", None):
-        _add(sender, {f"count|{'expired' if expired else 'revoked'}|{sender.name}": 1})
+def _on_revoked(sender: Any, expired: bool = False, **_: Any) -> None:
+    _add(sender, {f"count|{'expired' if expired else 'revoked'}|{sender.name}": 1})
 
 
 def connect() -> None:
