@@ -360,6 +360,9 @@ class Settings(BaseSettings):
     broker_visibility_timeout_s: int = Field(
         600, ge=10, description="Unacked messages of a dead worker return to the queue after this"
     )
+    worker_heartbeat_s: float = Field(
+        15, ge=0.5, le=300, description="How often a worker says it is alive; 3 missed and /metrics counts it gone"
+    )
     max_wait_s: int = Field(30, ge=0, le=30, description="Upper bound of ?wait= long-polling")
     view_counts_max_age_s: float = Field(
         0,

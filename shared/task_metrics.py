@@ -1,4 +1,5 @@
-"""Each Celery task run's outcome and time, kept in Redis for the gateway's `GET /metrics` to read.
+"""What workers report for the gateway's `GET /metrics`, kept in Redis: each task run's outcome and time, and
+which workers are alive on which queues.
 
 Workers serve no HTTP, and a prefork pool's processes come and go, so nothing a scraper could reach lives in
 them. Instead every pool process adds its runs to one Redis hash (`KEY`) at each run's end, with one
@@ -12,12 +13,18 @@ time fell in that bucket: at most `bound` seconds and more than the one below). 
 killed is begun and never ended (Celery requeues its message and its rerun counts again): starts less ends
 less what is running is what was lost. A message discarded unstarted (expired, revoked) is ended as such.
 
-Recording never fails a task: a Redis that does not answer costs the figures of that run, logged.
+Each worker also beats (`Heartbeat`, every `WORKER_HEARTBEAT_S` from a thread of its main process) into one
+sorted set, `WORKERS_KEY`: a member per worker naming its queues, scored with the time it will count as gone,
+three beats on. The scrape counts the members not yet gone by queue, so a queue nobody consumes shows 0 (a
+stopped worker's member is removed as it stops; a killed one's expires); any beat drops the expired members.
+
+Recording never fails a task or stops a worker: a Redis that does not answer costs those figures, logged.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +37,8 @@ from celery import signals
 log = logging.getLogger(__name__)
 
 KEY = "support_copilot:task_metrics"
+WORKERS_KEY = "support_copilot:workers"
+MISSED_BEATS = 3  # a worker silent this many beats counts as gone
 # From a delivery's POST (milliseconds) to an LLM's draft after retries (a minute or more).
 BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 INF = "+Inf"
@@ -75,11 +84,78 @@ def _on_revoked(sender: Any, expired: bool = False, **_: Any) -> None:
     _add(sender, {f"count|{'expired' if expired else 'revoked'}|{sender.name}": 1})
 
 
+class Heartbeat(threading.Thread):
+    """Says, every `interval` seconds until stopped, that worker `hostname` is alive and consumes `queues`."""
+
+    def __init__(self, client: redis.Redis, hostname: str, queues: list[str], interval: float) -> None:
+        super().__init__(name="support-copilot-heartbeat", daemon=True)
+        self.client, self.interval = client, interval
+        self.member = f"{hostname}|{','.join(sorted(queues))}"
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while True:
+            self.beat()
+            if self.stopped.wait(self.interval):
+                return
+
+    def beat(self) -> None:
+        now = time.time()
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.zadd(WORKERS_KEY, {self.member: now + MISSED_BEATS * self.interval})
+                pipe.zremrangebyscore(WORKERS_KEY, "-inf", now)  # anyone's that expired
+                pipe.execute()
+        except (redis.RedisError, OSError) as exc:
+            log.warning("heartbeat: not sent: %s", exc.__class__.__name__)
+
+    def stop(self) -> None:
+        """Stop beating and leave the set at once: a worker stopped on purpose is gone now, not in 3 beats."""
+        self.stopped.set()
+        try:
+            self.client.zrem(WORKERS_KEY, self.member)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("heartbeat: not removed (it expires): %s", exc.__class__.__name__)
+
+
+_heartbeats: list[Heartbeat] = []
+
+
+def _on_worker_ready(sender: Any, **_: Any) -> None:
+    from shared.config import get_settings
+
+    queues = list(sender.app.amqp.queues.consume_from)
+    beat = Heartbeat(_client(sender.app.conf.broker_url), sender.hostname, queues, get_settings().worker_heartbeat_s)
+    _heartbeats.append(beat)
+    beat.start()
+
+
+def _on_worker_shutdown(**_: Any) -> None:
+    while _heartbeats:
+        _heartbeats.pop().stop()
+
+
 def connect() -> None:
-    """Record every task run in this process (idempotent; the workers' apps call it through `make_celery`)."""
-    signals.task_prerun.connect(_on_prerun, weak=False, dispatch_uid="support_copilot.task_metrics.prerun")
-    signals.task_postrun.connect(_on_postrun, weak=False, dispatch_uid="support_copilot.task_metrics.postrun")
-    signals.task_revoked.connect(_on_revoked, weak=False, dispatch_uid="support_copilot.task_metrics.revoked")
+    """Record every task run in this process, and beat while it is a worker (idempotent; the workers' apps call
+    it through `make_celery`)."""
+    for signal, handler in (
+        (signals.task_prerun, _on_prerun),
+        (signals.task_postrun, _on_postrun),
+        (signals.task_revoked, _on_revoked),
+        (signals.worker_ready, _on_worker_ready),
+        (signals.worker_shutdown, _on_worker_shutdown),
+    ):
+        signal.connect(handler, weak=False, dispatch_uid=f"support_copilot.task_metrics.{handler.__name__}")
+
+
+def live_workers(members: list[bytes]) -> dict[str, int]:
+    """Workers by queue, from the members of `WORKERS_KEY` not yet gone."""
+    counts: dict[str, int] = {}
+    for member in members:
+        _, _, queues = member.decode(errors="replace").rpartition("|")
+        for queue in filter(None, queues.split(",")):
+            counts[queue] = counts.get(queue, 0) + 1
+    return counts
 
 
 @dataclass

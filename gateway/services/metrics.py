@@ -15,6 +15,7 @@ figures are left out, so a scrape during a database outage still says Redis's qu
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,17 +52,20 @@ def read_overview(factory: sessionmaker[Session], targets: Targets) -> TicketOve
 
 @dataclass
 class RedisFigures:
-    """What Redis said: messages waiting by queue, messages workers hold, and the workers' task runs."""
+    """What Redis said: messages waiting by queue, messages workers hold, the workers' task runs, and the live
+    workers by queue."""
 
     waiting: dict[str, int]
     unacked: int
     tasks: task_metrics.TaskFigures
+    workers: dict[str, int]
 
 
 async def read_redis(client: aioredis.Redis) -> RedisFigures | None:
     """Messages waiting in each Celery queue (every priority's list, as kombu counts a queue's size), the
-    messages taken by a worker and not yet acknowledged (running, or held for a countdown) and the workers'
-    task runs (`shared.task_metrics`), in one round trip; None (logged) when Redis does not answer."""
+    messages taken by a worker and not yet acknowledged (running, or held for a countdown), the workers' task
+    runs and the workers still beating (`shared.task_metrics`), in one round trip; None (logged) when Redis does
+    not answer."""
     steps = redis_transport.PRIORITY_STEPS
     sep, unacked = redis_transport.Channel.sep, redis_transport.Channel.unacked_key
     try:
@@ -71,12 +75,13 @@ async def read_redis(client: aioredis.Redis) -> RedisFigures | None:
                     pipe.llen(f"{queue}{sep}{step}" if step else queue)
             pipe.hlen(unacked)
             pipe.hgetall(task_metrics.KEY)
-            *sizes, held, runs = await pipe.execute()
+            pipe.zrangebyscore(task_metrics.WORKERS_KEY, time.time(), "+inf")
+            *sizes, held, runs, alive = await pipe.execute()
     except (aioredis.RedisError, OSError) as exc:
         log.warning("metrics: redis unavailable: %s", exc.__class__.__name__)
         return None
     waiting = {q: sum(sizes[i * len(steps) : (i + 1) * len(steps)]) for i, q in enumerate(QUEUES)}
-    return RedisFigures(waiting, held, task_metrics.parse(runs))
+    return RedisFigures(waiting, held, task_metrics.parse(runs), task_metrics.live_workers(alive))
 
 
 async def scrape(
@@ -164,6 +169,8 @@ def _queues(queues: RedisFigures | None) -> list[Metric]:
         _by("queue_messages", "Celery messages waiting in each queue for a worker", ["queue"], queues.waiting),
         _gauge("queue_unacked_messages", "Celery messages workers hold: running, or held for a retry's countdown",
                queues.unacked),
+        _by("workers", "Workers alive (beating), by queue they consume: 0 is a queue nobody takes from", ["queue"],
+            dict.fromkeys(QUEUES, 0) | queues.workers),
     ]  # fmt: skip
 
 

@@ -194,6 +194,31 @@ def test_worker_task_runs_are_read_from_redis(api):
     assert by(scrape(api), "worker_task_starts_total", "task")["tests.metrics.quick"] == 4
 
 
+@pytest.mark.slow
+def test_workers_are_counted_by_queue_while_they_beat(client_for, sqlite_url, start_worker, redis_client):
+    """Real workers beat into Redis: a queue nobody consumes shows 0, a worker stopped on purpose leaves at once,
+    and a killed one once it has missed three beats."""
+    api = client_for(sqlite_url)
+    workers = lambda: by(scrape(api), "workers", "queue")  # noqa: E731
+    assert workers() == {"classify": 0, "draft": 0, "kb": 0, "alerts": 0, "replies": 0, "bulk": 0}
+    beat = {"WORKER_HEARTBEAT_S": "0.5"}
+    alerts = start_worker("classifier_worker", sqlite_url, queues="alerts,replies", app="alert_worker", **beat)
+    bulk = start_worker("gateway", sqlite_url, queues="bulk", app="bulk_worker", **beat)
+    also_bulk = start_worker("gateway", sqlite_url, queues="bulk", app="bulk_worker", **beat)
+    wait_until(lambda: workers()["bulk"] == 2)
+    assert workers() == {"classify": 0, "draft": 0, "kb": 0, "alerts": 1, "replies": 1, "bulk": 2}
+
+    alerts.stop()
+    assert workers() == {"classify": 0, "draft": 0, "kb": 0, "alerts": 0, "replies": 0, "bulk": 2}
+    bulk.kill()  # no goodbye: counted until its last beat runs out (1.5 s)
+    wait_until(lambda: workers()["bulk"] == 1, timeout=15)
+    time.sleep(1.5)  # the one still beating stays counted past its first beats' expiry
+    assert workers()["bulk"] == 1
+    assert redis_client.zcard("support_copilot:workers") == 1  # the dead worker's member was dropped
+    also_bulk.stop()
+    assert workers()["bulk"] == 0
+
+
 def test_business_hours_open_or_closed(client_for, db_url, redis_client):
     always = client_for(db_url, business_hours="mon-sun 00:00-24:00")
     assert one(scrape(always), "business_hours_open") == 1.0

@@ -1,15 +1,17 @@
-"""Recording Celery task runs in Redis: a Redis that does not answer costs the figures, never the run, and the
-hash reads back as cumulative histograms whatever buckets an earlier version wrote."""
+"""What workers report in Redis: a Redis that does not answer costs the figures, never the run or the worker; the
+runs read back as cumulative histograms whatever buckets an earlier version wrote; live workers by queue."""
 
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
+import redis
 
 from shared.celery import make_celery
 from shared.config import Settings
-from shared.task_metrics import BUCKETS, bucket_of, parse
+from shared.task_metrics import BUCKETS, Heartbeat, bucket_of, live_workers, parse
 
 
 def test_a_redis_that_does_not_answer_costs_the_figures_not_the_run(caplog: pytest.LogCaptureFixture) -> None:
@@ -56,3 +58,20 @@ def test_the_hash_reads_back_as_cumulative_histograms() -> None:
     )  # fmt: skip
     assert histogram["+Inf"] == 5
     assert figures.histogram("never ran") == [*((repr(b), 0) for b in BUCKETS), ("+Inf", 0)]
+
+
+def test_a_heartbeat_without_redis_logs_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    beat = Heartbeat(redis.Redis.from_url("redis://127.0.0.1:9/0"), "w@host", ["classify"], interval=0.05)
+    with caplog.at_level(logging.WARNING, logger="shared.task_metrics"):
+        beat.start()
+        time.sleep(0.2)
+        beat.stop()
+        beat.join(timeout=5)
+    assert not beat.is_alive()
+    assert caplog.text.count("heartbeat: not sent") >= 2  # it kept beating through the failures
+    assert "heartbeat: not removed (it expires)" in caplog.text
+
+
+def test_live_workers_are_counted_by_each_queue_they_name() -> None:
+    members = [b"classifier@a|classify", b"rag@a|draft,kb", b"rag@b|draft,kb", b"odd|name@c|bulk", b"idle@d|"]
+    assert live_workers(members) == {"classify": 1, "draft": 2, "kb": 2, "bulk": 1}
