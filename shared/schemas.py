@@ -1786,12 +1786,24 @@ class NextReplyTimes(BaseModel):
 
 
 class SatisfactionTally(BaseModel):
-    """Customers' ratings of solved tickets given in a window (each ticket's latest)."""
+    """Customers' ratings of solved tickets given in a window (each ticket's latest), and how many of the window's
+    solved tickets their customers rated (the response rate: a score from few answers shows as such)."""
 
     rated: int = Field(..., description="Tickets rated in the window")
     good: int
     bad: int
     score: float | None = Field(..., description="Share of them rated good (CSAT); null when none was rated")
+    solved: int = Field(
+        ...,
+        description="Web and API tickets resolved in the window and not reopened since: those whose customers can "
+        "rate them here (a ticket closed without being resolved is not counted)",
+    )
+    solved_rated: int = Field(..., description="Of the solved ones, how many carry a rating, whenever it was given")
+    response_rate: float | None = Field(
+        ...,
+        description="solved_rated / solved: the share of solved tickets whose customers answered (the CSAT response "
+        "rate); null when none was solved",
+    )
 
 
 class AgentActivity(BaseModel):
@@ -1818,30 +1830,21 @@ class AgentActivity(BaseModel):
     reopened: ReopenCounts = Field(
         description="Tickets assigned to them now, reopened in the window, and their share beside `resolved`"
     )
-    satisfaction: SatisfactionTally = Field(description="Ratings given in the window on tickets assigned to them now")
+    satisfaction: SatisfactionTally = Field(
+        description="Ratings given in the window on tickets assigned to them now, and their solved tickets' response rate"
+    )
 
 
 class SatisfactionCounts(SatisfactionTally):
-    solved: int = Field(
-        ...,
-        description="Web and API tickets resolved in the window and not reopened since: those whose customers can "
-        "rate them here (a ticket closed without being resolved is not counted)",
-    )
-    solved_rated: int = Field(..., description="Of the solved ones, how many carry a rating, whenever it was given")
-    response_rate: float | None = Field(
-        ...,
-        description="solved_rated / solved: the share of solved tickets whose customers answered (the CSAT response "
-        "rate); null when none was solved",
-    )
     by_agent: dict[str, SatisfactionTally] = Field(
         ...,
-        description="The same for each agent holding rated tickets (the ticket's assignee now); unassigned tickets "
-        "count in the totals only",
+        description="The same for each agent holding tickets rated or solved in the window (the ticket's assignee "
+        "now); unassigned tickets count in the totals only",
     )
     by_category: dict[str, SatisfactionTally] = Field(
         ...,
-        description="The same for each working category of rated tickets (an agent's correction counts); a ticket "
-        "never classified counts in the totals only",
+        description="The same for each working category of tickets rated or solved in the window (an agent's "
+        "correction counts); a ticket never classified counts in the totals only",
     )
 
 

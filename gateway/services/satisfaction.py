@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -68,61 +69,58 @@ def rate_ticket(session: Session, ticket_id: str, data: SatisfactionCreate, sett
 
 def satisfaction_counts(session: Session, since: datetime) -> SatisfactionCounts:
     """The ratings given since `since` (each ticket's latest), in all, by the tickets' assignees and by their
-    working categories, over `idx_tickets_satisfaction`; and the response rate: of the web and API tickets
-    resolved since `since` (a reopen clears `resolved_at`), the share rated, over `idx_tickets_resolved`."""
+    working categories, over `idx_tickets_satisfaction`; and the response rate the same ways: of the web and API
+    tickets resolved since `since` (a reopen clears `resolved_at`), the share rated, over `idx_tickets_resolved`."""
     assignee = current_assignee()  # grouped by it, SQLite keeps to the window's range of that index
     rows = session.execute(
         select(assignee, Ticket.category, Ticket.satisfaction, func.count())
         .where(Ticket.satisfaction_at >= since, Ticket.satisfaction.is_not(None))
         .group_by(assignee, Ticket.category, Ticket.satisfaction)
     ).all()
-    total: Counter[str] = Counter()
-    by_agent: dict[str, Counter[str]] = defaultdict(Counter)
-    by_category: dict[str, Counter[str]] = defaultdict(Counter)
+    total = _Counts()
+    by_agent: dict[str, _Counts] = defaultdict(_Counts)
+    by_category: dict[str, _Counts] = defaultdict(_Counts)
     for agent, category, rating, n in rows:
         rated = cast(str, rating)  # not null: the query keeps rated tickets only
-        total[rated] += n
-        if agent is not None:
-            by_agent[agent][rated] += n
-        if category is not None:
-            by_category[category][rated] += n
-    solved, solved_rated = session.execute(
-        select(func.count(), func.count(Ticket.satisfaction)).where(
-            Ticket.resolved_at >= since, Ticket.source.not_in(sorted(VENDOR_SOURCES))
-        )
-    ).one()
+        for counts in _each(total, by_agent, by_category, agent, category):
+            counts.ratings[rated] += n
+    for agent, category, solved, solved_rated in _solved(session, since, assignee, Ticket.category):
+        for counts in _each(total, by_agent, by_category, agent, category):
+            counts.solved += solved
+            counts.solved_rated += solved_rated
     return SatisfactionCounts(
-        **_tally(total).model_dump(),
-        solved=solved,
-        solved_rated=solved_rated,
-        response_rate=share(solved_rated, solved),
-        by_agent={agent: _tally(counted) for agent, counted in sorted(by_agent.items())},
-        by_category={category: _tally(counted) for category, counted in sorted(by_category.items())},
+        **total.tally().model_dump(),
+        by_agent={agent: counts.tally() for agent, counts in sorted(by_agent.items())},
+        by_category={category: counts.tally() for category, counts in sorted(by_category.items())},
     )
 
 
 def agent_satisfaction(session: Session, since: datetime, agent_id: str) -> SatisfactionTally:
-    """The ratings given since `since` on the tickets assigned to `agent_id` now (as `by_agent` counts them)."""
+    """The ratings given since `since` on the tickets assigned to `agent_id` now, and their solved tickets'
+    response rate (as `by_agent` counts them)."""
     rows = session.execute(
         select(Ticket.satisfaction, func.count())
         .where(Ticket.satisfaction_at >= since, Ticket.satisfaction.is_not(None), assigned_to(agent_id))
         .group_by(Ticket.satisfaction)
     ).all()
-    return _tally(Counter({cast(str, rating): n for rating, n in rows}))
+    ((solved, solved_rated),) = _solved(session, since, where=assigned_to(agent_id))  # no keys: one row
+    return _Counts(Counter({cast(str, rating): n for rating, n in rows}), solved, solved_rated).tally()
 
 
 def satisfaction_by_agent(session: Session, since: datetime, agents: Sequence[str]) -> dict[str, SatisfactionTally]:
-    """`agent_satisfaction` for each of `agents`, in one grouped count."""
+    """`agent_satisfaction` for each of `agents`, in two grouped counts."""
     assignee = current_assignee()
     rows = session.execute(
         select(assignee, Ticket.satisfaction, func.count())
         .where(Ticket.satisfaction_at >= since, Ticket.satisfaction.is_not(None), assignee.in_(agents))
         .group_by(assignee, Ticket.satisfaction)
     ).all()
-    counted: dict[str, Counter[str]] = defaultdict(Counter)
+    counted: dict[str, _Counts] = defaultdict(_Counts)
     for agent, rating, n in rows:
-        counted[agent][cast(str, rating)] += n
-    return {agent: _tally(counted[agent]) for agent in agents}
+        counted[agent].ratings[cast(str, rating)] += n
+    for agent, solved, solved_rated in _solved(session, since, assignee, where=assignee.in_(agents)):
+        counted[agent].solved, counted[agent].solved_rated = solved, solved_rated
+    return {agent: counted[agent].tally() for agent in agents}
 
 
 def assigned_to(agent_id: str) -> ColumnElement[bool]:
@@ -130,7 +128,46 @@ def assigned_to(agent_id: str) -> ColumnElement[bool]:
     return current_assignee() == agent_id
 
 
-def _tally(counted: Counter[str]) -> SatisfactionTally:
-    good, bad = counted[Satisfaction.good.value], counted[Satisfaction.bad.value]
-    rated = good + bad
-    return SatisfactionTally(rated=rated, good=good, bad=bad, score=share(good, rated))
+@dataclass
+class _Counts:
+    """One tally's counts as they are added up: ratings by value, solved tickets and the rated among them."""
+
+    ratings: Counter[str] = field(default_factory=Counter)
+    solved: int = 0
+    solved_rated: int = 0
+
+    def tally(self) -> SatisfactionTally:
+        good, bad = self.ratings[Satisfaction.good.value], self.ratings[Satisfaction.bad.value]
+        rated = good + bad
+        return SatisfactionTally(
+            rated=rated,
+            good=good,
+            bad=bad,
+            score=share(good, rated),
+            solved=self.solved,
+            solved_rated=self.solved_rated,
+            response_rate=share(self.solved_rated, self.solved),
+        )
+
+
+def _each(
+    total: _Counts, by_agent: dict[str, _Counts], by_category: dict[str, _Counts], agent: str | None, category: Any
+) -> list[_Counts]:
+    """The tallies a ticket of `agent` and `category` counts in: the total, and its agent's and category's if any."""
+    tallies = [total]
+    if agent is not None:
+        tallies.append(by_agent[agent])
+    if category is not None:
+        tallies.append(by_category[category])
+    return tallies
+
+
+def _solved(session: Session, since: datetime, *keys: Any, where: ColumnElement[bool] | None = None) -> Sequence[Any]:
+    """The web and API tickets resolved since `since` (and not reopened since: a reopen clears `resolved_at`) and
+    the rated among them, whenever, grouped by `keys`: a row per group, its keys first."""
+    query = select(*keys, func.count(), func.count(Ticket.satisfaction)).where(
+        Ticket.resolved_at >= since, Ticket.source.not_in(sorted(VENDOR_SOURCES))
+    )
+    if where is not None:
+        query = query.where(where)
+    return session.execute(query.group_by(*keys) if keys else query).all()

@@ -98,7 +98,9 @@ def test_each_agent_is_credited_with_what_they_wrote_and_resolved(team, db_url, 
     assert (firsts["answered"], firsts["within_target"]) == (3, 1.0) and firsts["p50_hours"] < 0.1
     assert alice["next_replies"]["replies"] == 1 and alice["next_replies"]["within_target"] == 1.0
     assert alice["resolved"]["resolved"] == 1 and alice["resolved"]["within_target"] == 1.0
-    assert alice["satisfaction"] == {"rated": 1, "good": 1, "bad": 0, "score": 1.0}
+    assert alice["satisfaction"] == {
+        "rated": 1, "good": 1, "bad": 0, "score": 1.0, "solved": 1, "solved_rated": 1, "response_rate": 1.0,
+    }  # fmt: skip
 
     bob = _activity(team, "BOB")
     assert (bob["replies"], bob["notes"], bob["tickets_replied"], bob["open_tickets"]) == (1, 1, 1, 1)
@@ -113,6 +115,8 @@ def test_each_agent_is_credited_with_what_they_wrote_and_resolved(team, db_url, 
     month = _activity(team, "ALICE", days=30)
     assert month["resolved"]["resolved"] == 2 and (month["notes"], month["tickets_replied"]) == (1, 3)
     assert (month["satisfaction"]["good"], month["satisfaction"]["bad"]) == (1, 1)
+    assert (month["satisfaction"]["solved"], month["satisfaction"]["solved_rated"]) == (2, 2)
+    assert bob["satisfaction"]["solved"] == 0 and bob["satisfaction"]["response_rate"] is None
 
     # The team's table, the caller's own, and what is refused.
     table = team.get("/api/agent-activity", headers=team.lead)
@@ -217,6 +221,7 @@ def test_the_teams_table_is_each_agents_activity(api, session_factory, business_
             assert sum(row.first_responses.answered for row in table) > 3
             assert sum(row.next_replies.replies for row in table) > 3
             assert sum(row.satisfaction.rated for row in table) > 3 and table[2].replies == 0
+            assert sum(row.satisfaction.solved for row in table) > 3 and sum(r.satisfaction.solved_rated for r in table)
     with session_factory() as session:
         active = team_activity(session, days=7, active=True, targets=targets)
     assert [row.agent_id for row in active] == ["ALICE", "BOB", "CARL"]

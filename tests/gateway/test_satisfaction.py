@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from gateway.services.erasure import erase_ticket
-from gateway.services.satisfaction import rate_ticket
+from gateway.services.satisfaction import agent_satisfaction, rate_ticket
 from shared.config import Settings
 from shared.errors import Conflict
 from shared.models import Ticket, utcnow
@@ -49,9 +49,7 @@ RESPONSES = ("solved", "solved_rated", "response_rate")
 
 
 def _week(api) -> dict:  # type: ignore[no-untyped-def]
-    """The week's ratings (the response rate aside: `_responses`)."""
-    week = api.get("/api/overview", headers=api.agent).json()["satisfaction_last_7d"]
-    return {k: v for k, v in week.items() if k not in RESPONSES}
+    return api.get("/api/overview", headers=api.agent).json()["satisfaction_last_7d"]
 
 
 def _responses(api) -> tuple:  # type: ignore[no-untyped-def]
@@ -59,8 +57,14 @@ def _responses(api) -> tuple:  # type: ignore[no-untyped-def]
     return tuple(week[k] for k in RESPONSES)
 
 
-def _tally(good: int, bad: int) -> dict:
-    return {"rated": good + bad, "good": good, "bad": bad, "score": round(good / (good + bad), 4)}
+def _tally(good: int, bad: int, solved: int = 0, solved_rated: int = 0) -> dict:
+    """A tally as the API answers it: the ratings given in the week, and how many of its solved tickets are rated."""
+    rated = good + bad
+    return {
+        "rated": rated, "good": good, "bad": bad, "score": round(good / rated, 4) if rated else None,
+        "solved": solved, "solved_rated": solved_rated,
+        "response_rate": round(solved_rated / solved, 4) if solved else None,
+    }  # fmt: skip
 
 
 def test_a_rating_is_stored_audited_replaced_and_counted(backend) -> None:  # type: ignore[no-untyped-def]
@@ -85,9 +89,9 @@ def test_a_rating_is_stored_audited_replaced_and_counted(backend) -> None:  # ty
     assert [t["ticket_id"] for t in listed] == [ticket_id]
     assert backend.get("/api/tickets/?satisfaction=good", headers=backend.agent).json() == []
     assert _week(backend) == {
-        **_tally(0, 1),
-        "by_agent": {"AG-1": _tally(0, 1)},
-        "by_category": {"billing": _tally(0, 1)},
+        **_tally(0, 1, 1, 1),
+        "by_agent": {"AG-1": _tally(0, 1, 1, 1)},
+        "by_category": {"billing": _tally(0, 1, 1, 1)},
     }
 
     again = _rate(backend, ticket_id, "bad", comment=f"Slow. I paid with {CARD}.")  # a relayed retry
@@ -101,14 +105,17 @@ def test_a_rating_is_stored_audited_replaced_and_counted(backend) -> None:  # ty
     assert backend.put(f"/api/tickets/{other}/status", json={"status": "closed"}, headers=backend.agent).is_success
     unassigned = _solved(backend, customer_email="cy@example.com")
     assert _rate(backend, other, "good").status_code == 200 and _rate(backend, unassigned, "bad").status_code == 200
-    # the unassigned, unclassified one in all only
-    by_category = {"billing": _tally(1, 0), "shipping": _tally(1, 0)}
-    assert _week(backend) == {**_tally(2, 1), "by_agent": {"AG-1": _tally(2, 0)}, "by_category": by_category}
+    # the unassigned, unclassified one in all only; the closed one is rated, but was never solved
+    by_category = {"billing": _tally(1, 0, 1, 1), "shipping": _tally(1, 0)}
+    by_agent = {"AG-1": _tally(2, 0, 1, 1)}
+    assert _week(backend) == {**_tally(2, 1, 2, 2), "by_agent": by_agent, "by_category": by_category}
     force_ticket(database_url, ticket_id, satisfaction_at=utcnow() - timedelta(days=8))
-    week = {**_tally(1, 1), "by_agent": {"AG-1": _tally(1, 0)}, "by_category": {"shipping": _tally(1, 0)}}
-    assert _week(backend) == week  # the week's ratings only
+    # the week's ratings only; a ticket solved in the week counts as rated whenever its rating came
+    by_category = {"billing": _tally(0, 0, 1, 1), "shipping": _tally(1, 0)}
+    week = {**_tally(1, 1, 2, 2), "by_agent": {"AG-1": _tally(1, 0, 1, 1)}, "by_category": by_category}
+    assert _week(backend) == week
     force_ticket(database_url, other, category="refund")  # an agent's correction moves it
-    assert _week(backend)["by_category"] == {"refund": _tally(1, 0)}
+    assert _week(backend)["by_category"] == {"billing": _tally(0, 0, 1, 1), "refund": _tally(1, 0)}
 
     history = backend.get(f"/api/tickets/{ticket_id}/history", headers=backend.agent).json()
     entries = [(h["old_value"], h["new_value"], h["actor"]) for h in history if h["field"] == "satisfaction"]
@@ -122,8 +129,7 @@ def test_the_response_rate_counts_the_weeks_solved_tickets_that_were_rated(backe
     assert _responses(backend) == (0, 0, None)
     rated = _solved(backend, customer_email="a@example.com")
     assert _rate(backend, rated, "good").status_code == 200
-    for unrated in ("b1@example.com", "b2@example.com"):  # not rated (yet)
-        _solved(backend, customer_email=unrated)
+    unrated_ids = [_solved(backend, customer_email=e) for e in ("b1@example.com", "b2@example.com")]  # not rated yet
     reopened = _solved(backend, customer_email="c@example.com")
     assert _rate(backend, reopened, "bad").status_code == 200
     assert backend.put(f"/api/tickets/{reopened}/status", json={"status": "open"}, headers=backend.agent).is_success
@@ -135,6 +141,19 @@ def test_the_response_rate_counts_the_weeks_solved_tickets_that_were_rated(backe
     force_ticket(database_url, old, resolved_at=utcnow() - timedelta(days=8))
     assert _responses(backend) == (3, 1, 0.3333)
     assert _week(backend)["rated"] == 3  # ratings given in the week count apart: the reopened and closed ones too
+
+    # by agent and by category: the rated one and an unrated one are AG-1's billing tickets, the other unrated
+    # one nobody's; the closed one is AG-1's too (rated, never solved)
+    assert backend.post("/api/agents", json={"agent_id": "AG-1", "name": "Ann"}, headers=backend.admin).is_success
+    for ticket_id in (rated, unrated_ids[0], closed):
+        force_ticket(database_url, ticket_id, assigned_to="AG-1", category="billing")
+    week = _week(backend)
+    assert tuple(week["by_agent"]["AG-1"][k] for k in RESPONSES) == (2, 1, 0.5)
+    assert tuple(week["by_category"]["billing"][k] for k in RESPONSES) == (2, 1, 0.5)
+    assert _responses(backend) == (3, 1, 0.3333)  # the totals as before
+    with backend.app.state.sessionmaker() as session:  # an agent's own activity counts them alike
+        mine = agent_satisfaction(session, utcnow() - timedelta(days=7), "AG-1")
+    assert (mine.solved, mine.solved_rated, mine.response_rate, mine.rated) == (2, 1, 0.5, 2)
 
 
 def test_a_rating_is_refused_where_it_does_not_belong(backend) -> None:  # type: ignore[no-untyped-def]
