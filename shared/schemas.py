@@ -1831,7 +1831,8 @@ class AgentActivity(BaseModel):
         description="Tickets assigned to them now, reopened in the window, and their share beside `resolved`"
     )
     satisfaction: SatisfactionTally = Field(
-        description="Ratings given in the window on tickets assigned to them now, and their solved tickets' response rate"
+        description="Ratings given in the window on tickets assigned to them now, and their solved tickets' "
+        "response rate"
     )
 
 

@@ -2,15 +2,15 @@
 which workers are alive on which queues.
 
 Workers serve no HTTP, and a prefork pool's processes come and go, so nothing a scraper could reach lives in
-them. Instead every pool process adds its runs to one Redis hash (`KEY`) at each run's end, with one
-pipelined round trip, and the gateway's scrape reads the hash with the queues' lengths: the figures are the
+them. Instead every pool process adds its runs to one Redis hash (`KEY`) as each run starts and ends, a
+pipelined round trip each, and the gateway's scrape reads the hash with the queues' lengths: the figures are the
 sum over every worker on any host, and survive a worker's restart (a Redis restarted empty resets them,
 which Prometheus's `rate()` takes as a counter reset).
 
 Fields, each a running total: `start|{task}` (runs begun), `count|{state}|{task}` (runs ended, by Celery's
 state: success, failure, retry, ...), `sum|{task}` (their seconds) and `bucket|{bound}|{task}` (runs whose
 time fell in that bucket: at most `bound` seconds and more than the one below). A run whose pool process is
-killed is begun and never ended (Celery requeues its message and its rerun counts again): starts less ends
+killed is begun and never ended (a late-acknowledged message goes back and its rerun counts again): starts less ends
 less what is running is what was lost. A message discarded unstarted (expired, revoked) is ended as such.
 
 Each worker also beats (`Heartbeat`, every `WORKER_HEARTBEAT_S` from a thread of its main process) into one
