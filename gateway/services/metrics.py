@@ -1,10 +1,10 @@
 """Prometheus metrics: the queue's state in the text format a scraper reads, for alert rules and dashboards.
 
 Every figure is read at the scrape from what all processes share, the database (the overview's counts:
-`gateway.services.overview`) and Redis (the Celery queues' lengths, and the workers' task runs that
-`shared.task_metrics` adds up there), never kept in a process: any gateway
-process, with `--workers 2` or after a restart, answers the same, and nothing needs aggregating across
-processes. Ages are in seconds and 0 when nothing waits, so a rule like `> 600` needs no `absent()`.
+`gateway.services.overview`) and Redis (the Celery queues' lengths, and the task runs and heartbeats the
+workers keep there: `shared.task_metrics`), never kept in a process: any gateway process, with `--workers 2`
+or after a restart, answers the same, and nothing needs aggregating across processes. Ages are in seconds
+and 0 when nothing waits, so a rule like `> 600` needs no `absent()`.
 
 The HTTP requests' counts and times (`shared.fastapi_metrics`) come with them, summed over the processes.
 
