@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import time
 from typing import NamedTuple
 
 import redis
@@ -42,6 +43,7 @@ from shared.routing import route_waiting
 log = logging.getLogger(__name__)
 LOCK_KEY = "copilot:sweeper:lock"
 RECONCILE_KEY = "copilot:sweeper:kb-reconciled"
+PASSES_KEY = "support_copilot:sweeper"  # every pass's counts, for GET /metrics (`record_pass`)
 
 
 class Swept(NamedTuple):
@@ -104,12 +106,31 @@ def sweep_once(factory: sessionmaker[Session], settings: Settings) -> Swept:
 
 
 def sweep_when_due(factory: sessionmaker[Session], settings: Settings) -> Swept:
-    """`sweep_once`, with the index check when its interval has passed. Asked after the pass, so a
-    pass that fails (database down) does not use up the interval's check."""
+    """`sweep_once`, with the index check when its interval has passed, recorded for `GET /metrics`. Asked
+    after the pass, so a pass that fails (database down) does not use up the interval's check, and is not
+    recorded: the last pass's time then says the sweeper has stopped working."""
     swept = sweep_once(factory, settings)
-    if not reconcile_due(settings):
-        return swept
-    return swept._replace(reconcile=request_reconcile(expires=settings.kb_reconcile_interval_s))
+    if reconcile_due(settings):
+        swept = swept._replace(reconcile=request_reconcile(expires=settings.kb_reconcile_interval_s))
+    record_pass(settings, swept)
+    return swept
+
+
+def record_pass(settings: Settings, swept: Swept) -> None:
+    """Add a finished pass to `PASSES_KEY`: one more pass, its time, and how many of each kind it sent again or
+    moved (`Swept`'s fields; `reconcile` the index checks requested). Any sweeper's pass counts, any gateway's
+    loop or cron's `--once`, so the sums are the deployment's. Logged, never raised: the pass is done."""
+    try:
+        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+        with client, client.pipeline(transaction=False) as pipe:
+            pipe.hincrby(PASSES_KEY, "passes", 1)
+            pipe.hset(PASSES_KEY, "last_pass", repr(time.time()))
+            for kind, value in swept._asdict().items():
+                if value:
+                    pipe.hincrby(PASSES_KEY, kind, 1 if value is True else len(value))
+            pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("sweep not recorded: %s", exc)
 
 
 async def sweep_forever(factory: sessionmaker[Session], client: aioredis.Redis, settings: Settings) -> None:

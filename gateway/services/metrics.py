@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.services.overview import ticket_overview
+from gateway.sweeper import PASSES_KEY, Swept
 from shared import task_metrics
 from shared.celery import TASK_ROUTES
 from shared.config import Targets
@@ -52,20 +53,21 @@ def read_overview(factory: sessionmaker[Session], targets: Targets) -> TicketOve
 
 @dataclass
 class RedisFigures:
-    """What Redis said: messages waiting by queue, messages workers hold, the workers' task runs, and the live
-    workers by queue."""
+    """What Redis said: messages waiting by queue, messages workers hold, the workers' task runs, the live
+    workers by queue, and the sweeper's passes."""
 
     waiting: dict[str, int]
     unacked: int
     tasks: task_metrics.TaskFigures
     workers: dict[str, int]
+    sweeper: dict[str, float]  # `gateway.sweeper.record_pass`'s sums, and the last pass's time
 
 
 async def read_redis(client: aioredis.Redis) -> RedisFigures | None:
     """Messages waiting in each Celery queue (every priority's list, as kombu counts a queue's size), the
     messages taken by a worker and not yet acknowledged (running, or held for a countdown), the workers' task
-    runs and the workers still beating (`shared.task_metrics`), in one round trip; None (logged) when Redis does
-    not answer."""
+    runs and the workers still beating (`shared.task_metrics`), and the sweeper's passes, in one round trip;
+    None (logged) when Redis does not answer."""
     steps = redis_transport.PRIORITY_STEPS
     sep, unacked = redis_transport.Channel.sep, redis_transport.Channel.unacked_key
     try:
@@ -76,12 +78,24 @@ async def read_redis(client: aioredis.Redis) -> RedisFigures | None:
             pipe.hlen(unacked)
             pipe.hgetall(task_metrics.KEY)
             pipe.zrangebyscore(task_metrics.WORKERS_KEY, time.time(), "+inf")
-            *sizes, held, runs, alive = await pipe.execute()
+            pipe.hgetall(PASSES_KEY)
+            *sizes, held, runs, alive, passes = await pipe.execute()
     except (aioredis.RedisError, OSError) as exc:
         log.warning("metrics: redis unavailable: %s", exc.__class__.__name__)
         return None
     waiting = {q: sum(sizes[i * len(steps) : (i + 1) * len(steps)]) for i, q in enumerate(QUEUES)}
-    return RedisFigures(waiting, held, task_metrics.parse(runs), task_metrics.live_workers(alive))
+    return RedisFigures(waiting, held, task_metrics.parse(runs), task_metrics.live_workers(alive), _numbers(passes))
+
+
+def _numbers(fields: Mapping[bytes, bytes]) -> dict[str, float]:
+    """A hash's fields as numbers; one that is not a number (not written by this version) is skipped."""
+    numbers = {}
+    for name, value in fields.items():
+        try:
+            numbers[name.decode(errors="replace")] = float(value)
+        except ValueError:
+            log.warning("metrics: unreadable field %r", name)
+    return numbers
 
 
 async def scrape(
@@ -94,7 +108,7 @@ async def scrape(
 
 def families(overview: TicketOverview | None, queues: RedisFigures | None) -> list[Metric]:
     """The figures of what answered, and which did."""
-    return [*_up(overview, queues), *_tickets(overview), *_queues(queues), *_tasks(queues)]
+    return [*_up(overview, queues), *_tickets(overview), *_queues(queues), *_tasks(queues), *_sweeper(queues)]
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -190,3 +204,24 @@ def _tasks(queues: RedisFigures | None) -> list[Metric]:
     for task in sorted(runs.buckets.keys() | runs.seconds.keys()):
         seconds.add_metric([task], runs.histogram(task), runs.seconds.get(task, 0.0))
     return [starts, ends, seconds]
+
+
+def _sweeper(queues: RedisFigures | None) -> list[Metric]:
+    """The sweeper's passes: how many, the last one's time (absent before the first), and what they sent again
+    or moved, by kind (every kind, 0 until a pass meets one)."""
+    if queues is None:
+        return []
+    passes = CounterMetricFamily(PREFIX + "sweeper_passes", "Sweeper passes finished, any gateway's or cron's")
+    passes.add_metric([], queues.sweeper.get("passes", 0.0))
+    doc = ("Items the sweeper's passes sent again or moved, by kind: tickets (re-enqueued), articles, alerts, replies,"
+           " status_changes, bulk_jobs (sent again), due_alerts (raised), solved, closed, assigned, bulk_jobs_deleted,"
+           " reconcile (index checks requested)")  # fmt: skip
+    items = CounterMetricFamily(PREFIX + "sweeper_items", doc, labels=["kind"])
+    for kind in Swept._fields:
+        items.add_metric([kind], queues.sweeper.get(kind, 0.0))
+    families: list[Metric] = [passes, items]
+    if "last_pass" in queues.sweeper:
+        families.append(_gauge("sweeper_last_pass_timestamp_seconds", "When the last sweeper pass finished (Unix "
+                               "time): `time() - ` this beyond a few intervals means no sweeper works",
+                               queues.sweeper["last_pass"]))  # fmt: skip
+    return families

@@ -1,10 +1,12 @@
 """The sweeper's index-check requests: at most one per `KB_RECONCILE_INTERVAL_S` across sweepers, sent
-to the real Redis `kb` queue with an expiry (SQLite and PostgreSQL)."""
+to the real Redis `kb` queue with an expiry (SQLite and PostgreSQL); and its passes counted for `GET /metrics`."""
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
+import time
 from datetime import datetime
 
 import pytest
@@ -16,6 +18,8 @@ from shared.config import Settings
 from shared.db import make_engine
 from shared.models import utcnow
 from tests.conftest import REDIS_URL
+from tests.gateway.conftest import web_ticket
+from tests.prometheus_text import parse_samples
 
 
 def _settings(**values: object) -> Settings:
@@ -75,3 +79,40 @@ def test_a_pass_that_fails_leaves_the_check_due(redis_client) -> None:  # type: 
 
     assert redis_client.exists(RECONCILE_KEY) == 0
     assert reconcile_due(_settings(kb_reconcile_interval_s=600)) is True
+
+
+def test_each_finished_pass_is_counted_for_the_scrape(api, session_factory, redis_client, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A pass adds to Redis what it sent again or moved, by kind, and its time; `GET /metrics` reads the sums.
+    A pass that fails is not counted (the last pass's time grows old); one that cannot record still sweeps."""
+
+    def scrape() -> dict:  # type: ignore[type-arg]
+        return parse_samples(api.get("/metrics").text)
+
+    def items(samples: dict) -> dict[str, float]:  # type: ignore[type-arg]
+        return {dict(k)["kind"]: v for k, v in samples["support_copilot_sweeper_items_total"].items()}
+
+    samples = scrape()
+    assert samples["support_copilot_sweeper_passes_total"][()] == 0
+    assert set(items(samples).values()) == {0} and "tickets" in items(samples) and "reconcile" in items(samples)
+    assert "support_copilot_sweeper_last_pass_timestamp_seconds" not in samples
+
+    stuck = web_ticket(api)  # queued, its classify task sent: stale at once for the first pass
+    time.sleep(0.01)
+    started = time.time()
+    first = sweep_when_due(session_factory, _settings(kb_reconcile_interval_s=600, sweep_stale_after_s=0.001))
+    assert first.tickets == [stuck] and first.reconcile is True
+    sweep_when_due(session_factory, _settings(kb_reconcile_interval_s=600))  # nothing stale, no check due
+    samples = scrape()
+    assert samples["support_copilot_sweeper_passes_total"][()] == 2
+    assert {kind: n for kind, n in items(samples).items() if n} == {"tickets": 1, "reconcile": 1}
+    assert started <= samples["support_copilot_sweeper_last_pass_timestamp_seconds"][()] <= time.time()
+
+    down = sessionmaker(make_engine("postgresql+psycopg://postgres@127.0.0.1:1/none"))
+    with pytest.raises(OperationalError):
+        sweep_when_due(down, _settings())
+    assert scrape()["support_copilot_sweeper_passes_total"][()] == 2
+
+    with caplog.at_level(logging.WARNING, logger="gateway.sweeper"):
+        assert sweep_when_due(session_factory, Settings(redis_url="redis://127.0.0.1:1/0")).tickets == []
+    assert "sweep not recorded" in caplog.text
+    assert scrape()["support_copilot_sweeper_passes_total"][()] == 2
