@@ -235,7 +235,8 @@ def test_a_store_that_is_down_is_reported_and_its_figures_left_out(client_for, d
     assert by(samples, "up", "component") == {"database": 1.0, "redis": 0.0}
     assert one(samples, "tickets_created_total") == 1
     assert "support_copilot_queue_messages" not in samples
-    assert not {"support_copilot_workers", "support_copilot_worker_tasks_total"} & samples.keys()
+    redis = {"support_copilot_workers", "support_copilot_worker_tasks_total", "support_copilot_sweeper_items_total"}
+    assert not redis & samples.keys()
 
     no_database = client_for(f"postgresql+psycopg://postgres@{UNREACHABLE}/test?connect_timeout=1")
     samples = scrape(no_database)
