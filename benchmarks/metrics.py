@@ -95,7 +95,8 @@ def main() -> None:
                 seconds={f"task.{i}": 250.0 for i in range(10)},
                 buckets={f"task.{i}": {bound: 75 for bound in task_metrics.BUCKETS} for i in range(10)},
             )
-            queues = RedisFigures({"classify": 0}, 0, runs, {"classify": 2, "draft": 1})
+            sweeper = {"passes": 1000.0, "last_pass": time.time(), "tickets": 3.0, "closed": 250.0}
+            queues = RedisFigures({"classify": 0}, 0, runs, {"classify": 2, "draft": 1}, sweeper)
 
             def scrape(client: TestClient) -> None:
                 response = client.get("/metrics")
