@@ -14,7 +14,8 @@ whose task was lost leaves no row to sweep for.
 `--retry-failed` re-runs the tickets that gave up after their retries, once the outage is fixed.
 
 Only one gateway replica sweeps per interval (a Redis lock); duplicates would be harmless anyway,
-since every pipeline step is idempotent.
+since every pipeline step is idempotent. Each finished pass is added up in Redis for `GET /metrics`
+(`record_pass`): when the last one finished, and what the passes sent again or moved.
 """
 
 from __future__ import annotations
