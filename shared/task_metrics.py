@@ -56,11 +56,11 @@ def bucket_of(seconds: float) -> str:
     return next((repr(bound) for bound in BUCKETS if seconds <= bound), INF)
 
 
-def _add(task: Any, fields: Mapping[str, int], seconds: float | None = None) -> None:
+def _add(task: Any, name: str, seconds: float | None = None) -> None:
+    """One more `name` (a field above) for `task`, and its run's `seconds` when timed."""
     try:
         with _client(task.app.conf.broker_url).pipeline(transaction=False) as pipe:
-            for name, amount in fields.items():
-                pipe.hincrby(KEY, name, amount)
+            pipe.hincrby(KEY, name, 1)
             if seconds is not None:
                 pipe.hincrbyfloat(KEY, f"sum|{task.name}", seconds)
                 pipe.hincrby(KEY, f"bucket|{bucket_of(seconds)}|{task.name}", 1)
@@ -70,18 +70,18 @@ def _add(task: Any, fields: Mapping[str, int], seconds: float | None = None) -> 
 
 
 def _on_prerun(sender: Any, task_id: str, **_: Any) -> None:
-    _add(sender, {f"start|{sender.name}": 1})
+    _add(sender, f"start|{sender.name}")
     _started[task_id] = time.monotonic()  # after the round trip: the run's time is the task's own
 
 
 def _on_postrun(sender: Any, task_id: str, state: str | None = None, **_: Any) -> None:
     begun = _started.pop(task_id, None)  # None only for a run begun before `connect()`: counted, not timed
     outcome = (state or "unknown").lower()
-    _add(sender, {f"count|{outcome}|{sender.name}": 1}, None if begun is None else time.monotonic() - begun)
+    _add(sender, f"count|{outcome}|{sender.name}", None if begun is None else time.monotonic() - begun)
 
 
 def _on_revoked(sender: Any, expired: bool = False, **_: Any) -> None:
-    _add(sender, {f"count|{'expired' if expired else 'revoked'}|{sender.name}": 1})
+    _add(sender, f"count|{'expired' if expired else 'revoked'}|{sender.name}")
 
 
 class Heartbeat(threading.Thread):
