@@ -62,12 +62,16 @@ class Swept(NamedTuple):
     bulk_jobs_deleted: tuple[str, ...] = ()  # bulk jobs finished BULK_JOB_KEEP_DAYS ago, deleted
 
 
+def _redis(settings: Settings) -> redis.Redis:
+    """A short-lived client for a pass's own keys, failing fast: the pass goes on without them."""
+    return redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+
+
 def reconcile_due(settings: Settings) -> bool:
     """True at most once per `kb_reconcile_interval_s` across every sweeper (a key that expires);
     False while Redis is down, when the request could not be sent anyway."""
     try:
-        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
-        with client:
+        with _redis(settings) as client:
             return bool(client.set(RECONCILE_KEY, "1", nx=True, px=int(settings.kb_reconcile_interval_s * 1000)))
     except redis.RedisError as exc:
         log.warning("index check not requested: %s", exc)
@@ -122,8 +126,7 @@ def record_pass(settings: Settings, swept: Swept) -> None:
     moved (`Swept`'s fields; `reconcile` the index checks requested). Any sweeper's pass counts, any gateway's
     loop or cron's `--once`, so the sums are the deployment's. Logged, never raised: the pass is done."""
     try:
-        client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
-        with client, client.pipeline(transaction=False) as pipe:
+        with _redis(settings) as client, client.pipeline(transaction=False) as pipe:
             pipe.hincrby(PASSES_KEY, "passes", 1)
             pipe.hset(PASSES_KEY, "last_pass", repr(time.time()))
             for kind, value in swept._asdict().items():
