@@ -115,9 +115,16 @@ def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(PREFIX + name, doc, value=value)
 
 
-def _by(name: str, doc: str, labels: Sequence[str], values: Mapping[Any, float]) -> GaugeMetricFamily:
-    """A gauge with one sample per key of `values`: a label's value, or a tuple of them for several labels."""
-    family = GaugeMetricFamily(PREFIX + name, doc, labels=labels)
+def _by(
+    name: str,
+    doc: str,
+    labels: Sequence[str],
+    values: Mapping[Any, float],
+    kind: type[GaugeMetricFamily] | type[CounterMetricFamily] = GaugeMetricFamily,
+) -> GaugeMetricFamily | CounterMetricFamily:
+    """A gauge (or a counter, by `kind`) with one sample per key of `values`: a label's value, or a tuple of them
+    for several labels."""
+    family = kind(PREFIX + name, doc, labels=labels)
     for key, value in values.items():
         family.add_metric(list(key) if isinstance(key, tuple) else [key], value)
     return family
@@ -194,13 +201,10 @@ def _tasks(queues: RedisFigures | None) -> list[Metric]:
         return []
     runs = queues.tasks
     ended = "Task runs ended, by task and Celery state (success, failure, retry; expired, revoked: discarded unrun)"
-    starts = CounterMetricFamily(PREFIX + "worker_task_starts", "Task runs begun, by task", labels=["task"])
-    ends = CounterMetricFamily(PREFIX + "worker_tasks", ended, labels=["task", "state"])
+    starts = _by("worker_task_starts", "Task runs begun, by task", ["task"], dict(sorted(runs.starts.items())),
+                 CounterMetricFamily)  # fmt: skip
+    ends = _by("worker_tasks", ended, ["task", "state"], dict(sorted(runs.ends.items())), CounterMetricFamily)
     seconds = HistogramMetricFamily(PREFIX + "worker_task_duration_seconds", "Runs' times, by task", labels=["task"])
-    for task, n in sorted(runs.starts.items()):
-        starts.add_metric([task], n)
-    for (task, state), n in sorted(runs.ends.items()):
-        ends.add_metric([task, state], n)
     for task in sorted(runs.buckets.keys() | runs.seconds.keys()):
         seconds.add_metric([task], runs.histogram(task), runs.seconds.get(task, 0.0))
     return [starts, ends, seconds]
@@ -216,9 +220,8 @@ def _sweeper(queues: RedisFigures | None) -> list[Metric]:
     doc = ("Items the sweeper's passes sent again or moved, by kind: tickets (re-enqueued), articles, alerts, replies,"
            " status_changes, bulk_jobs (sent again), due_alerts (raised), solved, closed, assigned, bulk_jobs_deleted,"
            " reconcile (index checks requested)")  # fmt: skip
-    items = CounterMetricFamily(PREFIX + "sweeper_items", doc, labels=["kind"])
-    for kind in Swept._fields:
-        items.add_metric([kind], queues.sweeper.get(kind, 0.0))
+    kinds = {kind: queues.sweeper.get(kind, 0.0) for kind in Swept._fields}
+    items = _by("sweeper_items", doc, ["kind"], kinds, CounterMetricFamily)
     families: list[Metric] = [passes, items]
     if "last_pass" in queues.sweeper:
         families.append(_gauge("sweeper_last_pass_timestamp_seconds", "When the last sweeper pass finished (Unix "
