@@ -1,11 +1,13 @@
-"""Agents' replies and resolves end to end: how long after an agent posts a reply to a web ticket, or
-resolves it, the channel's backend (REPLY_WEBHOOK_URL) has it, that every one arrives exactly once, with the
-backend healthy and with it failing for a while, and what writing the delivery costs the agent's request.
+"""Agents' replies and resolves end to end, and customers' messages from their request's page: how long after an
+agent posts a reply to a web ticket, its customer answers on the page, or the agent resolves it, the channel's
+backend (REPLY_WEBHOOK_URL) has it, that every one arrives exactly once, with the backend healthy and with it
+failing for a while, and what writing the delivery costs the request.
 
 Real processes on PostgreSQL (a fresh `copilot_bench_replies` database) and Redis DB 12: two gateways
-(uvicorn; one with REPLY_WEBHOOK_URL set, one without), an alert worker consuming `alerts,replies` as
-`make run` starts it, and a local HTTP receiver standing in for the backend. Every `--interval` s a ticket
-is created, answered (`POST .../messages`) and resolved (`PUT .../status`), alternately on the two gateways.
+(uvicorn; one with REPLY_WEBHOOK_URL set and REPLY_WEBHOOK_CUSTOMER_MESSAGES on, one without), an alert worker
+consuming `alerts,replies` as `make run` starts it, and a local HTTP receiver standing in for the backend. Every
+`--interval` s a ticket is created, answered (`POST .../messages`), answered back by its customer on the
+request's page (`POST /requests/{token}`) and resolved (`PUT .../status`), alternately on the two gateways.
 
     python benchmarks/replies.py [--replies 60] [--interval 0.2] [--failures 20]
 
@@ -22,36 +24,55 @@ import os
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import redis
 import sqlalchemy as sa
+from pydantic import SecretStr
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ingest import PG_ADMIN, REDIS_URL, start_gateway  # noqa: E402
 from benchmarks.support import free_port, fresh_database, print_table, start_worker, stop_group, write_results  # noqa: E402
+from shared.customer_links import Purpose, make_token  # noqa: E402
 from shared.db import run_migrations  # noqa: E402
+from shared.models import utcnow  # noqa: E402
 from shared.outbox import verify  # noqa: E402
 from tests.alert_receiver import AlertReceiver  # noqa: E402
 
 SECRET = "bench-reply-secret"
+LINK_SECRET = "bench-link-secret"
 
 
 def _ms(values: list[float], q: float) -> float | None:
     return round(1000 * values[max(0, round(q * len(values)) - 1)], 1) if values else None
 
 
-KINDS = {"reply": ("ticket.reply", "reply_deliveries"), "status": ("ticket.status", "status_deliveries")}
+KINDS = {  # each kind's event and its rows
+    "reply": ("ticket.reply", "reply_deliveries WHERE CAST(payload AS jsonb) ->> 'event' = 'ticket.reply'"),
+    "page message": (
+        "ticket.customer_message",
+        "reply_deliveries WHERE CAST(payload AS jsonb) ->> 'event' = 'ticket.customer_message'",
+    ),
+    "status": ("ticket.status", "status_deliveries WHERE true"),
+}
+FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
 def _key(body: dict) -> tuple[str, object]:
-    """What an arrival answers: a reply by its message id, a resolve by its ticket (one per ticket here)."""
-    if body["event"] == KINDS["reply"][0]:
-        return "reply", body["id"]
-    return "status", body["ticket"]["ticket_id"]
+    """What an arrival answers: a message by its id, a resolve by its ticket (one per ticket here)."""
+    if body["event"] == "ticket.status":
+        return "status", body["ticket"]["ticket_id"]
+    return next(kind for kind, (event, _) in KINDS.items() if event == body["event"]), body["id"]
+
+
+def _message_id(client: httpx.Client, ticket_id: str, body: str) -> int:
+    """The id of the ticket's message with that body."""
+    messages = client.get(f"/api/tickets/{ticket_id}/messages").json()
+    return next(int(m["id"]) for m in messages if m["body"] == body)
 
 
 def run(name: str, args: argparse.Namespace, url: str, ports: dict[str, int], receiver: AlertReceiver) -> list[dict]:
@@ -83,12 +104,20 @@ def run(name: str, args: argparse.Namespace, url: str, ports: dict[str, int], re
             reply = client.post(f"/api/tickets/{ticket_id}/messages", json={"body": f"Your refund {n} was sent."})
             request_s["reply", side].append(time.time() - started)
             reply.raise_for_status()
+            token = make_token(SecretStr(LINK_SECRET), Purpose.conversation, ticket_id, utcnow() + timedelta(days=1))
+            writing = time.time()
+            answered = client.post(
+                f"/requests/{token}", content=f"body=Thanks+{n}&client_message_id=p{n}", headers=FORM
+            )
+            request_s["page message", side].append(time.time() - writing)
+            assert answered.status_code == 303, answered.text
             resolving = time.time()
             resolved = client.put(f"/api/tickets/{ticket_id}/status", json={"status": "resolved"})
             request_s["status", side].append(time.time() - resolving)
             resolved.raise_for_status()
             if side == "on":
                 sent["reply", reply.json()["message"]["id"]] = started
+                sent["page message", _message_id(client, ticket_id, f"Thanks {n}")] = writing
                 sent["status", ticket_id] = resolving
             time.sleep(args.interval)
     finally:
@@ -99,7 +128,7 @@ def run(name: str, args: argparse.Namespace, url: str, ports: dict[str, int], re
     while time.monotonic() < deadline:
         with engine.connect() as conn:
             undelivered = sum(
-                conn.execute(sa.text(f"SELECT count(*) FROM {table} WHERE delivered_at IS NULL")).scalar_one()
+                conn.execute(sa.text(f"SELECT count(*) FROM {table} AND delivered_at IS NULL")).scalar_one()
                 for _, table in KINDS.values()
             )
         if undelivered == 0:
@@ -167,8 +196,11 @@ def main() -> None:
         url = fresh_database("postgresql", Path(tmp), "copilot_bench_replies", PG_ADMIN)
         run_migrations(url)
         ports = {"off": free_port()}
+        os.environ.update(CUSTOMER_LINK_URL="http://127.0.0.1", CUSTOMER_LINK_SECRET=LINK_SECRET)  # both gateways'
         processes = [start_gateway(url, ports["off"], 1)]
-        os.environ.update(REPLY_WEBHOOK_URL=receiver.url, REPLY_WEBHOOK_SECRET=SECRET)  # the second gateway's
+        os.environ.update(  # the second gateway's
+            REPLY_WEBHOOK_URL=receiver.url, REPLY_WEBHOOK_SECRET=SECRET, REPLY_WEBHOOK_CUSTOMER_MESSAGES="true"
+        )
         ports["on"] = free_port()
         processes.append(start_gateway(url, ports["on"], 1))
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": REDIS_URL, "LOG_LEVEL": "WARNING"}

@@ -1,5 +1,6 @@
 """Deliver one outbox row to its webhook: an alert to ALERT_WEBHOOK_URL (or to its category's, ALERT_ROUTES), an
-agent's reply or status move to REPLY_WEBHOOK_URL. The alert worker's job; the outbox side is `shared.outbox`.
+agent's reply or status move (or a customer's message from the request's page) to REPLY_WEBHOOK_URL. The alert
+worker's job; the outbox side is `shared.outbox`.
 
 An attempt is claimed in the database before the POST (attempts + 1, `next_attempt_at` pushed past the
 request's timeout), so a duplicate task arriving meanwhile finds it taken and skips; the row lock is

@@ -318,6 +318,11 @@ class Settings(BaseSettings):
         description="Comma-separated statuses whose reaching, by an agent's move of a web or API ticket, is POSTed to"
         " REPLY_WEBHOOK_URL too (for the backend to tell its customer); empty sends none",
     )
+    reply_webhook_customer_messages: bool = Field(
+        False,
+        description="POST to REPLY_WEBHOOK_URL too each message a customer writes on their request's page"
+        " (ticket.customer_message), which the backend did not relay; off: it reads the messages",
+    )
 
     # Customer links: replies and status changes sent to REPLY_WEBHOOK_URL carry signed links to the gateway's pages
     # for the ticket's customer (its conversation, with a reply box; a resolve's rating), for the backend's emails
@@ -549,6 +554,11 @@ class Settings(BaseSettings):
     def sent_statuses(self) -> frozenset[Status]:
         """The statuses whose reaching is POSTed to REPLY_WEBHOOK_URL: none while it is unset."""
         return frozenset(self.reply_webhook_statuses) if self.reply_webhook_url else frozenset()
+
+    @property
+    def delivers_page_messages(self) -> bool:
+        """Whether a customer's message from the request's page is POSTed to REPLY_WEBHOOK_URL."""
+        return self.reply_webhook_customer_messages and self.reply_webhook_url is not None
 
     @property
     def groq_key(self) -> str | None:

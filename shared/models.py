@@ -511,8 +511,9 @@ class Alert(Delivery, Base):
 
 class ReplyDelivery(Delivery, Base):
     """A public agent reply on a web or API ticket owed to its channel's backend (REPLY_WEBHOOK_URL), which
-    sends it to the customer: an outbox row written with the reply, so a crash or a broker outage between
-    the two cannot lose it (`shared.outbox`). One per reply: its message's id is the key."""
+    sends it to the customer (or, with REPLY_WEBHOOK_CUSTOMER_MESSAGES, its customer's message from the
+    request's page, which the backend did not relay): an outbox row written with the message, so a crash or a
+    broker outage between the two cannot lose it (`shared.outbox`). One per message: its id is the key."""
 
     __tablename__ = "reply_deliveries"
     __table_args__ = (
@@ -522,6 +523,11 @@ class ReplyDelivery(Delivery, Base):
 
     message_id: Mapped[int] = mapped_column(ForeignKey("ticket_messages.id", ondelete="CASCADE"), primary_key=True)
     ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.ticket_id", ondelete="CASCADE"))
+
+    @property
+    def event(self) -> str:
+        """What the message is: an agent's reply, or a customer's message from the request's page."""
+        return str(self.payload["event"])
 
 
 class StatusDelivery(Delivery, Base):

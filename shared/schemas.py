@@ -1333,6 +1333,13 @@ class AlertEvent(StrEnum):
     rated_bad = "ticket.rated_bad"  # its customer rated it bad (ALERT_ON_BAD_RATING)
 
 
+class MessageEvent(StrEnum):
+    """What a message sent to REPLY_WEBHOOK_URL is: the body's `event`."""
+
+    reply = "ticket.reply"  # an agent's public reply
+    customer_message = "ticket.customer_message"  # its customer's, from the request's page
+
+
 DIGEST_EVENT = "alert.digest"  # several alerts' bodies in one POST (ALERT_BATCH_MAX), each under `alerts`
 
 
@@ -1383,12 +1390,14 @@ class AlertRead(DeliveryRead):
 
 
 class ReplyDeliveryRead(DeliveryRead):
-    """A public agent reply on a web or API ticket POSTed to REPLY_WEBHOOK_URL, and how its delivery went."""
+    """A public agent reply on a web or API ticket, or its customer's message from the request's page
+    (REPLY_WEBHOOK_CUSTOMER_MESSAGES), POSTed to REPLY_WEBHOOK_URL, and how its delivery went."""
 
     message_id: int = Field(
         description="Sent as X-Copilot-Message-Id and the body's `id`: a receiver drops repeats by it"
     )
     ticket_id: str
+    event: MessageEvent
 
 
 class StatusDeliveryRead(DeliveryRead):
@@ -1589,8 +1598,9 @@ class TicketMessageRead(BaseModel):
     )
     delivery: DeliveryRead | None = Field(
         default=None,
-        description="A public agent reply on a web or API ticket while REPLY_WEBHOOK_URL is set: how its delivery "
-        "to the channel's backend went; null on every other message, and in a customer's export",
+        description="A public agent reply on a web or API ticket while REPLY_WEBHOOK_URL is set, or a customer's "
+        "message from the request's page while REPLY_WEBHOOK_CUSTOMER_MESSAGES is on too: how its delivery to the "
+        "channel's backend went; null on every other message, and in a customer's export",
     )
 
 

@@ -99,7 +99,7 @@ def post_message(
         author_email=caller.agent_email,
         agent_id=caller.agent_id,
         internal=data.internal,
-        deliver_replies=settings.reply_webhook_url is not None,
+        deliver=settings.reply_webhook_url is not None,
     )
     return _posted(posted, response, settings)
 

@@ -39,8 +39,9 @@ def retry_alert(alert_id: str, session: SessionDep) -> AlertRead:
 
 @replies_router.get("", response_model=list[ReplyDeliveryRead], dependencies=[require(Role.agent)])
 def list_replies(session: SessionDep, filters: Annotated[DeliveryFilters, Query()]) -> list[ReplyDeliveryRead]:
-    """Agents' replies sent to REPLY_WEBHOOK_URL, newest first; `?state=failed` lists those whose customer was
-    not sent them (the channel's backend refusing or unreachable)."""
+    """Agents' replies sent to REPLY_WEBHOOK_URL (and customers' messages from their request's page, with
+    REPLY_WEBHOOK_CUSTOMER_MESSAGES: `event` tells them apart), newest first; `?state=failed` lists those the
+    channel's backend did not get (refusing or unreachable)."""
     return [ReplyDeliveryRead.model_validate(row) for row in service.list_deliveries(session, REPLIES, filters)]
 
 

@@ -6,7 +6,8 @@ team's public replies (never an internal note), oldest first; a merged request s
 into (the same customer's). The reply box posts as the backend's relay would (`POST
 /api/tickets/{id}/customer-messages`): it reopens a pending or resolved ticket and sends it back to the AI, and
 to a closed one it opens or joins a follow-up, whose page the customer is then sent to (a 303, so a reload
-posts nothing twice; the form's one-time id makes a double click store one message). A solved request not yet
+posts nothing twice; the form's one-time id makes a double click store one message). The backend did not relay
+it, so with REPLY_WEBHOOK_CUSTOMER_MESSAGES it is POSTed there (`ticket.customer_message`). A solved request not yet
 rated shows the rating links. The rest as every customer page (`customer_pages`).
 """
 
@@ -75,7 +76,13 @@ def reply_from_page(session: Session, settings: Settings, token: str, body: byte
     try:
         with acting_as(ACTOR):
             posted = add_message(
-                session, ticket_id, data, author_type="customer", author=author, author_email=customer.email
+                session,
+                ticket_id,
+                data,
+                author_type="customer",
+                author=author,
+                author_email=customer.email,
+                deliver=settings.delivers_page_messages,
             )
     except Conflict:  # erased since the page was read, or the form's id was used elsewhere: say it as it stands
         session.rollback()

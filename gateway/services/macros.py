@@ -287,7 +287,7 @@ def apply_macro(
         author_email=caller.agent_email,
         agent_id=caller.agent_id,
         internal=macro.internal,
-        deliver_replies=deliver_replies,
+        deliver=deliver_replies,
         macro_id=macro_id,
     )
     applied = ["note" if macro.internal else "reply"]

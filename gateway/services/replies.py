@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.services.channel import VENDOR_SOURCES, reply_payload
+from gateway.services.channel import VENDOR_SOURCES, message_payload
 from gateway.services.erasure import ensure_not_erased
 from gateway.services.sla import resume_clock
 from gateway.services.tickets import get_ticket, insert_follow_up, mark_reopened
@@ -114,14 +114,16 @@ def store_message(
     when that wait began (`waited_since`, the week's next reply times); a customer's message reopens a
     `pending` or `resolved` ticket, starts their wait unless they are waiting already, and sends a drafted
     ticket back to its classify step (what they wrote may raise its priority; the draft answered an earlier
-    message), enqueued after the commit. With `deliver`, a public agent reply's delivery to the channel's
-    backend is written with it, and its task sent after the commit.
+    message), enqueued after the commit. With `deliver`, the message's delivery to the channel's backend (a
+    public agent reply, or a customer's message the backend did not relay) is written with it, and its task
+    sent after the commit; never an internal note's.
     """
     if message.external_id and (found := find_message(session, message.source, message.external_id)):
         return found, False
     message.body = redact_card_numbers(message.body)
     session.add(message)
     answers = effects and message.author_type == "agent" and not message.internal
+    delivered = deliver and not message.internal
     rework = False
     try:
         session.flush()  # the message's time, written in this transaction
@@ -135,12 +137,6 @@ def store_message(
             waited_since = mark_replied(session, ticket.ticket_id)
             if not first:  # a first reply's wait is the ticket's own, from arrival to `first_response_at`
                 message.waited_since = waited_since
-            if deliver:
-                session.add(
-                    ReplyDelivery(
-                        message_id=message.id, ticket_id=ticket.ticket_id, payload=reply_payload(ticket, message)
-                    )
-                )
         elif effects and message.author_type == "customer":
             reopen_for_customer(session, ticket)
             if ticket.status != Status.closed.value:
@@ -148,6 +144,9 @@ def store_message(
                 rework = request_rework(session, ticket.ticket_id)
             elif ticket.source not in VENDOR_SOURCES:  # kept here, and the conversation goes on in a new ticket
                 message.follow_up_ticket_id = insert_follow_up(session, ticket, message.body)
+        if delivered:  # built after the effects: the body shows the ticket as the message left it
+            payload = message_payload(ticket, message)
+            session.add(ReplyDelivery(message_id=message.id, ticket_id=ticket.ticket_id, payload=payload))
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -161,7 +160,7 @@ def store_message(
         send_next(ticket.ticket_id, ProcessingState.queued)
     if message.follow_up_ticket_id:
         enqueue(message.follow_up_ticket_id, ProcessingState.queued)
-    if answers and deliver:
+    if delivered:
         send(REPLIES, message.id)
     return message, True
 
@@ -191,11 +190,13 @@ def add_message(
     author_email: str | None = None,
     agent_id: str | None = None,
     internal: bool = False,
-    deliver_replies: bool = False,
+    deliver: bool = False,
     macro_id: str | None = None,
 ) -> Posted:
-    """Store an agent's reply or note, or a customer's message (and commit). With `deliver_replies`
-    (REPLY_WEBHOOK_URL set), an agent's public reply is sent on to the channel's backend.
+    """Store an agent's reply or note, or a customer's message (and commit). With `deliver`, the message, unless
+    an internal note, is sent on to the channel's backend (REPLY_WEBHOOK_URL): an agent's public reply, or a
+    customer's message written on the request's page (REPLY_WEBHOOK_CUSTOMER_MESSAGES), never one the backend
+    relayed itself.
 
     A customer's message to a ticket merged into another goes to that one (`merged_target`). A customer's
     message to a closed ticket is stored on its follow-up while that one is not closed; else it is kept on
@@ -230,7 +231,7 @@ def add_message(
             internal=internal,
             macro_id=macro_id,
         )
-        message, created = store_message(session, target, message, deliver=deliver_replies)
+        message, created = store_message(session, target, message, deliver=deliver)
     moved_to = message.follow_up_ticket_id or (message.ticket_id if message.ticket_id != ticket_id else None)
     follow_up = get_ticket(session, moved_to) if moved_to else None
     home = merged_target(session, ticket).ticket_id if message.ticket_id != ticket_id else ticket_id

@@ -6,6 +6,7 @@ and refused links. Both databases, a real receiver."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -15,7 +16,7 @@ from classifier_worker.delivery import deliver
 from gateway.services.erasure import erase_ticket
 from shared.customer_links import Purpose, make_token, read_token
 from shared.models import ReplyDelivery, utcnow
-from shared.outbox import REPLIES
+from shared.outbox import REPLIES, verify
 from tests.conftest import force_ticket
 from tests.gateway.conftest import CHANNEL_SECRET, read_ticket, stored, web_ticket
 
@@ -89,6 +90,7 @@ def test_a_reply_carries_the_link_and_the_page_shows_the_conversation_and_takes_
     assert posted.status_code == 303 and posted.headers["location"] == token
     assert _send(api, token, "Still+nothing+%3Cb%3Ehere%3C%2Fb%3E.", "page-once").status_code == 303  # a double click
     assert _customer_messages(api, ticket_id) == ["Still nothing <b>here</b>."]  # stored once
+    assert [d.message_id for d in stored(session_factory, ReplyDelivery, ReplyDelivery.message_id)] == [row.message_id]
     message = next(m for m in api.get(f"/api/tickets/{ticket_id}/messages").json() if m["author_type"] == "customer")
     assert (message["author_name"], message["author_email"]) == ("Ann Lee", "ann@example.com")
     ticket = read_ticket(api, ticket_id)
@@ -99,6 +101,80 @@ def test_a_reply_carries_the_link_and_the_page_shows_the_conversation_and_takes_
     ]
     again = api.get(f"/requests/{token}").text
     assert "Still nothing &lt;b&gt;here&lt;/b&gt;." in again and "<b>here" not in again
+
+
+def test_a_message_from_the_page_is_sent_to_the_backend_when_asked(  # type: ignore[no-untyped-def]
+    client_for, db_url, redis_client, receiver, settings_for, session_factory
+):
+    values = {
+        "reply_webhook_url": receiver.url,
+        "reply_webhook_secret": CHANNEL_SECRET,
+        "reply_webhook_customer_messages": True,
+        "customer_link_url": BASE,
+        "customer_link_secret": SECRET,
+    }
+    api, settings = client_for(db_url, **values), settings_for(db_url, **values)
+    ticket_id = web_ticket(api)
+    _move(api, ticket_id, "pending")
+    token = _token_of(settings, ticket_id)
+    assert _send(api, token, "Did+it+ship%3F+Card+4111+1111+1111+1111", "page-1").status_code == 303
+    assert _send(api, token, "Did+it+ship%3F+Card+4111+1111+1111+1111", "page-1").status_code == 303  # a double click
+    relayed = api.post(f"/api/tickets/{ticket_id}/customer-messages", json={"body": "By email: did it ship?"})
+    assert relayed.status_code == 201  # the backend's own relay: it has the message, nothing is sent back
+    _reply(api, ticket_id, "Checking with the warehouse", internal=True)
+    messages = {m["body"]: m for m in api.get(f"/api/tickets/{ticket_id}/messages").json()}
+    page_message = messages["Did it ship? Card [card ending 1111]"]
+    assert page_message["delivery"]["state"] == "pending"
+    assert messages["By email: did it ship?"]["delivery"] is None
+    assert messages["Checking with the warehouse"]["delivery"] is None
+    (row,) = stored(session_factory, ReplyDelivery, ReplyDelivery.message_id)
+    assert row.message_id == page_message["id"]
+
+    assert deliver(row.message_id, settings=settings, factory=session_factory, outbox=REPLIES).status == "delivered"
+    (received,) = receiver.received
+    assert received.headers["x-copilot-message-id"] == str(page_message["id"])
+    assert verify(CHANNEL_SECRET, received.headers["x-copilot-signature"], received.body, now=int(time.time()))
+    sent = json.loads(received.body)
+    assert (sent["id"], sent["event"], sent["created_at"]) == (
+        page_message["id"],
+        "ticket.customer_message",
+        sent["message"]["created_at"],
+    )
+    assert sent["ticket"]["ticket_id"] == ticket_id and sent["ticket"]["status"] == "open"  # reopened by it
+    assert sent["ticket"]["customer"]["email"] == "ann@example.com"
+    assert sent["message"] == {
+        "id": page_message["id"],
+        "body": "Did it ship? Card [card ending 1111]",
+        "author_name": "Ann Lee",
+        "created_at": sent["message"]["created_at"],
+        "follow_up_ticket_id": None,
+    }
+    assert datetime.fromisoformat(sent["message"]["created_at"]) == datetime.fromisoformat(page_message["created_at"])
+    assert sent["conversation"]["url"].startswith(f"{BASE}/requests/{ticket_id}.")
+
+    reply = _reply(api, ticket_id, "It left today.")  # an agent's reply is sent as before, as a reply
+    _move(api, ticket_id, "closed")
+    posted = _send(api, token, "It+arrived+broken.")
+    follow_up = read_token(
+        settings.customer_link_secret, Purpose.conversation, posted.headers["location"], now=utcnow()
+    )
+    rows = stored(session_factory, ReplyDelivery, ReplyDelivery.message_id)
+    assert [r.message_id for r in rows][1] == reply["id"] and len(rows) == 3
+    for each in rows[1:]:
+        assert (
+            deliver(each.message_id, settings=settings, factory=session_factory, outbox=REPLIES).status == "delivered"
+        )
+    answer, broken = (json.loads(r.body) for r in receiver.received[1:])
+    assert answer["event"] == "ticket.reply" and "follow_up_ticket_id" not in answer["message"]
+    assert broken["event"] == "ticket.customer_message" and broken["message"]["body"] == "It arrived broken."
+    assert broken["ticket"]["ticket_id"] == ticket_id and broken["ticket"]["status"] == "closed"  # kept on it
+    assert broken["message"]["follow_up_ticket_id"] == follow_up != ticket_id  # where the team answers it
+    listed = {d["message_id"]: (d["event"], d["state"]) for d in api.get("/api/replies").json()}
+    assert listed == {
+        page_message["id"]: ("ticket.customer_message", "delivered"),
+        reply["id"]: ("ticket.reply", "delivered"),
+        rows[2].message_id: ("ticket.customer_message", "delivered"),
+    }
 
 
 def test_a_closed_request_goes_on_in_a_follow_up_and_a_merged_one_where_it_joined(  # type: ignore[no-untyped-def]
