@@ -367,11 +367,14 @@ def test_a_macro_needing_an_order_id_fails_the_tickets_without_one(team, session
         replace_found_references(session, with_order, {"order_ids": ["ord-31"]})
         session.commit()
     job = _job(team, team.alice, ticket_ids=[with_order, without], macro_id="shipped")
+    sending = _settings(team).model_copy(update={"reply_webhook_url": "http://127.0.0.1:9/hooks"})
     with session_factory() as session:
-        run_batch(session, job["job_id"], _settings(team))
+        run_batch(session, job["job_id"], sending)  # as a worker whose REPLY_WEBHOOK_URL is set
     results = team.get(f"{JOBS}/{job['job_id']}/results", headers=team.bob).json()
     assert [(r["outcome"], r["status_code"]) for r in results] == [("updated", 200), ("failed", 409)]
     assert "holds {{ticket.order_id}}" in results[1]["detail"]
     thread = team.get(f"/api/tickets/{with_order}/messages", headers=team.bob).json()
-    assert [m["body"] for m in thread] == ["Order ORD-31 has shipped."]
+    assert [(m["body"], m["delivery"] and m["delivery"]["state"]) for m in thread] == [
+        ("Order ORD-31 has shipped.", "pending")  # its reply goes to the channel like an agent's own
+    ]
     assert team.get(f"/api/tickets/{without}/messages", headers=team.bob).json() == []

@@ -14,11 +14,12 @@ import pytest
 
 from classifier_worker.delivery import deliver
 from gateway.services.erasure import erase_ticket
+from shared.celery import REPLY_TASK
 from shared.customer_links import Purpose, make_token, read_token
 from shared.models import ReplyDelivery, utcnow
 from shared.outbox import REPLIES, verify
 from tests.conftest import force_ticket
-from tests.gateway.conftest import CHANNEL_SECRET, read_ticket, stored, web_ticket
+from tests.gateway.conftest import CHANNEL_SECRET, queued_replies, read_ticket, stored, web_ticket
 
 BASE = "https://support.example.com"
 SECRET = "customer-link-key"
@@ -129,6 +130,8 @@ def test_a_message_from_the_page_is_sent_to_the_backend_when_asked(  # type: ign
     assert messages["Checking with the warehouse"]["delivery"] is None
     (row,) = stored(session_factory, ReplyDelivery, ReplyDelivery.message_id)
     assert row.message_id == page_message["id"]
+    (task,) = queued_replies(redis_client)  # sent with the commit: a worker takes it without the sweeper
+    assert task["headers"]["task"] == REPLY_TASK and task["headers"]["argsrepr"] == repr([page_message["id"]])
 
     assert deliver(row.message_id, settings=settings, factory=session_factory, outbox=REPLIES).status == "delivered"
     (received,) = receiver.received
@@ -175,6 +178,15 @@ def test_a_message_from_the_page_is_sent_to_the_backend_when_asked(  # type: ign
         reply["id"]: ("ticket.reply", "delivered"),
         rows[2].message_id: ("ticket.customer_message", "delivered"),
     }
+
+
+def test_page_messages_need_the_backends_url_too(client_for, db_url, redis_client, settings_for, session_factory):  # type: ignore[no-untyped-def]
+    values = {"reply_webhook_customer_messages": True, "customer_link_url": BASE, "customer_link_secret": SECRET}
+    api, settings = client_for(db_url, **values), settings_for(db_url, **values)
+    ticket_id = web_ticket(api)
+    assert _send(api, _token_of(settings, ticket_id), "Any+news%3F").status_code == 303
+    assert _customer_messages(api, ticket_id) == ["Any news?"]
+    assert stored(session_factory, ReplyDelivery, ReplyDelivery.message_id) == [] and queued_replies(redis_client) == []
 
 
 def test_a_closed_request_goes_on_in_a_follow_up_and_a_merged_one_where_it_joined(  # type: ignore[no-untyped-def]

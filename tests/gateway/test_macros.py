@@ -12,10 +12,10 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import func, select, update
 
-from shared.models import TicketMessage
+from shared.models import ReplyDelivery, TicketMessage
 from shared.schemas import MAX_DESCRIPTION, MacroWrite
 from shared.tags import MAX_TICKET_TAGS
-from tests.gateway.conftest import keyed, web_ticket
+from tests.gateway.conftest import keyed, queued_replies, stored, web_ticket
 from tests.gateway.test_tags import _tag, _tag_history
 
 ASK_ORDER = {
@@ -202,6 +202,29 @@ def test_applying_a_macro_replies_then_sets_the_status_and_tags(team, session_fa
     late = _apply(team, ticket_id, "ask-order", 200, client_message_id="macro-1")
     assert (late["ok"], late["applied"], late["status_code"]) == (False, ["reply"], 409)
     assert late["message"] == message and late["ticket"]["status"] == "resolved"
+
+
+def test_a_macros_reply_is_sent_to_the_channel_and_its_note_is_not(  # type: ignore[no-untyped-def]
+    client_for, db_url, redis_client, session_factory
+):
+    api = keyed(client_for(db_url, auth_disabled=False, reply_webhook_url="http://127.0.0.1:9/hooks"), session_factory)
+    assert api.post("/api/macros", json=ASK_ORDER, headers=api.admin).status_code == 201
+    note = {"macro_id": "note", "title": "Note", "body": "Asked {{customer.email}}", "internal": True}
+    assert api.post("/api/macros", json=note, headers=api.admin).status_code == 201
+    ticket_id = web_ticket(api)
+    reply = _apply(api, ticket_id, "ask-order")["message"]
+    _apply(api, ticket_id, "note")
+    assert [(m["internal"], m["delivery"] and m["delivery"]["state"]) for m in _messages(api, ticket_id)] == [
+        (False, "pending"),
+        (True, None),
+    ]
+    (row,) = stored(session_factory, ReplyDelivery, ReplyDelivery.message_id)
+    assert (row.message_id, row.payload["event"], row.payload["message"]["body"]) == (
+        reply["id"],
+        "ticket.reply",
+        reply["body"],
+    )
+    assert [task["headers"]["argsrepr"] for task in queued_replies(redis_client)] == [repr([reply["id"]])]
 
 
 def test_an_unnamed_customer_is_greeted_and_a_note_answers_nobody(team) -> None:  # type: ignore[no-untyped-def]
