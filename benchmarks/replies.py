@@ -51,7 +51,7 @@ def _ms(values: list[float], q: float) -> float | None:
     return round(1000 * values[max(0, round(q * len(values)) - 1)], 1) if values else None
 
 
-KINDS = {  # each kind's event and its rows
+KINDS = {  # each kind's event, and its rows as SQL's `table WHERE ...` (queries add `AND ...`)
     "reply": ("ticket.reply", "reply_deliveries WHERE CAST(payload AS jsonb) ->> 'event' = 'ticket.reply'"),
     "page message": (
         "ticket.customer_message",
