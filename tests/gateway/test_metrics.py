@@ -185,7 +185,7 @@ def test_worker_task_runs_are_read_from_redis(api):
         for labels, n in samples["support_copilot_worker_task_duration_seconds_bucket"].items()
     }
     assert [buckets["tests.metrics.slow", le] for le in ("0.01", "0.05", "0.1", "120.0", "+Inf")] == [0, 0, 1, 1, 1]
-    assert [buckets["tests.metrics.quick", le] for le in ("0.01", "+Inf")] == [3, 3]
+    assert [buckets["tests.metrics.quick", le] for le in ("0.05", "+Inf")] == [3, 3]  # a first run may pass 10 ms
     counts = by(samples, "worker_task_duration_seconds_count", "task")
     assert counts == {"tests.metrics.quick": 3, "tests.metrics.slow": 1, "tests.metrics.broken": 1}
     assert 0.06 <= by(samples, "worker_task_duration_seconds_sum", "task")["tests.metrics.slow"] < 0.1
