@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -29,7 +30,7 @@ import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.alerts import digest, slack_digest, slack_message
+from shared.alerts import digest, slack_digest, slack_message, teams_digest, teams_message
 from shared.celery import retry_countdown
 from shared.config import Settings
 from shared.customer_links import ConversationLink, RatingLinks, conversation_link, rating_links
@@ -41,6 +42,13 @@ from shared.schemas import Status
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 300.0
 RETRYABLE_STATUS = {408, 425, 429, 500, 502, 503, 504}
+OneAlert = Callable[[dict[str, Any]], dict[str, Any]]
+Digest = Callable[[list[dict[str, Any]]], dict[str, Any]]
+# ALERT_FORMAT's chat tools: how one alert's body, and several as a digest, are written for each
+CHAT_FORMATS: dict[str, tuple[OneAlert, Digest]] = {
+    "slack": (slack_message, slack_digest),
+    "teams": (teams_message, teams_digest),
+}
 
 
 @dataclass(frozen=True)
@@ -138,15 +146,15 @@ def _companions(
 
 
 def _body(settings: Settings, outbox: Outbox, payloads: list[dict[str, Any]]) -> bytes:
-    """What is POSTed: the row's body, or several alerts' as one digest; as Slack's message under ALERT_FORMAT.
+    """What is POSTed: the row's body, or several alerts' as one digest; as a chat tool's message under ALERT_FORMAT.
     A reply or status change carries its customer's links (CUSTOMER_LINK_URL), added here rather than stored:
     the row keeps no key to a ticket's pages, and a delivery made after the links were set up has them too."""
-    slack = outbox is ALERTS and settings.alert_format == "slack"
+    chat = CHAT_FORMATS.get(settings.alert_format) if outbox is ALERTS else None
     payloads = [with_customer_links(settings, outbox, payload) for payload in payloads]
     if len(payloads) == 1:
-        body = slack_message(payloads[0]) if slack else payloads[0]
+        body = chat[0](payloads[0]) if chat else payloads[0]
     else:
-        body = slack_digest(payloads) if slack else digest(payloads, now=utcnow())
+        body = chat[1](payloads) if chat else digest(payloads, now=utcnow())
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -170,18 +170,7 @@ def slack_message(body: dict[str, Any]) -> dict[str, Any]:
     if url and text.endswith(f" {url}"):
         text = text[: -len(url) - 1]
     line = _escaped(text) + (f" <{url}|Open {_escaped(ticket['ticket_id'])}>" if url else "")
-    facts = [
-        f"*{label}:* {_escaped(str(value))}"
-        for label, value in (
-            ("Priority", (ticket.get("working_priority") or ticket.get("priority") or "").upper()),
-            ("Category", ticket.get("category")),
-            ("Status", ticket.get("status")),
-            ("Assigned", ticket.get("assigned_to") or "nobody"),
-            ("Due", (body.get("due") or {}).get("due_at")),
-            ("Event", body["event"]),
-        )
-        if value
-    ]
+    facts = [f"*{label}:* {_escaped(value)}" for label, value in _facts(body)]
     return {
         "text": _escaped(text),
         "blocks": [
@@ -189,6 +178,75 @@ def slack_message(body: dict[str, Any]) -> dict[str, Any]:
             {"type": "context", "elements": [{"type": "mrkdwn", "text": "  ·  ".join(facts)}]},
         ],
     }
+
+
+def teams_message(body: dict[str, Any]) -> dict[str, Any]:
+    """An alert's body as a Teams channel's Workflows webhook takes it (ALERT_FORMAT=teams, the "Send webhook
+    alerts to a channel" template): a message holding one Adaptive Card, the alert's line, the facts a lead reads
+    first and a button opening the ticket. Teams reads a card's text as Markdown (no mention can be made from
+    it), so the line is shown as written."""
+    ticket = body["ticket"]
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [
+            _teams_line(body),
+            {"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in _facts(body)]},
+        ],
+    }
+    if ticket.get("url"):
+        card["actions"] = [{"type": "Action.OpenUrl", "title": f"Open {ticket['ticket_id']}", "url": ticket["url"]}]
+    return _teams_envelope(card)
+
+
+def teams_digest(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several alerts as one Teams card: the count, then each alert's line (linked to its ticket when
+    ALERT_TICKET_URL is set)."""
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [
+            {"type": "TextBlock", "text": _counted(bodies), "weight": "Bolder", "wrap": True},
+            *(_teams_line(body, linked=True) for body in bodies),
+        ],
+    }
+    return _teams_envelope(card)
+
+
+def _teams_line(body: dict[str, Any], *, linked: bool = False) -> dict[str, Any]:
+    """The alert's line as a card's text block, its link left out (a button or, `linked`, a Markdown link)."""
+    url, text = body["ticket"].get("url"), body["text"]
+    if url and text.endswith(f" {url}"):
+        text = text[: -len(url) - 1]
+    if linked and url:
+        text += f" [Open {body['ticket']['ticket_id']}]({url})"
+    return {"type": "TextBlock", "text": text, "wrap": True}
+
+
+def _teams_envelope(card: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+        ],
+    }
+
+
+def _facts(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The alert's facts a lead reads first, each (label, value), those without a value left out: the working
+    priority (an agent's, whose target a due alert is about), category, status, assignee, due time, event."""
+    ticket = body["ticket"]
+    facts = (
+        ("Priority", (ticket.get("working_priority") or ticket.get("priority") or "").upper()),
+        ("Category", ticket.get("category")),
+        ("Status", ticket.get("status")),
+        ("Assigned", ticket.get("assigned_to") or "nobody"),
+        ("Due", (body.get("due") or {}).get("due_at")),
+        ("Event", body["event"]),
+    )
+    return [(label, str(value)) for label, value in facts if value]
 
 
 def digest(bodies: list[dict[str, Any]], *, now: datetime) -> dict[str, Any]:

@@ -250,10 +250,11 @@ class Settings(BaseSettings):
         " refund=https://hooks.example.com/billing): an alert about a ticket of that working category goes there"
         " instead of ALERT_WEBHOOK_URL; with routes alone, only those categories are alerted",
     )
-    alert_format: Literal["json", "slack"] = Field(
+    alert_format: Literal["json", "slack", "teams"] = Field(
         "json",
-        description="The alerts' body: json (the documented body) or slack (Slack's incoming-webhook message, text"
-        " and blocks, for URLs that are Slack channels' webhooks)",
+        description="The alerts' body: json (the documented body), slack (Slack's incoming-webhook message, text"
+        " and blocks, for URLs that are Slack channels' webhooks) or teams (a message holding an Adaptive Card, for"
+        " a Teams channel's Workflows webhook)",
     )
     alert_ticket_url: str | None = Field(
         None,
@@ -291,8 +292,8 @@ class Settings(BaseSettings):
         ge=1,
         le=MAX_ALERT_BATCH,
         description="Most alerts sent in one POST: a delivery takes the other alerts due for the same webhook with"
-        " it, as one digest (event alert.digest, or one Slack message), so a morning's 150 alerts arrive as a few"
-        " messages; 1 sends each alone",
+        " it, as one digest (event alert.digest, or one Slack message or Teams card), so a morning's 150 alerts"
+        " arrive as a few messages; 1 sends each alone",
     )
     alert_max_attempts: int = Field(
         10,

@@ -110,6 +110,29 @@ def test_in_slack_format_a_digest_is_one_message(api, db_url, session_factory, s
     assert len(receiver.received) == 1
 
 
+def test_in_teams_format_a_digest_is_one_card(api, db_url, session_factory, settings_for, receiver) -> None:  # type: ignore[no-untyped-def]
+    desk = "https://desk.example.com/t/{ticket_id}"
+    settings = settings_for(
+        db_url, alert_webhook_url=receiver.url, alert_format="teams", alert_ticket_url=desk, alert_batch_max=5
+    )
+    ids = _alerts(api, db_url, session_factory, settings, 3)
+    assert deliver(ids[0], settings=settings, factory=session_factory).status == "delivered"
+    (got,) = receiver.received
+    card = json.loads(got.body)["attachments"][0]["content"]
+    assert card["body"][0] == {
+        "type": "TextBlock",
+        "text": "3 alerts: 3 ticket.urgent",
+        "weight": "Bolder",
+        "wrap": True,
+    }
+    lines = []
+    for alert_id in ids:
+        payload = alert_row(session_factory, alert_id).payload
+        url = payload["ticket"]["url"]
+        lines.append(f"{payload['text'].removesuffix(f' {url}')} [Open {payload['ticket']['ticket_id']}]({url})")
+    assert [block["text"] for block in card["body"][1:]] == lines and "actions" not in card
+
+
 def test_a_failed_digests_others_with_attempts_left_are_handed_back(  # type: ignore[no-untyped-def]
     api, db_url, session_factory, settings_for, receiver
 ):

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from classifier_worker.delivery import deliver
 from gateway.sweeper import sweep_once
-from shared.alerts import raise_alert, slack_message
+from shared.alerts import raise_alert, slack_message, teams_message
 from shared.config import Settings
 from shared.db import session_scope
 from shared.models import Alert, Ticket, utcnow
@@ -157,6 +157,60 @@ def test_in_slack_format_an_alert_is_slacks_message(api, db_url, session_factory
     assert got.headers["x-copilot-alert-id"] == alert_id
     assert verify(SECRET, got.headers["x-copilot-signature"], got.body, now=int(time.time()))
     assert alert_row(session_factory, alert_id).payload["event"] == "ticket.urgent"  # stored as ever: our body
+
+
+def test_in_teams_format_an_alert_is_an_adaptive_card(api, db_url, session_factory, settings_for, receiver):  # type: ignore[no-untyped-def]
+    """ALERT_FORMAT=teams: the message a Teams channel's Workflows webhook posts, one Adaptive Card with the line,
+    the facts and a button opening the ticket; still signed and carrying the alert's id."""
+    desk = "https://desk.example.com/t/{ticket_id}"
+    settings = settings_for(
+        db_url, alert_webhook_url=receiver.url, alert_format="teams", alert_ticket_url=desk, alert_webhook_secret=SECRET
+    )
+    ticket_id = rated(api, db_url, "critical")
+    force_ticket(db_url, ticket_id, subject="Refund <now> & fast", assigned_to=None, category="billing")
+    alert_id = add_alert(session_factory, ticket_id, settings)
+    assert deliver(alert_id, settings=settings, factory=session_factory).status == "delivered"
+
+    (got,) = receiver.received
+    message = json.loads(got.body)
+    (attachment,) = message["attachments"]
+    assert (message["type"], attachment["contentType"]) == ("message", "application/vnd.microsoft.card.adaptive")
+    card = attachment["content"]
+    assert (card["type"], card["version"]) == ("AdaptiveCard", "1.4")
+    line, facts = card["body"]
+    stored_text = alert_row(session_factory, alert_id).payload["text"]
+    url = desk.replace("{ticket_id}", ticket_id)
+    assert line == {"type": "TextBlock", "text": stored_text.removesuffix(f" {url}"), "wrap": True}
+    assert line["text"].startswith(f"CRITICAL technical ticket {ticket_id}: Refund <now> & fast. Service outage")
+    assert facts == {
+        "type": "FactSet",
+        "facts": [
+            {"title": "Priority", "value": "CRITICAL"},
+            {"title": "Category", "value": "technical"},
+            {"title": "Status", "value": "new"},
+            {"title": "Assigned", "value": "nobody"},
+            {"title": "Event", "value": "ticket.urgent"},
+        ],
+    }
+    assert card["actions"] == [{"type": "Action.OpenUrl", "title": f"Open {ticket_id}", "url": url}]
+    assert got.headers["x-copilot-alert-id"] == alert_id
+    assert verify(SECRET, got.headers["x-copilot-signature"], got.body, now=int(time.time()))
+
+
+def test_a_due_alert_without_a_link_in_a_teams_card() -> None:
+    body = {
+        "event": "ticket.reply_due",
+        "text": "HIGH ticket TKT-1: first response due in 20 min, assigned to AG-7: Where is my order?",
+        "due": {"target": "first_response", "due_at": "2026-12-07T14:00:00+00:00"},
+        "ticket": {"ticket_id": "TKT-1", "url": None, "priority": "high", "working_priority": "critical",
+                   "category": None, "status": "open", "assigned_to": "AG-7"},
+    }  # fmt: skip
+    card = teams_message(body)["attachments"][0]["content"]
+    assert "actions" not in card and card["body"][0]["text"] == body["text"]  # no link, no button
+    assert [(f["title"], f["value"]) for f in card["body"][1]["facts"]] == [
+        ("Priority", "CRITICAL"), ("Status", "open"), ("Assigned", "AG-7"), ("Due", "2026-12-07T14:00:00+00:00"),
+        ("Event", "ticket.reply_due"),
+    ]  # fmt: skip
 
 
 def test_a_due_alert_without_a_link_in_slacks_message() -> None:
