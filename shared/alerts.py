@@ -166,9 +166,7 @@ def slack_message(body: dict[str, Any]) -> dict[str, Any]:
     notification shows, and two blocks, the line with a link to the ticket and the facts a lead reads first.
     Slack parses `&`, `<` and `>`, so a subject holding them is escaped, never read as a link or a mention."""
     ticket = body["ticket"]
-    url, text = ticket.get("url"), body["text"]
-    if url and text.endswith(f" {url}"):
-        text = text[: -len(url) - 1]
+    url, text = ticket.get("url"), _unlinked(body)
     line = _escaped(text) + (f" <{url}|Open {_escaped(ticket['ticket_id'])}>" if url else "")
     facts = [f"*{label}:* {_escaped(value)}" for label, value in _facts(body)]
     return {
@@ -186,52 +184,44 @@ def teams_message(body: dict[str, Any]) -> dict[str, Any]:
     first and a button opening the ticket. Teams reads a card's text as Markdown (no mention can be made from
     it), so the line is shown as written."""
     ticket = body["ticket"]
-    card = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-        "body": [
-            _teams_line(body),
-            {"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in _facts(body)]},
-        ],
-    }
-    if ticket.get("url"):
-        card["actions"] = [{"type": "Action.OpenUrl", "title": f"Open {ticket['ticket_id']}", "url": ticket["url"]}]
-    return _teams_envelope(card)
+    facts = {"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in _facts(body)]}
+    opens = {"type": "Action.OpenUrl", "title": f"Open {ticket['ticket_id']}", "url": ticket.get("url")}
+    return _teams_card([_teams_line(body), facts], [opens] if ticket.get("url") else [])
 
 
 def teams_digest(bodies: list[dict[str, Any]]) -> dict[str, Any]:
     """Several alerts as one Teams card: the count, then each alert's line (linked to its ticket when
     ALERT_TICKET_URL is set)."""
-    card = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-        "body": [
-            {"type": "TextBlock", "text": _counted(bodies), "weight": "Bolder", "wrap": True},
-            *(_teams_line(body, linked=True) for body in bodies),
-        ],
-    }
-    return _teams_envelope(card)
+    summary = {"type": "TextBlock", "text": _counted(bodies), "weight": "Bolder", "wrap": True}
+    return _teams_card([summary, *(_teams_line(body, linked=True) for body in bodies)], [])
 
 
 def _teams_line(body: dict[str, Any], *, linked: bool = False) -> dict[str, Any]:
     """The alert's line as a card's text block, its link left out (a button or, `linked`, a Markdown link)."""
-    url, text = body["ticket"].get("url"), body["text"]
-    if url and text.endswith(f" {url}"):
-        text = text[: -len(url) - 1]
+    url, text = body["ticket"].get("url"), _unlinked(body)
     if linked and url:
         text += f" [Open {body['ticket']['ticket_id']}]({url})"
     return {"type": "TextBlock", "text": text, "wrap": True}
 
 
-def _teams_envelope(card: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "message",
-        "attachments": [
-            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
-        ],
+def _teams_card(blocks: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Workflows webhook's message holding one Adaptive Card of these blocks and actions (none: no action set)."""
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": blocks,
     }
+    if actions:
+        card["actions"] = actions
+    attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+    return {"type": "message", "attachments": [attachment]}
+
+
+def _unlinked(body: dict[str, Any]) -> str:
+    """The alert's line without the ticket's link `payload` ends it with: a chat tool shows the link its own way."""
+    url, text = body["ticket"].get("url"), body["text"]
+    return text[: -len(url) - 1] if url and text.endswith(f" {url}") else text
 
 
 def _facts(body: dict[str, Any]) -> list[tuple[str, str]]:

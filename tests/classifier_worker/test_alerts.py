@@ -130,23 +130,36 @@ def test_a_delivered_alert_is_signed_and_not_sent_again(api, db_url, session_fac
     assert row.delivered_at is not None and row.attempts == 1 and row.failed_at is None
 
 
+DESK = "https://desk.example.com/t/{ticket_id}"
+
+
+def _delivered_in(alert_format: str, subject: str, api, db_url, session_factory, settings_for, receiver):  # type: ignore[no-untyped-def]
+    """A critical ticket's alert delivered in `alert_format` to the receiver, the ticket linked (DESK) and signed;
+    the ticket's id, the alert's, and what the receiver got."""
+    settings = settings_for(
+        db_url,
+        alert_webhook_url=receiver.url,
+        alert_format=alert_format,
+        alert_ticket_url=DESK,
+        alert_webhook_secret=SECRET,
+    )
+    ticket_id = rated(api, db_url, "critical")
+    force_ticket(db_url, ticket_id, subject=subject, assigned_to=None, category="billing")
+    alert_id = add_alert(session_factory, ticket_id, settings)
+    assert deliver(alert_id, settings=settings, factory=session_factory).status == "delivered"
+    (got,) = receiver.received
+    return ticket_id, alert_id, got
+
+
 def test_in_slack_format_an_alert_is_slacks_message(api, db_url, session_factory, settings_for, receiver):  # type: ignore[no-untyped-def]
     """ALERT_FORMAT=slack: `text` and two blocks, Slack's incoming-webhook message, the subject's `&`, `<` and
     `>` escaped (never a link or a mention), the ticket linked; still signed and carrying the alert's id."""
-    desk = "https://desk.example.com/t/{ticket_id}"
-    settings = settings_for(
-        db_url, alert_webhook_url=receiver.url, alert_format="slack", alert_ticket_url=desk, alert_webhook_secret=SECRET
-    )
-    ticket_id = rated(api, db_url, "critical")
-    force_ticket(db_url, ticket_id, subject="Refund <now> & fast <!channel>", assigned_to=None, category="billing")
-    alert_id = add_alert(session_factory, ticket_id, settings)
-    assert deliver(alert_id, settings=settings, factory=session_factory).status == "delivered"
-
-    (got,) = receiver.received
+    subject = "Refund <now> & fast <!channel>"
+    ticket_id, alert_id, got = _delivered_in("slack", subject, api, db_url, session_factory, settings_for, receiver)
     message = json.loads(got.body)
     line = f"CRITICAL technical ticket {ticket_id}: Refund &lt;now&gt; &amp; fast &lt;!channel&gt;. Service outage"
     assert set(message) == {"text", "blocks"} and message["text"].startswith(line)
-    assert "<" not in message["text"] and desk.replace("{ticket_id}", ticket_id) not in message["text"]
+    assert "<" not in message["text"] and DESK.replace("{ticket_id}", ticket_id) not in message["text"]
     section, context = message["blocks"]
     assert section["type"] == "section" and section["text"]["type"] == "mrkdwn"
     assert section["text"]["text"] == f"{message['text']} <https://desk.example.com/t/{ticket_id}|Open {ticket_id}>"
@@ -162,16 +175,8 @@ def test_in_slack_format_an_alert_is_slacks_message(api, db_url, session_factory
 def test_in_teams_format_an_alert_is_an_adaptive_card(api, db_url, session_factory, settings_for, receiver):  # type: ignore[no-untyped-def]
     """ALERT_FORMAT=teams: the message a Teams channel's Workflows webhook posts, one Adaptive Card with the line,
     the facts and a button opening the ticket; still signed and carrying the alert's id."""
-    desk = "https://desk.example.com/t/{ticket_id}"
-    settings = settings_for(
-        db_url, alert_webhook_url=receiver.url, alert_format="teams", alert_ticket_url=desk, alert_webhook_secret=SECRET
-    )
-    ticket_id = rated(api, db_url, "critical")
-    force_ticket(db_url, ticket_id, subject="Refund <now> & fast", assigned_to=None, category="billing")
-    alert_id = add_alert(session_factory, ticket_id, settings)
-    assert deliver(alert_id, settings=settings, factory=session_factory).status == "delivered"
-
-    (got,) = receiver.received
+    subject = "Refund <now> & fast"
+    ticket_id, alert_id, got = _delivered_in("teams", subject, api, db_url, session_factory, settings_for, receiver)
     message = json.loads(got.body)
     (attachment,) = message["attachments"]
     assert (message["type"], attachment["contentType"]) == ("message", "application/vnd.microsoft.card.adaptive")
@@ -179,7 +184,7 @@ def test_in_teams_format_an_alert_is_an_adaptive_card(api, db_url, session_facto
     assert (card["type"], card["version"]) == ("AdaptiveCard", "1.4")
     line, facts = card["body"]
     stored_text = alert_row(session_factory, alert_id).payload["text"]
-    url = desk.replace("{ticket_id}", ticket_id)
+    url = DESK.replace("{ticket_id}", ticket_id)
     assert line == {"type": "TextBlock", "text": stored_text.removesuffix(f" {url}"), "wrap": True}
     assert line["text"].startswith(f"CRITICAL technical ticket {ticket_id}: Refund <now> & fast. Service outage")
     assert facts == {
@@ -197,14 +202,17 @@ def test_in_teams_format_an_alert_is_an_adaptive_card(api, db_url, session_facto
     assert verify(SECRET, got.headers["x-copilot-signature"], got.body, now=int(time.time()))
 
 
+DUE_WITHOUT_LINK = {  # a due alert's body with ALERT_TICKET_URL unset, its ticket not classified yet
+    "event": "ticket.reply_due",
+    "text": "HIGH ticket TKT-1: first response due in 20 min, assigned to AG-7: Where is my order?",
+    "due": {"target": "first_response", "due_at": "2026-12-07T14:00:00+00:00"},
+    "ticket": {"ticket_id": "TKT-1", "url": None, "priority": "high", "working_priority": "critical",
+               "category": None, "status": "open", "assigned_to": "AG-7"},
+}  # fmt: skip
+
+
 def test_a_due_alert_without_a_link_in_a_teams_card() -> None:
-    body = {
-        "event": "ticket.reply_due",
-        "text": "HIGH ticket TKT-1: first response due in 20 min, assigned to AG-7: Where is my order?",
-        "due": {"target": "first_response", "due_at": "2026-12-07T14:00:00+00:00"},
-        "ticket": {"ticket_id": "TKT-1", "url": None, "priority": "high", "working_priority": "critical",
-                   "category": None, "status": "open", "assigned_to": "AG-7"},
-    }  # fmt: skip
+    body = DUE_WITHOUT_LINK
     card = teams_message(body)["attachments"][0]["content"]
     assert "actions" not in card and card["body"][0]["text"] == body["text"]  # no link, no button
     assert [(f["title"], f["value"]) for f in card["body"][1]["facts"]] == [
@@ -214,13 +222,7 @@ def test_a_due_alert_without_a_link_in_a_teams_card() -> None:
 
 
 def test_a_due_alert_without_a_link_in_slacks_message() -> None:
-    body = {
-        "event": "ticket.reply_due",
-        "text": "HIGH ticket TKT-1: first response due in 20 min, assigned to AG-7: Where is my order?",
-        "due": {"target": "first_response", "due_at": "2026-12-07T14:00:00+00:00"},
-        "ticket": {"ticket_id": "TKT-1", "url": None, "priority": "high", "working_priority": "critical",
-                   "category": None, "status": "open", "assigned_to": "AG-7"},
-    }  # fmt: skip
+    body = DUE_WITHOUT_LINK
     message = slack_message(body)
     assert message["text"] == body["text"] and message["blocks"][0]["text"]["text"] == body["text"]  # no link
     assert message["blocks"][1]["elements"][0]["text"] == (
