@@ -557,9 +557,14 @@ class Settings(BaseSettings):
         return frozenset(self.reply_webhook_statuses) if self.reply_webhook_url else frozenset()
 
     @property
+    def delivers_replies(self) -> bool:
+        """Whether an agent's public reply on a web or API ticket is POSTed to REPLY_WEBHOOK_URL."""
+        return self.reply_webhook_url is not None
+
+    @property
     def delivers_page_messages(self) -> bool:
         """Whether a customer's message from the request's page is POSTed to REPLY_WEBHOOK_URL."""
-        return self.reply_webhook_customer_messages and self.reply_webhook_url is not None
+        return self.reply_webhook_customer_messages and self.delivers_replies
 
     @property
     def groq_key(self) -> str | None:

@@ -99,7 +99,7 @@ def post_message(
         author_email=caller.agent_email,
         agent_id=caller.agent_id,
         internal=data.internal,
-        deliver=settings.reply_webhook_url is not None,
+        deliver=settings.delivers_replies,
     )
     return _posted(posted, response, settings)
 

@@ -117,7 +117,7 @@ def apply_macro(
         macro_id,
         data or MacroApply(),
         caller=caller,
-        deliver_replies=settings.reply_webhook_url is not None,
+        deliver_replies=settings.delivers_replies,
         sent=settings.sent_statuses,
         targets=settings.targets,
     )

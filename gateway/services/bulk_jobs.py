@@ -320,7 +320,7 @@ def _change(
                 changes.macro_id,
                 MacroApply(client_message_id=f"{job_id}-{ticket_id}"),
                 caller=caller,
-                deliver_replies=settings.reply_webhook_url is not None,
+                deliver_replies=settings.delivers_replies,
                 sent=settings.sent_statuses,
                 targets=settings.targets,
             ).result
